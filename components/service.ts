@@ -1,0 +1,69 @@
+// Target-neutral description of what runs on a node. Components build these;
+// a target adapter (components/targets/*) turns them into resources.
+import type * as pulumi from "@pulumi/pulumi";
+import type { Role } from "./spec/schema";
+import type { TopologyNode } from "./topology/types";
+
+/** A rendered configuration file a service receives. */
+export interface FileSpec {
+    /** Absolute path inside the service's filesystem. */
+    path: string;
+    content: pulumi.Input<string>;
+    /** Holds key material or credentials: the target keeps it a Pulumi secret. */
+    secret?: boolean;
+}
+
+export interface HealthCheckSpec {
+    /** Exec-form command run inside the service (images may have no shell). */
+    command: string[];
+    intervalSeconds: number;
+    timeoutSeconds: number;
+    retries: number;
+    startPeriodSeconds: number;
+}
+
+export interface ServiceSpec {
+    /** Unique across the platform: `${node}-${service}`. */
+    name: string;
+    node: TopologyNode;
+    role: Role;
+    /** e.g. `etcd`, `gateway`, `dashboard`, `dp-manager`, `apisix-cp`, `gateway-lb`, `control-plane-lb`. */
+    service: string;
+    image: string;
+    command?: string[];
+    env?: Record<string, pulumi.Input<string>>;
+    files: FileSpec[];
+    /** Persistent named volumes: survive container replacement. */
+    volumes?: { name: string; containerPath: string }[];
+    /** Listeners published on the deployer's host (local Docker only: the balancers). */
+    publish?: { containerPort: number; hostPort: number }[];
+    healthCheck?: HealthCheckSpec;
+    user?: string;
+}
+
+/**
+ * A one-shot script run after services are up, e.g. etcd's auth bootstrap and the
+ * post-deploy cluster health check. The script calls `tool`, a shell function the
+ * target defines to run `toolArgv` inside service `runIn`; it fails the deployment
+ * by exiting non-zero.
+ */
+export interface TaskSpec {
+    name: string;
+    runIn: ServiceSpec;
+    toolArgv: string[];
+    script: string;
+    /** Passed to the script's environment and forwarded into `tool` (for secrets: never on a command line). */
+    env: Record<string, pulumi.Input<string>>;
+    /** Changes to any of these re-run the task. */
+    triggers: pulumi.Input<unknown>[];
+}
+
+export interface DeployedService {
+    spec: ServiceSpec;
+    resource: pulumi.CustomResource;
+}
+
+export interface Target {
+    deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService;
+    runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): pulumi.CustomResource;
+}

@@ -1,0 +1,5 @@
+export * from "./schema";
+export * from "./issues";
+export * from "./types";
+export * from "./validate";
+export { loadPlatform, namespacedConfig, resolveSpec, type LoadedPlatform } from "./load";

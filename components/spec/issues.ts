@@ -1,0 +1,28 @@
+/** One broken rule: which config key, the offending value, and the rule it breaks. */
+export interface ConfigIssue {
+    /** Dotted path under the `gateway-ha:` namespace, e.g. `etcd.members` or `nodes[2].address`. */
+    key: string;
+    value: unknown;
+    rule: string;
+}
+
+export const NAMESPACE = "gateway-ha";
+
+/** Values never echoed back in messages: they are secrets. */
+const SECRET_KEY = /(dsn|password|secret|token|key)$/i;
+
+export function formatIssue(issue: ConfigIssue): string {
+    const shown = SECRET_KEY.test(issue.key) && issue.value !== undefined ? "[secret]" : JSON.stringify(issue.value);
+    return `${NAMESPACE}:${issue.key} = ${shown ?? "(unset)"}: ${issue.rule}`;
+}
+
+/** Thrown before any resource exists; lists every problem, not only the first. */
+export class ConfigValidationError extends Error {
+    constructor(readonly issues: ConfigIssue[]) {
+        super(
+            `invalid stack configuration (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n` +
+                issues.map((i) => `  - ${formatIssue(i)}`).join("\n"),
+        );
+        this.name = "ConfigValidationError";
+    }
+}

@@ -1,0 +1,146 @@
+// Raw stack config (the `gateway-ha:*` map Pulumi hands the program) -> validated spec + topology.
+import type { z } from "zod";
+import { BALANCER_KINDS, DEFAULT_IMAGES, FLAVORS, LAYOUTS, platformConfigSchema, type BalancerKind, type PlatformConfig } from "./schema";
+import { ConfigValidationError, NAMESPACE, type ConfigIssue } from "./issues";
+import type { PlatformSecrets, PlatformSpec } from "./types";
+import { validateConfig } from "./validate";
+import { buildTopology, checkTopology, placeRoles } from "../topology";
+import type { Topology } from "../topology/types";
+
+export interface LoadedPlatform {
+    spec: PlatformSpec;
+    secrets: PlatformSecrets;
+    topology: Topology;
+}
+
+/** Pulumi passes structured values as JSON text and plain strings as they are. */
+function decode(value: string): unknown {
+    try {
+        return JSON.parse(value);
+    } catch {
+        return value;
+    }
+}
+
+/** Picks this project's keys out of Pulumi's config map (`gateway-ha:flavor` -> `flavor`). */
+export function namespacedConfig(all: Record<string, string>): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(all)) {
+        if (k.startsWith(`${NAMESPACE}:`)) out[k.slice(NAMESPACE.length + 1)] = decode(v);
+    }
+    return out;
+}
+
+function describeZodIssues(zodIssues: z.core.$ZodIssue[], raw: unknown): ConfigIssue[] {
+    return zodIssues.flatMap((i): ConfigIssue[] => {
+        const path = i.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
+        const value = i.path.reduce<unknown>((v, p) => (v as Record<PropertyKey, unknown> | undefined)?.[p as PropertyKey], raw);
+        if (i.code === "unrecognized_keys")
+            return i.keys.map((k) => ({ key: path ? `${path}.${k}` : k, value: (value as Record<string, unknown>)?.[k], rule: "unknown key" }));
+        return [{ key: path, value, rule: i.message }];
+    });
+}
+
+function withoutPath(value: unknown, path: PropertyKey[]): unknown {
+    if (path.length === 0 || value === null || typeof value !== "object") return undefined;
+    const copy = (Array.isArray(value) ? [...value] : { ...value }) as Record<PropertyKey, unknown>;
+    const [head, ...rest] = path;
+    if (rest.length === 0) delete copy[head];
+    else copy[head] = withoutPath(copy[head], rest);
+    return copy;
+}
+
+/**
+ * Shape errors are collected, then the offending keys are dropped and parsing retried, so
+ * the cross-field rules still run on everything else and all problems are reported at once.
+ */
+function parseLeniently(raw: Record<string, unknown>): { config?: PlatformConfig; issues: ConfigIssue[] } {
+    const issues: ConfigIssue[] = [];
+    let current: unknown = raw;
+    for (let attempt = 0; attempt < 5; attempt++) {
+        const parsed = platformConfigSchema.safeParse(current);
+        if (parsed.success) return { config: parsed.data, issues };
+        issues.push(...describeZodIssues(parsed.error.issues, current));
+        for (const i of parsed.error.issues) {
+            const paths = i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k]) : [i.path];
+            for (const path of paths) current = path.length ? withoutPath(current, path as PropertyKey[]) : current;
+        }
+    }
+    return { issues };
+}
+
+/** Flavor- and kind-dependent defaults, applied once the choices are known to be valid. */
+export function resolveSpec(c: PlatformConfig, ctx: { project: string; stack: string }): PlatformSpec {
+    const flavor = c.flavor as PlatformSpec["flavor"];
+    const kind = c.loadBalancer.kind as BalancerKind;
+    const images = {
+        apisix: { cp: DEFAULT_IMAGES.apisix, dp: DEFAULT_IMAGES.apisix, dpm: undefined },
+        "api7-v2": { cp: DEFAULT_IMAGES.api7v2Dashboard, dp: DEFAULT_IMAGES.api7v2Gateway, dpm: undefined },
+        "api7-v3": { cp: DEFAULT_IMAGES.api7v3Dashboard, dp: DEFAULT_IMAGES.api7v3Gateway, dpm: DEFAULT_IMAGES.api7v3DpManager },
+    }[flavor];
+    const { databaseDsn: _dsn, ...controlPlane } = c.controlPlane;
+    return {
+        project: ctx.project,
+        stack: ctx.stack,
+        flavor,
+        target: c.target as PlatformSpec["target"],
+        layout: c.layout as PlatformSpec["layout"],
+        nodes: c.nodes as PlatformSpec["nodes"],
+        etcd: { ...c.etcd, clusterToken: c.etcd.clusterToken ?? `${ctx.project}-${ctx.stack}-etcd` },
+        controlPlane: {
+            ...controlPlane,
+            image: c.controlPlane.image ?? images.cp,
+            dpManagerImage: flavor === "api7-v3" ? (c.controlPlane.dpManagerImage ?? images.dpm) : undefined,
+            dashboardPort: c.controlPlane.dashboardPort ?? (flavor === "api7-v3" ? 17080 : 9000),
+            hasDatabaseDsn: c.controlPlane.databaseDsn !== undefined,
+        },
+        dataPlane: { ...c.dataPlane, image: c.dataPlane.image ?? images.dp },
+        loadBalancer: {
+            ...c.loadBalancer,
+            kind,
+            image: c.loadBalancer.image ?? DEFAULT_IMAGES[kind],
+            healthCheck: { ...c.loadBalancer.healthCheck, port: c.loadBalancer.healthCheck.port ?? c.dataPlane.statusPort },
+        },
+        docker: c.docker,
+    };
+}
+
+function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
+    const seen = new Set<string>();
+    return issues.filter((i) => {
+        const k = `${i.key}|${i.rule}`;
+        return seen.has(k) ? false : (seen.add(k), true);
+    });
+}
+
+/** Non-custom layouts: node entries may only override nodes the layout creates. */
+function checkOverrides(spec: PlatformSpec): ConfigIssue[] {
+    if (spec.layout === "custom") return [];
+    const placed = new Set(placeRoles(spec).map((n) => n.name));
+    return spec.nodes.flatMap((n, i) =>
+        placed.has(n.name) ? [] : [{ key: `nodes[${i}].name`, value: n.name, rule: `the ${spec.layout} layout has no such node; its nodes are ${[...placed].join(", ")}` }],
+    );
+}
+
+/**
+ * Parses, defaults and validates the whole stack config. Throws ConfigValidationError
+ * listing every problem; nothing is created before this returns.
+ */
+export function loadPlatform(all: Record<string, string>, ctx: { project: string; stack: string }): LoadedPlatform {
+    const raw = namespacedConfig(all);
+    const { config, issues: shapeIssues } = parseLeniently(raw);
+    if (!config) throw new ConfigValidationError(shapeIssues);
+    const dsn = config.controlPlane.databaseDsn;
+    const configIssues = validateConfig(config, raw, dsn);
+    // Topology rules need known choices; with those valid, report both sets together.
+    const choicesKnown =
+        (FLAVORS as readonly string[]).includes(config.flavor) &&
+        (LAYOUTS as readonly string[]).includes(config.layout) &&
+        (BALANCER_KINDS as readonly string[]).includes(config.loadBalancer.kind);
+    if (!choicesKnown) throw new ConfigValidationError([...shapeIssues, ...configIssues]);
+    const spec = resolveSpec(config, ctx);
+    const topology = buildTopology(spec);
+    const found = [...shapeIssues, ...configIssues, ...checkOverrides(spec), ...checkTopology(spec, topology)];
+    if (found.length) throw new ConfigValidationError(dedupe(found));
+    return { spec, secrets: { databaseDsn: dsn }, topology };
+}

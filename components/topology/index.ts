@@ -1,0 +1,102 @@
+// Pure topology: roles placed on nodes, each node's listening ports, the flows between
+// roles, and the quorum / conflict checks on the result.
+import { ROLES, type Role } from "../spec/schema";
+import type { ConfigIssue } from "../spec/issues";
+import type { PlatformSpec } from "../spec/types";
+import { cidrContains, isHostAddress, parseCidr, parseIpv4 } from "../spec/net";
+import { assignAddresses, placeRoles } from "./layouts";
+import { flows, roleBindings, usesEtcd } from "./ports";
+import type { PortBinding, Topology, TopologyNode } from "./types";
+
+export * from "./types";
+export { controlPlanePorts, flows, roleBindings, usesEtcd } from "./ports";
+export { placeRoles, FIRST_HOST_OFFSET } from "./layouts";
+
+export const DEFAULT_NODE_SIZE = { cpus: 2, memoryGb: 4 }; // seed 001: 2C4G per node
+
+export function buildTopology(spec: PlatformSpec): Topology {
+    const placed = placeRoles(spec);
+    const addresses = assignAddresses(spec, placed);
+    const overrides = new Map(spec.nodes.map((n) => [n.name, n]));
+    const nodes: TopologyNode[] = placed.map((p) => {
+        const o = overrides.get(p.name);
+        return {
+            name: p.name,
+            address: addresses.get(p.name) ?? "",
+            roles: p.roles,
+            cpus: o?.cpus ?? DEFAULT_NODE_SIZE.cpus,
+            memoryGb: o?.memoryGb ?? DEFAULT_NODE_SIZE.memoryGb,
+            ...(o?.sshUser ? { ssh: { user: o.sshUser, port: o.sshPort ?? 22 } } : {}),
+            ports: p.roles.flatMap((r) => roleBindings(spec, r)),
+        };
+    });
+    const byRole = Object.fromEntries(ROLES.map((r) => [r, nodes.filter((n) => n.roles.includes(r))])) as Record<Role, TopologyNode[]>;
+    return { nodes, flows: flows(spec), byRole };
+}
+
+/** Two services on one node binding the same port and protocol. */
+export function portConflicts(node: Pick<TopologyNode, "ports">): [PortBinding, PortBinding][] {
+    const seen = new Map<string, PortBinding>();
+    const out: [PortBinding, PortBinding][] = [];
+    for (const b of node.ports) {
+        const k = `${b.protocol}/${b.port}`;
+        const first = seen.get(k);
+        if (first) out.push([first, b]);
+        else seen.set(k, b);
+    }
+    return out;
+}
+
+/** Quorum, counts, addresses and port conflicts of a built topology. */
+export function checkTopology(spec: PlatformSpec, topo: Topology): ConfigIssue[] {
+    const issues: ConfigIssue[] = [];
+    const custom = spec.layout === "custom";
+    const count = (r: Role) => topo.byRole[r].length;
+    const countKey = (fallback: string) => (custom ? "nodes" : fallback);
+
+    if (usesEtcd(spec)) {
+        const n = count("etcd");
+        if (n < 3 || n % 2 === 0)
+            issues.push({
+                key: countKey("etcd.members"),
+                value: custom ? `${n} node(s) with role etcd` : n,
+                rule: "etcd needs an odd number of members, at least 3 (Raft quorum: 3, 5, 7 tolerate 1, 2, 3 failures)",
+            });
+    } else if (count("etcd") > 0) {
+        issues.push({ key: "nodes", value: topo.byRole.etcd.map((n) => n.name), rule: "api7-v3 keeps its state in PostgreSQL: no node may have role etcd" });
+    }
+    if (count("data-plane") < 2)
+        issues.push({
+            key: countKey("dataPlane.replicas"),
+            value: custom ? `${count("data-plane")} node(s) with role data-plane` : count("data-plane"),
+            rule: "at least 2 gateways (data-plane nodes), so losing one keeps traffic flowing",
+        });
+    if (custom && count("control-plane") < 1)
+        issues.push({ key: "nodes", value: "0 node(s) with role control-plane", rule: "at least 1 control-plane node" });
+    if (custom && count("load-balancer") < 1)
+        issues.push({ key: "nodes", value: "0 node(s) with role load-balancer", rule: "at least 1 load-balancer node in front of gateways and control plane" });
+
+    const subnet = parseCidr(spec.docker.subnet);
+    const byAddress = new Map<string, string>();
+    topo.nodes.forEach((node) => {
+        const i = spec.nodes.findIndex((n) => n.name === node.name);
+        const key = i >= 0 ? `nodes[${i}].address` : "docker.subnet";
+        const ip = parseIpv4(node.address);
+        if (!node.address) {
+            if (subnet) issues.push({ key: "docker.subnet", value: spec.docker.subnet, rule: `too small to give node ${node.name} an address` });
+        } else if (!node.ssh && spec.target === "docker" && subnet && (ip === undefined || !isHostAddress(subnet, ip) || !cidrContains(subnet, ip))) {
+            issues.push({ key, value: node.address, rule: `a local Docker node needs a host address inside docker.subnet ${spec.docker.subnet}` });
+        }
+        const other = node.address ? byAddress.get(node.address) : undefined;
+        if (other) issues.push({ key, value: node.address, rule: `address already used by node ${other}; node addresses must be unique` });
+        else if (node.address) byAddress.set(node.address, node.name);
+
+        for (const [a, b] of portConflicts(node))
+            issues.push({
+                key: custom ? `nodes[${i}].roles` : b.configKey,
+                value: custom ? node.roles : b.port,
+                rule: `on node ${node.name}, ${a.service} (${a.purpose}, ${a.configKey}) and ${b.service} (${b.purpose}, ${b.configKey}) both bind ${a.protocol} port ${a.port}; every service on a node needs its own port`,
+            });
+    });
+    return issues;
+}

@@ -1,0 +1,186 @@
+import { describe, expect, it } from "vitest";
+import {
+    ConfigValidationError,
+    checkDatabase,
+    checkEtcdTiming,
+    checkHealthCheck,
+    loadPlatform,
+    type ConfigIssue,
+} from "../../components/spec";
+import { loadBalancerSchema } from "../../components/spec/schema";
+
+const ctx = { project: "gateway-ha", stack: "test" };
+
+function cfg(values: Record<string, unknown>): Record<string, string> {
+    return Object.fromEntries(
+        Object.entries(values).map(([k, v]) => [`gateway-ha:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
+    );
+}
+
+function issuesOf(values: Record<string, unknown>): ConfigIssue[] {
+    try {
+        loadPlatform(cfg(values), ctx);
+    } catch (e) {
+        if (e instanceof ConfigValidationError) return e.issues;
+        throw e;
+    }
+    return [];
+}
+
+const V3_DSN = "postgres://api7:pw@db.internal:5432/api7ee";
+
+describe("defaults", () => {
+    it("the empty config is the standard 7-node apisix platform plus a balancer node", () => {
+        const { spec, topology } = loadPlatform({}, ctx);
+        expect(spec.flavor).toBe("apisix");
+        expect(spec.target).toBe("docker");
+        expect(topology.byRole.etcd.map((n) => n.name)).toEqual(["etcd-1", "etcd-2", "etcd-3"]);
+        expect(topology.byRole["control-plane"]).toHaveLength(2);
+        expect(topology.byRole["data-plane"]).toHaveLength(2);
+        expect(topology.byRole["load-balancer"]).toHaveLength(1);
+        expect(topology.nodes.filter((n) => !n.roles.includes("load-balancer"))).toHaveLength(7);
+        expect(spec.etcd).toMatchObject({ heartbeatMs: 100, electionMs: 1000, tls: true, auth: true });
+        expect(spec.etcd.image).not.toMatch(/bitnami|:latest$/);
+    });
+
+    it("every default image is pinned", () => {
+        for (const flavor of ["apisix", "api7-v2", "api7-v3"]) {
+            const { spec } = loadPlatform(cfg({ flavor, controlPlane: flavor === "api7-v3" ? { databaseDsn: V3_DSN } : {} }), ctx);
+            for (const img of [spec.etcd.image, spec.controlPlane.image, spec.dataPlane.image, spec.loadBalancer.image])
+                expect(img).toMatch(/:[\w.-]+$/);
+        }
+    });
+
+    it("compact layout is seed 001's table: etcd+dashboard on 1-2, etcd on 3, gateways on 4-5", () => {
+        const { topology } = loadPlatform(cfg({ layout: "compact", flavor: "api7-v2" }), ctx);
+        const table = topology.nodes.map((n) => [n.name, n.roles.join("+"), n.ports.map((p) => p.port).sort((a, b) => a - b).join(",")]);
+        expect(table).toEqual([
+            ["node-1", "etcd+control-plane", "2379,2380,9000"],
+            ["node-2", "etcd+control-plane", "2379,2380,9000"],
+            ["node-3", "etcd", "2379,2380"],
+            ["node-4", "data-plane", "80,443,7085,9091"],
+            ["node-5", "data-plane", "80,443,7085,9091"],
+            ["lb-1", "load-balancer", "80,443,9000"],
+        ]);
+    });
+
+    it("api7-v3 places no etcd and exposes dashboard 17080 and DP Manager 17900", () => {
+        const { topology } = loadPlatform(cfg({ flavor: "api7-v3", controlPlane: { databaseDsn: V3_DSN } }), ctx);
+        expect(topology.byRole.etcd).toHaveLength(0);
+        expect(topology.byRole["control-plane"][0].ports.map((p) => p.port)).toEqual([17080, 17900]);
+        expect(topology.flows).toContainEqual(expect.objectContaining({ from: "data-plane", to: "load-balancer", port: 17900 }));
+    });
+
+    it("addresses come from the docker subnet; explicit ones are kept and skipped", () => {
+        const { topology } = loadPlatform(cfg({ nodes: [{ name: "dp-1", address: "172.28.0.12" }] }), ctx);
+        const addr = Object.fromEntries(topology.nodes.map((n) => [n.name, n.address]));
+        expect(addr["etcd-1"]).toBe("172.28.0.11");
+        expect(addr["dp-1"]).toBe("172.28.0.12");
+        expect(addr["etcd-2"]).toBe("172.28.0.13");
+        expect(new Set(Object.values(addr)).size).toBe(topology.nodes.length);
+    });
+});
+
+describe("validation names the key, the value and the rule", () => {
+    const cases: [string, Record<string, unknown>, string, RegExp][] = [
+        ["even etcd members", { etcd: { members: 4 } }, "etcd.members", /odd number/],
+        ["too few etcd members", { etcd: { members: 1 } }, "etcd.members", /at least 3/],
+        ["one gateway", { dataPlane: { replicas: 1 } }, "dataPlane.replicas", /at least 2 gateways/],
+        ["unknown flavor", { flavor: "kong" }, "flavor", /unknown flavor/],
+        ["unknown target", { target: "nomad" }, "target", /unknown target/],
+        ["target not yet available", { target: "aws" }, "target", /not available yet/],
+        ["unknown layout", { layout: "mesh" }, "layout", /unknown layout/],
+        ["unknown role", { layout: "custom", nodes: [{ name: "a", roles: ["cache"] }] }, "nodes[0].roles[0]", /unknown role/],
+        ["unknown balancer", { loadBalancer: { kind: "traefik" } }, "loadBalancer.kind", /unknown load balancer kind/],
+        ["api7-v3 without DSN", { flavor: "api7-v3" }, "controlPlane.databaseDsn", /required for flavor api7-v3/],
+        ["compact with 5 members", { layout: "compact", etcd: { members: 5 } }, "etcd.members", /exactly 3/],
+        ["duplicate node names", { nodes: [{ name: "dp-1" }, { name: "dp-1" }] }, "nodes[1].name", /unique/],
+        ["duplicate addresses", { nodes: [{ name: "dp-1", address: "172.28.0.50" }, { name: "dp-2", address: "172.28.0.50" }] }, "nodes[1].address", /unique/],
+        ["invalid address", { nodes: [{ name: "dp-1", address: "300.1.1.1" }] }, "nodes[0].address", /IPv4 address or a hostname/],
+        ["address outside the subnet", { nodes: [{ name: "dp-1", address: "10.9.9.9" }] }, "nodes[0].address", /inside docker.subnet/],
+        ["port out of range", { dataPlane: { httpPort: 70000 } }, "dataPlane.httpPort", /1–65535/],
+        ["port zero", { etcd: { clientPort: 0 } }, "etcd.clientPort", /1–65535/],
+        ["co-located roles on one port", { layout: "compact", flavor: "api7-v2", controlPlane: { dashboardPort: 2379 } }, "controlPlane.dashboardPort", /both bind tcp port 2379/],
+        [
+            "custom node with gateway and balancer",
+            { layout: "custom", nodes: [{ name: "a", roles: ["etcd", "data-plane", "load-balancer", "control-plane"] }] },
+            "nodes[0].roles",
+            /both bind tcp port 80/,
+        ],
+        ["election below 5x heartbeat", { etcd: { heartbeatMs: 100, electionMs: 400 } }, "etcd.electionMs", /at least 5 × etcd.heartbeatMs/],
+        ["election above 50000", { etcd: { heartbeatMs: 100, electionMs: 60000 } }, "etcd.electionMs", /at most 50000/],
+        ["health-check interval 0", { loadBalancer: { healthCheck: { intervalSeconds: 0 } } }, "loadBalancer.healthCheck.intervalSeconds", /haproxy accepts 1–3600/],
+        ["health-check fall 0 on nginx", { loadBalancer: { kind: "nginx", healthCheck: { fall: 0 } } }, "loadBalancer.healthCheck.fall", /nginx accepts 1–100/],
+        ["health-check on the wrong port", { loadBalancer: { healthCheck: { port: 8080 } } }, "loadBalancer.healthCheck.port", /dataPlane.statusPort/],
+        ["unknown key", { etcd: { member: 3 } }, "etcd.member", /unknown key/],
+        ["latest image", { etcd: { image: "quay.io/coreos/etcd:latest" } }, "etcd.image", /pinned/],
+        ["bad admin CIDR", { dataPlane: { adminAllow: ["10.0.0.1/8"] } }, "dataPlane.adminAllow[0]", /CIDR/],
+        ["override of a node the layout lacks", { nodes: [{ name: "gw-9", address: "172.28.0.90" }] }, "nodes[0].name", /has no such node/],
+        ["roles outside the custom layout", { nodes: [{ name: "dp-1", roles: ["etcd"] }] }, "nodes[0].roles", /layout custom/],
+    ];
+    it.each(cases)("%s", (_name, values, key, rule) => {
+        const issues = issuesOf(values);
+        expect(issues, JSON.stringify(issues)).toContainEqual(expect.objectContaining({ key, rule: expect.stringMatching(rule) }));
+        try {
+            loadPlatform(cfg(values), ctx);
+        } catch (e) {
+            expect((e as Error).message).toContain(`gateway-ha:${key} = `);
+        }
+    });
+
+    it("reports every problem at once", () => {
+        const issues = issuesOf({ flavor: "api7-v3", etcd: { electionMs: 200 }, dataPlane: { replicas: 1, httpPort: 0 } });
+        expect(issues.map((i) => i.key).sort()).toEqual(
+            ["controlPlane.databaseDsn", "dataPlane.httpPort", "dataPlane.replicas", "etcd.electionMs"].sort(),
+        );
+    });
+
+    it("never echoes a secret value in a message", () => {
+        try {
+            loadPlatform(cfg({ flavor: "api7-v3", controlPlane: { databaseDsn: "mysql://u:hunter2@db/x" } }), ctx);
+            expect.unreachable();
+        } catch (e) {
+            expect((e as Error).message).toContain("gateway-ha:controlPlane.databaseDsn = [secret]");
+            expect((e as Error).message).not.toContain("hunter2");
+        }
+    });
+
+    it("accepts the valid variants", () => {
+        expect(issuesOf({ flavor: "api7-v3", controlPlane: { databaseDsn: V3_DSN } })).toEqual([]);
+        expect(issuesOf({ layout: "compact" })).toEqual([]);
+        expect(issuesOf({ etcd: { members: 5 }, dataPlane: { replicas: 3 } })).toEqual([]);
+        expect(
+            issuesOf({
+                layout: "custom",
+                nodes: [
+                    { name: "a", roles: ["etcd", "control-plane"] },
+                    { name: "b", roles: ["etcd", "control-plane"] },
+                    { name: "c", roles: ["etcd"] },
+                    { name: "d", roles: ["data-plane"] },
+                    { name: "e", roles: ["data-plane"] },
+                    { name: "f", roles: ["load-balancer"] },
+                ],
+            }),
+        ).toEqual([]);
+    });
+});
+
+describe("pure rule functions", () => {
+    it("checkEtcdTiming", () => {
+        expect(checkEtcdTiming({ heartbeatMs: 100, electionMs: 500 })).toEqual([]);
+        expect(checkEtcdTiming({ heartbeatMs: 100, electionMs: 499 })).toHaveLength(1);
+        expect(checkEtcdTiming({ heartbeatMs: 100, electionMs: 50001 })).toHaveLength(1);
+    });
+    it("checkDatabase", () => {
+        expect(checkDatabase("api7-v3", V3_DSN)).toEqual([]);
+        expect(checkDatabase("api7-v3", "postgres://host")).toHaveLength(1);
+        expect(checkDatabase("apisix", V3_DSN)[0].rule).toMatch(/only used by flavor api7-v3/);
+    });
+    it("checkHealthCheck", () => {
+        const lb = loadBalancerSchema.parse({});
+        expect(checkHealthCheck(lb, 7085)).toEqual([]);
+        expect(checkHealthCheck({ ...lb, healthCheck: { ...lb.healthCheck, timeoutSeconds: 5, intervalSeconds: 2 } }, 7085)[0].key).toBe(
+            "loadBalancer.healthCheck.timeoutSeconds",
+        );
+    });
+});
