@@ -35,8 +35,6 @@ export interface ServiceSpec {
     files: FileSpec[];
     /** Persistent named volumes: survive container replacement. */
     volumes?: { name: string; containerPath: string }[];
-    /** Listeners published on the deployer's host (local Docker only: the balancers). */
-    publish?: { containerPort: number; hostPort: number }[];
     healthCheck?: HealthCheckSpec;
     user?: string;
 }
@@ -52,8 +50,10 @@ export interface TaskSpec {
     runIn: ServiceSpec;
     toolArgv: string[];
     script: string;
-    /** Passed to the script's environment and forwarded into `tool` (for secrets: never on a command line). */
+    /** The script's environment (secrets go here, never on a command line). */
     env: Record<string, pulumi.Input<string>>;
+    /** Names of variables the script sets that `tool` forwards into the service, e.g. ETCDCTL_USER. */
+    toolEnv: string[];
     /** Changes to any of these re-run the task. */
     triggers: pulumi.Input<unknown>[];
 }

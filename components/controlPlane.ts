@@ -1,0 +1,127 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import type { EtcdCluster } from "./etcdCluster";
+import {
+    CONTROL_PLANE_PATHS,
+    renderApi7v2DashboardConfig,
+    renderApi7v3DashboardConfig,
+    renderApi7v3DpManagerConfig,
+    renderApisixControlPlaneConfig,
+} from "./render/controlPlane";
+import { APISIX_PATHS, SECRET_ENV } from "./render/gateway";
+import type { DeployedService, ServiceSpec, Target } from "./service";
+import type { PlatformSpec } from "./spec/types";
+import type { Topology, TopologyNode } from "./topology/types";
+
+export interface ControlPlaneArgs {
+    spec: PlatformSpec;
+    topology: Topology;
+    target: Target;
+    /** Required for the etcd-backed flavors (apisix, api7-v2). */
+    etcd?: EtcdCluster;
+    /** Required for api7-v3: the PostgreSQL DSN, kept secret. */
+    databaseDsn?: pulumi.Input<string>;
+}
+
+const pkiPaths = (dir: string) => ({ ca: `${dir}/ca.crt`, cert: `${dir}/client.crt`, key: `${dir}/client.key` });
+
+/**
+ * The control plane, one replica per control-plane node: APISIX in control_plane role
+ * (Admin API), the API7 v2 dashboard on etcd, or API7 v3's stateless dashboard and DP Manager
+ * on PostgreSQL.
+ */
+export class ControlPlane extends pulumi.ComponentResource {
+    readonly services: DeployedService[];
+    /** APISIX Admin API key (apisix flavor), a Pulumi secret. */
+    readonly adminKey?: pulumi.Output<string>;
+
+    constructor(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gateway-ha:control-plane:ControlPlane", name, {}, opts);
+        const { spec, topology, target, etcd } = args;
+        const nodes = topology.byRole["control-plane"];
+        if (nodes.length < 1) throw new Error(`ControlPlane ${name}: needs at least one control-plane node`);
+        if (spec.flavor === "api7-v3" && args.databaseDsn === undefined)
+            throw new Error(`ControlPlane ${name}: controlPlane.databaseDsn is required for flavor api7-v3`);
+        if (spec.flavor !== "api7-v3" && !etcd) throw new Error(`ControlPlane ${name}: flavor ${spec.flavor} needs an EtcdCluster`);
+        const child = { parent: this, dependsOn: etcd ? [etcd.ready] : [] };
+
+        if (spec.flavor === "apisix")
+            this.adminKey = new random.RandomPassword(`${name}-admin-key`, { length: 32, special: false }, { parent: this }).result;
+
+        const build = (node: TopologyNode): ServiceSpec[] => {
+            const base = { node, role: "control-plane" as const };
+            switch (spec.flavor) {
+                case "apisix": {
+                    const id = etcd!.consumers["control-plane"];
+                    return [
+                        {
+                            ...base,
+                            name: `${node.name}-apisix-cp`,
+                            service: "apisix-cp",
+                            image: spec.controlPlane.image,
+                            env: {
+                                [SECRET_ENV.adminKey]: this.adminKey!,
+                                ...(id.password ? { [SECRET_ENV.etcdPassword]: id.password } : {}),
+                            },
+                            files: [
+                                { path: APISIX_PATHS.config, content: renderApisixControlPlaneConfig(spec, topology) },
+                                ...etcd!.clientFiles("control-plane", APISIX_PATHS),
+                            ],
+                            healthCheck: httpProbe(spec.controlPlane.adminPort, "/"),
+                        },
+                    ];
+                }
+                case "api7-v2": {
+                    const id = etcd!.consumers["control-plane"];
+                    const conf = id.password
+                        ? id.password.apply((pw) => renderApi7v2DashboardConfig(spec, topology, pw))
+                        : renderApi7v2DashboardConfig(spec, topology);
+                    return [
+                        {
+                            ...base,
+                            name: `${node.name}-dashboard`,
+                            service: "dashboard",
+                            image: spec.controlPlane.image,
+                            files: [
+                                { path: CONTROL_PLANE_PATHS.api7v2Dashboard, content: conf, secret: spec.etcd.auth },
+                                ...etcd!.clientFiles("control-plane", pkiPaths(CONTROL_PLANE_PATHS.api7v2PkiDir)),
+                            ],
+                        },
+                    ];
+                }
+                case "api7-v3": {
+                    const dsn = pulumi.output(args.databaseDsn!);
+                    return [
+                        {
+                            ...base,
+                            name: `${node.name}-dashboard`,
+                            service: "dashboard",
+                            image: spec.controlPlane.image,
+                            files: [{ path: CONTROL_PLANE_PATHS.api7v3Dashboard, content: dsn.apply((d) => renderApi7v3DashboardConfig(spec, d)), secret: true }],
+                        },
+                        {
+                            ...base,
+                            name: `${node.name}-dp-manager`,
+                            service: "dp-manager",
+                            image: spec.controlPlane.dpManagerImage!,
+                            files: [{ path: CONTROL_PLANE_PATHS.api7v3DpManager, content: dsn.apply((d) => renderApi7v3DpManagerConfig(spec, d)), secret: true }],
+                        },
+                    ];
+                }
+            }
+        };
+        this.services = nodes.flatMap(build).map((svc) => target.deployService(svc, child));
+        this.registerOutputs({});
+    }
+}
+
+/** Probe for APISIX-based images, which ship curl; any HTTP answer within the timeout counts unless `failOnError`. */
+export function httpProbe(port: number, path: string, failOnError = false): ServiceSpec["healthCheck"] {
+    return {
+        command: ["curl", failOnError ? "-fsS" : "-sS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${port}${path}`],
+        intervalSeconds: 5,
+        timeoutSeconds: 3,
+        retries: 5,
+        startPeriodSeconds: 15,
+    };
+}

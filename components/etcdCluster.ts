@@ -1,0 +1,143 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { CertificateAuthority, type IssuedCert } from "./pki";
+import {
+    ETCD_CONTAINER_PATHS,
+    ETCD_PKI_FILES,
+    etcdClientUrls,
+    etcdMemberArgs,
+    etcdUsers,
+    renderEtcdBootstrapScript,
+} from "./render/etcd";
+import type { FileSpec, ServiceSpec, Target } from "./service";
+import type { PlatformSpec } from "./spec/types";
+import type { Topology } from "./topology/types";
+
+export type EtcdConsumer = "control-plane" | "gateway";
+
+export interface EtcdClientIdentity {
+    user: string;
+    /** Pulumi secret; present when etcd auth is on. */
+    password?: pulumi.Output<string>;
+    /** Client certificate; present when etcd TLS is on. */
+    cert?: IssuedCert;
+}
+
+export interface EtcdClusterArgs {
+    spec: PlatformSpec;
+    topology: Topology;
+    target: Target;
+}
+
+const pkiPath = (file: string) => `${ETCD_CONTAINER_PATHS.pkiDir}/${file}`;
+
+/**
+ * An etcd cluster of `spec.etcd.members` members with client and peer TLS from a
+ * generated CA, a root user and one least-privilege user per consumer, auth enabled
+ * once the cluster has formed, and a post-deploy check that fails `pulumi up` unless
+ * every member is healthy in one cluster.
+ */
+export class EtcdCluster extends pulumi.ComponentResource {
+    readonly clientUrls: string[];
+    readonly caCertPem: pulumi.Output<string>;
+    readonly rootPassword?: pulumi.Output<string>;
+    readonly consumers: Record<EtcdConsumer, EtcdClientIdentity>;
+    /** Completes when auth is bootstrapped and the cluster is verified healthy. */
+    readonly ready: pulumi.Resource;
+    private readonly tls: boolean;
+
+    constructor(name: string, args: EtcdClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gateway-ha:etcd:EtcdCluster", name, {}, opts);
+        const { spec, topology, target } = args;
+        const members = topology.byRole.etcd;
+        if (members.length < 3 || members.length % 2 === 0)
+            throw new Error(`EtcdCluster ${name}: etcd.members must be odd and at least 3, got ${members.length}`);
+        const child = { parent: this };
+
+        const ca = spec.etcd.tls ? new CertificateAuthority(`${name}-pki`, `${spec.project}-${spec.stack} etcd CA`, child) : undefined;
+        this.caCertPem = ca ? ca.certPem : pulumi.output("");
+
+        const passwords = new Map<string, pulumi.Output<string>>();
+        if (spec.etcd.auth)
+            for (const u of etcdUsers(spec))
+                passwords.set(
+                    u.name,
+                    new random.RandomPassword(`${name}-${u.name}-password`, { length: 32, special: false }, child).result,
+                );
+        this.rootPassword = passwords.get("root");
+
+        const identity = (user: EtcdConsumer): EtcdClientIdentity => ({
+            user,
+            password: passwords.get(user),
+            cert: ca?.issue(`client-${user}`, user),
+        });
+        this.consumers = { "control-plane": identity("control-plane"), gateway: identity("gateway") };
+
+        const deployed = members.map((node, i) => {
+            const cert = ca?.issue(`member-${i + 1}`, `etcd-${i + 1}`, { dns: [node.name, `etcd-${i + 1}`, "localhost"], ips: [node.address] });
+            const files: FileSpec[] = ca && cert
+                ? [
+                      { path: pkiPath(ETCD_PKI_FILES.ca), content: ca.certPem },
+                      { path: pkiPath(ETCD_PKI_FILES.cert), content: cert.certPem },
+                      { path: pkiPath(ETCD_PKI_FILES.key), content: cert.keyPem, secret: true },
+                  ]
+                : [];
+            const scheme = spec.etcd.tls ? "https" : "http";
+            const tlsFlags = spec.etcd.tls
+                ? [`--cacert=${pkiPath(ETCD_PKI_FILES.ca)}`, `--cert=${pkiPath(ETCD_PKI_FILES.cert)}`, `--key=${pkiPath(ETCD_PKI_FILES.key)}`]
+                : [];
+            const svc: ServiceSpec = {
+                name: `${node.name}-etcd`,
+                node,
+                role: "etcd",
+                service: "etcd",
+                image: spec.etcd.image,
+                command: ["/usr/local/bin/etcd", ...etcdMemberArgs(spec, topology, i)],
+                files,
+                volumes: [{ name: `${node.name}-etcd-data`, containerPath: ETCD_CONTAINER_PATHS.dataDir }],
+                healthCheck: {
+                    command: ["/usr/local/bin/etcdctl", `--endpoints=${scheme}://${node.address}:${spec.etcd.clientPort}`, ...tlsFlags, "endpoint", "health"],
+                    intervalSeconds: 5,
+                    timeoutSeconds: 3,
+                    retries: 5,
+                    startPeriodSeconds: 20,
+                },
+            };
+            return { svc, tlsFlags, resource: target.deployService(svc, child).resource };
+        });
+
+        // etcd's image has no shell: the bootstrap runs on the deployer and calls etcdctl inside member 1.
+        const first = deployed[0];
+        this.ready = target.runTask(
+            {
+                name: `${name}-bootstrap`,
+                runIn: first.svc,
+                toolArgv: ["/usr/local/bin/etcdctl", `--endpoints=${etcdClientUrls(spec, topology).join(",")}`, ...first.tlsFlags],
+                toolEnv: ["ETCDCTL_USER"],
+                script: renderEtcdBootstrapScript(spec, topology),
+                env: Object.fromEntries(
+                    etcdUsers(spec)
+                        .filter((u) => passwords.has(u.name))
+                        .map((u) => [u.passwordEnv, passwords.get(u.name) as pulumi.Output<string>]),
+                ),
+                triggers: deployed.map((d) => d.resource.id),
+            },
+            { ...child, dependsOn: deployed.map((d) => d.resource) },
+        );
+
+        this.clientUrls = etcdClientUrls(spec, topology);
+        this.tls = spec.etcd.tls;
+        this.registerOutputs({ clientUrls: this.clientUrls, caCertPem: this.caCertPem });
+    }
+
+    /** CA bundle and the consumer's client certificate, for a client's pki directory. */
+    clientFiles(consumer: EtcdConsumer, paths: { ca: string; cert: string; key: string }): FileSpec[] {
+        const cert = this.consumers[consumer].cert;
+        if (!this.tls || !cert) return [];
+        return [
+            { path: paths.ca, content: this.caCertPem },
+            { path: paths.cert, content: cert.certPem },
+            { path: paths.key, content: cert.keyPem, secret: true },
+        ];
+    }
+}

@@ -1,0 +1,62 @@
+import * as pulumi from "@pulumi/pulumi";
+import { renderHaproxyCfg, type BalancerScope } from "./render/haproxy";
+import { renderNginxConf } from "./render/nginx";
+import type { DeployedService, ServiceSpec, Target } from "./service";
+import type { PlatformSpec } from "./spec/types";
+import { controlPlanePorts } from "./topology/ports";
+import type { Topology } from "./topology/types";
+
+export interface LoadBalancerArgs {
+    spec: PlatformSpec;
+    topology: Topology;
+    target: Target;
+    dependsOn?: pulumi.Resource[];
+}
+
+/** Each balancer has its own file, so two on one host (or in one node) never overwrite each other. */
+export function balancerConfigPath(kind: "nginx" | "haproxy", scope: BalancerScope): string {
+    return kind === "nginx" ? `/etc/nginx/${scope}-lb.conf` : `/usr/local/etc/haproxy/${scope}-lb.cfg`;
+}
+
+/** Foreground commands of the official images, pointed at the balancer's own file. */
+export function balancerCommand(kind: "nginx" | "haproxy", scope: BalancerScope): string[] {
+    const file = balancerConfigPath(kind, scope);
+    return kind === "nginx" ? ["nginx", "-c", file, "-g", "daemon off;"] : ["haproxy", "-W", "-db", "-f", file];
+}
+
+/**
+ * Two balancers per load-balancer node: one in front of the gateways (HTTP and HTTPS
+ * pass-through) and one in front of the control plane, so either can fail alone.
+ */
+export class LoadBalancer extends pulumi.ComponentResource {
+    readonly services: DeployedService[];
+
+    constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gateway-ha:load-balancer:LoadBalancer", name, {}, opts);
+        const { spec, topology, target } = args;
+        const nodes = topology.byRole["load-balancer"];
+        if (nodes.length < 1) throw new Error(`LoadBalancer ${name}: needs at least one load-balancer node`);
+        if (controlPlanePorts(spec).length === 0) throw new Error(`LoadBalancer ${name}: the control plane exposes no ports`);
+        const child = { parent: this, dependsOn: args.dependsOn ?? [] };
+        const { kind, image } = spec.loadBalancer;
+
+        const balancer = (node: Topology["nodes"][number], scope: BalancerScope): ServiceSpec => ({
+            name: `${node.name}-${scope}-lb`,
+            node,
+            role: "load-balancer",
+            service: `${scope}-lb`,
+            image,
+            command: balancerCommand(kind, scope),
+            files: [
+                {
+                    path: balancerConfigPath(kind, scope),
+                    content: kind === "nginx" ? renderNginxConf(spec, topology, scope) : renderHaproxyCfg(spec, topology, scope),
+                },
+            ],
+        });
+        this.services = nodes
+            .flatMap((node) => [balancer(node, "gateway"), balancer(node, "control-plane")])
+            .map((svc) => target.deployService(svc, child));
+        this.registerOutputs({});
+    }
+}

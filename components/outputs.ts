@@ -1,0 +1,43 @@
+// The stack-output contract read by other stacks through StackReference.
+// Changing a name or a shape here is a breaking change for consumers.
+import type * as pulumi from "@pulumi/pulumi";
+import type { Role } from "./spec/schema";
+
+export interface NodeOutput {
+    address: string;
+    roles: Role[];
+}
+
+/** Plain (non-secret) outputs. */
+export interface PlatformOutputs {
+    flavor: string;
+    target: string;
+    layout: string;
+    /** Clients' entry point: the gateway balancer (HTTP). */
+    gatewayUrl: string;
+    /** The gateway balancer's HTTPS (TLS pass-through to the gateways). */
+    gatewayHttpsUrl: string;
+    /** Operators' entry point: the control-plane balancer (Admin API or dashboard). */
+    controlPlaneUrl: string;
+    /** etcd client URLs on the platform network; empty for api7-v3. */
+    etcdEndpoints: string[];
+    nodes: Record<string, NodeOutput>;
+    /** PEM of the CA that signs etcd's certificates; empty when etcd TLS is off or for api7-v3. */
+    etcdCaCert: string;
+}
+
+/** Credentials, exported only as Pulumi secrets. */
+export interface PlatformSecretOutputs {
+    /** APISIX Admin API key (apisix flavor; empty otherwise). */
+    adminKey: string;
+    /** etcd users and passwords (empty when etcd auth is off). */
+    etcdCredentials: Record<"root" | "control-plane" | "gateway", { user: string; password: string }>;
+}
+
+export type PlatformStackOutputs = PlatformOutputs & PlatformSecretOutputs;
+export const SECRET_OUTPUT_KEYS = ["adminKey", "etcdCredentials"] as const satisfies readonly (keyof PlatformSecretOutputs)[];
+
+/** Typed read of one output from a StackReference to a gateway-ha stack. */
+export function platformOutput<K extends keyof PlatformStackOutputs>(ref: pulumi.StackReference, key: K): pulumi.Output<PlatformStackOutputs[K]> {
+    return ref.requireOutput(key) as pulumi.Output<PlatformStackOutputs[K]>;
+}

@@ -1,0 +1,109 @@
+import * as pulumi from "@pulumi/pulumi";
+import { ControlPlane } from "./controlPlane";
+import { EtcdCluster } from "./etcdCluster";
+import { GatewayGroup } from "./gatewayGroup";
+import { LoadBalancer } from "./loadBalancer";
+import type { PlatformOutputs, PlatformSecretOutputs } from "./outputs";
+import type { Target } from "./service";
+import type { PlatformSpec } from "./spec/types";
+import { DockerTarget, publishedPorts } from "./targets/docker";
+import { controlPlanePorts, usesEtcd } from "./topology/ports";
+import type { Topology } from "./topology/types";
+
+export interface GatewayPlatformArgs {
+    spec: PlatformSpec;
+    topology: Topology;
+    /** PostgreSQL DSN (api7-v3); pass a Pulumi secret. */
+    databaseDsn?: pulumi.Input<string>;
+}
+
+function createTarget(name: string, spec: PlatformSpec, topology: Topology, parent: pulumi.Resource): Target {
+    switch (spec.target) {
+        case "docker":
+            return new DockerTarget(`${name}-docker`, { spec, topology }, { parent });
+        default:
+            throw new Error(`target ${spec.target} is not available yet`);
+    }
+}
+
+/**
+ * The whole platform from a validated spec: etcd (for the etcd flavors), control plane,
+ * gateways and balancers, on the configured target.
+ */
+export class GatewayPlatform extends pulumi.ComponentResource {
+    readonly outputs: { [K in keyof PlatformOutputs]: pulumi.Output<PlatformOutputs[K]> };
+    readonly secretOutputs: { [K in keyof PlatformSecretOutputs]: pulumi.Output<PlatformSecretOutputs[K]> };
+    readonly etcd?: EtcdCluster;
+    readonly controlPlane: ControlPlane;
+    readonly gateways: GatewayGroup;
+    readonly loadBalancer: LoadBalancer;
+
+    constructor(name: string, args: GatewayPlatformArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gateway-ha:platform:GatewayPlatform", name, {}, opts);
+        const { spec, topology } = args;
+        if (spec.flavor === "api7-v3" && args.databaseDsn === undefined)
+            throw new Error("GatewayPlatform: controlPlane.databaseDsn is required for flavor api7-v3");
+        const child = { parent: this };
+        const target = createTarget(name, spec, topology, this);
+        const common = { spec, topology, target };
+
+        this.etcd = usesEtcd(spec) ? new EtcdCluster(`${name}-etcd`, common, child) : undefined;
+        this.controlPlane = new ControlPlane(`${name}-control-plane`, { ...common, etcd: this.etcd, databaseDsn: args.databaseDsn }, child);
+        // api7-v3 gateways register with the DP Manager, so they start after the control plane.
+        const cpReady = spec.flavor === "api7-v3" ? this.controlPlane.services.map((s) => s.resource) : [];
+        this.loadBalancer = new LoadBalancer(`${name}-lb`, { ...common, dependsOn: cpReady }, child);
+        this.gateways = new GatewayGroup(
+            `${name}-gateways`,
+            { ...common, etcd: this.etcd, dependsOn: spec.flavor === "api7-v3" ? [...cpReady, ...this.loadBalancer.services.map((s) => s.resource)] : [] },
+            child,
+        );
+
+        const entry = entryPoints(spec, topology);
+        this.outputs = {
+            flavor: pulumi.output(spec.flavor),
+            target: pulumi.output(spec.target),
+            layout: pulumi.output(spec.layout),
+            gatewayUrl: pulumi.output(entry.gatewayUrl),
+            gatewayHttpsUrl: pulumi.output(entry.gatewayHttpsUrl),
+            controlPlaneUrl: pulumi.output(entry.controlPlaneUrl),
+            etcdEndpoints: pulumi.output(this.etcd?.clientUrls ?? []),
+            nodes: pulumi.output(Object.fromEntries(topology.nodes.map((n) => [n.name, { address: n.address, roles: n.roles }]))),
+            etcdCaCert: this.etcd ? this.etcd.caCertPem : pulumi.output(""),
+        };
+        const cred = (user: "root" | "control-plane" | "gateway", pw?: pulumi.Output<string>) =>
+            (pw ?? pulumi.output("")).apply((password) => ({ user, password }));
+        this.secretOutputs = {
+            adminKey: pulumi.secret(this.controlPlane.adminKey ?? pulumi.output("")),
+            etcdCredentials: pulumi.secret(
+                pulumi
+                    .all([
+                        cred("root", this.etcd?.rootPassword),
+                        cred("control-plane", this.etcd?.consumers["control-plane"].password),
+                        cred("gateway", this.etcd?.consumers.gateway.password),
+                    ])
+                    .apply(([root, controlPlane, gateway]) => ({ root, "control-plane": controlPlane, gateway })),
+            ),
+        };
+        this.registerOutputs({ ...this.outputs, ...this.secretOutputs });
+    }
+}
+
+/** Where clients and operators reach the platform: published host ports on local Docker, else the first balancer node. */
+export function entryPoints(spec: PlatformSpec, topology: Topology): Pick<PlatformOutputs, "gatewayUrl" | "gatewayHttpsUrl" | "controlPlaneUrl"> {
+    const lb = topology.byRole["load-balancer"][0];
+    const cpPort = controlPlanePorts(spec)[0].port;
+    if (spec.target === "docker" && !lb.ssh) {
+        const host = spec.docker.publishAddress;
+        const ports = new Map((publishedPorts(spec, topology).get(lb.name) ?? []).map((p) => [p.internal, p.external]));
+        return {
+            gatewayUrl: `http://${host}:${ports.get(spec.dataPlane.httpPort)}`,
+            gatewayHttpsUrl: `https://${host}:${ports.get(spec.dataPlane.httpsPort)}`,
+            controlPlaneUrl: `http://${host}:${ports.get(cpPort)}`,
+        };
+    }
+    return {
+        gatewayUrl: `http://${lb.address}:${spec.dataPlane.httpPort}`,
+        gatewayHttpsUrl: `https://${lb.address}:${spec.dataPlane.httpsPort}`,
+        controlPlaneUrl: `http://${lb.address}:${cpPort}`,
+    };
+}

@@ -1,0 +1,69 @@
+// Control-plane configs: APISIX in control_plane role, the API7 v2 dashboard, and API7 v3's
+// dashboard and DP Manager.
+import { stringify } from "yaml";
+import type { PlatformSpec } from "../spec/types";
+import type { Topology } from "../topology/types";
+import { etcdClientUrls, etcdPrefix } from "./etcd";
+import { APISIX_PATHS, GENERATED_HEADER, SECRET_ENV, etcdClientBlock } from "./gateway";
+
+/** Config-file paths inside the control-plane containers (from the seeds). */
+export const CONTROL_PLANE_PATHS = {
+    api7v2Dashboard: "/usr/local/apisix-dashboard/conf/conf.yaml",
+    api7v2PkiDir: "/usr/local/apisix-dashboard/conf/etcd-pki",
+    api7v3Dashboard: "/app/conf/config.yaml",
+    api7v3DpManager: "/usr/local/api7/conf/config.yaml",
+} as const;
+
+export function renderApisixControlPlaneConfig(spec: PlatformSpec, topology: Topology): string {
+    const cp = spec.controlPlane;
+    const config = {
+        apisix: {
+            ...(spec.etcd.tls ? { ssl: { ssl_trusted_certificate: APISIX_PATHS.ca } } : {}),
+        },
+        deployment: {
+            role: "control_plane",
+            role_control_plane: { config_provider: "etcd" },
+            admin: {
+                admin_key_required: true,
+                admin_key: [{ name: "admin", key: `\${{${SECRET_ENV.adminKey}}}`, role: "admin" }],
+                allow_admin: spec.dataPlane.adminAllow,
+                admin_listen: { ip: "0.0.0.0", port: cp.adminPort },
+            },
+            etcd: etcdClientBlock(spec, topology, "control-plane"),
+        },
+    };
+    return GENERATED_HEADER + stringify(config);
+}
+
+/**
+ * Seed 001's dashboard_conf/conf.yaml: endpoints are host:port, with auth and mTLS switched on
+ * when etcd has them. The dashboard reads its password from this file, so the file is a secret.
+ */
+export function renderApi7v2DashboardConfig(spec: PlatformSpec, topology: Topology, etcdPassword?: string): string {
+    const pki = CONTROL_PLANE_PATHS.api7v2PkiDir;
+    const config = {
+        conf: {
+            listen: { host: "0.0.0.0", port: spec.controlPlane.dashboardPort },
+            etcd: {
+                name: "default",
+                endpoints: etcdClientUrls(spec, topology).map((u) => u.replace(/^https?:\/\//, "")),
+                enable_auth: spec.etcd.auth,
+                ...(spec.etcd.auth ? { username: "control-plane", password: etcdPassword ?? "" } : {}),
+                mtls: spec.etcd.tls
+                    ? { enable: true, key_file: `${pki}/client.key`, cert_file: `${pki}/client.crt`, ca_file: `${pki}/ca.crt` }
+                    : { enable: false },
+                prefix: etcdPrefix(spec, "control-plane"),
+            },
+        },
+    };
+    return GENERATED_HEADER + stringify(config);
+}
+
+/** Seed 000: the API7 v3 dashboard is stateless; everything lives in PostgreSQL. */
+export function renderApi7v3DashboardConfig(spec: PlatformSpec, databaseDsn: string): string {
+    return GENERATED_HEADER + stringify({ server: { listen: { host: "0.0.0.0", port: spec.controlPlane.dashboardPort } }, database: { dsn: databaseDsn } });
+}
+
+export function renderApi7v3DpManagerConfig(spec: PlatformSpec, databaseDsn: string): string {
+    return GENERATED_HEADER + stringify({ server: { listen: { host: "0.0.0.0", port: spec.controlPlane.dpManagerPort } }, database: { dsn: databaseDsn } });
+}

@@ -1,0 +1,204 @@
+// Docker target: each topology node is a "node container" (pause) holding the node's fixed
+// address on one user-defined network; the node's services join its network namespace, so
+// co-located services share ports exactly as on a host. Nodes with `sshUser` are remote
+// Docker hosts: their services run with host networking, as in seed 001.
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import type { DeployedService, ServiceSpec, Target, TaskSpec } from "../service";
+import type { PlatformSpec } from "../spec/types";
+import { controlPlanePorts } from "../topology/ports";
+import type { Topology, TopologyNode } from "../topology/types";
+
+/** Holds a node's network namespace; the same image Kubernetes uses for pods. */
+export const PAUSE_IMAGE = "registry.k8s.io/pause:3.10";
+
+/** Labels the Docker target puts on every container it creates. */
+export const LABELS = {
+    stack: "gateway-ha.stack",
+    node: "gateway-ha.node",
+    role: "gateway-ha.role",
+    service: "gateway-ha.service",
+    /** Comma-separated paths of uploaded files that hold secrets (for offline review tools). */
+    secretFiles: "gateway-ha.secret-files",
+} as const;
+
+export interface DockerTargetArgs {
+    spec: PlatformSpec;
+    topology: Topology;
+}
+
+/** Host ports the first balancer node publishes: gateway HTTP/HTTPS and the control plane's first port. */
+export function publishedPorts(spec: PlatformSpec, topology: Topology): Map<string, { internal: number; external: number }[]> {
+    const lb = topology.byRole["load-balancer"][0];
+    const p = spec.docker.publishedPorts;
+    return new Map([
+        [
+            lb.name,
+            [
+                { internal: spec.dataPlane.httpPort, external: p.http },
+                { internal: spec.dataPlane.httpsPort, external: p.https },
+                { internal: controlPlanePorts(spec)[0].port, external: p.controlPlane },
+            ],
+        ],
+    ]);
+}
+
+export function sshHost(node: TopologyNode): string | undefined {
+    return node.ssh ? `ssh://${node.ssh.user}@${node.address}:${node.ssh.port}` : undefined;
+}
+
+function seconds(s: number): string {
+    return `${s}s`;
+}
+
+export class DockerTarget extends pulumi.ComponentResource implements Target {
+    readonly network?: docker.Network;
+    private readonly spec: PlatformSpec;
+    private readonly providers = new Map<string, docker.Provider>();
+    private readonly anchors = new Map<string, docker.Container>();
+    private readonly images = new Map<string, docker.RemoteImage>();
+
+    constructor(name: string, args: DockerTargetArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gateway-ha:targets:DockerTarget", name, {}, opts);
+        const { spec, topology } = args;
+        this.spec = spec;
+        const child = { parent: this };
+
+        for (const node of topology.nodes) {
+            const host = sshHost(node);
+            if (host)
+                this.providers.set(node.name, new docker.Provider(`${name}-${node.name}`, { host, sshOpts: ["-o", "BatchMode=yes"] }, child));
+        }
+
+        const local = topology.nodes.filter((n) => !n.ssh);
+        if (local.length > 0) {
+            this.network = new docker.Network(
+                `${name}-network`,
+                {
+                    name: spec.docker.networkName,
+                    driver: "bridge",
+                    ipamConfigs: [{ subnet: spec.docker.subnet }],
+                    labels: [{ label: LABELS.stack, value: spec.stack }],
+                },
+                child,
+            );
+            const published = publishedPorts(spec, topology);
+            for (const node of local) {
+                const anchor = new docker.Container(
+                    `${name}-${node.name}`,
+                    {
+                        name: this.containerName(node.name),
+                        image: this.image(PAUSE_IMAGE, node).imageId,
+                        hostname: node.name,
+                        networksAdvanced: [{ name: this.network.name, ipv4Address: node.address, aliases: [node.name] }],
+                        ports: (published.get(node.name) ?? []).map((p) => ({ ...p, ip: spec.docker.publishAddress, protocol: "tcp" })),
+                        restart: "unless-stopped",
+                        // The namespace is the node's: let non-root images (haproxy, apisix) bind 80 and 443 in it.
+                        sysctls: { "net.ipv4.ip_unprivileged_port_start": "0" },
+                        labels: [
+                            { label: LABELS.stack, value: spec.stack },
+                            { label: LABELS.node, value: node.name },
+                        ],
+                    },
+                    child,
+                );
+                this.anchors.set(node.name, anchor);
+            }
+        }
+        this.registerOutputs({});
+    }
+
+    private containerName(service: string): string {
+        return `${this.spec.stack}-${service}`;
+    }
+
+    private providerOpts(node: TopologyNode): pulumi.CustomResourceOptions {
+        const provider = this.providers.get(node.name);
+        return provider ? { provider } : {};
+    }
+
+    /** One pulled image per image reference and Docker host. */
+    private image(ref: string, node: TopologyNode): docker.RemoteImage {
+        const host = node.ssh ? node.name : "local";
+        const key = `${host}|${ref}`;
+        let img = this.images.get(key);
+        if (!img) {
+            const safe = ref.replace(/[^a-zA-Z0-9]+/g, "-");
+            img = new docker.RemoteImage(`${host}-${safe}`, { name: ref, keepLocally: true }, { parent: this, ...this.providerOpts(node) });
+            this.images.set(key, img);
+        }
+        return img;
+    }
+
+    deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
+        const { node } = svc;
+        const anchor = this.anchors.get(node.name);
+        const resOpts = { ...opts, ...this.providerOpts(node) };
+        const volumes = (svc.volumes ?? []).map((v) => {
+            const volume = new docker.Volume(
+                v.name,
+                { name: this.containerName(v.name), labels: [{ label: LABELS.stack, value: this.spec.stack }] },
+                // Deleting the stack must not silently destroy etcd's data.
+                { ...resOpts, retainOnDelete: true },
+            );
+            return { volumeName: volume.name, containerPath: v.containerPath };
+        });
+        const hc = svc.healthCheck;
+        const secretFiles = svc.files.filter((f) => f.secret).map((f) => f.path);
+        const container = new docker.Container(
+            svc.name,
+            {
+                name: this.containerName(svc.name),
+                image: this.image(svc.image, node).imageId,
+                command: svc.command,
+                envs: svc.env ? Object.entries(svc.env).map(([k, v]) => pulumi.interpolate`${k}=${v}`) : undefined,
+                uploads: svc.files.map((f) => ({ file: f.path, content: f.secret ? pulumi.secret(f.content) : f.content })),
+                volumes,
+                networkMode: anchor ? pulumi.interpolate`container:${anchor.id}` : "host",
+                restart: "unless-stopped",
+                user: svc.user,
+                memory: node.memoryGb * 1024,
+                cpus: String(node.cpus),
+                healthcheck: hc && {
+                    tests: ["CMD", ...hc.command],
+                    interval: seconds(hc.intervalSeconds),
+                    timeout: seconds(hc.timeoutSeconds),
+                    retries: hc.retries,
+                    startPeriod: seconds(hc.startPeriodSeconds),
+                },
+                // With a health check, `pulumi up` waits for it and fails if the service never turns healthy.
+                wait: hc !== undefined,
+                waitTimeout: 180,
+                labels: [
+                    { label: LABELS.stack, value: this.spec.stack },
+                    { label: LABELS.node, value: node.name },
+                    { label: LABELS.role, value: svc.role },
+                    { label: LABELS.service, value: svc.service },
+                    ...(secretFiles.length ? [{ label: LABELS.secretFiles, value: secretFiles.join(",") }] : []),
+                ],
+            },
+            resOpts,
+        );
+        return { spec: svc, resource: container };
+    }
+
+    runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): command.local.Command {
+        const container = this.containerName(task.runIn.name);
+        const forward = task.toolEnv.map((e) => `-e ${e}`).join(" ");
+        const quoted = task.toolArgv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
+        const script = `set -eu\ntool() { docker exec -i ${forward} ${container} ${quoted} "$@"; }\n${task.script}`;
+        const host = sshHost(task.runIn.node);
+        return new command.local.Command(
+            task.name,
+            {
+                create: script,
+                update: script,
+                interpreter: ["/bin/sh", "-c"],
+                environment: { ...task.env, ...(host ? { DOCKER_HOST: host } : {}) },
+                triggers: task.triggers,
+            },
+            opts,
+        );
+    }
+}

@@ -1,0 +1,19 @@
+// gateway-ha: read and validate the stack config, build the platform, export the output contract.
+import * as pulumi from "@pulumi/pulumi";
+import { GatewayPlatform } from "./components/platform";
+import { loadPlatform } from "./components/spec";
+
+// Validation throws before any resource exists, naming every bad key, value and rule.
+const { spec, secrets, topology } = loadPlatform(pulumi.runtime.allConfig(), {
+    project: pulumi.getProject(),
+    stack: pulumi.getStack(),
+});
+
+const platform = new GatewayPlatform("gateway-ha", {
+    spec,
+    topology,
+    databaseDsn: secrets.databaseDsn === undefined ? undefined : pulumi.secret(secrets.databaseDsn),
+});
+
+export const { flavor, target, layout, gatewayUrl, gatewayHttpsUrl, controlPlaneUrl, etcdEndpoints, nodes, etcdCaCert } = platform.outputs;
+export const { adminKey, etcdCredentials } = platform.secretOutputs;

@@ -1,0 +1,130 @@
+// Runs the real Pulumi program under Pulumi's mock engine and records every resource.
+// Shared by the offline preview and the unit tests.
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+
+export const SECRET_SIG_KEY = pulumi.runtime.specialSigKey;
+export const SECRET_SIG = pulumi.runtime.specialSecretSig;
+
+export interface RecordedResource {
+    type: string;
+    name: string;
+    /** `urn:pulumi:<stack>::<project>::<parent types $-joined>$<type>::<name>`. */
+    urn: string;
+    /** Inputs as the engine received them: secret subtrees stay wrapped (see isSecretWrapper). */
+    inputs: Record<string, unknown>;
+    /** State the mock returned: what outputs of this resource resolve to. */
+    state: Record<string, unknown>;
+}
+
+export interface OutputValue {
+    value: unknown;
+    secret: boolean;
+}
+
+export interface ProgramRun {
+    project: string;
+    stack: string;
+    resources: RecordedResource[];
+    outputs: Record<string, OutputValue>;
+}
+
+export type StateHook = (type: string, name: string, inputs: Record<string, unknown>) => Record<string, unknown> | undefined;
+
+export function isSecretWrapper(v: unknown): v is { value: unknown } {
+    return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SECRET_SIG_KEY] === SECRET_SIG;
+}
+
+/** Deep copy with secret wrappers replaced by their values (for assertions on content). */
+export function unwrapSecrets(v: unknown): unknown {
+    if (isSecretWrapper(v)) return unwrapSecrets(v.value);
+    if (Array.isArray(v)) return v.map(unwrapSecrets);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
+    return v;
+}
+
+/** Deep copy with every secret subtree replaced by the string "[secret]". */
+export function redactSecrets(v: unknown): unknown {
+    if (isSecretWrapper(v)) return "[secret]";
+    if (Array.isArray(v)) return v.map(redactSecrets);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redactSecrets(x)]));
+    return v;
+}
+
+const pem = (kind: string, body: string) => `-----BEGIN ${kind}-----\n${Buffer.from(body).toString("base64")}\n-----END ${kind}-----\n`;
+
+/** Deterministic stand-ins for what providers compute, shaped like the real values. */
+export function defaultState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+    switch (type) {
+        case "random:index/randomPassword:RandomPassword":
+            return { ...inputs, result: `mockpw-${name}`.replace(/[^A-Za-z0-9-]/g, "") };
+        case "tls:index/privateKey:PrivateKey":
+            return { ...inputs, privateKeyPem: pem("PRIVATE KEY", `mock key ${name}`), publicKeyPem: pem("PUBLIC KEY", `mock ${name}`) };
+        case "tls:index/certRequest:CertRequest":
+            return { ...inputs, certRequestPem: pem("CERTIFICATE REQUEST", `mock csr ${name}`) };
+        case "tls:index/selfSignedCert:SelfSignedCert":
+        case "tls:index/locallySignedCert:LocallySignedCert":
+            return { ...inputs, certPem: pem("CERTIFICATE", `mock cert ${name}`) };
+        case "docker:index/remoteImage:RemoteImage":
+            return { ...inputs, imageId: `sha256:mock-${name}`, repoDigest: `${inputs.name}@sha256:mock` };
+        case "command:local:Command":
+            return { ...inputs, stdout: "", stderr: "" };
+        default:
+            return inputs;
+    }
+}
+
+async function settle(o: pulumi.Output<unknown>): Promise<OutputValue> {
+    const value = await new Promise<unknown>((resolve) => o.apply((v) => resolve(v)));
+    return { value, secret: await pulumi.isSecret(o) };
+}
+
+/**
+ * Sets the mocks and the config, imports the program, and returns every resource it
+ * registered and every stack output with its secretness. Config keys are full
+ * (`gateway-ha:flavor`); values are strings as Pulumi passes them.
+ */
+export async function runProgram(opts: {
+    program: string;
+    project: string;
+    stack: string;
+    config: Record<string, string>;
+    secretKeys?: string[];
+    state?: StateHook;
+    /** Import through this (vitest passes its own so modules can be reset between runs). */
+    importer?: (p: string) => Promise<Record<string, unknown>>;
+}): Promise<ProgramRun> {
+    const resources: RecordedResource[] = [];
+    pulumi.runtime.setAllConfig(opts.config, opts.secretKeys);
+    await pulumi.runtime.setMocks(
+        {
+            newResource: (args) => {
+                const state = opts.state?.(args.type, args.name, args.inputs) ?? defaultState(args.type, args.name, args.inputs);
+                resources.push({ type: args.type, name: args.name, urn: "", inputs: args.inputs, state });
+                return { id: `${args.name}-id`, state };
+            },
+            call: (args) => {
+                throw new Error(`unexpected provider call ${args.token} in offline run`);
+            },
+        },
+        opts.project,
+        opts.stack,
+        false,
+    );
+    const mod = await (opts.importer ?? ((p) => import(p)))(path.resolve(opts.program));
+    const outputs: Record<string, OutputValue> = {};
+    for (const [k, v] of Object.entries(mod)) {
+        if (pulumi.Output.isInstance(v)) outputs[k] = await settle(v);
+    }
+    // Components register children asynchronously: wait until registrations stop (bounded).
+    for (let stable = 0, last = -1, i = 0; stable < 5 && i < 500; i++) {
+        await new Promise((r) => setTimeout(r, 0));
+        stable = resources.length === last ? stable + 1 : 0;
+        last = resources.length;
+    }
+    const monitor = pulumi.runtime.getMonitor();
+    const urns = monitor instanceof MockMonitor ? [...monitor.getRegisteredResources().keys()] : [];
+    for (const r of resources) r.urn = urns.find((u) => u.endsWith(`$${r.type}::${r.name}`) || u.endsWith(`::${r.type}::${r.name}`)) ?? "";
+    return { project: opts.project, stack: opts.stack, resources, outputs };
+}

@@ -1,0 +1,195 @@
+// Offline rendering of a stack, for pull-request review and our own checks. It runs index.ts
+// under Pulumi's mock engine with the stack's config: no engine, no credentials, no cloud.
+// It is a rendering, not a deployment: provider-computed values are stand-ins.
+//
+//   npm run --silent preview:offline -- --stack NAME [--config-file FILE] [--json] [--out DIR]
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse } from "yaml";
+import { ConfigValidationError, loadPlatform } from "../components/spec";
+import { LABELS } from "../components/targets/docker";
+import { redactSecrets, runProgram, unwrapSecrets, type ProgramRun, type RecordedResource } from "./lib/mockEngine";
+
+const ROOT = path.resolve(__dirname, "..");
+
+/** Stand-ins for `secure:` values, shaped so validation still sees a well-formed value. */
+const SECRET_PLACEHOLDERS: Record<string, string> = {
+    "controlPlane.databaseDsn": "postgres://placeholder:placeholder@placeholder:5432/placeholder",
+};
+const GENERIC_PLACEHOLDER = "secret-placeholder";
+
+export interface PreviewArgs {
+    stack: string;
+    configFile?: string;
+    json: boolean;
+    out?: string;
+}
+
+export function parseArgs(argv: string[]): PreviewArgs {
+    const args: Partial<PreviewArgs> = { json: false };
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        const value = () => {
+            const v = argv[++i];
+            if (v === undefined) throw new UsageError(`${a} needs a value`);
+            return v;
+        };
+        if (a === "--stack") args.stack = value();
+        else if (a === "--config-file") args.configFile = value();
+        else if (a === "--out") args.out = value();
+        else if (a === "--json") args.json = true;
+        else throw new UsageError(`unknown argument ${a}`);
+    }
+    if (!args.stack) throw new UsageError("--stack NAME is required");
+    return args as PreviewArgs;
+}
+
+class UsageError extends Error {}
+
+/** Replaces `{secure: …}` leaves with placeholders; returns the top-level keys that held one. */
+function replaceSecure(value: unknown, keyPath: string, found: Set<string>, top: string): unknown {
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+        const obj = value as Record<string, unknown>;
+        if (Object.keys(obj).length === 1 && typeof obj.secure === "string") {
+            found.add(top);
+            return SECRET_PLACEHOLDERS[keyPath] ?? GENERIC_PLACEHOLDER;
+        }
+        return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, replaceSecure(v, keyPath ? `${keyPath}.${k}` : k, found, top)]));
+    }
+    if (Array.isArray(value)) return value.map((v, i) => replaceSecure(v, `${keyPath}[${i}]`, found, top));
+    return value;
+}
+
+/** Project defaults from Pulumi.yaml overlaid with the stack's values, as Pulumi would pass them. */
+export function stackConfig(projectFile: string, stackFile: string): { project: string; config: Record<string, string>; secretKeys: string[] } {
+    const project = parse(fs.readFileSync(projectFile, "utf8")) as { name: string; config?: Record<string, { default?: unknown }> };
+    const stackDoc = (parse(fs.readFileSync(stackFile, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    const merged: Record<string, unknown> = {};
+    for (const [k, decl] of Object.entries(project.config ?? {}))
+        if (decl && typeof decl === "object" && "default" in decl) merged[k.includes(":") ? k : `${project.name}:${k}`] = decl.default;
+    Object.assign(merged, stackDoc.config ?? {});
+    const secret = new Set<string>();
+    const config: Record<string, string> = {};
+    for (const [k, v] of Object.entries(merged)) {
+        const short = k.slice(k.indexOf(":") + 1);
+        const plain = replaceSecure(v, typeof v === "object" ? short : short, secret, k);
+        config[k] = typeof plain === "string" ? plain : JSON.stringify(plain);
+    }
+    return { project: project.name, config, secretKeys: [...secret] };
+}
+
+export interface RenderedFile {
+    node: string;
+    path: string;
+    content: string;
+}
+
+const label = (r: RecordedResource, name: string) =>
+    ((unwrapSecrets(r.inputs.labels) as { label: string; value: string }[] | undefined) ?? []).find((l) => l.label === name)?.value;
+
+/** The configuration files each node receives, secrets as "[secret]". */
+export function renderedFiles(run: ProgramRun): RenderedFile[] {
+    const files: RenderedFile[] = [];
+    for (const r of run.resources) {
+        if (r.type !== "docker:index/container:Container") continue;
+        const node = label(r, LABELS.node);
+        const uploads = unwrapSecrets(r.inputs.uploads) as { file: string; content?: string }[] | undefined;
+        if (!node || !uploads) continue;
+        const secret = new Set((label(r, LABELS.secretFiles) ?? "").split(",").filter(Boolean));
+        for (const u of uploads) files.push({ node, path: u.file, content: secret.has(u.file) ? "[secret]" : (u.content ?? "") });
+    }
+    return files.sort((a, b) => a.node.localeCompare(b.node) || a.path.localeCompare(b.path));
+}
+
+/** Parent of each resource, from its URN (`<parent type>$<type>::<name>`); same-type parents are told apart by name prefix. */
+function tree(run: ProgramRun): string[] {
+    const parentType = (r: RecordedResource) => (r.urn.split("::")[2] ?? "").split("$").slice(0, -1).pop();
+    const children = new Map<RecordedResource | undefined, RecordedResource[]>();
+    for (const r of run.resources) {
+        const pt = parentType(r);
+        const candidates = pt ? run.resources.filter((c) => c.type === pt) : [];
+        const parent = candidates.filter((c) => r.name.startsWith(c.name)).sort((a, b) => b.name.length - a.name.length)[0] ?? candidates[0];
+        children.set(parent, [...(children.get(parent) ?? []), r]);
+    }
+    const lines: string[] = [];
+    const walk = (node: RecordedResource | undefined, depth: number) => {
+        for (const c of children.get(node) ?? []) {
+            lines.push(`${"  ".repeat(depth)}${c.type}  ${c.name}`);
+            walk(c, depth + 1);
+        }
+    };
+    walk(undefined, 0);
+    return lines;
+}
+
+export async function preview(args: PreviewArgs, importer?: (p: string) => Promise<Record<string, unknown>>) {
+    const stackFile = args.configFile ?? path.join(ROOT, `Pulumi.${args.stack}.yaml`);
+    if (!fs.existsSync(stackFile)) throw new UsageError(`no stack config file ${stackFile}`);
+    const { project, config, secretKeys } = stackConfig(path.join(ROOT, "Pulumi.yaml"), stackFile);
+    // Validate first: a bad config exits 2 before the program (and any resource) runs.
+    loadPlatform(config, { project, stack: args.stack });
+    const run = await runProgram({ program: path.join(ROOT, "index.ts"), project, stack: args.stack, config, secretKeys, importer });
+    return {
+        run,
+        document: {
+            project,
+            stack: args.stack,
+            resources: run.resources.filter((r) => r.type !== "pulumi:pulumi:Stack").map((r) => ({ type: r.type, name: r.name, inputs: redactSecrets(r.inputs) })),
+            outputs: Object.fromEntries(Object.entries(run.outputs).map(([k, o]) => [k, o.secret ? "[secret]" : o.value])),
+            files: renderedFiles(run),
+        },
+    };
+}
+
+async function main() {
+    let args: PreviewArgs;
+    try {
+        args = parseArgs(process.argv.slice(2));
+        const { run, document } = await preview(args);
+        if (args.out) {
+            for (const f of document.files) {
+                const target = path.join(args.out, f.node, f.path);
+                fs.mkdirSync(path.dirname(target), { recursive: true });
+                fs.writeFileSync(target, f.content);
+            }
+        }
+        if (args.json) {
+            process.stdout.write(JSON.stringify(document, null, 2) + "\n");
+        } else {
+            const counts = new Map<string, number>();
+            for (const r of document.resources) counts.set(r.type, (counts.get(r.type) ?? 0) + 1);
+            const out = [
+                `Offline rendering of stack ${document.stack} (project ${document.project}): mock engine, nothing deployed.`,
+                "",
+                ...tree(run),
+                "",
+                "Resources by type:",
+                ...[...counts].sort(([a], [b]) => a.localeCompare(b)).map(([t, n]) => `  ${String(n).padStart(4)}  ${t}`),
+                `  ${String(document.resources.length).padStart(4)}  total`,
+                "",
+                "Outputs:",
+                ...Object.entries(document.outputs).map(([k, v]) => `  ${k}: ${typeof v === "string" ? v.split("\n")[0] : JSON.stringify(v)}`),
+                "",
+                `Rendered files: ${document.files.length}${args.out ? ` (written under ${args.out})` : " (use --out DIR to write them)"}`,
+            ];
+            process.stdout.write(out.join("\n") + "\n");
+        }
+    } catch (e) {
+        if (e instanceof ConfigValidationError) {
+            process.stderr.write(e.message + "\n");
+            process.exit(2);
+        }
+        if (e instanceof UsageError) {
+            process.stderr.write(`preview:offline: ${e.message}\nusage: npm run --silent preview:offline -- --stack NAME [--config-file FILE] [--json] [--out DIR]\n`);
+            process.exit(2);
+        }
+        throw e;
+    }
+}
+
+if (require.main === module) {
+    main().catch((e) => {
+        process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+        process.exit(1);
+    });
+}

@@ -1,0 +1,591 @@
+// Balancer renderers: structure of the rendered configs, the real nginx/haproxy config checkers,
+// and a short live run of both balancers on loopback (retries for GETs, no replay of POSTs).
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadPlatform, type Flavor, type Layout } from "../../components/spec";
+import { controlPlanePorts, type Topology } from "../../components/topology";
+import type { PlatformSpec } from "../../components/spec/types";
+import { renderHaproxyCfg, type BalancerScope } from "../../components/render/haproxy";
+import { renderNginxConf } from "../../components/render/nginx";
+
+const NGINX = "/usr/sbin/nginx";
+const HAPROXY = "/usr/sbin/haproxy";
+const ctx = { project: "gateway-ha", stack: "test" };
+const DSN = "postgres://u:p@db:5432/api7ee";
+const FLAVORS: Flavor[] = ["apisix", "api7-v2", "api7-v3"];
+const LAYOUTS: Layout[] = ["standard", "compact", "custom"];
+const SCOPES: BalancerScope[] = ["gateway", "control-plane"];
+const KINDS = ["haproxy", "nginx"] as const;
+type Kind = (typeof KINDS)[number];
+
+// Non-default values everywhere, so a renderer that ignores the spec fails.
+const HC = { path: "/status/ready", intervalSeconds: 7, timeoutSeconds: 2, fall: 4, rise: 3 };
+const RETRIES = 3;
+const DATA_PLANE = { httpPort: 8080, httpsPort: 8443, statusPort: 7086 };
+
+function cfg(values: Record<string, unknown>): Record<string, string> {
+    return Object.fromEntries(Object.entries(values).map(([k, v]) => [`gateway-ha:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+/** Custom layout with three gateways (and etcd nodes unless api7-v3). */
+function customNodes(flavor: Flavor) {
+    return [
+        ...(flavor === "api7-v3" ? [] : ["etcd-1", "etcd-2", "etcd-3"].map((name) => ({ name, roles: ["etcd"] }))),
+        { name: "cp-a", roles: ["control-plane"] },
+        { name: "cp-b", roles: ["control-plane"] },
+        ...["gw-1", "gw-2", "gw-3"].map((name) => ({ name, roles: ["data-plane"] })),
+        { name: "edge", roles: ["load-balancer"] },
+    ];
+}
+
+function platform(kind: Kind, flavor: Flavor, layout: Layout) {
+    return loadPlatform(
+        cfg({
+            flavor,
+            layout,
+            ...(flavor === "api7-v3" ? { controlPlane: { databaseDsn: DSN } } : {}),
+            ...(layout === "custom" ? { nodes: customNodes(flavor) } : {}),
+            dataPlane: DATA_PLANE,
+            loadBalancer: { kind, healthCheck: HC, retries: RETRIES },
+        }),
+        ctx,
+    );
+}
+
+function render(kind: Kind, spec: PlatformSpec, topology: Topology, scope: BalancerScope): string {
+    return kind === "haproxy" ? renderHaproxyCfg(spec, topology, scope) : renderNginxConf(spec, topology, scope);
+}
+
+const MATRIX = FLAVORS.flatMap((flavor) => LAYOUTS.map((layout) => ({ flavor, layout })));
+
+/** HAProxy sections by header line ("backend be_x"), each with its trimmed, non-comment lines. */
+function haproxySections(text: string): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    let current: string[] | undefined;
+    for (const line of text.split("\n")) {
+        if (line === "" || line.trimStart().startsWith("#")) continue;
+        if (!/^\s/.test(line)) out.set(line, (current = []));
+        else current?.push(line.trim());
+    }
+    return out;
+}
+
+/** Body of an nginx block such as `upstream gateway_http` (blocks we render hold no nested braces). */
+function nginxBlock(text: string, head: string): string[] {
+    const m = new RegExp(`^\\s*${head.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\{\\n([^}]*)\\}`, "m").exec(text);
+    expect(m, `block "${head}" missing`).not.toBeNull();
+    return m![1].split("\n").map((l) => l.trim()).filter(Boolean);
+}
+
+describe("rendered structure", () => {
+    describe.each(MATRIX)("$flavor / $layout", ({ flavor, layout }) => {
+        it("has the expected backends in the topology", () => {
+            const { topology } = platform("haproxy", flavor, layout);
+            expect(topology.byRole["data-plane"]).toHaveLength(layout === "custom" ? 3 : 2);
+            expect(topology.byRole["control-plane"].length).toBeGreaterThan(0);
+        });
+
+        it("haproxy gateway: every gateway behind HTTP and TCP pass-through, active HTTP checks, safe retries", () => {
+            const { spec, topology } = platform("haproxy", flavor, layout);
+            const text = renderHaproxyCfg(spec, topology, "gateway");
+            const s = haproxySections(text);
+            expect(s.get("global")).toEqual(expect.arrayContaining(["log stdout format raw local0", expect.stringMatching(/^maxconn \d+$/)]));
+            expect(text).not.toMatch(/^\s*daemon\b/m);
+            expect(s.get("frontend fe_gateway_http")).toEqual(expect.arrayContaining(["mode http", `bind :${DATA_PLANE.httpPort}`, "default_backend be_gateway_http"]));
+            expect(s.get("frontend fe_gateway_https")).toEqual(expect.arrayContaining(["mode tcp", `bind :${DATA_PLANE.httpsPort}`, "default_backend be_gateway_https"]));
+            const check = `check port ${DATA_PLANE.statusPort} inter 7s fall 4 rise 3`;
+            for (const [backend, port, mode] of [
+                ["backend be_gateway_http", DATA_PLANE.httpPort, "http"],
+                ["backend be_gateway_https", DATA_PLANE.httpsPort, "tcp"],
+            ] as const) {
+                const b = s.get(backend)!;
+                expect(b, backend).toBeDefined();
+                expect(b).toEqual(
+                    expect.arrayContaining([
+                        `mode ${mode}`,
+                        "option httpchk",
+                        "http-check send meth GET uri /status/ready",
+                        "http-check expect status 200",
+                        "timeout check 2s",
+                        "retries 3",
+                        "option redispatch 1",
+                    ]),
+                );
+                const servers = b.filter((l) => l.startsWith("server "));
+                expect(servers).toEqual(topology.byRole["data-plane"].map((n) => `server ${n.name} ${n.address}:${port} ${check}`));
+            }
+            const httpBackend = s.get("backend be_gateway_http")!;
+            expect(httpBackend).toContain("retry-on conn-failure empty-response 502 503 504");
+            const acl = httpBackend.find((l) => l.startsWith("acl idempotent_method method "))!;
+            expect(acl.split(" ").slice(3)).toEqual(expect.arrayContaining(["GET", "HEAD"]));
+            expect(acl.split(" ")).not.toEqual(expect.arrayContaining(["POST"]));
+            expect(acl.split(" ")).not.toContain("PATCH");
+            expect(httpBackend).toContain("http-request disable-l7-retry unless idempotent_method");
+            // retry-on is HTTP-only; in the tcp backend it would only draw a warning.
+            expect(s.get("backend be_gateway_https")!.some((l) => l.startsWith("retry-on"))).toBe(false);
+        });
+
+        it("haproxy control-plane: one listener per control-plane port, TCP checks on every control-plane node", () => {
+            const { spec, topology } = platform("haproxy", flavor, layout);
+            const s = haproxySections(renderHaproxyCfg(spec, topology, "control-plane"));
+            const ports = controlPlanePorts(spec);
+            expect(ports.length).toBe(flavor === "api7-v3" ? 2 : 1);
+            expect([...s.keys()].filter((k) => k.startsWith("frontend "))).toHaveLength(ports.length);
+            for (const p of ports) {
+                expect(s.get(`frontend fe_${p.service}`)).toEqual(expect.arrayContaining(["mode http", `bind :${p.port}`, `default_backend be_${p.service}`]));
+                const b = s.get(`backend be_${p.service}`)!;
+                expect(b).toEqual(expect.arrayContaining(["retries 3", "timeout check 2s", "http-request disable-l7-retry unless idempotent_method"]));
+                expect(b).not.toContain("option httpchk");
+                expect(b.filter((l) => l.startsWith("server "))).toEqual(
+                    topology.byRole["control-plane"].map((n) => `server ${n.name} ${n.address}:${p.port} check inter 7s fall 4 rise 3`),
+                );
+            }
+            expect(s.has("frontend fe_gateway_http")).toBe(false);
+        });
+
+        it("nginx gateway: every gateway in both upstreams with passive checks, retries without non_idempotent", () => {
+            const { spec, topology } = platform("nginx", flavor, layout);
+            const text = renderNginxConf(spec, topology, "gateway");
+            expect(text).not.toMatch(/\bdaemon\b/);
+            expect(text).not.toMatch(/non_idempotent/);
+            expect(text).toMatch(/^pid \/tmp\/[\w.-]+;$/m);
+            expect(text).toMatch(/^error_log stderr\b/m);
+            const gw = topology.byRole["data-plane"];
+            const servers = (port: number) => gw.map((n) => `server ${n.address}:${port} max_fails=4 fail_timeout=28s; # ${n.name}`);
+            expect(nginxBlock(text, "upstream gateway_http").filter((l) => l.startsWith("server "))).toEqual(servers(DATA_PLANE.httpPort));
+            expect(nginxBlock(text, "upstream gateway_https").filter((l) => l.startsWith("server "))).toEqual(servers(DATA_PLANE.httpsPort));
+            const location = nginxBlock(text, "location /");
+            expect(location).toEqual([
+                "proxy_pass http://gateway_http;",
+                "proxy_connect_timeout 2s;",
+                "proxy_next_upstream error timeout http_502 http_503 http_504;",
+                "proxy_next_upstream_tries 4;",
+            ]);
+            expect(text).toContain(`        listen ${DATA_PLANE.httpPort};`);
+            const stream = text.slice(text.indexOf("\nstream {"));
+            expect(stream).toMatch(new RegExp(`listen ${DATA_PLANE.httpsPort};\\n\\s*proxy_pass gateway_https;\\n\\s*proxy_connect_timeout 2s;\\n\\s*proxy_next_upstream on;\\n\\s*proxy_next_upstream_tries 4;`));
+        });
+
+        it("nginx control-plane: one server and upstream per control-plane port, no stream block", () => {
+            const { spec, topology } = platform("nginx", flavor, layout);
+            const text = renderNginxConf(spec, topology, "control-plane");
+            expect(text).not.toMatch(/non_idempotent|\bdaemon\b|\bstream \{/);
+            for (const p of controlPlanePorts(spec)) {
+                expect(nginxBlock(text, `upstream cp_${p.service}`).filter((l) => l.startsWith("server "))).toEqual(
+                    topology.byRole["control-plane"].map((n) => `server ${n.address}:${p.port} max_fails=4 fail_timeout=28s; # ${n.name}`),
+                );
+                expect(text).toMatch(new RegExp(`listen ${p.port};\\n\\s*location / \\{\\n\\s*proxy_pass http://cp_${p.service};`));
+            }
+            expect(text.match(/proxy_next_upstream_tries 4;/g)).toHaveLength(controlPlanePorts(spec).length);
+            expect(text).not.toContain(`listen ${DATA_PLANE.httpPort};`);
+        });
+
+        it.each(KINDS)("%s output is deterministic, headed and newline-terminated", (kind) => {
+            const a = platform(kind, flavor, layout);
+            const b = platform(kind, flavor, layout);
+            for (const scope of SCOPES) {
+                const text = render(kind, a.spec, a.topology, scope);
+                expect(text).toBe(render(kind, b.spec, b.topology, scope));
+                expect(text.split("\n")[0]).toMatch(/^# Generated by gateway-ha/);
+                expect(text.endsWith("\n")).toBe(true);
+                expect(text.endsWith("\n\n")).toBe(false);
+            }
+        });
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The real checkers.
+
+function nginxVersionInfo(): string {
+    const r = spawnSync(NGINX, ["-V"], { encoding: "utf8" });
+    return `${r.stdout}${r.stderr}`;
+}
+
+/** Debian builds the stream module as a dynamic module (package libnginx-mod-stream); the official image has it built in. */
+function nginxGlobals(): string[] {
+    if (!/--with-stream=dynamic/.test(nginxVersionInfo())) return [];
+    const so = "/usr/lib/nginx/modules/ngx_stream_module.so";
+    if (!existsSync(so)) throw new Error(`${so} missing: this nginx loads the stream module dynamically; apt-get install libnginx-mod-stream`);
+    return [`load_module ${so};`];
+}
+
+let workDir: string;
+beforeAll(() => {
+    workDir = mkdtempSync(join(tmpdir(), "gateway-ha-balancers-"));
+});
+afterAll(() => {
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+let fileCount = 0;
+function checkConfig(kind: Kind, text: string): { status: number | null; output: string } {
+    const file = join(workDir, `${kind}-${++fileCount}.${kind === "haproxy" ? "cfg" : "conf"}`);
+    writeFileSync(file, text);
+    const args =
+        kind === "haproxy"
+            ? ["-c", "-f", file]
+            : ["-t", "-p", `${workDir}/`, "-c", file, ...(nginxGlobals().length ? ["-g", nginxGlobals().join(" ")] : [])];
+    // Output goes to a file, not a pipe: Node's pipes are sockets, which nginx cannot open as /dev/stdout.
+    const log = `${file}.out`;
+    const fd = openSync(log, "w");
+    try {
+        const r = spawnSync(kind === "haproxy" ? HAPROXY : NGINX, args, { stdio: ["ignore", fd, fd], timeout: 10_000 });
+        return { status: r.status, output: `${readFileSync(log, "utf8")}${r.error ? String(r.error) : ""}` };
+    } finally {
+        closeSync(fd);
+    }
+}
+
+function expectValid(kind: Kind, text: string) {
+    const r = checkConfig(kind, text);
+    expect(r.status, r.output).toBe(0);
+    // Both exit 0 on warnings; a warning is a defect in a generated file.
+    expect(r.output).not.toMatch(kind === "haproxy" ? /\[(WARNING|ALERT)\]/ : /\[(warn|emerg|alert|crit)\]/);
+}
+
+describe("real config checkers", () => {
+    it("the binaries are installed", () => {
+        expect(existsSync(NGINX), NGINX).toBe(true);
+        expect(existsSync(HAPROXY), HAPROXY).toBe(true);
+    });
+
+    describe.each(MATRIX)("$flavor / $layout", ({ flavor, layout }) => {
+        it.each(KINDS.flatMap((kind) => SCOPES.map((scope) => ({ kind, scope }))))("$kind $scope config passes the checker", ({ kind, scope }) => {
+            const { spec, topology } = platform(kind, flavor, layout);
+            expectValid(kind, render(kind, spec, topology, scope));
+        });
+    });
+
+    describe("negative controls: the checkers do reject broken files", () => {
+        const { spec, topology } = platform("haproxy", "apisix", "standard");
+        const hap = renderHaproxyCfg(spec, topology, "gateway");
+        const ngx = renderNginxConf(platform("nginx", "apisix", "standard").spec, topology, "gateway");
+
+        it("haproxy: an unknown retry-on event fails", () => {
+            const broken = hap.replace("retry-on conn-failure", "retry-on bogus-event conn-failure");
+            expect(broken).not.toBe(hap);
+            const r = checkConfig("haproxy", broken);
+            expect(r.status).not.toBe(0);
+            expect(r.output).toMatch(/bogus-event/);
+        });
+
+        it("haproxy: a warning (httplog on a tcp frontend) is caught although haproxy exits 0", () => {
+            const warned = hap.replace("    option tcplog", "    option httplog");
+            expect(warned).not.toBe(hap);
+            const r = checkConfig("haproxy", warned);
+            expect(r.status).toBe(0);
+            expect(r.output).toMatch(/\[WARNING\]/);
+        });
+
+        it("nginx: a non-numeric proxy_next_upstream_tries fails", () => {
+            const broken = ngx.replace("proxy_next_upstream_tries 4;", "proxy_next_upstream_tries four;");
+            expect(broken).not.toBe(ngx);
+            const r = checkConfig("nginx", broken);
+            expect(r.status).not.toBe(0);
+            expect(r.output).toMatch(/"proxy_next_upstream_tries" directive invalid number/);
+        });
+
+        it("nginx: an unknown proxy_next_upstream condition fails", () => {
+            const broken = ngx.replace("http_504;", "http_504 bogus;");
+            expect(broken).not.toBe(ngx);
+            expect(checkConfig("nginx", broken).status).not.toBe(0);
+        });
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Live run on loopback: two fake gateways, the real balancer in front of them.
+
+const LB_ADDR = "127.0.0.10";
+const GW_ADDRS = ["127.0.0.11", "127.0.0.12"];
+
+interface Hit {
+    gateway: string;
+    method: string;
+    id: string;
+    listener: "http" | "https" | "status";
+}
+
+type Mode = "ok" | "hangup";
+
+/** A fake gateway: answers 200 on its HTTP, "HTTPS" (plain HTTP behind TCP pass-through) and status ports. */
+class FakeGateway {
+    mode: Mode = "ok";
+    private servers: http.Server[] = [];
+    constructor(
+        readonly name: string,
+        readonly address: string,
+        private hits: Hit[],
+    ) {}
+
+    async start(ports: { http: number; https: number; status: number }) {
+        for (const [listener, port] of [
+            ["http", ports.http],
+            ["https", ports.https],
+            ["status", ports.status],
+        ] as const) {
+            const server = http.createServer((req, res) => {
+                const id = String(req.headers["x-req-id"] ?? "");
+                if (listener !== "status") this.hits.push({ gateway: this.name, method: req.method ?? "", id, listener });
+                // "hangup": the request arrived (and may have had effects), then the gateway dies without answering.
+                if (listener !== "status" && this.mode === "hangup") return req.socket.destroy();
+                req.resume();
+                req.on("end", () => res.writeHead(200, { "content-type": "text/plain" }).end(this.name));
+            });
+            // Longer than the balancers' upstream keepalive, like a real gateway's 60 s.
+            server.keepAliveTimeout = 65_000;
+            await new Promise<void>((resolve, reject) => {
+                server.once("error", reject);
+                server.listen(port, this.address, () => resolve());
+            });
+            this.servers.push(server);
+        }
+    }
+
+    /** Gone: every listener closed, open connections reset, so new connects are refused. */
+    async kill() {
+        await Promise.all(
+            this.servers.map(
+                (s) =>
+                    new Promise<void>((resolve) => {
+                        s.close(() => resolve());
+                        s.closeAllConnections();
+                    }),
+            ),
+        );
+        this.servers = [];
+    }
+}
+
+async function freePort(): Promise<number> {
+    const s = http.createServer();
+    await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+    const { port } = s.address() as AddressInfo;
+    await new Promise<void>((r) => s.close(() => r()));
+    return port;
+}
+
+interface Reply {
+    status: number;
+    body: string;
+}
+
+function send(port: number, method: "GET" | "POST", id: string): Promise<Reply> {
+    return new Promise((resolve) => {
+        const body = method === "POST" ? `order ${id}` : undefined;
+        const req = http.request(
+            {
+                host: LB_ADDR,
+                port,
+                method,
+                path: "/",
+                agent: false,
+                timeout: 5_000,
+                headers: { "x-req-id": id, ...(body ? { "content-type": "text/plain", "content-length": Buffer.byteLength(body) } : {}) },
+            },
+            (res) => {
+                let text = "";
+                res.setEncoding("utf8");
+                res.on("data", (c: string) => (text += c));
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+                res.on("error", (e) => resolve({ status: 0, body: String(e) }));
+            },
+        );
+        req.on("timeout", () => req.destroy(new Error("client timeout")));
+        req.on("error", (e) => resolve({ status: 0, body: String(e) }));
+        req.end(body);
+    });
+}
+
+/** A balancer child process in its own process group, so its workers go down with it. */
+class Balancer {
+    private child?: ChildProcess;
+    private exited = false;
+
+    constructor(private logFile: string) {}
+
+    /** stdout and stderr go to a file: nginx cannot open /dev/stdout when it is a Node pipe (a socket). */
+    start(cmd: string, args: string[]) {
+        const fd = openSync(this.logFile, "w");
+        try {
+            const child = spawn(cmd, args, { detached: true, stdio: ["ignore", fd, fd] });
+            child.on("exit", () => (this.exited = true));
+            this.child = child;
+        } finally {
+            closeSync(fd);
+        }
+    }
+
+    get output(): string {
+        return existsSync(this.logFile) ? readFileSync(this.logFile, "utf8").slice(-50_000) : "";
+    }
+
+    get running() {
+        return !!this.child && !this.exited;
+    }
+
+    async stop() {
+        const child = this.child;
+        if (!child?.pid || this.exited) return;
+        const exited = new Promise<void>((r) => child.once("exit", () => r()));
+        try {
+            process.kill(-child.pid, "SIGTERM");
+        } catch {
+            return;
+        }
+        const timer = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 3_000));
+        if ((await Promise.race([exited, timer])) === "timeout") {
+            try {
+                process.kill(-child.pid, "SIGKILL");
+            } catch {
+                /* already gone */
+            }
+            await exited;
+        }
+    }
+}
+
+describe.each(KINDS)("%s live on loopback", (kind) => {
+    let dir: string;
+    let ports: { http: number; https: number; status: number };
+    let hits: Hit[];
+    let gateways: FakeGateway[];
+    let balancer: Balancer;
+
+    beforeAll(async () => {
+        dir = mkdtempSync(join(tmpdir(), `gateway-ha-live-${kind}-`));
+        const picked = new Set<number>();
+        while (picked.size < 3) picked.add(await freePort());
+        const [httpPort, httpsPort, statusPort] = [...picked];
+        ports = { http: httpPort, https: httpsPort, status: statusPort };
+    });
+
+    afterAll(async () => {
+        await balancer?.stop();
+        await Promise.all((gateways ?? []).map((g) => g.kill()));
+        if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** Fresh gateways and a fresh balancer per scenario, so passive-check state does not leak between them. */
+    async function setUp() {
+        await balancer?.stop();
+        await Promise.all((gateways ?? []).map((g) => g.kill()));
+        hits = [];
+        gateways = GW_ADDRS.map((a, i) => new FakeGateway(`gw-${i + 1}`, a, hits));
+        for (const g of gateways) await g.start(ports);
+
+        const { spec, topology } = loadPlatform(
+            cfg({
+                layout: "custom",
+                docker: { subnet: "127.0.0.0/24" },
+                nodes: [
+                    ...["127.0.0.21", "127.0.0.22", "127.0.0.23"].map((address, i) => ({ name: `etcd-${i + 1}`, address, roles: ["etcd"] })),
+                    { name: "cp-1", address: "127.0.0.31", roles: ["control-plane"] },
+                    ...gateways.map((g) => ({ name: g.name, address: g.address, roles: ["data-plane"] })),
+                    { name: "lb-1", address: LB_ADDR, roles: ["load-balancer"] },
+                ],
+                dataPlane: { httpPort: ports.http, httpsPort: ports.https, statusPort: ports.status },
+                loadBalancer: { kind, healthCheck: HC, retries: RETRIES },
+            }),
+            ctx,
+        );
+        let text = render(kind, spec, topology, "gateway");
+        // Harness only: in a container the balancer binds all addresses; here the fake gateways
+        // already hold these ports on 127.0.0.11/12, so bind the balancer's own loopback address.
+        const before = text;
+        let args: string[];
+        if (kind === "haproxy") {
+            text = text.replace(/^(\s+bind ):(\d+)$/gm, `$1${LB_ADDR}:$2`);
+            const file = join(dir, "haproxy.cfg");
+            writeFileSync(file, text);
+            args = ["-f", file, "-db"];
+        } else {
+            text = text.replace(/^(\s+listen )(\d+);$/gm, `$1${LB_ADDR}:$2;`).replace(/^pid \S+;$/m, `pid ${dir}/nginx.pid;`);
+            const file = join(dir, "nginx.conf");
+            writeFileSync(file, text);
+            args = ["-p", `${dir}/`, "-c", file, "-g", ["daemon off;", ...nginxGlobals()].join(" ")];
+        }
+        expect(text.split(LB_ADDR).length - 1, "bind rewrite").toBe(2);
+        expect(text).not.toBe(before);
+
+        balancer = new Balancer(join(dir, `${kind}.log`));
+        balancer.start(kind === "haproxy" ? HAPROXY : NGINX, args);
+        // Bounded wait until both listeners answer through the balancer.
+        let ready = false;
+        for (let i = 0; i < 50 && !ready && balancer.running; i++) {
+            const [a, b] = await Promise.all([send(ports.http, "GET", "ready"), send(ports.https, "GET", "ready")]);
+            ready = a.status === 200 && b.status === 200;
+            if (!ready) await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(ready, `balancer not ready:\n${balancer.output}`).toBe(true);
+        hits.length = 0;
+    }
+
+    async function burst(port: number, method: "GET" | "POST", prefix: string, n: number): Promise<Map<string, Reply>> {
+        const out = new Map<string, Reply>();
+        for (let i = 0; i < n; i++) {
+            const id = `${prefix}-${i}`;
+            out.set(id, await send(port, method, id));
+        }
+        return out;
+    }
+
+    const failed = (replies: Map<string, Reply>) => [...replies].filter(([, r]) => r.status !== 200);
+    const hitsOf = (id: string) => hits.filter((h) => h.id === id);
+
+    it("balances GETs over both gateways, then keeps every GET answered after one gateway is killed", async () => {
+        await setUp();
+        try {
+            const first = await burst(ports.http, "GET", "before", 40);
+            expect(failed(first)).toEqual([]);
+            for (const g of gateways) expect(hits.filter((h) => h.gateway === g.name).length, g.name).toBeGreaterThanOrEqual(10);
+
+            await gateways[1].kill();
+            const after = await burst(ports.http, "GET", "after", 40);
+            const afterTls = await burst(ports.https, "GET", "after-tls", 20);
+            expect(failed(after), balancer.output).toEqual([]);
+            expect(failed(afterTls), balancer.output).toEqual([]);
+            expect([...after.values(), ...afterTls.values()].every((r) => r.body === "gw-1")).toBe(true);
+
+            // A POST whose connection was refused was never sent: passing it on is safe and expected.
+            const posts = await burst(ports.http, "POST", "post-after-kill", 5);
+            expect(failed(posts)).toEqual([]);
+            for (const id of posts.keys()) expect(hitsOf(id), id).toHaveLength(1);
+
+            // Evidence that the dead gateway was still being tried and the balancer moved on.
+            if (kind === "haproxy") expect(balancer.output).toMatch(/\/\+\d+ \d+\/\d+ "GET \//);
+            else expect(balancer.output).toMatch(/Connection refused\) while connecting to upstream/);
+        } finally {
+            await balancer.stop();
+        }
+    }, 45_000);
+
+    it("does not replay a POST a gateway received and then hung up on, but retries GETs elsewhere", async () => {
+        await setUp();
+        try {
+            gateways[1].mode = "hangup";
+            const posts = await burst(ports.http, "POST", "post", 10);
+            const onBroken = [...posts.keys()].filter((id) => hitsOf(id).some((h) => h.gateway === "gw-2"));
+            expect(onBroken.length, "round robin sent no POST to the broken gateway").toBeGreaterThanOrEqual(1);
+            for (const id of posts.keys()) expect(hitsOf(id), `POST ${id} reached the gateways more than once`).toHaveLength(1);
+            for (const id of onBroken) expect(posts.get(id)!.status, id).toBeGreaterThanOrEqual(500);
+            for (const [id, r] of posts) if (!onBroken.includes(id)) expect(r.status, id).toBe(200);
+
+            // Fresh balancer state so GETs meet the broken gateway too (nginx may have benched it after the POSTs).
+            await setUp();
+            gateways[1].mode = "hangup";
+            const gets = await burst(ports.http, "GET", "get", 20);
+            expect(failed(gets), balancer.output).toEqual([]);
+            const retried = [...gets.keys()].filter((id) => hitsOf(id).map((h) => h.gateway).join(",") === "gw-2,gw-1");
+            expect(retried.length, "no GET was retried from the broken gateway to the healthy one").toBeGreaterThanOrEqual(1);
+        } finally {
+            await balancer.stop();
+        }
+    }, 45_000);
+});

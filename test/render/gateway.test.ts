@@ -1,0 +1,98 @@
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import {
+    renderApi7v2DashboardConfig,
+    renderApi7v3DashboardConfig,
+    renderApi7v3DpManagerConfig,
+    renderApisixControlPlaneConfig,
+} from "../../components/render/controlPlane";
+import { APISIX_PATHS, SECRET_ENV, renderGatewayConfig } from "../../components/render/gateway";
+import { loadPlatform } from "../../components/spec";
+
+const DSN = "postgres://api7:s3cretpw@db.internal:5432/api7ee";
+
+function platform(values: Record<string, unknown>) {
+    const config = Object.fromEntries(Object.entries(values).map(([k, v]) => [`gateway-ha:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+    return loadPlatform(config, { project: "gateway-ha", stack: "test" });
+}
+
+describe("gateway config.yaml", () => {
+    it("apisix: data_plane on etcd over https with TLS, user and an env-referenced password", () => {
+        const { spec, topology } = platform({ dataPlane: { httpPort: 8080, httpsPort: 8443, statusPort: 7086, metricsPort: 9092, adminAllow: ["10.0.0.0/8"] }, loadBalancer: { healthCheck: { port: 7086 } } });
+        const doc = parse(renderGatewayConfig(spec, topology));
+        expect(doc.deployment.role).toBe("data_plane");
+        expect(doc.deployment.role_data_plane).toEqual({ config_provider: "etcd" });
+        expect(doc.deployment.etcd.host).toEqual(["https://172.28.0.11:2379", "https://172.28.0.12:2379", "https://172.28.0.13:2379"]);
+        for (const h of doc.deployment.etcd.host) expect(h).toMatch(/^https?:\/\//);
+        expect(doc.deployment.etcd).toMatchObject({
+            prefix: "/apisix",
+            timeout: 30,
+            user: "gateway",
+            password: `\${{${SECRET_ENV.etcdPassword}}}`,
+            tls: { cert: APISIX_PATHS.cert, key: APISIX_PATHS.key, verify: true },
+        });
+        expect(doc.apisix.ssl.ssl_trusted_certificate).toBe(APISIX_PATHS.ca);
+        expect(doc.apisix.status).toEqual({ ip: "0.0.0.0", port: 7086 });
+        expect(doc.apisix.node_listen).toEqual([{ port: 8080 }]);
+        expect(doc.apisix.ssl.listen).toEqual([{ port: 8443 }]);
+        expect(doc.plugin_attr.prometheus.export_addr).toEqual({ ip: "0.0.0.0", port: 9092 });
+        expect(doc.deployment.admin.allow_admin).toEqual(["10.0.0.0/8"]);
+    });
+
+    it("without etcd TLS and auth: http hosts, no tls block, no credentials", () => {
+        const { spec, topology } = platform({ etcd: { tls: false, auth: false } });
+        const doc = parse(renderGatewayConfig(spec, topology));
+        expect(doc.deployment.etcd.host.every((h: string) => h.startsWith("http://"))).toBe(true);
+        expect(doc.deployment.etcd).not.toHaveProperty("tls");
+        expect(doc.deployment.etcd).not.toHaveProperty("user");
+        expect(doc.deployment.etcd).not.toHaveProperty("password");
+        expect(doc.apisix.ssl).not.toHaveProperty("ssl_trusted_certificate");
+    });
+
+    it("api7-v2: gateways read /api7/<clusterId>", () => {
+        const { spec, topology } = platform({ flavor: "api7-v2", dataPlane: { clusterId: "c42" } });
+        expect(parse(renderGatewayConfig(spec, topology)).deployment.etcd.prefix).toBe("/api7/c42");
+    });
+
+    it("api7-v3: gateways point at the DP Manager through the control-plane balancer", () => {
+        const { spec, topology } = platform({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN } });
+        const etcd = parse(renderGatewayConfig(spec, topology)).deployment.etcd;
+        const lb = topology.byRole["load-balancer"][0].address;
+        expect(etcd.host).toEqual([`http://${lb}:17900`]);
+        expect(etcd).not.toHaveProperty("password");
+    });
+});
+
+describe("control-plane configs", () => {
+    it("apisix control_plane: Admin API on adminPort with an env-referenced key and the allow-list", () => {
+        const { spec, topology } = platform({ controlPlane: { adminPort: 9280 } });
+        const text = renderApisixControlPlaneConfig(spec, topology);
+        const doc = parse(text);
+        expect(doc.deployment.role).toBe("control_plane");
+        expect(doc.deployment.admin.admin_listen).toEqual({ ip: "0.0.0.0", port: 9280 });
+        expect(doc.deployment.admin.admin_key).toEqual([{ name: "admin", key: `\${{${SECRET_ENV.adminKey}}}`, role: "admin" }]);
+        expect(doc.deployment.etcd.user).toBe("control-plane");
+    });
+
+    it("api7-v2 dashboard conf.yaml: host:port endpoints, auth, mTLS files and the /api7 prefix", () => {
+        const { spec, topology } = platform({ flavor: "api7-v2" });
+        const doc = parse(renderApi7v2DashboardConfig(spec, topology, "pw-123"));
+        expect(doc.conf.listen).toEqual({ host: "0.0.0.0", port: 9000 });
+        expect(doc.conf.etcd.endpoints).toEqual(["172.28.0.11:2379", "172.28.0.12:2379", "172.28.0.13:2379"]);
+        expect(doc.conf.etcd).toMatchObject({ enable_auth: true, username: "control-plane", password: "pw-123", prefix: "/api7" });
+        expect(doc.conf.etcd.mtls.enable).toBe(true);
+        expect(doc.conf.etcd.mtls.ca_file).toMatch(/ca\.crt$/);
+    });
+
+    it("api7-v3 dashboard (17080) and DP Manager (17900) share the DSN", () => {
+        const { spec } = platform({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN } });
+        expect(parse(renderApi7v3DashboardConfig(spec, DSN))).toEqual({ server: { listen: { host: "0.0.0.0", port: 17080 } }, database: { dsn: DSN } });
+        expect(parse(renderApi7v3DpManagerConfig(spec, DSN))).toEqual({ server: { listen: { host: "0.0.0.0", port: 17900 } }, database: { dsn: DSN } });
+    });
+
+    it("renders YAML that round-trips special characters in values", () => {
+        const { spec, topology } = platform({ flavor: "api7-v2" });
+        const tricky = `p: #"'{}[]&*`;
+        expect(parse(renderApi7v2DashboardConfig(spec, topology, tricky)).conf.etcd.password).toBe(tricky);
+    });
+});
