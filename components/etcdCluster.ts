@@ -5,7 +5,10 @@ import {
     ETCD_CONTAINER_PATHS,
     ETCD_PKI_FILES,
     etcdClientUrls,
+    etcdctlConnectionArgs,
     etcdMemberArgs,
+    etcdMemberName,
+    etcdMemberSans,
     etcdUsers,
     renderEtcdBootstrapScript,
 } from "./render/etcd";
@@ -74,17 +77,14 @@ export class EtcdCluster extends pulumi.ComponentResource {
         this.consumers = { "control-plane": identity("control-plane"), gateway: identity("gateway") };
 
         const deployed = members.map((node, i) => {
-            const cert = ca?.issue(`member-${i + 1}`, `etcd-${i + 1}`, { dns: [node.name, `etcd-${i + 1}`, "localhost"], ips: [node.address] });
+            const sans = etcdMemberSans(topology, i);
+            const cert = ca?.issue(`member-${i + 1}`, etcdMemberName(topology, i), { dns: sans.dnsNames, ips: sans.ipAddresses });
             const files: FileSpec[] = ca && cert
                 ? [
                       { path: pkiPath(ETCD_PKI_FILES.ca), content: ca.certPem },
                       { path: pkiPath(ETCD_PKI_FILES.cert), content: cert.certPem },
                       { path: pkiPath(ETCD_PKI_FILES.key), content: cert.keyPem, secret: true },
                   ]
-                : [];
-            const scheme = spec.etcd.tls ? "https" : "http";
-            const tlsFlags = spec.etcd.tls
-                ? [`--cacert=${pkiPath(ETCD_PKI_FILES.ca)}`, `--cert=${pkiPath(ETCD_PKI_FILES.cert)}`, `--key=${pkiPath(ETCD_PKI_FILES.key)}`]
                 : [];
             const svc: ServiceSpec = {
                 name: `${node.name}-etcd`,
@@ -96,14 +96,15 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 files,
                 volumes: [{ name: `${node.name}-etcd-data`, containerPath: ETCD_CONTAINER_PATHS.dataDir }],
                 healthCheck: {
-                    command: ["/usr/local/bin/etcdctl", `--endpoints=${scheme}://${node.address}:${spec.etcd.clientPort}`, ...tlsFlags, "endpoint", "health"],
+                    // Plain `endpoint health` against this member only: `--cluster` fails under auth in etcd 3.6.9.
+                    command: ["/usr/local/bin/etcdctl", ...etcdctlConnectionArgs(spec, topology, i), "endpoint", "health"],
                     intervalSeconds: 5,
                     timeoutSeconds: 3,
                     retries: 5,
                     startPeriodSeconds: 20,
                 },
             };
-            return { svc, tlsFlags, resource: target.deployService(svc, child).resource };
+            return { svc, resource: target.deployService(svc, child).resource };
         });
 
         // etcd's image has no shell: the bootstrap runs on the deployer and calls etcdctl inside member 1.
@@ -112,7 +113,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
             {
                 name: `${name}-bootstrap`,
                 runIn: first.svc,
-                toolArgv: ["/usr/local/bin/etcdctl", `--endpoints=${etcdClientUrls(spec, topology).join(",")}`, ...first.tlsFlags],
+                // Member 1's certificate names no etcd user: after auth is on, the script authenticates as root via ETCDCTL_USER.
+                toolArgv: ["/usr/local/bin/etcdctl", ...etcdctlConnectionArgs(spec, topology)],
                 toolEnv: ["ETCDCTL_USER"],
                 script: renderEtcdBootstrapScript(spec, topology),
                 env: Object.fromEntries(

@@ -55,7 +55,7 @@ export interface EtcdUser {
     name: string;
     role?: string;
     permission?: "read" | "readwrite";
-    /** Key prefix the role may use: the key itself and everything under `<prefix>/`. */
+    /** Key prefix the role may use (etcd `--prefix` grant: every key starting with it). */
     prefix?: string;
     /** Environment variable holding the password (never a literal anywhere). */
     passwordEnv: string;
@@ -350,10 +350,10 @@ ensure_role() {
     tool role get "$1" >/dev/null 2>&1 || run role add "$1" >/dev/null
 }
 
-# grant ROLE PERMISSION PREFIX: the key PREFIX itself and every key under PREFIX/ (not PREFIX-other).
+# grant ROLE PERMISSION PREFIX: every key starting with PREFIX, so a client may also range over
+# PREFIX itself (lua-resty-etcd's readdir(PREFIX) asks for [PREFIX, PREFIX+1)).
 grant() {
-    run role grant-permission "$1" "$2" "$3" >/dev/null
-    run role grant-permission "$1" "$2" "$3/" --prefix=true >/dev/null
+    run role grant-permission "$1" "$2" "$3" --prefix=true >/dev/null
 }
 
 # ensure_user NAME PASSWORD ROLE: create or update the password (stdin), then grant the role.
