@@ -46,7 +46,7 @@ export class ControlPlane extends pulumi.ComponentResource {
         const child = { parent: this, dependsOn: etcd ? [etcd.ready] : [] };
 
         if (spec.flavor === "apisix")
-            this.adminKey = new random.RandomPassword(`${name}-admin-key`, { length: 32, special: false }, { parent: this }).result;
+            this.adminKey = pulumi.secret(new random.RandomPassword(`${name}-admin-key`, { length: 32, special: false }, { parent: this }).result);
 
         const build = (node: TopologyNode): ServiceSpec[] => {
             const base = { node, role: "control-plane" as const };

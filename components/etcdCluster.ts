@@ -65,7 +65,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             for (const u of etcdUsers(spec))
                 passwords.set(
                     u.name,
-                    new random.RandomPassword(`${name}-${u.name}-password`, { length: 32, special: false }, child).result,
+                    pulumi.secret(new random.RandomPassword(`${name}-${u.name}-password`, { length: 32, special: false }, child).result),
                 );
         this.rootPassword = passwords.get("root");
 

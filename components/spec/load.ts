@@ -3,7 +3,7 @@ import type { z } from "zod";
 import { BALANCER_KINDS, DEFAULT_IMAGES, FLAVORS, LAYOUTS, platformConfigSchema, type BalancerKind, type PlatformConfig } from "./schema";
 import { ConfigValidationError, NAMESPACE, type ConfigIssue } from "./issues";
 import type { PlatformSecrets, PlatformSpec } from "./types";
-import { validateConfig } from "./validate";
+import { checkDockerPlacement, validateConfig } from "./validate";
 import { buildTopology, checkTopology, placeRoles } from "../topology";
 import type { Topology } from "../topology/types";
 
@@ -140,7 +140,13 @@ export function loadPlatform(all: Record<string, string>, ctx: { project: string
     if (!choicesKnown) throw new ConfigValidationError([...shapeIssues, ...configIssues]);
     const spec = resolveSpec(config, ctx);
     const topology = buildTopology(spec);
-    const found = [...shapeIssues, ...configIssues, ...checkOverrides(spec), ...checkTopology(spec, topology)];
+    const found = [
+        ...shapeIssues,
+        ...configIssues,
+        ...checkOverrides(spec),
+        ...checkDockerPlacement(config, topology.nodes.map((n) => n.name)),
+        ...checkTopology(spec, topology),
+    ];
     if (found.length) throw new ConfigValidationError(dedupe(found));
     return { spec, secrets: { databaseDsn: dsn }, topology };
 }

@@ -96,6 +96,25 @@ export function checkNodes(c: PlatformConfig): Issues {
     return issues;
 }
 
+/**
+ * Remote Docker hosts use host networking and their own addresses; local nodes live on the
+ * deployer's bridge network, which remote hosts cannot reach. A platform is one or the other.
+ */
+export function checkDockerPlacement(c: PlatformConfig, nodeNames: string[]): Issues {
+    const remote = c.nodes.filter((n) => n.sshUser !== undefined).map((n) => n.name);
+    if (remote.length === 0) return [];
+    const local = nodeNames.filter((n) => !remote.includes(n));
+    if (local.length === 0) return [];
+    const i = c.nodes.findIndex((n) => n.sshUser !== undefined);
+    return [
+        {
+            key: `nodes[${i}].sshUser`,
+            value: c.nodes[i].sshUser,
+            rule: `remote Docker hosts cannot reach nodes on the local network; give every node an address and sshUser, or none (local: ${local.join(", ")})`,
+        },
+    ];
+}
+
 /** What each balancer accepts for its checks; nginx open source has passive checks only (max_fails/fail_timeout). */
 export const HEALTH_CHECK_LIMITS: Record<BalancerKind, Record<"intervalSeconds" | "timeoutSeconds" | "fall" | "rise", [number, number]>> = {
     haproxy: { intervalSeconds: [1, 3600], timeoutSeconds: [1, 3600], fall: [1, 100], rise: [1, 100] },

@@ -54,13 +54,20 @@ export function redactSecrets(v: unknown): unknown {
 
 const pem = (kind: string, body: string) => `-----BEGIN ${kind}-----\n${Buffer.from(body).toString("base64")}\n-----END ${kind}-----\n`;
 
-/** Deterministic stand-ins for what providers compute, shaped like the real values. */
+/** Marks a mocked output as secret, as the real providers mark these values. */
+export const asSecret = (value: unknown) => ({ [SECRET_SIG_KEY]: SECRET_SIG, value });
+
+/** Deterministic stand-ins for what providers compute, shaped like the real values (and as secret). */
 export function defaultState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
     switch (type) {
         case "random:index/randomPassword:RandomPassword":
-            return { ...inputs, result: `mockpw-${name}`.replace(/[^A-Za-z0-9-]/g, "") };
+            return { ...inputs, result: asSecret(`mockpw-${name}`.replace(/[^A-Za-z0-9-]/g, "")) };
         case "tls:index/privateKey:PrivateKey":
-            return { ...inputs, privateKeyPem: pem("PRIVATE KEY", `mock key ${name}`), publicKeyPem: pem("PUBLIC KEY", `mock ${name}`) };
+            return {
+                ...inputs,
+                privateKeyPem: asSecret(pem("PRIVATE KEY", `mock key ${name}`)),
+                publicKeyPem: pem("PUBLIC KEY", `mock ${name}`),
+            };
         case "tls:index/certRequest:CertRequest":
             return { ...inputs, certRequestPem: pem("CERTIFICATE REQUEST", `mock csr ${name}`) };
         case "tls:index/selfSignedCert:SelfSignedCert":

@@ -115,6 +115,12 @@ describe("validation names the key, the value and the rule", () => {
         ["unknown key", { etcd: { member: 3 } }, "etcd.member", /unknown key/],
         ["latest image", { etcd: { image: "quay.io/coreos/etcd:latest" } }, "etcd.image", /pinned/],
         ["bad admin CIDR", { dataPlane: { adminAllow: ["10.0.0.1/8"] } }, "dataPlane.adminAllow[0]", /CIDR/],
+        [
+            "local and remote Docker nodes mixed",
+            { nodes: [{ name: "dp-1", address: "10.0.0.21", sshUser: "deploy" }] },
+            "nodes[0].sshUser",
+            /remote Docker hosts cannot reach nodes on the local network/,
+        ],
         ["override of a node the layout lacks", { nodes: [{ name: "gw-9", address: "172.28.0.90" }] }, "nodes[0].name", /has no such node/],
         ["roles outside the custom layout", { nodes: [{ name: "dp-1", roles: ["etcd"] }] }, "nodes[0].roles", /layout custom/],
     ];

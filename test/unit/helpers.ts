@@ -1,0 +1,223 @@
+// Shared by the mock-engine unit tests (platform*, secrets*, preview*): runs index.ts under
+// Pulumi's mock engine with a given stack config and offers small queries over what it registered.
+//
+// Each run re-imports index.ts (and every component) from scratch: vi.resetModules() clears
+// vitest's module registry, while @pulumi/pulumi (an external node_module) keeps its one
+// process-wide runtime, which runProgram re-points at fresh mocks. Runs must be sequential.
+import * as path from "node:path";
+import { vi } from "vitest";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import {
+    SECRET_SIG,
+    SECRET_SIG_KEY,
+    defaultState,
+    isSecretWrapper,
+    runProgram,
+    unwrapSecrets,
+    type ProgramRun,
+    type RecordedResource,
+    type StateHook,
+} from "../../scripts/lib/mockEngine";
+
+export const ROOT = path.resolve(__dirname, "..", "..");
+export const PROGRAM = path.join(ROOT, "index.ts");
+export const PROJECT = "gateway-ha";
+
+export const T = {
+    container: "docker:index/container:Container",
+    volume: "docker:index/volume:Volume",
+    network: "docker:index/network:Network",
+    image: "docker:index/remoteImage:RemoteImage",
+    dockerProvider: "pulumi:providers:docker",
+    command: "command:local:Command",
+    password: "random:index/randomPassword:RandomPassword",
+    privateKey: "tls:index/privateKey:PrivateKey",
+} as const;
+
+/** `{flavor: "apisix", etcd: {...}}` -> Pulumi's config map (`gateway-ha:flavor`, JSON for structured values). */
+export function cfg(values: Record<string, unknown>): Record<string, string> {
+    return Object.fromEntries(Object.entries(values).map(([k, v]) => [`${PROJECT}:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+/**
+ * Outputs the providers declare secret (`additionalSecretOutputs` in @pulumi/random and @pulumi/tls).
+ * The real engine returns them as secrets; the mock monitor ignores that option, so the faithful
+ * state hook below wraps them itself.
+ */
+export const PROVIDER_SECRET_OUTPUTS: Record<string, string[]> = {
+    [T.password]: ["result", "bcryptHash"],
+    [T.privateKey]: ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"],
+};
+
+/** What the monitor saw besides inputs: resource options that never reach the mocks' newResource. */
+export interface Registration {
+    type: string;
+    name: string;
+    retainOnDelete: boolean;
+    /** Provider reference `urn::id`, "" for the default provider. */
+    provider: string;
+    parent: string;
+    /** URNs of the resources it waits for (dependsOn, and resources its inputs come from). */
+    dependencies: string[];
+}
+
+let capture: Registration[] | undefined;
+let patched = false;
+function patchMonitor(): void {
+    if (patched) return;
+    patched = true;
+    const original = MockMonitor.prototype.registerResource;
+    MockMonitor.prototype.registerResource = function (this: MockMonitor, req: any, callback: (err: any, res: any) => void) {
+        capture?.push({
+            type: req.getType(),
+            name: req.getName(),
+            retainOnDelete: Boolean(req.getRetainondelete?.()),
+            provider: req.getProvider(),
+            parent: req.getParent(),
+            dependencies: req.getDependenciesList(),
+        });
+        return original.call(this, req, callback);
+    };
+}
+
+export interface PlatformRun extends ProgramRun {
+    registrations: Registration[];
+    /** Every provider-computed secret value the mocks handed out (passwords, private keys). */
+    generatedSecrets: string[];
+    /** How many times the mocks were asked to create a resource. */
+    newResourceCalls: number;
+}
+
+export interface RunOptions {
+    secretKeys?: string[];
+    stack?: string;
+    /** false: plain defaultState, exactly what scripts/preview-offline.ts uses. */
+    faithfulSecrets?: boolean;
+}
+
+let runs = 0;
+
+/** Runs index.ts with this config (full `gateway-ha:*` keys) on a fresh module graph. */
+export async function runPlatform(config: Record<string, string>, opts: RunOptions = {}): Promise<PlatformRun> {
+    patchMonitor();
+    const generatedSecrets: string[] = [];
+    let newResourceCalls = 0;
+    const state: StateHook = (type, name, inputs) => {
+        newResourceCalls++;
+        const s = defaultState(type, name, inputs);
+        for (const field of PROVIDER_SECRET_OUTPUTS[type] ?? []) {
+            // defaultState may already return it wrapped; either way record the value once.
+            const value = isSecretWrapper(s[field]) ? (s[field] as { value: unknown }).value : s[field];
+            if (typeof value !== "string") continue;
+            generatedSecrets.push(value);
+            if (opts.faithfulSecrets !== false && !isSecretWrapper(s[field])) s[field] = { [SECRET_SIG_KEY]: SECRET_SIG, value };
+        }
+        return s;
+    };
+    const registrations: Registration[] = [];
+    capture = registrations;
+    try {
+        const run = await runProgram({
+            program: PROGRAM,
+            project: PROJECT,
+            stack: opts.stack ?? `unit${++runs}`,
+            config,
+            secretKeys: opts.secretKeys,
+            state,
+            importer: (p) => {
+                vi.resetModules();
+                return import(p);
+            },
+        });
+        return { ...run, registrations, generatedSecrets, newResourceCalls };
+    } finally {
+        capture = undefined;
+    }
+}
+
+export function ofType(run: ProgramRun, type: string): RecordedResource[] {
+    return run.resources.filter((r) => r.type === type);
+}
+
+export function find(run: ProgramRun, type: string, name: string): RecordedResource {
+    const found = run.resources.filter((r) => r.type === type && r.name === name);
+    if (found.length !== 1) throw new Error(`expected one ${type} named ${name}, found ${found.length}: ${run.resources.map((r) => r.name).join(", ")}`);
+    return found[0];
+}
+
+export function registration(run: PlatformRun, type: string, name: string): Registration {
+    const found = run.registrations.filter((r) => r.type === type && r.name === name);
+    if (found.length !== 1) throw new Error(`expected one registration of ${type} ${name}, found ${found.length}`);
+    return found[0];
+}
+
+export function label(r: RecordedResource, key: string): string | undefined {
+    const labels = (unwrapSecrets(r.inputs.labels) as { label: string; value: string }[] | undefined) ?? [];
+    return labels.find((l) => l.label === key)?.value;
+}
+
+/** Service containers (those with a role label), optionally of one role. */
+export function services(run: ProgramRun, role?: string): RecordedResource[] {
+    return ofType(run, T.container).filter((r) => {
+        const rl = label(r, "gateway-ha.role");
+        return rl !== undefined && (role === undefined || rl === role);
+    });
+}
+
+/** Node ("pause") containers: a node label and no role label. */
+export function nodeContainers(run: ProgramRun): RecordedResource[] {
+    return ofType(run, T.container).filter((r) => label(r, "gateway-ha.node") !== undefined && label(r, "gateway-ha.role") === undefined);
+}
+
+export function uploads(r: RecordedResource): { file: string; content: string }[] {
+    return (unwrapSecrets(r.inputs.uploads) as { file: string; content: string }[] | undefined) ?? [];
+}
+
+export function upload(r: RecordedResource, file: string): string {
+    const u = uploads(r).find((x) => x.file === file);
+    if (!u) throw new Error(`${r.name} uploads no ${file}; it has ${uploads(r).map((x) => x.file).join(", ")}`);
+    return u.content;
+}
+
+export function envs(r: RecordedResource): string[] {
+    return (unwrapSecrets(r.inputs.envs) as string[] | undefined) ?? [];
+}
+
+/** The pulled image reference behind a container's `image` input (the RemoteImage whose imageId it uses). */
+export function imageRef(run: ProgramRun, container: RecordedResource): string | undefined {
+    return ofType(run, T.image).find((i) => i.state.imageId === container.inputs.image)?.inputs.name as string | undefined;
+}
+
+export interface Leak {
+    where: string;
+    path: string;
+    secret: string;
+}
+
+/**
+ * Every place a secret value appears (as a substring) in a non-secret part of a value:
+ * secret-wrapped subtrees are skipped, everything else is walked down to its strings.
+ */
+export function findPlainSecrets(value: unknown, secrets: readonly string[], where: string, at = ""): Leak[] {
+    if (isSecretWrapper(value)) return [];
+    if (typeof value === "string") return secrets.filter((s) => s.length > 0 && value.includes(s)).map((secret) => ({ where, path: at, secret }));
+    if (Array.isArray(value)) return value.flatMap((v, i) => findPlainSecrets(v, secrets, where, `${at}[${i}]`));
+    if (value && typeof value === "object")
+        return Object.entries(value).flatMap(([k, v]) => findPlainSecrets(v, secrets, where, at ? `${at}.${k}` : k));
+    return [];
+}
+
+/** Leaks across every resource's inputs and every non-secret stack output. */
+export function scanRun(run: Pick<ProgramRun, "resources" | "outputs">, secrets: readonly string[]): Leak[] {
+    return [
+        ...run.resources.flatMap((r) => findPlainSecrets(r.inputs, secrets, `${r.type} ${r.name}`)),
+        ...Object.entries(run.outputs)
+            .filter(([, o]) => !o.secret)
+            .flatMap(([k, o]) => findPlainSecrets(o.value, secrets, `output ${k}`)),
+    ];
+}
+
+/** Whether `reg` waits for the resource named `name` (by URN suffix). */
+export function dependsOn(reg: Registration, type: string, name: string): boolean {
+    return reg.dependencies.some((u) => u.endsWith(`${type}::${name}`));
+}

@@ -1,0 +1,434 @@
+// The whole program (index.ts) under Pulumi's mock engine: what each configuration deploys,
+// asserted on the recorded resource inputs.
+import * as path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { loadPlatform } from "../../components/spec";
+import { DEFAULT_IMAGES } from "../../components/spec/schema";
+import { PAUSE_IMAGE } from "../../components/targets/docker";
+import { isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
+import { stackConfig } from "../../scripts/preview-offline";
+import {
+    PROJECT,
+    ROOT,
+    T,
+    cfg,
+    dependsOn,
+    envs,
+    find,
+    imageRef,
+    label,
+    nodeContainers,
+    ofType,
+    registration,
+    runPlatform,
+    services,
+    upload,
+    uploads,
+    type PlatformRun,
+} from "./helpers";
+
+const GATEWAY_CONFIG = "/usr/local/apisix/conf/config.yaml";
+const ETCD_PW_REF = "${{GATEWAY_HA_ETCD_PASSWORD}}";
+const DSN = "postgres://u:pw-9f3c1e@db:5432/api7ee";
+
+const names = (rs: RecordedResource[]) => rs.map((r) => r.name).sort();
+const nodeOf = (r: RecordedResource) => label(r, "gateway-ha.node");
+const flag = (cmd: string[], name: string) => {
+    const hits = cmd.filter((a) => a.startsWith(`--${name}=`));
+    expect(hits, `${name} in ${cmd.join(" ")}`).toHaveLength(1);
+    return hits[0].slice(name.length + 3);
+};
+const passwordOf = (run: PlatformRun, suffix: string) => {
+    const pw = ofType(run, T.password).find((r) => r.name.endsWith(suffix));
+    if (!pw) throw new Error(`no RandomPassword *${suffix}`);
+    return unwrapSecrets(pw.state.result) as string;
+};
+/** The node container a service joins: `container:<id>`, where the mock id of resource N is `N-id`. */
+const anchorOf = (run: PlatformRun, svc: RecordedResource) => {
+    const mode = svc.inputs.networkMode as string;
+    expect(mode).toMatch(/^container:/);
+    const anchor = nodeContainers(run).find((n) => `container:${n.name}-id` === mode);
+    if (!anchor) throw new Error(`${svc.name}: networkMode ${mode} names no node container`);
+    return anchor;
+};
+const gatewayYaml = (r: RecordedResource) => parse(upload(r, GATEWAY_CONFIG)) as { deployment: { role: string; etcd: { host: string[]; prefix: string; password?: string; user?: string } } };
+
+describe("default dev stack (apisix, standard layout, haproxy)", () => {
+    const { config, secretKeys } = stackConfig(path.join(ROOT, "Pulumi.yaml"), path.join(ROOT, "Pulumi.dev.yaml"));
+    const stack = "devunit";
+    const { topology } = loadPlatform(config, { project: PROJECT, stack });
+    const address = Object.fromEntries(topology.nodes.map((n) => [n.name, n.address]));
+    let run: PlatformRun;
+    beforeAll(async () => {
+        run = await runPlatform(config, { secretKeys, stack });
+    });
+
+    it("deploys 3 etcd members, 2 control-plane replicas, 2 gateways and both balancers on lb-1", () => {
+        expect(names(services(run, "etcd"))).toEqual(["etcd-1-etcd", "etcd-2-etcd", "etcd-3-etcd"]);
+        expect(names(services(run, "control-plane"))).toEqual(["cp-1-apisix-cp", "cp-2-apisix-cp"]);
+        expect(names(services(run, "data-plane"))).toEqual(["dp-1-gateway", "dp-2-gateway"]);
+        const lbs = services(run, "load-balancer");
+        expect(names(lbs)).toEqual(["lb-1-control-plane-lb", "lb-1-gateway-lb"]);
+        for (const lb of lbs) expect(nodeOf(lb)).toBe("lb-1");
+        for (const svc of services(run)) expect(svc.inputs.name).toBe(`${stack}-${svc.name}`);
+    });
+
+    it("one pause node container per node, holding the node's fixed address on the platform network", () => {
+        const network = find(run, T.network, "gateway-ha-docker-network");
+        expect(network.inputs).toMatchObject({ name: "gateway-ha", ipamConfigs: [{ subnet: "172.28.0.0/24" }] });
+        const anchors = nodeContainers(run);
+        expect(anchors.map(nodeOf).sort()).toEqual(topology.nodes.map((n) => n.name).sort());
+        expect(address["etcd-1"]).toBe("172.28.0.11");
+        for (const a of anchors) {
+            const node = nodeOf(a)!;
+            expect(a.name).toBe(`gateway-ha-docker-${node}`);
+            expect(imageRef(run, a)).toBe(PAUSE_IMAGE);
+            expect(a.inputs.networksAdvanced).toEqual([expect.objectContaining({ name: "gateway-ha", ipv4Address: address[node] })]);
+            expect(a.inputs.command).toBeUndefined();
+        }
+    });
+
+    it("every service joins its own node's network namespace (container:<node container id>)", () => {
+        expect(services(run)).toHaveLength(9);
+        for (const svc of services(run)) {
+            expect(nodeOf(anchorOf(run, svc)), svc.name).toBe(nodeOf(svc));
+            expect(svc.inputs.networksAdvanced, svc.name).toBeUndefined();
+        }
+    });
+
+    it("etcd members share one https --initial-cluster and advertise their own address", () => {
+        const members = services(run, "etcd").sort((a, b) => a.name.localeCompare(b.name));
+        const clusters = new Set<string>();
+        members.forEach((m, i) => {
+            const cmd = m.inputs.command as string[];
+            const node = `etcd-${i + 1}`;
+            expect(imageRef(run, m)).toBe(DEFAULT_IMAGES.etcd);
+            expect(cmd[0]).toBe("/usr/local/bin/etcd");
+            expect(flag(cmd, "name")).toBe(`${node}-etcd`);
+            expect(flag(cmd, "advertise-client-urls")).toBe(`https://${address[node]}:2379`);
+            expect(flag(cmd, "initial-advertise-peer-urls")).toBe(`https://${address[node]}:2380`);
+            expect(flag(cmd, "listen-peer-urls")).toMatch(/^https:\/\//);
+            expect(flag(cmd, "initial-cluster-token")).toBe(flag((members[0].inputs.command as string[]), "initial-cluster-token"));
+            clusters.add(flag(cmd, "initial-cluster"));
+        });
+        expect([...clusters]).toEqual([
+            [1, 2, 3].map((i) => `etcd-${i}-etcd=https://${address[`etcd-${i}`]}:2380`).join(","),
+        ]);
+        expect(run.outputs.etcdEndpoints.value).toEqual([1, 2, 3].map((i) => `https://${address[`etcd-${i}`]}:2379`));
+    });
+
+    it("etcd data lives on a named volume that survives `pulumi destroy` (retainOnDelete)", () => {
+        for (const i of [1, 2, 3]) {
+            const member = find(run, T.container, `etcd-${i}-etcd`);
+            const volume = find(run, T.volume, `etcd-${i}-etcd-data`);
+            expect(member.inputs.volumes).toEqual([{ volumeName: volume.inputs.name, containerPath: "/var/lib/etcd" }]);
+            expect(volume.inputs.name).toBe(`${stack}-etcd-${i}-etcd-data`);
+            expect(registration(run, T.volume, volume.name).retainOnDelete).toBe(true);
+        }
+        // Only the data volumes are retained: containers are replaceable.
+        expect(registration(run, T.container, "etcd-1-etcd").retainOnDelete).toBe(false);
+    });
+
+    it("etcd members have an exec health check that `pulumi up` waits for", () => {
+        for (const m of services(run, "etcd")) {
+            const hc = m.inputs.healthcheck as { tests: string[]; interval: string; retries: number };
+            expect(hc.tests.slice(0, 2)).toEqual(["CMD", "/usr/local/bin/etcdctl"]);
+            expect(hc.tests.slice(-2)).toEqual(["endpoint", "health"]);
+            expect(hc.tests).toContain(`--endpoints=https://${address[nodeOf(m)!]}:2379`);
+            expect(m.inputs.wait).toBe(true);
+        }
+    });
+
+    it("the etcd bootstrap runs etcdctl in member 1 with the passwords as secret environment", () => {
+        const [bootstrap] = ofType(run, T.command);
+        expect(ofType(run, T.command)).toHaveLength(1);
+        const env = bootstrap.inputs.environment as Record<string, unknown>;
+        const plainEnv = unwrapSecrets(env) as Record<string, string>;
+        expect(plainEnv).toMatchObject({
+            ETCD_ROOT_PASSWORD: passwordOf(run, "etcd-root-password"),
+            ETCD_CONTROL_PLANE_PASSWORD: passwordOf(run, "etcd-control-plane-password"),
+            ETCD_GATEWAY_PASSWORD: passwordOf(run, "etcd-gateway-password"),
+        });
+        for (const k of ["ETCD_ROOT_PASSWORD", "ETCD_CONTROL_PLANE_PASSWORD", "ETCD_GATEWAY_PASSWORD"])
+            expect(isSecretWrapper(env) || isSecretWrapper(env[k]), k).toBe(true);
+        const create = bootstrap.inputs.create as string;
+        const first = find(run, T.container, "etcd-1-etcd");
+        expect(create).toMatch(new RegExp(`docker exec -i [^\\n]*\\b${first.inputs.name}\\b`));
+        expect(create).toContain("auth enable");
+        for (const v of Object.values(plainEnv)) expect(create).not.toContain(v);
+        expect(bootstrap.inputs.triggers).toEqual([1, 2, 3].map((i) => `etcd-${i}-etcd-id`));
+        for (const i of [1, 2, 3]) expect(dependsOn(registration(run, T.command, bootstrap.name), T.container, `etcd-${i}-etcd`)).toBe(true);
+        // Control plane and gateways start once auth is bootstrapped.
+        for (const svc of [...services(run, "control-plane"), ...services(run, "data-plane")])
+            expect(dependsOn(registration(run, T.container, svc.name), T.command, bootstrap.name), svc.name).toBe(true);
+    });
+
+    it("gateways get a data_plane config.yaml that references the etcd password, which travels as a secret env var", () => {
+        const gwPassword = passwordOf(run, "etcd-gateway-password");
+        for (const gw of services(run, "data-plane")) {
+            const text = upload(gw, GATEWAY_CONFIG);
+            const conf = gatewayYaml(gw);
+            expect(conf.deployment.role).toBe("data_plane");
+            expect(conf.deployment.etcd).toMatchObject({ user: "gateway", password: ETCD_PW_REF, prefix: "/apisix" });
+            expect(conf.deployment.etcd.host).toEqual(run.outputs.etcdEndpoints.value);
+            expect(text).not.toContain(gwPassword);
+            // config.yaml stays reviewable: it is not declared a secret file.
+            expect((label(gw, "gateway-ha.secret-files") ?? "").split(",")).not.toContain(GATEWAY_CONFIG);
+            expect(envs(gw)).toContain(`GATEWAY_HA_ETCD_PASSWORD=${gwPassword}`);
+            const raw = gw.inputs.envs;
+            expect(isSecretWrapper(raw) || (Array.isArray(raw) && raw.every(isSecretWrapper)), "envs secret").toBe(true);
+            expect(gw.inputs.healthcheck).toMatchObject({ tests: expect.arrayContaining(["http://127.0.0.1:7085/status"]) });
+        }
+    });
+
+    it("the control plane runs APISIX in control_plane role with its Admin key as a secret env var", () => {
+        const adminKey = passwordOf(run, "admin-key");
+        for (const cp of services(run, "control-plane")) {
+            const conf = parse(upload(cp, GATEWAY_CONFIG)) as { deployment: { role: string } };
+            expect(conf.deployment.role).toBe("control_plane");
+            expect(upload(cp, GATEWAY_CONFIG)).not.toContain(adminKey);
+            expect(envs(cp)).toContain(`GATEWAY_HA_ADMIN_KEY=${adminKey}`);
+        }
+        expect(run.outputs.adminKey).toEqual({ value: adminKey, secret: true });
+    });
+
+    it("each balancer's config names every backend of its scope", () => {
+        const gwLb = find(run, T.container, "lb-1-gateway-lb");
+        const cpLb = find(run, T.container, "lb-1-control-plane-lb");
+        const gwConf = upload(gwLb, "/usr/local/etc/haproxy/gateway-lb.cfg");
+        const cpConf = upload(cpLb, "/usr/local/etc/haproxy/control-plane-lb.cfg");
+        for (const dp of ["dp-1", "dp-2"]) {
+            expect(gwConf).toContain(`${address[dp]}:80`);
+            expect(gwConf).toContain(`${address[dp]}:443`);
+            expect(cpConf).not.toContain(address[dp]);
+        }
+        for (const cp of ["cp-1", "cp-2"]) expect(cpConf).toContain(`${address[cp]}:9180`);
+        expect(imageRef(run, gwLb)).toBe(DEFAULT_IMAGES.haproxy);
+        expect(gwLb.inputs.command).toEqual(["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/gateway-lb.cfg"]);
+    });
+
+    it("publishes host ports only on lb-1's node container, bound to 127.0.0.1", () => {
+        for (const c of ofType(run, T.container)) {
+            const ports = (c.inputs.ports as unknown[] | undefined) ?? [];
+            if (c.name === "gateway-ha-docker-lb-1")
+                expect(ports).toEqual([
+                    { internal: 80, external: 9080, ip: "127.0.0.1", protocol: "tcp" },
+                    { internal: 443, external: 9443, ip: "127.0.0.1", protocol: "tcp" },
+                    { internal: 9180, external: 19000, ip: "127.0.0.1", protocol: "tcp" },
+                ]);
+            else expect(ports, c.name).toEqual([]);
+        }
+        expect(run.outputs.gatewayUrl.value).toBe("http://127.0.0.1:9080");
+        expect(run.outputs.gatewayHttpsUrl.value).toBe("https://127.0.0.1:9443");
+        expect(run.outputs.controlPlaneUrl.value).toBe("http://127.0.0.1:19000");
+    });
+
+    it("exports the node map and the etcd CA", () => {
+        expect(run.outputs.nodes.value).toEqual(Object.fromEntries(topology.nodes.map((n) => [n.name, { address: n.address, roles: n.roles }])));
+        expect(run.outputs.etcdCaCert.value).toMatch(/^-----BEGIN CERTIFICATE-----/);
+        expect(run.outputs).toMatchObject({ flavor: { value: "apisix" }, target: { value: "docker" }, layout: { value: "standard" } });
+    });
+});
+
+describe("compact layout (seed 001's 5 nodes)", () => {
+    let run: PlatformRun;
+    beforeAll(async () => {
+        run = await runPlatform(cfg({ flavor: "apisix", layout: "compact" }));
+    });
+
+    it("node-1 and node-2 run etcd and the control plane in one node container; node-3 etcd only; node-4/5 gateways", () => {
+        const byNode = new Map<string, string[]>();
+        for (const svc of services(run)) {
+            const anchor = anchorOf(run, svc);
+            expect(nodeOf(anchor)).toBe(nodeOf(svc));
+            byNode.set(anchor.name, [...(byNode.get(anchor.name) ?? []), svc.name].sort());
+        }
+        expect(Object.fromEntries(byNode)).toEqual({
+            "gateway-ha-docker-node-1": ["node-1-apisix-cp", "node-1-etcd"],
+            "gateway-ha-docker-node-2": ["node-2-apisix-cp", "node-2-etcd"],
+            "gateway-ha-docker-node-3": ["node-3-etcd"],
+            "gateway-ha-docker-node-4": ["node-4-gateway"],
+            "gateway-ha-docker-node-5": ["node-5-gateway"],
+            "gateway-ha-docker-lb-1": ["lb-1-control-plane-lb", "lb-1-gateway-lb"],
+        });
+        expect(nodeContainers(run)).toHaveLength(6);
+    });
+
+    it("the initial cluster is node-1..3 and the gateways watch those members", () => {
+        const addr = (n: string) => (run.outputs.nodes.value as Record<string, { address: string }>)[n].address;
+        const expected = ["node-1", "node-2", "node-3"].map((n) => `${n}-etcd=https://${addr(n)}:2380`).join(",");
+        for (const m of services(run, "etcd")) expect(flag(m.inputs.command as string[], "initial-cluster")).toBe(expected);
+        for (const gw of services(run, "data-plane"))
+            expect(gatewayYaml(gw).deployment.etcd.host).toEqual(["node-1", "node-2", "node-3"].map((n) => `https://${addr(n)}:2379`));
+        expect(find(run, T.command, "gateway-ha-etcd-bootstrap").inputs.create).toContain(`${run.stack}-node-1-etcd`);
+    });
+});
+
+describe("flavor api7-v2", () => {
+    let run: PlatformRun;
+    beforeAll(async () => {
+        run = await runPlatform(cfg({ flavor: "api7-v2", dataPlane: { clusterId: "c42" } }));
+    });
+
+    it("runs a dashboard per control-plane node with conf.yaml declared a secret file", () => {
+        const cpPassword = passwordOf(run, "etcd-control-plane-password");
+        const dashboards = services(run, "control-plane");
+        expect(names(dashboards)).toEqual(["cp-1-dashboard", "cp-2-dashboard"]);
+        for (const d of dashboards) {
+            const path = "/usr/local/apisix-dashboard/conf/conf.yaml";
+            expect(imageRef(run, d)).toBe(DEFAULT_IMAGES.api7v2Dashboard);
+            expect((label(d, "gateway-ha.secret-files") ?? "").split(",")).toContain(path);
+            const conf = parse(upload(d, path)) as { conf: { listen: { port: number }; etcd: Record<string, unknown> } };
+            expect(conf.conf.listen.port).toBe(9000);
+            expect(conf.conf.etcd).toMatchObject({ prefix: "/api7", enable_auth: true, username: "control-plane", password: cpPassword });
+            expect(conf.conf.etcd.endpoints).toEqual((run.outputs.etcdEndpoints.value as string[]).map((u) => u.replace("https://", "")));
+            // The file holds the password, so the whole upload must be a secret.
+            expect(isSecretWrapper(d.inputs.uploads)).toBe(true);
+        }
+    });
+
+    it("gateways read their cluster's prefix /api7/<clusterId>", () => {
+        for (const gw of services(run, "data-plane")) {
+            expect(imageRef(run, gw)).toBe(DEFAULT_IMAGES.api7v2Gateway);
+            expect(gatewayYaml(gw).deployment.etcd).toMatchObject({ prefix: "/api7/c42", password: ETCD_PW_REF });
+        }
+        expect(services(run, "etcd")).toHaveLength(3);
+        expect(find(run, T.container, "gateway-ha-docker-lb-1").inputs.ports).toContainEqual(expect.objectContaining({ internal: 9000, external: 19000 }));
+    });
+});
+
+describe("flavor api7-v3", () => {
+    let run: PlatformRun;
+    beforeAll(async () => {
+        run = await runPlatform(cfg({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN } }), { secretKeys: ["gateway-ha:controlPlane"] });
+    });
+
+    it("creates no etcd resources at all", () => {
+        expect(run.resources.filter((r) => /etcd/i.test(r.type) || /etcd/i.test(r.name))).toEqual([]);
+        for (const t of [T.volume, T.command, T.password, T.privateKey]) expect(ofType(run, t), t).toEqual([]);
+        expect(run.resources.filter((r) => r.type.startsWith("tls:"))).toEqual([]);
+        expect(services(run, "etcd")).toEqual([]);
+        expect(run.outputs.etcdEndpoints.value).toEqual([]);
+        expect(run.outputs.etcdCaCert.value).toBe("");
+    });
+
+    it("runs a dashboard and a DP Manager on every control-plane node, both configured with the DSN as a secret", () => {
+        expect(names(services(run, "control-plane"))).toEqual(["cp-1-dashboard", "cp-1-dp-manager", "cp-2-dashboard", "cp-2-dp-manager"]);
+        const files = { dashboard: "/app/conf/config.yaml", "dp-manager": "/usr/local/api7/conf/config.yaml" } as const;
+        const images = { dashboard: DEFAULT_IMAGES.api7v3Dashboard, "dp-manager": DEFAULT_IMAGES.api7v3DpManager } as const;
+        const ports = { dashboard: 17080, "dp-manager": 17900 } as const;
+        for (const svc of services(run, "control-plane")) {
+            const kind = label(svc, "gateway-ha.service") as keyof typeof files;
+            expect(imageRef(run, svc)).toBe(images[kind]);
+            const conf = parse(upload(svc, files[kind])) as { server: { listen: { port: number } }; database: { dsn: string } };
+            expect(conf).toMatchObject({ server: { listen: { port: ports[kind] } }, database: { dsn: DSN } });
+            expect(label(svc, "gateway-ha.secret-files")).toBe(files[kind]);
+            expect(isSecretWrapper(svc.inputs.uploads)).toBe(true);
+        }
+    });
+
+    it("the DSN never appears in a non-secret input", () => {
+        const plain = JSON.stringify(run.resources.map((r) => r.inputs), (_k, v) => (isSecretWrapper(v) ? "[secret]" : v));
+        expect(plain).not.toContain("pw-9f3c1e");
+        expect(JSON.stringify(run.resources.map((r) => unwrapSecrets(r.inputs)))).toContain("pw-9f3c1e");
+    });
+
+    it("gateways point deployment.etcd at the balancer's DP Manager port and start after it", () => {
+        const lbAddr = (run.outputs.nodes.value as Record<string, { address: string }>)["lb-1"].address;
+        for (const gw of services(run, "data-plane")) {
+            expect(imageRef(run, gw)).toBe(DEFAULT_IMAGES.api7v3Gateway);
+            const etcd = gatewayYaml(gw).deployment.etcd;
+            expect(etcd.host).toEqual([`http://${lbAddr}:17900`]);
+            expect(etcd.password).toBeUndefined();
+            expect(envs(gw)).toEqual([]);
+            const reg = registration(run, T.container, gw.name);
+            for (const dep of ["cp-1-dp-manager", "cp-2-dp-manager", "lb-1-control-plane-lb"]) expect(dependsOn(reg, T.container, dep), `${gw.name} after ${dep}`).toBe(true);
+        }
+        const cpLb = upload(find(run, T.container, "lb-1-control-plane-lb"), "/usr/local/etc/haproxy/control-plane-lb.cfg");
+        for (const cp of ["cp-1", "cp-2"]) {
+            const a = (run.outputs.nodes.value as Record<string, { address: string }>)[cp].address;
+            expect(cpLb).toContain(`${a}:17900`);
+            expect(cpLb).toContain(`${a}:17080`);
+        }
+    });
+});
+
+describe("nginx balancers", () => {
+    let run: PlatformRun;
+    beforeAll(async () => {
+        run = await runPlatform(cfg({ loadBalancer: { kind: "nginx" } }));
+    });
+
+    it("balancer containers run the nginx image in the foreground on their own config file", () => {
+        const lbs = services(run, "load-balancer");
+        expect(lbs).toHaveLength(2);
+        for (const lb of lbs) {
+            const scope = label(lb, "gateway-ha.service")!.replace(/-lb$/, "");
+            const file = `/etc/nginx/${scope}-lb.conf`;
+            expect(imageRef(run, lb)).toBe(DEFAULT_IMAGES.nginx);
+            expect(lb.inputs.command).toEqual(["nginx", "-c", file, "-g", "daemon off;"]);
+            expect(uploads(lb).map((u) => u.file)).toEqual([file]);
+            expect(upload(lb, file)).toMatch(/upstream\s+\S+\s*\{/);
+        }
+        const gwConf = upload(find(run, T.container, "lb-1-gateway-lb"), "/etc/nginx/gateway-lb.conf");
+        for (const dp of ["dp-1", "dp-2"]) expect(gwConf).toContain((run.outputs.nodes.value as Record<string, { address: string }>)[dp].address);
+        expect(ofType(run, T.image).map((i) => i.inputs.name)).not.toContain(DEFAULT_IMAGES.haproxy);
+    });
+});
+
+describe("remote Docker hosts (every node over ssh, host networking as in seed 001)", () => {
+    const names = ["etcd-1", "etcd-2", "etcd-3", "cp-1", "cp-2", "dp-1", "dp-2", "lb-1"];
+    const address = (i: number) => `10.0.0.${21 + i}`;
+    let run: PlatformRun;
+    beforeAll(async () => {
+        run = await runPlatform(cfg({ nodes: names.map((name, i) => ({ name, address: address(i), sshUser: "deploy" })) }));
+    });
+
+    it("each node gets its own docker provider over ssh, and its containers use it with host networking", () => {
+        const providers = ofType(run, T.dockerProvider);
+        expect(providers.map((p) => p.name).sort()).toEqual(names.map((n) => `gateway-ha-docker-${n}`).sort());
+        const dp1 = providers.find((p) => p.name === "gateway-ha-docker-dp-1")!;
+        expect(dp1.inputs.host).toBe(`ssh://deploy@${address(5)}:22`);
+        const ref = registration(run, T.container, "dp-1-gateway").provider;
+        expect(ref).toMatch(/pulumi:providers:docker::gateway-ha-docker-dp-1::gateway-ha-docker-dp-1-id$/);
+        const gw = find(run, T.container, "dp-1-gateway");
+        expect(gw.inputs.networkMode).toBe("host");
+        // Its image is pulled on the remote host, through the same provider.
+        const img = ofType(run, T.image).find((i) => i.state.imageId === gw.inputs.image)!;
+        expect(registration(run, T.image, img.name).provider).toBe(ref);
+    });
+
+    it("no local network or node containers; balancers and outputs use the hosts' addresses", () => {
+        expect(nodeContainers(run)).toHaveLength(0);
+        expect(ofType(run, T.network)).toHaveLength(0);
+        for (const c of ofType(run, T.container)) expect(c.inputs.networkMode, c.name).toBe("host");
+        const gwLb = upload(find(run, T.container, "lb-1-gateway-lb"), "/usr/local/etc/haproxy/gateway-lb.cfg");
+        expect(gwLb).toContain(`${address(5)}:80`);
+        expect(gwLb).toContain(`${address(6)}:80`);
+        expect(run.outputs.gatewayUrl.value).toBe(`http://${address(7)}:80`);
+        expect(run.outputs.etcdEndpoints.value).toEqual([0, 1, 2].map((i) => `https://${address(i)}:2379`));
+    });
+});
+
+describe("validation runs before any resource", () => {
+    it("an even etcd member count rejects the program with ConfigValidationError and registers nothing", async () => {
+        const run = runPlatform(cfg({ etcd: { members: 4 } }));
+        const err = await run.then(
+            () => undefined,
+            (e: unknown) => e,
+        );
+        // index.ts was loaded on a fresh module graph: compare with that graph's class.
+        const { ConfigValidationError } = await import("../../components/spec");
+        expect(err).toBeInstanceOf(ConfigValidationError);
+        expect((err as Error).message).toContain("gateway-ha:etcd.members = 4");
+        expect((err as { issues: { key: string }[] }).issues.map((i) => i.key)).toContain("etcd.members");
+        // Nothing registered, not even later.
+        await new Promise((r) => setTimeout(r, 50));
+        const { MockMonitor } = await import("@pulumi/pulumi/runtime/mocks");
+        const pulumi = await import("@pulumi/pulumi");
+        const monitor = pulumi.runtime.getMonitor();
+        expect(monitor).toBeInstanceOf(MockMonitor);
+        expect((monitor as unknown as InstanceType<typeof MockMonitor>).getRegisteredResources().size).toBe(0);
+    });
+});

@@ -1,0 +1,151 @@
+// Secrets stay Pulumi secrets end to end: generated passwords, private keys and the database DSN
+// never appear in plain text in a resource input or a non-secret stack output, for every flavor.
+//
+// The mocks return provider-declared secret outputs (RandomPassword.result, PrivateKey.privateKeyPem)
+// as secrets, as the real engine does (see PROVIDER_SECRET_OUTPUTS in helpers.ts).
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it } from "vitest";
+import { SECRET_OUTPUT_KEYS } from "../../components/outputs";
+import { loadPlatform } from "../../components/spec";
+import { DockerTarget, LABELS } from "../../components/targets/docker";
+import { SECRET_SIG, SECRET_SIG_KEY, defaultState, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
+import { T, cfg, findPlainSecrets, ofType, runPlatform, scanRun, type PlatformRun } from "./helpers";
+
+const DSN = "postgres://api7:Dsn-Secret-7b1d@db.internal:5432/api7ee";
+const FLAVORS = [
+    { flavor: "apisix", config: cfg({ flavor: "apisix" }), secretKeys: [] as string[] },
+    { flavor: "api7-v2", config: cfg({ flavor: "api7-v2" }), secretKeys: [] as string[] },
+    { flavor: "api7-v3", config: cfg({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN } }), secretKeys: ["gateway-ha:controlPlane"] },
+] as const;
+
+const wrap = (value: unknown) => ({ [SECRET_SIG_KEY]: SECRET_SIG, value });
+const fake = (name: string, inputs: Record<string, unknown>): RecordedResource => ({ type: "test:index:Fake", name, urn: "", inputs, state: {} });
+
+describe("the leak scan itself", () => {
+    const secrets = ["s3cr3t-value", "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n"];
+
+    it("finds a secret as a substring anywhere in plain inputs, with its path", () => {
+        const leaks = findPlainSecrets(
+            { envs: ["A=1", "PW=s3cr3t-value"], nested: { list: [{ file: "k", content: `x${secrets[1]}y` }] }, n: 3, b: true, u: null },
+            secrets,
+            "r",
+        );
+        expect(leaks).toEqual([
+            { where: "r", path: "envs[1]", secret: "s3cr3t-value" },
+            { where: "r", path: "nested.list[0].content", secret: secrets[1] },
+        ]);
+    });
+
+    it("skips secret-wrapped subtrees, however deep", () => {
+        expect(findPlainSecrets({ envs: wrap(["PW=s3cr3t-value"]), a: [wrap({ k: secrets[1] })] }, secrets, "r")).toEqual([]);
+    });
+
+    it("flags a synthetic resource list and a plain output that leak, and passes a clean one", () => {
+        const leaky = {
+            resources: [fake("clean", { a: "nothing here", s: wrap("s3cr3t-value") }), fake("leaky", { uploads: [{ content: "password: s3cr3t-value" }] })],
+            outputs: { hidden: { value: "s3cr3t-value", secret: true }, shown: { value: { url: "x", pw: "s3cr3t-value" }, secret: false } },
+        };
+        expect(scanRun(leaky, secrets)).toEqual([
+            { where: "test:index:Fake leaky", path: "uploads[0].content", secret: "s3cr3t-value" },
+            { where: "output shown", path: "pw", secret: "s3cr3t-value" },
+        ]);
+        expect(scanRun({ resources: [leaky.resources[0]], outputs: { hidden: leaky.outputs.hidden } }, secrets)).toEqual([]);
+    });
+});
+
+describe.each(FLAVORS)("flavor $flavor", ({ flavor, config, secretKeys }) => {
+    let run: PlatformRun;
+    let secrets: string[];
+    beforeAll(async () => {
+        run = await runPlatform(config, { secretKeys: [...secretKeys] });
+        // From the recorded mock state: every generated password and private key, plus the DSN.
+        const fromState = [
+            ...ofType(run, T.password).map((r) => unwrapSecrets(r.state.result) as string),
+            ...ofType(run, T.privateKey).map((r) => unwrapSecrets(r.state.privateKeyPem) as string),
+        ];
+        secrets = [...fromState, ...(flavor === "api7-v3" ? [DSN] : [])];
+        expect(new Set(fromState)).toEqual(new Set(run.generatedSecrets));
+    });
+
+    it("has secrets to protect (the scan is not vacuous)", () => {
+        const counts = { apisix: [4, 6], "api7-v2": [3, 6], "api7-v3": [0, 0] }[flavor];
+        expect([ofType(run, T.password).length, ofType(run, T.privateKey).length]).toEqual(counts);
+        expect(secrets.length).toBeGreaterThan(0);
+        // Every one of them does reach some resource input (behind a secret wrapper).
+        const everything = JSON.stringify(run.resources.map((r) => unwrapSecrets(r.inputs)));
+        for (const s of secrets) expect(everything.includes(s) || everything.includes(JSON.stringify(s).slice(1, -1)), s.slice(0, 30)).toBe(true);
+    });
+
+    it("exports exactly adminKey and etcdCredentials as secrets", () => {
+        const secretOutputs = Object.entries(run.outputs)
+            .filter(([, o]) => o.secret)
+            .map(([k]) => k)
+            .sort();
+        expect(secretOutputs).toEqual([...SECRET_OUTPUT_KEYS].sort());
+        expect(Object.keys(run.outputs).length).toBeGreaterThan(SECRET_OUTPUT_KEYS.length);
+        for (const k of ["flavor", "gatewayUrl", "controlPlaneUrl", "etcdEndpoints", "nodes", "etcdCaCert"]) expect(run.outputs[k]?.secret, k).toBe(false);
+    });
+
+    it("no secret value appears in a non-secret resource input or output", () => {
+        expect(scanRun(run, secrets)).toEqual([]);
+    });
+
+    it("the secret outputs hold the generated values", () => {
+        const creds = run.outputs.etcdCredentials.value as Record<string, { user: string; password: string }>;
+        if (flavor === "api7-v3") {
+            expect(creds.root).toEqual({ user: "root", password: "" });
+            expect(run.outputs.adminKey.value).toBe("");
+        } else {
+            for (const user of ["root", "control-plane", "gateway"]) {
+                expect(creds[user].user).toBe(user);
+                expect(secrets).toContain(creds[user].password);
+            }
+            if (flavor === "apisix") expect(secrets).toContain(run.outputs.adminKey.value);
+        }
+    });
+});
+
+describe("the Docker target", () => {
+    it("keeps a file declared secret a secret even when its content is plain text, and lists it in the secret-files label", async () => {
+        const recorded: { type: string; name: string; inputs: Record<string, unknown> }[] = [];
+        await pulumi.runtime.setMocks(
+            {
+                newResource: (args) => {
+                    const state = defaultState(args.type, args.name, args.inputs);
+                    recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
+                    return { id: `${args.name}-id`, state };
+                },
+                call: () => ({}),
+            },
+            "gateway-ha",
+            "target",
+            false,
+        );
+        const { spec, topology } = loadPlatform({}, { project: "gateway-ha", stack: "target" });
+        const target = new DockerTarget("t", { spec, topology });
+        const node = topology.byRole["data-plane"][0];
+        const { resource } = target.deployService(
+            {
+                name: "probe",
+                node,
+                role: "data-plane",
+                service: "probe",
+                image: "busybox:1.36",
+                files: [
+                    { path: "/etc/public.conf", content: "nothing to hide" },
+                    { path: "/etc/secret.conf", content: "password: plain-text-s3cret", secret: true },
+                ],
+            },
+            {},
+        );
+        await new Promise((resolve) => resource.urn.apply(resolve));
+        const probe = recorded.find((r) => r.type === T.container && r.name === "probe")!;
+        expect(findPlainSecrets(probe.inputs, ["plain-text-s3cret"], "probe")).toEqual([]);
+        expect(unwrapSecrets(probe.inputs.uploads)).toEqual([
+            { file: "/etc/public.conf", content: "nothing to hide" },
+            { file: "/etc/secret.conf", content: "password: plain-text-s3cret" },
+        ]);
+        const labels = unwrapSecrets(probe.inputs.labels) as { label: string; value: string }[];
+        expect(labels).toContainEqual({ label: LABELS.secretFiles, value: "/etc/secret.conf" });
+    });
+});
