@@ -9,7 +9,7 @@ import {
     renderApisixControlPlaneConfig,
 } from "./render/controlPlane";
 import { APISIX_PATHS, SECRET_ENV } from "./render/gateway";
-import type { DeployedService, ServiceSpec, Target } from "./service";
+import { httpHealthCheck, type DeployedService, type ServiceSpec, type Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
 import type { Topology, TopologyNode } from "./topology/types";
 
@@ -67,7 +67,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                                 { path: APISIX_PATHS.config, content: renderApisixControlPlaneConfig(spec, topology) },
                                 ...etcd!.clientFiles("control-plane", APISIX_PATHS),
                             ],
-                            healthCheck: httpProbe(spec.controlPlane.adminPort, "/"),
+                            healthCheck: httpHealthCheck(spec.controlPlane.adminPort, "/"),
                         },
                     ];
                 }
@@ -113,15 +113,4 @@ export class ControlPlane extends pulumi.ComponentResource {
         this.services = nodes.flatMap(build).map((svc) => target.deployService(svc, child));
         this.registerOutputs({});
     }
-}
-
-/** Probe for APISIX-based images, which ship curl; any HTTP answer within the timeout counts unless `failOnError`. */
-export function httpProbe(port: number, path: string, failOnError = false): ServiceSpec["healthCheck"] {
-    return {
-        command: ["curl", failOnError ? "-fsS" : "-sS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${port}${path}`],
-        intervalSeconds: 5,
-        timeoutSeconds: 3,
-        retries: 5,
-        startPeriodSeconds: 15,
-    };
 }

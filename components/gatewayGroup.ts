@@ -1,8 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import { httpProbe } from "./controlPlane";
 import type { EtcdCluster } from "./etcdCluster";
 import { APISIX_PATHS, SECRET_ENV, renderGatewayConfig } from "./render/gateway";
-import type { DeployedService, Target } from "./service";
+import { httpHealthCheck, type DeployedService, type Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
 import type { Topology } from "./topology/types";
 
@@ -40,7 +39,7 @@ export class GatewayGroup extends pulumi.ComponentResource {
                     image: spec.dataPlane.image,
                     env: password ? { [SECRET_ENV.etcdPassword]: password } : {},
                     files: [{ path: APISIX_PATHS.config, content: config }, ...(etcd ? etcd.clientFiles("gateway", APISIX_PATHS) : [])],
-                    healthCheck: httpProbe(spec.dataPlane.statusPort, "/status", true),
+                    healthCheck: httpHealthCheck(spec.dataPlane.statusPort, "/status", true),
                 },
                 child,
             ),

@@ -6,8 +6,8 @@ import { LoadBalancer } from "./loadBalancer";
 import type { PlatformOutputs, PlatformSecretOutputs } from "./outputs";
 import type { Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
-import { DockerTarget, publishedPorts } from "./targets/docker";
-import { controlPlanePorts, usesEtcd } from "./topology/ports";
+import { DockerTarget } from "./targets/docker";
+import { usesEtcd } from "./topology/ports";
 import type { Topology } from "./topology/types";
 
 export interface GatewayPlatformArgs {
@@ -58,7 +58,7 @@ export class GatewayPlatform extends pulumi.ComponentResource {
             child,
         );
 
-        const entry = entryPoints(spec, topology);
+        const entry = target.entryPoints();
         this.outputs = {
             flavor: pulumi.output(spec.flavor),
             target: pulumi.output(spec.target),
@@ -86,24 +86,4 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         };
         this.registerOutputs({ ...this.outputs, ...this.secretOutputs });
     }
-}
-
-/** Where clients and operators reach the platform: published host ports on local Docker, else the first balancer node. */
-export function entryPoints(spec: PlatformSpec, topology: Topology): Pick<PlatformOutputs, "gatewayUrl" | "gatewayHttpsUrl" | "controlPlaneUrl"> {
-    const lb = topology.byRole["load-balancer"][0];
-    const cpPort = controlPlanePorts(spec)[0].port;
-    if (spec.target === "docker" && !lb.ssh) {
-        const host = spec.docker.publishAddress;
-        const ports = new Map((publishedPorts(spec, topology).get(lb.name) ?? []).map((p) => [p.internal, p.external]));
-        return {
-            gatewayUrl: `http://${host}:${ports.get(spec.dataPlane.httpPort)}`,
-            gatewayHttpsUrl: `https://${host}:${ports.get(spec.dataPlane.httpsPort)}`,
-            controlPlaneUrl: `http://${host}:${ports.get(cpPort)}`,
-        };
-    }
-    return {
-        gatewayUrl: `http://${lb.address}:${spec.dataPlane.httpPort}`,
-        gatewayHttpsUrl: `https://${lb.address}:${spec.dataPlane.httpsPort}`,
-        controlPlaneUrl: `http://${lb.address}:${cpPort}`,
-    };
 }

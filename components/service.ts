@@ -36,7 +36,17 @@ export interface ServiceSpec {
     /** Persistent named volumes: survive container replacement. */
     volumes?: { name: string; containerPath: string }[];
     healthCheck?: HealthCheckSpec;
-    user?: string;
+}
+
+/** Probe for APISIX-based images, which ship curl; any HTTP answer counts unless `failOnError`. */
+export function httpHealthCheck(port: number, path: string, failOnError = false): HealthCheckSpec {
+    return {
+        command: ["curl", failOnError ? "-fsS" : "-sS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${port}${path}`],
+        intervalSeconds: 5,
+        timeoutSeconds: 3,
+        retries: 5,
+        startPeriodSeconds: 15,
+    };
 }
 
 /**
@@ -63,7 +73,15 @@ export interface DeployedService {
     resource: pulumi.CustomResource;
 }
 
+/** Where clients and operators reach the balancers; each target knows how it exposes them. */
+export interface EntryPoints {
+    gatewayUrl: string;
+    gatewayHttpsUrl: string;
+    controlPlaneUrl: string;
+}
+
 export interface Target {
     deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService;
     runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): pulumi.CustomResource;
+    entryPoints(): EntryPoints;
 }

@@ -72,7 +72,7 @@ export function stackConfig(projectFile: string, stackFile: string): { project: 
     const config: Record<string, string> = {};
     for (const [k, v] of Object.entries(merged)) {
         const short = k.slice(k.indexOf(":") + 1);
-        const plain = replaceSecure(v, typeof v === "object" ? short : short, secret, k);
+        const plain = replaceSecure(v, short, secret, k);
         config[k] = typeof plain === "string" ? plain : JSON.stringify(plain);
     }
     return { project: project.name, config, secretKeys: [...secret] };

@@ -5,7 +5,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { DeployedService, ServiceSpec, Target, TaskSpec } from "../service";
+import type { DeployedService, EntryPoints, ServiceSpec, Target, TaskSpec } from "../service";
 import type { PlatformSpec } from "../spec/types";
 import { controlPlanePorts } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
@@ -55,6 +55,7 @@ function seconds(s: number): string {
 export class DockerTarget extends pulumi.ComponentResource implements Target {
     readonly network?: docker.Network;
     private readonly spec: PlatformSpec;
+    private readonly topology: Topology;
     private readonly providers = new Map<string, docker.Provider>();
     private readonly anchors = new Map<string, docker.Container>();
     private readonly images = new Map<string, docker.RemoteImage>();
@@ -63,6 +64,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         super("gateway-ha:targets:DockerTarget", name, {}, opts);
         const { spec, topology } = args;
         this.spec = spec;
+        this.topology = topology;
         const child = { parent: this };
 
         for (const node of topology.nodes) {
@@ -107,6 +109,27 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
             }
         }
         this.registerOutputs({});
+    }
+
+    /** Published host ports for a local balancer node; a remote one is reached on its own address. */
+    entryPoints(): EntryPoints {
+        const { spec, topology } = this;
+        const lb = topology.byRole["load-balancer"][0];
+        const cpPort = controlPlanePorts(spec)[0].port;
+        if (!lb.ssh) {
+            const host = spec.docker.publishAddress;
+            const ports = new Map((publishedPorts(spec, topology).get(lb.name) ?? []).map((p) => [p.internal, p.external]));
+            return {
+                gatewayUrl: `http://${host}:${ports.get(spec.dataPlane.httpPort)}`,
+                gatewayHttpsUrl: `https://${host}:${ports.get(spec.dataPlane.httpsPort)}`,
+                controlPlaneUrl: `http://${host}:${ports.get(cpPort)}`,
+            };
+        }
+        return {
+            gatewayUrl: `http://${lb.address}:${spec.dataPlane.httpPort}`,
+            gatewayHttpsUrl: `https://${lb.address}:${spec.dataPlane.httpsPort}`,
+            controlPlaneUrl: `http://${lb.address}:${cpPort}`,
+        };
     }
 
     private containerName(service: string): string {
@@ -157,7 +180,6 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 volumes,
                 networkMode: anchor ? pulumi.interpolate`container:${anchor.id}` : "host",
                 restart: "unless-stopped",
-                user: svc.user,
                 memory: node.memoryGb * 1024,
                 cpus: String(node.cpus),
                 healthcheck: hc && {
