@@ -2,13 +2,13 @@
 // under Pulumi's mock engine with the stack's config: no engine, no credentials, no cloud.
 // It is a rendering, not a deployment: provider-computed values are stand-ins.
 //
-//   npm run --silent preview:offline -- --stack NAME [--config-file FILE] [--json] [--out DIR]
+//   npm run --silent preview:offline -- --stack NAME [--config-file FILE] [--set KEY=VALUE]... [--json] [--out DIR]
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { ConfigValidationError, loadPlatform } from "../components/spec";
 import { LABELS } from "../components/targets/docker";
-import { redactSecrets, runProgram, unwrapSecrets, type ProgramRun, type RecordedResource } from "./lib/mockEngine";
+import { redactSecrets, runProgram, unwrapSecrets, type ProgramRun, type RecordedResource, type StateHook } from "./lib/mockEngine";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -21,12 +21,14 @@ const GENERIC_PLACEHOLDER = "secret-placeholder";
 export interface PreviewArgs {
     stack: string;
     configFile?: string;
+    /** `KEY=VALUE` overrides on top of the stack file; KEY may go into an object (`loadBalancer.kind`). */
+    sets: string[];
     json: boolean;
     out?: string;
 }
 
 export function parseArgs(argv: string[]): PreviewArgs {
-    const args: Partial<PreviewArgs> = { json: false };
+    const args: Partial<PreviewArgs> = { json: false, sets: [] };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const value = () => {
@@ -37,6 +39,7 @@ export function parseArgs(argv: string[]): PreviewArgs {
         if (a === "--stack") args.stack = value();
         else if (a === "--config-file") args.configFile = value();
         else if (a === "--out") args.out = value();
+        else if (a === "--set") args.sets!.push(value());
         else if (a === "--json") args.json = true;
         else throw new UsageError(`unknown argument ${a}`);
     }
@@ -44,7 +47,32 @@ export function parseArgs(argv: string[]): PreviewArgs {
     return args as PreviewArgs;
 }
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
+
+/**
+ * Applies `KEY=VALUE` overrides to a config as Pulumi passes it (`project:key` → string, objects as
+ * JSON). VALUE is read as YAML, so `3`, `true` and `[a, b]` keep their types.
+ */
+export function applySets(project: string, config: Record<string, string>, sets: string[]): Record<string, string> {
+    const out = { ...config };
+    for (const set of sets) {
+        const eq = set.indexOf("=");
+        if (eq <= 0) throw new UsageError(`--set ${set}: expected KEY=VALUE`);
+        const [top, ...rest] = set.slice(0, eq).split(".");
+        const value: unknown = parse(set.slice(eq + 1));
+        const key = `${project}:${top}`;
+        if (rest.length === 0) {
+            out[key] = typeof value === "string" ? value : JSON.stringify(value);
+            continue;
+        }
+        const root = (out[key] ? JSON.parse(out[key]) : {}) as Record<string, unknown>;
+        let obj = root;
+        for (const k of rest.slice(0, -1)) obj = (obj[k] ??= {}) as Record<string, unknown>;
+        obj[rest[rest.length - 1]] = value;
+        out[key] = JSON.stringify(root);
+    }
+    return out;
+}
 
 /** Replaces `{secure: …}` leaves with placeholders; returns the top-level keys that held one. */
 function replaceSecure(value: unknown, keyPath: string, found: Set<string>, top: string): unknown {
@@ -122,13 +150,18 @@ function tree(run: ProgramRun): string[] {
     return lines;
 }
 
-export async function preview(args: PreviewArgs, importer?: (p: string) => Promise<Record<string, unknown>>) {
+export async function preview(
+    args: Pick<PreviewArgs, "stack" | "configFile" | "sets">,
+    opts: { importer?: (p: string) => Promise<Record<string, unknown>>; state?: StateHook } = {},
+) {
     const stackFile = args.configFile ?? path.join(ROOT, `Pulumi.${args.stack}.yaml`);
     if (!fs.existsSync(stackFile)) throw new UsageError(`no stack config file ${stackFile}`);
-    const { project, config, secretKeys } = stackConfig(path.join(ROOT, "Pulumi.yaml"), stackFile);
+    const stack = stackConfig(path.join(ROOT, "Pulumi.yaml"), stackFile);
+    const { project, secretKeys } = stack;
+    const config = applySets(project, stack.config, args.sets);
     // Validate first: a bad config exits 2 before the program (and any resource) runs.
     loadPlatform(config, { project, stack: args.stack });
-    const run = await runProgram({ program: path.join(ROOT, "index.ts"), project, stack: args.stack, config, secretKeys, importer });
+    const run = await runProgram({ program: path.join(ROOT, "index.ts"), project, stack: args.stack, config, secretKeys, importer: opts.importer, state: opts.state });
     return {
         run,
         document: {
@@ -180,7 +213,7 @@ async function main() {
             process.exit(2);
         }
         if (e instanceof UsageError) {
-            process.stderr.write(`preview:offline: ${e.message}\nusage: npm run --silent preview:offline -- --stack NAME [--config-file FILE] [--json] [--out DIR]\n`);
+            process.stderr.write(`preview:offline: ${e.message}\nusage: npm run --silent preview:offline -- --stack NAME [--config-file FILE] [--set KEY=VALUE]... [--json] [--out DIR]\n`);
             process.exit(2);
         }
         throw e;

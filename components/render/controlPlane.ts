@@ -1,6 +1,7 @@
 // Control-plane configs: APISIX in control_plane role, the API7 v2 dashboard, and API7 v3's
 // dashboard and DP Manager.
 import { stringify } from "yaml";
+import { parseIpv4 } from "../spec/net";
 import type { PlatformSpec } from "../spec/types";
 import type { Topology } from "../topology/types";
 import { etcdClientUrls, etcdPrefix } from "./etcd";
@@ -14,6 +15,16 @@ export const CONTROL_PLANE_PATHS = {
     api7v3DpManager: "/usr/local/api7/conf/config.yaml",
 } as const;
 
+/**
+ * Who may call the Admin API: the control-plane balancers (every operator request arrives from
+ * them) and the node itself. `dataPlane.adminAllow` alone would make APISIX answer the balancer
+ * with 403; a hostname balancer address cannot be listed (APISIX takes only IPs and CIDRs).
+ */
+export function adminAllowList(spec: PlatformSpec, topology: Topology): string[] {
+    const balancers = topology.byRole["load-balancer"].filter((n) => parseIpv4(n.address) !== undefined).map((n) => `${n.address}/32`);
+    return [...new Set([...spec.dataPlane.adminAllow, ...balancers])];
+}
+
 export function renderApisixControlPlaneConfig(spec: PlatformSpec, topology: Topology): string {
     const cp = spec.controlPlane;
     const config = {
@@ -26,7 +37,7 @@ export function renderApisixControlPlaneConfig(spec: PlatformSpec, topology: Top
             admin: {
                 admin_key_required: true,
                 admin_key: [{ name: "admin", key: `\${{${SECRET_ENV.adminKey}}}`, role: "admin" }],
-                allow_admin: spec.dataPlane.adminAllow,
+                allow_admin: adminAllowList(spec, topology),
                 admin_listen: { ip: "0.0.0.0", port: cp.adminPort },
             },
             etcd: etcdClientBlock(spec, topology, "control-plane"),

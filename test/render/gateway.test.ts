@@ -72,6 +72,10 @@ describe("control-plane configs", () => {
         expect(doc.deployment.admin.admin_listen).toEqual({ ip: "0.0.0.0", port: 9280 });
         expect(doc.deployment.admin.admin_key).toEqual([{ name: "admin", key: `\${{${SECRET_ENV.adminKey}}}`, role: "admin" }]);
         expect(doc.deployment.etcd.user).toBe("control-plane");
+        // Requests reach the Admin API through the control-plane balancer: its address must be allowed.
+        const lb = topology.byRole["load-balancer"].map((n) => `${n.address}/32`);
+        expect(lb.length).toBeGreaterThan(0);
+        expect(doc.deployment.admin.allow_admin).toEqual(["127.0.0.0/24", ...lb]);
     });
 
     it("api7-v2 dashboard conf.yaml: host:port endpoints, auth, mTLS files and the /api7 prefix", () => {
