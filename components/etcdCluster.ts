@@ -72,13 +72,16 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const identity = (user: EtcdConsumer): EtcdClientIdentity => ({
             user,
             password: passwords.get(user),
-            cert: ca?.issue(`client-${user}`, user),
+            // No CN: etcd (CVE-2018-16886 fix) refuses gRPC-gateway requests, which is how APISIX talks
+            // to it, from a certificate with a CN once client-cert-auth and auth are on. The password
+            // is the identity; the certificate proves membership of the platform.
+            cert: ca?.issue(`client-${user}`, { organizationalUnit: user }),
         });
         this.consumers = { "control-plane": identity("control-plane"), gateway: identity("gateway") };
 
         const deployed = members.map((node, i) => {
             const sans = etcdMemberSans(topology, i);
-            const cert = ca?.issue(`member-${i + 1}`, etcdMemberName(topology, i), { dns: sans.dnsNames, ips: sans.ipAddresses });
+            const cert = ca?.issue(`member-${i + 1}`, { commonName: etcdMemberName(topology, i) }, { dns: sans.dnsNames, ips: sans.ipAddresses });
             const files: FileSpec[] = ca && cert
                 ? [
                       { path: pkiPath(ETCD_PKI_FILES.ca), content: ca.certPem },

@@ -39,7 +39,8 @@ export class GatewayGroup extends pulumi.ComponentResource {
                     image: spec.dataPlane.image,
                     env: password ? { [SECRET_ENV.etcdPassword]: password } : {},
                     files: [{ path: APISIX_PATHS.config, content: config }, ...(etcd ? etcd.clientFiles("gateway", APISIX_PATHS) : [])],
-                    healthCheck: httpHealthCheck(spec.dataPlane.statusPort, "/status", true),
+                    // Healthy means ready for traffic, the same probe the balancers use.
+                    healthCheck: httpHealthCheck(spec.dataPlane.statusPort, spec.loadBalancer.healthCheck.path, true),
                 },
                 child,
             ),

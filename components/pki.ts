@@ -37,14 +37,17 @@ export class CertificateAuthority {
         this.certPem = cert.certPem;
     }
 
-    /** A certificate usable as TLS server and client (etcd members use one for both, and for peers). */
-    issue(id: string, commonName: string, sans: { dns?: string[]; ips?: string[] } = {}): IssuedCert {
+    /**
+     * A certificate usable as TLS server and client (etcd members use one for both, and for peers).
+     * `commonName` undefined issues a certificate without CN, named by `organizationalUnit` instead.
+     */
+    issue(id: string, subject: { commonName?: string; organizationalUnit?: string }, sans: { dns?: string[]; ips?: string[] } = {}): IssuedCert {
         const key = new tls.PrivateKey(`${this.name}-${id}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, this.opts);
         const csr = new tls.CertRequest(
             `${this.name}-${id}-csr`,
             {
                 privateKeyPem: key.privateKeyPem,
-                subject: { commonName, organization: "gateway-ha" },
+                subject: { ...subject, organization: "gateway-ha" },
                 dnsNames: sans.dns,
                 ipAddresses: sans.ips,
             },

@@ -160,10 +160,11 @@ export async function preview(
     const { project, secretKeys } = stack;
     const config = applySets(project, stack.config, args.sets);
     // Validate first: a bad config exits 2 before the program (and any resource) runs.
-    loadPlatform(config, { project, stack: args.stack });
+    const platform = loadPlatform(config, { project, stack: args.stack });
     const run = await runProgram({ program: path.join(ROOT, "index.ts"), project, stack: args.stack, config, secretKeys, importer: opts.importer, state: opts.state });
     return {
         run,
+        platform,
         document: {
             project,
             stack: args.stack,

@@ -59,7 +59,7 @@ export function renderGatewayConfig(spec: PlatformSpec, topology: Topology): str
                 // APISIX verifies etcd's server certificate against this bundle.
                 ...(tlsToEtcd ? { ssl_trusted_certificate: APISIX_PATHS.ca } : {}),
             },
-            // 0.0.0.0 so balancers can probe it: GET /status is 200 while workers run.
+            // 0.0.0.0 so balancers can probe it (GET /status, /status/ready).
             status: { ip: "0.0.0.0", port: dp.statusPort },
         },
         deployment: {

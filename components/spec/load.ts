@@ -1,6 +1,6 @@
 // Raw stack config (the `gateway-ha:*` map Pulumi hands the program) -> validated spec + topology.
 import type { z } from "zod";
-import { BALANCER_KINDS, DEFAULT_IMAGES, FLAVORS, LAYOUTS, platformConfigSchema, type BalancerKind, type PlatformConfig } from "./schema";
+import { BALANCER_KINDS, DEFAULT_IMAGES, FLAVORS, GATEWAY_READINESS_PATH, LAYOUTS, platformConfigSchema, type BalancerKind, type PlatformConfig } from "./schema";
 import { ConfigValidationError, NAMESPACE, type ConfigIssue } from "./issues";
 import type { PlatformSecrets, PlatformSpec } from "./types";
 import { checkDockerPlacement, validateConfig } from "./validate";
@@ -99,7 +99,11 @@ export function resolveSpec(c: PlatformConfig, ctx: { project: string; stack: st
             ...c.loadBalancer,
             kind,
             image: c.loadBalancer.image ?? DEFAULT_IMAGES[kind],
-            healthCheck: { ...c.loadBalancer.healthCheck, port: c.loadBalancer.healthCheck.port ?? c.dataPlane.statusPort },
+            healthCheck: {
+                ...c.loadBalancer.healthCheck,
+                path: c.loadBalancer.healthCheck.path ?? GATEWAY_READINESS_PATH[flavor],
+                port: c.loadBalancer.healthCheck.port ?? c.dataPlane.statusPort,
+            },
         },
         docker: c.docker,
     };

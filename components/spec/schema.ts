@@ -20,7 +20,7 @@ export type BalancerKind = (typeof BALANCER_KINDS)[number];
 /** Pinned default images. The etcd image is the official one: bitnami/etcd was withdrawn in 2025. */
 export const DEFAULT_IMAGES = {
     etcd: "gcr.io/etcd-development/etcd:v3.5.21",
-    apisix: "apache/apisix:3.11.0-debian",
+    apisix: "apache/apisix:3.14.1-debian",
     api7v2Dashboard: "api7ee.azurecr.io/api7-dashboard:2.13.2304",
     api7v2Gateway: "api7ee.azurecr.io/api7-gateway:2.13.2304",
     api7v3Dashboard: "api7/api7-ee-3-integrated:v3.2.16.3",
@@ -29,6 +29,14 @@ export const DEFAULT_IMAGES = {
     nginx: "nginx:1.27.4-alpine",
     haproxy: "haproxy:2.8.14-alpine",
 } as const;
+
+/**
+ * Where a gateway says it can take traffic. APISIX (3.13 on) answers /status/ready with 200 only
+ * once every worker has loaded its configuration; /status is 200 as soon as workers run, so a
+ * balancer checking it sends requests to a restarted gateway before it knows any route (the HA
+ * lab's rolling-restart drill shows the 404s). The pinned API7 gateways have only /status.
+ */
+export const GATEWAY_READINESS_PATH = { apisix: "/status/ready", "api7-v2": "/status", "api7-v3": "/status" } as const;
 
 const port = z.number().int().min(1, "must be a port in 1–65535").max(65535, "must be a port in 1–65535");
 const image = z
@@ -94,7 +102,8 @@ export const dataPlaneSchema = z.strictObject({
 });
 
 export const healthCheckSchema = z.strictObject({
-    path: z.string().startsWith("/", "must start with '/'").default("/status"),
+    /** Default per flavor: GATEWAY_READINESS_PATH. */
+    path: z.string().startsWith("/", "must start with '/'").optional(),
     port: port.optional(),
     intervalSeconds: z.number().int().default(2),
     timeoutSeconds: z.number().int().default(1),

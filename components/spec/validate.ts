@@ -134,7 +134,7 @@ export function checkHealthCheck(lb: PlatformConfig["loadBalancer"], statusPort:
     if (hc.timeoutSeconds > hc.intervalSeconds)
         issues.push({ key: "loadBalancer.healthCheck.timeoutSeconds", value: hc.timeoutSeconds, rule: `must not exceed loadBalancer.healthCheck.intervalSeconds (${hc.intervalSeconds})` });
     if (hc.port !== undefined && hc.port !== statusPort)
-        issues.push({ key: "loadBalancer.healthCheck.port", value: hc.port, rule: `must be the gateways' status port dataPlane.statusPort (${statusPort}): nothing else answers /status` });
+        issues.push({ key: "loadBalancer.healthCheck.port", value: hc.port, rule: `must be the gateways' status port dataPlane.statusPort (${statusPort}): nothing else answers the status API` });
     return issues;
 }
 

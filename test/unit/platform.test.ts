@@ -178,7 +178,7 @@ describe("default dev stack (apisix, standard layout, haproxy)", () => {
             expect(envs(gw)).toContain(`GATEWAY_HA_ETCD_PASSWORD=${gwPassword}`);
             const raw = gw.inputs.envs;
             expect(isSecretWrapper(raw) || (Array.isArray(raw) && raw.every(isSecretWrapper)), "envs secret").toBe(true);
-            expect(gw.inputs.healthcheck).toMatchObject({ tests: expect.arrayContaining(["http://127.0.0.1:7085/status"]) });
+            expect(gw.inputs.healthcheck).toMatchObject({ tests: expect.arrayContaining(["http://127.0.0.1:7085/status/ready"]) });
         }
     });
 

@@ -51,6 +51,14 @@ describe("defaults", () => {
         }
     });
 
+    it("balancers probe readiness: /status/ready on APISIX, /status on the API7 gateways, an explicit path is kept", () => {
+        const path = (values: Record<string, unknown>) => loadPlatform(cfg(values), ctx).spec.loadBalancer.healthCheck.path;
+        expect(path({})).toBe("/status/ready");
+        expect(path({ flavor: "api7-v2" })).toBe("/status");
+        expect(path({ flavor: "api7-v3", controlPlane: { databaseDsn: V3_DSN } })).toBe("/status");
+        expect(path({ loadBalancer: { healthCheck: { path: "/status" } } })).toBe("/status");
+    });
+
     it("compact layout is seed 001's table: etcd+dashboard on 1-2, etcd on 3, gateways on 4-5", () => {
         const { topology } = loadPlatform(cfg({ layout: "compact", flavor: "api7-v2" }), ctx);
         const table = topology.nodes.map((n) => [n.name, n.roles.join("+"), n.ports.map((p) => p.port).sort((a, b) => a - b).join(",")]);

@@ -1,0 +1,281 @@
+// The running lab: a stack's deployment started in network namespaces, with the controls the
+// drills need (kill, stop, restart and wait for a service; the etcd leader; the keys in etcd)
+// and the client agent. Setup follows `pulumi up`'s order: etcd, its bootstrap task, control
+// plane and gateways (each waited for on its own health check), then the balancers.
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { etcdPrefix } from "../../components/render/etcd";
+import { formatIpv4, parseCidr } from "../../components/spec/net";
+import { controlPlanePorts } from "../../components/topology/ports";
+import type { AgentCommand, LoadResult, LoadSpec } from "./agent";
+import { labDeployment, type LabDeployment, type LabService } from "./deployment";
+import { CLIENT_NS, createLabNetwork, destroyLabNetwork, nodeNamespace } from "./netns";
+import { execIn, Supervisor, type RunResult } from "./processes";
+import { dockerShim, healthCheckArgv, HOST_PROGRAMS, prepareService, serviceKind, type Launch } from "./programs";
+
+const REPO = resolve(__dirname, "..", "..");
+const AGENT_SCRIPT = join(REPO, "scripts", "lab", "agent.ts");
+/** Where the routes the drills use send traffic: a server in the client namespace. */
+const UPSTREAM_PORT = 18080;
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `probe` until it returns true or `timeoutMs` passes; returns the time it took. */
+export async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>, everyMs = 200): Promise<number> {
+    const start = Date.now();
+    while (Date.now() - start < timeoutMs) {
+        if (await probe()) return Date.now() - start;
+        await sleep(everyMs);
+    }
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** The highest host address of the subnet no node uses: the client's. */
+export function clientAddress(subnet: string, used: string[]): string {
+    const c = parseCidr(subnet);
+    if (!c) throw new Error(`bad subnet ${subnet}`);
+    const taken = new Set(used);
+    const size = 2 ** (32 - c.prefix);
+    for (let i = size - 2; i > 0; i--) {
+        const a = formatIpv4(c.network + i);
+        if (!taken.has(a)) return a;
+    }
+    throw new Error(`no free address in ${subnet} for the lab client`);
+}
+
+interface Running {
+    svc: LabService;
+    ns: string;
+    root: string;
+    launch: Launch;
+}
+
+export class Lab {
+    readonly services = new Map<string, Running>();
+    readonly supervisor: Supervisor;
+    readonly client: string;
+    private agent?: ChildProcessWithoutNullStreams;
+    private readonly pending = new Map<number, (v: Record<string, unknown>) => void>();
+    private seq = 0;
+
+    private constructor(
+        readonly d: LabDeployment,
+        readonly workDir: string,
+    ) {
+        this.client = clientAddress(d.subnet, d.nodes.map((n) => n.address));
+        mkdirSync(join(workDir, "logs"), { recursive: true, mode: 0o700 });
+        this.supervisor = new Supervisor(join(workDir, "logs"));
+    }
+
+    static async create(args: { stack: string; configFile?: string; sets: string[]; workDir: string }): Promise<Lab> {
+        const d = await labDeployment(args);
+        for (const s of d.services) serviceKind(d, s); // refuse an unsupported stack before touching the network
+        rmSync(args.workDir, { recursive: true, force: true });
+        mkdirSync(args.workDir, { recursive: true, mode: 0o700 });
+        return new Lab(d, args.workDir);
+    }
+
+    get spec() {
+        return this.d.spec;
+    }
+    get balancer(): string {
+        return this.d.nodes.find((n) => n.roles.includes("load-balancer"))!.address;
+    }
+    get gatewayUrl(): string {
+        return `http://${this.balancer}:${this.spec.dataPlane.httpPort}`;
+    }
+    get adminUrl(): string {
+        return `http://${this.balancer}:${controlPlanePorts(this.spec)[0].port}/apisix/admin/routes`;
+    }
+    get adminKey(): string {
+        return this.d.outputs.adminKey as string;
+    }
+    get upstream(): string {
+        return `${this.client}:${UPSTREAM_PORT}`;
+    }
+
+    byService(service: string): LabService[] {
+        return this.d.services.filter((s) => s.service === service);
+    }
+    onNode(node: string): LabService[] {
+        return this.d.services.filter((s) => s.node === node);
+    }
+
+    /** Network, files, processes, bootstrap; then the client and the route the drills read. */
+    async setUp(log: (s: string) => void): Promise<void> {
+        const { d, workDir } = this;
+        createLabNetwork([...d.nodes.map((n) => ({ ns: nodeNamespace(n.name), address: n.address })), { ns: CLIENT_NS, address: this.client }], Number(d.subnet.split("/")[1]));
+        const https = this.httpsCertificate();
+        for (const svc of d.services) {
+            const root = join(workDir, "nodes", svc.node, svc.service);
+            this.services.set(svc.container, { svc, ns: nodeNamespace(svc.node), root, launch: prepareService(d, svc, { root, ...https }) });
+        }
+        const bin = join(workDir, "bin");
+        mkdirSync(bin, { recursive: true });
+        writeFileSync(join(bin, "docker"), dockerShim([...this.services.values()].map((r) => ({ container: r.svc.container, ns: r.ns, root: r.root }))));
+        chmodSync(join(bin, "docker"), 0o755);
+
+        const phase = async (what: string, svcs: LabService[]) => {
+            for (const s of svcs) this.start(s);
+            const ms = await Promise.all(svcs.map((s) => this.waitHealthy(s)));
+            log(`${what}: ${svcs.length} started and healthy in ${Math.max(0, ...ms)} ms`);
+        };
+        await phase("etcd", this.byRole("etcd"));
+        for (const t of d.tasks) {
+            const r = await this.runTask(t.name);
+            if (r.code !== 0) throw new Error(`task ${t.name} failed (exit ${r.code}):\n${r.out}`);
+            log(`task ${t.name}: exit 0 in ${r.ms} ms`);
+        }
+        await phase("control plane and gateways", [...this.byRole("control-plane"), ...this.byRole("data-plane")]);
+        await phase("balancers", this.byRole("load-balancer"));
+
+        await this.startAgent();
+        await this.agentCall({ op: "upstream", host: this.client, port: UPSTREAM_PORT });
+        const put = await this.putRoute("lab-echo", "/lab/echo");
+        if (put.status !== 200 && put.status !== 201) throw new Error(`writing the lab route through the control-plane balancer failed: ${put.status} ${put.body}`);
+        const ms = await waitFor("the lab route to be served through the gateway balancer", 20_000, async () => (await this.get("/lab/echo")).status === 200);
+        log(`route written through the control-plane balancer, served through the gateway balancer after ${ms} ms`);
+    }
+
+    private byRole(role: string): LabService[] {
+        return this.d.services.filter((s) => s.role === role);
+    }
+
+    private httpsCertificate(): { httpsCert: string; httpsKey: string } {
+        const dir = join(this.workDir, "https");
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        const httpsCert = join(dir, "gateway.crt");
+        const httpsKey = join(dir, "gateway.key");
+        const r = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", httpsKey, "-out", httpsCert, "-days", "1", "-subj", "/CN=gateway-ha-lab"], { encoding: "utf8" });
+        if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
+        return { httpsCert, httpsKey };
+    }
+
+    start(svc: LabService): void {
+        const r = this.services.get(svc.container)!;
+        this.supervisor.start(svc.container, r.ns, r.launch.argv, r.launch.env, REPO);
+    }
+
+    /** SIGKILL (a crash) or SIGTERM with a grace period (`docker stop`). */
+    async stop(svc: LabService, signal: "SIGKILL" | "SIGTERM"): Promise<void> {
+        await this.supervisor.stop(svc.container, signal, 10_000);
+    }
+
+    /** The service's own health check, as Docker runs it; without one, its process running. */
+    async healthy(svc: LabService): Promise<boolean> {
+        if (!this.supervisor.running(svc.container)) return false;
+        const r = this.services.get(svc.container)!;
+        const argv = healthCheckArgv(svc, r.root);
+        if (!argv) return true;
+        return (await execIn(r.ns, argv, { timeoutMs: 5000 })).code === 0;
+    }
+
+    waitHealthy(svc: LabService, timeoutMs = 60_000): Promise<number> {
+        return waitFor(`${svc.container} to pass its health check`, timeoutMs, () => this.healthy(svc), 150);
+    }
+
+    async runTask(name: string): Promise<RunResult> {
+        const t = this.d.tasks.find((x) => x.name === name)!;
+        // The task's own script and environment; only `docker` is the lab's.
+        const env = { ...t.env, PATH: `${join(this.workDir, "bin")}:${process.env.PATH}` };
+        return new Promise((resolve) => {
+            const started = Date.now();
+            const child = spawn("/bin/sh", ["-c", t.script], { env, stdio: ["ignore", "pipe", "pipe"] });
+            let out = "";
+            child.stdout.on("data", (x) => (out += x));
+            child.stderr.on("data", (x) => (out += x));
+            const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+            child.on("close", (code) => {
+                clearTimeout(timer);
+                resolve({ code, out, ms: Date.now() - started });
+            });
+        });
+    }
+
+    /** etcdctl as root against every member, run in a running member's namespace with its files. */
+    async etcdctl(args: string[], timeoutMs = 10_000): Promise<RunResult> {
+        const member = this.byService("etcd").find((s) => this.supervisor.running(s.container));
+        if (!member) throw new Error("no etcd member is running");
+        const r = this.services.get(member.container)!;
+        const hc = healthCheckArgv(member, r.root)!;
+        const tls = hc.filter((a) => /^--(cacert|cert|key)=/.test(a));
+        const endpoints = `--endpoints=${(this.d.outputs.etcdEndpoints as string[]).join(",")}`;
+        const root = this.d.tasks.map((t) => t.env.ETCD_ROOT_PASSWORD).find(Boolean);
+        return execIn(r.ns, [HOST_PROGRAMS.etcdctl, endpoints, ...tls, "--dial-timeout=2s", "--command-timeout=5s", ...args], {
+            timeoutMs,
+            env: root ? { ETCDCTL_USER: `root:${root}` } : {},
+        });
+    }
+
+    /** The etcd service whose member is the leader, from `endpoint status`. */
+    async etcdLeader(): Promise<LabService> {
+        const r = await this.etcdctl(["endpoint", "status", "-w", "json"]);
+        const json = r.out.slice(r.out.indexOf("["), r.out.lastIndexOf("]") + 1);
+        const statuses = JSON.parse(json || "[]") as { Endpoint: string; Status: { header: { member_id: number | string }; leader: number | string } }[];
+        const leader = statuses.find((s) => String(s.Status.header.member_id) === String(s.Status.leader));
+        if (!leader) throw new Error(`no etcd leader in: ${r.out}`);
+        const host = new URL(leader.Endpoint).hostname;
+        const node = this.d.nodes.find((n) => n.address === host)!;
+        return this.byService("etcd").find((s) => s.node === node.name)!;
+    }
+
+    /** Route ids stored in etcd under `<prefix>/routes/<idPrefix>`. */
+    async routeIds(idPrefix: string): Promise<Set<string>> {
+        const prefix = `${etcdPrefix(this.spec, "control-plane")}/routes/`;
+        const r = await this.etcdctl(["get", `${prefix}${idPrefix}`, "--prefix", "--keys-only"], 20_000);
+        if (r.code !== 0) throw new Error(`etcdctl get failed: ${r.out}`);
+        return new Set(r.out.split("\n").filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length)));
+    }
+
+    private async startAgent(): Promise<void> {
+        this.agent = spawn("ip", ["netns", "exec", CLIENT_NS, process.execPath, "--import", "tsx", AGENT_SCRIPT], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
+        createInterface({ input: this.agent.stdout }).on("line", (line) => {
+            const msg = JSON.parse(line) as { id: number } & Record<string, unknown>;
+            this.pending.get(msg.id)?.(msg);
+            this.pending.delete(msg.id);
+        });
+        this.agent.stderr.pipe(process.stderr);
+    }
+
+    async agentCall(cmd: AgentCommand): Promise<Record<string, unknown>> {
+        const id = ++this.seq;
+        const reply = new Promise<Record<string, unknown>>((res) => this.pending.set(id, res));
+        this.agent!.stdin.write(JSON.stringify({ id, ...cmd }) + "\n");
+        const msg = await reply;
+        if (!msg.ok) throw new Error(`lab client: ${String(msg.error)}`);
+        return msg;
+    }
+
+    async get(path: string): Promise<{ status: number; body: string }> {
+        return (await this.agentCall({ op: "request", method: "GET", url: `${this.gatewayUrl}${path}`, timeoutMs: 5000 })) as unknown as { status: number; body: string };
+    }
+
+    async putRoute(id: string, uri: string): Promise<{ status: number; body: string }> {
+        const body = JSON.stringify({ uri, upstream: { type: "roundrobin", nodes: { [this.upstream]: 1 } } });
+        return (await this.agentCall({
+            op: "request",
+            method: "PUT",
+            url: `${this.adminUrl}/${id}`,
+            headers: { "content-type": "application/json", "x-api-key": this.adminKey },
+            body,
+            timeoutMs: 10_000,
+        })) as unknown as { status: number; body: string };
+    }
+
+    async startLoad(spec: LoadSpec): Promise<void> {
+        await this.agentCall({ op: "load-start", spec });
+    }
+
+    async stopLoad(): Promise<LoadResult> {
+        return (await this.agentCall({ op: "load-stop" })).result as LoadResult;
+    }
+
+    /** Stops everything and removes the namespaces (and with them the bridge). */
+    async tearDown(): Promise<void> {
+        this.agent?.kill("SIGKILL");
+        await this.supervisor.stopAll();
+        destroyLabNetwork();
+    }
+}

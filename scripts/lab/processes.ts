@@ -1,0 +1,73 @@
+// Long-running lab processes, each started in a namespace in its own process group (nginx's
+// workers die with their master), logging to a file, and stopped by signal like a container:
+// SIGTERM then SIGKILL after a grace period (`docker stop`), or SIGKILL at once (a crash).
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { join } from "node:path";
+
+export interface RunResult {
+    code: number | null;
+    out: string;
+    ms: number;
+}
+
+/** Runs a command in a namespace to completion (bounded), collecting its output. */
+export function execIn(ns: string, argv: string[], opts: { env?: Record<string, string>; timeoutMs: number; input?: string }): Promise<RunResult> {
+    const started = Date.now();
+    return new Promise((resolve) => {
+        const child = spawn("ip", ["netns", "exec", ns, ...argv], { env: { PATH: process.env.PATH ?? "", ...opts.env }, stdio: ["pipe", "pipe", "pipe"] });
+        let out = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (out += d));
+        const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs);
+        child.on("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code, out, ms: Date.now() - started });
+        });
+        child.stdin.end(opts.input);
+    });
+}
+
+export class Supervisor {
+    private readonly procs = new Map<string, ChildProcess>();
+
+    constructor(private readonly logDir: string) {}
+
+    start(key: string, ns: string, argv: string[], env: Record<string, string>, cwd: string): void {
+        if (this.running(key)) throw new Error(`${key} is already running`);
+        const fd = openSync(join(this.logDir, `${key}.log`), "a");
+        // A file, not a pipe: nginx cannot open a socket as /dev/stdout, and pipes can fill up.
+        const child = spawn("ip", ["netns", "exec", ns, ...argv], { detached: true, stdio: ["ignore", fd, fd], env: { PATH: process.env.PATH ?? "", ...env }, cwd });
+        closeSync(fd);
+        this.procs.set(key, child);
+    }
+
+    running(key: string): boolean {
+        const p = this.procs.get(key);
+        return p !== undefined && p.exitCode === null && p.signalCode === null;
+    }
+
+    /** Signals the process group; resolves once the leader has exited (SIGKILL after `graceMs`). */
+    async stop(key: string, signal: "SIGTERM" | "SIGKILL", graceMs = 5000): Promise<void> {
+        const p = this.procs.get(key);
+        if (!p || !this.running(key)) return;
+        const exited = new Promise<void>((resolve) => p.once("exit", () => resolve()));
+        const group = (sig: NodeJS.Signals) => {
+            try {
+                process.kill(-p.pid!, sig);
+            } catch {
+                // the group is gone
+            }
+        };
+        group(signal);
+        const timer = setTimeout(() => group("SIGKILL"), graceMs);
+        await exited;
+        clearTimeout(timer);
+        // Children that outlive their leader (nginx workers) go with the group.
+        group("SIGKILL");
+    }
+
+    async stopAll(): Promise<void> {
+        await Promise.all([...this.procs.keys()].map((k) => this.stop(k, "SIGKILL")));
+    }
+}

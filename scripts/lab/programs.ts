@@ -1,0 +1,157 @@
+// How each service of a deployment runs on this machine: the real program from Debian's packages
+// for etcd, HAProxy and nginx (keepalived's slot is here too), the APISIX stand-in for APISIX-based
+// services. A service's files live under its own root directory, as in its container; paths in
+// its command line (and, for real programs, in its config) that point into the container are
+// mapped to that root.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { APISIX_PATHS } from "../../components/render/gateway";
+import { writeServiceFiles, type LabDeployment, type LabService } from "./deployment";
+
+export const HOST_PROGRAMS: Record<string, string> = {
+    etcd: "/usr/bin/etcd",
+    etcdctl: "/usr/bin/etcdctl",
+    haproxy: "/usr/sbin/haproxy",
+    nginx: "/usr/sbin/nginx",
+    keepalived: "/usr/sbin/keepalived",
+    curl: "/usr/bin/curl",
+};
+
+const REPO = resolve(__dirname, "..", "..");
+export const STANDIN_SCRIPT = join(REPO, "scripts", "lab", "standins", "apisix.ts");
+
+export interface Launch {
+    argv: string[];
+    env: Record<string, string>;
+}
+
+/** The host program behind a container command (`/usr/local/bin/etcd` → Debian's etcd). */
+export function hostProgram(command: string): string {
+    const p = HOST_PROGRAMS[basename(command)];
+    if (!p) throw new Error(`the lab has no host program for ${command}`);
+    return p;
+}
+
+/** A container path resolves under the service's root when the lab placed something there (or it is /tmp). */
+export function mapPath(root: string, p: string): string {
+    if (!p.startsWith("/")) return p;
+    return p === "/tmp" || p.startsWith("/tmp/") || existsSync(join(root, p)) ? join(root, p) : p;
+}
+
+/** Maps `/path` and `--flag=/path` arguments. */
+export function mapArg(root: string, arg: string): string {
+    const m = /^(--[^=]+=)(\/.*)$/.exec(arg);
+    return m ? m[1] + mapPath(root, m[2]) : mapPath(root, arg);
+}
+
+/** Rewrites container paths inside a real program's config (nginx's `pid /tmp/nginx.pid`). */
+export function mapContent(root: string, svc: LabService, text: string): string {
+    const prefixes = [...new Set(["/tmp/", ...svc.files.map((f) => `${dirname(f.path)}/`), ...svc.volumes.map((v) => `${v}/`)])];
+    const escaped = prefixes.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|");
+    return text.replace(new RegExp(`(^|[\\s"'=])(${escaped})`, "gm"), (_m, lead: string, p: string) => `${lead}${root}${p}`);
+}
+
+/** Debian builds nginx's stream module as a loadable module; the official image has it built in. */
+export function nginxModuleDirectives(): string[] {
+    const v = spawnSync(HOST_PROGRAMS.nginx, ["-V"], { encoding: "utf8" });
+    if (!/--with-stream=dynamic/.test(`${v.stdout}${v.stderr}`)) return [];
+    const so = "/usr/lib/nginx/modules/ngx_stream_module.so";
+    if (!existsSync(so)) throw new Error(`${so} missing: this nginx loads the stream module dynamically; apt-get install libnginx-mod-stream`);
+    return [`load_module ${so};`];
+}
+
+export type ServiceKind = "etcd" | "haproxy" | "nginx" | "keepalived" | "apisix-standin";
+
+export function serviceKind(d: LabDeployment, svc: LabService): ServiceKind {
+    const program = basename(svc.command[0] ?? "");
+    if (program === "etcd" || program === "haproxy" || program === "nginx" || program === "keepalived") return program;
+    // APISIX-based services of the apisix flavor: gateways and the control_plane-role APISIX.
+    if (d.spec.flavor === "apisix" && /apisix/.test(svc.image)) return "apisix-standin";
+    throw new Error(`the lab has no program or stand-in for ${svc.container} (image ${svc.image}, flavor ${d.spec.flavor}); it runs the apisix flavor`);
+}
+
+export interface LabPaths {
+    /** Root of the service's files: its "container filesystem". */
+    root: string;
+    /** A certificate the gateway stand-ins serve HTTPS with (APISIX would take it from etcd). */
+    httpsCert: string;
+    httpsKey: string;
+}
+
+/** Writes the service's files under its root and returns its command line on this machine. */
+export function prepareService(d: LabDeployment, svc: LabService, paths: LabPaths): Launch {
+    const { root } = paths;
+    const kind = serviceKind(d, svc);
+    const real = kind !== "apisix-standin";
+    writeServiceFiles(root, real ? { ...svc, files: svc.files.map((f) => ({ ...f, content: mapContent(root, svc, f.content) })) } : svc);
+    mkdirSync(join(root, "tmp"), { recursive: true, mode: 0o700 });
+    switch (kind) {
+        case "apisix-standin":
+            return {
+                argv: [process.execPath, "--import", "tsx", STANDIN_SCRIPT, "--root", root, "--config", APISIX_PATHS.config, "--https-cert", paths.httpsCert, "--https-key", paths.httpsKey],
+                env: svc.env,
+            };
+        case "nginx": {
+            const args = svc.command.slice(1).map((a) => mapArg(root, a));
+            const g = args.indexOf("-g");
+            const modules = nginxModuleDirectives().join(" ");
+            if (modules) g >= 0 ? (args[g + 1] = `${modules} ${args[g + 1]}`) : args.push("-g", modules);
+            return { argv: [HOST_PROGRAMS.nginx, ...args], env: svc.env };
+        }
+        default:
+            return { argv: [hostProgram(svc.command[0]), ...svc.command.slice(1).map((a) => mapArg(root, a))], env: svc.env };
+    }
+}
+
+/** The service's Docker health check as a command line on this machine. */
+export function healthCheckArgv(svc: LabService, root: string): string[] | undefined {
+    const hc = svc.healthCheck;
+    return hc && [hostProgram(hc[0]), ...hc.slice(1).map((a) => mapArg(root, a))];
+}
+
+const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * A `docker` for the deployment's tasks (etcd's bootstrap script runs `docker exec CONTAINER
+ * etcdctl …`): it runs the command in the container's node namespace with its files.
+ */
+export function dockerShim(containers: { container: string; ns: string; root: string }[]): string {
+    const cases = containers.map((c) => `    ${shq(c.container)}) ns=${shq(c.ns)}; root=${shq(c.root)} ;;`).join("\n");
+    const programs = Object.entries(HOST_PROGRAMS)
+        .map(([name, p]) => `    ${name}) prog=${shq(p)} ;;`)
+        .join("\n");
+    return `#!/bin/sh
+# gateway-ha lab: 'docker exec' for the lab's services (generated per run).
+set -eu
+[ "\${1:-}" = exec ] || { echo "lab docker: only 'docker exec' is available" >&2; exit 2; }
+shift
+# -e VAR forwards the caller's variable: ip netns exec keeps the environment anyway.
+while [ $# -gt 0 ]; do
+    case "$1" in -i | -t | -it) shift ;; -e) shift 2 ;; *) break ;; esac
+done
+container=$1
+shift
+case "$container" in
+${cases}
+    *) echo "lab docker: no container $container" >&2; exit 1 ;;
+esac
+case "\${1##*/}" in
+${programs}
+    *) echo "lab docker: no host program for $1" >&2; exit 127 ;;
+esac
+shift
+n=$#
+while [ "$n" -gt 0 ]; do
+    a=$1
+    shift
+    case "$a" in
+        --*=/*) p=\${a#*=}; [ -e "$root$p" ] && a="\${a%%=*}=$root$p" ;;
+        /*) [ -e "$root$a" ] && a="$root$a" ;;
+    esac
+    set -- "$@" "$a"
+    n=$((n - 1))
+done
+exec ip netns exec "$ns" "$prog" "$@"
+`;
+}

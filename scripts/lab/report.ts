@@ -1,0 +1,107 @@
+// Figures and checks of the drills, from the client's request records: pure functions, the
+// stdout table and lab-report.json.
+import type { RequestRecord, WriteRecord } from "./agent";
+
+export interface Check {
+    name: string;
+    ok: boolean;
+    detail: string;
+}
+
+export interface StreamFigures {
+    sent: number;
+    failed: number;
+    /** Longest stretch after the fault with no successful response (ms); see unavailabilityWindowMs. */
+    windowMs: number;
+}
+
+export interface DrillReport {
+    id: string;
+    title: string;
+    reads: StreamFigures;
+    writes: StreamFigures & { acknowledged: number; lost: number; lostIds: string[] };
+    /** Drill-specific figures, e.g. which member was leader, how long recovery took. */
+    facts: Record<string, string | number>;
+    checks: Check[];
+}
+
+export interface LabReport {
+    stack: string;
+    layout: string;
+    balancer: string;
+    flavor: string;
+    startedAt: string;
+    setupMs: number;
+    drills: DrillReport[];
+    passed: boolean;
+}
+
+/**
+ * The unavailability window: the longest gap between consecutive successful responses (by
+ * completion time) from the fault until the end of the drill, counting from the fault itself.
+ * Failures and stalls both widen it; under no fault it is about the client's pacing. With no
+ * success after the fault it is the whole rest of the drill.
+ */
+export function unavailabilityWindowMs(records: RequestRecord[], faultAt: number, endAt: number): number {
+    const ends = records
+        .filter((r) => r.ok && r.t1 >= faultAt)
+        .map((r) => r.t1)
+        .sort((a, b) => a - b);
+    let prev = faultAt;
+    let longest = 0;
+    for (const t of ends) {
+        longest = Math.max(longest, t - prev);
+        prev = t;
+    }
+    return Math.round(Math.max(longest, ends.length ? 0 : endAt - faultAt));
+}
+
+/** Acknowledged writes whose key is not in the store afterwards. */
+export function lostWrites(writes: WriteRecord[], presentIds: Set<string>): string[] {
+    return writes.filter((w) => w.ok && !presentIds.has(w.id)).map((w) => w.id);
+}
+
+/** Whether the stream was succeeding again at the end: its last `n` requests all succeeded. */
+export function resumed(records: RequestRecord[], n = 1): boolean {
+    const last = [...records].sort((a, b) => a.t0 - b.t0).slice(-n);
+    return last.length === n && last.every((r) => r.ok);
+}
+
+export function streamFigures(records: RequestRecord[], faultAt: number, endAt: number): StreamFigures {
+    return { sent: records.length, failed: records.filter((r) => !r.ok).length, windowMs: unavailabilityWindowMs(records, faultAt, endAt) };
+}
+
+export const check = (name: string, ok: boolean, detail: string): Check => ({ name, ok, detail });
+
+export function formatTable(report: LabReport): string {
+    const head = ["drill", "reads", "failed", "read gap ms", "writes", "acked", "failed", "write gap ms", "lost", "checks"];
+    const rows = report.drills.map((d) => [
+        d.id,
+        d.reads.sent,
+        d.reads.failed,
+        d.reads.windowMs,
+        d.writes.sent,
+        d.writes.acknowledged,
+        d.writes.failed,
+        d.writes.windowMs,
+        d.writes.lost,
+        d.checks.every((c) => c.ok) ? "pass" : "FAIL",
+    ].map(String));
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+    const out = [
+        `HA lab: stack ${report.stack} (${report.flavor}, ${report.layout} layout, ${report.balancer} balancer), setup ${report.setupMs} ms`,
+        line(head),
+        line(widths.map((w) => "-".repeat(w))),
+        ...rows.map(line),
+        "",
+    ];
+    for (const d of report.drills) {
+        out.push(`${d.id}: ${d.title}`);
+        const facts = Object.entries(d.facts).map(([k, v]) => `${k}=${v}`);
+        if (facts.length) out.push(`  ${facts.join("  ")}`);
+        for (const c of d.checks) out.push(`  [${c.ok ? "ok" : "FAIL"}] ${c.name}: ${c.detail}`);
+    }
+    out.push("", report.passed ? "All drills passed." : "Some checks FAILED.");
+    return out.join("\n");
+}

@@ -1,0 +1,129 @@
+// The HA lab: runs a stack's rendered topology with real daemons in network namespaces and
+// drills its failover under load (see README, "HA lab"). Linux, root.
+//
+//   npm run test:lab -- [--stack NAME] [--config-file FILE] [--set KEY=VALUE]... [--report PATH]
+//
+// Exit 0 when every drill's checks pass, 1 when one fails, 2 on bad usage or configuration.
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { ConfigValidationError } from "../../components/spec";
+import { UsageError } from "../preview-offline";
+import { DRILLS, runDrill } from "./drills";
+import { Lab } from "./lab";
+import { destroyLabNetwork } from "./netns";
+import { HOST_PROGRAMS } from "./programs";
+import { formatTable, type LabReport } from "./report";
+
+export interface LabArgs {
+    stack: string;
+    configFile?: string;
+    sets: string[];
+    report: string;
+}
+
+export function parseLabArgs(argv: string[]): LabArgs {
+    const args: LabArgs = { stack: "dev", sets: [], report: "lab-report.json" };
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        const value = () => {
+            const v = argv[++i];
+            if (v === undefined) throw new UsageError(`${a} needs a value`);
+            return v;
+        };
+        if (a === "--stack") args.stack = value();
+        else if (a === "--config-file") args.configFile = value();
+        else if (a === "--set") args.sets.push(value());
+        else if (a === "--report") args.report = value();
+        else throw new UsageError(`unknown argument ${a}`);
+    }
+    return args;
+}
+
+/** One lab at a time on a machine: the namespaces have fixed names. */
+const LOCK = join(tmpdir(), "gateway-ha-lab.lock");
+const WORK_DIR = join(tmpdir(), "gateway-ha-lab");
+
+function takeLock(): void {
+    if (existsSync(LOCK)) {
+        const pid = Number(readFileSync(LOCK, "utf8"));
+        const alive = pid > 0 && spawnSync("kill", ["-0", String(pid)]).status === 0;
+        if (alive) throw new UsageError(`another lab run (pid ${pid}) is in progress`);
+    }
+    writeFileSync(LOCK, String(process.pid));
+}
+
+function preflight(): void {
+    if (process.platform !== "linux" || process.getuid?.() !== 0) throw new UsageError("the lab needs Linux and root (it creates network namespaces)");
+    const needed = ["etcd", "etcdctl", "haproxy", "nginx", "curl"].map((p) => HOST_PROGRAMS[p]);
+    const missing = [...needed, "/usr/bin/openssl"].filter((p) => !existsSync(p));
+    if (missing.length) throw new UsageError(`missing programs: ${missing.join(", ")} (.ci/run installs them with apt-get)`);
+}
+
+async function main(): Promise<number> {
+    const args = parseLabArgs(process.argv.slice(2));
+    preflight();
+    takeLock();
+    destroyLabNetwork(); // leftovers of an interrupted run
+    let lab: Lab | undefined;
+    let interrupted = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+        interrupted = true;
+        process.stderr.write(`\nlab: ${sig}, cleaning up\n`);
+        destroyLabNetwork();
+        rmSync(LOCK, { force: true });
+        process.exit(130);
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    const started = Date.now();
+    const log = (s: string) => process.stderr.write(`lab: ${s}\n`);
+    try {
+        lab = await Lab.create({ ...args, workDir: WORK_DIR });
+        log(`stack ${args.stack}: ${lab.d.nodes.length} nodes, ${lab.d.services.length} services; work dir ${WORK_DIR}`);
+        await lab.setUp(log);
+        const report: LabReport = {
+            stack: args.stack,
+            layout: lab.spec.layout,
+            balancer: lab.spec.loadBalancer.kind,
+            flavor: lab.spec.flavor,
+            startedAt: new Date(started).toISOString(),
+            setupMs: Date.now() - started,
+            drills: [],
+            passed: false,
+        };
+        for (const [i, drill] of DRILLS.entries()) {
+            log(`drill ${i + 1}/${DRILLS.length}: ${drill.id}`);
+            const { report: r } = await runDrill(lab, drill, i);
+            report.drills.push(r);
+            for (const c of r.checks.filter((c) => !c.ok)) log(`  FAIL ${c.name}: ${c.detail}`);
+        }
+        report.passed = report.drills.every((d) => d.checks.every((c) => c.ok));
+        writeFileSync(resolve(args.report), JSON.stringify(report, null, 2) + "\n");
+        process.stdout.write(formatTable(report) + `\nReport: ${resolve(args.report)}\n`);
+        return report.passed ? 0 : 1;
+    } finally {
+        if (!interrupted) {
+            await lab?.tearDown();
+            destroyLabNetwork();
+            rmSync(LOCK, { force: true });
+            log(`cleaned up (logs kept in ${join(WORK_DIR, "logs")})`);
+        }
+    }
+}
+
+if (require.main === module) {
+    process.setSourceMapsEnabled(false);
+    main().then(
+        (code) => process.exit(code),
+        (e) => {
+            if (e instanceof UsageError || e instanceof ConfigValidationError) {
+                process.stderr.write(`test:lab: ${e.message}\n`);
+                process.exit(2);
+            }
+            process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+            process.exit(1);
+        },
+    );
+}
