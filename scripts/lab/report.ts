@@ -40,20 +40,18 @@ export interface LabReport {
  * The unavailability window: the longest gap between consecutive successful responses (by
  * completion time) from the fault until the end of the drill, counting from the fault itself.
  * Failures and stalls both widen it; under no fault it is about the client's pacing. With no
- * success after the fault it is the whole rest of the drill.
+ * success after the fault, or none after some point, it runs to the end of the drill.
  */
 export function unavailabilityWindowMs(records: RequestRecord[], faultAt: number, endAt: number): number {
     const ends = records
         .filter((r) => r.ok && r.t1 >= faultAt)
         .map((r) => r.t1)
         .sort((a, b) => a - b);
-    let prev = faultAt;
+    // From the fault, through every success, to the end: a stream that stops for good counts to the end.
+    const marks = [faultAt, ...ends, Math.max(endAt, ends[ends.length - 1] ?? endAt)];
     let longest = 0;
-    for (const t of ends) {
-        longest = Math.max(longest, t - prev);
-        prev = t;
-    }
-    return Math.round(Math.max(longest, ends.length ? 0 : endAt - faultAt));
+    for (let i = 1; i < marks.length; i++) longest = Math.max(longest, marks[i] - marks[i - 1]);
+    return Math.round(longest);
 }
 
 /** Acknowledged writes whose key is not in the store afterwards. */

@@ -4,7 +4,6 @@
 //   npm run test:lab -- [--stack NAME] [--config-file FILE] [--set KEY=VALUE]... [--report PATH]
 //
 // Exit 0 when every drill's checks pass, 1 when one fails, 2 on bad usage or configuration.
-import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -45,10 +44,19 @@ export function parseLabArgs(argv: string[]): LabArgs {
 const LOCK = join(tmpdir(), "gateway-ha-lab.lock");
 const WORK_DIR = join(tmpdir(), "gateway-ha-lab");
 
+function processExists(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
 function takeLock(): void {
     if (existsSync(LOCK)) {
         const pid = Number(readFileSync(LOCK, "utf8"));
-        const alive = pid > 0 && spawnSync("kill", ["-0", String(pid)]).status === 0;
+        const alive = pid > 0 && processExists(pid);
         if (alive) throw new UsageError(`another lab run (pid ${pid}) is in progress`);
     }
     writeFileSync(LOCK, String(process.pid));

@@ -1,0 +1,718 @@
+// The HA lab's pure parts (scripts/lab): the real-secrets state hook, the deployment it reads
+// from a stack's offline run, how services map onto host programs, the drill report's figures,
+// and the small argument/address helpers. Nothing here creates namespaces or starts daemons.
+//
+// The mock-engine runs go through the real `labDeployment` (so its image-name and secret
+// unwrapping are what is tested). vi.resetModules() before each run makes index.ts and its
+// components load afresh, as helpers.ts's importer does; the runs are memoised and sequential.
+import { spawnSync } from "node:child_process";
+import { X509Certificate, createPrivateKey } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { RequestRecord, WriteRecord } from "../../scripts/lab/agent";
+import { labDeployment, writeServiceFiles, type LabDeployment, type LabService } from "../../scripts/lab/deployment";
+import { clientAddress, waitFor } from "../../scripts/lab/lab";
+import { nodeNamespace } from "../../scripts/lab/netns";
+import { dockerShim, healthCheckArgv, hostProgram, mapArg, mapContent, mapPath, prepareService, serviceKind, STANDIN_SCRIPT } from "../../scripts/lab/programs";
+import { usageExtensions } from "../../scripts/lab/realState";
+import { formatTable, lostWrites, resumed, streamFigures, unavailabilityWindowMs, type DrillReport, type LabReport } from "../../scripts/lab/report";
+import { parseLabArgs } from "../../scripts/lab/run";
+import { applySets, UsageError } from "../../scripts/preview-offline";
+
+// ---------------------------------------------------------------------------------------------
+// Shared fixtures
+
+/** One lab deployment per distinct stack variant; the mock engine is process-global, so never in parallel. */
+const deployments = new Map<string, Promise<LabDeployment>>();
+function deploymentOf(sets: string[] = []): Promise<LabDeployment> {
+    const key = sets.join(" ");
+    let d = deployments.get(key);
+    if (!d) {
+        const previous = Promise.all(deployments.values()).catch(() => undefined);
+        d = previous.then(() => {
+            vi.resetModules(); // index.ts must register its resources again on this run
+            return labDeployment({ stack: "dev", sets });
+        });
+        deployments.set(key, d);
+    }
+    return d;
+}
+
+const DEV: string[] = [];
+const NGINX = ["loadBalancer.kind=nginx"];
+const API7 = ["flavor=api7-v2"];
+
+const scratch: string[] = [];
+function tempDir(prefix = "gwha-lab-test-"): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    scratch.push(dir);
+    return dir;
+}
+afterAll(() => {
+    for (const d of scratch) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const svc = (d: LabDeployment, container: string): LabService => {
+    const s = d.services.find((x) => x.container === container);
+    if (!s) throw new Error(`no service ${container}; have ${d.services.map((x) => x.container).join(", ")}`);
+    return s;
+};
+const fileOf = (s: LabService, p: string): string => {
+    const f = s.files.find((x) => x.path === p);
+    if (!f) throw new Error(`${s.container} has no file ${p}; it has ${s.files.map((x) => x.path).join(", ")}`);
+    return f.content;
+};
+const byRole = (d: LabDeployment, role: string) => d.services.filter((s) => s.role === role);
+const modeOf = (p: string) => fs.statSync(p).mode & 0o777;
+
+const ETCD_PKI = "/etc/etcd/pki";
+const APISIX_CLIENT_CRT = "/usr/local/apisix/conf/etcd-pki/client.crt";
+const APISIX_CLIENT_KEY = "/usr/local/apisix/conf/etcd-pki/client.key";
+const EKU_SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
+const EKU_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+const ALNUM_32 = /^[A-Za-z0-9]{32}$/;
+
+// ---------------------------------------------------------------------------------------------
+
+describe("realState: the dev stack's PKI and passwords are real", () => {
+    let d: LabDeployment;
+    let ca: X509Certificate;
+    let etcd: LabService[];
+    let apisix: LabService[];
+
+    beforeAll(async () => {
+        d = await deploymentOf(DEV);
+        etcd = byRole(d, "etcd");
+        apisix = d.services.filter((s) => s.service === "gateway" || s.service === "apisix-cp");
+        ca = new X509Certificate(fileOf(etcd[0], `${ETCD_PKI}/ca.crt`));
+    });
+
+    it("the etcd CA is a self-signed X.509 CA, and every service and the stack output carry that one CA", () => {
+        expect(ca.ca).toBe(true);
+        expect(ca.checkIssued(ca)).toBe(true);
+        expect(ca.verify(ca.publicKey)).toBe(true);
+        expect(ca.subject).toContain("O=gateway-ha");
+        // Everything that trusts etcd must trust the same CA, or TLS fails between them.
+        for (const s of etcd) expect(new X509Certificate(fileOf(s, `${ETCD_PKI}/ca.crt`)).fingerprint256, s.container).toBe(ca.fingerprint256);
+        for (const s of apisix) expect(new X509Certificate(fileOf(s, "/usr/local/apisix/conf/etcd-pki/ca.crt")).fingerprint256, s.container).toBe(ca.fingerprint256);
+        expect(new X509Certificate(d.outputs.etcdCaCert as string).fingerprint256).toBe(ca.fingerprint256);
+    });
+
+    it("every etcd member certificate is a leaf issued and signed by the CA", () => {
+        expect(etcd).toHaveLength(3);
+        for (const s of etcd) {
+            const cert = new X509Certificate(fileOf(s, `${ETCD_PKI}/member.crt`));
+            expect(cert.ca, s.container).toBe(false);
+            expect(cert.checkIssued(ca), s.container).toBe(true);
+            expect(cert.verify(ca.publicKey), s.container).toBe(true);
+        }
+    });
+
+    it("member certificates name their node's IP (etcd-1 → 172.28.0.11) and allow serverAuth and clientAuth", () => {
+        const etcd1 = new X509Certificate(fileOf(svc(d, "dev-etcd-1-etcd"), `${ETCD_PKI}/member.crt`));
+        expect(etcd1.subjectAltName).toContain("IP Address:172.28.0.11");
+        for (const s of etcd) {
+            const cert = new X509Certificate(fileOf(s, `${ETCD_PKI}/member.crt`));
+            const address = d.nodes.find((n) => n.name === s.node)!.address;
+            expect(cert.subjectAltName, s.container).toContain(`IP Address:${address}`);
+            // Members are servers to clients and peers, and clients to each other (peer TLS).
+            expect(cert.keyUsage, s.container).toEqual(expect.arrayContaining([EKU_SERVER_AUTH, EKU_CLIENT_AUTH]));
+        }
+        // The other members' addresses must not leak into a member's certificate.
+        expect(etcd1.subjectAltName).not.toContain("172.28.0.12");
+    });
+
+    it("APISIX client certificates have no CN (etcd's gRPC gateway refuses CN certs) but O=gateway-ha, and are CA-signed", () => {
+        expect(apisix).toHaveLength(4);
+        for (const s of apisix) {
+            const cert = new X509Certificate(fileOf(s, APISIX_CLIENT_CRT));
+            expect(cert.subject, s.container).not.toMatch(/(^|\n)CN=/);
+            expect(cert.subject.split("\n"), s.container).toContain("O=gateway-ha");
+            expect(cert.checkIssued(ca) && cert.verify(ca.publicKey), s.container).toBe(true);
+            expect(cert.keyUsage, s.container).toContain(EKU_CLIENT_AUTH);
+        }
+    });
+
+    it("each private key belongs to the certificate next to it", () => {
+        const pairs: [LabService, string, string][] = [
+            ...etcd.map((s): [LabService, string, string] => [s, `${ETCD_PKI}/member.crt`, `${ETCD_PKI}/member.key`]),
+            ...apisix.map((s): [LabService, string, string] => [s, APISIX_CLIENT_CRT, APISIX_CLIENT_KEY]),
+        ];
+        for (const [s, crt, key] of pairs) {
+            const cert = new X509Certificate(fileOf(s, crt));
+            expect(cert.checkPrivateKey(createPrivateKey(fileOf(s, key))), s.container).toBe(true);
+        }
+        // Control: the check does tell keys apart (a member's key is not etcd-2's).
+        const k1 = createPrivateKey(fileOf(svc(d, "dev-etcd-1-etcd"), `${ETCD_PKI}/member.key`));
+        expect(new X509Certificate(fileOf(svc(d, "dev-etcd-2-etcd"), `${ETCD_PKI}/member.crt`)).checkPrivateKey(k1)).toBe(false);
+    });
+
+    it("passwords are 32 alphanumerics, distinct per etcd user, consistent with the bootstrap task", () => {
+        const gw = byRole(d, "data-plane").map((s) => s.env.GATEWAY_HA_ETCD_PASSWORD);
+        const cp = byRole(d, "control-plane").map((s) => s.env.GATEWAY_HA_ETCD_PASSWORD);
+        const adminKey = d.outputs.adminKey as string;
+        for (const p of [...gw, ...cp, adminKey]) expect(p).toMatch(ALNUM_32);
+        expect(new Set(gw).size).toBe(1); // one "gateway" etcd user for every gateway
+        expect(new Set(cp).size).toBe(1);
+        expect(gw[0]).not.toBe(cp[0]);
+        expect(adminKey).not.toBe(gw[0]);
+        // The bootstrap task creates the users with exactly the passwords the services use.
+        const env = d.tasks.find((t) => "ETCD_ROOT_PASSWORD" in t.env)!.env;
+        expect(env.ETCD_GATEWAY_PASSWORD).toBe(gw[0]);
+        expect(env.ETCD_CONTROL_PLANE_PASSWORD).toBe(cp[0]);
+        expect(env.ETCD_ROOT_PASSWORD).toMatch(ALNUM_32);
+        for (const s of byRole(d, "control-plane")) expect(s.env.GATEWAY_HA_ADMIN_KEY).toBe(adminKey);
+    });
+
+    it("a second run generates new passwords and keys (nothing is a fixed stand-in)", async () => {
+        const other = await deploymentOf(NGINX); // any second run of the same stack will do
+        const gwPw = (x: LabDeployment) => byRole(x, "data-plane")[0].env.GATEWAY_HA_ETCD_PASSWORD;
+        const cpPw = (x: LabDeployment) => byRole(x, "control-plane")[0].env.GATEWAY_HA_ETCD_PASSWORD;
+        expect(gwPw(other)).toMatch(ALNUM_32);
+        expect(gwPw(other)).not.toBe(gwPw(d));
+        expect(cpPw(other)).not.toBe(cpPw(d));
+        expect(other.outputs.adminKey).not.toBe(d.outputs.adminKey);
+        expect(new X509Certificate(other.outputs.etcdCaCert as string).fingerprint256).not.toBe(ca.fingerprint256);
+    });
+
+    describe("usageExtensions (tls allowedUses → openssl extension lines)", () => {
+        it("a CA gets CA:TRUE and keyCertSign/cRLSign", () => {
+            expect(usageExtensions(["cert_signing", "crl_signing", "digital_signature"], true)).toEqual([
+                "basicConstraints=critical,CA:TRUE",
+                "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+            ]);
+        });
+        it("a leaf gets CA:FALSE, key usages and extended key usages in order", () => {
+            expect(usageExtensions(["digital_signature", "key_encipherment", "server_auth", "client_auth"], false)).toEqual([
+                "basicConstraints=critical,CA:FALSE",
+                "keyUsage=critical,digitalSignature,keyEncipherment",
+                "extendedKeyUsage=serverAuth,clientAuth",
+            ]);
+        });
+        it("omits empty groups and ignores uses it does not know", () => {
+            expect(usageExtensions([], false)).toEqual(["basicConstraints=critical,CA:FALSE"]);
+            expect(usageExtensions(["client_auth", "code_signing"], false)).toEqual(["basicConstraints=critical,CA:FALSE", "extendedKeyUsage=clientAuth"]);
+        });
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("deployment: what the lab reads from the dev stack", () => {
+    let d: LabDeployment;
+    beforeAll(async () => {
+        d = await deploymentOf(DEV);
+    });
+
+    it("has 8 nodes with distinct host addresses in 172.28.0.0/24", () => {
+        expect(d.subnet).toBe("172.28.0.0/24");
+        expect(d.nodes).toHaveLength(8);
+        for (const n of d.nodes) {
+            const m = /^172\.28\.0\.(\d{1,3})$/.exec(n.address);
+            expect(m, n.name).not.toBeNull();
+            expect(Number(m![1]), n.name).toBeGreaterThan(0);
+            expect(Number(m![1]), n.name).toBeLessThan(255);
+        }
+        expect(new Set(d.nodes.map((n) => n.address)).size).toBe(8);
+        expect(d.nodes.find((n) => n.name === "etcd-1")?.address).toBe("172.28.0.11");
+    });
+
+    it("has the standard layout's services per role, the two balancers on lb-1", () => {
+        const count = (role: string, service: string) => d.services.filter((s) => s.role === role && s.service === service).length;
+        expect(count("etcd", "etcd")).toBe(3);
+        expect(count("control-plane", "apisix-cp")).toBe(2);
+        expect(count("data-plane", "gateway")).toBe(2);
+        const lbs = byRole(d, "load-balancer");
+        expect(lbs.map((s) => s.service).sort()).toEqual(["control-plane-lb", "gateway-lb"]);
+        expect(lbs.every((s) => s.node === "lb-1")).toBe(true);
+        expect(d.services).toHaveLength(9); // node pause containers are not services
+        // Every service sits on a node of the deployment.
+        for (const s of d.services) expect(d.nodes.map((n) => n.name), s.container).toContain(s.node);
+    });
+
+    it("names containers <stack>-<node>-<service>, as `docker exec` in the tasks expects", () => {
+        expect(d.services.map((s) => s.container)).toContain("dev-etcd-1-etcd");
+        for (const s of d.services) expect(s.container).toBe(`dev-${s.node}-${s.service}`);
+    });
+
+    it("keeps image names, not the mocked pull's image ID", () => {
+        for (const s of byRole(d, "etcd")) expect(s.image.startsWith("gcr.io/etcd-development/etcd:"), s.image).toBe(true);
+        for (const s of d.services) expect(s.image, s.container).not.toMatch(/sha256:|mock/);
+    });
+
+    it("gives etcd its data volume and flags exactly the private keys as secret files", () => {
+        for (const s of byRole(d, "etcd")) expect(s.volumes, s.container).toEqual(["/var/lib/etcd"]);
+        const all = d.services.flatMap((s) => s.files.map((f) => ({ ...f, container: s.container })));
+        expect(all.filter((f) => f.secret).length).toBeGreaterThanOrEqual(7); // 3 member + 4 client keys
+        for (const f of all) expect(f.secret, `${f.container} ${f.path}`).toBe(f.path.endsWith(".key"));
+    });
+
+    it("takes health checks in exec form without Docker's CMD marker", () => {
+        const hc = svc(d, "dev-etcd-1-etcd").healthCheck!;
+        expect(hc[0]).toMatch(/etcdctl$/);
+        expect(hc).toContain("--endpoints=https://172.28.0.11:2379");
+        expect(hc).not.toContain("CMD");
+    });
+
+    it("has the etcd bootstrap task with its passwords and a `docker exec` tool", () => {
+        const boot = d.tasks.filter((t) => "ETCD_ROOT_PASSWORD" in t.env);
+        expect(boot).toHaveLength(1);
+        expect(boot[0].env.ETCD_ROOT_PASSWORD).not.toBe("");
+        expect(boot[0].script.startsWith("set -eu\ntool() { docker exec")).toBe(true);
+        // It execs into a container the lab actually runs.
+        const target = /docker exec(?: -\S+(?: [A-Z_]+)?)* (\S+)/.exec(boot[0].script)?.[1];
+        expect(d.services.map((s) => s.container)).toContain(target);
+    });
+
+    it("writeServiceFiles lays files out under a root: secrets 0600, others 0644, volumes 0700", () => {
+        const root = path.join(tempDir(), "etcd-1");
+        const s = svc(d, "dev-etcd-1-etcd");
+        writeServiceFiles(root, s);
+        for (const f of s.files) {
+            const p = path.join(root, f.path);
+            expect(fs.readFileSync(p, "utf8"), f.path).toBe(f.content);
+            expect(modeOf(p), f.path).toBe(f.secret ? 0o600 : 0o644);
+        }
+        expect(modeOf(path.join(root, "etc/etcd/pki/member.key"))).toBe(0o600);
+        expect(modeOf(path.join(root, "etc/etcd/pki/ca.crt"))).toBe(0o644);
+        expect(fs.statSync(path.join(root, "var/lib/etcd")).isDirectory()).toBe(true);
+        expect(modeOf(path.join(root, "var/lib/etcd"))).toBe(0o700);
+        expect(modeOf(root)).toBe(0o700);
+    });
+
+    it("writeServiceFiles tightens a pre-existing file's mode (a rerun over an old work dir)", () => {
+        const root = tempDir();
+        const s = svc(d, "dev-etcd-1-etcd");
+        const key = path.join(root, "etc/etcd/pki/member.key");
+        fs.mkdirSync(path.dirname(key), { recursive: true });
+        fs.writeFileSync(key, "old", { mode: 0o644 });
+        writeServiceFiles(root, s);
+        expect(modeOf(key)).toBe(0o600);
+        expect(fs.readFileSync(key, "utf8")).toBe(fileOf(s, `${ETCD_PKI}/member.key`));
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("programs: services on this machine", () => {
+    describe("path mapping", () => {
+        let root: string;
+        beforeAll(() => {
+            root = tempDir();
+            fs.mkdirSync(path.join(root, "etc/app"), { recursive: true });
+            fs.writeFileSync(path.join(root, "etc/app/app.conf"), "");
+        });
+
+        it("mapPath maps /tmp always, paths the lab placed under the root, and nothing else", () => {
+            expect(mapPath(root, "/tmp/x")).toBe(path.join(root, "tmp/x"));
+            expect(mapPath(root, "/tmp")).toBe(path.join(root, "tmp"));
+            expect(mapPath(root, "/etc/app/app.conf")).toBe(path.join(root, "etc/app/app.conf"));
+            expect(mapPath(root, "/etc/app/missing.conf")).toBe("/etc/app/missing.conf");
+            expect(mapPath(root, "/tmpfoo")).toBe("/tmpfoo"); // not under /tmp
+            expect(mapPath(root, "relative/path")).toBe("relative/path");
+            expect(mapPath(root, "daemon off;")).toBe("daemon off;");
+        });
+
+        it("mapArg maps bare paths and --flag=/path, leaving URLs and other values alone", () => {
+            expect(mapArg(root, "/etc/app/app.conf")).toBe(path.join(root, "etc/app/app.conf"));
+            expect(mapArg(root, "--config=/etc/app/app.conf")).toBe(`--config=${path.join(root, "etc/app/app.conf")}`);
+            expect(mapArg(root, "--pid=/tmp/a.pid")).toBe(`--pid=${path.join(root, "tmp/a.pid")}`);
+            expect(mapArg(root, "--config=/etc/app/missing.conf")).toBe("--config=/etc/app/missing.conf");
+            expect(mapArg(root, "--endpoints=https://172.28.0.11:2379")).toBe("--endpoints=https://172.28.0.11:2379");
+            expect(mapArg(root, "-f")).toBe("-f");
+        });
+
+        it("mapContent rewrites whole container paths under the service's directories, and only those", () => {
+            const s = { files: [{ path: "/etc/nginx/gw.conf", content: "", secret: false }], volumes: ["/var/lib/data"] } as unknown as LabService;
+            const text = [
+                "pid /tmp/nginx.pid;",
+                "include /etc/nginx/extra.conf;",
+                'root "/var/lib/data/www";',
+                "key=/tmp/k",
+                "/tmp/at-line-start",
+                "access_log /dev/stdout;", // not under a known prefix
+                "path /var/tmp/x;", // /tmp/ inside a longer path
+                "url http://h/etc/nginx/x;", // prefix inside a longer word
+                "other /etc/nginxfoo/y;", // a sibling directory, not the config dir
+            ].join("\n");
+            expect(mapContent("/R", s, text).split("\n")).toEqual([
+                "pid /R/tmp/nginx.pid;",
+                "include /R/etc/nginx/extra.conf;",
+                'root "/R/var/lib/data/www";',
+                "key=/R/tmp/k",
+                "/R/tmp/at-line-start",
+                "access_log /dev/stdout;",
+                "path /var/tmp/x;",
+                "url http://h/etc/nginx/x;",
+                "other /etc/nginxfoo/y;",
+            ]);
+        });
+    });
+
+    it("hostProgram finds Debian's program by basename and names an unknown command", () => {
+        expect(hostProgram("/usr/local/bin/etcd")).toBe("/usr/bin/etcd");
+        expect(hostProgram("/usr/local/bin/etcdctl")).toBe("/usr/bin/etcdctl");
+        expect(hostProgram("haproxy")).toBe("/usr/sbin/haproxy");
+        expect(() => hostProgram("/opt/bin/frobnicate")).toThrow(/\/opt\/bin\/frobnicate/);
+    });
+
+    describe("serviceKind", () => {
+        it("is the program for etcd and HAProxy, and the stand-in for the apisix flavor's APISIX services", async () => {
+            const d = await deploymentOf(DEV);
+            const kinds = Object.fromEntries(d.services.map((s) => [s.container, serviceKind(d, s)]));
+            expect(kinds).toEqual({
+                "dev-etcd-1-etcd": "etcd",
+                "dev-etcd-2-etcd": "etcd",
+                "dev-etcd-3-etcd": "etcd",
+                "dev-lb-1-gateway-lb": "haproxy",
+                "dev-lb-1-control-plane-lb": "haproxy",
+                "dev-cp-1-apisix-cp": "apisix-standin",
+                "dev-cp-2-apisix-cp": "apisix-standin",
+                "dev-dp-1-gateway": "apisix-standin",
+                "dev-dp-2-gateway": "apisix-standin",
+            });
+        });
+
+        it("is nginx for an nginx balancer", async () => {
+            const d = await deploymentOf(NGINX);
+            for (const s of byRole(d, "load-balancer")) expect(serviceKind(d, s), s.container).toBe("nginx");
+        });
+
+        it("refuses an api7 dashboard, naming its container", async () => {
+            const d = await deploymentOf(API7);
+            const dashboard = d.services.find((s) => s.service === "dashboard");
+            expect(dashboard, d.services.map((s) => s.container).join(",")).toBeDefined();
+            expect(() => serviceKind(d, dashboard!)).toThrow(dashboard!.container);
+            // The api7 gateway is not APISIX of the apisix flavor either.
+            const gw = byRole(d, "data-plane")[0];
+            expect(() => serviceKind(d, gw)).toThrow(gw.container);
+        });
+    });
+
+    describe("prepareService", () => {
+        it("runs etcd as Debian's etcd with its data dir and certificates under its root", async () => {
+            const d = await deploymentOf(DEV);
+            const root = path.join(tempDir(), "etcd-1");
+            const s = svc(d, "dev-etcd-1-etcd");
+            const launch = prepareService(d, s, { root, httpsCert: "/unused.crt", httpsKey: "/unused.key" });
+            expect(launch.argv[0]).toBe("/usr/bin/etcd");
+            expect(launch.argv).toContain(`--data-dir=${root}/var/lib/etcd`);
+            expect(launch.argv).toContain(`--cert-file=${root}/etc/etcd/pki/member.crt`);
+            expect(launch.argv).toContain(`--key-file=${root}/etc/etcd/pki/member.key`);
+            // Not paths: left exactly as rendered.
+            expect(launch.argv).toContain("--name=etcd-1-etcd");
+            expect(launch.argv).toContain("--listen-client-urls=https://172.28.0.11:2379");
+            expect(launch.argv).toHaveLength(s.command.length);
+            expect(fs.readFileSync(path.join(root, "etc/etcd/pki/member.crt"), "utf8")).toBe(fileOf(s, `${ETCD_PKI}/member.crt`));
+            expect(fs.statSync(path.join(root, "tmp")).isDirectory()).toBe(true);
+            // Its health check resolves the same way once the files are in place.
+            const hc = healthCheckArgv(s, root)!;
+            expect(hc[0]).toBe("/usr/bin/etcdctl");
+            expect(hc).toContain(`--cacert=${root}/etc/etcd/pki/ca.crt`);
+            expect(hc).toContain("--endpoints=https://172.28.0.11:2379");
+        });
+
+        it("runs an nginx balancer with its config's pid file under its root", async () => {
+            const d = await deploymentOf(NGINX);
+            const root = path.join(tempDir(), "lb-1");
+            const s = svc(d, "dev-lb-1-gateway-lb");
+            const launch = prepareService(d, s, { root, httpsCert: "/unused.crt", httpsKey: "/unused.key" });
+            expect(launch.argv[0]).toBe("/usr/sbin/nginx");
+            const conf = path.join(root, "etc/nginx/gateway-lb.conf");
+            expect(launch.argv[launch.argv.indexOf("-c") + 1]).toBe(conf);
+            const written = fs.readFileSync(conf, "utf8");
+            expect(written).toContain(`pid ${root}/tmp/nginx.pid;`);
+            expect(written).not.toContain("pid /tmp/nginx.pid;"); // (the temp root itself is under /tmp)
+            expect(written).toContain("access_log /dev/stdout;");
+            // -g keeps the container's directives (a load_module for Debian's nginx may precede them).
+            expect(launch.argv[launch.argv.indexOf("-g") + 1]).toMatch(/daemon off;$/);
+        });
+
+        it("runs an APISIX gateway as the stand-in, with its files written unmodified", async () => {
+            const d = await deploymentOf(DEV);
+            const root = path.join(tempDir(), "dp-1");
+            const s = svc(d, "dev-dp-1-gateway");
+            const launch = prepareService(d, s, { root, httpsCert: "/c.crt", httpsKey: "/c.key" });
+            expect(launch.argv).toContain(STANDIN_SCRIPT);
+            expect(launch.argv[launch.argv.indexOf("--root") + 1]).toBe(root);
+            expect(launch.argv[launch.argv.indexOf("--https-cert") + 1]).toBe("/c.crt");
+            expect(launch.env.GATEWAY_HA_ETCD_PASSWORD).toBe(s.env.GATEWAY_HA_ETCD_PASSWORD);
+            const config = "/usr/local/apisix/conf/config.yaml";
+            expect(fs.readFileSync(path.join(root, config), "utf8")).toBe(fileOf(s, config));
+        });
+    });
+
+    describe("dockerShim", () => {
+        let dir: string;
+        let shim: string;
+        let root: string;
+        const ns = nodeNamespace("etcd-1");
+        /** Runs the shim with a fake `ip` first on PATH that prints its argv, one per line. */
+        const docker = (args: string[], env: Record<string, string> = {}) =>
+            spawnSync("sh", [shim, ...args], { encoding: "utf8", env: { ...process.env, ...env, PATH: `${path.join(dir, "bin")}:${process.env.PATH}` } });
+
+        beforeAll(() => {
+            dir = tempDir();
+            // A space and a quote in the root: the generated script must quote it.
+            root = path.join(dir, "nodes", "etcd 1's root");
+            fs.mkdirSync(path.join(root, "etc/etcd/pki"), { recursive: true });
+            fs.writeFileSync(path.join(root, "etc/etcd/pki/ca.crt"), "ca");
+            fs.mkdirSync(path.join(dir, "bin"));
+            fs.writeFileSync(path.join(dir, "bin", "ip"), '#!/bin/sh\nfor a in "$@"; do printf \'%s\\n\' "$a"; done\necho "ETCDCTL_USER=${ETCDCTL_USER:-}" >&2\n', { mode: 0o755 });
+            shim = path.join(dir, "docker");
+            fs.writeFileSync(
+                shim,
+                dockerShim([
+                    { container: "dev-etcd-1-etcd", ns, root },
+                    { container: "dev-etcd-2-etcd", ns: nodeNamespace("etcd-2"), root: path.join(dir, "nodes", "etcd-2") },
+                ]),
+            );
+        });
+
+        it("runs `docker exec` as the host program in the container's namespace with container paths mapped", () => {
+            const r = docker(
+                ["exec", "-i", "-e", "ETCDCTL_USER", "dev-etcd-1-etcd", "/usr/local/bin/etcdctl", "--cacert=/etc/etcd/pki/ca.crt", "--endpoints=https://x:2379", "endpoint", "health"],
+                { ETCDCTL_USER: "root:pw" },
+            );
+            expect(r.status, r.stderr).toBe(0);
+            expect(r.stdout.split("\n").slice(0, -1)).toEqual([
+                "netns",
+                "exec",
+                ns,
+                "/usr/bin/etcdctl",
+                `--cacert=${root}/etc/etcd/pki/ca.crt`,
+                "--endpoints=https://x:2379",
+                "endpoint",
+                "health",
+            ]);
+            // -e VAR: the caller's variable reaches the program.
+            expect(r.stderr).toContain("ETCDCTL_USER=root:pw");
+        });
+
+        it("maps a bare path that exists under the root and leaves one that does not", () => {
+            const r = docker(["exec", "dev-etcd-1-etcd", "etcdctl", "/etc/etcd/pki/ca.crt", "/etc/etcd/pki/missing", "--key=/nope"]);
+            expect(r.status, r.stderr).toBe(0);
+            expect(r.stdout.split("\n").slice(3, -1)).toEqual(["/usr/bin/etcdctl", `${root}/etc/etcd/pki/ca.crt`, "/etc/etcd/pki/missing", "--key=/nope"]);
+        });
+
+        it("picks the named container's namespace", () => {
+            const r = docker(["exec", "dev-etcd-2-etcd", "etcdctl", "member", "list"]);
+            expect(r.status, r.stderr).toBe(0);
+            expect(r.stdout.split("\n")[2]).toBe(nodeNamespace("etcd-2"));
+        });
+
+        it("passes arguments with spaces and single quotes through intact", () => {
+            const tricky = ["it's a key", "value with  two spaces", "'", "a\"b", "$HOME", "*"];
+            const r = docker(["exec", "dev-etcd-1-etcd", "etcdctl", "put", ...tricky]);
+            expect(r.status, r.stderr).toBe(0);
+            expect(r.stdout.split("\n").slice(4, -1)).toEqual(["put", ...tricky]);
+        });
+
+        it("fails for an unknown container (1), an unknown program (127) and anything but exec (2)", () => {
+            const unknown = docker(["exec", "-i", "no-such-container", "etcdctl", "endpoint", "health"]);
+            expect(unknown.status).toBe(1);
+            expect(unknown.stderr).toContain("no-such-container");
+            expect(unknown.stdout).toBe(""); // ip was never run
+            const program = docker(["exec", "dev-etcd-1-etcd", "/bin/frobnicate"]);
+            expect(program.status).toBe(127);
+            expect(program.stdout).toBe("");
+            const run = docker(["run", "--rm", "alpine"]);
+            expect(run.status).toBe(2);
+            expect(run.stdout).toBe("");
+            expect(docker([]).status).toBe(2);
+        });
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("report: figures and checks from request records", () => {
+    const FAULT = 10_000;
+    const END = 20_000;
+    const rec = (t1: number, ok: boolean, t0 = t1 - 5): RequestRecord => ({ t0, t1, ok, status: ok ? 200 : 502 });
+    /** Successes every `step` ms completing in [from, to). */
+    const paced = (from: number, to: number, step = 50, ok = true) => Array.from({ length: Math.ceil((to - from) / step) }, (_, i) => rec(from + i * step, ok));
+
+    describe("unavailabilityWindowMs", () => {
+        it("is about the pacing gap when nothing fails", () => {
+            expect(unavailabilityWindowMs(paced(FAULT - 1000, END), FAULT, END)).toBe(50);
+        });
+
+        it("is the stall when responses stop for 3 s", () => {
+            const records = [...paced(FAULT - 1000, FAULT + 2000), ...paced(FAULT + 5000, END)];
+            expect(unavailabilityWindowMs(records, FAULT, END)).toBe(3050); // last success before the stall at +1950
+        });
+
+        it("counts failures as unavailability until the first success after them", () => {
+            const records = [...paced(FAULT - 500, FAULT), ...paced(FAULT, FAULT + 1500, 50, false), ...paced(FAULT + 1500, END)];
+            expect(unavailabilityWindowMs(records, FAULT, END)).toBe(1500);
+        });
+
+        it("counts from the fault itself: records completed before it are ignored", () => {
+            const records = [rec(FAULT - 10, true), rec(FAULT + 200, true), ...paced(FAULT + 250, END)];
+            expect(unavailabilityWindowMs(records, FAULT, END)).toBe(200);
+        });
+
+        it("is the whole rest of the drill with no success after the fault", () => {
+            expect(unavailabilityWindowMs([...paced(0, FAULT), ...paced(FAULT, END, 50, false)], FAULT, END)).toBe(END - FAULT);
+            expect(unavailabilityWindowMs([], FAULT, END)).toBe(END - FAULT);
+        });
+
+        it("rounds to whole milliseconds (the agent's clock is fractional)", () => {
+            expect(unavailabilityWindowMs([rec(FAULT + 100.4, true), rec(FAULT + 150.9, true)], FAULT, FAULT + 151)).toBe(100);
+        });
+
+        // A stream that dies for good shortly after the fault must count to the end of the drill.
+        it("counts the outage after the last success up to the end of the drill", () => {
+            const records = [...paced(FAULT - 500, FAULT), rec(FAULT + 100, true), ...paced(FAULT + 150, END, 50, false)];
+            expect(unavailabilityWindowMs(records, FAULT, END)).toBe(END - (FAULT + 100));
+        });
+    });
+
+    it("lostWrites counts only acknowledged writes missing afterwards", () => {
+        const w = (id: string, ok: boolean): WriteRecord => ({ id, seq: Number(id.slice(1)), t0: 0, t1: 1, ok, status: ok ? 201 : 503 });
+        const writes = [w("w1", true), w("w2", true), w("w3", false), w("w4", false), w("w5", true)];
+        // w3 failed and is missing: not lost. w4 failed but landed: fine. w2 and w5 were acked and are gone.
+        expect(lostWrites(writes, new Set(["w1", "w4", "other"]))).toEqual(["w2", "w5"]);
+        expect(lostWrites(writes, new Set(["w1", "w2", "w5"]))).toEqual([]);
+        expect(lostWrites([], new Set())).toEqual([]);
+    });
+
+    it("resumed looks at the last n requests by start time", () => {
+        // Out of order on purpose: completion order differs from start order.
+        const records = [rec(300, true, 250), rec(400, false, 100), rec(200, true, 150), rec(500, true, 300)];
+        expect(resumed(records)).toBe(true);
+        expect(resumed(records, 3)).toBe(true); // starts 150, 250, 300 all ok
+        expect(resumed(records, 4)).toBe(false); // includes the failure started at 100
+        expect(resumed([...records, rec(600, false, 400)])).toBe(false);
+        expect(resumed(records.slice(0, 2), 3)).toBe(false); // too few requests to tell
+        expect(resumed([])).toBe(false);
+    });
+
+    it("streamFigures sums sent and failed and computes the window", () => {
+        const records = [...paced(FAULT, FAULT + 1000, 50, false), ...paced(FAULT + 1000, FAULT + 2000)];
+        expect(streamFigures(records, FAULT, FAULT + 2000)).toEqual({ sent: 40, failed: 20, windowMs: 1000 });
+    });
+
+    describe("formatTable", () => {
+        const drill = (id: string, ok: boolean): DrillReport => ({
+            id,
+            title: `title of ${id}`,
+            reads: { sent: 1234, failed: 0, windowMs: 51 },
+            writes: { sent: 100, failed: 3, windowMs: 1200, acknowledged: 97, lost: ok ? 0 : 2, lostIds: ok ? [] : ["a", "b"] },
+            facts: { leader: "etcd-2" },
+            checks: [{ name: "no lost writes", ok, detail: ok ? "none" : "2 missing" }],
+        });
+        const report = (drills: DrillReport[]): LabReport => ({
+            stack: "dev",
+            layout: "standard",
+            balancer: "haproxy",
+            flavor: "apisix",
+            startedAt: "2024-01-01T00:00:00.000Z",
+            setupMs: 4321,
+            drills,
+            passed: drills.every((d) => d.checks.every((c) => c.ok)),
+        });
+
+        it("lists every drill with its figures and facts", () => {
+            const out = formatTable(report([drill("kill-gateway", true), drill("kill-etcd-leader", true)]));
+            expect(out).toContain("kill-gateway");
+            expect(out).toContain("kill-etcd-leader");
+            expect(out).toContain("1234");
+            expect(out).toContain("leader=etcd-2");
+            expect(out).toContain("stack dev");
+            expect(out).not.toContain("FAIL");
+            expect(out).toContain("All drills passed.");
+        });
+
+        it("marks a drill with a failed check FAIL, in the row and the check list", () => {
+            const out = formatTable(report([drill("kill-gateway", true), drill("kill-etcd-leader", false)]));
+            const row = out.split("\n").find((l) => l.startsWith("kill-etcd-leader"))!;
+            expect(row).toMatch(/FAIL$/);
+            expect(out.split("\n").find((l) => l.startsWith("kill-gateway"))).toMatch(/pass$/);
+            expect(out).toContain("[FAIL] no lost writes: 2 missing");
+            expect(out).toContain("Some checks FAILED.");
+        });
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("lab helpers and argument parsing", () => {
+    describe("clientAddress", () => {
+        it("is the subnet's highest host address no node uses", () => {
+            expect(clientAddress("172.28.0.0/24", ["172.28.0.11", "172.28.0.12"])).toBe("172.28.0.254");
+            expect(clientAddress("172.28.0.0/24", ["172.28.0.254", "172.28.0.253"])).toBe("172.28.0.252");
+        });
+        it("never hands out the network or broadcast address", () => {
+            expect(clientAddress("10.0.0.0/30", [])).toBe("10.0.0.2");
+            expect(clientAddress("10.0.0.0/30", ["10.0.0.2"])).toBe("10.0.0.1");
+            expect(() => clientAddress("10.0.0.0/30", ["10.0.0.1", "10.0.0.2"])).toThrow(/no free address in 10\.0\.0\.0\/30/);
+        });
+        it("rejects a malformed subnet", () => {
+            expect(() => clientAddress("172.28.0.1/24", [])).toThrow(/bad subnet/);
+            expect(() => clientAddress("nonsense", [])).toThrow(/bad subnet/);
+        });
+    });
+
+    describe("waitFor", () => {
+        it("resolves once the probe says yes, having polled until then", async () => {
+            let calls = 0;
+            await waitFor("third time", 10_000, async () => ++calls === 3, 1);
+            expect(calls).toBe(3);
+        });
+        it("rejects naming what it waited for when the probe never succeeds", async () => {
+            await expect(waitFor("the thing", 20, async () => false, 1)).rejects.toThrow("timed out after 20 ms waiting for the thing");
+        });
+    });
+
+    describe("applySets", () => {
+        const P = "gateway-ha";
+        it("sets a top-level key as a string", () => {
+            expect(applySets(P, {}, ["flavor=api7-v2"])).toEqual({ "gateway-ha:flavor": "api7-v2" });
+        });
+        it("sets a nested path inside an existing JSON object, keeping its other keys", () => {
+            const config = { "gateway-ha:loadBalancer": JSON.stringify({ kind: "haproxy", retries: 2 }), "gateway-ha:flavor": "apisix" };
+            const out = applySets(P, config, ["loadBalancer.kind=nginx", "loadBalancer.healthCheck.fall=5"]);
+            expect(JSON.parse(out["gateway-ha:loadBalancer"])).toEqual({ kind: "nginx", retries: 2, healthCheck: { fall: 5 } });
+            expect(out["gateway-ha:flavor"]).toBe("apisix");
+            expect(JSON.parse(config["gateway-ha:loadBalancer"])).toEqual({ kind: "haproxy", retries: 2 }); // input untouched
+        });
+        it("reads values as YAML, so numbers, booleans and lists keep their types", () => {
+            const out = applySets(P, {}, ["etcd.members=3", "etcd.tls=true", "dataPlane.adminAllow=[10.0.0.0/8, 127.0.0.1/32]", "etcd.clusterToken=abc"]);
+            expect(JSON.parse(out["gateway-ha:etcd"])).toEqual({ members: 3, tls: true, clusterToken: "abc" });
+            expect(JSON.parse(out["gateway-ha:dataPlane"])).toEqual({ adminAllow: ["10.0.0.0/8", "127.0.0.1/32"] });
+            // Top level: Pulumi passes strings; non-strings are serialised.
+            expect(applySets(P, {}, ["replicas=3"])["gateway-ha:replicas"]).toBe("3");
+        });
+        it("keeps everything after the first = as the value", () => {
+            expect(applySets(P, {}, ["token=a=b"])["gateway-ha:token"]).toBe("a=b");
+        });
+        it("rejects a set without KEY=", () => {
+            expect(() => applySets(P, {}, ["loadBalancer.kind"])).toThrow(UsageError);
+            expect(() => applySets(P, {}, ["loadBalancer.kind"])).toThrow(/expected KEY=VALUE/);
+            expect(() => applySets(P, {}, ["=nginx"])).toThrow(UsageError);
+        });
+    });
+
+    describe("parseLabArgs", () => {
+        it("defaults to the dev stack and lab-report.json", () => {
+            expect(parseLabArgs([])).toEqual({ stack: "dev", sets: [], report: "lab-report.json" });
+        });
+        it("reads every option, --set repeatedly", () => {
+            expect(parseLabArgs(["--stack", "s1", "--config-file", "f.yaml", "--set", "a=1", "--set", "b.c=2", "--report", "out.json"])).toEqual({
+                stack: "s1",
+                configFile: "f.yaml",
+                sets: ["a=1", "b.c=2"],
+                report: "out.json",
+            });
+        });
+        it("throws a usage error on an unknown argument or a missing value", () => {
+            expect(() => parseLabArgs(["--bogus"])).toThrow(UsageError);
+            expect(() => parseLabArgs(["--bogus"])).toThrow(/unknown argument --bogus/);
+            expect(() => parseLabArgs(["--stack"])).toThrow(/--stack needs a value/);
+        });
+    });
+});
