@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { parse } from "yaml";
 import { ConfigValidationError, loadPlatform } from "../components/spec";
 import { LABELS } from "../components/targets/docker";
+import { parseOptions, UsageError } from "./lib/cli";
 import { redactSecrets, runProgram, unwrapSecrets, type ProgramRun, type RecordedResource, type StateHook } from "./lib/mockEngine";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -28,26 +29,13 @@ export interface PreviewArgs {
 }
 
 export function parseArgs(argv: string[]): PreviewArgs {
-    const args: Partial<PreviewArgs> = { json: false, sets: [] };
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        const value = () => {
-            const v = argv[++i];
-            if (v === undefined) throw new UsageError(`${a} needs a value`);
-            return v;
-        };
-        if (a === "--stack") args.stack = value();
-        else if (a === "--config-file") args.configFile = value();
-        else if (a === "--out") args.out = value();
-        else if (a === "--set") args.sets!.push(value());
-        else if (a === "--json") args.json = true;
-        else throw new UsageError(`unknown argument ${a}`);
-    }
-    if (!args.stack) throw new UsageError("--stack NAME is required");
-    return args as PreviewArgs;
+    const o = parseOptions(argv, { values: ["--stack", "--config-file", "--out"], repeated: ["--set"], flags: ["--json"] });
+    const stack = o.values.get("--stack");
+    if (!stack) throw new UsageError("--stack NAME is required");
+    return { stack, configFile: o.values.get("--config-file"), out: o.values.get("--out"), sets: o.repeated.get("--set") ?? [], json: o.flags.has("--json") };
 }
 
-export class UsageError extends Error {}
+export { UsageError };
 
 /**
  * Applies `KEY=VALUE` overrides to a config as Pulumi passes it (`project:key` → string, objects as

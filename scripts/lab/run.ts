@@ -8,7 +8,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ConfigValidationError } from "../../components/spec";
-import { UsageError } from "../preview-offline";
+import { parseOptions, UsageError } from "../lib/cli";
 import { DRILLS, runDrill } from "./drills";
 import { Lab } from "./lab";
 import { destroyLabNetwork } from "./netns";
@@ -23,21 +23,13 @@ export interface LabArgs {
 }
 
 export function parseLabArgs(argv: string[]): LabArgs {
-    const args: LabArgs = { stack: "dev", sets: [], report: "lab-report.json" };
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        const value = () => {
-            const v = argv[++i];
-            if (v === undefined) throw new UsageError(`${a} needs a value`);
-            return v;
-        };
-        if (a === "--stack") args.stack = value();
-        else if (a === "--config-file") args.configFile = value();
-        else if (a === "--set") args.sets.push(value());
-        else if (a === "--report") args.report = value();
-        else throw new UsageError(`unknown argument ${a}`);
-    }
-    return args;
+    const o = parseOptions(argv, { values: ["--stack", "--config-file", "--report"], repeated: ["--set"] });
+    return {
+        stack: o.values.get("--stack") ?? "dev",
+        ...(o.values.has("--config-file") ? { configFile: o.values.get("--config-file") } : {}),
+        sets: o.repeated.get("--set") ?? [],
+        report: o.values.get("--report") ?? "lab-report.json",
+    };
 }
 
 /** One lab at a time on a machine: the namespaces have fixed names. */
