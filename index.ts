@@ -15,5 +15,17 @@ const platform = new GatewayPlatform("gateway-ha", {
     databaseDsn: secrets.databaseDsn === undefined ? undefined : pulumi.secret(secrets.databaseDsn),
 });
 
-export const { flavor, target, layout, gatewayUrl, gatewayHttpsUrl, controlPlaneUrl, etcdEndpoints, nodes, etcdCaCert } = platform.outputs;
+export const {
+    flavor,
+    target,
+    layout,
+    gatewayUrl,
+    gatewayHttpsUrl,
+    controlPlaneUrl,
+    etcdEndpoints,
+    nodes,
+    etcdCaCert,
+    balancerDnsNames,
+    fallbackBuckets,
+} = platform.outputs;
 export const { adminKey, etcdCredentials } = platform.secretOutputs;

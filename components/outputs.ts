@@ -24,6 +24,21 @@ export interface PlatformOutputs {
     nodes: Record<string, NodeOutput>;
     /** PEM of the CA that signs etcd's certificates; empty when etcd TLS is off or for api7-v3. */
     etcdCaCert: string;
+    /** Host names of the balancers: the NLBs' DNS names on aws; the published host or balancer node on docker. */
+    balancerDnsNames: { gateway: string; controlPlane: string };
+    /** The data-plane fallback buckets (resilience); null when no fallback storage is configured. */
+    fallbackBuckets: FallbackBucketsOutput | null;
+}
+
+export interface FallbackBucketsOutput {
+    /** Instance configuration: keyrings and discovery. */
+    config: string;
+    /** Resources: routes, services. */
+    resource: string;
+    region: string;
+    /** S3 endpoint for an S3-compatible server (kind local); empty for Amazon S3. */
+    endpoint: string;
+    mode: "connected" | "standalone";
 }
 
 /** Credentials, exported only as Pulumi secrets. */

@@ -58,6 +58,7 @@ export class GatewayPlatform extends pulumi.ComponentResource {
             child,
         );
 
+        target.complete();
         const entry = target.entryPoints();
         this.outputs = {
             flavor: pulumi.output(spec.flavor),
@@ -69,6 +70,8 @@ export class GatewayPlatform extends pulumi.ComponentResource {
             etcdEndpoints: pulumi.output(this.etcd?.clientUrls ?? []),
             nodes: pulumi.output(Object.fromEntries(topology.nodes.map((n) => [n.name, { address: n.address, roles: n.roles }]))),
             etcdCaCert: this.etcd ? this.etcd.caCertPem : pulumi.output(""),
+            balancerDnsNames: pulumi.all([entry.gatewayBalancerHost, entry.controlPlaneBalancerHost]).apply(([gateway, controlPlane]) => ({ gateway, controlPlane })),
+            fallbackBuckets: pulumi.output(null),
         };
         const cred = (user: "root" | "control-plane" | "gateway", pw?: pulumi.Output<string>) =>
             (pw ?? pulumi.output("")).apply((password) => ({ user, password }));

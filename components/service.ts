@@ -75,13 +75,26 @@ export interface DeployedService {
 
 /** Where clients and operators reach the balancers; each target knows how it exposes them. */
 export interface EntryPoints {
-    gatewayUrl: string;
-    gatewayHttpsUrl: string;
-    controlPlaneUrl: string;
+    gatewayUrl: pulumi.Input<string>;
+    gatewayHttpsUrl: pulumi.Input<string>;
+    controlPlaneUrl: pulumi.Input<string>;
+    /** Host names of the two balancers: the NLBs' DNS names on aws, the published host or node address on docker. */
+    gatewayBalancerHost: pulumi.Input<string>;
+    controlPlaneBalancerHost: pulumi.Input<string>;
 }
+
+/** Node roles whose processes may be granted cloud permissions (the fallback buckets). */
+export type WorkloadRole = "control-plane" | "data-plane";
 
 export interface Target {
     deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService;
     runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): pulumi.CustomResource;
     entryPoints(): EntryPoints;
+    /**
+     * The IAM role a role's nodes run under, when the target gives nodes one (aws instance
+     * profiles). Permissions are granted to it instead of creating access keys.
+     */
+    workloadRole?(role: WorkloadRole): pulumi.Output<string>;
+    /** Called once, after every component has handed over its services and tasks. */
+    complete(): void;
 }

@@ -21,7 +21,7 @@ export const CONTROL_PLANE_PATHS = {
  * with 403; a hostname balancer address cannot be listed (APISIX takes only IPs and CIDRs).
  */
 export function adminAllowList(spec: PlatformSpec, topology: Topology): string[] {
-    const balancers = topology.byRole["load-balancer"].filter((n) => parseIpv4(n.address) !== undefined).map((n) => `${n.address}/32`);
+    const balancers = topology.balancerAddresses.filter((a) => parseIpv4(a) !== undefined).map((a) => `${a}/32`);
     return [...new Set([...spec.dataPlane.adminAllow, ...balancers])];
 }
 

@@ -1,9 +1,20 @@
 // Raw stack config (the `gateway-ha:*` map Pulumi hands the program) -> validated spec + topology.
 import type { z } from "zod";
-import { BALANCER_KINDS, DEFAULT_IMAGES, FLAVORS, GATEWAY_READINESS_PATH, LAYOUTS, platformConfigSchema, type BalancerKind, type PlatformConfig } from "./schema";
+import {
+    BALANCER_KINDS,
+    DEFAULT_IMAGES,
+    FLAVORS,
+    GATEWAY_READINESS_PATH,
+    LAYOUTS,
+    TARGETS,
+    platformConfigSchema,
+    type BalancerKind,
+    type PlatformConfig,
+    type StorageKind,
+} from "./schema";
 import { ConfigValidationError, NAMESPACE, type ConfigIssue } from "./issues";
 import type { PlatformSecrets, PlatformSpec } from "./types";
-import { checkDockerPlacement, validateConfig } from "./validate";
+import { checkDockerPlacement, healthCheckDefaults, validateConfig } from "./validate";
 import { buildTopology, checkTopology, placeRoles } from "../topology";
 import type { Topology } from "../topology/types";
 
@@ -79,6 +90,8 @@ export function resolveSpec(c: PlatformConfig, ctx: { project: string; stack: st
         "api7-v3": { cp: DEFAULT_IMAGES.api7v3Dashboard, dp: DEFAULT_IMAGES.api7v3Gateway, dpm: DEFAULT_IMAGES.api7v3DpManager },
     }[flavor];
     const { databaseDsn: _dsn, ...controlPlane } = c.controlPlane;
+    const hcDefaults = healthCheckDefaults(c.target);
+    const fs = c.resilience.fallbackStorage;
     return {
         project: ctx.project,
         stack: ctx.stack,
@@ -102,10 +115,23 @@ export function resolveSpec(c: PlatformConfig, ctx: { project: string; stack: st
             healthCheck: {
                 ...c.loadBalancer.healthCheck,
                 path: c.loadBalancer.healthCheck.path ?? GATEWAY_READINESS_PATH[flavor],
+                intervalSeconds: c.loadBalancer.healthCheck.intervalSeconds ?? hcDefaults.intervalSeconds,
+                timeoutSeconds: c.loadBalancer.healthCheck.timeoutSeconds ?? hcDefaults.timeoutSeconds,
                 port: c.loadBalancer.healthCheck.port ?? c.dataPlane.statusPort,
             },
         },
         docker: c.docker,
+        aws: { ...c.aws, region: c.aws.region ?? "" },
+        resilience: {
+            mode: c.resilience.mode as PlatformSpec["resilience"]["mode"],
+            fallbackStorage: fs && {
+                ...fs,
+                kind: fs.kind as StorageKind,
+                region: fs.region ?? (fs.kind === "local" ? "us-east-1" : (c.aws.region ?? "")),
+                configBucket: fs.configBucket ?? "gateway-config",
+                resourceBucket: fs.resourceBucket ?? "gateway-resources",
+            },
+        },
     };
 }
 
@@ -138,6 +164,7 @@ export function loadPlatform(all: Record<string, string>, ctx: { project: string
     const configIssues = validateConfig(config, raw, dsn);
     // Topology rules need known choices; with those valid, report both sets together.
     const choicesKnown =
+        (TARGETS as readonly string[]).includes(config.target) &&
         (FLAVORS as readonly string[]).includes(config.flavor) &&
         (LAYOUTS as readonly string[]).includes(config.layout) &&
         (BALANCER_KINDS as readonly string[]).includes(config.loadBalancer.kind);

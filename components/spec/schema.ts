@@ -6,16 +6,23 @@ import { z } from "zod";
 export const FLAVORS = ["apisix", "api7-v2", "api7-v3"] as const;
 export const TARGETS = ["docker", "ssh", "aws", "kubernetes"] as const;
 /** Targets whose adapter exists today; the others fail validation as "not available yet". */
-export const AVAILABLE_TARGETS: readonly Target[] = ["docker"];
+export const AVAILABLE_TARGETS: readonly Target[] = ["docker", "aws"];
 export const LAYOUTS = ["standard", "compact", "custom"] as const;
-export const ROLES = ["etcd", "control-plane", "data-plane", "load-balancer"] as const;
+/** `storage`: the local S3-compatible server that holds the fallback buckets on the Docker target. */
+export const ROLES = ["etcd", "control-plane", "data-plane", "load-balancer", "storage"] as const;
 export const BALANCER_KINDS = ["nginx", "haproxy"] as const;
+export const RESILIENCE_MODES = ["connected", "standalone"] as const;
+/** s3: Amazon S3 (instance roles on aws, IAM users elsewhere); local: an S3-compatible server container (docker). */
+export const STORAGE_KINDS = ["s3", "local"] as const;
+export const NAT_GATEWAY_MODES = ["per-zone", "single"] as const;
 
 export type Flavor = (typeof FLAVORS)[number];
 export type Target = (typeof TARGETS)[number];
 export type Layout = (typeof LAYOUTS)[number];
 export type Role = (typeof ROLES)[number];
 export type BalancerKind = (typeof BALANCER_KINDS)[number];
+export type ResilienceMode = (typeof RESILIENCE_MODES)[number];
+export type StorageKind = (typeof STORAGE_KINDS)[number];
 
 /** Pinned default images. The etcd image is the official one: bitnami/etcd was withdrawn in 2025. */
 export const DEFAULT_IMAGES = {
@@ -28,6 +35,18 @@ export const DEFAULT_IMAGES = {
     api7v3Gateway: "api7/api7-ee-3-gateway:3.2.16.3",
     nginx: "nginx:1.27.4-alpine",
     haproxy: "haproxy:2.8.14-alpine",
+    /** The S3-compatible server for `resilience.fallbackStorage.kind: local`; its image ships `mc`. */
+    objectStorage: "minio/minio:RELEASE.2025-04-22T22-12-26Z",
+} as const;
+
+/** Seed 001's node size, 2 vCPU / 4 GiB. */
+export const DEFAULT_AWS_INSTANCE_TYPE = "t3.medium";
+
+/** Ubuntu 24.04 LTS from Canonical: Docker and the Compose plugin come from Ubuntu's own archive. */
+export const DEFAULT_AWS_AMI = {
+    owners: ["099720109477"],
+    namePattern: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*",
+    architecture: "x86_64",
 } as const;
 
 /**
@@ -105,8 +124,10 @@ export const healthCheckSchema = z.strictObject({
     /** Default per flavor: GATEWAY_READINESS_PATH. */
     path: z.string().startsWith("/", "must start with '/'").optional(),
     port: port.optional(),
-    intervalSeconds: z.number().int().default(2),
-    timeoutSeconds: z.number().int().default(1),
+    /** Default per target: 2 s (haproxy/nginx); 5 s on aws, the NLB's minimum. */
+    intervalSeconds: z.number().int().optional(),
+    /** Default per target: 1 s (haproxy/nginx); 2 s on aws, the NLB's minimum. */
+    timeoutSeconds: z.number().int().optional(),
     fall: z.number().int().default(3),
     rise: z.number().int().default(2),
 });
@@ -134,6 +155,83 @@ export const dockerSchema = z.strictObject({
         .prefault({}),
 });
 
+const subnetRef = z.strictObject({ id: z.string().regex(/^subnet-[0-9a-f]{8,17}$/, "must be a subnet ID subnet-…"), zone: z.string().min(1), cidr: z.string() });
+
+export const awsSchema = z.strictObject({
+    /** Required on target aws; every AWS resource goes to this region through an explicit provider. */
+    region: z.string().optional(),
+    /** A new VPC with a public and a private subnet per zone, carved from this CIDR. */
+    vpcCidr: z.string().default("10.42.0.0/16"),
+    /** Or an existing VPC: its ID and one private (and, for an internet-facing balancer, public) subnet per zone. */
+    existingVpc: z
+        .strictObject({
+            vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, "must be a VPC ID vpc-…"),
+            cidr: z.string(),
+            privateSubnets: z.array(subnetRef).min(1),
+            publicSubnets: z.array(subnetRef).default([]),
+        })
+        .optional(),
+    /** Availability-zone names; default: the region's first 3 available zones, looked up. */
+    zones: z.array(z.string().min(1)).optional(),
+    natGateways: z.string().default("per-zone"),
+    instanceTypes: z
+        .strictObject({
+            default: z.string().default(DEFAULT_AWS_INSTANCE_TYPE),
+            etcd: z.string().optional(),
+            "control-plane": z.string().optional(),
+            "data-plane": z.string().optional(),
+        })
+        .prefault({}),
+    ami: z
+        .strictObject({
+            owners: z.array(z.string()).min(1).default([...DEFAULT_AWS_AMI.owners]),
+            namePattern: z.string().min(1).default(DEFAULT_AWS_AMI.namePattern),
+            architecture: z.string().default(DEFAULT_AWS_AMI.architecture),
+        })
+        .prefault({}),
+    rootVolumeGb: z.number().int().min(8, "must be at least 8").max(16384).default(30),
+    /** Size of each persistent data volume (etcd's data directory). */
+    dataVolumeGb: z.number().int().min(1, "must be at least 1").max(16384).default(20),
+    /** SSH is off unless both are set; SSM Session Manager is always available. */
+    ssh: z.strictObject({ keyName: z.string().min(1), sourceCidr: z.string() }).optional(),
+    /** Where Prometheus scrapes from; without it the metrics port is closed. */
+    monitoringCidr: z.string().optional(),
+    /** Who may reach the control-plane balancer; default: the VPC's CIDR. */
+    operatorCidrs: z.array(z.string()).optional(),
+    gatewayBalancer: z
+        .strictObject({
+            internetFacing: z.boolean().default(true),
+            /** Who may reach the gateway balancer; default 0.0.0.0/0 when internet-facing, the VPC's CIDR when internal. */
+            clientCidrs: z.array(z.string()).optional(),
+        })
+        .prefault({}),
+    deregistrationDelaySeconds: z.number().int().min(0, "must be 0–3600 (AWS)").max(3600, "must be 0–3600 (AWS)").default(30),
+    tags: z.record(z.string(), z.string()).default({}),
+});
+
+export const fallbackStorageSchema = z.strictObject({
+    kind: z.string().default("s3"),
+    /** kind s3: the buckets' region; default aws.region on target aws. */
+    region: z.string().optional(),
+    /** Instance configuration (keyrings, discovery). Required for kind s3: bucket names are global. */
+    configBucket: z.string().optional(),
+    /** Resources (routes, services). Required for kind s3. */
+    resourceBucket: z.string().optional(),
+    /** How often the control plane dumps its configuration (seed 002: `@every 1m`). */
+    cronSpec: z.string().default("@every 1m"),
+    /** Old object versions expire after this many days. */
+    noncurrentVersionDays: z.number().int().min(1, "must be at least 1").max(3650).default(30),
+    /** kind local: the server's image and port. */
+    image: image.default(DEFAULT_IMAGES.objectStorage),
+    port: port.default(9000),
+});
+
+export const resilienceSchema = z.strictObject({
+    /** connected: gateways follow the control plane; standalone: they serve the last dump from the buckets. */
+    mode: z.string().default("connected"),
+    fallbackStorage: fallbackStorageSchema.optional(),
+});
+
 export const platformConfigSchema = z.strictObject({
     flavor: z.string().default("apisix"),
     target: z.string().default("docker"),
@@ -144,6 +242,8 @@ export const platformConfigSchema = z.strictObject({
     dataPlane: dataPlaneSchema.prefault({}),
     loadBalancer: loadBalancerSchema.prefault({}),
     docker: dockerSchema.prefault({}),
+    aws: awsSchema.prefault({}),
+    resilience: resilienceSchema.prefault({}),
 });
 
 /** Config as parsed, before flavor-dependent defaults and cross-field rules. */

@@ -1,4 +1,4 @@
-import type { BalancerKind, Flavor, Layout, NodeConfig, PlatformConfig, Role, Target } from "./schema";
+import type { BalancerKind, Flavor, Layout, NodeConfig, PlatformConfig, ResilienceMode, Role, StorageKind, Target } from "./schema";
 
 /**
  * The validated, fully defaulted platform description. It holds no secret values:
@@ -27,6 +27,19 @@ export interface PlatformSpec {
         healthCheck: Required<PlatformConfig["loadBalancer"]["healthCheck"]>;
     };
     docker: PlatformConfig["docker"];
+    /** AWS settings with zones resolved when given; read only by the aws target. */
+    aws: PlatformConfig["aws"] & { region: string };
+    resilience: {
+        mode: ResilienceMode;
+        /** Absent when no fallback storage is configured (then mode is connected). */
+        fallbackStorage?: Omit<NonNullable<PlatformConfig["resilience"]["fallbackStorage"]>, "kind" | "region" | "configBucket" | "resourceBucket"> & {
+            kind: StorageKind;
+            /** S3 region; "us-east-1" for the local server, which ignores it. */
+            region: string;
+            configBucket: string;
+            resourceBucket: string;
+        };
+    };
 }
 
 /** Secret config values, kept apart from the spec so they can be wrapped as Pulumi secrets. */

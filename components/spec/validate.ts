@@ -5,13 +5,16 @@ import {
     BALANCER_KINDS,
     FLAVORS,
     LAYOUTS,
+    NAT_GATEWAY_MODES,
+    RESILIENCE_MODES,
     ROLES,
+    STORAGE_KINDS,
     TARGETS,
     type BalancerKind,
     type PlatformConfig,
 } from "./schema";
 import type { ConfigIssue } from "./issues";
-import { isValidHostAddress, parseCidr, parseIpv4 } from "./net";
+import { cidrContains, isValidHostAddress, parseCidr, parseIpv4 } from "./net";
 
 type Issues = ConfigIssue[];
 
@@ -115,21 +118,35 @@ export function checkDockerPlacement(c: PlatformConfig, nodeNames: string[]): Is
     ];
 }
 
-/** What each balancer accepts for its checks; nginx open source has passive checks only (max_fails/fail_timeout). */
-export const HEALTH_CHECK_LIMITS: Record<BalancerKind, Record<"intervalSeconds" | "timeoutSeconds" | "fall" | "rise", [number, number]>> = {
+type HealthCheckField = "intervalSeconds" | "timeoutSeconds" | "fall" | "rise";
+
+/**
+ * What each balancer accepts for its checks; nginx open source has passive checks only
+ * (max_fails/fail_timeout). On target aws the checks are the NLB target group's.
+ */
+export const HEALTH_CHECK_LIMITS: Record<BalancerKind | "aws-nlb", Record<HealthCheckField, [number, number]>> = {
     haproxy: { intervalSeconds: [1, 3600], timeoutSeconds: [1, 3600], fall: [1, 100], rise: [1, 100] },
     nginx: { intervalSeconds: [1, 3600], timeoutSeconds: [1, 3600], fall: [1, 100], rise: [1, 100] },
+    "aws-nlb": { intervalSeconds: [5, 300], timeoutSeconds: [2, 120], fall: [2, 10], rise: [2, 10] },
 };
 
-export function checkHealthCheck(lb: PlatformConfig["loadBalancer"], statusPort: number): Issues {
+/** Interval and timeout when unset: fast for our own balancers, the NLB's minimums on aws. */
+export function healthCheckDefaults(target: string): { intervalSeconds: number; timeoutSeconds: number } {
+    return target === "aws" ? { intervalSeconds: 5, timeoutSeconds: 2 } : { intervalSeconds: 2, timeoutSeconds: 1 };
+}
+
+export function checkHealthCheck(lb: PlatformConfig["loadBalancer"], statusPort: number, target = "docker"): Issues {
     const issues: Issues = [];
-    const limits = HEALTH_CHECK_LIMITS[lb.kind as BalancerKind];
-    const hc = lb.healthCheck;
+    const checker = target === "aws" ? "aws-nlb" : (lb.kind as BalancerKind);
+    const limits = HEALTH_CHECK_LIMITS[checker];
+    const hc = { ...healthCheckDefaults(target), ...Object.fromEntries(Object.entries(lb.healthCheck).filter(([, v]) => v !== undefined)) } as Required<
+        PlatformConfig["loadBalancer"]["healthCheck"]
+    >;
+    const who = checker === "aws-nlb" ? "an AWS NLB target group" : lb.kind;
     if (limits)
-        for (const [field, [lo, hi]] of Object.entries(limits) as [keyof typeof limits, [number, number]][]) {
+        for (const [field, [lo, hi]] of Object.entries(limits) as [HealthCheckField, [number, number]][]) {
             const v = hc[field];
-            if (v < lo || v > hi)
-                issues.push({ key: `loadBalancer.healthCheck.${field}`, value: v, rule: `${lb.kind} accepts ${lo}–${hi}` });
+            if (v < lo || v > hi) issues.push({ key: `loadBalancer.healthCheck.${field}`, value: v, rule: `${who} accepts ${lo}–${hi}` });
         }
     if (hc.timeoutSeconds > hc.intervalSeconds)
         issues.push({ key: "loadBalancer.healthCheck.timeoutSeconds", value: hc.timeoutSeconds, rule: `must not exceed loadBalancer.healthCheck.intervalSeconds (${hc.intervalSeconds})` });
@@ -172,8 +189,205 @@ export function validateConfig(c: PlatformConfig, raw: Record<string, unknown>, 
         ...checkEtcdTiming(c.etcd),
         ...checkLayoutCounts(c, raw),
         ...checkNodes(c),
-        ...checkHealthCheck(c.loadBalancer, c.dataPlane.statusPort),
+        ...checkHealthCheck(c.loadBalancer, c.dataPlane.statusPort, c.target),
         ...checkDatabase(c.flavor, dsn),
         ...checkNetworks(c),
+        ...checkAws(c),
+        ...checkResilience(c),
     ];
+}
+
+/** AWS region names: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-7, … */
+export function isAwsRegion(s: string): boolean {
+    return /^[a-z]{2}(-gov|-iso[a-z]?)?-(north|south|east|west|central|northeast|southeast|northwest|southwest)-\d{1,2}$/.test(s);
+}
+
+/**
+ * S3's bucket-name rules (general purpose buckets), plus no dots: a dotted name breaks TLS on
+ * virtual-hosted-style URLs, and the bucket policy refuses plain HTTP. Returns the broken rule.
+ */
+export function bucketNameRule(name: string): string | undefined {
+    if (name.length < 3 || name.length > 63) return "must be 3–63 characters (S3)";
+    if (!/^[a-z0-9][a-z0-9-]*[a-z0-9]$/.test(name)) return "must be lowercase letters, digits and '-', starting and ending with a letter or digit (S3; no dots: they break TLS)";
+    if (/^xn--|^sthree-|^amzn-s3-demo-/.test(name)) return "must not start with xn--, sthree- or amzn-s3-demo- (reserved by S3)";
+    if (/-s3alias$|--ol-s3$|--x-s3$|--table-s3$/.test(name)) return "must not end with -s3alias, --ol-s3, --x-s3 or --table-s3 (reserved by S3)";
+    return undefined;
+}
+
+const CRON_FIELDS: { name: string; lo: number; hi: number; names?: string[] }[] = [
+    { name: "minute", lo: 0, hi: 59 },
+    { name: "hour", lo: 0, hi: 23 },
+    { name: "day of month", lo: 1, hi: 31 },
+    { name: "month", lo: 1, hi: 12, names: ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"] },
+    { name: "day of week", lo: 0, hi: 6, names: ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] },
+];
+const GO_DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;
+const DURATION_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 };
+/** Dumping more often than this only multiplies S3 requests: the gateways read the last dump. */
+export const MIN_DUMP_INTERVAL_SECONDS = 10;
+
+/**
+ * The control plane's `cron_spec` (Go's robfig/cron): `@every <duration>`, a descriptor such as
+ * `@hourly`, or five fields (minute hour day-of-month month day-of-week). Returns the broken rule.
+ */
+export function cronSpecRule(specText: string): string | undefined {
+    const s = specText.trim();
+    if (s.startsWith("@every")) {
+        const d = s.slice("@every".length).trim();
+        if (!GO_DURATION.test(d)) return "@every needs a Go duration such as 30s, 1m or 1h30m";
+        const ms = [...d.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)].reduce((t, m) => t + Number(m[1]) * DURATION_MS[m[2]], 0);
+        return ms < MIN_DUMP_INTERVAL_SECONDS * 1000 ? `@every must be at least ${MIN_DUMP_INTERVAL_SECONDS}s` : undefined;
+    }
+    if (s.startsWith("@"))
+        return ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"].includes(s)
+            ? undefined
+            : "unknown descriptor; use @every <duration>, @hourly, @daily, @weekly, @monthly or @yearly";
+    const fields = s.split(/\s+/);
+    if (fields.length !== 5) return "must be @every <duration>, a descriptor, or 5 cron fields (minute hour day-of-month month day-of-week)";
+    for (const [i, field] of fields.entries()) {
+        const f = CRON_FIELDS[i];
+        const value = (v: string) => {
+            const named = f.names?.indexOf(v.toUpperCase()) ?? -1;
+            return named >= 0 ? named + (f.lo === 1 ? 1 : 0) : /^\d+$/.test(v) ? Number(v) : NaN;
+        };
+        for (const part of field.split(",")) {
+            const m = /^(\*|\?|([^-/]+)(?:-([^/]+))?)(?:\/(\d+))?$/.exec(part);
+            if (!m) return `${f.name} field '${field}' is not a cron expression`;
+            if ((m[1] === "?" && i !== 2 && i !== 4) || (m[4] !== undefined && Number(m[4]) < 1)) return `${f.name} field '${field}' is not valid`;
+            for (const v of [m[2], m[3]].filter((x): x is string => x !== undefined)) {
+                const n = value(v);
+                if (!(n >= f.lo && n <= f.hi)) return `${f.name} field '${field}': ${v} is outside ${f.lo}–${f.hi}`;
+            }
+        }
+    }
+    return undefined;
+}
+
+const isCidr = (s: string) => parseCidr(s) !== undefined;
+const cidrRule = "must be an IPv4 CIDR such as 10.0.0.0/8 (no host bits set)";
+
+/** Graviton instance families carry a `g` after the generation digit (t4g, m7g, c7gn). */
+function instanceArchitecture(type: string): "arm64" | "x86_64" {
+    return /^[a-z]+\d+[a-z]*g[a-z]*\./.test(type) && !/^g\d/.test(type) ? "arm64" : "x86_64";
+}
+
+export function checkAws(c: PlatformConfig): Issues {
+    if (c.target !== "aws") return [];
+    const issues: Issues = [];
+    const a = c.aws;
+    if (a.region === undefined) issues.push({ key: "aws.region", value: undefined, rule: "required on target aws: set it with `pulumi config set --path aws.region eu-west-1`" });
+    else if (!isAwsRegion(a.region)) issues.push({ key: "aws.region", value: a.region, rule: "must be an AWS region such as us-east-1 or eu-central-1" });
+    issues.push(...oneOf("aws.natGateways", a.natGateways, NAT_GATEWAY_MODES, "NAT gateway mode"));
+    const vpc = parseCidr(a.existingVpc?.cidr ?? a.vpcCidr);
+    const vpcKey = a.existingVpc ? "aws.existingVpc.cidr" : "aws.vpcCidr";
+    if (!vpc) issues.push({ key: vpcKey, value: a.existingVpc?.cidr ?? a.vpcCidr, rule: cidrRule });
+    else if (!a.existingVpc && (vpc.prefix < 16 || vpc.prefix > 24))
+        issues.push({ key: "aws.vpcCidr", value: a.vpcCidr, rule: "must be /16 to /24: AWS allows /16–/28 and each zone gets two subnets of 1/16 of it" });
+    const usesEtcd = c.flavor !== "api7-v3";
+    const needZones = usesEtcd ? 3 : 2;
+    if (a.existingVpc) {
+        const ev = a.existingVpc;
+        for (const [kind, list] of [["privateSubnets", ev.privateSubnets], ["publicSubnets", ev.publicSubnets]] as const) {
+            const zones = new Set<string>();
+            list.forEach((sn, i) => {
+                const key = `aws.existingVpc.${kind}[${i}]`;
+                const net = parseCidr(sn.cidr);
+                if (!net) issues.push({ key: `${key}.cidr`, value: sn.cidr, rule: cidrRule });
+                else if (vpc && (net.prefix < vpc.prefix || !cidrContains(vpc, net.network)))
+                    issues.push({ key: `${key}.cidr`, value: sn.cidr, rule: `must lie inside aws.existingVpc.cidr ${ev.cidr}` });
+                else if (net.prefix > 27) issues.push({ key: `${key}.cidr`, value: sn.cidr, rule: "must be /27 or larger to hold the nodes and the balancer's address" });
+                if (zones.has(sn.zone)) issues.push({ key: `${key}.zone`, value: sn.zone, rule: "one subnet per availability zone" });
+                zones.add(sn.zone);
+            });
+        }
+        if (ev.privateSubnets.length < needZones)
+            issues.push({ key: "aws.existingVpc.privateSubnets", value: ev.privateSubnets.length, rule: `needs one private subnet in each of at least ${needZones} availability zones${usesEtcd ? " (etcd members spread over 3 zones)" : ""}` });
+        const privZones = ev.privateSubnets.map((s) => s.zone).join(",");
+        if (c.aws.gatewayBalancer.internetFacing && ev.publicSubnets.map((s) => s.zone).join(",") !== privZones)
+            issues.push({ key: "aws.existingVpc.publicSubnets", value: ev.publicSubnets.map((s) => s.zone), rule: `an internet-facing gateway balancer needs one public subnet per private subnet's zone, in the same order (${privZones})` });
+        if (a.zones) issues.push({ key: "aws.zones", value: a.zones, rule: "with aws.existingVpc the zones are the private subnets' zones; remove this key" });
+    } else if (a.zones) {
+        if (new Set(a.zones).size !== a.zones.length) issues.push({ key: "aws.zones", value: a.zones, rule: "zones must be distinct" });
+        if (a.zones.length < needZones || a.zones.length > 8)
+            issues.push({ key: "aws.zones", value: a.zones, rule: `needs ${needZones}–8 availability zones${usesEtcd ? " (etcd members spread over 3 zones)" : ""}` });
+        if (a.region && a.zones.some((z) => !z.startsWith(a.region!)))
+            issues.push({ key: "aws.zones", value: a.zones, rule: `every zone must be in aws.region ${a.region}` });
+    }
+    const types = a.instanceTypes;
+    for (const [role, type] of Object.entries(types)) {
+        if (type === undefined) continue;
+        if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(type)) issues.push({ key: `aws.instanceTypes.${role}`, value: type, rule: "must be an EC2 instance type such as t3.medium" });
+        else if (instanceArchitecture(type) !== a.ami.architecture)
+            issues.push({ key: `aws.instanceTypes.${role}`, value: type, rule: `is ${instanceArchitecture(type)} but aws.ami.architecture is ${a.ami.architecture}` });
+    }
+    issues.push(...oneOf("aws.ami.architecture", a.ami.architecture, ["x86_64", "arm64"], "architecture"));
+    if (a.ssh) {
+        if (!isCidr(a.ssh.sourceCidr)) issues.push({ key: "aws.ssh.sourceCidr", value: a.ssh.sourceCidr, rule: cidrRule });
+        else if (parseCidr(a.ssh.sourceCidr)!.prefix === 0) issues.push({ key: "aws.ssh.sourceCidr", value: a.ssh.sourceCidr, rule: "SSH must not be open to the internet; name your operators' network (SSM needs no inbound port at all)" });
+    }
+    if (a.monitoringCidr !== undefined) {
+        if (!isCidr(a.monitoringCidr)) issues.push({ key: "aws.monitoringCidr", value: a.monitoringCidr, rule: cidrRule });
+        else if (parseCidr(a.monitoringCidr)!.prefix === 0) issues.push({ key: "aws.monitoringCidr", value: a.monitoringCidr, rule: "metrics must not be open to the internet" });
+    }
+    (a.operatorCidrs ?? []).forEach((cidr, i) => {
+        if (!isCidr(cidr)) issues.push({ key: `aws.operatorCidrs[${i}]`, value: cidr, rule: cidrRule });
+        else if (parseCidr(cidr)!.prefix === 0) issues.push({ key: `aws.operatorCidrs[${i}]`, value: cidr, rule: "the control plane must not be open to the internet" });
+    });
+    (a.gatewayBalancer.clientCidrs ?? []).forEach((cidr, i) => {
+        if (!isCidr(cidr)) issues.push({ key: `aws.gatewayBalancer.clientCidrs[${i}]`, value: cidr, rule: cidrRule });
+        else if (parseCidr(cidr)!.prefix === 0 && !a.gatewayBalancer.internetFacing)
+            issues.push({ key: `aws.gatewayBalancer.clientCidrs[${i}]`, value: cidr, rule: "an internal balancer is not open to 0.0.0.0/0; set aws.gatewayBalancer.internetFacing or name the clients' networks" });
+    });
+    c.nodes.forEach((n, i) => {
+        if (n.sshUser !== undefined) issues.push({ key: `nodes[${i}].sshUser`, value: n.sshUser, rule: "target aws creates its own instances; remote Docker hosts are for target docker" });
+        if (n.cpus !== undefined || n.memoryGb !== undefined)
+            issues.push({ key: `nodes[${i}].${n.cpus !== undefined ? "cpus" : "memoryGb"}`, value: n.cpus ?? n.memoryGb, rule: "on target aws a node's size is its instance type: use aws.instanceTypes" });
+        if (n.roles?.includes("load-balancer"))
+            issues.push({ key: `nodes[${i}].roles`, value: n.roles, rule: "on target aws the balancers are NLBs, not nodes: remove role load-balancer" });
+        if (n.roles?.includes("storage"))
+            issues.push({ key: `nodes[${i}].roles`, value: n.roles, rule: "on target aws the fallback buckets are S3: remove role storage" });
+    });
+    return issues;
+}
+
+export function checkResilience(c: PlatformConfig): Issues {
+    const issues: Issues = [];
+    const r = c.resilience;
+    issues.push(...oneOf("resilience.mode", r.mode, RESILIENCE_MODES, "resilience mode"));
+    const fs = r.fallbackStorage;
+    if (r.mode === "standalone" && !fs)
+        issues.push({ key: "resilience.mode", value: r.mode, rule: "standalone gateways read the last dump from the fallback buckets: configure resilience.fallbackStorage first" });
+    if (!fs) {
+        if (c.layout === "custom" && c.nodes.some((n) => n.roles?.includes("storage")))
+            issues.push({ key: "nodes", value: "a node with role storage", rule: "role storage holds the local fallback buckets: configure resilience.fallbackStorage with kind local" });
+        return issues;
+    }
+    if (c.flavor !== "api7-v3")
+        issues.push({
+            key: "resilience.fallbackStorage",
+            value: c.flavor,
+            rule: "the S3 fallback (fallback_cp, seed 002) is an API7 Enterprise 3.x feature: use flavor api7-v3 (apisix and api7-v2 have no dump to read back)",
+        });
+    issues.push(...oneOf("resilience.fallbackStorage.kind", fs.kind, STORAGE_KINDS, "storage kind"));
+    if (fs.kind === "local" && c.target !== "docker")
+        issues.push({ key: "resilience.fallbackStorage.kind", value: fs.kind, rule: "the local S3-compatible server is for target docker; use kind s3" });
+    if (fs.kind === "s3") {
+        const region = fs.region ?? (c.target === "aws" ? c.aws.region : undefined);
+        if (region === undefined)
+            issues.push({ key: "resilience.fallbackStorage.region", value: undefined, rule: "required for kind s3 (on target aws it defaults to aws.region)" });
+        else if (!isAwsRegion(region)) issues.push({ key: fs.region ? "resilience.fallbackStorage.region" : "aws.region", value: region, rule: "must be an AWS region such as us-east-1" });
+        for (const key of ["configBucket", "resourceBucket"] as const)
+            if (fs[key] === undefined)
+                issues.push({ key: `resilience.fallbackStorage.${key}`, value: undefined, rule: "required for kind s3: S3 bucket names are global, so choose them (e.g. <company>-gateway-ha-<stack>-config)" });
+    }
+    for (const key of ["configBucket", "resourceBucket"] as const) {
+        const name = fs[key];
+        const rule = name === undefined ? undefined : bucketNameRule(name);
+        if (rule) issues.push({ key: `resilience.fallbackStorage.${key}`, value: name, rule });
+    }
+    if (fs.configBucket !== undefined && fs.configBucket === fs.resourceBucket)
+        issues.push({ key: "resilience.fallbackStorage.resourceBucket", value: fs.resourceBucket, rule: "must differ from resilience.fallbackStorage.configBucket (seed 002: two buckets)" });
+    const cron = cronSpecRule(fs.cronSpec);
+    if (cron) issues.push({ key: "resilience.fallbackStorage.cronSpec", value: fs.cronSpec, rule: cron });
+    return issues;
 }

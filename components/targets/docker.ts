@@ -123,14 +123,21 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 gatewayUrl: `http://${host}:${ports.get(spec.dataPlane.httpPort)}`,
                 gatewayHttpsUrl: `https://${host}:${ports.get(spec.dataPlane.httpsPort)}`,
                 controlPlaneUrl: `http://${host}:${ports.get(cpPort)}`,
+                gatewayBalancerHost: host,
+                controlPlaneBalancerHost: host,
             };
         }
         return {
             gatewayUrl: `http://${lb.address}:${spec.dataPlane.httpPort}`,
             gatewayHttpsUrl: `https://${lb.address}:${spec.dataPlane.httpsPort}`,
             controlPlaneUrl: `http://${lb.address}:${cpPort}`,
+            gatewayBalancerHost: lb.address,
+            controlPlaneBalancerHost: lb.address,
         };
     }
+
+    /** Containers are complete when created: nothing is collected per node. */
+    complete(): void {}
 
     private containerName(service: string): string {
         return `${this.spec.stack}-${service}`;

@@ -4,19 +4,24 @@ import { ROLES, type Role } from "../spec/schema";
 import type { ConfigIssue } from "../spec/issues";
 import type { PlatformSpec } from "../spec/types";
 import { cidrContains, isHostAddress, parseCidr, parseIpv4 } from "../spec/net";
-import { assignAddresses, placeRoles } from "./layouts";
+import { assignAddresses, assignZones, placeRoles } from "./layouts";
+import { awsNetworkPlan, BALANCER_HOST_OFFSET } from "./network";
 import { flows, roleBindings, usesEtcd } from "./ports";
 import type { PortBinding, Topology, TopologyNode } from "./types";
 
 export * from "./types";
 export { controlPlanePorts, flows, roleBindings, usesEtcd } from "./ports";
 export { placeRoles, FIRST_HOST_OFFSET } from "./layouts";
+export { awsNetworkPlan, type AwsNetworkPlan } from "./network";
+export { usesLocalStorage } from "./ports";
 
 export const DEFAULT_NODE_SIZE = { cpus: 2, memoryGb: 4 }; // seed 001: 2C4G per node
 
 export function buildTopology(spec: PlatformSpec): Topology {
     const placed = placeRoles(spec);
-    const addresses = assignAddresses(spec, placed);
+    const network = spec.target === "aws" ? awsNetworkPlan(spec) : undefined;
+    const zones = network ? assignZones(placed, network.zoneCount) : undefined;
+    const addresses = assignAddresses(spec, placed, zones);
     const overrides = new Map(spec.nodes.map((n) => [n.name, n]));
     const nodes: TopologyNode[] = placed.map((p) => {
         const o = overrides.get(p.name);
@@ -26,12 +31,14 @@ export function buildTopology(spec: PlatformSpec): Topology {
             roles: p.roles,
             cpus: o?.cpus ?? DEFAULT_NODE_SIZE.cpus,
             memoryGb: o?.memoryGb ?? DEFAULT_NODE_SIZE.memoryGb,
+            ...(zones ? { zone: zones.get(p.name) } : {}),
             ...(o?.sshUser ? { ssh: { user: o.sshUser, port: o.sshPort ?? 22 } } : {}),
             ports: p.roles.flatMap((r) => roleBindings(spec, r)),
         };
     });
     const byRole = Object.fromEntries(ROLES.map((r) => [r, nodes.filter((n) => n.roles.includes(r))])) as Record<Role, TopologyNode[]>;
-    return { nodes, flows: flows(spec), byRole };
+    const balancerAddresses = network ? network.controlPlaneBalancerAddresses : byRole["load-balancer"].map((n) => n.address);
+    return { nodes, flows: flows(spec), byRole, balancerAddresses, ...(network ? { network } : {}) };
 }
 
 /** Two services on one node binding the same port and protocol. */
@@ -73,10 +80,14 @@ export function checkTopology(spec: PlatformSpec, topo: Topology): ConfigIssue[]
         });
     if (custom && count("control-plane") < 1)
         issues.push({ key: "nodes", value: "0 node(s) with role control-plane", rule: "at least 1 control-plane node" });
-    if (custom && count("load-balancer") < 1)
+    if (custom && spec.target !== "aws" && count("load-balancer") < 1)
         issues.push({ key: "nodes", value: "0 node(s) with role load-balancer", rule: "at least 1 load-balancer node in front of gateways and control plane" });
 
+    if (custom && spec.resilience.fallbackStorage?.kind === "local" && count("storage") !== 1)
+        issues.push({ key: "nodes", value: `${count("storage")} node(s) with role storage`, rule: "fallback storage kind local runs on exactly 1 node with role storage" });
+
     const subnet = parseCidr(spec.docker.subnet);
+    const zoneSubnets = topo.network?.privateSubnets.map(parseCidr);
     const byAddress = new Map<string, string>();
     topo.nodes.forEach((node) => {
         const i = spec.nodes.findIndex((n) => n.name === node.name);
@@ -86,6 +97,11 @@ export function checkTopology(spec: PlatformSpec, topo: Topology): ConfigIssue[]
             if (subnet) issues.push({ key: "docker.subnet", value: spec.docker.subnet, rule: `too small to give node ${node.name} an address` });
         } else if (!node.ssh && spec.target === "docker" && subnet && (ip === undefined || !isHostAddress(subnet, ip) || !cidrContains(subnet, ip))) {
             issues.push({ key, value: node.address, rule: `a local Docker node needs a host address inside docker.subnet ${spec.docker.subnet}` });
+        } else if (zoneSubnets && node.zone !== undefined) {
+            const zs = zoneSubnets[node.zone];
+            const cidr = topo.network!.privateSubnets[node.zone];
+            if (zs && (ip === undefined || !isHostAddress(zs, ip) || ip - zs.network <= BALANCER_HOST_OFFSET))
+                issues.push({ key, value: node.address, rule: `node ${node.name} sits in zone ${node.zone + 1}: its address must be a host of private subnet ${cidr} above .${BALANCER_HOST_OFFSET} (AWS and the control-plane balancer hold the ones below)` });
         }
         const other = node.address ? byAddress.get(node.address) : undefined;
         if (other) issues.push({ key, value: node.address, rule: `address already used by node ${other}; node addresses must be unique` });

@@ -2,7 +2,8 @@
 import { ROLES, type Role } from "../spec/schema";
 import type { PlatformSpec } from "../spec/types";
 import { formatIpv4, parseCidr } from "../spec/net";
-import { usesEtcd } from "./ports";
+import { awsNetworkPlan, BALANCER_HOST_OFFSET } from "./network";
+import { usesEtcd, usesLocalStorage } from "./ports";
 
 export interface PlacedNode {
     name: string;
@@ -21,9 +22,14 @@ function numbered(prefix: string, count: number, roles: Role[]): PlacedNode[] {
  * compact:  seed 001's five nodes: etcd + control plane on node-1 and node-2, etcd alone on node-3,
  *           gateways from node-4 on, plus a balancer node.
  * custom:   exactly the configured nodes and roles.
- * api7-v3 keeps its state in PostgreSQL, so its layouts place no etcd role.
+ * api7-v3 keeps its state in PostgreSQL, so its layouts place no etcd role. On aws the balancers
+ * are NLBs, so no balancer node; local fallback storage adds a storage node.
  */
 export function placeRoles(spec: PlatformSpec): PlacedNode[] {
+    const extras = [
+        ...(spec.target === "aws" ? [] : numbered("lb", 1, ["load-balancer"])),
+        ...(usesLocalStorage(spec) ? numbered("s3", 1, ["storage"]) : []),
+    ];
     const etcd = usesEtcd(spec);
     const { members } = spec.etcd;
     const cp = spec.controlPlane.replicas;
@@ -34,7 +40,7 @@ export function placeRoles(spec: PlatformSpec): PlacedNode[] {
                 ...(etcd ? numbered("etcd", members, ["etcd"]) : []),
                 ...numbered("cp", cp, ["control-plane"]),
                 ...numbered("dp", dp, ["data-plane"]),
-                ...numbered("lb", 1, ["load-balancer"]),
+                ...extras,
             ];
         case "compact": {
             const shared = Math.max(cp, etcd ? members : 0);
@@ -46,7 +52,7 @@ export function placeRoles(spec: PlatformSpec): PlacedNode[] {
                 nodes.push({ name: `node-${i + 1}`, roles });
             }
             for (let i = 0; i < dp; i++) nodes.push({ name: `node-${shared + i + 1}`, roles: ["data-plane"] });
-            return [...nodes, ...numbered("lb", 1, ["load-balancer"])];
+            return [...nodes, ...extras];
         }
         case "custom":
             return spec.nodes.map((n) => ({
@@ -57,28 +63,46 @@ export function placeRoles(spec: PlatformSpec): PlacedNode[] {
 }
 
 /**
- * Explicit addresses win; the rest get consecutive host addresses from the docker subnet,
- * skipping any that are taken explicitly.
+ * Zone of each node on aws: a role's members go round the zones in order (etcd-1, -2, -3 in
+ * zones 0, 1, 2), so every role spans as many zones as it has members, up to the zone count.
+ * A node with several roles follows its first role.
  */
-export function assignAddresses(spec: PlatformSpec, placed: PlacedNode[]): Map<string, string | undefined> {
+export function assignZones(placed: PlacedNode[], zoneCount: number): Map<string, number> {
+    const seen = new Map<Role, number>();
+    const out = new Map<string, number>();
+    for (const node of placed) {
+        const role = node.roles[0];
+        const i = seen.get(role) ?? 0;
+        seen.set(role, i + 1);
+        out.set(node.name, i % zoneCount);
+    }
+    return out;
+}
+
+/**
+ * Explicit addresses win; the rest get consecutive host addresses, skipping any taken
+ * explicitly: from the docker subnet, or on aws from the private subnet of the node's zone.
+ */
+export function assignAddresses(spec: PlatformSpec, placed: PlacedNode[], zones?: Map<string, number>): Map<string, string | undefined> {
     const explicit = new Map(spec.nodes.filter((n) => n.address).map((n) => [n.name, n.address as string]));
     const taken = new Set(explicit.values());
-    const subnet = parseCidr(spec.docker.subnet);
+    const subnets = spec.target === "aws" ? awsNetworkPlan(spec).privateSubnets.map(parseCidr) : [parseCidr(spec.docker.subnet)];
+    const next = subnets.map((s) => (s ? s.network + (spec.target === "aws" ? BALANCER_HOST_OFFSET + 1 : FIRST_HOST_OFFSET) : 0));
     const out = new Map<string, string | undefined>();
-    let next = subnet ? subnet.network + FIRST_HOST_OFFSET : 0;
     for (const node of placed) {
         const fixed = explicit.get(node.name);
         if (fixed) {
             out.set(node.name, fixed);
             continue;
         }
-        if (!subnet) {
+        const z = zones?.get(node.name) ?? 0;
+        if (!subnets[z]) {
             out.set(node.name, undefined);
             continue;
         }
-        while (taken.has(formatIpv4(next))) next++;
-        out.set(node.name, formatIpv4(next));
-        taken.add(formatIpv4(next++));
+        while (taken.has(formatIpv4(next[z]))) next[z]++;
+        out.set(node.name, formatIpv4(next[z]));
+        taken.add(formatIpv4(next[z]++));
     }
     return out;
 }

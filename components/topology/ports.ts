@@ -48,12 +48,22 @@ export function roleBindings(spec: PlatformSpec, role: Role): PortBinding[] {
                 tcp(dp.httpsPort, "gateway-lb", "gateway balancer HTTPS (TCP pass-through)", "dataPlane.httpsPort"),
                 ...controlPlanePorts(spec).map((p) => tcp(p.port, "control-plane-lb", `control-plane balancer: ${p.purpose}`, p.configKey)),
             ];
+        case "storage":
+            return spec.resilience.fallbackStorage
+                ? [tcp(spec.resilience.fallbackStorage.port, "object-storage", "S3-compatible server holding the fallback buckets", "resilience.fallbackStorage.port")]
+                : [];
     }
+}
+
+/** Whether the fallback buckets live on a storage node of the platform (kind local). */
+export function usesLocalStorage(spec: Pick<PlatformSpec, "resilience">): boolean {
+    return spec.resilience.fallbackStorage?.kind === "local";
 }
 
 export function flows(spec: PlatformSpec): Flow[] {
     const out: Flow[] = [];
-    const add = (from: Flow["from"], to: Role, port: number, purpose: string) => out.push({ from, to, port, protocol: "tcp", purpose });
+    const add = (from: Flow["from"], to: Role, port: number, purpose: string, balancer?: Flow["balancer"]) =>
+        out.push({ from, to, port, protocol: "tcp", purpose, ...(balancer ? { balancer } : {}) });
     const { etcd, dataPlane: dp } = spec;
     if (usesEtcd(spec)) {
         add("etcd", "etcd", etcd.peerPort, "Raft replication between members");
@@ -61,14 +71,20 @@ export function flows(spec: PlatformSpec): Flow[] {
         add("control-plane", "etcd", etcd.clientPort, "control plane reads and writes configuration");
         add("data-plane", "etcd", etcd.clientPort, "gateways watch configuration");
     }
-    for (const p of controlPlanePorts(spec)) add("load-balancer", "control-plane", p.port, `balancer to ${p.purpose}`);
-    if (spec.flavor === "api7-v3") add("data-plane", "load-balancer", spec.controlPlane.dpManagerPort, "gateways reach the DP Manager through its balancer");
-    add("load-balancer", "data-plane", dp.httpPort, "balancer to gateway HTTP");
-    add("load-balancer", "data-plane", dp.httpsPort, "balancer to gateway HTTPS");
-    add("load-balancer", "data-plane", dp.statusPort, "balancer health checks");
-    add("clients", "load-balancer", dp.httpPort, "client HTTP");
-    add("clients", "load-balancer", dp.httpsPort, "client HTTPS");
-    for (const p of controlPlanePorts(spec)) add("operators", "load-balancer", p.port, `operators to ${p.purpose}`);
+    for (const p of controlPlanePorts(spec)) add("load-balancer", "control-plane", p.port, `balancer to ${p.purpose}`, "control-plane");
+    if (spec.flavor === "api7-v3")
+        add("data-plane", "load-balancer", spec.controlPlane.dpManagerPort, "gateways reach the DP Manager through its balancer", "control-plane");
+    add("load-balancer", "data-plane", dp.httpPort, "balancer to gateway HTTP", "gateway");
+    add("load-balancer", "data-plane", dp.httpsPort, "balancer to gateway HTTPS", "gateway");
+    add("load-balancer", "data-plane", dp.statusPort, "balancer health checks", "gateway");
+    add("clients", "load-balancer", dp.httpPort, "client HTTP", "gateway");
+    add("clients", "load-balancer", dp.httpsPort, "client HTTPS", "gateway");
+    for (const p of controlPlanePorts(spec)) add("operators", "load-balancer", p.port, `operators to ${p.purpose}`, "control-plane");
     add("monitoring", "data-plane", dp.metricsPort, "Prometheus scrape");
+    const storage = spec.resilience.fallbackStorage;
+    if (storage && usesLocalStorage(spec)) {
+        add("control-plane", "storage", storage.port, "control plane dumps its configuration to the fallback buckets");
+        add("data-plane", "storage", storage.port, "standalone gateways read the last dump");
+    }
     return out;
 }

@@ -17,6 +17,8 @@ export interface PortBinding {
 /** Who must reach whom: the port matrix that becomes firewall and security-group rules. */
 export interface Flow {
     from: Role | "clients" | "monitoring" | "operators";
+    /** For flows from or to role load-balancer: which balancer, the gateways' or the control plane's. */
+    balancer?: "gateway" | "control-plane";
     to: Role;
     port: number;
     protocol: Protocol;
@@ -30,6 +32,8 @@ export interface TopologyNode {
     roles: Role[];
     cpus: number;
     memoryGb: number;
+    /** Index of the node's availability zone (target aws): members of a role go round the zones. */
+    zone?: number;
     /** Remote Docker host over SSH; absent for the local engine. */
     ssh?: { user: string; port: number };
     ports: PortBinding[];
@@ -40,4 +44,11 @@ export interface Topology {
     flows: Flow[];
     /** Nodes in the order each role's members are numbered (etcd-1 is etcdMembers[0]). */
     byRole: Record<Role, TopologyNode[]>;
+    /**
+     * Where the control-plane balancer answers, which is also where its traffic to the nodes comes
+     * from: the balancer nodes' addresses, or the internal NLB's fixed addresses on aws.
+     */
+    balancerAddresses: string[];
+    /** Subnets and zones (target aws only). */
+    network?: import("./network").AwsNetworkPlan;
 }

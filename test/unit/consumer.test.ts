@@ -27,6 +27,8 @@ const SAMPLE: PlatformStackOutputs = {
         "lb-1": { address: "172.28.0.18", roles: ["load-balancer"] },
     },
     etcdCaCert: "-----BEGIN CERTIFICATE-----\nc2FtcGxl\n-----END CERTIFICATE-----\n",
+    balancerDnsNames: { gateway: "127.0.0.1", controlPlane: "127.0.0.1" },
+    fallbackBuckets: null,
     adminKey: "sample-admin-key-0123456789abcdef",
     etcdCredentials: {
         root: { user: "root", password: "sample-root-pw" },

@@ -96,7 +96,7 @@ describe("validation names the key, the value and the rule", () => {
         ["one gateway", { dataPlane: { replicas: 1 } }, "dataPlane.replicas", /at least 2 gateways/],
         ["unknown flavor", { flavor: "kong" }, "flavor", /unknown flavor/],
         ["unknown target", { target: "nomad" }, "target", /unknown target/],
-        ["target not yet available", { target: "aws" }, "target", /not available yet/],
+        ["target not yet available", { target: "kubernetes" }, "target", /not available yet/],
         ["unknown layout", { layout: "mesh" }, "layout", /unknown layout/],
         ["unknown role", { layout: "custom", nodes: [{ name: "a", roles: ["cache"] }] }, "nodes[0].roles[0]", /unknown role/],
         ["unknown balancer", { loadBalancer: { kind: "traefik" } }, "loadBalancer.kind", /unknown load balancer kind/],
