@@ -19,6 +19,31 @@ const SECRET_PLACEHOLDERS: Record<string, string> = {
 };
 const GENERIC_PLACEHOLDER = "secret-placeholder";
 
+/**
+ * Secrets a stack file leaves to `pulumi config set --secret` (a committed stack file holds no
+ * ciphertext it cannot decrypt elsewhere). The offline rendering stands a placeholder in for them
+ * and says so; `pulumi up` still refuses to run without the real value.
+ */
+const REQUIRED_SECRETS: { key: string; path: string[]; needed: (config: Record<string, string>, project: string) => boolean }[] = [
+    { key: "controlPlane.databaseDsn", path: ["controlPlane", "databaseDsn"], needed: (c, project) => c[`${project}:flavor`] === "api7-v3" },
+];
+
+/** Adds placeholders for required secrets the config lacks; returns the keys it filled. */
+export function fillRequiredSecrets(project: string, config: Record<string, string>): { config: Record<string, string>; filled: string[] } {
+    const out = { ...config };
+    const filled: string[] = [];
+    for (const r of REQUIRED_SECRETS) {
+        if (!r.needed(out, project)) continue;
+        const key = `${project}:${r.path[0]}`;
+        const root = (out[key] ? JSON.parse(out[key]) : {}) as Record<string, unknown>;
+        if (root[r.path[1]] !== undefined) continue;
+        root[r.path[1]] = SECRET_PLACEHOLDERS[r.key] ?? GENERIC_PLACEHOLDER;
+        out[key] = JSON.stringify(root);
+        filled.push(r.key);
+    }
+    return { config: out, filled };
+}
+
 export interface PreviewArgs {
     stack: string;
     configFile?: string;
@@ -145,8 +170,9 @@ export async function preview(
     const stackFile = args.configFile ?? path.join(ROOT, `Pulumi.${args.stack}.yaml`);
     if (!fs.existsSync(stackFile)) throw new UsageError(`no stack config file ${stackFile}`);
     const stack = stackConfig(path.join(ROOT, "Pulumi.yaml"), stackFile);
-    const { project, secretKeys } = stack;
-    const config = applySets(project, stack.config, args.sets);
+    const { project } = stack;
+    const { config, filled } = fillRequiredSecrets(project, applySets(project, stack.config, args.sets));
+    const secretKeys = [...new Set([...stack.secretKeys, ...filled.map((k) => `${project}:${k.split(".")[0]}`)])];
     // Validate first: a bad config exits 2 before the program (and any resource) runs.
     const platform = loadPlatform(config, { project, stack: args.stack });
     const run = await runProgram({ program: path.join(ROOT, "index.ts"), project, stack: args.stack, config, secretKeys, importer: opts.importer, state: opts.state });
@@ -159,6 +185,8 @@ export async function preview(
             resources: run.resources.filter((r) => r.type !== "pulumi:pulumi:Stack").map((r) => ({ type: r.type, name: r.name, inputs: redactSecrets(r.inputs) })),
             outputs: Object.fromEntries(Object.entries(run.outputs).map(([k, o]) => [k, o.secret ? "[secret]" : o.value])),
             files: renderedFiles(run),
+            /** Required secrets the stack file leaves to `pulumi config set --secret`: placeholders stood in. */
+            placeholders: filled,
         },
     };
 }
@@ -193,6 +221,9 @@ async function main() {
                 ...Object.entries(document.outputs).map(([k, v]) => `  ${k}: ${typeof v === "string" ? v.split("\n")[0] : JSON.stringify(v)}`),
                 "",
                 `Rendered files: ${document.files.length}${args.out ? ` (written under ${args.out})` : " (use --out DIR to write them)"}`,
+                ...document.placeholders.map(
+                    (k) => `Placeholder for ${k}: not in the stack file; set it before \`pulumi up\` with \`pulumi config set --secret --path ${k} …\``,
+                ),
             ];
             process.stdout.write(out.join("\n") + "\n");
         }

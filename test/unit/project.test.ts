@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { CONFIG_KEYS, loadPlatform, platformConfigSchema } from "../../components/spec";
+import { fillRequiredSecrets, stackConfig } from "../../scripts/preview-offline";
 
 const root = path.resolve(__dirname, "../..");
 const project = parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8"));
@@ -37,11 +38,15 @@ describe("Pulumi.yaml", () => {
 describe("stack files", () => {
     const stacks = fs.readdirSync(root).filter((f) => /^Pulumi\.[\w-]+\.yaml$/.test(f));
     it("include the dev stack", () => expect(stacks).toContain("Pulumi.dev.yaml"));
-    it.each(stacks)("%s validates", (file) => {
-        const doc = parse(fs.readFileSync(path.join(root, file), "utf8"));
-        const config = Object.fromEntries(
-            Object.entries(doc.config ?? {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
-        );
-        expect(() => loadPlatform(config, { project: "gateway-ha", stack: file.split(".")[1] })).not.toThrow();
+    it.each(stacks)("%s validates once its required secrets are set", (file) => {
+        const { project, config } = stackConfig(path.join(root, "Pulumi.yaml"), path.join(root, file));
+        const { config: complete } = fillRequiredSecrets(project, config);
+        expect(() => loadPlatform(complete, { project, stack: file.split(".")[1] })).not.toThrow();
+    });
+
+    it("leave no required secret in plain text: the prod stack's DSN is set with `pulumi config set --secret`", () => {
+        const { project, config } = stackConfig(path.join(root, "Pulumi.yaml"), path.join(root, "Pulumi.prod.yaml"));
+        expect(fillRequiredSecrets(project, config).filled).toEqual(["controlPlane.databaseDsn"]);
+        expect(() => loadPlatform(config, { project, stack: "prod" })).toThrow(/controlPlane.databaseDsn = \(unset\): required for flavor api7-v3/);
     });
 });
