@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { EtcdCluster } from "./etcdCluster";
+import type { FallbackStorage } from "./fallbackStorage";
 import {
     CONTROL_PLANE_PATHS,
     renderApi7v2DashboardConfig,
@@ -21,6 +22,8 @@ export interface ControlPlaneArgs {
     etcd?: EtcdCluster;
     /** Required for api7-v3: the PostgreSQL DSN, kept secret. */
     databaseDsn?: pulumi.Input<string>;
+    /** Where the api7-v3 dashboard dumps its configuration (resilience.fallbackStorage). */
+    fallback?: FallbackStorage;
 }
 
 const pkiPaths = (dir: string) => ({ ca: `${dir}/ca.crt`, cert: `${dir}/client.crt`, key: `${dir}/client.key` });
@@ -43,7 +46,9 @@ export class ControlPlane extends pulumi.ComponentResource {
         if (spec.flavor === "api7-v3" && args.databaseDsn === undefined)
             throw new Error(`ControlPlane ${name}: controlPlane.databaseDsn is required for flavor api7-v3`);
         if (spec.flavor !== "api7-v3" && !etcd) throw new Error(`ControlPlane ${name}: flavor ${spec.flavor} needs an EtcdCluster`);
-        const child = { parent: this, dependsOn: etcd ? [etcd.ready] : [] };
+        const { fallback } = args;
+        if (spec.resilience.fallbackStorage && !fallback) throw new Error(`ControlPlane ${name}: resilience.fallbackStorage is configured but no FallbackStorage was given`);
+        const child = { parent: this, dependsOn: [...(etcd ? [etcd.ready] : []), ...(fallback?.ready ?? [])] };
 
         if (spec.flavor === "apisix")
             this.adminKey = pulumi.secret(new random.RandomPassword(`${name}-admin-key`, { length: 32, special: false }, { parent: this }).result);
@@ -91,13 +96,19 @@ export class ControlPlane extends pulumi.ComponentResource {
                 }
                 case "api7-v3": {
                     const dsn = pulumi.output(args.databaseDsn!);
+                    const writer = fallback?.credentials?.["control-plane"];
+                    const dashboardConfig = writer
+                        ? pulumi
+                              .all([dsn, writer.accessKey, writer.secretKey])
+                              .apply(([d, accessKey, secretKey]) => renderApi7v3DashboardConfig(spec, topology, d, { accessKey, secretKey }))
+                        : dsn.apply((d) => renderApi7v3DashboardConfig(spec, topology, d));
                     return [
                         {
                             ...base,
                             name: `${node.name}-dashboard`,
                             service: "dashboard",
                             image: spec.controlPlane.image,
-                            files: [{ path: CONTROL_PLANE_PATHS.api7v3Dashboard, content: dsn.apply((d) => renderApi7v3DashboardConfig(spec, d)), secret: true }],
+                            files: [{ path: CONTROL_PLANE_PATHS.api7v3Dashboard, content: dashboardConfig, secret: true }],
                         },
                         {
                             ...base,

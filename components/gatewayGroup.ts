@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { EtcdCluster } from "./etcdCluster";
+import type { FallbackStorage } from "./fallbackStorage";
 import { APISIX_PATHS, SECRET_ENV, renderGatewayConfig } from "./render/gateway";
 import { httpHealthCheck, type DeployedService, type Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
@@ -13,9 +14,15 @@ export interface GatewayGroupArgs {
     etcd?: EtcdCluster;
     /** Started after these (e.g. the control plane, for api7-v3's DP Manager). */
     dependsOn?: pulumi.Resource[];
+    /** The buckets standalone gateways read (resilience.fallbackStorage). */
+    fallback?: FallbackStorage;
 }
 
-/** Data-plane gateways, one per data-plane node, all with the same rendered config.yaml. */
+/**
+ * Data-plane gateways, one per data-plane node, all with the same rendered config.yaml: connected
+ * to the control plane, or standalone on the last dump (resilience.mode). The mode changes only
+ * the gateways' config.yaml and environment.
+ */
 export class GatewayGroup extends pulumi.ComponentResource {
     readonly services: DeployedService[];
 
@@ -25,10 +32,18 @@ export class GatewayGroup extends pulumi.ComponentResource {
         const nodes = topology.byRole["data-plane"];
         if (nodes.length < 2) throw new Error(`GatewayGroup ${name}: dataPlane.replicas must be at least 2, got ${nodes.length}`);
         if (spec.flavor !== "api7-v3" && !etcd) throw new Error(`GatewayGroup ${name}: flavor ${spec.flavor} needs an EtcdCluster`);
-        const child = { parent: this, dependsOn: [...(etcd ? [etcd.ready] : []), ...(args.dependsOn ?? [])] };
+        const { fallback } = args;
+        const standalone = spec.resilience.mode === "standalone";
+        if (standalone && !fallback) throw new Error(`GatewayGroup ${name}: resilience.mode standalone needs a FallbackStorage`);
+        const child = { parent: this, dependsOn: [...(etcd ? [etcd.ready] : []), ...(args.dependsOn ?? []), ...(fallback?.ready ?? [])] };
 
-        const config = renderGatewayConfig(spec, topology);
+        const config = renderGatewayConfig(spec, topology, fallback?.auth);
         const password = etcd?.consumers.gateway.password;
+        const reader = standalone ? fallback?.credentials?.["data-plane"] : undefined;
+        const env = {
+            ...(password ? { [SECRET_ENV.etcdPassword]: password } : {}),
+            ...(reader ? { [SECRET_ENV.s3AccessKey]: reader.accessKey, [SECRET_ENV.s3SecretKey]: reader.secretKey } : {}),
+        };
         this.services = nodes.map((node) =>
             target.deployService(
                 {
@@ -37,7 +52,7 @@ export class GatewayGroup extends pulumi.ComponentResource {
                     role: "data-plane",
                     service: "gateway",
                     image: spec.dataPlane.image,
-                    env: password ? { [SECRET_ENV.etcdPassword]: password } : {},
+                    env,
                     files: [{ path: APISIX_PATHS.config, content: config }, ...(etcd ? etcd.clientFiles("gateway", APISIX_PATHS) : [])],
                     // Healthy means ready for traffic, the same probe the balancers use.
                     healthCheck: httpHealthCheck(spec.dataPlane.statusPort, spec.loadBalancer.healthCheck.path, true),

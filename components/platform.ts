@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ControlPlane } from "./controlPlane";
 import { EtcdCluster } from "./etcdCluster";
+import { FallbackStorage } from "./fallbackStorage";
 import { GatewayGroup } from "./gatewayGroup";
 import { LoadBalancer } from "./loadBalancer";
 import type { PlatformOutputs, PlatformSecretOutputs } from "./outputs";
@@ -34,6 +35,7 @@ export class GatewayPlatform extends pulumi.ComponentResource {
     readonly outputs: { [K in keyof PlatformOutputs]: pulumi.Output<PlatformOutputs[K]> };
     readonly secretOutputs: { [K in keyof PlatformSecretOutputs]: pulumi.Output<PlatformSecretOutputs[K]> };
     readonly etcd?: EtcdCluster;
+    readonly fallbackStorage?: FallbackStorage;
     readonly controlPlane: ControlPlane;
     readonly gateways: GatewayGroup;
     readonly loadBalancer: LoadBalancer;
@@ -48,13 +50,20 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         const common = { spec, topology, target };
 
         this.etcd = usesEtcd(spec) ? new EtcdCluster(`${name}-etcd`, common, child) : undefined;
-        this.controlPlane = new ControlPlane(`${name}-control-plane`, { ...common, etcd: this.etcd, databaseDsn: args.databaseDsn }, child);
+        const fallback = spec.resilience.fallbackStorage ? new FallbackStorage(`${name}-fallback`, common, child) : undefined;
+        this.fallbackStorage = fallback;
+        this.controlPlane = new ControlPlane(`${name}-control-plane`, { ...common, etcd: this.etcd, databaseDsn: args.databaseDsn, fallback }, child);
         // api7-v3 gateways register with the DP Manager, so they start after the control plane.
         const cpReady = spec.flavor === "api7-v3" ? this.controlPlane.services.map((s) => s.resource) : [];
         this.loadBalancer = new LoadBalancer(`${name}-lb`, { ...common, dependsOn: cpReady }, child);
         this.gateways = new GatewayGroup(
             `${name}-gateways`,
-            { ...common, etcd: this.etcd, dependsOn: spec.flavor === "api7-v3" ? [...cpReady, ...this.loadBalancer.services.map((s) => s.resource)] : [] },
+            {
+                ...common,
+                etcd: this.etcd,
+                fallback,
+                dependsOn: spec.flavor === "api7-v3" ? [...cpReady, ...this.loadBalancer.services.map((s) => s.resource)] : [],
+            },
             child,
         );
 
@@ -71,7 +80,11 @@ export class GatewayPlatform extends pulumi.ComponentResource {
             nodes: pulumi.output(Object.fromEntries(topology.nodes.map((n) => [n.name, { address: n.address, roles: n.roles }]))),
             etcdCaCert: this.etcd ? this.etcd.caCertPem : pulumi.output(""),
             balancerDnsNames: pulumi.all([entry.gatewayBalancerHost, entry.controlPlaneBalancerHost]).apply(([gateway, controlPlane]) => ({ gateway, controlPlane })),
-            fallbackBuckets: pulumi.output(null),
+            fallbackBuckets: pulumi.output(
+                fallback
+                    ? { config: fallback.configBucket, resource: fallback.resourceBucket, region: fallback.region, endpoint: fallback.endpoint, mode: spec.resilience.mode }
+                    : null,
+            ),
         };
         const cred = (user: "root" | "control-plane" | "gateway", pw?: pulumi.Output<string>) =>
             (pw ?? pulumi.output("")).apply((password) => ({ user, password }));

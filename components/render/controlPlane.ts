@@ -5,6 +5,7 @@ import { parseIpv4 } from "../spec/net";
 import type { PlatformSpec } from "../spec/types";
 import type { Topology } from "../topology/types";
 import { etcdClientUrls, etcdPrefix } from "./etcd";
+import { controlPlaneFallbackBlock, type S3Keys } from "./fallback";
 import { APISIX_PATHS, GENERATED_HEADER, SECRET_ENV, etcdClientBlock } from "./gateway";
 
 /** Config-file paths inside the control-plane containers (from the seeds). */
@@ -70,9 +71,20 @@ export function renderApi7v2DashboardConfig(spec: PlatformSpec, topology: Topolo
     return GENERATED_HEADER + stringify(config);
 }
 
-/** Seed 000: the API7 v3 dashboard is stateless; everything lives in PostgreSQL. */
-export function renderApi7v3DashboardConfig(spec: PlatformSpec, databaseDsn: string): string {
-    return GENERATED_HEADER + stringify({ server: { listen: { host: "0.0.0.0", port: spec.controlPlane.dashboardPort } }, database: { dsn: databaseDsn } });
+/**
+ * Seed 000: the API7 v3 dashboard is stateless; everything lives in PostgreSQL. With fallback
+ * storage (seed 002) it also dumps its configuration to the buckets; `keys` are the writer's,
+ * absent on instance roles. The file holds the DSN and keys, so it is a secret.
+ */
+export function renderApi7v3DashboardConfig(spec: PlatformSpec, topology: Topology, databaseDsn: string, keys?: S3Keys): string {
+    return (
+        GENERATED_HEADER +
+        stringify({
+            server: { listen: { host: "0.0.0.0", port: spec.controlPlane.dashboardPort } },
+            database: { dsn: databaseDsn },
+            ...(spec.resilience.fallbackStorage ? { fallback_cp: controlPlaneFallbackBlock(spec, topology, keys) } : {}),
+        })
+    );
 }
 
 export function renderApi7v3DpManagerConfig(spec: PlatformSpec, databaseDsn: string): string {

@@ -3,6 +3,7 @@ import { stringify } from "yaml";
 import type { PlatformSpec } from "../spec/types";
 import type { Topology } from "../topology/types";
 import { etcdClientUrls, etcdPrefix } from "./etcd";
+import { fallbackS3Block, type S3Auth } from "./fallback";
 
 /** Paths inside the gateway and APISIX control-plane containers. */
 export const APISIX_PATHS = {
@@ -21,6 +22,9 @@ export const APISIX_PATHS = {
 export const SECRET_ENV = {
     etcdPassword: "GATEWAY_HA_ETCD_PASSWORD",
     adminKey: "GATEWAY_HA_ADMIN_KEY",
+    /** The fallback buckets' reader key pair (standalone gateways without an instance role). */
+    s3AccessKey: "GATEWAY_HA_S3_ACCESS_KEY",
+    s3SecretKey: "GATEWAY_HA_S3_SECRET_KEY",
 } as const;
 
 const envRef = (name: string) => `\${{${name}}}`;
@@ -46,9 +50,36 @@ export function etcdClientBlock(spec: PlatformSpec, topology: Topology, consumer
     };
 }
 
-export function renderGatewayConfig(spec: PlatformSpec, topology: Topology): string {
+/**
+ * `resilience.mode` picks the gateways' source of configuration: connected gateways follow the
+ * control plane; standalone ones serve the last dump in the fallback buckets (seed 002). Listeners,
+ * the status endpoint and the metrics export are the same in both, so the balancers keep working.
+ * `s3Auth` says whether standalone gateways carry the reader keys (as env references) or use the
+ * instance role.
+ */
+export function renderGatewayConfig(spec: PlatformSpec, topology: Topology, s3Auth: S3Auth = "access-keys"): string {
     const dp = spec.dataPlane;
     const tlsToEtcd = spec.flavor !== "api7-v3" && spec.etcd.tls;
+    const deployment =
+        spec.resilience.mode === "standalone"
+            ? {
+                  role: "data_plane",
+                  role_data_plane: { config_provider: "yaml" },
+                  fallback_cp: {
+                      aws_s3: fallbackS3Block(
+                          spec,
+                          topology,
+                          "data-plane",
+                          s3Auth === "access-keys" ? { accessKey: envRef(SECRET_ENV.s3AccessKey), secretKey: envRef(SECRET_ENV.s3SecretKey) } : undefined,
+                      ),
+                  },
+              }
+            : {
+                  role: "data_plane",
+                  role_data_plane: { config_provider: "etcd" },
+                  admin: { allow_admin: dp.adminAllow },
+                  etcd: etcdClientBlock(spec, topology, "gateway"),
+              };
     const config = {
         apisix: {
             node_listen: [{ port: dp.httpPort }],
@@ -61,12 +92,7 @@ export function renderGatewayConfig(spec: PlatformSpec, topology: Topology): str
             // 0.0.0.0 so balancers can probe it (GET /status, /status/ready).
             status: { ip: "0.0.0.0", port: dp.statusPort },
         },
-        deployment: {
-            role: "data_plane",
-            role_data_plane: { config_provider: "etcd" },
-            admin: { allow_admin: dp.adminAllow },
-            etcd: etcdClientBlock(spec, topology, "gateway"),
-        },
+        deployment,
         plugin_attr: {
             prometheus: { export_addr: { ip: "0.0.0.0", port: dp.metricsPort } },
         },

@@ -62,6 +62,12 @@ export function defaultState(type: string, name: string, inputs: Record<string, 
     switch (type) {
         case "random:index/randomPassword:RandomPassword":
             return { ...inputs, result: asSecret(`mockpw-${name}`.replace(/[^A-Za-z0-9-]/g, "")) };
+        case "random:index/randomBytes:RandomBytes": {
+            const bytes = Buffer.alloc(Number(inputs.length), `mock bytes ${name} `);
+            return { ...inputs, base64: asSecret(bytes.toString("base64")), hex: asSecret(bytes.toString("hex")) };
+        }
+        case "aws:iam/accessKey:AccessKey":
+            return { ...inputs, secret: asSecret(`mocksecret-${name}`), sesSmtpPasswordV4: asSecret(`mocksmtp-${name}`) };
         case "tls:index/privateKey:PrivateKey":
             return {
                 ...inputs,

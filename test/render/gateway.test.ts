@@ -89,8 +89,8 @@ describe("control-plane configs", () => {
     });
 
     it("api7-v3 dashboard (17080) and DP Manager (17900) share the DSN", () => {
-        const { spec } = platform({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN } });
-        expect(parse(renderApi7v3DashboardConfig(spec, DSN))).toEqual({ server: { listen: { host: "0.0.0.0", port: 17080 } }, database: { dsn: DSN } });
+        const { spec, topology } = platform({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN } });
+        expect(parse(renderApi7v3DashboardConfig(spec, topology, DSN))).toEqual({ server: { listen: { host: "0.0.0.0", port: 17080 } }, database: { dsn: DSN } });
         expect(parse(renderApi7v3DpManagerConfig(spec, DSN))).toEqual({ server: { listen: { host: "0.0.0.0", port: 17900 } }, database: { dsn: DSN } });
     });
 

@@ -31,6 +31,8 @@ export const T = {
     dockerProvider: "pulumi:providers:docker",
     command: "command:local:Command",
     password: "random:index/randomPassword:RandomPassword",
+    randomBytes: "random:index/randomBytes:RandomBytes",
+    accessKey: "aws:iam/accessKey:AccessKey",
     privateKey: "tls:index/privateKey:PrivateKey",
 } as const;
 
@@ -40,13 +42,15 @@ export function cfg(values: Record<string, unknown>): Record<string, string> {
 }
 
 /**
- * Outputs the providers declare secret (`additionalSecretOutputs` in @pulumi/random and @pulumi/tls).
+ * Outputs the providers declare secret (`additionalSecretOutputs` in @pulumi/random, @pulumi/tls and @pulumi/aws).
  * The real engine returns them as secrets; the mock monitor ignores that option, so the faithful
  * state hook below wraps them itself.
  */
 export const PROVIDER_SECRET_OUTPUTS: Record<string, string[]> = {
     [T.password]: ["result", "bcryptHash"],
     [T.privateKey]: ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"],
+    [T.randomBytes]: ["base64", "hex"],
+    [T.accessKey]: ["secret", "sesSmtpPasswordV4"],
 };
 
 /** What the monitor saw besides inputs: resource options that never reach the mocks' newResource. */
