@@ -134,7 +134,7 @@ export class FallbackStorage extends pulumi.ComponentResource {
                     on,
                 ),
                 // After the public-access block, so S3 judges the policy with the block in place.
-                new aws.s3.BucketPolicy(`${prefix}-tls-only`, { bucket: b.id, policy: json(tlsOnlyBucketPolicy(bucketArn(bucket))) }, { ...on, dependsOn: [publicBlock] }),
+                new aws.s3.BucketPolicy(`${prefix}-tls-only`, { bucket: b.id, policy: json(tlsOnlyBucketPolicy(bucketArn(bucket, storage.region))) }, { ...on, dependsOn: [publicBlock] }),
             );
             return b;
         });

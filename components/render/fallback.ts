@@ -31,11 +31,16 @@ export interface S3Keys {
     secretKey: string;
 }
 
-export const bucketArn = (bucket: string) => `arn:aws:s3:::${bucket}`;
+/** The ARN partition of a region: China and GovCloud have their own. */
+export function awsPartition(region: string): string {
+    return region.startsWith("cn-") ? "aws-cn" : region.startsWith("us-gov-") ? "aws-us-gov" : "aws";
+}
+
+export const bucketArn = (bucket: string, region = "us-east-1") => `arn:${awsPartition(region)}:s3:::${bucket}`;
 
 /** The two fallback buckets' ARNs: instance config first, resources second. */
-export function fallbackBucketArns(storage: Pick<FallbackStorageSpec, "configBucket" | "resourceBucket">): string[] {
-    return [bucketArn(storage.configBucket), bucketArn(storage.resourceBucket)];
+export function fallbackBucketArns(storage: Pick<FallbackStorageSpec, "configBucket" | "resourceBucket" | "region">): string[] {
+    return [bucketArn(storage.configBucket, storage.region), bucketArn(storage.resourceBucket, storage.region)];
 }
 
 const objects = (bucketArns: readonly string[]) => bucketArns.map((a) => `${a}/*`);

@@ -244,3 +244,11 @@ describe("local server bootstrap script", () => {
         expect(() => renderMinioBootstrapScript(platform({ fallbackStorage: S3 }).spec)).toThrow(/kind local/);
     });
 });
+
+describe("bucket ARNs", () => {
+    it("carry the region's partition, so policies in China and GovCloud name the buckets", () => {
+        expect(fallbackBucketArns({ configBucket: "a-config", resourceBucket: "a-res", region: "eu-west-1" })).toEqual(["arn:aws:s3:::a-config", "arn:aws:s3:::a-res"]);
+        expect(fallbackBucketArns({ configBucket: "a-config", resourceBucket: "a-res", region: "cn-north-1" })[0]).toBe("arn:aws-cn:s3:::a-config");
+        expect(fallbackBucketArns({ configBucket: "a-config", resourceBucket: "a-res", region: "us-gov-west-1" })[1]).toBe("arn:aws-us-gov:s3:::a-res");
+    });
+});
