@@ -54,6 +54,8 @@ export interface Registration {
     type: string;
     name: string;
     retainOnDelete: boolean;
+    deleteBeforeReplace: boolean;
+    ignoreChanges: string[];
     /** Provider reference `urn::id`, "" for the default provider. */
     provider: string;
     parent: string;
@@ -72,6 +74,8 @@ function patchMonitor(): void {
             type: req.getType(),
             name: req.getName(),
             retainOnDelete: Boolean(req.getRetainondelete?.()),
+            deleteBeforeReplace: Boolean(req.getDeletebeforereplace?.()),
+            ignoreChanges: req.getIgnorechangesList?.() ?? [],
             provider: req.getProvider(),
             parent: req.getParent(),
             dependencies: req.getDependenciesList(),
