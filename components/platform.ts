@@ -7,6 +7,7 @@ import { LoadBalancer } from "./loadBalancer";
 import type { PlatformOutputs, PlatformSecretOutputs } from "./outputs";
 import type { Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
+import { AwsTarget } from "./targets/aws";
 import { DockerTarget } from "./targets/docker";
 import { usesEtcd } from "./topology/ports";
 import type { Topology } from "./topology/types";
@@ -22,6 +23,8 @@ function createTarget(name: string, spec: PlatformSpec, topology: Topology, pare
     switch (spec.target) {
         case "docker":
             return new DockerTarget(`${name}-docker`, { spec, topology }, { parent });
+        case "aws":
+            return new AwsTarget(`${name}-aws`, { spec, topology }, { parent });
         default:
             throw new Error(`target ${spec.target} is not available yet`);
     }

@@ -346,6 +346,8 @@ export function checkAws(c: PlatformConfig): Issues {
             issues.push({ key: `nodes[${i}].roles`, value: n.roles, rule: "on target aws the balancers are NLBs, not nodes: remove role load-balancer" });
         if (n.roles?.includes("storage"))
             issues.push({ key: `nodes[${i}].roles`, value: n.roles, rule: "on target aws the fallback buckets are S3: remove role storage" });
+        if (n.roles?.includes("control-plane") && n.roles.includes("data-plane"))
+            issues.push({ key: `nodes[${i}].roles`, value: n.roles, rule: "on target aws a node runs under one IAM role, and control plane and gateways get different permissions: put them on different nodes" });
     });
     return issues;
 }

@@ -83,8 +83,40 @@ export function defaultState(type: string, name: string, inputs: Record<string, 
             return { ...inputs, imageId: `sha256:mock-${name}`, repoDigest: `${inputs.name}@sha256:mock` };
         case "command:local:Command":
             return { ...inputs, stdout: "", stderr: "" };
+        case "aws:lb/loadBalancer:LoadBalancer":
+            return { ...inputs, arn: awsArn(type, name), dnsName: `${name}-0123456789.elb.amazonaws.com` };
+        case "aws:iam/role:Role":
+        case "aws:iam/instanceProfile:InstanceProfile":
+            return { ...inputs, name: inputs.name ?? `${name}-mock`, arn: awsArn(type, name) };
         default:
-            return inputs;
+            return type.startsWith("aws:") ? { ...inputs, arn: awsArn(type, name) } : inputs;
+    }
+}
+
+/** `arn:aws:<service>:…:<name>`, for any AWS resource's computed `arn`. */
+function awsArn(type: string, name: string): string {
+    return `arn:aws:${type.split(":")[1].split("/")[0]}:mock-region:123456789012:${name}`;
+}
+
+/** The region of the explicit AWS provider an invoke names (`urn::id`); providers register their inputs. */
+const awsProviderRegions = new Map<string, string>();
+
+/** Deterministic answers for the provider functions (invokes) the program calls. */
+export function defaultCall(token: string, inputs: Record<string, unknown>, provider?: string): Record<string, unknown> {
+    const region = awsProviderRegions.get(provider?.split("::").pop() ?? "") ?? "us-east-1";
+    switch (token) {
+        case "aws:ec2/getAmi:getAmi":
+            return { ...inputs, id: "ami-0mock0000000000001", imageId: "ami-0mock0000000000001", name: "mock-image", architecture: "x86_64" };
+        case "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return { id: region, names: ["a", "b", "c"].map((z) => `${region}${z}`), zoneIds: [1, 2, 3].map((i) => `mock-az${i}`) };
+        case "aws:index/getCallerIdentity:getCallerIdentity":
+            return { id: "123456789012", accountId: "123456789012", arn: "arn:aws:iam::123456789012:user/mock", userId: "MOCK" };
+        case "aws:index/getPartition:getPartition":
+            return { id: "aws", partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws" };
+        case "aws:index/getRegion:getRegion":
+            return { id: region, name: region, region, endpoint: `ec2.${region}.amazonaws.com` };
+        default:
+            throw new Error(`unexpected provider call ${token} in offline run`);
     }
 }
 
@@ -115,11 +147,10 @@ export async function runProgram(opts: {
             newResource: (args) => {
                 const state = opts.state?.(args.type, args.name, args.inputs) ?? defaultState(args.type, args.name, args.inputs);
                 resources.push({ type: args.type, name: args.name, urn: "", inputs: args.inputs, state });
+                if (args.type === "pulumi:providers:aws" && typeof args.inputs.region === "string") awsProviderRegions.set(`${args.name}-id`, args.inputs.region);
                 return { id: `${args.name}-id`, state };
             },
-            call: (args) => {
-                throw new Error(`unexpected provider call ${args.token} in offline run`);
-            },
+            call: (args) => defaultCall(args.token, args.inputs, args.provider),
         },
         opts.project,
         opts.stack,

@@ -58,6 +58,8 @@ export interface Registration {
     type: string;
     name: string;
     retainOnDelete: boolean;
+    deleteBeforeReplace: boolean;
+    ignoreChanges: string[];
     /** Provider reference `urn::id`, "" for the default provider. */
     provider: string;
     parent: string;
@@ -76,6 +78,8 @@ function patchMonitor(): void {
             type: req.getType(),
             name: req.getName(),
             retainOnDelete: Boolean(req.getRetainondelete?.()),
+            deleteBeforeReplace: Boolean(req.getDeletebeforereplace?.()),
+            ignoreChanges: req.getIgnorechangesList?.() ?? [],
             provider: req.getProvider(),
             parent: req.getParent(),
             dependencies: req.getDependenciesList(),

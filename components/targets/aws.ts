@@ -1,0 +1,485 @@
+// AWS target: one EC2 instance per topology node, in its zone's private subnet at the node's fixed
+// address, running the node's services with Docker Compose from cloud-init user data (the same
+// ServiceSpecs the Docker target runs). Security groups come from the port matrix; an NLB fronts
+// the gateways and an internal one, on fixed addresses, the control plane. Secrets travel through
+// SSM Parameter Store, never through user data.
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { checkUserDataSize, renderCloudConfig, type NodeBoot, type NodeService, type NodeTask } from "../render/cloudInit";
+import type { DeployedService, EntryPoints, ServiceSpec, Target, TaskSpec, WorkloadRole } from "../service";
+import type { Role } from "../spec/schema";
+import type { PlatformSpec } from "../spec/types";
+import { firewallRules, type FirewallGroup } from "../topology/firewall";
+import { controlPlanePorts } from "../topology/ports";
+import type { Topology, TopologyNode } from "../topology/types";
+
+export interface AwsTargetArgs {
+    spec: PlatformSpec;
+    topology: Topology;
+}
+
+/** Tag keys on every node (besides Name and aws.tags). */
+export const TAGS = { stack: "gateway-ha:stack", node: "gateway-ha:node", role: "gateway-ha:role" } as const;
+
+/** The device name the data volumes are attached as; Nitro instances show them as NVMe anyway. */
+const DATA_DEVICES = ["/dev/sdf", "/dev/sdg", "/dev/sdh", "/dev/sdi"];
+
+/**
+ * The IAM role a node runs under. Workload permissions (the fallback buckets) are granted to the
+ * control-plane and data-plane roles, so a node carrying one of them uses it (compact layout:
+ * etcd + control plane nodes run as control-plane); otherwise its first role's.
+ */
+export function iamRoleOf(node: Pick<TopologyNode, "roles">): Role {
+    return (["control-plane", "data-plane"] as const).find((r) => node.roles.includes(r)) ?? node.roles[0];
+}
+
+/** Instance type: the node's first role's, else the default. */
+export function instanceTypeOf(spec: PlatformSpec, node: Pick<TopologyNode, "roles">): string {
+    const types = spec.aws.instanceTypes as Record<string, string | undefined>;
+    return types[node.roles[0]] ?? spec.aws.instanceTypes.default;
+}
+
+/** SSM parameter path prefix of a node: its instance may read exactly this subtree. */
+export function parameterPrefix(spec: PlatformSpec, node: string): string {
+    return `/gateway-ha/${spec.stack}/${node}`;
+}
+
+/** Resource-name fragment from a path or CIDR. */
+const slug = (s: string) => s.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "");
+
+/** AWS accepts only these characters in security-group rule descriptions. */
+const ruleDescription = (s: string) => s.replace(/[^A-Za-z0-9. _\-:/()#,@[\]+=&;{}!$*]/g, " ").slice(0, 255);
+
+interface NodeState {
+    node: TopologyNode;
+    instance: aws.ec2.Instance;
+    services: pulumi.Output<NodeService>[];
+    tasks: pulumi.Output<NodeTask>[];
+    /** Non-secret file contents, checked for Pulumi secrets before they go into user data. */
+    plainContents: { where: string; content: pulumi.Input<string> }[];
+    resolveUserData: (userData: pulumi.Output<string>) => void;
+}
+
+export class AwsTarget extends pulumi.ComponentResource implements Target {
+    readonly provider: aws.Provider;
+    readonly vpcId: pulumi.Output<string>;
+    readonly gatewayBalancer: aws.lb.LoadBalancer;
+    readonly controlPlaneBalancer: aws.lb.LoadBalancer;
+    readonly instances: Record<string, aws.ec2.Instance>;
+    private readonly spec: PlatformSpec;
+    private readonly nodes = new Map<string, NodeState>();
+    private readonly iamRoles = new Map<Role, aws.iam.Role>();
+    private readonly zoneNames: pulumi.Output<string[]>;
+    private readonly ssmArn: pulumi.Output<string>;
+    private completed = false;
+
+    constructor(name: string, args: AwsTargetArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gateway-ha:targets:AwsTarget", name, {}, opts);
+        const { spec, topology } = args;
+        const network = topology.network;
+        if (!network) throw new Error(`AwsTarget ${name}: the topology has no AWS network plan (target ${spec.target})`);
+        if (!spec.aws.region) throw new Error(`AwsTarget ${name}: aws.region is required`);
+        const a = spec.aws;
+        this.spec = spec;
+        this.provider = new aws.Provider(
+            `${name}-provider`,
+            { region: a.region, defaultTags: { tags: { ...a.tags, [TAGS.stack]: spec.stack } } },
+            { parent: this },
+        );
+        const res = { parent: this, provider: this.provider };
+        const invoke = { parent: this, provider: this.provider };
+        const tags = (what: string, extra: Record<string, string> = {}) => ({ Name: `${spec.stack}-${what}`, [TAGS.stack]: spec.stack, ...a.tags, ...extra });
+
+        // Zones: the existing subnets', the configured ones, or the region's first available ones.
+        const zoneCount = network.zoneCount;
+        this.zoneNames = a.existingVpc
+            ? pulumi.output(a.existingVpc.privateSubnets.map((s) => s.zone))
+            : a.zones
+              ? pulumi.output(a.zones)
+              : aws
+                    .getAvailabilityZonesOutput({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] }, invoke)
+                    .names.apply((names) => {
+                        if (names.length < zoneCount) throw new Error(`aws.region ${a.region} has ${names.length} available zones; the platform spans ${zoneCount}`);
+                        return names.slice(0, zoneCount);
+                    });
+        const zone = (i: number) => this.zoneNames.apply((z) => z[i]);
+
+        let privateSubnetIds: pulumi.Input<string>[];
+        let publicSubnetIds: pulumi.Input<string>[];
+        if (a.existingVpc) {
+            this.vpcId = pulumi.output(a.existingVpc.vpcId);
+            privateSubnetIds = a.existingVpc.privateSubnets.map((s) => s.id);
+            publicSubnetIds = a.existingVpc.publicSubnets.map((s) => s.id);
+        } else {
+            const vpc = new aws.ec2.Vpc(`${name}-vpc`, { cidrBlock: network.vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: tags("vpc") }, res);
+            this.vpcId = vpc.id;
+            const subnet = (kind: "private" | "public", cidr: string, i: number) =>
+                new aws.ec2.Subnet(`${name}-${kind}-${i + 1}`, { vpcId: vpc.id, cidrBlock: cidr, availabilityZone: zone(i), tags: tags(`${kind}-${i + 1}`) }, res);
+            const privateSubnets = network.privateSubnets.map((c, i) => subnet("private", c, i));
+            const publicSubnets = network.publicSubnets.map((c, i) => subnet("public", c, i));
+            privateSubnetIds = privateSubnets.map((s) => s.id);
+            publicSubnetIds = publicSubnets.map((s) => s.id);
+
+            const igw = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags: tags("igw") }, res);
+            const publicRoutes = new aws.ec2.RouteTable(`${name}-public`, { vpcId: vpc.id, tags: tags("public") }, res);
+            new aws.ec2.Route(`${name}-public-default`, { routeTableId: publicRoutes.id, destinationCidrBlock: "0.0.0.0/0", gatewayId: igw.id }, res);
+            publicSubnets.forEach((s, i) => new aws.ec2.RouteTableAssociation(`${name}-public-${i + 1}`, { subnetId: s.id, routeTableId: publicRoutes.id }, res));
+
+            // Nodes pull images and reach SSM through NAT: one per zone survives a zone's loss, one in total is cheaper.
+            const natCount = a.natGateways === "single" ? 1 : zoneCount;
+            const nats = Array.from({ length: natCount }, (_, i) => {
+                const eip = new aws.ec2.Eip(`${name}-nat-${i + 1}`, { domain: "vpc", tags: tags(`nat-${i + 1}`) }, res);
+                return new aws.ec2.NatGateway(`${name}-nat-${i + 1}`, { allocationId: eip.id, subnetId: publicSubnets[i].id, tags: tags(`nat-${i + 1}`) }, { ...res, dependsOn: [igw] });
+            });
+            privateSubnets.forEach((s, i) => {
+                const rt = new aws.ec2.RouteTable(`${name}-private-${i + 1}`, { vpcId: vpc.id, tags: tags(`private-${i + 1}`) }, res);
+                new aws.ec2.Route(`${name}-private-${i + 1}-default`, { routeTableId: rt.id, destinationCidrBlock: "0.0.0.0/0", natGatewayId: nats[Math.min(i, natCount - 1)].id }, res);
+                new aws.ec2.RouteTableAssociation(`${name}-private-${i + 1}`, { subnetId: s.id, routeTableId: rt.id }, res);
+            });
+        }
+
+        // Security groups: one per node role and one per balancer, rules from the port matrix.
+        const nodeGroups = [...new Set(topology.nodes.flatMap((n) => n.roles))].filter((r): r is Exclude<Role, "load-balancer"> => r !== "load-balancer");
+        const groups = new Map<FirewallGroup, aws.ec2.SecurityGroup>();
+        for (const group of [...nodeGroups, "gateway-balancer", "control-plane-balancer"] as FirewallGroup[]) {
+            const sg = new aws.ec2.SecurityGroup(`${name}-${group}`, { vpcId: this.vpcId, description: `gateway-ha ${spec.stack} ${group}`, tags: tags(group) }, res);
+            groups.set(group, sg);
+            // Egress is open: gateways proxy to arbitrary upstreams, nodes pull images and reach SSM, and the balancers reach their targets.
+            new aws.vpc.SecurityGroupEgressRule(`${name}-${group}-egress`, { securityGroupId: sg.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "all egress" }, res);
+        }
+        const vpcCidr = network.vpcCidr;
+        const rules = firewallRules(topology.flows, {
+            clients: a.gatewayBalancer.clientCidrs ?? [a.gatewayBalancer.internetFacing ? "0.0.0.0/0" : vpcCidr],
+            operators: a.operatorCidrs ?? [vpcCidr],
+            monitoring: a.monitoringCidr ? [a.monitoringCidr] : [],
+            ssh: a.ssh ? [a.ssh.sourceCidr] : [],
+        });
+        for (const rule of rules) {
+            const target = groups.get(rule.group);
+            if (!target) throw new Error(`AwsTarget ${name}: no security group for ${rule.group}`);
+            const source = "group" in rule.from ? groups.get(rule.from.group) : undefined;
+            if ("group" in rule.from && !source) throw new Error(`AwsTarget ${name}: no security group for ${rule.from.group}`);
+            new aws.vpc.SecurityGroupIngressRule(
+                `${name}-${rule.group}-${rule.protocol}${rule.port}-from-${"group" in rule.from ? rule.from.group : slug(rule.from.cidr)}`,
+                {
+                    securityGroupId: target.id,
+                    ipProtocol: rule.protocol,
+                    fromPort: rule.port,
+                    toPort: rule.port,
+                    ...(source ? { referencedSecurityGroupId: source.id } : { cidrIpv4: (rule.from as { cidr: string }).cidr }),
+                    description: ruleDescription(rule.description),
+                },
+                res,
+            );
+        }
+
+        // One IAM role per node role, with SSM Session Manager instead of SSH.
+        const partition = aws.getPartitionOutput({}, invoke).partition;
+        const account = aws.getCallerIdentityOutput({}, invoke).accountId;
+        this.ssmArn = pulumi.interpolate`arn:${partition}:ssm:${a.region}:${account}:parameter`;
+        const profiles = new Map<Role, aws.iam.InstanceProfile>();
+        for (const role of [...new Set(topology.nodes.map(iamRoleOf))]) {
+            const iamRole = new aws.iam.Role(
+                `${name}-${role}`,
+                {
+                    assumeRolePolicy: JSON.stringify({
+                        Version: "2012-10-17",
+                        Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+                    }),
+                    tags: tags(role, { [TAGS.role]: role }),
+                },
+                res,
+            );
+            new aws.iam.RolePolicyAttachment(`${name}-${role}-ssm-core`, { role: iamRole.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/AmazonSSMManagedInstanceCore` }, res);
+            this.iamRoles.set(role, iamRole);
+            profiles.set(role, new aws.iam.InstanceProfile(`${name}-${role}`, { role: iamRole.name, tags: tags(role, { [TAGS.role]: role }) }, res));
+        }
+
+        // Looked up by filter, never a literal ID, so every region and account finds its own image.
+        const ami = aws.ec2.getAmiOutput(
+            {
+                owners: a.ami.owners,
+                mostRecent: true,
+                filters: [
+                    { name: "name", values: [a.ami.namePattern] },
+                    { name: "architecture", values: [a.ami.architecture] },
+                    { name: "virtualization-type", values: ["hvm"] },
+                    { name: "root-device-type", values: ["ebs"] },
+                ],
+            },
+            invoke,
+        );
+
+        // Instances exist before the components hand over their services, so components can depend on
+        // them; each one's user data waits for complete(), which renders it from everything collected.
+        const previousOfRole = new Map<Role, aws.ec2.Instance>();
+        for (const node of topology.nodes) {
+            if (node.zone === undefined) throw new Error(`AwsTarget ${name}: node ${node.name} has no zone`);
+            let resolveUserData!: (userData: pulumi.Output<string>) => void;
+            const userData = new Promise<pulumi.Output<string>>((resolve) => (resolveUserData = resolve));
+            const primary = node.roles[0];
+            const previous = previousOfRole.get(primary);
+            const instance = new aws.ec2.Instance(
+                `${name}-${node.name}`,
+                {
+                    ami: ami.id,
+                    instanceType: instanceTypeOf(spec, node),
+                    subnetId: privateSubnetIds[node.zone],
+                    // Fixed: etcd's initial cluster, its certificates and the gateways' config name it.
+                    privateIp: node.address,
+                    vpcSecurityGroupIds: node.roles.filter((r) => groups.has(r as FirewallGroup)).map((r) => groups.get(r as FirewallGroup)!.id),
+                    iamInstanceProfile: profiles.get(iamRoleOf(node))!.name,
+                    ...(a.ssh ? { keyName: a.ssh.keyName } : {}),
+                    metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 2 },
+                    rootBlockDevice: { volumeType: "gp3", volumeSize: a.rootVolumeGb, encrypted: true, deleteOnTermination: true },
+                    // Plain text, so `pulumi preview` shows the node's compose file and scripts; it holds no secret.
+                    userData: pulumi.output(userData).apply((u) => u),
+                    // A changed user data stops, updates and starts the instance; the per-boot script re-applies it.
+                    userDataReplaceOnChange: false,
+                    tags: tags(node.name, { [TAGS.node]: node.name, [TAGS.role]: node.roles.join(",") }),
+                },
+                {
+                    ...res,
+                    // The fixed private address cannot be held by two instances at once.
+                    deleteBeforeReplace: true,
+                    // A newer image must not replace etcd members (and every other node) on the next `up`;
+                    // replace nodes deliberately, one at a time.
+                    ignoreChanges: ["ami"],
+                    // Members of a role update one after another. The provider waits for "running", not for
+                    // the services' health, so this narrows but does not close the window.
+                    ...(previous ? { dependsOn: [previous] } : {}),
+                },
+            );
+            previousOfRole.set(primary, instance);
+            this.nodes.set(node.name, { node, instance, services: [], tasks: [], plainContents: [], resolveUserData });
+
+            // The instance may read its own node's parameters only: the condition ties the grant to this instance.
+            new aws.iam.RolePolicy(
+                `${name}-${node.name}-parameters`,
+                {
+                    role: this.iamRoles.get(iamRoleOf(node))!.name,
+                    policy: pulumi.all([this.ssmArn, instance.arn]).apply(([ssmArn, instanceArn]) =>
+                        JSON.stringify({
+                            Version: "2012-10-17",
+                            Statement: [
+                                {
+                                    Effect: "Allow",
+                                    Action: ["ssm:GetParameter", "ssm:GetParameters"],
+                                    Resource: `${ssmArn}${parameterPrefix(spec, node.name)}/*`,
+                                    Condition: { ArnEquals: { "ec2:SourceInstanceARN": instanceArn } },
+                                },
+                            ],
+                        }),
+                    ),
+                },
+                res,
+            );
+        }
+        this.instances = Object.fromEntries([...this.nodes].map(([n, s]) => [n, s.instance]));
+
+        // Gateway balancer: TCP pass-through on the gateways' HTTP and HTTPS ports, HTTP checks on the status port.
+        const hc = spec.loadBalancer.healthCheck;
+        const dp = spec.dataPlane;
+        this.gatewayBalancer = new aws.lb.LoadBalancer(
+            `${name}-gateway`,
+            {
+                loadBalancerType: "network",
+                internal: !a.gatewayBalancer.internetFacing,
+                subnets: a.gatewayBalancer.internetFacing ? publicSubnetIds : privateSubnetIds,
+                securityGroups: [groups.get("gateway-balancer")!.id],
+                enableCrossZoneLoadBalancing: true,
+                tags: tags("gateway"),
+            },
+            res,
+        );
+        const gatewayNodes = topology.byRole["data-plane"];
+        for (const port of [dp.httpPort, dp.httpsPort]) {
+            const tg = new aws.lb.TargetGroup(
+                `${name}-gateway-${port}`,
+                {
+                    port,
+                    protocol: "TCP",
+                    targetType: "instance",
+                    vpcId: this.vpcId,
+                    deregistrationDelay: a.deregistrationDelaySeconds,
+                    healthCheck: {
+                        enabled: true,
+                        protocol: "HTTP",
+                        port: String(hc.port),
+                        path: hc.path,
+                        matcher: "200",
+                        interval: hc.intervalSeconds,
+                        timeout: hc.timeoutSeconds,
+                        healthyThreshold: hc.rise,
+                        unhealthyThreshold: hc.fall,
+                    },
+                    tags: tags(`gateway-${port}`),
+                },
+                res,
+            );
+            new aws.lb.Listener(`${name}-gateway-${port}`, { loadBalancerArn: this.gatewayBalancer.arn, port, protocol: "TCP", defaultActions: [{ type: "forward", targetGroupArn: tg.arn }] }, res);
+            for (const node of gatewayNodes)
+                new aws.lb.TargetGroupAttachment(`${name}-gateway-${port}-${node.name}`, { targetGroupArn: tg.arn, targetId: this.nodes.get(node.name)!.instance.id, port }, res);
+        }
+
+        // Control-plane balancer: internal, on the fixed addresses the gateways (api7-v3) and the Admin
+        // API allow-list name. The source the control plane sees is the balancer's own address.
+        this.controlPlaneBalancer = new aws.lb.LoadBalancer(
+            `${name}-control-plane`,
+            {
+                loadBalancerType: "network",
+                internal: true,
+                subnetMappings: privateSubnetIds.map((subnetId, i) => ({ subnetId, privateIpv4Address: network.controlPlaneBalancerAddresses[i] })),
+                securityGroups: [groups.get("control-plane-balancer")!.id],
+                enableCrossZoneLoadBalancing: true,
+                tags: tags("control-plane"),
+            },
+            res,
+        );
+        for (const p of controlPlanePorts(spec)) {
+            const tg = new aws.lb.TargetGroup(
+                `${name}-control-plane-${p.port}`,
+                {
+                    port: p.port,
+                    protocol: "TCP",
+                    targetType: "instance",
+                    vpcId: this.vpcId,
+                    // Without it a control-plane node that is also a client (api7-v3 hairpin) could be sent its own traffic and drop it.
+                    preserveClientIp: "false",
+                    deregistrationDelay: a.deregistrationDelaySeconds,
+                    healthCheck: {
+                        enabled: true,
+                        protocol: "TCP",
+                        port: "traffic-port",
+                        interval: hc.intervalSeconds,
+                        timeout: hc.timeoutSeconds,
+                        healthyThreshold: hc.rise,
+                        unhealthyThreshold: hc.fall,
+                    },
+                    tags: tags(`control-plane-${p.port}`),
+                },
+                res,
+            );
+            new aws.lb.Listener(`${name}-control-plane-${p.port}`, { loadBalancerArn: this.controlPlaneBalancer.arn, port: p.port, protocol: "TCP", defaultActions: [{ type: "forward", targetGroupArn: tg.arn }] }, res);
+            for (const node of topology.byRole["control-plane"])
+                new aws.lb.TargetGroupAttachment(`${name}-control-plane-${p.port}-${node.name}`, { targetGroupArn: tg.arn, targetId: this.nodes.get(node.name)!.instance.id, port: p.port }, res);
+        }
+
+        this.registerOutputs({ vpcId: this.vpcId, gatewayBalancerDnsName: this.gatewayBalancer.dnsName, controlPlaneBalancerDnsName: this.controlPlaneBalancer.dnsName });
+    }
+
+    entryPoints(): EntryPoints {
+        const { spec } = this;
+        const withPort = (port: number, standard: number) => (port === standard ? "" : `:${port}`);
+        const gw = this.gatewayBalancer.dnsName;
+        const cp = this.controlPlaneBalancer.dnsName;
+        return {
+            gatewayUrl: pulumi.interpolate`http://${gw}${withPort(spec.dataPlane.httpPort, 80)}`,
+            gatewayHttpsUrl: pulumi.interpolate`https://${gw}${withPort(spec.dataPlane.httpsPort, 443)}`,
+            controlPlaneUrl: pulumi.interpolate`http://${cp}:${controlPlanePorts(spec)[0].port}`,
+            gatewayBalancerHost: gw,
+            controlPlaneBalancerHost: cp,
+        };
+    }
+
+    workloadRole(role: WorkloadRole): pulumi.Output<string> {
+        const iamRole = this.iamRoles.get(role);
+        if (!iamRole) throw new Error(`AwsTarget: no node runs under IAM role ${role}`);
+        return iamRole.name;
+    }
+
+    private state(node: TopologyNode, what: string): NodeState {
+        if (this.completed) throw new Error(`AwsTarget: ${what} after complete(): node user data is already rendered`);
+        const s = this.nodes.get(node.name);
+        if (!s) throw new Error(`AwsTarget: ${what} on unknown node ${node.name}`);
+        return s;
+    }
+
+    /** A SecureString parameter under the node's prefix; the value stays a Pulumi secret. */
+    private parameter(node: string, key: string, value: pulumi.Input<string>, parent: pulumi.Resource | undefined): pulumi.Output<string> {
+        const path = `${parameterPrefix(this.spec, node)}/${key}`.replace(/[^A-Za-z0-9_.\-/]/g, "_");
+        return new aws.ssm.Parameter(
+            `${slug(path.slice(`/gateway-ha/${this.spec.stack}/`.length))}`,
+            // Intelligent-Tiering: standard (free) up to 4 KB, advanced only for larger files.
+            { name: path, type: "SecureString", tier: "Intelligent-Tiering", value: pulumi.secret(value), tags: { [TAGS.node]: node } },
+            { parent: parent ?? this, provider: this.provider },
+        ).name;
+    }
+
+    deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
+        const s = this.state(svc.node, `deployService(${svc.name})`);
+        // Components' dependsOn is not applied: a node's services share one instance, so it would point
+        // at the instance itself (compact layout); the services retry until their peers are up.
+        const parent = opts.parent;
+        const res = { parent: parent ?? this, provider: this.provider };
+        const files = svc.files.map((f): pulumi.Output<NodeService["files"][number]> => {
+            if (f.secret) return pulumi.output(this.parameter(svc.node.name, `${svc.service}/files${f.path}`, f.content, parent)).apply((parameter) => ({ path: f.path, parameter }));
+            s.plainContents.push({ where: `${svc.name} ${f.path}`, content: f.content });
+            return pulumi.output(f.content).apply((content) => ({ path: f.path, content }));
+        });
+        // Every env value is treated as secret: components pass credentials there.
+        const env = Object.entries(svc.env ?? {}).map(([k, v]) => this.parameter(svc.node.name, `${svc.service}/env/${k}`, v, parent).apply((parameter) => ({ name: k, parameter })));
+        const volumes = (svc.volumes ?? []).map((v, i) => {
+            if (i >= DATA_DEVICES.length) throw new Error(`AwsTarget: ${svc.name} has more than ${DATA_DEVICES.length} volumes`);
+            const volume = new aws.ebs.Volume(
+                v.name,
+                {
+                    availabilityZone: this.zoneNames.apply((z) => z[svc.node.zone!]),
+                    size: this.spec.aws.dataVolumeGb,
+                    type: "gp3",
+                    encrypted: true,
+                    tags: { Name: `${this.spec.stack}-${v.name}`, [TAGS.stack]: this.spec.stack, [TAGS.node]: svc.node.name, ...this.spec.aws.tags },
+                },
+                // Deleting the stack or replacing the instance must not destroy etcd's data.
+                { ...res, retainOnDelete: true },
+            );
+            new aws.ec2.VolumeAttachment(
+                v.name,
+                { deviceName: DATA_DEVICES[i], volumeId: volume.id, instanceId: s.instance.id, stopInstanceBeforeDetaching: true },
+                // A replaced instance gets the volume after the old one let go of it.
+                { ...res, deleteBeforeReplace: true },
+            );
+            return volume.id.apply((volumeId) => ({ name: v.name, containerPath: v.containerPath, volumeId }));
+        });
+        s.services.push(
+            pulumi.all([pulumi.all(files), pulumi.all(env), pulumi.all(volumes)]).apply(([f, e, vol]): NodeService => ({
+                name: svc.name,
+                image: svc.image,
+                command: svc.command,
+                env: e,
+                files: f,
+                volumes: vol,
+                healthCheck: svc.healthCheck,
+            })),
+        );
+        return { spec: svc, resource: s.instance };
+    }
+
+    /** The task runs on its service's node at every boot, after the services start; it returns that node's instance. */
+    runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): pulumi.CustomResource {
+        const s = this.state(task.runIn.node, `runTask(${task.name})`);
+        const env = Object.entries(task.env).map(([k, v]) => this.parameter(task.runIn.node.name, `tasks/${task.name}/env/${k}`, v, opts.parent).apply((parameter) => ({ name: k, parameter })));
+        s.tasks.push(
+            pulumi.all(env).apply((e) => ({ name: task.name, container: task.runIn.name, toolArgv: task.toolArgv, toolEnv: task.toolEnv, script: task.script, env: e })),
+        );
+        return s.instance;
+    }
+
+    /** Renders each node's user data from what the components handed over. */
+    complete(): void {
+        if (this.completed) throw new Error("AwsTarget: complete() called twice");
+        this.completed = true;
+        for (const s of this.nodes.values()) {
+            // A secret in a file not marked secret would land in user data: refuse it.
+            const leaks = Promise.all(s.plainContents.map(async (p) => ((await pulumi.isSecret(pulumi.output(p.content))) ? p.where : undefined)));
+            s.resolveUserData(
+                pulumi.all([pulumi.all(s.services), pulumi.all(s.tasks), leaks]).apply(([services, tasks, secretFiles]) => {
+                    const bad = secretFiles.filter((w): w is string => w !== undefined);
+                    if (bad.length) throw new Error(`node ${s.node.name}: ${bad.join(", ")} holds a Pulumi secret but is not marked secret; it would be in user data`);
+                    const boot: NodeBoot = { node: s.node.name, region: this.spec.aws.region, cpus: s.node.cpus, memoryGb: s.node.memoryGb, services, tasks };
+                    return checkUserDataSize(s.node.name, renderCloudConfig(boot));
+                }),
+            );
+        }
+    }
+}
