@@ -53,7 +53,10 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         const common = { spec, topology, target };
 
         this.etcd = usesEtcd(spec) ? new EtcdCluster(`${name}-etcd`, common, child) : undefined;
-        const fallback = spec.resilience.fallbackStorage ? new FallbackStorage(`${name}-fallback`, common, child) : undefined;
+        const storage = spec.resilience.fallbackStorage;
+        // The AWS target's provider carries its region and default tags; reuse it when the buckets live there.
+        const provider = target instanceof AwsTarget && storage?.region === spec.aws.region ? target.provider : undefined;
+        const fallback = storage ? new FallbackStorage(`${name}-fallback`, { ...common, provider }, child) : undefined;
         this.fallbackStorage = fallback;
         this.controlPlane = new ControlPlane(`${name}-control-plane`, { ...common, etcd: this.etcd, databaseDsn: args.databaseDsn, fallback }, child);
         // api7-v3 gateways register with the DP Manager, so they start after the control plane.

@@ -7,6 +7,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { ConfigValidationError, loadPlatform } from "../components/spec";
+import { gunzipSync } from "node:zlib";
+import { TAGS } from "../components/targets/aws";
 import { LABELS } from "../components/targets/docker";
 import { parseOptions, UsageError } from "./lib/cli";
 import { redactSecrets, runProgram, unwrapSecrets, type ProgramRun, type RecordedResource, type StateHook } from "./lib/mockEngine";
@@ -128,10 +130,32 @@ export interface RenderedFile {
 const label = (r: RecordedResource, name: string) =>
     ((unwrapSecrets(r.inputs.labels) as { label: string; value: string }[] | undefined) ?? []).find((l) => l.label === name)?.value;
 
+/**
+ * An AWS node's files: what its cloud-init user data writes (compressed task scripts unpacked),
+ * and its SecureString parameters, which hold the secret files and env as "[secret]".
+ */
+function awsNodeFiles(r: RecordedResource): RenderedFile[] {
+    const tags = unwrapSecrets(r.inputs.tags) as Record<string, string> | undefined;
+    const node = tags?.[TAGS.node];
+    if (!node) return [];
+    if (r.type === "aws:ssm/parameter:Parameter") return [{ node, path: `ssm:${String(r.inputs.name)}`, content: "[secret]" }];
+    if (typeof r.inputs.userData !== "string") return [];
+    const doc = parse(r.inputs.userData.replace(/^#cloud-config\n/, "")) as { write_files?: { path: string; content: string; encoding?: string }[] };
+    return (doc.write_files ?? []).map((f) => ({
+        node,
+        path: f.path,
+        content: f.encoding === "gz+b64" ? gunzipSync(Buffer.from(f.content, "base64")).toString("utf8") : f.content,
+    }));
+}
+
 /** The configuration files each node receives, secrets as "[secret]". */
 export function renderedFiles(run: ProgramRun): RenderedFile[] {
     const files: RenderedFile[] = [];
     for (const r of run.resources) {
+        if (r.type === "aws:ec2/instance:Instance" || r.type === "aws:ssm/parameter:Parameter") {
+            files.push(...awsNodeFiles(r));
+            continue;
+        }
         if (r.type !== "docker:index/container:Container") continue;
         const node = label(r, LABELS.node);
         const uploads = unwrapSecrets(r.inputs.uploads) as { file: string; content?: string }[] | undefined;

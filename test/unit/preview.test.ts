@@ -16,9 +16,9 @@ interface Result {
     stderr: string;
 }
 
-function preview(args: string[]): Promise<Result> {
+function preview(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Result> {
     return new Promise((resolve, reject) => {
-        const child = spawn(TSX, [SCRIPT, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" } });
+        const child = spawn(TSX, [SCRIPT, ...args], { cwd: ROOT, env: { ...env, NO_COLOR: "1" } });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (d) => (stdout += d));
@@ -34,6 +34,7 @@ interface Doc {
     resources: { type: string; name: string; inputs: Record<string, unknown> }[];
     outputs: Record<string, unknown>;
     files: { node: string; path: string; content: string }[];
+    placeholders: string[];
 }
 
 const labelOf = (r: Doc["resources"][number], key: string) =>
@@ -60,6 +61,7 @@ let json: Result;
 let tree: Result;
 let bad: Result;
 let compact: Result;
+let prod: Result;
 
 beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-ha-preview-"));
@@ -68,11 +70,14 @@ beforeAll(async () => {
     fs.writeFileSync(badFile, "config:\n  gateway-ha:etcd:\n    members: 4\n");
     const compactFile = path.join(tmp, "Pulumi.compact.yaml");
     fs.writeFileSync(compactFile, "config:\n  gateway-ha:layout: compact\n");
-    [json, tree, bad, compact] = await Promise.all([
+    // No AWS credentials anywhere: no AWS_* variables, and a HOME without ~/.aws.
+    const noAws = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("AWS_")));
+    [json, tree, bad, compact, prod] = await Promise.all([
         preview(["--stack", "dev", "--json"]),
         preview(["--stack", "dev", "--out", outDir]),
         preview(["--stack", "bad", "--config-file", badFile]),
         preview(["--stack", "compact", "--config-file", compactFile, "--json"]),
+        preview(["--stack", "prod", "--json"], { ...noAws, HOME: tmp }),
     ]);
 }, 60_000);
 
@@ -203,5 +208,44 @@ describe("--config-file", () => {
         const modes = doc.resources.filter((r) => labelOf(r, "gateway-ha.node") === "node-1" && labelOf(r, "gateway-ha.role")).map((r) => r.inputs.networkMode);
         expect(modes).toHaveLength(2);
         expect(new Set(modes)).toEqual(new Set(["container:gateway-ha-docker-node-1-id"]));
+    });
+});
+
+describe("--json (stack prod: api7-v3 on AWS, with no AWS credentials)", () => {
+    it("renders: EC2 nodes over three zones, two NLBs, the fallback buckets, the outputs", () => {
+        const doc = parseDoc(prod);
+        expect(doc.outputs).toMatchObject({ flavor: "api7-v3", target: "aws", layout: "standard", etcdEndpoints: [] });
+        const instances = doc.resources.filter((r) => r.type === "aws:ec2/instance:Instance");
+        expect(instances.map((r) => (r.inputs.tags as Record<string, string>)["gateway-ha:node"]).sort()).toEqual(["cp-1", "cp-2", "dp-1", "dp-2", "dp-3"]);
+        expect(new Set(instances.map((r) => r.inputs.subnetId)).size).toBe(3);
+        expect(doc.resources.filter((r) => r.type === "aws:lb/loadBalancer:LoadBalancer")).toHaveLength(2);
+        expect(doc.resources.filter((r) => r.type === "aws:s3/bucket:Bucket").map((r) => r.inputs.bucket).sort()).toEqual([
+            "example-gateway-ha-prod-config",
+            "example-gateway-ha-prod-resources",
+        ]);
+        expect(doc.outputs.fallbackBuckets).toEqual({
+            config: "example-gateway-ha-prod-config",
+            resource: "example-gateway-ha-prod-resources",
+            region: "eu-west-1",
+            endpoint: "",
+            mode: "connected",
+        });
+        expect((doc.outputs.balancerDnsNames as { gateway: string }).gateway).toMatch(/elb\.amazonaws\.com$/);
+    });
+
+    it("stands a placeholder in for the DSN the stack file leaves to `pulumi config set --secret`, and never shows it", () => {
+        const doc = parseDoc(prod);
+        expect(doc.placeholders).toEqual(["controlPlane.databaseDsn"]);
+        expect(prod.stdout).not.toContain("postgres://placeholder");
+    });
+
+    it("lists each node's files from its user data; secret files only as SSM parameters shown [secret]", () => {
+        const doc = parseDoc(prod);
+        const of = (node: string) => doc.files.filter((f) => f.node === node);
+        expect(of("dp-1").map((f) => f.path)).toContain("/opt/gateway-ha/files/dp-1-gateway/usr/local/apisix/conf/config.yaml");
+        expect(of("dp-1").find((f) => f.path.endsWith("config.yaml"))?.content).toContain("http://10.42.0.10:17900");
+        const dashboard = of("cp-1").find((f) => f.path.includes("dashboard/files/app/conf/config.yaml"));
+        expect(dashboard).toEqual({ node: "cp-1", path: "ssm:/gateway-ha/prod/cp-1/dashboard/files/app/conf/config.yaml", content: "[secret]" });
+        expect(of("cp-1").map((f) => f.path)).not.toContain("/app/conf/config.yaml");
     });
 });
