@@ -35,8 +35,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
         super("gateway-ha:load-balancer:LoadBalancer", name, {}, opts);
         const { spec, topology, target } = args;
         const nodes = topology.byRole["load-balancer"];
-        // On aws the balancers are the target's NLBs: there are no balancer nodes and nothing to run here.
-        if (nodes.length < 1 && spec.target !== "aws") throw new Error(`LoadBalancer ${name}: needs at least one load-balancer node`);
+        if (nodes.length < 1) throw new Error(`LoadBalancer ${name}: needs at least one load-balancer node`);
         if (controlPlanePorts(spec).length === 0) throw new Error(`LoadBalancer ${name}: the control plane exposes no ports`);
         const child = { parent: this, dependsOn: args.dependsOn ?? [] };
         const { kind, image } = spec.loadBalancer;

@@ -41,7 +41,8 @@ export class GatewayPlatform extends pulumi.ComponentResource {
     readonly fallbackStorage?: FallbackStorage;
     readonly controlPlane: ControlPlane;
     readonly gateways: GatewayGroup;
-    readonly loadBalancer: LoadBalancer;
+    /** Balancer nodes' haproxy/nginx; absent on aws, where the target's NLBs balance. */
+    readonly loadBalancer?: LoadBalancer;
 
     constructor(name: string, args: GatewayPlatformArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gateway-ha:platform:GatewayPlatform", name, {}, opts);
@@ -61,14 +62,15 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         this.controlPlane = new ControlPlane(`${name}-control-plane`, { ...common, etcd: this.etcd, databaseDsn: args.databaseDsn, fallback }, child);
         // api7-v3 gateways register with the DP Manager, so they start after the control plane.
         const cpReady = spec.flavor === "api7-v3" ? this.controlPlane.services.map((s) => s.resource) : [];
-        this.loadBalancer = new LoadBalancer(`${name}-lb`, { ...common, dependsOn: cpReady }, child);
+        this.loadBalancer =
+            topology.byRole["load-balancer"].length > 0 ? new LoadBalancer(`${name}-lb`, { ...common, dependsOn: cpReady }, child) : undefined;
         this.gateways = new GatewayGroup(
             `${name}-gateways`,
             {
                 ...common,
                 etcd: this.etcd,
                 fallback,
-                dependsOn: spec.flavor === "api7-v3" ? [...cpReady, ...this.loadBalancer.services.map((s) => s.resource)] : [],
+                dependsOn: spec.flavor === "api7-v3" ? [...cpReady, ...(this.loadBalancer?.services.map((s) => s.resource) ?? [])] : [],
             },
             child,
         );
