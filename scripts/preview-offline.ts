@@ -18,6 +18,7 @@ const ROOT = path.resolve(__dirname, "..");
 /** Stand-ins for `secure:` values, shaped so validation still sees a well-formed value. */
 const SECRET_PLACEHOLDERS: Record<string, string> = {
     "controlPlane.databaseDsn": "postgres://placeholder:placeholder@placeholder:5432/placeholder",
+    "ssh.privateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nplaceholder\n-----END OPENSSH PRIVATE KEY-----\n",
 };
 const GENERIC_PLACEHOLDER = "secret-placeholder";
 
@@ -28,6 +29,11 @@ const GENERIC_PLACEHOLDER = "secret-placeholder";
  */
 const REQUIRED_SECRETS: { key: string; path: string[]; needed: (config: Record<string, string>, project: string) => boolean }[] = [
     { key: "controlPlane.databaseDsn", path: ["controlPlane", "databaseDsn"], needed: (c, project) => c[`${project}:flavor`] === "api7-v3" },
+    {
+        key: "ssh.privateKey",
+        path: ["ssh", "privateKey"],
+        needed: (c, project) => c[`${project}:target`] === "ssh" && (JSON.parse(c[`${project}:ssh`] ?? "{}") as { agent?: boolean }).agent !== true,
+    },
 ];
 
 /** Adds placeholders for required secrets the config lacks; returns the keys it filled. */

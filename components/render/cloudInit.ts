@@ -93,10 +93,41 @@ const secretFilePath = (svc: string, path: string) => `${NODE_PATHS.secrets}/${s
 const envFile = (owner: string) => `${NODE_PATHS.env}/${owner}.env`;
 const taskFile = (task: string) => `${NODE_PATHS.tasks}/${task}.sh`;
 
-/** The node's Compose file: host networking as on a host, restart unless stopped, exec-form health checks. */
-export function renderCompose(boot: NodeBoot): string {
-    const services = Object.fromEntries(
-        boot.services.map((s) => {
+/** What a Compose file needs to know of a service: which files are secret, whether it has env, its volumes. */
+export interface ComposeService {
+    name: string;
+    image: string;
+    command?: string[];
+    files: { path: string; secret: boolean }[];
+    hasEnv: boolean;
+    volumes: { name: string; containerPath: string }[];
+    healthCheck?: HealthCheckSpec;
+}
+
+/** Where a host keeps each service's plain files, secret files, env file and volume data. */
+export interface HostLayout {
+    plainFile(svc: string, path: string): string;
+    secretFile(svc: string, path: string): string;
+    envFile(svc: string): string;
+    volumeData(volume: string): string;
+    /** Relabel bind mounts for SELinux (`z`): hosts we did not build may enforce it. */
+    selinuxRelabel: boolean;
+}
+
+/** EC2 nodes: secrets and env on tmpfs (fetched at every boot), data on the EBS volumes' mount points. */
+export const AWS_LAYOUT: HostLayout = {
+    plainFile: plainFilePath,
+    secretFile: secretFilePath,
+    envFile,
+    volumeData: (name) => `${volumeMountPoint(name)}/data`,
+    selinuxRelabel: false,
+};
+
+/** A Compose file: host networking as on a host, restart unless stopped, exec-form health checks. */
+export function composeFile(services: ComposeService[], limits: { cpus: number; memoryGb: number }, layout: HostLayout): string {
+    const bind = layout.selinuxRelabel ? { bind: { selinux: "z" } } : {};
+    const doc = Object.fromEntries(
+        services.map((s) => {
             const hc = s.healthCheck;
             return [
                 s.name,
@@ -106,15 +137,16 @@ export function renderCompose(boot: NodeBoot): string {
                     ...(s.command ? { command: s.command } : {}),
                     network_mode: "host",
                     restart: "unless-stopped",
-                    ...(s.env.length ? { env_file: [envFile(s.name)] } : {}),
+                    ...(s.hasEnv ? { env_file: [layout.envFile(s.name)] } : {}),
                     volumes: [
                         ...s.files.map((f) => ({
                             type: "bind",
-                            source: isSecret(f) ? secretFilePath(s.name, f.path) : plainFilePath(s.name, f.path),
+                            source: f.secret ? layout.secretFile(s.name, f.path) : layout.plainFile(s.name, f.path),
                             target: f.path,
                             read_only: true,
+                            ...bind,
                         })),
-                        ...s.volumes.map((v) => ({ type: "bind", source: `${volumeMountPoint(v.name)}/data`, target: v.containerPath })),
+                        ...s.volumes.map((v) => ({ type: "bind", source: layout.volumeData(v.name), target: v.containerPath, ...bind })),
                     ],
                     ...(hc
                         ? {
@@ -127,13 +159,21 @@ export function renderCompose(boot: NodeBoot): string {
                               },
                           }
                         : {}),
-                    cpus: boot.cpus,
-                    mem_limit: `${Math.round(boot.memoryGb * 1024)}m`,
+                    cpus: limits.cpus,
+                    mem_limit: `${Math.round(limits.memoryGb * 1024)}m`,
                 },
             ];
         }),
     );
-    return stringify({ name: COMPOSE_PROJECT, services });
+    return stringify({ name: COMPOSE_PROJECT, services: doc });
+}
+
+/** The node's Compose file, from the services cloud-init collected. */
+export function renderCompose(boot: NodeBoot): string {
+    const services = boot.services.map(
+        (s): ComposeService => ({ ...s, files: s.files.map((f) => ({ path: f.path, secret: isSecret(f) })), hasEnv: s.env.length > 0 }),
+    );
+    return composeFile(services, boot, AWS_LAYOUT);
 }
 
 /** What the boot fetches: each parameter and where its value goes (a file, or a line of an env file). */
@@ -185,16 +225,15 @@ for path, lines in envs.items():
         f.writelines(lines)
 `;
 
+/** The shell function a task's script calls: toolArgv inside the container, forwarding the named variables. */
+export function toolFunction(task: Pick<NodeTask, "container" | "toolArgv" | "toolEnv">): string {
+    const forward = task.toolEnv.map((e) => `-e ${e} `).join("");
+    return `tool() { docker exec -i ${forward}${q(task.container)} ${task.toolArgv.map(q).join(" ")} "$@"; }`;
+}
+
 /** A task as a script: its env from the fetched env file, \`tool\` running toolArgv in its container. */
 export function renderTaskScript(task: NodeTask): string {
-    const forward = task.toolEnv.map((e) => `-e ${e} `).join("");
-    return [
-        "#!/bin/sh",
-        "set -eu",
-        ...(task.env.length ? [`set -a; . ${envFile(task.name)}; set +a`] : []),
-        `tool() { docker exec -i ${forward}${q(task.container)} ${task.toolArgv.map(q).join(" ")} "$@"; }`,
-        task.script,
-    ].join("\n");
+    return ["#!/bin/sh", "set -eu", ...(task.env.length ? [`set -a; . ${envFile(task.name)}; set +a`] : []), toolFunction(task), task.script].join("\n");
 }
 
 /** The node's apply step, run on every boot: volumes, secrets, services, tasks. */

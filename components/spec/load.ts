@@ -14,7 +14,7 @@ import {
 } from "./schema";
 import { ConfigValidationError, NAMESPACE, type ConfigIssue } from "./issues";
 import type { PlatformSecrets, PlatformSpec } from "./types";
-import { checkDockerPlacement, healthCheckDefaults, validateConfig } from "./validate";
+import { checkDockerPlacement, checkSshNodes, healthCheckDefaults, validateConfig } from "./validate";
 import { buildTopology, checkTopology, placeRoles } from "../topology";
 import type { Topology } from "../topology/types";
 
@@ -122,6 +122,7 @@ export function resolveSpec(c: PlatformConfig, ctx: { project: string; stack: st
         },
         docker: c.docker,
         aws: { ...c.aws, region: c.aws.region ?? "" },
+        ssh: (({ privateKey, ...rest }) => ({ ...rest, hasPrivateKey: privateKey !== undefined }))(c.ssh),
         resilience: {
             mode: c.resilience.mode as PlatformSpec["resilience"]["mode"],
             fallbackStorage: fs && {
@@ -175,9 +176,10 @@ export function loadPlatform(all: Record<string, string>, ctx: { project: string
         ...shapeIssues,
         ...configIssues,
         ...checkOverrides(spec),
-        ...checkDockerPlacement(config, topology.nodes.map((n) => n.name)),
+        ...(config.target === "docker" ? checkDockerPlacement(config, topology.nodes.map((n) => n.name)) : []),
+        ...checkSshNodes(config, topology.nodes.map((n) => n.name)),
         ...checkTopology(spec, topology),
     ];
     if (found.length) throw new ConfigValidationError(dedupe(found));
-    return { spec, secrets: { databaseDsn: dsn }, topology };
+    return { spec, secrets: { databaseDsn: dsn, sshPrivateKey: config.ssh.privateKey }, topology };
 }

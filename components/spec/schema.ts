@@ -6,7 +6,7 @@ import { z } from "zod";
 export const FLAVORS = ["apisix", "api7-v2", "api7-v3"] as const;
 export const TARGETS = ["docker", "ssh", "aws", "kubernetes"] as const;
 /** Targets whose adapter exists today; the others fail validation as "not available yet". */
-export const AVAILABLE_TARGETS: readonly Target[] = ["docker", "aws"];
+export const AVAILABLE_TARGETS: readonly Target[] = ["docker", "ssh", "aws"];
 export const LAYOUTS = ["standard", "compact", "custom"] as const;
 /** `storage`: the local S3-compatible server that holds the fallback buckets on the Docker target. */
 export const ROLES = ["etcd", "control-plane", "data-plane", "load-balancer", "storage"] as const;
@@ -74,7 +74,7 @@ export const nodeSchema = z.strictObject({
     roles: z.array(z.string()).optional(),
     cpus: z.number().positive().optional(),
     memoryGb: z.number().positive().optional(),
-    /** Remote Docker host: with `address`, the node's containers run on ssh://sshUser@address. */
+    /** With `address`: target docker runs the node's containers on ssh://sshUser@address; target ssh logs in as this user. */
     sshUser: z.string().min(1).optional(),
     sshPort: port.optional(),
 });
@@ -209,6 +209,38 @@ export const awsSchema = z.strictObject({
     tags: z.record(z.string(), z.string()).default({}),
 });
 
+/** Private networks (RFC 1918): who may reach the control-plane balancer on target ssh unless told. */
+export const PRIVATE_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] as const;
+
+/** Target ssh: how the deployer reaches existing hosts, and who may reach the platform through their firewalls. */
+export const sshSchema = z.strictObject({
+    /** OpenSSH or PEM private key; a Pulumi secret (`pulumi config set --secret --path ssh.privateKey`). */
+    privateKey: z.string().optional(),
+    /** Use the deployer's SSH agent (SSH_AUTH_SOCK) instead of a key in config, e.g. for a passphrase-protected key. */
+    agent: z.boolean().default(false),
+    /**
+     * Pinned host keys, as known_hosts lines (`ssh-keyscan -p <port> <address>` prints them). Without
+     * them the deployer's own ~/.ssh/known_hosts is used; host keys are always checked.
+     */
+    knownHosts: z.array(z.string().min(1)).optional(),
+    connectTimeoutSeconds: z.number().int().min(1, "must be 1–300").max(300, "must be 1–300").default(10),
+    /** How long a host may take to answer SSH (a VM still booting). */
+    waitSeconds: z.number().int().min(0, "must be 0–3600").max(3600, "must be 0–3600").default(300),
+    /** How long a restarted service may take to turn healthy before `pulumi up` fails. */
+    healthTimeoutSeconds: z.number().int().min(10, "must be 10–3600").max(3600, "must be 10–3600").default(300),
+    /** Sources of the flows from outside the platform, for the host firewalls. */
+    firewall: z
+        .strictObject({
+            /** Who reaches the gateway balancer. */
+            clientCidrs: z.array(z.string()).default(["0.0.0.0/0"]),
+            /** Who reaches the control-plane balancer. */
+            operatorCidrs: z.array(z.string()).default([...PRIVATE_NETWORKS]),
+            /** Who scrapes the gateways' metrics; none closes the metrics port. */
+            monitoringCidrs: z.array(z.string()).default([]),
+        })
+        .prefault({}),
+});
+
 export const fallbackStorageSchema = z.strictObject({
     kind: z.string().default("s3"),
     /** kind s3: the buckets' region; default aws.region on target aws. */
@@ -243,6 +275,7 @@ export const platformConfigSchema = z.strictObject({
     loadBalancer: loadBalancerSchema.prefault({}),
     docker: dockerSchema.prefault({}),
     aws: awsSchema.prefault({}),
+    ssh: sshSchema.prefault({}),
     resilience: resilienceSchema.prefault({}),
 });
 

@@ -29,6 +29,8 @@ export interface PlatformSpec {
     docker: PlatformConfig["docker"];
     /** AWS settings with zones resolved when given; read only by the aws target. */
     aws: PlatformConfig["aws"] & { region: string };
+    /** Target ssh settings; the private key travels in PlatformSecrets. */
+    ssh: Omit<PlatformConfig["ssh"], "privateKey"> & { hasPrivateKey: boolean };
     resilience: {
         mode: ResilienceMode;
         /** Absent when no fallback storage is configured (then mode is connected). */
@@ -44,5 +46,7 @@ export interface PlatformSpec {
 
 /** Secret config values, kept apart from the spec so they can be wrapped as Pulumi secrets. */
 export interface PlatformSecrets {
+    /** Target ssh: the deployer's private key for the hosts. */
+    sshPrivateKey?: string;
     databaseDsn?: string;
 }

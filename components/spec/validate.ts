@@ -13,6 +13,7 @@ import {
     type BalancerKind,
     type PlatformConfig,
 } from "./schema";
+import { createHmac } from "node:crypto";
 import type { ConfigIssue } from "./issues";
 import { cidrContains, isValidHostAddress, parseCidr, parseIpv4 } from "./net";
 
@@ -193,8 +194,90 @@ export function validateConfig(c: PlatformConfig, raw: Record<string, unknown>, 
         ...checkDatabase(c.flavor, dsn),
         ...checkNetworks(c),
         ...checkAws(c),
+        ...checkSsh(c, raw),
         ...checkResilience(c),
     ];
+}
+
+/** One known_hosts line: optional marker, host patterns, key type, base64 key, optional comment. */
+const KNOWN_HOSTS_LINE = /^(@cert-authority\s+|@revoked\s+)?\S+\s+[a-z0-9@.-]+\s+[A-Za-z0-9+/]+=*(\s.*)?$/;
+
+/** Target ssh: a way to log in, well-formed host keys and firewall sources; no other target's settings. */
+export function checkSsh(c: PlatformConfig, raw: Record<string, unknown>): Issues {
+    const issues: Issues = [];
+    // Pulumi passes Pulumi.yaml's defaults ({}) for every key: only a non-empty section is "set".
+    const isSet = (v: unknown) => v !== undefined && !(typeof v === "object" && v !== null && Object.keys(v).length === 0);
+    if (c.target !== "ssh") {
+        // The value may hold a private key: never echo it.
+        if (isSet(raw.ssh)) issues.push({ key: "ssh", value: "(set)", rule: `only read by target ssh; target ${c.target} ignores it, remove it` });
+        return issues;
+    }
+    for (const other of ["docker", "aws"] as const)
+        if (isSet(raw[other])) issues.push({ key: other, value: raw[other], rule: `only read by target ${other}; target ssh deploys to the nodes' own addresses, remove it` });
+    const s = c.ssh;
+    if (s.privateKey === undefined && !s.agent)
+        issues.push({
+            key: "ssh.privateKey",
+            value: undefined,
+            rule: "target ssh needs a way to log in: `pulumi config set --secret --path ssh.privateKey \"$(cat <key file>)\"`, or ssh.agent: true",
+        });
+    if (s.privateKey !== undefined && s.agent) issues.push({ key: "ssh.agent", value: s.agent, rule: "choose one: ssh.privateKey or the SSH agent" });
+    if (s.privateKey !== undefined && !/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]+-----END [A-Z0-9 ]*PRIVATE KEY-----/.test(s.privateKey))
+        issues.push({ key: "ssh.privateKey", value: s.privateKey, rule: "must be a private key in OpenSSH or PEM form (-----BEGIN … PRIVATE KEY----- … -----END … PRIVATE KEY-----)" });
+    (s.knownHosts ?? []).forEach((line, i) => {
+        if (!KNOWN_HOSTS_LINE.test(line.trim()))
+            issues.push({ key: `ssh.knownHosts[${i}]`, value: line, rule: "must be a known_hosts line `<host> <key type> <base64 key>`, as `ssh-keyscan` prints it" });
+    });
+    const cidrRule = "must be an IPv4 CIDR such as 10.0.0.0/8 (no host bits set)";
+    const f = s.firewall;
+    const sources: [string, string[], string | undefined][] = [
+        ["clientCidrs", f.clientCidrs, undefined],
+        ["operatorCidrs", f.operatorCidrs, "the control plane must not be open to the internet"],
+        ["monitoringCidrs", f.monitoringCidrs, "metrics must not be open to the internet"],
+    ];
+    for (const [key, list, openRule] of sources)
+        list.forEach((cidr, i) => {
+            const net = parseCidr(cidr);
+            if (!net) issues.push({ key: `ssh.firewall.${key}[${i}]`, value: cidr, rule: cidrRule });
+            else if (openRule && net.prefix === 0) issues.push({ key: `ssh.firewall.${key}[${i}]`, value: cidr, rule: openRule });
+        });
+    return issues;
+}
+
+/** Whether a known_hosts host field names `host` (hashed `|1|salt|hash` entries included). */
+export function knownHostsNames(field: string, host: string): boolean {
+    return field.split(",").some((pattern) => {
+        const hashed = /^\|1\|([^|]+)\|(.+)$/.exec(pattern);
+        if (!hashed) return pattern === host;
+        return createHmac("sha1", Buffer.from(hashed[1], "base64")).update(host).digest("base64") === hashed[2];
+    });
+}
+
+/**
+ * Target ssh, on the built topology: every node is an existing host reached as nodes[].sshUser at
+ * nodes[].address; with pinned host keys, each host (`[address]:port` off port 22) has one.
+ */
+export function checkSshNodes(c: PlatformConfig, nodeNames: string[]): Issues {
+    if (c.target !== "ssh") return [];
+    const issues: Issues = [];
+    for (const name of nodeNames) {
+        const i = c.nodes.findIndex((n) => n.name === name);
+        const n = c.nodes[i];
+        if (!n) {
+            issues.push({ key: "nodes", value: name, rule: `target ssh deploys to existing hosts: node ${name} needs an entry in nodes with its address and sshUser` });
+            continue;
+        }
+        if (n.address === undefined) issues.push({ key: `nodes[${i}].address`, value: undefined, rule: `target ssh: node ${name} needs the address of its host` });
+        if (n.sshUser === undefined) issues.push({ key: `nodes[${i}].sshUser`, value: undefined, rule: `target ssh: node ${name} needs the user the deployer logs in as (root, or one with passwordless sudo)` });
+        const known = c.ssh.knownHosts;
+        if (known && n.address !== undefined) {
+            const host = (n.sshPort ?? 22) === 22 ? n.address : `[${n.address}]:${n.sshPort}`;
+            const fields = known.map((l) => l.trim().replace(/^@(cert-authority|revoked)\s+/, "").split(/\s+/)[0]);
+            if (!fields.some((f) => knownHostsNames(f, host)))
+                issues.push({ key: "ssh.knownHosts", value: `no line for ${host}`, rule: `pinned host keys must cover every node: add \`ssh-keyscan${n.sshPort && n.sshPort !== 22 ? ` -p ${n.sshPort}` : ""} ${n.address}\` for node ${name}` });
+        }
+    }
+    return issues;
 }
 
 /** AWS region names: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-7, … */

@@ -28,7 +28,7 @@ describe("Pulumi.yaml", () => {
     it("declares the same defaults as the schema", () => {
         const defaults = platformConfigSchema.parse({});
         for (const key of ["flavor", "target", "layout"] as const) expect(project.config[key].default, key).toBe(defaults[key]);
-        for (const key of ["nodes", "etcd", "controlPlane", "dataPlane", "loadBalancer", "docker", "aws", "resilience"] as const) {
+        for (const key of ["nodes", "etcd", "controlPlane", "dataPlane", "loadBalancer", "docker", "aws", "ssh", "resilience"] as const) {
             // Structured keys default to empty: the schema fills them in, so there is one source of defaults.
             expect(project.config[key].default, key).toEqual(Array.isArray(defaults[key]) ? [] : {});
         }
