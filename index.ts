@@ -13,6 +13,7 @@ const platform = new GatewayPlatform("gateway-ha", {
     spec,
     topology,
     databaseDsn: secrets.databaseDsn === undefined ? undefined : pulumi.secret(secrets.databaseDsn),
+    sshPrivateKey: secrets.sshPrivateKey === undefined ? undefined : pulumi.secret(secrets.sshPrivateKey),
 });
 
 export const {

@@ -9,6 +9,7 @@ import type { Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
 import { AwsTarget } from "./targets/aws";
 import { DockerTarget } from "./targets/docker";
+import { SshTarget } from "./targets/ssh";
 import { usesEtcd } from "./topology/ports";
 import type { Topology } from "./topology/types";
 
@@ -17,12 +18,17 @@ export interface GatewayPlatformArgs {
     topology: Topology;
     /** PostgreSQL DSN (api7-v3); pass a Pulumi secret. */
     databaseDsn?: pulumi.Input<string>;
+    /** Target ssh: the deployer's private key (ssh.privateKey); pass a Pulumi secret. */
+    sshPrivateKey?: pulumi.Input<string>;
 }
 
-function createTarget(name: string, spec: PlatformSpec, topology: Topology, parent: pulumi.Resource): Target {
+function createTarget(name: string, args: GatewayPlatformArgs, parent: pulumi.Resource): Target {
+    const { spec, topology } = args;
     switch (spec.target) {
         case "docker":
             return new DockerTarget(`${name}-docker`, { spec, topology }, { parent });
+        case "ssh":
+            return new SshTarget(`${name}-ssh`, { spec, topology, privateKey: args.sshPrivateKey }, { parent });
         case "aws":
             return new AwsTarget(`${name}-aws`, { spec, topology }, { parent });
         default:
@@ -50,7 +56,7 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         if (spec.flavor === "api7-v3" && args.databaseDsn === undefined)
             throw new Error("GatewayPlatform: controlPlane.databaseDsn is required for flavor api7-v3");
         const child = { parent: this };
-        const target = createTarget(name, spec, topology, this);
+        const target = createTarget(name, args, this);
         const common = { spec, topology, target };
 
         this.etcd = usesEtcd(spec) ? new EtcdCluster(`${name}-etcd`, common, child) : undefined;

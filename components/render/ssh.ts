@@ -1,0 +1,330 @@
+// Scripts for target ssh, pure. The deployer runs OpenSSH (host keys always checked); each step
+// sends a script on stdin to `sh -s` as root on the host. Hosts run each service with Docker Compose
+// and host networking, as in seed 001, from a Compose file of its own built by the same renderer
+// the AWS target uses.
+import { composeFile, toolFunction, type ComposeService, type HostLayout } from "./cloudInit";
+import type { HealthCheckSpec } from "../service";
+
+/** Where things live on a host. Secrets persist (mode 0700 directories): nothing re-fetches them at boot. */
+export const HOST_PATHS = {
+    root: "/opt/gateway-ha",
+    services: "/opt/gateway-ha/services",
+    files: "/opt/gateway-ha/files",
+    secrets: "/opt/gateway-ha/secrets",
+    env: "/opt/gateway-ha/env",
+    firewall: "/opt/gateway-ha/firewall.sh",
+    firewallUnit: "/etc/systemd/system/gateway-ha-firewall.service",
+    volumes: "/var/lib/gateway-ha/volumes",
+} as const;
+
+export const SSH_LAYOUT: HostLayout = {
+    plainFile: (svc, path) => `${HOST_PATHS.files}/${svc}${path}`,
+    secretFile: (svc, path) => `${HOST_PATHS.secrets}/${svc}${path}`,
+    envFile: (svc) => `${HOST_PATHS.env}/${svc}.env`,
+    volumeData: (volume) => `${HOST_PATHS.volumes}/${volume}/data`,
+    selinuxRelabel: true,
+};
+
+export const composePath = (svc: string) => `${HOST_PATHS.services}/${svc}/compose.yaml`;
+
+/** Seed 001: Docker 20.10.7 or later (older releases fail on CentOS 7.2's kernel and below). */
+export const MIN_DOCKER_VERSION = "20.10.7";
+
+/** Lines hosts print for the operator; the target turns them into Pulumi warnings. */
+export const WARNING_PREFIX = "gateway-ha: WARNING:";
+
+export const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** How the deployer reaches hosts. Key and known hosts arrive in the environment (the key as a secret). */
+export interface SshOptions {
+    /** Pinned known_hosts lines in GATEWAY_HA_KNOWN_HOSTS; else the deployer's own known_hosts. */
+    pinnedHostKeys: boolean;
+    /** The key in GATEWAY_HA_SSH_KEY; else the agent at SSH_AUTH_SOCK. */
+    privateKey: boolean;
+    connectTimeoutSeconds: number;
+}
+
+export interface SshHost {
+    node: string;
+    address: string;
+    port: number;
+    user: string;
+}
+
+export const SSH_ENV = { key: "GATEWAY_HA_SSH_KEY", knownHosts: "GATEWAY_HA_KNOWN_HOSTS" } as const;
+
+/**
+ * Defines `on_host HOST`: runs the script on its stdin as root there. Key and known hosts go to a
+ * private temporary directory, removed on exit. BatchMode: a prompt would hang `pulumi up`.
+ */
+export function sshPrelude(opts: SshOptions, hosts: SshHost[]): string {
+    const sshArgs = [
+        "-o BatchMode=yes",
+        "-o StrictHostKeyChecking=yes",
+        ...(opts.pinnedHostKeys ? ['-o UserKnownHostsFile="$gh_dir/known_hosts"', "-o GlobalKnownHostsFile=/dev/null"] : []),
+        ...(opts.privateKey ? ['-i "$gh_dir/key"', "-o IdentitiesOnly=yes", "-o IdentityAgent=none"] : []),
+        `-o ConnectTimeout=${opts.connectTimeoutSeconds}`,
+        "-o ServerAliveInterval=15",
+        "-o ServerAliveCountMax=4",
+    ].join(" ");
+    return [
+        "set -eu",
+        "umask 077",
+        'gh_dir=$(mktemp -d)',
+        "trap 'rm -rf \"$gh_dir\"' EXIT",
+        ...(opts.pinnedHostKeys ? [`printf '%s\\n' "$${SSH_ENV.knownHosts}" > "$gh_dir/known_hosts"`] : []),
+        ...(opts.privateKey
+            ? [`printf '%s\\n' "$${SSH_ENV.key}" > "$gh_dir/key"`]
+            : ['[ -n "${SSH_AUTH_SOCK:-}" ] || { echo "gateway-ha: ssh.agent is on but SSH_AUTH_SOCK is not set" >&2; exit 1; }']),
+        // Root runs the script directly; anyone else through passwordless sudo.
+        "on_host() {",
+        '  case "$1" in',
+        ...hosts.map((h) => `    ${q(h.node)}) ssh -p ${h.port} ${sshArgs} ${q(`${h.user}@${h.address}`)} ${q(h.user === "root" ? "sh -s" : "sudo -n sh -s")} ;;`),
+        '    *) echo "gateway-ha: unknown host $1" >&2; exit 1 ;;',
+        "  esac",
+        "}",
+    ].join("\n");
+}
+
+/**
+ * Wraps a script for `sh -s`: the shell reads the whole function before running any of it, and
+ * runs it with stdin from /dev/null, so no command in it can swallow the rest of the script.
+ */
+export function remoteScript(body: string): string {
+    return `gateway_ha_main() {\n${body}\n}\ngateway_ha_main </dev/null\n`;
+}
+
+/**
+ * The local command for one host: with `waitSeconds`, first wait (bounded) until SSH answers, failing
+ * at once on what waiting cannot fix (a wrong host key, a refused key, sudo asking for a password);
+ * then run stdin there.
+ */
+export function renderOnHost(node: string, waitSeconds = 0): string {
+    const wait = waitSeconds > 0
+        ? [
+              `gh_deadline=$(( $(date +%s) + ${waitSeconds} ))`,
+              `until on_host ${q(node)} >/dev/null 2>"$gh_dir/ssh.err" <<'GATEWAY_HA_PING'`,
+              "true",
+              "GATEWAY_HA_PING",
+              "do",
+              `  if grep -qE 'Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|Permission denied|password is required' "$gh_dir/ssh.err" || [ "$(date +%s)" -ge "$gh_deadline" ]; then`,
+              `    echo "gateway-ha: cannot run commands on ${node} over SSH:" >&2; cat "$gh_dir/ssh.err" >&2; exit 1`,
+              "  fi",
+              "  sleep 5",
+              "done",
+          ]
+        : [];
+    return [...wait, `on_host ${q(node)}`].join("\n");
+}
+
+/** Installs Docker and the Compose plugin from Docker's repository when absent (RHEL/CentOS 7.6+, Debian, Ubuntu). */
+export const INSTALL_DOCKER = `gateway_ha_install_docker() {
+  . /etc/os-release
+  case " \${ID} \${ID_LIKE:-} " in
+    *" rhel "*|*" centos "*|*" fedora "*)
+      command -v yum-config-manager >/dev/null 2>&1 || yum install -y yum-utils
+      yum-config-manager --add-repo https://download.docker.com/linux/centos/docker-ce.repo
+      yum install -y docker-ce docker-ce-cli containerd.io docker-compose-plugin curl ;;
+    *" debian "*|*" ubuntu "*)
+      case " \${ID} \${ID_LIKE:-} " in *" ubuntu "*) distro=ubuntu; codename=\${UBUNTU_CODENAME:-\$VERSION_CODENAME} ;; *) distro=debian; codename=\$VERSION_CODENAME ;; esac
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -q
+      apt-get install -y -q ca-certificates curl
+      install -m 0755 -d /etc/apt/keyrings
+      curl -fsSL "https://download.docker.com/linux/\$distro/gpg" -o /etc/apt/keyrings/docker.asc
+      echo "deb [signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/\$distro \$codename stable" > /etc/apt/sources.list.d/docker.list
+      apt-get update -q
+      apt-get install -y -q docker-ce docker-ce-cli containerd.io docker-compose-plugin ;;
+    *) echo "gateway-ha: cannot install Docker on \${PRETTY_NAME:-this OS}: install Docker ${MIN_DOCKER_VERSION}+ and its Compose plugin" >&2; exit 1 ;;
+  esac
+  systemctl enable --now docker
+}`;
+
+export interface HostBootstrap {
+    node: string;
+    firewallScript: string;
+}
+
+/**
+ * A host's preparation, idempotent: Docker and Compose (installed when absent, version checked),
+ * curl, the directories, the firewall (now and at every boot), and a warning when SELinux enforces.
+ */
+export function renderHostBootstrap(h: HostBootstrap): string {
+    const unit = [
+        "[Unit]",
+        "Description=gateway-ha host firewall (port matrix)",
+        "After=network-pre.target firewalld.service",
+        "Before=docker.service",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        `ExecStart=/bin/sh ${HOST_PATHS.firewall}`,
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+    ].join("\n");
+    return remoteScript(
+        [
+            "set -eu",
+            `# gateway-ha host ${h.node}: Docker, directories, firewall.`,
+            INSTALL_DOCKER,
+            "if ! command -v docker >/dev/null 2>&1 || ! docker compose version >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then gateway_ha_install_docker; fi",
+            "systemctl is-active -q docker || systemctl start docker",
+            "v=$(docker version --format '{{.Server.Version}}')",
+            `if [ "$(printf '%s\\n' ${MIN_DOCKER_VERSION} "$v" | sort -V | head -n1)" != ${MIN_DOCKER_VERSION} ]; then echo "gateway-ha: ${h.node} runs Docker $v; the platform needs ${MIN_DOCKER_VERSION} or later (seed 001)" >&2; exit 1; fi`,
+            `install -d -m 0755 ${HOST_PATHS.root} ${HOST_PATHS.services} ${HOST_PATHS.files} ${HOST_PATHS.volumes}`,
+            `install -d -m 0700 ${HOST_PATHS.secrets} ${HOST_PATHS.env}`,
+            `cat > ${HOST_PATHS.firewall} <<'GATEWAY_HA_FIREWALL'`,
+            h.firewallScript.replace(/\n$/, ""),
+            "GATEWAY_HA_FIREWALL",
+            `chmod 0700 ${HOST_PATHS.firewall}`,
+            `cat > ${HOST_PATHS.firewallUnit} <<'GATEWAY_HA_UNIT'`,
+            unit,
+            "GATEWAY_HA_UNIT",
+            "systemctl daemon-reload",
+            "systemctl enable -q gateway-ha-firewall.service",
+            `sh ${HOST_PATHS.firewall}`,
+            `if command -v getenforce >/dev/null 2>&1 && [ "$(getenforce)" = Enforcing ]; then echo "${WARNING_PREFIX} SELinux is enforcing on ${h.node}: the services' bind mounts are relabelled (:z); if one cannot read its files, see ausearch -m avc -ts recent"; fi`,
+        ].join("\n"),
+    );
+}
+
+/** A file to put on a host: content as given (it may be secret; the caller keeps the script secret then). */
+export interface HostFile {
+    path: string;
+    content: string;
+    mode: "0644" | "0600";
+}
+
+/** Writes each file atomically (a running container keeps the old one until it restarts), base64 so any bytes survive. */
+export function renderWriteFiles(files: HostFile[], dirs: string[]): string {
+    return remoteScript(
+        [
+            "set -eu",
+            "umask 022",
+            ...(dirs.length ? [`mkdir -p ${dirs.map(q).join(" ")}`] : []),
+            ...files.flatMap((f) => [
+                `mkdir -p ${q(f.path.replace(/\/[^/]+$/, "") || "/")}`,
+                `base64 -d > ${q(`${f.path}.new`)} <<'GATEWAY_HA_FILE'`,
+                ...(Buffer.from(f.content, "utf8").toString("base64").match(/.{1,76}/g) ?? []),
+                "GATEWAY_HA_FILE",
+                `chmod ${f.mode} ${q(`${f.path}.new`)}`,
+                `mv -f ${q(`${f.path}.new`)} ${q(f.path)}`,
+            ]),
+        ].join("\n"),
+    );
+}
+
+/** A Compose env file; values are single-quoted, which Compose reads literally. */
+export function renderEnvFile(service: string, env: Record<string, string>): string {
+    return Object.entries(env)
+        .map(([k, v]) => {
+            if (/['\n]/.test(v)) throw new Error(`service ${service}: environment variable ${k} holds a quote or newline, which an env file cannot carry`);
+            return `${k}='${v}'\n`;
+        })
+        .join("");
+}
+
+/** A service's Compose file on a host: itself alone, so restarting it touches nothing else. */
+export function renderServiceCompose(svc: ComposeService, limits: { cpus: number; memoryGb: number }): string {
+    return composeFile([svc], limits, SSH_LAYOUT);
+}
+
+export interface RunSpec {
+    name: string;
+    volumes: string[];
+    healthCheck?: HealthCheckSpec;
+    timeoutSeconds: number;
+}
+
+/**
+ * (Re)starts a service and waits, bounded, until it is healthy, so the next member of its role
+ * restarts only then. A service without a health check must stay running. A service starting on
+ * empty data directories (etcd's first start) only has to run: its cluster forms once the other
+ * members start, which the chain would otherwise hold back.
+ */
+export function renderRunScript(r: RunSpec): string {
+    const name = q(r.name);
+    return remoteScript(
+        [
+            "set -eu",
+            "fresh=no",
+            ...r.volumes.map((v) => `[ -n "$(ls -A ${q(SSH_LAYOUT.volumeData(v))} 2>/dev/null)" ] || fresh=yes`),
+            `docker compose -f ${q(composePath(r.name))} up -d --force-recreate --no-deps`,
+            `deadline=$(( $(date +%s) + ${r.timeoutSeconds} ))`,
+            `want=${r.healthCheck ? "healthy" : "running"}`,
+            '[ "$fresh" = no ] || want=running',
+            "while :; do",
+            `  state=$(docker inspect --format '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' ${name})`,
+            '  case "$want:$state" in',
+            "    healthy:running/healthy) break ;;",
+            // Running now and five seconds later, without a restart in between.
+            `    running:running/*) s1=$(docker inspect --format '{{.State.StartedAt}}' ${name}); sleep 5; [ "$(docker inspect --format '{{.State.Status}} {{.State.StartedAt}}' ${name})" = "running $s1" ] && break ;;`,
+            "  esac",
+            '  if [ "$(date +%s)" -ge "$deadline" ]; then',
+            `    echo "gateway-ha: ${r.name} is $state, not $want, after ${r.timeoutSeconds}s" >&2`,
+            `    docker logs --tail 50 ${name} >&2 || true`,
+            "    exit 1",
+            "  fi",
+            "  sleep 2",
+            "done",
+            `echo "gateway-ha: ${r.name} is $want"`,
+        ].join("\n"),
+    );
+}
+
+export function renderRemoveScript(name: string): string {
+    return remoteScript(`docker rm -f ${q(name)} >/dev/null 2>&1 || true`);
+}
+
+export interface HostTask {
+    container: string;
+    toolArgv: string[];
+    toolEnv: string[];
+    script: string;
+    /** Values may be secret: the caller keeps the rendered script secret then. */
+    env: Record<string, string>;
+}
+
+/** A task run on its service's host, its environment exported first (never on a command line). */
+export function renderTaskOnHost(t: HostTask): string {
+    return remoteScript(["set -eu", ...Object.entries(t.env).map(([k, v]) => `export ${k}=${q(v)}`), toolFunction(t), t.script].join("\n"));
+}
+
+export interface VerifyPlan {
+    /** Each service's health check, run now inside it on its host. */
+    checks: { node: string; container: string; command: string[] }[];
+    /** From each balancer host: every gateway's status endpoint, and its own gateway listener forwarding. */
+    balancers: { node: string; httpPort: number }[];
+    gateways: { address: string; statusPort: number }[];
+    statusPath: string;
+}
+
+/**
+ * Post-deploy verification, run on the deployer: every health check (etcd's is `etcdctl endpoint
+ * health` on each member), each gateway's status endpoint from each balancer host (the balancers'
+ * own path to them), and each balancer's gateway listener forwarding (no 502/503/504). Any failure
+ * fails `pulumi up`.
+ */
+export function renderVerifyScript(plan: VerifyPlan): string {
+    const heredoc = (node: string, lines: string[]) => [`on_host ${q(node)} <<'GATEWAY_HA_VERIFY'`, remoteScript(["set -eu", ...lines].join("\n")).replace(/\n$/, ""), "GATEWAY_HA_VERIFY"];
+    const byNode = new Map<string, string[]>();
+    for (const c of plan.checks) {
+        const lines = byNode.get(c.node) ?? [];
+        lines.push(`docker exec ${q(c.container)} ${c.command.map(q).join(" ")} >/dev/null || { echo "gateway-ha: verify: ${c.container} fails its health check" >&2; exit 1; }`);
+        byNode.set(c.node, lines);
+    }
+    const balancer = (b: VerifyPlan["balancers"][number]) => [
+        ...plan.gateways.map((g) => {
+            const url = `http://${g.address}:${g.statusPort}${plan.statusPath}`;
+            return `curl -fsS -o /dev/null --max-time 5 ${q(url)} || { echo "gateway-ha: verify: ${url} does not answer 200 from ${b.node}" >&2; exit 1; }`;
+        }),
+        `code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:${b.httpPort}/ || true)`,
+        `case "$code" in 502|503|504|000|"") echo "gateway-ha: verify: the gateway balancer on ${b.node} answers $code: no gateway behind it" >&2; exit 1 ;; esac`,
+    ];
+    return [
+        ...[...byNode].flatMap(([node, lines]) => heredoc(node, lines)),
+        ...plan.balancers.flatMap((b) => heredoc(b.node, balancer(b))),
+        'echo "gateway-ha: verify: all checks passed"',
+    ].join("\n");
+}

@@ -1,0 +1,257 @@
+// SSH target: existing hosts (on-prem VMs), one per topology node, prepared and driven over SSH.
+// Each host gets Docker and the Compose plugin, its directories and a firewall with exactly its
+// ports from the port matrix; each service runs from a Compose file of its own with host
+// networking, as in seed 001.
+//
+// Commands are `command.local.Command`s running the deployer's OpenSSH client: the installed
+// @pulumi/command's remote connection can neither check host keys nor use an SSH agent, and
+// OpenSSH does both. Each step sends its script on stdin, so a secret file or password travels
+// inside a secret input and never on a command line.
+//
+// Per service: a files step writes its Compose file, rendered files and env file; a run step
+// restarts it and waits for it to turn healthy. The run step's trigger is a keyed hash of all of
+// that, so a change restarts exactly the services that read it. Run steps of one role form a
+// dependsOn chain, so an update replaces one gateway, control-plane node or etcd member at a time.
+import { createHash, createHmac } from "node:crypto";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { firewallRules } from "../topology/firewall";
+import { hostFirewall, renderFirewallScript } from "../render/hostFirewall";
+import {
+    SSH_ENV,
+    SSH_LAYOUT,
+    WARNING_PREFIX,
+    composePath,
+    renderEnvFile,
+    renderHostBootstrap,
+    renderOnHost,
+    renderRemoveScript,
+    renderRunScript,
+    renderServiceCompose,
+    renderTaskOnHost,
+    renderVerifyScript,
+    renderWriteFiles,
+    sshPrelude,
+    type HostFile,
+    type SshHost,
+} from "../render/ssh";
+import type { ComposeService } from "../render/cloudInit";
+import type { DeployedService, EntryPoints, ServiceSpec, Target, TaskSpec } from "../service";
+import type { Role } from "../spec/schema";
+import type { PlatformSpec } from "../spec/types";
+import { controlPlanePorts } from "../topology/ports";
+import type { Topology, TopologyNode } from "../topology/types";
+
+export interface SshTargetArgs {
+    spec: PlatformSpec;
+    topology: Topology;
+    /** The deployer's key (ssh.privateKey); pass a Pulumi secret. Absent: the SSH agent. */
+    privateKey?: pulumi.Input<string>;
+}
+
+/** A service as the target ran it: its run step and its restart trigger. */
+interface RunningService {
+    spec: ServiceSpec;
+    run: command.local.Command;
+    trigger: pulumi.Output<string>;
+}
+
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+
+function dependsOnList(d: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {
+    if (d === undefined) return [];
+    return Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
+}
+
+export class SshTarget extends pulumi.ComponentResource implements Target {
+    /** Each node's preparation step (Docker, directories, firewall), by node name. */
+    readonly hosts: Record<string, command.local.Command>;
+    /** The post-deploy verification, created by complete(). */
+    verify?: command.local.Command;
+    private readonly targetName: string;
+    private readonly spec: PlatformSpec;
+    private readonly topology: Topology;
+    private readonly environment: Record<string, pulumi.Input<string>>;
+    private readonly prelude: string;
+    private readonly triggerKey: pulumi.Output<string>;
+    private readonly hostDigests: string[] = [];
+    private readonly services: RunningService[] = [];
+    private readonly tasks: command.local.Command[] = [];
+    /** The last run step of each role: the next member of the role waits for it. */
+    private readonly lastOfRole = new Map<Role, command.local.Command>();
+    private completed = false;
+
+    constructor(name: string, args: SshTargetArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gateway-ha:targets:SshTarget", name, {}, opts);
+        const { spec, topology } = args;
+        this.targetName = name;
+        this.spec = spec;
+        this.topology = topology;
+        if (spec.ssh.hasPrivateKey !== (args.privateKey !== undefined)) throw new Error(`SshTarget ${name}: ssh.privateKey is configured but was not passed (or the other way round)`);
+        const hosts: SshHost[] = topology.nodes.map((node) => {
+            if (!node.ssh) throw new Error(`SshTarget ${name}: node ${node.name} has no sshUser`);
+            return { node: node.name, address: node.address, port: node.ssh.port, user: node.ssh.user };
+        });
+        const knownHosts = spec.ssh.knownHosts;
+        this.environment = {
+            ...(args.privateKey !== undefined ? { [SSH_ENV.key]: pulumi.secret(args.privateKey) } : {}),
+            ...(knownHosts ? { [SSH_ENV.knownHosts]: knownHosts.join("\n") } : {}),
+        };
+        this.prelude = sshPrelude({ pinnedHostKeys: knownHosts !== undefined, privateKey: args.privateKey !== undefined, connectTimeoutSeconds: spec.ssh.connectTimeoutSeconds }, hosts);
+        // Keyed, so a trigger over secret content reveals nothing and can stay plain for review in `pulumi preview`.
+        this.triggerKey = new random.RandomPassword(`${name}-trigger-key`, { length: 32, special: false }, { parent: this }).result;
+
+        const fw = spec.ssh.firewall;
+        const rules = firewallRules(topology.flows, { clients: fw.clientCidrs, operators: fw.operatorCidrs, monitoring: fw.monitoringCidrs, ssh: [] });
+        this.hosts = {};
+        for (const node of topology.nodes) {
+            const script = renderHostBootstrap({ node: node.name, firewallScript: renderFirewallScript(hostFirewall(topology, node, rules)) });
+            this.hostDigests.push(sha256(script));
+            const host = this.command(`${name}-${node.name}`, renderOnHost(node.name, spec.ssh.waitSeconds), script, {});
+            // Hosts print warnings (SELinux enforcing, a port open to everyone): show them in `pulumi up`.
+            host.stdout.apply((out) => out.split("\n").filter((l) => l.startsWith(WARNING_PREFIX)).forEach((l) => pulumi.log.warn(l, host)));
+            host.stderr.apply((err) => err.split("\n").filter((l) => l.startsWith(WARNING_PREFIX)).forEach((l) => pulumi.log.warn(l, host)));
+            this.hosts[node.name] = host;
+        }
+        this.registerOutputs({});
+    }
+
+    /** A local command running `script` on its stdin through `on_host` (the prelude's SSH). */
+    private command(
+        name: string,
+        local: string,
+        stdin: pulumi.Input<string>,
+        extra: { delete?: string; triggers?: pulumi.Input<unknown>[] },
+        opts: pulumi.CustomResourceOptions = { parent: this },
+    ): command.local.Command {
+        const create = `${this.prelude}\n${local}\n`;
+        return new command.local.Command(
+            name,
+            {
+                create,
+                update: create,
+                ...(extra.delete ? { delete: `${this.prelude}\n${extra.delete}\n` } : {}),
+                interpreter: ["/bin/sh", "-c"],
+                stdin,
+                environment: this.environment,
+                ...(extra.triggers ? { triggers: extra.triggers } : {}),
+            },
+            opts,
+        );
+    }
+
+    private host(node: TopologyNode, what: string): command.local.Command {
+        if (this.completed) throw new Error(`SshTarget: ${what} after complete()`);
+        const host = this.hosts[node.name];
+        if (!host) throw new Error(`SshTarget: ${what} on unknown node ${node.name}`);
+        return host;
+    }
+
+    deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
+        const host = this.host(svc.node, `deployService(${svc.name})`);
+        const env = svc.env ?? {};
+        const composeSpec: ComposeService = {
+            name: svc.name,
+            image: svc.image,
+            command: svc.command,
+            files: svc.files.map((f) => ({ path: f.path, secret: f.secret === true })),
+            hasEnv: Object.keys(env).length > 0,
+            volumes: svc.volumes ?? [],
+            healthCheck: svc.healthCheck,
+        };
+        const compose = renderServiceCompose(composeSpec, svc.node);
+        const contents = pulumi.all(svc.files.map((f) => pulumi.output(f.content)));
+        // Every env value is treated as secret: components pass credentials there.
+        const envValues = pulumi.secret(pulumi.all(env));
+        const hostFiles = pulumi.all([contents, envValues]).apply(([c, e]): HostFile[] => [
+            { path: composePath(svc.name), content: compose, mode: "0644" },
+            ...svc.files.map((f, i): HostFile => ({ path: f.secret ? SSH_LAYOUT.secretFile(svc.name, f.path) : SSH_LAYOUT.plainFile(svc.name, f.path), content: c[i], mode: "0644" })),
+            ...(Object.keys(e).length ? [{ path: SSH_LAYOUT.envFile(svc.name), content: renderEnvFile(svc.name, e), mode: "0600" as const }] : []),
+        ]);
+        const dirs = (svc.volumes ?? []).map((v) => SSH_LAYOUT.volumeData(v.name));
+        const anySecret = svc.files.some((f) => f.secret) || Object.keys(env).length > 0;
+        const script = hostFiles.apply((files) => renderWriteFiles(files, dirs));
+        const parentOpts = { parent: opts.parent ?? this };
+        const files = this.command(`${svc.name}-files`, renderOnHost(svc.node.name), anySecret ? pulumi.secret(script) : script, {}, { ...parentOpts, dependsOn: [host] });
+
+        // What the service reads: its Compose file (image, command, health check, limits), files and env.
+        const trigger = pulumi.unsecret(
+            pulumi.all([this.triggerKey, hostFiles]).apply(([key, f]) => createHmac("sha256", key).update(JSON.stringify(f.map((x) => [x.path, x.content]))).digest("hex")),
+        );
+        const previous = this.lastOfRole.get(svc.role);
+        const run = this.command(
+            svc.name,
+            renderOnHost(svc.node.name),
+            renderRunScript({ name: svc.name, volumes: (svc.volumes ?? []).map((v) => v.name), healthCheck: svc.healthCheck, timeoutSeconds: this.spec.ssh.healthTimeoutSeconds }),
+            { delete: `${renderOnHost(svc.node.name)} <<'GATEWAY_HA_REMOVE'\n${renderRemoveScript(svc.name)}GATEWAY_HA_REMOVE`, triggers: [trigger] },
+            {
+                ...opts,
+                parent: opts.parent ?? this,
+                // The previous member of the role is healthy before this one restarts: one at a time.
+                dependsOn: [files, ...(previous ? [previous] : []), ...dependsOnList(opts.dependsOn)],
+                // A replacement (new trigger) must stop the old container before starting the new one,
+                // or the old step's delete would remove the container the new step just started.
+                deleteBeforeReplace: true,
+            },
+        );
+        this.lastOfRole.set(svc.role, run);
+        this.services.push({ spec: svc, run, trigger });
+        return { spec: svc, resource: run };
+    }
+
+    /** Runs on its service's host, after it; secrets in the task's env reach the host inside the (secret) script. */
+    runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): command.local.Command {
+        const host = this.host(task.runIn.node, `runTask(${task.name})`);
+        const script = pulumi
+            .all(task.env)
+            .apply((env) => renderTaskOnHost({ container: task.runIn.name, toolArgv: task.toolArgv, toolEnv: task.toolEnv, script: task.script, env }));
+        const cmd = this.command(task.name, renderOnHost(task.runIn.node.name), Object.keys(task.env).length ? pulumi.secret(script) : script, { triggers: task.triggers }, {
+            ...opts,
+            dependsOn: [host, ...dependsOnList(opts.dependsOn)],
+        });
+        this.tasks.push(cmd);
+        return cmd;
+    }
+
+    /** The gateway balancer on the first balancer node's own address, as on remote Docker hosts. */
+    entryPoints(): EntryPoints {
+        const { spec, topology } = this;
+        const lb = topology.byRole["load-balancer"][0];
+        return {
+            gatewayUrl: `http://${lb.address}:${spec.dataPlane.httpPort}`,
+            gatewayHttpsUrl: `https://${lb.address}:${spec.dataPlane.httpsPort}`,
+            controlPlaneUrl: `http://${lb.address}:${controlPlanePorts(spec)[0].port}`,
+            gatewayBalancerHost: lb.address,
+            controlPlaneBalancerHost: lb.address,
+        };
+    }
+
+    /**
+     * The post-deploy verification: after every service and task, and again whenever any service,
+     * host or task changes (its triggers are theirs), so a broken `pulumi up` fails.
+     */
+    complete(): void {
+        if (this.completed) throw new Error("SshTarget: complete() called twice");
+        this.completed = true;
+        const { spec, topology } = this;
+        const script = renderVerifyScript({
+            checks: this.services.flatMap((s) => (s.spec.healthCheck ? [{ node: s.spec.node.name, container: s.spec.name, command: s.spec.healthCheck.command }] : [])),
+            balancers: topology.byRole["load-balancer"].map((n) => ({ node: n.name, httpPort: spec.dataPlane.httpPort })),
+            gateways: topology.byRole["data-plane"].map((n) => ({ address: n.address, statusPort: spec.dataPlane.statusPort })),
+            statusPath: spec.loadBalancer.healthCheck.path,
+        });
+        const create = `${this.prelude}\n${script}\n`;
+        this.verify = new command.local.Command(
+            `${this.targetName}-verify`,
+            {
+                create,
+                update: create,
+                interpreter: ["/bin/sh", "-c"],
+                environment: this.environment,
+                triggers: [...this.hostDigests, ...this.services.flatMap((s) => [s.trigger, s.run.id]), ...this.tasks.map((t) => t.id)],
+            },
+            { parent: this, dependsOn: [...this.services.map((s) => s.run), ...this.tasks] },
+        );
+    }
+}
