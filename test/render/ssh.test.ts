@@ -1,0 +1,215 @@
+// Target ssh's pure renderers: host firewalls from the port matrix (firewalld and iptables), and
+// the scripts the deployer sends to hosts, all checked with `sh -n`.
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { loadPlatform } from "../../components/spec";
+import { firewallRules, type FirewallRule } from "../../components/topology/firewall";
+import type { Flow, Topology } from "../../components/topology";
+import { hostFirewall, renderFirewallScript, renderFirewalld, renderIptables, richRule, type HostFirewall } from "../../components/render/hostFirewall";
+import {
+    INSTALL_DOCKER,
+    renderEnvFile,
+    renderHostBootstrap,
+    renderOnHost,
+    renderRunScript,
+    renderTaskOnHost,
+    renderVerifyScript,
+    renderWriteFiles,
+    sshPrelude,
+} from "../../components/render/ssh";
+
+const shOk = (script: string) => {
+    const r = spawnSync("sh", ["-n"], { input: script, encoding: "utf8" });
+    return { ok: r.status === 0, stderr: r.stderr };
+};
+
+const NODES = [11, 12, 13, 14, 15, 16].map((n, i) => ({ name: i < 5 ? `node-${i + 1}` : "lb-1", address: `192.168.101.${n}`, sshUser: "deploy" }));
+const config = {
+    "gateway-ha:target": "ssh",
+    "gateway-ha:layout": "compact",
+    "gateway-ha:nodes": JSON.stringify(NODES),
+    "gateway-ha:ssh": JSON.stringify({ agent: true, firewall: { clientCidrs: ["0.0.0.0/0"], operatorCidrs: ["10.20.0.0/16"], monitoringCidrs: ["10.30.0.0/24"] } }),
+};
+const { topology } = loadPlatform(config, { project: "gateway-ha", stack: "r" });
+const SOURCES = { clients: ["0.0.0.0/0"], operators: ["10.20.0.0/16"], monitoring: ["10.30.0.0/24"], ssh: [] };
+const rules = firewallRules(topology.flows, SOURCES);
+const node = (name: string) => topology.nodes.find((n) => n.name === name)!;
+
+/**
+ * What the matrix lets into a node, computed here from the flows and the nodes' roles,
+ * independently of the renderer: `proto/port from source`.
+ */
+function expectedAllow(topo: Topology, name: string, flows: Flow[]): string[] {
+    const n = topo.nodes.find((x) => x.name === name)!;
+    const isIn = (to: Flow["to"], f: Flow, x: typeof n) => (to === "load-balancer" ? x.roles.includes("load-balancer") : x.roles.includes(to));
+    const out = new Set<string>();
+    for (const f of flows) {
+        if (!isIn(f.to, f, n)) continue;
+        const what = f.protocol === "tcp" || f.protocol === "udp" ? `${f.protocol}/${f.port}` : `${f.protocol}`;
+        const ext = { clients: SOURCES.clients, operators: SOURCES.operators, monitoring: SOURCES.monitoring }[f.from as string];
+        const sources = ext ?? topo.nodes.filter((x) => isIn(f.from as Flow["to"], f, x)).map((x) => x.address);
+        for (const s of sources) out.add(`${what} from ${s}`);
+    }
+    return [...out].sort();
+}
+
+/** Accept rules as the firewalld variant renders them. */
+function firewalldAllow(script: string): string[] {
+    return [...script.matchAll(/^rule family="ipv4" source address="([^"]+)" (?:port port="(\d+)" protocol="(\w+)"|protocol value="(\w+)") accept$/gm)]
+        .map((m) => (m[2] ? `${m[3]}/${m[2]} from ${m[1]}` : `${m[4]} from ${m[1]}`))
+        .sort();
+}
+
+/** Accept and drop rules as the iptables variant renders them. */
+function iptablesRules(script: string): { allow: string[]; drop: string[] } {
+    const allow = [...script.matchAll(/-A GATEWAY-HA -s (\S+) -p (\w+)(?: --dport (\d+))? -j ACCEPT$/gm)].map((m) => (m[3] ? `${m[2]}/${m[3]} from ${m[1]}` : `${m[2]} from ${m[1]}`)).sort();
+    const drop = [...script.matchAll(/-A GATEWAY-HA -p (\w+)(?: --dport (\d+))? -j DROP$/gm)].map((m) => (m[2] ? `${m[1]}/${m[2]}` : m[1])).sort();
+    return { allow, drop };
+}
+
+describe("host firewall from the port matrix", () => {
+    it.each(topology.nodes.map((n) => n.name))("%s: firewalld and iptables accept exactly the matrix's sources", (name) => {
+        const fw = hostFirewall(topology, node(name), rules);
+        const expected = expectedAllow(topology, name, topology.flows);
+        expect(expected.length).toBeGreaterThan(0);
+        expect(firewalldAllow(renderFirewalld(fw))).toEqual(expected);
+        const ipt = iptablesRules(renderIptables(fw));
+        expect(ipt.allow).toEqual(expected);
+        // Every port the node binds is closed to everyone else, and nothing but those.
+        expect(ipt.drop).toEqual([...new Set(node(name).ports.map((p) => `${p.protocol}/${p.port}`))].sort());
+        expect(shOk(renderFirewallScript(fw))).toEqual({ ok: true, stderr: "" });
+    });
+
+    it("spot checks: etcd peers only from members, the gateway status port only from the balancer, metrics only from monitoring", () => {
+        const etcd = expectedAllow(topology, "node-3", topology.flows);
+        expect(etcd.filter((r) => r.startsWith("tcp/2380"))).toEqual(["tcp/2380 from 192.168.101.11", "tcp/2380 from 192.168.101.12", "tcp/2380 from 192.168.101.13"]);
+        const gw = firewalldAllow(renderFirewalld(hostFirewall(topology, node("node-4"), rules)));
+        expect(gw.filter((r) => r.startsWith("tcp/7085"))).toEqual(["tcp/7085 from 192.168.101.16"]);
+        expect(gw.filter((r) => r.startsWith("tcp/9091"))).toEqual(["tcp/9091 from 10.30.0.0/24"]);
+        const lb = firewalldAllow(renderFirewalld(hostFirewall(topology, node("lb-1"), rules)));
+        expect(lb.filter((r) => r.startsWith("tcp/9180"))).toEqual(["tcp/9180 from 10.20.0.0/16"]);
+        expect(lb).toContain("tcp/80 from 0.0.0.0/0");
+        // SSH is never in the platform's rules: the host's own policy keeps it.
+        for (const n of topology.nodes) expect(renderFirewallScript(hostFirewall(topology, n, rules))).not.toMatch(/\b22\b/);
+    });
+
+    it("no monitoring network: the metrics port is dropped, not opened", () => {
+        const fw = hostFirewall(topology, node("node-4"), firewallRules(topology.flows, { ...SOURCES, monitoring: [] }));
+        const ipt = iptablesRules(renderIptables(fw));
+        expect(ipt.allow.filter((r) => r.startsWith("tcp/9091"))).toEqual([]);
+        expect(ipt.drop).toContain("tcp/9091");
+    });
+
+    it("a port-less protocol (VRRP between balancer peers) becomes a protocol rule by number, in both variants", () => {
+        const twoLb = { ...topology, nodes: [...topology.nodes, { ...node("lb-1"), name: "lb-2", address: "192.168.101.17" }] };
+        const vrrp = { group: "gateway-balancer", port: 0, protocol: "vrrp", from: { group: "gateway-balancer" }, description: "VRRP between keepalived peers" } as unknown as FirewallRule;
+        const fw: HostFirewall = hostFirewall(twoLb, twoLb.nodes.find((n) => n.name === "lb-2")!, [...rules, vrrp]);
+        expect(fw.allow.filter((r) => r.protocol === "112")).toEqual([
+            { protocol: "112", source: "192.168.101.16", description: "VRRP between keepalived peers" },
+            { protocol: "112", source: "192.168.101.17", description: "VRRP between keepalived peers" },
+        ]);
+        expect(richRule(fw.allow.find((r) => r.protocol === "112")!)).toBe('rule family="ipv4" source address="192.168.101.16" protocol value="112" accept');
+        const ipt = iptablesRules(renderIptables(fw));
+        expect(ipt.allow).toContain("112 from 192.168.101.17");
+        expect(ipt.drop).toContain("112");
+        expect(renderIptables(fw)).not.toMatch(/-p 112 --dport/);
+        expect(shOk(renderFirewallScript(fw)).ok).toBe(true);
+        // An unknown port-less protocol fails loudly instead of opening something else.
+        expect(() => hostFirewall(topology, node("lb-1"), [{ ...vrrp, protocol: "sctp-ish" } as unknown as FirewallRule])).toThrow(/no IP protocol number/);
+    });
+
+    it("firewalld: removes the rules it added before that the matrix no longer has, never reloads", () => {
+        const script = renderFirewalld(hostFirewall(topology, node("node-1"), rules));
+        expect(script).toContain("--remove-rich-rule");
+        expect(script).toContain("/etc/gateway-ha/firewalld-rules");
+        expect(script).not.toContain("--reload");
+        expect(script).toMatch(/--query-port=2379\/tcp.*WARNING/);
+    });
+});
+
+describe("host scripts", () => {
+    const hosts = [{ node: "node-1", address: "192.168.101.11", port: 22, user: "deploy" }, { node: "lb-1", address: "192.168.101.16", port: 2222, user: "root" }];
+
+    it("prelude: host keys always checked; pinned known hosts and the key only when configured", () => {
+        const pinned = sshPrelude({ pinnedHostKeys: true, privateKey: true, connectTimeoutSeconds: 7 }, hosts);
+        expect(pinned).toContain("StrictHostKeyChecking=yes");
+        expect(pinned).toContain('UserKnownHostsFile="$gh_dir/known_hosts"');
+        expect(pinned).toContain('-i "$gh_dir/key" -o IdentitiesOnly=yes');
+        expect(pinned).toContain("ssh -p 22 ");
+        expect(pinned).toContain("'deploy@192.168.101.11' 'sudo -n sh -s'");
+        expect(pinned).toContain("ssh -p 2222 ");
+        expect(pinned).toContain("'root@192.168.101.16' 'sh -s'");
+        expect(pinned).toContain("ConnectTimeout=7");
+        const agent = sshPrelude({ pinnedHostKeys: false, privateKey: false, connectTimeoutSeconds: 10 }, hosts);
+        expect(agent).toContain("StrictHostKeyChecking=yes");
+        expect(agent).not.toContain("UserKnownHostsFile");
+        expect(agent).not.toContain("GATEWAY_HA_SSH_KEY");
+        expect(agent).toContain("SSH_AUTH_SOCK");
+        for (const s of [pinned, agent]) expect(s).not.toMatch(/StrictHostKeyChecking=(no|accept-new)/);
+    });
+
+    it.each([
+        ["prelude + wait", `${sshPrelude({ pinnedHostKeys: true, privateKey: true, connectTimeoutSeconds: 10 }, hosts)}\n${renderOnHost("node-1", 300)}`],
+        ["host bootstrap", renderHostBootstrap({ node: "node-1", firewallScript: renderFirewallScript(hostFirewall(topology, node("node-1"), rules)) })],
+        ["files", renderWriteFiles([{ path: "/opt/x/a.yaml", content: "a: 'b'\nGATEWAY_HA_FILE\n", mode: "0644" }], ["/var/lib/gateway-ha/volumes/v/data"])],
+        ["run (health)", renderRunScript({ name: "node-1-etcd", volumes: ["node-1-etcd-data"], healthCheck: { command: ["etcdctl", "endpoint", "health"], intervalSeconds: 5, timeoutSeconds: 3, retries: 5, startPeriodSeconds: 20 }, timeoutSeconds: 300 })],
+        ["run (no health)", renderRunScript({ name: "lb-1-gateway-lb", volumes: [], timeoutSeconds: 60 })],
+        ["task", renderTaskOnHost({ container: "node-1-etcd", toolArgv: ["etcdctl", "--endpoints=x"], toolEnv: ["ETCDCTL_USER"], script: 'tool endpoint health\necho "$ROOT_PW" >/dev/null', env: { ROOT_PW: "it's" } })],
+        ["verify", renderVerifyScript({ checks: [{ node: "node-1", container: "node-1-etcd", command: ["etcdctl", "endpoint", "health"] }], balancers: [{ node: "lb-1", httpPort: 80 }], gateways: [{ address: "192.168.101.14", statusPort: 7085 }], statusPath: "/status" })],
+    ])("%s passes sh -n", (_, script) => {
+        expect(shOk(script)).toEqual({ ok: true, stderr: "" });
+    });
+
+    it("host bootstrap: Docker installed only when absent, for the RHEL and Debian families, version checked; firewall now and at boot; SELinux warning", () => {
+        const s = renderHostBootstrap({ node: "node-1", firewallScript: "#!/bin/sh\ntrue\n" });
+        expect(s).toMatch(/if ! command -v docker .*\|\| ! docker compose version .* then gateway_ha_install_docker; fi/);
+        expect(INSTALL_DOCKER).toContain("download.docker.com/linux/centos/docker-ce.repo");
+        expect(INSTALL_DOCKER).toContain('download.docker.com/linux/$distro');
+        expect(INSTALL_DOCKER).toContain("docker-compose-plugin");
+        expect(s).toContain("sort -V");
+        expect(s).toContain("20.10.7");
+        expect(s).toContain("systemctl enable -q gateway-ha-firewall.service");
+        expect(s).toContain("sh /opt/gateway-ha/firewall.sh");
+        expect(s).toMatch(/getenforce\)" = Enforcing \]; then echo "gateway-ha: WARNING: SELinux is enforcing on node-1/);
+        expect(s).toContain("install -d -m 0700 /opt/gateway-ha/secrets /opt/gateway-ha/env");
+    });
+
+    it("files: any bytes survive (base64), written atomically, data directories created", () => {
+        const content = "x: '1'\nGATEWAY_HA_FILE\n$HOME `id`\n";
+        const s = renderWriteFiles([{ path: "/opt/gateway-ha/files/svc/etc/a.yaml", content, mode: "0644" }], ["/var/lib/gateway-ha/volumes/v/data"]);
+        const body = /<<'GATEWAY_HA_FILE'\n([\s\S]*?)\nGATEWAY_HA_FILE/.exec(s)![1];
+        expect(Buffer.from(body.replace(/\n/g, ""), "base64").toString("utf8")).toBe(content);
+        expect(s).toContain("mv -f '/opt/gateway-ha/files/svc/etc/a.yaml.new' '/opt/gateway-ha/files/svc/etc/a.yaml'");
+        expect(s).toContain("mkdir -p '/var/lib/gateway-ha/volumes/v/data'");
+    });
+
+    it("env file: single-quoted values; a quote or newline is refused without echoing the value", () => {
+        expect(renderEnvFile("svc", { A: "x y", B: "$z" })).toBe("A='x y'\nB='$z'\n");
+        expect(() => renderEnvFile("svc", { PW: "it's-secret" })).toThrow(/svc: environment variable PW holds a quote/);
+        expect(() => renderEnvFile("svc", { PW: "it's-secret" })).not.toThrow(/it's-secret/);
+    });
+
+    it("run: waits, bounded, for healthy; a member on empty data only has to run; logs on timeout", () => {
+        const s = renderRunScript({ name: "node-1-etcd", volumes: ["node-1-etcd-data"], healthCheck: { command: ["x"], intervalSeconds: 5, timeoutSeconds: 3, retries: 5, startPeriodSeconds: 20 }, timeoutSeconds: 120 });
+        expect(s).toContain("docker compose -f '/opt/gateway-ha/services/node-1-etcd/compose.yaml' up -d --force-recreate --no-deps");
+        expect(s).toContain("want=healthy");
+        expect(s).toContain(`[ -n "$(ls -A '/var/lib/gateway-ha/volumes/node-1-etcd-data/data' 2>/dev/null)" ] || fresh=yes`);
+        expect(s).toContain("deadline=$(( $(date +%s) + 120 ))");
+        expect(s).toContain("docker logs --tail 50 'node-1-etcd'");
+        expect(renderRunScript({ name: "lb", volumes: [], timeoutSeconds: 60 })).toContain("want=running");
+    });
+
+    it("verify: every health check, every gateway's status from every balancer, the balancer forwarding", () => {
+        const s = renderVerifyScript({
+            checks: [{ node: "node-1", container: "node-1-etcd", command: ["/usr/local/bin/etcdctl", "endpoint", "health"] }],
+            balancers: [{ node: "lb-1", httpPort: 80 }],
+            gateways: [{ address: "192.168.101.14", statusPort: 7085 }, { address: "192.168.101.15", statusPort: 7085 }],
+            statusPath: "/status",
+        });
+        expect(s).toContain("docker exec 'node-1-etcd' '/usr/local/bin/etcdctl' 'endpoint' 'health'");
+        expect(s).toContain("curl -fsS -o /dev/null --max-time 5 'http://192.168.101.14:7085/status'");
+        expect(s).toContain("curl -fsS -o /dev/null --max-time 5 'http://192.168.101.15:7085/status'");
+        expect(s).toMatch(/case "\$code" in 502\|503\|504\|000/);
+        expect(s.indexOf("on_host 'node-1'")).toBeLessThan(s.indexOf("on_host 'lb-1'"));
+    });
+});
