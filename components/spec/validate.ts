@@ -200,7 +200,7 @@ export function validateConfig(c: PlatformConfig, raw: Record<string, unknown>, 
 }
 
 /** One known_hosts line: optional marker, host patterns, key type, base64 key, optional comment. */
-const KNOWN_HOSTS_LINE = /^(@cert-authority\s+|@revoked\s+)?\S+\s+[a-z0-9@.-]+\s+[A-Za-z0-9+/]+=*(\s.*)?$/;
+const KNOWN_HOSTS_LINE = /^(@cert-authority\s+|@revoked\s+)?\S+\s+(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+)\s+[A-Za-z0-9+/]{20,}=*(\s.*)?$/;
 
 /** Target ssh: a way to log in, well-formed host keys and firewall sources; no other target's settings. */
 export function checkSsh(c: PlatformConfig, raw: Record<string, unknown>): Issues {

@@ -151,26 +151,27 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
     deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
         const host = this.host(svc.node, `deployService(${svc.name})`);
         const env = svc.env ?? {};
+        const hasEnv = Object.keys(env).length > 0;
         const composeSpec: ComposeService = {
             name: svc.name,
             image: svc.image,
             command: svc.command,
             files: svc.files.map((f) => ({ path: f.path, secret: f.secret === true })),
-            hasEnv: Object.keys(env).length > 0,
+            hasEnv,
             volumes: svc.volumes ?? [],
             healthCheck: svc.healthCheck,
         };
         const compose = renderServiceCompose(composeSpec, svc.node);
         const contents = pulumi.all(svc.files.map((f) => pulumi.output(f.content)));
         // Every env value is treated as secret: components pass credentials there.
-        const envValues = pulumi.secret(pulumi.all(env));
+        const envValues = hasEnv ? pulumi.secret(pulumi.all(env)) : pulumi.output({} as Record<string, string>);
         const hostFiles = pulumi.all([contents, envValues]).apply(([c, e]): HostFile[] => [
             { path: composePath(svc.name), content: compose, mode: "0644" },
             ...svc.files.map((f, i): HostFile => ({ path: f.secret ? SSH_LAYOUT.secretFile(svc.name, f.path) : SSH_LAYOUT.plainFile(svc.name, f.path), content: c[i], mode: "0644" })),
             ...(Object.keys(e).length ? [{ path: SSH_LAYOUT.envFile(svc.name), content: renderEnvFile(svc.name, e), mode: "0600" as const }] : []),
         ]);
         const dirs = (svc.volumes ?? []).map((v) => SSH_LAYOUT.volumeData(v.name));
-        const anySecret = svc.files.some((f) => f.secret) || Object.keys(env).length > 0;
+        const anySecret = svc.files.some((f) => f.secret) || hasEnv;
         const script = hostFiles.apply((files) => renderWriteFiles(files, dirs));
         const parentOpts = { parent: opts.parent ?? this };
         const files = this.command(`${svc.name}-files`, renderOnHost(svc.node.name), anySecret ? pulumi.secret(script) : script, {}, { ...parentOpts, dependsOn: [host] });

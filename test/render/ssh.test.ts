@@ -41,13 +41,13 @@ const node = (name: string) => topology.nodes.find((n) => n.name === name)!;
  */
 function expectedAllow(topo: Topology, name: string, flows: Flow[]): string[] {
     const n = topo.nodes.find((x) => x.name === name)!;
-    const isIn = (to: Flow["to"], f: Flow, x: typeof n) => (to === "load-balancer" ? x.roles.includes("load-balancer") : x.roles.includes(to));
+    const isIn = (to: Flow["to"], x: typeof n) => (to === "load-balancer" ? x.roles.includes("load-balancer") : x.roles.includes(to));
     const out = new Set<string>();
     for (const f of flows) {
-        if (!isIn(f.to, f, n)) continue;
+        if (!isIn(f.to, n)) continue;
         const what = f.protocol === "tcp" || f.protocol === "udp" ? `${f.protocol}/${f.port}` : `${f.protocol}`;
         const ext = { clients: SOURCES.clients, operators: SOURCES.operators, monitoring: SOURCES.monitoring }[f.from as string];
-        const sources = ext ?? topo.nodes.filter((x) => isIn(f.from as Flow["to"], f, x)).map((x) => x.address);
+        const sources = ext ?? topo.nodes.filter((x) => isIn(f.from as Flow["to"], x)).map((x) => x.address);
         for (const s of sources) out.add(`${what} from ${s}`);
     }
     return [...out].sort();
