@@ -10,6 +10,7 @@ import { ConfigValidationError, loadPlatform } from "../components/spec";
 import { gunzipSync } from "node:zlib";
 import { TAGS } from "../components/targets/aws";
 import { LABELS } from "../components/targets/docker";
+import { HOST_PATHS, filesWritten, firewallInstalled, hostOf } from "../components/render/ssh";
 import { parseOptions, UsageError } from "./lib/cli";
 import { redactSecrets, runProgram, unwrapSecrets, type ProgramRun, type RecordedResource, type StateHook } from "./lib/mockEngine";
 
@@ -154,12 +155,32 @@ function awsNodeFiles(r: RecordedResource): RenderedFile[] {
     }));
 }
 
+/**
+ * An SSH host's files: what its files steps write (secret files and env files as "[secret]") and
+ * the firewall script its host step installs.
+ */
+function sshHostFiles(r: RecordedResource): RenderedFile[] {
+    const node = typeof r.inputs.create === "string" ? hostOf(r.inputs.create) : undefined;
+    const stdin = unwrapSecrets(r.inputs.stdin);
+    if (!node || typeof stdin !== "string") return [];
+    const firewall = firewallInstalled(stdin);
+    const secret = (path: string) => path.startsWith(`${HOST_PATHS.secrets}/`) || path.startsWith(`${HOST_PATHS.env}/`);
+    return [
+        ...[...filesWritten(stdin)].map(([path, content]) => ({ node, path, content: secret(path) ? "[secret]" : content })),
+        ...(firewall ? [{ node, path: HOST_PATHS.firewall, content: firewall }] : []),
+    ];
+}
+
 /** The configuration files each node receives, secrets as "[secret]". */
 export function renderedFiles(run: ProgramRun): RenderedFile[] {
     const files: RenderedFile[] = [];
     for (const r of run.resources) {
         if (r.type === "aws:ec2/instance:Instance" || r.type === "aws:ssm/parameter:Parameter") {
             files.push(...awsNodeFiles(r));
+            continue;
+        }
+        if (r.type === "command:local:Command") {
+            files.push(...sshHostFiles(r));
             continue;
         }
         if (r.type !== "docker:index/container:Container") continue;

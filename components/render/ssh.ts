@@ -215,6 +215,25 @@ export function renderWriteFiles(files: HostFile[], dirs: string[]): string {
     );
 }
 
+/** The files a script of renderWriteFiles writes, path → content (for offline review). */
+export function filesWritten(script: string): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const m of script.matchAll(/base64 -d > '([^']+)\.new' <<'GATEWAY_HA_FILE'\n([\s\S]*?)\nGATEWAY_HA_FILE/g))
+        out.set(m[1].replace(/'\\''/g, "'"), Buffer.from(m[2].replace(/\n/g, ""), "base64").toString("utf8"));
+    return out;
+}
+
+/** The firewall script a host bootstrap installs (for offline review). */
+export function firewallInstalled(script: string): string | undefined {
+    const m = /<<'GATEWAY_HA_FIREWALL'\n([\s\S]*?)\nGATEWAY_HA_FIREWALL/.exec(script);
+    return m ? `${m[1]}\n` : undefined;
+}
+
+/** The node a local command runs on: its last line is `on_host '<node>'`. */
+export function hostOf(create: string): string | undefined {
+    return /on_host '([^']+)'\s*$/.exec(create)?.[1];
+}
+
 /** A Compose env file; values are single-quoted, which Compose reads literally. */
 export function renderEnvFile(service: string, env: Record<string, string>): string {
     return Object.entries(env)

@@ -3,7 +3,9 @@
 // one-at-a-time chains per role, the verification step, the config checks, and where secrets go.
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { filesWritten } from "../../components/render/ssh";
 import { ConfigValidationError, loadPlatform, type ConfigIssue } from "../../components/spec";
+import { renderedFiles } from "../../scripts/preview-offline";
 import { isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { PROJECT, T, cfg, dependsOn, find, ofType, registration, runPlatform, scanRun, type PlatformRun } from "./helpers";
 
@@ -26,12 +28,7 @@ const triggerOf = (run: PlatformRun, name: string) => {
     return t as string;
 };
 /** The files a files step writes: path → content. */
-function writtenFiles(r: RecordedResource): Map<string, string> {
-    const out = new Map<string, string>();
-    for (const m of stdinOf(r).matchAll(/base64 -d > '([^']+)\.new' <<'GATEWAY_HA_FILE'\n([\s\S]*?)\nGATEWAY_HA_FILE/g))
-        out.set(m[1], Buffer.from(m[2].replace(/\n/g, ""), "base64").toString("utf8"));
-    return out;
-}
+const writtenFiles = (r: RecordedResource) => filesWritten(stdinOf(r));
 const SERVICES = ["node-1-etcd", "node-2-etcd", "node-3-etcd", "node-1-apisix-cp", "node-2-apisix-cp", "node-4-gateway", "node-5-gateway", "lb-1-gateway-lb", "lb-1-control-plane-lb"];
 
 function issues(config: Record<string, string>): ConfigIssue[] {
@@ -164,6 +161,16 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         // It re-runs whenever a service's inputs change: their triggers are its triggers.
         const triggers = verify.inputs.triggers as unknown[];
         for (const s of SERVICES) expect(triggers, s).toContain(triggerOf(run, s));
+    });
+
+    it("the offline preview lists each host's files and firewall script, secrets as [secret]", () => {
+        const files = renderedFiles(run);
+        for (const n of topology.nodes) expect(files.find((f) => f.node === n.name && f.path === "/opt/gateway-ha/firewall.sh")?.content, n.name).toMatch(/^#!\/bin\/sh\n/);
+        const key = files.find((f) => f.node === "node-1" && f.path === "/opt/gateway-ha/secrets/node-1-etcd/etc/etcd/pki/member.key");
+        expect(key?.content).toBe("[secret]");
+        expect(files.find((f) => f.path === "/opt/gateway-ha/env/node-4-gateway.env")?.content).toBe("[secret]");
+        expect(files.find((f) => f.node === "node-4" && f.path.endsWith("/conf/config.yaml"))?.content).toMatch(/role: data_plane/);
+        expect(scanRun({ resources: [], outputs: { files: { value: files, secret: false } } }, run.generatedSecrets)).toEqual([]);
     });
 
     it("no secret (the private key, generated passwords and keys) in any plain input or output", () => {
