@@ -251,6 +251,8 @@ export function renderServiceCompose(svc: ComposeService, limits: { cpus: number
 
 export interface RunSpec {
     name: string;
+    /** The service's restart trigger: a host that already runs this one keeps the container. */
+    trigger: string;
     volumes: string[];
     healthCheck?: HealthCheckSpec;
     timeoutSeconds: number;
@@ -258,18 +260,25 @@ export interface RunSpec {
 
 /**
  * (Re)starts a service and waits, bounded, until it is healthy, so the next member of its role
- * restarts only then. A service without a health check must stay running. A service starting on
- * empty data directories (etcd's first start) only has to run: its cluster forms once the other
- * members start, which the chain would otherwise hold back.
+ * restarts only then. A host already running the service with this trigger keeps the container, so
+ * a step re-run for another reason (a new SSH key) restarts nothing. A service without a health
+ * check must stay running. A service starting on empty data directories (etcd's first start) only
+ * has to run: its cluster forms once the other members start, which the chain would otherwise hold back.
  */
 export function renderRunScript(r: RunSpec): string {
     const name = q(r.name);
+    const applied = q(`${HOST_PATHS.services}/${r.name}/applied`);
     return remoteScript(
         [
             "set -eu",
             "fresh=no",
             ...r.volumes.map((v) => `[ -n "$(ls -A ${q(SSH_LAYOUT.volumeData(v))} 2>/dev/null)" ] || fresh=yes`),
-            `docker compose -f ${q(composePath(r.name))} up -d --force-recreate --no-deps`,
+            `if [ "$(cat ${applied} 2>/dev/null)" = ${q(r.trigger)} ] && [ "$(docker inspect --format '{{.State.Running}}' ${name} 2>/dev/null)" = true ]; then`,
+            `  echo "gateway-ha: ${r.name} already runs this configuration"`,
+            "else",
+            `  rm -f ${applied}`,
+            `  docker compose -f ${q(composePath(r.name))} up -d --force-recreate --no-deps`,
+            "fi",
             `deadline=$(( $(date +%s) + ${r.timeoutSeconds} ))`,
             `want=${r.healthCheck ? "healthy" : "running"}`,
             '[ "$fresh" = no ] || want=running',
@@ -287,6 +296,7 @@ export function renderRunScript(r: RunSpec): string {
             "  fi",
             "  sleep 2",
             "done",
+            `printf '%s\\n' ${q(r.trigger)} > ${applied}`,
             `echo "gateway-ha: ${r.name} is $want"`,
         ].join("\n"),
     );

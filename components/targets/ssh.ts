@@ -184,7 +184,9 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const run = this.command(
             svc.name,
             renderOnHost(svc.node.name),
-            renderRunScript({ name: svc.name, volumes: (svc.volumes ?? []).map((v) => v.name), healthCheck: svc.healthCheck, timeoutSeconds: this.spec.ssh.healthTimeoutSeconds }),
+            trigger.apply((t) =>
+                renderRunScript({ name: svc.name, trigger: t, volumes: (svc.volumes ?? []).map((v) => v.name), healthCheck: svc.healthCheck, timeoutSeconds: this.spec.ssh.healthTimeoutSeconds }),
+            ),
             { delete: `${renderOnHost(svc.node.name)} <<'GATEWAY_HA_REMOVE'\n${renderRemoveScript(svc.name)}GATEWAY_HA_REMOVE`, triggers: [trigger] },
             {
                 ...opts,

@@ -152,8 +152,8 @@ describe("host scripts", () => {
         ["prelude + wait", `${sshPrelude({ pinnedHostKeys: true, privateKey: true, connectTimeoutSeconds: 10 }, hosts)}\n${renderOnHost("node-1", 300)}`],
         ["host bootstrap", renderHostBootstrap({ node: "node-1", firewallScript: renderFirewallScript(hostFirewall(topology, node("node-1"), rules)) })],
         ["files", renderWriteFiles([{ path: "/opt/x/a.yaml", content: "a: 'b'\nGATEWAY_HA_FILE\n", mode: "0644" }], ["/var/lib/gateway-ha/volumes/v/data"])],
-        ["run (health)", renderRunScript({ name: "node-1-etcd", volumes: ["node-1-etcd-data"], healthCheck: { command: ["etcdctl", "endpoint", "health"], intervalSeconds: 5, timeoutSeconds: 3, retries: 5, startPeriodSeconds: 20 }, timeoutSeconds: 300 })],
-        ["run (no health)", renderRunScript({ name: "lb-1-gateway-lb", volumes: [], timeoutSeconds: 60 })],
+        ["run (health)", renderRunScript({ name: "node-1-etcd", trigger: "abc123", volumes: ["node-1-etcd-data"], healthCheck: { command: ["etcdctl", "endpoint", "health"], intervalSeconds: 5, timeoutSeconds: 3, retries: 5, startPeriodSeconds: 20 }, timeoutSeconds: 300 })],
+        ["run (no health)", renderRunScript({ name: "lb-1-gateway-lb", trigger: "abc123", volumes: [], timeoutSeconds: 60 })],
         ["task", renderTaskOnHost({ container: "node-1-etcd", toolArgv: ["etcdctl", "--endpoints=x"], toolEnv: ["ETCDCTL_USER"], script: 'tool endpoint health\necho "$ROOT_PW" >/dev/null', env: { ROOT_PW: "it's" } })],
         ["verify", renderVerifyScript({ checks: [{ node: "node-1", container: "node-1-etcd", command: ["etcdctl", "endpoint", "health"] }], balancers: [{ node: "lb-1", httpPort: 80 }], gateways: [{ address: "192.168.101.14", statusPort: 7085 }], statusPath: "/status" })],
     ])("%s passes sh -n", (_, script) => {
@@ -190,13 +190,16 @@ describe("host scripts", () => {
     });
 
     it("run: waits, bounded, for healthy; a member on empty data only has to run; logs on timeout", () => {
-        const s = renderRunScript({ name: "node-1-etcd", volumes: ["node-1-etcd-data"], healthCheck: { command: ["x"], intervalSeconds: 5, timeoutSeconds: 3, retries: 5, startPeriodSeconds: 20 }, timeoutSeconds: 120 });
+        const s = renderRunScript({ name: "node-1-etcd", trigger: "abc123", volumes: ["node-1-etcd-data"], healthCheck: { command: ["x"], intervalSeconds: 5, timeoutSeconds: 3, retries: 5, startPeriodSeconds: 20 }, timeoutSeconds: 120 });
         expect(s).toContain("docker compose -f '/opt/gateway-ha/services/node-1-etcd/compose.yaml' up -d --force-recreate --no-deps");
         expect(s).toContain("want=healthy");
         expect(s).toContain(`[ -n "$(ls -A '/var/lib/gateway-ha/volumes/node-1-etcd-data/data' 2>/dev/null)" ] || fresh=yes`);
         expect(s).toContain("deadline=$(( $(date +%s) + 120 ))");
         expect(s).toContain("docker logs --tail 50 'node-1-etcd'");
-        expect(renderRunScript({ name: "lb", volumes: [], timeoutSeconds: 60 })).toContain("want=running");
+        // The same trigger on a running container: no restart; the trigger is recorded only once healthy.
+        expect(s).toMatch(/if \[ "\$\(cat '\/opt\/gateway-ha\/services\/node-1-etcd\/applied' 2>\/dev\/null\)" = 'abc123' \] && .*State\.Running/);
+        expect(s.indexOf("printf '%s\\n' 'abc123' > '/opt/gateway-ha/services/node-1-etcd/applied'")).toBeGreaterThan(s.indexOf("healthy:running/healthy"));
+        expect(renderRunScript({ name: "lb", trigger: "t", volumes: [], timeoutSeconds: 60 })).toContain("want=running");
     });
 
     it("verify: every health check, every gateway's status from every balancer, the balancer forwarding", () => {
