@@ -13,6 +13,7 @@ const platform = new GatewayPlatform("gateway-ha", {
     spec,
     topology,
     databaseDsn: secrets.databaseDsn === undefined ? undefined : pulumi.secret(secrets.databaseDsn),
+    vipAuthPass: secrets.vipAuthPass && Object.fromEntries(Object.entries(secrets.vipAuthPass).map(([vip, pass]) => [vip, pulumi.secret(pass)])),
 });
 
 export const {
