@@ -80,7 +80,10 @@ describe("kind keepalived (active-standby VIPs on the gateways and the control p
         expect(run.outputs.gatewayHttpsUrl.value).toBe("https://172.28.0.100:443");
         expect(run.outputs.controlPlaneUrl.value).toBe("http://172.28.0.101:9180");
         expect(run.outputs.balancerDnsNames.value).toEqual({ gateway: "172.28.0.100", controlPlane: "172.28.0.101" });
-        expect(upload(find(run, T.container, "cp-1-apisix-cp"), "/usr/local/apisix/conf/config.yaml")).toContain("172.28.0.101/32");
+        const allow = upload(find(run, T.container, "cp-1-apisix-cp"), "/usr/local/apisix/conf/config.yaml");
+        expect(allow).toContain("172.28.0.101/32");
+        // Requests through the VIP keep the caller's address: the Docker host's bridge address is allowed.
+        expect(allow).toContain("172.28.0.1/32");
     });
 });
 
