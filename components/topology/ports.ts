@@ -120,7 +120,10 @@ export function vrrpFlows(vips: TopologyVip[]): Flow[] {
         if (!seen.has(k)) (seen.add(k), out.push(f));
     };
     for (const v of vips) {
-        const roles = [...new Set(v.nodes.flatMap((n) => (n.roles.includes("load-balancer") ? ["load-balancer" as const] : n.roles)))];
+        // The role the VIP serves on each node (a compact node is etcd and control plane: only the latter speaks VRRP).
+        const roles = [
+            ...new Set(v.nodes.flatMap((n): Role[] => (n.roles.includes("load-balancer") ? ["load-balancer"] : n.roles.includes(v.protects) ? [v.protects] : n.roles))),
+        ];
         const scopes: (Flow["balancer"] | undefined)[] =
             v.protects === "data-plane" ? ["gateway"] : v.protects === "control-plane" ? ["control-plane"] : ["gateway", "control-plane"];
         for (const from of roles)

@@ -1,8 +1,10 @@
 // keepalived renderer: structure of keepalived.conf (active-standby VIPs, LVS virtual servers), the
 // check scripts and LVS real-server setup, and every rendered file through the real `keepalived -t`
 // inside a network namespace that has the configured interface with the node's address.
-import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -211,7 +213,7 @@ describe("active-active (kind lvs)", () => {
 // ---------------------------------------------------------------------------------------------
 // Hosts: VIPs with a prefix, real servers on remote Docker hosts, NAT with its default route.
 
-function hostsPlatform(kind: string, lbKind = "NAT") {
+function hostsPlatform(kind: string, lbKind = "NAT", gwCheck?: Record<string, unknown>) {
     const nodes = [
         ...[1, 2, 3].map((i) => ({ name: `etcd-${i}`, address: `192.168.101.${10 + i}`, roles: ["etcd"] })),
         ...[1, 2].map((i) => ({ name: `cp-${i}`, address: `192.168.101.${20 + i}`, roles: ["control-plane"] })),
@@ -219,7 +221,7 @@ function hostsPlatform(kind: string, lbKind = "NAT") {
         ...(kind === "lvs" ? [1, 2].map((i) => ({ name: `dir-${i}`, address: `192.168.101.${40 + i}`, roles: ["load-balancer"] })) : []),
     ].map((n) => ({ ...n, sshUser: "ops" }));
     const vips = [
-        { name: "gw", address: "192.168.101.100/24", virtualRouterId: 51, protects: "data-plane", ...(kind === "lvs" ? { lvs: { lbKind, lbAlgo: "lblc" } } : {}) },
+        { name: "gw", address: "192.168.101.100/24", virtualRouterId: 51, protects: "data-plane", ...(kind === "lvs" ? { lvs: { lbKind, lbAlgo: "lblc" } } : {}), ...(gwCheck ? { check: gwCheck } : {}) },
         { name: "cp", address: "192.168.101.101/24", virtualRouterId: 52, protects: "control-plane", ...(kind === "lvs" ? { lvs: { lbKind, lbAlgo: "sh" } } : {}) },
     ];
     return loadPlatform(cfg({ layout: "custom", nodes, loadBalancer: { kind, keepalived: { scriptUser: "nobody", interface: "ens160", unicast: true, vips } } }), ctx);
@@ -231,6 +233,80 @@ describe("on hosts", () => {
         expect(renderRealServerScript(p.spec, p.topology, node(p.topology, "gw-1"))).toMatch(/^ip route replace default via 192\.168\.101\.100\b/m);
         expect(renderRealServerScript(p.spec, p.topology, node(p.topology, "gw-1"))).not.toMatch(/arp_ignore/);
         expect(block(render(p, "dir-1"), "virtual_server 192.168.101.100 80")).toEqual(expect.arrayContaining(["lb_algo lblc", "lb_kind NAT"]));
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The check scripts, run by /bin/sh against real listeners on loopback.
+
+describe("check scripts run", () => {
+    let server: http.Server;
+    let status = 200;
+    let port: number;
+    beforeAll(async () => {
+        server = http.createServer((req, res) => res.writeHead(req.url === "/status/ready" ? status : 404).end());
+        await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+        port = (server.address() as AddressInfo).port;
+    });
+    afterAll(async () => {
+        await new Promise<void>((r) => server.close(() => r()));
+    });
+    /** Async: the listener lives in this process, so the event loop must keep running. */
+    const runScript = async (text: string): Promise<number | null> => {
+        const dir = mkdtempSync(join(tmpdir(), "gwka-check-"));
+        const file = join(dir, "check.sh");
+        writeFileSync(file, text);
+        try {
+            return await new Promise((resolve) => {
+                const child = spawn("/bin/sh", [file], { stdio: "ignore" });
+                const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+                child.on("exit", (code) => (clearTimeout(timer), resolve(code)));
+            });
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    };
+    const gatewayVip = (statusPort: number) => {
+        const p = load({ kind: "keepalived", keepalived: { vips: [GW_VIP, CP_VIP] } }, { dataPlane: { statusPort } });
+        return renderCheckScript(p.spec, p.topology.vips[0]);
+    };
+
+    it("http: 0 while the readiness endpoint answers 200, non-zero on 503 or when nothing listens", async () => {
+        status = 200;
+        expect(await runScript(gatewayVip(port))).toBe(0);
+        status = 503;
+        expect(await runScript(gatewayVip(port))).not.toBe(0);
+        status = 200;
+        expect(await runScript(gatewayVip(port === 65535 ? port - 1 : port + 1))).not.toBe(0);
+    });
+
+    it("process: 0 while a process of that name runs", async () => {
+        const script = (name: string) => {
+            const p = hostsPlatform("keepalived", "NAT", { type: "process", process: name });
+            return renderCheckScript(p.spec, p.topology.vips[0]);
+        };
+        // A process with a name nothing else on the machine has: a copy of sleep.
+        const dir = mkdtempSync(join(tmpdir(), "gwka-proc-"));
+        const bin = join(dir, "gwka-probe-svc");
+        writeFileSync(bin, readFileSync("/bin/sleep"));
+        chmodSync(bin, 0o755);
+        const svc = spawn(bin, ["30"], { stdio: "ignore" });
+        try {
+            await new Promise((r) => setTimeout(r, 200));
+            expect(await runScript(script("gwka-probe-svc"))).toBe(0);
+            expect(await runScript(script("gwka-no-such"))).not.toBe(0);
+        } finally {
+            svc.kill("SIGKILL");
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    // The image's busybox has nc; Debian's base system does not.
+    it.skipIf(!existsSync("/usr/bin/nc") && !existsSync("/bin/nc"))("port: 0 while every port accepts, non-zero when one does not", async () => {
+        const p = load({ kind: "keepalived", keepalived: { vips: [GW_VIP, { ...CP_VIP, check: { type: "port", port } }] } });
+        expect(await runScript(renderCheckScript(p.spec, p.topology.vips[1]))).toBe(0);
+        const closed = load({ kind: "keepalived", keepalived: { vips: [GW_VIP, { ...CP_VIP, check: { type: "port", port: port === 65535 ? port - 1 : port + 1 } }] } });
+        expect(await runScript(renderCheckScript(closed.spec, closed.topology.vips[1]))).not.toBe(0);
     });
 });
 
