@@ -14,6 +14,7 @@ const platform = new GatewayPlatform("gateway-ha", {
     topology,
     databaseDsn: secrets.databaseDsn === undefined ? undefined : pulumi.secret(secrets.databaseDsn),
     sshPrivateKey: secrets.sshPrivateKey === undefined ? undefined : pulumi.secret(secrets.sshPrivateKey),
+    vipAuthPass: secrets.vipAuthPass && Object.fromEntries(Object.entries(secrets.vipAuthPass).map(([vip, pass]) => [vip, pulumi.secret(pass)])),
 });
 
 export const {

@@ -39,6 +39,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
         if (controlPlanePorts(spec).length === 0) throw new Error(`LoadBalancer ${name}: the control plane exposes no ports`);
         const child = { parent: this, dependsOn: args.dependsOn ?? [] };
         const { kind, image } = spec.loadBalancer;
+        if (kind !== "haproxy" && kind !== "nginx") throw new Error(`LoadBalancer ${name}: loadBalancer.kind ${kind} runs no proxy (see VirtualIps)`);
 
         const balancer = (node: Topology["nodes"][number], scope: BalancerScope): ServiceSpec => ({
             name: `${node.name}-${scope}-lb`,

@@ -4,6 +4,7 @@ import { EtcdCluster } from "./etcdCluster";
 import { FallbackStorage } from "./fallbackStorage";
 import { GatewayGroup } from "./gatewayGroup";
 import { LoadBalancer } from "./loadBalancer";
+import { VirtualIps, vipEntryPoints } from "./vip";
 import type { PlatformOutputs, PlatformSecretOutputs } from "./outputs";
 import type { Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
@@ -20,6 +21,8 @@ export interface GatewayPlatformArgs {
     databaseDsn?: pulumi.Input<string>;
     /** Target ssh: the deployer's private key (ssh.privateKey); pass a Pulumi secret. */
     sshPrivateKey?: pulumi.Input<string>;
+    /** Configured VRRP secrets by VIP name (Pulumi secrets); the others are generated. */
+    vipAuthPass?: Record<string, pulumi.Input<string>>;
 }
 
 function createTarget(name: string, args: GatewayPlatformArgs, parent: pulumi.Resource): Target {
@@ -49,6 +52,8 @@ export class GatewayPlatform extends pulumi.ComponentResource {
     readonly gateways: GatewayGroup;
     /** Balancer nodes' haproxy/nginx; absent on aws, where the target's NLBs balance. */
     readonly loadBalancer?: LoadBalancer;
+    /** keepalived VIPs (loadBalancer.keepalived.vips); absent without any. */
+    readonly vips?: VirtualIps;
 
     constructor(name: string, args: GatewayPlatformArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gateway-ha:platform:GatewayPlatform", name, {}, opts);
@@ -68,21 +73,28 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         this.controlPlane = new ControlPlane(`${name}-control-plane`, { ...common, etcd: this.etcd, databaseDsn: args.databaseDsn, fallback }, child);
         // api7-v3 gateways register with the DP Manager, so they start after the control plane.
         const cpReady = spec.flavor === "api7-v3" ? this.controlPlane.services.map((s) => s.resource) : [];
+        const proxy = spec.loadBalancer.kind === "haproxy" || spec.loadBalancer.kind === "nginx";
         this.loadBalancer =
-            topology.byRole["load-balancer"].length > 0 ? new LoadBalancer(`${name}-lb`, { ...common, dependsOn: cpReady }, child) : undefined;
+            proxy && topology.byRole["load-balancer"].length > 0 ? new LoadBalancer(`${name}-lb`, { ...common, dependsOn: cpReady }, child) : undefined;
+        this.vips = topology.vips.length > 0 ? new VirtualIps(`${name}-vip`, { ...common, authPass: args.vipAuthPass }, child) : undefined;
         this.gateways = new GatewayGroup(
             `${name}-gateways`,
             {
                 ...common,
                 etcd: this.etcd,
                 fallback,
-                dependsOn: spec.flavor === "api7-v3" ? [...cpReady, ...(this.loadBalancer?.services.map((s) => s.resource) ?? [])] : [],
+                dependsOn:
+                    spec.flavor === "api7-v3"
+                        ? [...cpReady, ...(this.loadBalancer?.services.map((s) => s.resource) ?? []), ...(this.vips?.services.map((s) => s.resource) ?? [])]
+                        : [],
             },
             child,
         );
 
         target.complete();
-        const entry = target.entryPoints();
+        // VIPs, where they carry a side, are the entry points; the target's otherwise.
+        const viaVip = vipEntryPoints(spec, topology);
+        const entry = viaVip.gatewayUrl && viaVip.controlPlaneUrl ? (viaVip as ReturnType<Target["entryPoints"]>) : { ...target.entryPoints(), ...viaVip };
         this.outputs = {
             flavor: pulumi.output(spec.flavor),
             target: pulumi.output(spec.target),

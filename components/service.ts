@@ -36,6 +36,10 @@ export interface ServiceSpec {
     /** Persistent named volumes: survive container replacement. */
     volumes?: { name: string; containerPath: string }[];
     healthCheck?: HealthCheckSpec;
+    /** Linux capabilities added to the defaults, e.g. NET_ADMIN for keepalived. */
+    capabilities?: string[];
+    /** Full privileges: only for the LVS real-server setup, which writes /proc/sys/net sysctls. */
+    privileged?: boolean;
 }
 
 /** Probe for APISIX-based images, which ship curl; any HTTP answer counts unless `failOnError`. */

@@ -1,7 +1,7 @@
 // Control-plane configs: APISIX in control_plane role, the API7 v2 dashboard, and API7 v3's
 // dashboard and DP Manager.
 import { stringify } from "yaml";
-import { parseIpv4 } from "../spec/net";
+import { formatIpv4, parseCidr, parseIpv4 } from "../spec/net";
 import type { PlatformSpec } from "../spec/types";
 import type { Topology } from "../topology/types";
 import { etcdClientUrls, etcdPrefix } from "./etcd";
@@ -20,10 +20,16 @@ export const CONTROL_PLANE_PATHS = {
  * Who may call the Admin API: the control-plane balancers (every operator request arrives from
  * them) and the node itself. `dataPlane.adminAllow` alone would make APISIX answer the balancer
  * with 403; a hostname balancer address cannot be listed (APISIX takes only IPs and CIDRs).
+ * Without a proxy (kinds keepalived, lvs) requests keep the operator's address; on local Docker
+ * nodes the operator is the Docker host, whose bridge address (docker.subnet's first host) is
+ * allowed, as its published port was before.
  */
 export function adminAllowList(spec: PlatformSpec, topology: Topology): string[] {
     const balancers = topology.balancerAddresses.filter((a) => parseIpv4(a) !== undefined).map((a) => `${a}/32`);
-    return [...new Set([...spec.dataPlane.adminAllow, ...balancers])];
+    const subnet = parseCidr(spec.docker.subnet);
+    const viaVip = (spec.loadBalancer.kind === "keepalived" || spec.loadBalancer.kind === "lvs") && spec.target === "docker" && !topology.nodes.some((n) => n.ssh);
+    const dockerHost = viaVip && subnet ? [`${formatIpv4(subnet.network + 1)}/32`] : [];
+    return [...new Set([...spec.dataPlane.adminAllow, ...balancers, ...dockerHost])];
 }
 
 export function renderApisixControlPlaneConfig(spec: PlatformSpec, topology: Topology): string {

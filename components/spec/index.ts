@@ -2,4 +2,5 @@ export * from "./schema";
 export * from "./issues";
 export * from "./types";
 export * from "./validate";
+export * from "./keepalived";
 export { loadPlatform, namespacedConfig, resolveSpec, type LoadedPlatform } from "./load";

@@ -9,7 +9,7 @@ export interface ConfigIssue {
 export const NAMESPACE = "gateway-ha";
 
 /** Values never echoed back in messages: they are secrets. */
-const SECRET_KEY = /(dsn|password|secret|token|key)$/i;
+const SECRET_KEY = /(dsn|password|secret|token|key|authPass)$/i;
 
 export function formatIssue(issue: ConfigIssue): string {
     const shown = SECRET_KEY.test(issue.key) && issue.value !== undefined ? "[secret]" : JSON.stringify(issue.value);

@@ -15,6 +15,7 @@ import {
 import { ConfigValidationError, NAMESPACE, type ConfigIssue } from "./issues";
 import type { PlatformSecrets, PlatformSpec } from "./types";
 import { checkDockerPlacement, checkSshNodes, healthCheckDefaults, validateConfig } from "./validate";
+import { checkVips, resolveKeepalived } from "./keepalived";
 import { buildTopology, checkTopology, placeRoles } from "../topology";
 import type { Topology } from "../topology/types";
 
@@ -119,6 +120,7 @@ export function resolveSpec(c: PlatformConfig, ctx: { project: string; stack: st
                 timeoutSeconds: c.loadBalancer.healthCheck.timeoutSeconds ?? hcDefaults.timeoutSeconds,
                 port: c.loadBalancer.healthCheck.port ?? c.dataPlane.statusPort,
             },
+            keepalived: resolveKeepalived(c),
         },
         docker: c.docker,
         aws: { ...c.aws, region: c.aws.region ?? "" },
@@ -179,7 +181,9 @@ export function loadPlatform(all: Record<string, string>, ctx: { project: string
         ...(config.target === "docker" ? checkDockerPlacement(config, topology.nodes.map((n) => n.name)) : []),
         ...checkSshNodes(config, topology.nodes.map((n) => n.name)),
         ...checkTopology(spec, topology),
+        ...checkVips(spec, topology),
     ];
     if (found.length) throw new ConfigValidationError(dedupe(found));
-    return { spec, secrets: { databaseDsn: dsn, sshPrivateKey: config.ssh.privateKey }, topology };
+    const vipAuthPass = Object.fromEntries(config.loadBalancer.keepalived.vips.filter((v) => v.authPass !== undefined).map((v) => [v.name, v.authPass!]));
+    return { spec, secrets: { databaseDsn: dsn, sshPrivateKey: config.ssh.privateKey, ...(Object.keys(vipAuthPass).length ? { vipAuthPass } : {}) }, topology };
 }

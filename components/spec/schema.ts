@@ -10,7 +10,22 @@ export const AVAILABLE_TARGETS: readonly Target[] = ["docker", "ssh", "aws"];
 export const LAYOUTS = ["standard", "compact", "custom"] as const;
 /** `storage`: the local S3-compatible server that holds the fallback buckets on the Docker target. */
 export const ROLES = ["etcd", "control-plane", "data-plane", "load-balancer", "storage"] as const;
-export const BALANCER_KINDS = ["nginx", "haproxy"] as const;
+/**
+ * nginx / haproxy: proxy processes on balancer nodes; keepalived: VRRP VIPs straight on the protected
+ * nodes (active-standby, seed 004 part 1); lvs: keepalived + IPVS on two director nodes (active-active,
+ * seed 004 part 2).
+ */
+export const BALANCER_KINDS = ["nginx", "haproxy", "keepalived", "lvs"] as const;
+/** What a VIP carries: the gateways' ports, the control plane's ports, or a haproxy/nginx balancer pair. */
+export const VIP_PROTECTS = ["control-plane", "data-plane", "load-balancer"] as const;
+/** How a VIP's vrrp_script decides the protected service on its node is healthy. */
+export const VIP_CHECK_TYPES = ["http", "port", "process"] as const;
+/** IPVS schedulers of seed 004. */
+export const LVS_ALGOS = ["rr", "wrr", "lc", "wlc", "sh", "dh", "lblc"] as const;
+/** IPVS forwarding methods: NAT, direct routing, IP-in-IP tunnelling. */
+export const LVS_KINDS = ["NAT", "DR", "TUN"] as const;
+export const LVS_CHECKERS = ["TCP_CHECK", "HTTP_GET"] as const;
+export const VRRP_STATES = ["MASTER", "BACKUP"] as const;
 export const RESILIENCE_MODES = ["connected", "standalone"] as const;
 /** s3: Amazon S3 (instance roles on aws, IAM users elsewhere); local: an S3-compatible server container (docker). */
 export const STORAGE_KINDS = ["s3", "local"] as const;
@@ -21,6 +36,12 @@ export type Target = (typeof TARGETS)[number];
 export type Layout = (typeof LAYOUTS)[number];
 export type Role = (typeof ROLES)[number];
 export type BalancerKind = (typeof BALANCER_KINDS)[number];
+export type VipProtects = (typeof VIP_PROTECTS)[number];
+export type VipCheckType = (typeof VIP_CHECK_TYPES)[number];
+export type LvsAlgo = (typeof LVS_ALGOS)[number];
+export type LvsKind = (typeof LVS_KINDS)[number];
+export type LvsChecker = (typeof LVS_CHECKERS)[number];
+export type VrrpState = (typeof VRRP_STATES)[number];
 export type ResilienceMode = (typeof RESILIENCE_MODES)[number];
 export type StorageKind = (typeof STORAGE_KINDS)[number];
 
@@ -35,6 +56,16 @@ export const DEFAULT_IMAGES = {
     api7v3Gateway: "api7/api7-ee-3-gateway:3.2.16.3",
     nginx: "nginx:1.27.4-alpine",
     haproxy: "haproxy:2.8.14-alpine",
+    /**
+     * keepalived (Alpine, built from the keepalived release; ships the `keepalived_script` user, curl,
+     * busybox nc/pgrep and iproute2). No official image exists; osixia/keepalived stopped at 2.0.20.
+     * 2.2.8 is Debian 12's 2.2.7 plus fixes (among them `keepalived -t` killing itself when
+     * script security is on, keepalived issue #2587). The tag is rebuilt on a new Alpine base by its
+     * maintainer: pin a digest with loadBalancer.keepalived.image for byte-for-byte repeatability.
+     */
+    keepalived: "ednxzu/keepalived:2.2.8",
+    /** kind lvs runs keepalived too (its checker process drives IPVS). */
+    lvs: "ednxzu/keepalived:2.2.8",
     /** The S3-compatible server for `resilience.fallbackStorage.kind: local`; its image ships `mc`. */
     objectStorage: "minio/minio:RELEASE.2025-04-22T22-12-26Z",
 } as const;
@@ -132,12 +163,86 @@ export const healthCheckSchema = z.strictObject({
     rise: z.number().int().default(2),
 });
 
+const positiveInt = (max: number) => z.number().int().min(1, "must be at least 1").max(max, `must be at most ${max}`);
+
+/** What a vrrp_script runs; the type's own fields only (checked in keepalived.ts). */
+export const vipCheckSchema = z.strictObject({
+    type: z.string(),
+    /** http: the path that must answer 200. */
+    path: z.string().startsWith("/", "must start with '/'").optional(),
+    /** http / port: the port on the node (127.0.0.1). */
+    port: port.optional(),
+    /** process: a process name for `pgrep -x`. */
+    process: z.string().regex(/^[A-Za-z0-9._-]{1,15}$/, "must be a process name (letters, digits, '.', '_', '-'; at most 15, the kernel's comm length)").optional(),
+});
+
+/** keepalived + IPVS virtual servers on a VIP (kind lvs). */
+export const lvsSchema = z.strictObject({
+    /** Virtual (and real) ports; default: the protected role's ports. */
+    ports: z.array(port).min(1, "needs at least one port").optional(),
+    lbAlgo: z.string().default("wlc"),
+    lbKind: z.string().default("DR"),
+    /** Seconds a client sticks to one real server; 0: off. */
+    persistenceTimeout: z.number().int().min(0, "must be 0 (off) or more").max(2678400, "must be at most 2678400 (keepalived's limit)").default(0),
+    /** IPVS weight per real-server node name; default 1. 0 quiesces a server. */
+    weights: z.record(z.string(), z.number().int().min(0, "must be 0–65535").max(65535, "must be 0–65535")).optional(),
+    checker: z.string().default("TCP_CHECK"),
+    /** Node names; default: the protected role's nodes. */
+    realServers: z.array(z.string()).min(1, "needs at least one real server").optional(),
+});
+
+export const vipSchema = z.strictObject({
+    name: z.string().regex(/^[a-z][a-z0-9_]{0,30}$/, "must be lowercase letters, digits and '_', starting with a letter, at most 31 characters"),
+    /** IPv4, with a prefix (192.168.101.100/24) on hosts; on local Docker nodes the prefix is docker.subnet's. */
+    address: z.string(),
+    virtualRouterId: z.number().int(),
+    protects: z.string(),
+    /** Node names holding the VIP; default: the protected role's nodes (the directors for kind lvs). */
+    nodes: z.array(z.string()).optional(),
+    /** VRRP priority per node name; default 150, 100, 99, 98… in node order. */
+    priorities: z.record(z.string(), z.number().int()).optional(),
+    /** The node that owns the address (may have priority 255; default priority 255). */
+    addressOwner: z.string().optional(),
+    /** Initial state of the highest-priority node; default MASTER, or BACKUP with nopreempt / preemptDelay. */
+    initialState: z.string().optional(),
+    /** VRRP PASS authentication, at most 8 characters; a secret. Default: generated. */
+    authPass: z.string().optional(),
+    check: vipCheckSchema.optional(),
+    lvs: lvsSchema.optional(),
+});
+
+export const keepalivedSchema = z.strictObject({
+    image: image.optional(),
+    /** The interface VRRP speaks on and the VIPs are added to (every VIP node has it). */
+    interface: z.string().regex(/^[A-Za-z0-9_.:-]{1,15}$/, "must be an interface name (at most 15 characters)").default("eth0"),
+    /** VRRPv2 advertisement interval, whole seconds. */
+    advertInt: positiveInt(255).default(1),
+    nopreempt: z.boolean().default(false),
+    /** Seconds a higher-priority node waits before taking the VIP back (keepalived: 0–1000). */
+    preemptDelay: z.number().int().min(0, "must be 0–1000 (keepalived)").max(1000, "must be 0–1000 (keepalived)").optional(),
+    /** true: unicast_peer from the VIP's nodes' addresses (networks without multicast). */
+    unicast: z.boolean().default(false),
+    /** The unprivileged user check scripts run as (enable_script_security). */
+    scriptUser: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a user name").default("keepalived_script"),
+    check: z
+        .strictObject({
+            interval: positiveInt(3600).default(2),
+            fall: positiveInt(100).default(2),
+            rise: positiveInt(100).default(2),
+            timeout: positiveInt(3600).default(1),
+        })
+        .prefault({}),
+    vips: z.array(vipSchema).default([]),
+});
+
 export const loadBalancerSchema = z.strictObject({
     kind: z.string().default("haproxy"),
     image: image.optional(),
     healthCheck: healthCheckSchema.prefault({}),
     /** Extra upstream attempts for an idempotent request after a failed one. */
     retries: z.number().int().min(0, "must be 0 or more").max(10, "must be at most 10").default(2),
+    /** VRRP VIPs (kinds keepalived and lvs; with haproxy/nginx, a VIP over the balancer pair). */
+    keepalived: keepalivedSchema.prefault({}),
 });
 
 export const dockerSchema = z.strictObject({

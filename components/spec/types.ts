@@ -1,4 +1,39 @@
-import type { BalancerKind, Flavor, Layout, NodeConfig, PlatformConfig, ResilienceMode, Role, StorageKind, Target } from "./schema";
+import type {
+    BalancerKind,
+    Flavor,
+    Layout,
+    LvsAlgo,
+    LvsChecker,
+    LvsKind,
+    NodeConfig,
+    PlatformConfig,
+    ResilienceMode,
+    Role,
+    StorageKind,
+    Target,
+    VipCheckType,
+    VipProtects,
+    VrrpState,
+} from "./schema";
+
+type VipConfig = PlatformConfig["loadBalancer"]["keepalived"]["vips"][number];
+
+/** A VIP as configured, with its address split and its choices typed; nodes are resolved in the topology. */
+export interface VipSpec extends Omit<VipConfig, "address" | "protects" | "authPass" | "initialState" | "check" | "lvs"> {
+    /** IPv4 without prefix. */
+    address: string;
+    /** The prefix given with the address (`/24`), if any. */
+    prefix?: number;
+    protects: VipProtects;
+    /** Of the highest-priority node; every other node starts BACKUP. */
+    initialState: VrrpState;
+    /** Whether an auth secret was configured (its value travels in PlatformSecrets). */
+    hasAuthPass: boolean;
+    check?: { type: VipCheckType; path?: string; port?: number; process?: string };
+    lvs?: Omit<NonNullable<VipConfig["lvs"]>, "lbAlgo" | "lbKind" | "checker"> & { lbAlgo: LvsAlgo; lbKind: LvsKind; checker: LvsChecker };
+}
+
+export type KeepalivedSpec = Omit<PlatformConfig["loadBalancer"]["keepalived"], "image" | "vips"> & { image: string; vips: VipSpec[] };
 
 /**
  * The validated, fully defaulted platform description. It holds no secret values:
@@ -21,10 +56,12 @@ export interface PlatformSpec {
         hasDatabaseDsn: boolean;
     };
     dataPlane: Omit<PlatformConfig["dataPlane"], "image"> & { image: string };
-    loadBalancer: Omit<PlatformConfig["loadBalancer"], "kind" | "image" | "healthCheck"> & {
+    loadBalancer: Omit<PlatformConfig["loadBalancer"], "kind" | "image" | "healthCheck" | "keepalived"> & {
         kind: BalancerKind;
         image: string;
         healthCheck: Required<PlatformConfig["loadBalancer"]["healthCheck"]>;
+        /** VRRP settings and VIPs; `vips` is empty unless configured. */
+        keepalived: KeepalivedSpec;
     };
     docker: PlatformConfig["docker"];
     /** AWS settings with zones resolved when given; read only by the aws target. */
@@ -49,4 +86,6 @@ export interface PlatformSecrets {
     /** Target ssh: the deployer's private key for the hosts. */
     sshPrivateKey?: string;
     databaseDsn?: string;
+    /** Configured VRRP auth secrets by VIP name (the others are generated). */
+    vipAuthPass?: Record<string, string>;
 }

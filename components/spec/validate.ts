@@ -16,6 +16,7 @@ import {
 import { createHmac } from "node:crypto";
 import type { ConfigIssue } from "./issues";
 import { cidrContains, isValidHostAddress, parseCidr, parseIpv4 } from "./net";
+import { checkKeepalived } from "./keepalived";
 
 type Issues = ConfigIssue[];
 
@@ -128,6 +129,9 @@ type HealthCheckField = "intervalSeconds" | "timeoutSeconds" | "fall" | "rise";
 export const HEALTH_CHECK_LIMITS: Record<BalancerKind | "aws-nlb", Record<HealthCheckField, [number, number]>> = {
     haproxy: { intervalSeconds: [1, 3600], timeoutSeconds: [1, 3600], fall: [1, 100], rise: [1, 100] },
     nginx: { intervalSeconds: [1, 3600], timeoutSeconds: [1, 3600], fall: [1, 100], rise: [1, 100] },
+    // No proxy: healthCheck is the gateways' container probe and the path LVS HTTP_GET and the VIP checks use.
+    keepalived: { intervalSeconds: [1, 3600], timeoutSeconds: [1, 3600], fall: [1, 100], rise: [1, 100] },
+    lvs: { intervalSeconds: [1, 3600], timeoutSeconds: [1, 3600], fall: [1, 100], rise: [1, 100] },
     "aws-nlb": { intervalSeconds: [5, 300], timeoutSeconds: [2, 120], fall: [2, 10], rise: [2, 10] },
 };
 
@@ -196,6 +200,7 @@ export function validateConfig(c: PlatformConfig, raw: Record<string, unknown>, 
         ...checkAws(c),
         ...checkSsh(c, raw),
         ...checkResilience(c),
+        ...checkKeepalived(c),
     ];
 }
 

@@ -31,6 +31,8 @@ export interface DockerTargetArgs {
 /** Host ports the first balancer node publishes: gateway HTTP/HTTPS and the control plane's first port. */
 export function publishedPorts(spec: PlatformSpec, topology: Topology): Map<string, { internal: number; external: number }[]> {
     const lb = topology.byRole["load-balancer"][0];
+    // kind keepalived has no balancer node: clients reach the VIPs on the Docker network.
+    if (!lb) return new Map();
     const p = spec.docker.publishedPorts;
     return new Map([
         [
@@ -187,6 +189,8 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 volumes,
                 networkMode: anchor ? pulumi.interpolate`container:${anchor.id}` : "host",
                 restart: "unless-stopped",
+                ...(svc.capabilities?.length ? { capabilities: { adds: svc.capabilities } } : {}),
+                ...(svc.privileged ? { privileged: true } : {}),
                 memory: node.memoryGb * 1024,
                 cpus: String(node.cpus),
                 healthcheck: hc && {

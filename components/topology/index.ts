@@ -6,14 +6,16 @@ import type { PlatformSpec } from "../spec/types";
 import { cidrContains, isHostAddress, parseCidr, parseIpv4 } from "../spec/net";
 import { assignAddresses, assignZones, placeRoles } from "./layouts";
 import { awsNetworkPlan, BALANCER_HOST_OFFSET } from "./network";
-import { flows, roleBindings, usesEtcd } from "./ports";
+import { flows, roleBindings, usesEtcd, vrrpFlows } from "./ports";
 import type { PortBinding, Topology, TopologyNode } from "./types";
+import { resolveVips } from "./vips";
 
 export * from "./types";
 export { controlPlanePorts, flows, roleBindings, usesEtcd } from "./ports";
 export { placeRoles, FIRST_HOST_OFFSET } from "./layouts";
 export { awsNetworkPlan, type AwsNetworkPlan } from "./network";
-export { usesLocalStorage } from "./ports";
+export { usesLocalStorage, vrrpFlows } from "./ports";
+export { resolveVips, vipPorts } from "./vips";
 
 export const DEFAULT_NODE_SIZE = { cpus: 2, memoryGb: 4 }; // seed 001: 2C4G per node
 
@@ -37,8 +39,15 @@ export function buildTopology(spec: PlatformSpec): Topology {
         };
     });
     const byRole = Object.fromEntries(ROLES.map((r) => [r, nodes.filter((n) => n.roles.includes(r))])) as Record<Role, TopologyNode[]>;
-    const balancerAddresses = network ? network.controlPlaneBalancerAddresses : byRole["load-balancer"].map((n) => n.address);
-    return { nodes, flows: flows(spec), byRole, balancerAddresses, ...(network ? { network } : {}) };
+    const vips = resolveVips(spec, nodes, byRole);
+    // Without a proxy (keepalived, lvs) the control plane answers on its VIP.
+    const cpVip = vips.find((v) => v.protects === "control-plane");
+    const balancerAddresses = network
+        ? network.controlPlaneBalancerAddresses
+        : (spec.loadBalancer.kind === "keepalived" || spec.loadBalancer.kind === "lvs") && cpVip
+          ? [cpVip.address]
+          : byRole["load-balancer"].map((n) => n.address);
+    return { nodes, flows: [...flows(spec), ...vrrpFlows(vips)], byRole, balancerAddresses, vips, ...(network ? { network } : {}) };
 }
 
 /** Two services on one node binding the same port and protocol. */
@@ -80,7 +89,7 @@ export function checkTopology(spec: PlatformSpec, topo: Topology): ConfigIssue[]
         });
     if (custom && count("control-plane") < 1)
         issues.push({ key: "nodes", value: "0 node(s) with role control-plane", rule: "at least 1 control-plane node" });
-    if (custom && spec.target !== "aws" && count("load-balancer") < 1)
+    if (custom && spec.target !== "aws" && spec.loadBalancer.kind !== "keepalived" && count("load-balancer") < 1)
         issues.push({ key: "nodes", value: "0 node(s) with role load-balancer", rule: "at least 1 load-balancer node in front of gateways and control plane" });
 
     if (custom && spec.resilience.fallbackStorage?.kind === "local" && count("storage") !== 1)

@@ -18,7 +18,17 @@ function numbered(prefix: string, count: number, roles: Role[]): PlacedNode[] {
 }
 
 /**
- * standard: separate etcd, control-plane and data-plane nodes (7 with the defaults), plus a balancer node.
+ * Balancer nodes the generated layouts add: none for kind keepalived (the VIPs sit on the protected
+ * nodes), a director pair for kind lvs, a pair for haproxy/nginx under a VIP, else one.
+ */
+export function balancerNodeCount(spec: Pick<PlatformSpec, "loadBalancer">): number {
+    const { kind, keepalived } = spec.loadBalancer;
+    if (kind === "keepalived") return 0;
+    return kind === "lvs" || keepalived.vips.some((v) => v.protects === "load-balancer") ? 2 : 1;
+}
+
+/**
+ * standard: separate etcd, control-plane and data-plane nodes (7 with the defaults), plus balancer nodes.
  * compact:  seed 001's five nodes: etcd + control plane on node-1 and node-2, etcd alone on node-3,
  *           gateways from node-4 on, plus a balancer node.
  * custom:   exactly the configured nodes and roles.
@@ -27,7 +37,7 @@ function numbered(prefix: string, count: number, roles: Role[]): PlacedNode[] {
  */
 export function placeRoles(spec: PlatformSpec): PlacedNode[] {
     const extras = [
-        ...(spec.target === "aws" ? [] : numbered("lb", 1, ["load-balancer"])),
+        ...(spec.target === "aws" ? [] : numbered("lb", balancerNodeCount(spec), ["load-balancer"])),
         ...(usesLocalStorage(spec) ? numbered("s3", 1, ["storage"]) : []),
     ];
     const etcd = usesEtcd(spec);

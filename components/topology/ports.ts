@@ -1,7 +1,7 @@
 // Which ports each role binds and which roles must reach which ports, per flavor.
 import type { Role } from "../spec/schema";
 import type { PlatformSpec } from "../spec/types";
-import type { Flow, PortBinding } from "./types";
+import type { Flow, PortBinding, TopologyVip } from "./types";
 
 /** Flavors whose control and data planes keep their configuration in etcd (api7-v3 uses PostgreSQL). */
 export function usesEtcd(spec: Pick<PlatformSpec, "flavor">): boolean {
@@ -71,20 +71,69 @@ export function flows(spec: PlatformSpec): Flow[] {
         add("control-plane", "etcd", etcd.clientPort, "control plane reads and writes configuration");
         add("data-plane", "etcd", etcd.clientPort, "gateways watch configuration");
     }
-    for (const p of controlPlanePorts(spec)) add("load-balancer", "control-plane", p.port, `balancer to ${p.purpose}`, "control-plane");
-    if (spec.flavor === "api7-v3")
-        add("data-plane", "load-balancer", spec.controlPlane.dpManagerPort, "gateways reach the DP Manager through its balancer", "control-plane");
-    add("load-balancer", "data-plane", dp.httpPort, "balancer to gateway HTTP", "gateway");
-    add("load-balancer", "data-plane", dp.httpsPort, "balancer to gateway HTTPS", "gateway");
-    add("load-balancer", "data-plane", dp.statusPort, "balancer health checks", "gateway");
-    add("clients", "load-balancer", dp.httpPort, "client HTTP", "gateway");
-    add("clients", "load-balancer", dp.httpsPort, "client HTTPS", "gateway");
-    for (const p of controlPlanePorts(spec)) add("operators", "load-balancer", p.port, `operators to ${p.purpose}`, "control-plane");
+    const kind = spec.loadBalancer.kind;
+    if (kind === "keepalived") {
+        // No balancer: clients and operators reach the gateways and the control plane on their VIPs.
+        if (spec.flavor === "api7-v3") add("data-plane", "control-plane", spec.controlPlane.dpManagerPort, "gateways reach the DP Manager on its VIP");
+        add("clients", "data-plane", dp.httpPort, "client HTTP (gateway VIP)");
+        add("clients", "data-plane", dp.httpsPort, "client HTTPS (gateway VIP)");
+        for (const p of controlPlanePorts(spec)) add("operators", "control-plane", p.port, `operators to ${p.purpose} (control-plane VIP)`);
+    } else {
+        for (const p of controlPlanePorts(spec)) add("load-balancer", "control-plane", p.port, `balancer to ${p.purpose}`, "control-plane");
+        if (spec.flavor === "api7-v3")
+            add("data-plane", "load-balancer", spec.controlPlane.dpManagerPort, "gateways reach the DP Manager through its balancer", "control-plane");
+        add("load-balancer", "data-plane", dp.httpPort, "balancer to gateway HTTP", "gateway");
+        add("load-balancer", "data-plane", dp.httpsPort, "balancer to gateway HTTPS", "gateway");
+        add("load-balancer", "data-plane", dp.statusPort, "balancer health checks", "gateway");
+        add("clients", "load-balancer", dp.httpPort, "client HTTP", "gateway");
+        add("clients", "load-balancer", dp.httpsPort, "client HTTPS", "gateway");
+        for (const p of controlPlanePorts(spec)) add("operators", "load-balancer", p.port, `operators to ${p.purpose}`, "control-plane");
+    }
+    if (kind === "lvs") {
+        // DR and TUN keep the client's address: the real servers see clients (and, api7-v3, gateways) directly.
+        for (const v of spec.loadBalancer.keepalived.vips) {
+            if (!v.lvs || v.lvs.lbKind === "NAT" || v.protects === "load-balancer") continue;
+            const ports = v.lvs.ports ?? (v.protects === "data-plane" ? [dp.httpPort, dp.httpsPort] : controlPlanePorts(spec).map((p) => p.port));
+            for (const port of ports) add(v.protects === "data-plane" ? "clients" : "operators", v.protects, port, `${v.lvs.lbKind} real server answers clients of VIP ${v.name}`);
+            if (v.protects === "control-plane" && spec.flavor === "api7-v3" && ports.includes(spec.controlPlane.dpManagerPort))
+                add("data-plane", "control-plane", spec.controlPlane.dpManagerPort, `gateways reach the DP Manager on VIP ${v.name} (${v.lvs.lbKind})`);
+        }
+    }
     add("monitoring", "data-plane", dp.metricsPort, "Prometheus scrape");
     const storage = spec.resilience.fallbackStorage;
     if (storage && usesLocalStorage(spec)) {
         add("control-plane", "storage", storage.port, "control plane dumps its configuration to the fallback buckets");
         add("data-plane", "storage", storage.port, "standalone gateways read the last dump");
+    }
+    return out;
+}
+
+/**
+ * VRRP (IP protocol 112) between the nodes of each VIP, and IP-in-IP from LVS TUN directors to their
+ * real servers. Port 0: these protocols have none. Balancer VIPs name the balancer scopes they carry.
+ */
+export function vrrpFlows(vips: TopologyVip[]): Flow[] {
+    const out: Flow[] = [];
+    const seen = new Set<string>();
+    const add = (f: Flow) => {
+        const k = `${f.from}|${f.to}|${f.protocol}|${f.balancer ?? ""}`;
+        if (!seen.has(k)) (seen.add(k), out.push(f));
+    };
+    for (const v of vips) {
+        // The role the VIP serves on each node (a compact node is etcd and control plane: only the latter speaks VRRP).
+        const roles = [
+            ...new Set(v.nodes.flatMap((n): Role[] => (n.roles.includes("load-balancer") ? ["load-balancer"] : n.roles.includes(v.protects) ? [v.protects] : n.roles))),
+        ];
+        const scopes: (Flow["balancer"] | undefined)[] =
+            v.protects === "data-plane" ? ["gateway"] : v.protects === "control-plane" ? ["control-plane"] : ["gateway", "control-plane"];
+        for (const from of roles)
+            for (const to of roles)
+                for (const balancer of from === "load-balancer" || to === "load-balancer" ? scopes : [undefined])
+                    add({ from, to, port: 0, protocol: "vrrp", purpose: "VRRP advertisements between the VIP's nodes (IP protocol 112)", ...(balancer ? { balancer } : {}) });
+        if (v.lvs?.lbKind === "TUN")
+            for (const r of v.lvs.realServers)
+                for (const to of r.node.roles.filter((x) => x !== "load-balancer"))
+                    add({ from: "load-balancer", to, port: 0, protocol: "ipip", purpose: "LVS TUN: IP-in-IP from the directors to the real servers (IP protocol 4)", balancer: v.protects === "control-plane" ? "control-plane" : "gateway" });
     }
     return out;
 }

@@ -1,5 +1,6 @@
 // Runs the real Pulumi program under Pulumi's mock engine and records every resource.
 // Shared by the offline preview and the unit tests.
+import { createHash } from "node:crypto";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
@@ -60,8 +61,14 @@ export const asSecret = (value: unknown) => ({ [SECRET_SIG_KEY]: SECRET_SIG, val
 /** Deterministic stand-ins for what providers compute, shaped like the real values (and as secret). */
 export function defaultState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
     switch (type) {
-        case "random:index/randomPassword:RandomPassword":
-            return { ...inputs, result: asSecret(`mockpw-${name}`.replace(/[^A-Za-z0-9-]/g, "")) };
+        case "random:index/randomPassword:RandomPassword": {
+            // Short secrets (keepalived's 8-character VRRP auth) must fit their length, as the real ones do.
+            const short = typeof inputs.length === "number" && inputs.length < 16;
+            const result = short
+                ? createHash("sha256").update(`mockpw ${name}`).digest("hex").slice(0, inputs.length as number)
+                : `mockpw-${name}`.replace(/[^A-Za-z0-9-]/g, "");
+            return { ...inputs, result: asSecret(result) };
+        }
         case "random:index/randomBytes:RandomBytes": {
             const bytes = Buffer.alloc(Number(inputs.length), `mock bytes ${name} `);
             return { ...inputs, base64: asSecret(bytes.toString("base64")), hex: asSecret(bytes.toString("hex")) };
