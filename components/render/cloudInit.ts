@@ -102,6 +102,9 @@ export interface ComposeService {
     hasEnv: boolean;
     volumes: { name: string; containerPath: string }[];
     healthCheck?: HealthCheckSpec;
+    /** Added Linux capabilities (keepalived needs NET_ADMIN) and privileged mode (LVS real servers' sysctls). */
+    capabilities?: string[];
+    privileged?: boolean;
 }
 
 /** Where a host keeps each service's plain files, secret files, env file and volume data. */
@@ -137,6 +140,8 @@ export function composeFile(services: ComposeService[], limits: { cpus: number; 
                     ...(s.command ? { command: s.command } : {}),
                     network_mode: "host",
                     restart: "unless-stopped",
+                    ...(s.capabilities?.length ? { cap_add: s.capabilities } : {}),
+                    ...(s.privileged ? { privileged: true } : {}),
                     ...(s.hasEnv ? { env_file: [layout.envFile(s.name)] } : {}),
                     volumes: [
                         ...s.files.map((f) => ({

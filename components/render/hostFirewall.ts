@@ -5,6 +5,7 @@
 // never touches SSH.
 import type { FirewallGroup, FirewallRule } from "../topology/firewall";
 import type { Topology, TopologyNode } from "../topology/types";
+import { IP_PROTOCOL_NUMBERS } from "../topology/types";
 
 /** Traffic one host accepts: from an address or network, to a tcp/udp port or a whole IP protocol. */
 export interface HostRule {
@@ -24,10 +25,10 @@ export interface HostFirewall {
 }
 
 /**
- * IP protocol numbers of the port-less protocols. Numbers, not names: /etc/protocols disagrees
- * with IANA's use here (netbase calls protocol 94 "ipip", while LVS tunnelling is protocol 4).
+ * Port-less protocols go to the firewall as numbers, not names: /etc/protocols disagrees with
+ * IANA's use here (netbase calls protocol 94 "ipip", while LVS tunnelling is protocol 4).
  */
-const IP_PROTOCOLS: Record<string, number> = { vrrp: 112, ipip: 4 };
+const IP_PROTOCOLS: Record<string, number> = IP_PROTOCOL_NUMBERS;
 
 const hasPort = (protocol: string) => protocol === "tcp" || protocol === "udp";
 

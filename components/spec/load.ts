@@ -72,7 +72,9 @@ function parseLeniently(raw: Record<string, unknown>): { config?: PlatformConfig
     for (let attempt = 0; attempt < 5; attempt++) {
         const parsed = platformConfigSchema.safeParse(current);
         if (parsed.success) return { config: parsed.data, issues };
-        issues.push(...describeZodIssues(parsed.error.issues, current));
+        // A key dropped for one problem must not come back as "missing" on the next pass.
+        const reported = new Set(issues.map((i) => i.key));
+        issues.push(...describeZodIssues(parsed.error.issues, current).filter((i) => !reported.has(i.key)));
         for (const i of parsed.error.issues) {
             const paths = i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k]) : [i.path];
             for (const path of paths) current = path.length ? withoutPath(current, path as PropertyKey[]) : current;

@@ -160,6 +160,8 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
             hasEnv,
             volumes: svc.volumes ?? [],
             healthCheck: svc.healthCheck,
+            capabilities: svc.capabilities,
+            privileged: svc.privileged,
         };
         const compose = renderServiceCompose(composeSpec, svc.node);
         const contents = pulumi.all(svc.files.map((f) => pulumi.output(f.content)));
