@@ -1,6 +1,7 @@
 // A real three-member etcd cluster on loopback (127.0.0.11-13), started with the rendered member
 // flags and bootstrapped with the rendered script: TLS with openssl-made certificates, auth,
 // per-role permissions, idempotent re-runs, password rotation, quorum with one member killed.
+import { cfg } from "../config";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -65,7 +66,7 @@ function platform(clientPort: number, peerPort: number, clusterToken: string): {
         // Faster elections than production keep the kill/restart steps short.
         etcd: { clientPort, peerPort, clusterToken, heartbeatMs: 50, electionMs: 500 },
     };
-    const raw = Object.fromEntries(Object.entries(config).map(([k, v]) => [`gateway-ha:${k}`, JSON.stringify(v)]));
+    const raw = cfg(config);
     return loadPlatform(raw, { project: "gateway-ha", stack: "lab" });
 }
 

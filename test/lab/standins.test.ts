@@ -1,6 +1,7 @@
 // The APISIX stand-ins (scripts/lab/standins) against one real etcd 3.4 member with TLS,
 // client-cert-auth and auth on, fed with config.yaml files from the repo's own renderers:
 // sync and readiness, Admin API access rules, proxying, etcd stopped, killed and restarted.
+import { cfg } from "../config";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -218,7 +219,7 @@ function platform(overrides: Record<string, unknown>) {
         { name: "lb-1", address: "127.0.0.91" },
     ];
     const config = { docker: { subnet: "127.0.0.0/24" }, nodes, ...overrides };
-    const raw = Object.fromEntries(Object.entries(config).map(([k, v]) => [`gateway-ha:${k}`, JSON.stringify(v)]));
+    const raw = cfg(config);
     return loadPlatform(raw, { project: "gateway-ha", stack: "lab" });
 }
 

@@ -1,5 +1,6 @@
 // Balancer renderers: structure of the rendered configs, the real nginx/haproxy config checkers,
 // and a short live run of both balancers on loopback (retries for GETs, no replay of POSTs).
+import { cfg } from "../config";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -28,9 +29,6 @@ const HC = { path: "/status/ready", intervalSeconds: 7, timeoutSeconds: 2, fall:
 const RETRIES = 3;
 const DATA_PLANE = { httpPort: 8080, httpsPort: 8443, statusPort: 7086 };
 
-function cfg(values: Record<string, unknown>): Record<string, string> {
-    return Object.fromEntries(Object.entries(values).map(([k, v]) => [`gateway-ha:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
-}
 
 /** Custom layout with three gateways (and etcd nodes unless api7-v3). */
 function customNodes(flavor: Flavor) {

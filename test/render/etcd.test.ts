@@ -1,6 +1,7 @@
 // etcd renderers: member flags, client URLs, users/prefixes per flavor, and the bootstrap script's
 // handling of secrets. Pure structure; test/lab/etcd-cluster.test.ts runs them against real etcd.
 import { spawnSync } from "node:child_process";
+import { cfg } from "../config";
 import { describe, expect, it } from "vitest";
 import { loadPlatform } from "../../components/spec";
 import type { PlatformSpec } from "../../components/spec/types";
@@ -23,7 +24,7 @@ import {
 const ctx = { project: "gateway-ha", stack: "test" };
 
 function load(values: Record<string, unknown> = {}): { spec: PlatformSpec; topology: Topology } {
-    const raw = Object.fromEntries(Object.entries(values).map(([k, v]) => [`gateway-ha:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+    const raw = cfg(values);
     return loadPlatform(raw, ctx);
 }
 

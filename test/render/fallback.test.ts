@@ -1,5 +1,6 @@
 // Data-plane resilience, pure parts: the fallback buckets' policies, the fallback_cp blocks, the
 // standalone gateway config and the local server's bootstrap script.
+import { cfg } from "../config";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { renderApi7v3DashboardConfig } from "../../components/render/controlPlane";
@@ -24,7 +25,7 @@ const ARNS = ["arn:aws:s3:::acme-gw-config", "arn:aws:s3:::acme-gw-resources"];
 
 function platform(resilience: Record<string, unknown>, extra: Record<string, unknown> = {}) {
     const values = { flavor: "api7-v3", controlPlane: { databaseDsn: DSN }, resilience, ...extra };
-    const config = Object.fromEntries(Object.entries(values).map(([k, v]) => [`gateway-ha:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+    const config = cfg(values);
     return loadPlatform(config, { project: "gateway-ha", stack: "test" });
 }
 

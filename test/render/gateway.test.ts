@@ -1,3 +1,4 @@
+import { cfg } from "../config";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import {
@@ -12,7 +13,7 @@ import { loadPlatform } from "../../components/spec";
 const DSN = "postgres://api7:s3cretpw@db.internal:5432/api7ee";
 
 function platform(values: Record<string, unknown>) {
-    const config = Object.fromEntries(Object.entries(values).map(([k, v]) => [`gateway-ha:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+    const config = cfg(values);
     return loadPlatform(config, { project: "gateway-ha", stack: "test" });
 }
 

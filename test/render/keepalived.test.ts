@@ -1,6 +1,7 @@
 // keepalived renderer: structure of keepalived.conf (active-standby VIPs, LVS virtual servers), the
 // check scripts and LVS real-server setup, and every rendered file through the real `keepalived -t`
 // inside a network namespace that has the configured interface with the node's address.
+import { cfg } from "../config";
 import { spawn, spawnSync } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -19,9 +20,6 @@ const ctx = { project: "gateway-ha", stack: "test" };
 const NS_PREFIX = `gwka-${process.pid}-`;
 const canUseNetns = process.platform === "linux" && process.getuid?.() === 0;
 
-function cfg(values: Record<string, unknown>): Record<string, string> {
-    return Object.fromEntries(Object.entries(values).map(([k, v]) => [`gateway-ha:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
-}
 
 const GW_VIP = { name: "gw", address: "172.28.0.100", virtualRouterId: 51, protects: "data-plane" };
 const CP_VIP = { name: "cp", address: "172.28.0.101/24", virtualRouterId: 52, protects: "control-plane" };

@@ -21,7 +21,8 @@ import {
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 export const PROGRAM = path.join(ROOT, "index.ts");
-export const PROJECT = "gateway-ha";
+export { PROJECT, cfg } from "../config";
+import { PROJECT } from "../config";
 
 export const T = {
     container: "docker:index/container:Container",
@@ -36,10 +37,6 @@ export const T = {
     privateKey: "tls:index/privateKey:PrivateKey",
 } as const;
 
-/** `{flavor: "apisix", etcd: {...}}` -> Pulumi's config map (`gateway-ha:flavor`, JSON for structured values). */
-export function cfg(values: Record<string, unknown>): Record<string, string> {
-    return Object.fromEntries(Object.entries(values).map(([k, v]) => [`${PROJECT}:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
-}
 
 /**
  * Outputs the providers declare secret (`additionalSecretOutputs` in @pulumi/random, @pulumi/tls and @pulumi/aws).

@@ -1,6 +1,7 @@
 // loadBalancer.keepalived: defaults, topology (balancer nodes, VIP nodes, VRRP flows, entry
 // addresses) and every validation rule, each named by key, value and rule before any resource.
 import { describe, expect, it } from "vitest";
+import { CTX as ctx, cfg, issuesOf } from "../config";
 import {
     ConfigValidationError,
     checkKeepalived,
@@ -13,18 +14,7 @@ import {
 } from "../../components/spec";
 import { firewallRules } from "../../components/topology/firewall";
 
-const ctx = { project: "gateway-ha", stack: "test" };
-const cfg = (values: Record<string, unknown>) => Object.fromEntries(Object.entries(values).map(([k, v]) => [`gateway-ha:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
 
-function issuesOf(values: Record<string, unknown>): ConfigIssue[] {
-    try {
-        loadPlatform(cfg(values), ctx);
-    } catch (e) {
-        if (e instanceof ConfigValidationError) return e.issues;
-        throw e;
-    }
-    return [];
-}
 
 const GW = { name: "gw", address: "172.28.0.100", virtualRouterId: 51, protects: "data-plane" };
 const CP = { name: "cp", address: "172.28.0.101", virtualRouterId: 52, protects: "control-plane" };

@@ -1,27 +1,15 @@
 // Config rules for target aws and data-plane resilience, and the AWS network plan they feed.
 import { describe, expect, it } from "vitest";
-import { ConfigValidationError, bucketNameRule, cronSpecRule, isAwsRegion, loadPlatform, type ConfigIssue } from "../../components/spec";
+import { CTX as ctx, cfg, issuesOf } from "../config";
+import { bucketNameRule, cronSpecRule, isAwsRegion, loadPlatform } from "../../components/spec";
 import { awsNetworkPlan } from "../../components/topology";
 
-const ctx = { project: "gateway-ha", stack: "test" };
 const V3_DSN = "postgres://api7:pw@db.internal:5432/api7ee";
 const AWS = { target: "aws", aws: { region: "eu-west-1" } };
 const V3 = { flavor: "api7-v3", controlPlane: { databaseDsn: V3_DSN } };
 const S3 = { kind: "s3", configBucket: "acme-gw-prod-config", resourceBucket: "acme-gw-prod-resources" };
 
-function cfg(values: Record<string, unknown>): Record<string, string> {
-    return Object.fromEntries(Object.entries(values).map(([k, v]) => [`gateway-ha:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
-}
 
-function issuesOf(values: Record<string, unknown>): ConfigIssue[] {
-    try {
-        loadPlatform(cfg(values), ctx);
-    } catch (e) {
-        if (e instanceof ConfigValidationError) return e.issues;
-        throw e;
-    }
-    return [];
-}
 
 describe("target aws: topology", () => {
     it("standard layout: no balancer node, etcd over 3 zones, control plane and gateways over 2, fixed addresses in their zone's private subnet", () => {

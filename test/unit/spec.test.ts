@@ -1,31 +1,15 @@
 import { describe, expect, it } from "vitest";
+import { CTX as ctx, cfg, issuesOf } from "../config";
 import {
-    ConfigValidationError,
     checkDatabase,
     checkEtcdTiming,
     checkHealthCheck,
     loadPlatform,
-    type ConfigIssue,
 } from "../../components/spec";
 import { loadBalancerSchema } from "../../components/spec/schema";
 
-const ctx = { project: "gateway-ha", stack: "test" };
 
-function cfg(values: Record<string, unknown>): Record<string, string> {
-    return Object.fromEntries(
-        Object.entries(values).map(([k, v]) => [`gateway-ha:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
-    );
-}
 
-function issuesOf(values: Record<string, unknown>): ConfigIssue[] {
-    try {
-        loadPlatform(cfg(values), ctx);
-    } catch (e) {
-        if (e instanceof ConfigValidationError) return e.issues;
-        throw e;
-    }
-    return [];
-}
 
 const V3_DSN = "postgres://api7:pw@db.internal:5432/api7ee";
 

@@ -1,0 +1,27 @@
+// Stack config for tests, as Pulumi hands it to the program: `gateway-ha:<key>`, structured values
+// as JSON. Shared by the unit, render and lab tests; no Pulumi runtime in here.
+import { ConfigValidationError, loadPlatform, type ConfigIssue, type LoadedPlatform } from "../components/spec";
+
+export const PROJECT = "gateway-ha";
+export const CTX = { project: PROJECT, stack: "test" };
+
+/** `{flavor: "apisix", etcd: {...}}` -> Pulumi's config map. */
+export function cfg(values: Record<string, unknown>): Record<string, string> {
+    return Object.fromEntries(Object.entries(values).map(([k, v]) => [`${PROJECT}:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+/** Loads (validates) a config given as plain values. */
+export function load(values: Record<string, unknown> = {}, ctx = CTX): LoadedPlatform {
+    return loadPlatform(cfg(values), ctx);
+}
+
+/** Every validation issue of a config; none when it loads. */
+export function issuesOf(values: Record<string, unknown>): ConfigIssue[] {
+    try {
+        load(values);
+    } catch (e) {
+        if (e instanceof ConfigValidationError) return e.issues;
+        throw e;
+    }
+    return [];
+}
