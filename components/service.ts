@@ -4,6 +4,21 @@ import type * as pulumi from "@pulumi/pulumi";
 import type { Role } from "./spec/schema";
 import type { TopologyNode } from "./topology/types";
 
+/** Labels every target puts on a service's container: `docker ps --filter label=gateway-ha.role=data-plane` works on any host. */
+export const LABELS = {
+    stack: "gateway-ha.stack",
+    node: "gateway-ha.node",
+    role: "gateway-ha.role",
+    service: "gateway-ha.service",
+    /** Comma-separated paths of uploaded files that hold secrets (for offline review tools). */
+    secretFiles: "gateway-ha.secret-files",
+} as const;
+
+/** A service's identifying labels (stack, node, role, service). */
+export function serviceLabels(stack: string, svc: Pick<ServiceSpec, "node" | "role" | "service">): Record<string, string> {
+    return { [LABELS.stack]: stack, [LABELS.node]: svc.node.name, [LABELS.role]: svc.role, [LABELS.service]: svc.service };
+}
+
 /** A rendered configuration file a service receives. */
 export interface FileSpec {
     /** Absolute path inside the service's filesystem. */

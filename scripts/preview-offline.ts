@@ -9,7 +9,7 @@ import { parse } from "yaml";
 import { ConfigValidationError, loadPlatform } from "../components/spec";
 import { gunzipSync } from "node:zlib";
 import { TAGS } from "../components/targets/aws";
-import { LABELS } from "../components/targets/docker";
+import { LABELS } from "../components/service";
 import { HOST_PATHS, filesWritten, firewallInstalled, hostOf } from "../components/render/ssh";
 import { parseOptions, UsageError } from "./lib/cli";
 import { redactSecrets, runProgram, unwrapSecrets, type ProgramRun, type RecordedResource, type StateHook } from "./lib/mockEngine";

@@ -49,6 +49,7 @@ export interface NodeService {
     /** Persistent data: an EBS volume each, mounted on the node and bound into the container. */
     volumes: { name: string; containerPath: string; volumeId: string }[];
     healthCheck?: HealthCheckSpec;
+    labels: Record<string, string>;
 }
 
 export interface NodeTask {
@@ -105,6 +106,7 @@ export interface ComposeService {
     /** Added Linux capabilities (keepalived needs NET_ADMIN) and privileged mode (LVS real servers' sysctls). */
     capabilities?: string[];
     privileged?: boolean;
+    labels: Record<string, string>;
 }
 
 /** Where a host keeps each service's plain files, secret files, env file and volume data. */
@@ -140,6 +142,7 @@ export function composeFile(services: ComposeService[], limits: { cpus: number; 
                     ...(s.command ? { command: s.command } : {}),
                     network_mode: "host",
                     restart: "unless-stopped",
+                    labels: s.labels,
                     ...(s.capabilities?.length ? { cap_add: s.capabilities } : {}),
                     ...(s.privileged ? { privileged: true } : {}),
                     ...(s.hasEnv ? { env_file: [layout.envFile(s.name)] } : {}),

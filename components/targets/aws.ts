@@ -6,7 +6,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { checkUserDataSize, renderCloudConfig, type NodeBoot, type NodeService, type NodeTask } from "../render/cloudInit";
-import type { DeployedService, EntryPoints, ServiceSpec, Target, TaskSpec, WorkloadRole } from "../service";
+import { serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec, type WorkloadRole } from "../service";
 import type { Role } from "../spec/schema";
 import type { PlatformSpec } from "../spec/types";
 import { firewallRules, type FirewallGroup } from "../topology/firewall";
@@ -450,6 +450,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                 files: f,
                 volumes: vol,
                 healthCheck: svc.healthCheck,
+                labels: serviceLabels(this.spec.stack, svc),
             })),
         );
         return { spec: svc, resource: s.instance };

@@ -5,7 +5,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { DeployedService, EntryPoints, ServiceSpec, Target, TaskSpec } from "../service";
+import { LABELS, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec } from "../service";
 import type { PlatformSpec } from "../spec/types";
 import { controlPlanePorts } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
@@ -13,15 +13,6 @@ import type { Topology, TopologyNode } from "../topology/types";
 /** Holds a node's network namespace; the same image Kubernetes uses for pods. */
 export const PAUSE_IMAGE = "registry.k8s.io/pause:3.10";
 
-/** Labels the Docker target puts on every container it creates. */
-export const LABELS = {
-    stack: "gateway-ha.stack",
-    node: "gateway-ha.node",
-    role: "gateway-ha.role",
-    service: "gateway-ha.service",
-    /** Comma-separated paths of uploaded files that hold secrets (for offline review tools). */
-    secretFiles: "gateway-ha.secret-files",
-} as const;
 
 export interface DockerTargetArgs {
     spec: PlatformSpec;
@@ -204,10 +195,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 wait: hc !== undefined,
                 waitTimeout: 180,
                 labels: [
-                    { label: LABELS.stack, value: this.spec.stack },
-                    { label: LABELS.node, value: node.name },
-                    { label: LABELS.role, value: svc.role },
-                    { label: LABELS.service, value: svc.service },
+                    ...Object.entries(serviceLabels(this.spec.stack, svc)).map(([label, value]) => ({ label, value })),
                     ...(secretFiles.length ? [{ label: LABELS.secretFiles, value: secretFiles.join(",") }] : []),
                 ],
             },

@@ -37,7 +37,7 @@ import {
     type SshHost,
 } from "../render/ssh";
 import type { ComposeService } from "../render/cloudInit";
-import type { DeployedService, EntryPoints, ServiceSpec, Target, TaskSpec } from "../service";
+import { serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec } from "../service";
 import type { Role } from "../spec/schema";
 import type { PlatformSpec } from "../spec/types";
 import { controlPlanePorts } from "../topology/ports";
@@ -162,6 +162,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
             healthCheck: svc.healthCheck,
             capabilities: svc.capabilities,
             privileged: svc.privileged,
+            labels: serviceLabels(this.spec.stack, svc),
         };
         const compose = renderServiceCompose(composeSpec, svc.node);
         const contents = pulumi.all(svc.files.map((f) => pulumi.output(f.content)));

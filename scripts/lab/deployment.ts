@@ -4,7 +4,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { PlatformSpec } from "../../components/spec/types";
-import { LABELS } from "../../components/targets/docker";
+import { LABELS } from "../../components/service";
 import { unwrapSecrets, type RecordedResource } from "../lib/mockEngine";
 import { preview, type PreviewArgs } from "../preview-offline";
 import { realState } from "./realState";

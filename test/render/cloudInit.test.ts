@@ -41,6 +41,7 @@ type Compose = {
             container_name: string;
             command?: string[];
             network_mode: string;
+            labels: Record<string, string>;
             restart: string;
             env_file?: string[];
             volumes: { type: string; source: string; target: string; read_only?: boolean }[];
@@ -68,6 +69,7 @@ const BOOT: NodeBoot = {
             ],
             volumes: [{ name: "node-1-etcd-data", containerPath: "/var/lib/etcd", volumeId: "vol-0123456789abcdef0" }],
             healthCheck: { command: ["/usr/local/bin/etcdctl", "endpoint", "health"], intervalSeconds: 5, timeoutSeconds: 3, retries: 5, startPeriodSeconds: 20 },
+            labels: { "gateway-ha.stack": "prod", "gateway-ha.node": "node-1", "gateway-ha.role": "etcd", "gateway-ha.service": "etcd" },
         },
         {
             name: "node-1-apisix-cp",
@@ -75,6 +77,7 @@ const BOOT: NodeBoot = {
             env: [{ name: "GATEWAY_HA_ADMIN_KEY", parameter: "/gateway-ha/s/node-1/apisix-cp/env/GATEWAY_HA_ADMIN_KEY" }],
             files: [{ path: "/usr/local/apisix/conf/config.yaml", content: "deployment:\n  role: control_plane\n" }],
             volumes: [],
+            labels: { "gateway-ha.stack": "prod", "gateway-ha.node": "node-1", "gateway-ha.role": "control-plane", "gateway-ha.service": "apisix-cp" },
         },
     ],
     tasks: [
@@ -157,6 +160,8 @@ describe("compose file", () => {
             const c = compose.services[s.name];
             expect(c).toMatchObject({ image: s.image, container_name: s.name, network_mode: "host", restart: "unless-stopped", cpus: 2, mem_limit: "4096m" });
             expect(c.command).toEqual(s.command);
+            // The same labels the Docker target sets: `docker ps --filter label=…` finds services alike on every target.
+            expect(c.labels).toEqual(s.labels);
         }
     });
 
@@ -311,6 +316,7 @@ function userDataOfFirstMember(spec: ReturnType<typeof loadPlatform>["spec"], to
                 ],
                 volumes: [{ name: `${node.name}-etcd-data`, containerPath: ETCD_CONTAINER_PATHS.dataDir, volumeId: "vol-0123456789abcdef0" }],
                 healthCheck: { command: ["/usr/local/bin/etcdctl", ...etcdctlConnectionArgs(spec, topology, 0), "endpoint", "health"], intervalSeconds: 5, timeoutSeconds: 3, retries: 5, startPeriodSeconds: 20 },
+                labels: { "gateway-ha.node": node.name },
             },
         ],
         tasks: [

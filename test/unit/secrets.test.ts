@@ -7,7 +7,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { SECRET_OUTPUT_KEYS } from "../../components/outputs";
 import { loadPlatform } from "../../components/spec";
-import { DockerTarget, LABELS } from "../../components/targets/docker";
+import { DockerTarget } from "../../components/targets/docker";
+import { LABELS } from "../../components/service";
 import { SECRET_SIG, SECRET_SIG_KEY, defaultState, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { T, cfg, findPlainSecrets, ofType, runPlatform, scanRun, type PlatformRun } from "./helpers";
 

@@ -101,7 +101,7 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         const files = writtenFiles(gw);
         const compose = parse(files.get("/opt/gateway-ha/services/node-4-gateway/compose.yaml")!) as { services: Record<string, Record<string, unknown>> };
         expect(Object.keys(compose.services)).toEqual(["node-4-gateway"]);
-        expect(compose.services["node-4-gateway"]).toMatchObject({ image: "apache/apisix:3.14.1-debian", network_mode: "host", restart: "unless-stopped" });
+        expect(compose.services["node-4-gateway"]).toMatchObject({ image: "apache/apisix:3.14.1-debian", network_mode: "host", restart: "unless-stopped", labels: { "gateway-ha.node": "node-4", "gateway-ha.role": "data-plane", "gateway-ha.service": "gateway" } });
         expect(files.get("/opt/gateway-ha/files/node-4-gateway/usr/local/apisix/conf/config.yaml")).toMatch(/role: data_plane/);
         expect([...files.keys()]).toContain("/opt/gateway-ha/env/node-4-gateway.env");
         expect(isSecretWrapper(gw.inputs.stdin)).toBe(true);
