@@ -4,6 +4,7 @@ import {
     KEEPALIVED_PATHS,
     checkScriptPath,
     keepalivedCommand,
+    renderKeepalivedSupervisor,
     lvsRealServerVips,
     renderCheckScript,
     renderKeepalivedConf,
@@ -91,6 +92,7 @@ export class VirtualIps extends pulumi.ComponentResource {
                 // Holds the VRRP secrets.
                 { path: KEEPALIVED_PATHS.config, content: pulumi.secret(conf), secret: true },
                 ...vips.filter((v) => v.check).map((v) => ({ path: checkScriptPath(v), content: renderCheckScript(spec, v) })),
+                { path: KEEPALIVED_PATHS.supervisor, content: renderKeepalivedSupervisor(spec, vips) },
             ];
             return {
                 name: `${node.name}-keepalived`,

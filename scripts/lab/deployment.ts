@@ -1,10 +1,16 @@
 // What a stack deploys, read from its offline preview run with real secrets: nodes and their
 // addresses, every service (image, command, environment, rendered files, volumes, health check)
-// and the post-deploy tasks. The lab runs exactly this; nothing is re-rendered here.
+// and the post-deploy tasks. The lab runs exactly this; nothing is re-rendered here. Docker-target
+// stacks are read from their containers' inputs; ssh-target stacks from what their steps write to
+// the hosts (each service's Compose file, files and env file) and the task scripts they run there.
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { PlatformSpec } from "../../components/spec/types";
+import { parse } from "yaml";
+import { HOST_PATHS, filesWritten } from "../../components/render/ssh";
 import { LABELS } from "../../components/service";
+import { formatIpv4, parseCidr, parseIpv4, cidrContains } from "../../components/spec/net";
+import type { PlatformSpec } from "../../components/spec/types";
+import type { Topology, TopologyVip } from "../../components/topology/types";
 import { unwrapSecrets, type RecordedResource } from "../lib/mockEngine";
 import { preview, type PreviewArgs } from "../preview-offline";
 import { realState } from "./realState";
@@ -39,6 +45,7 @@ export interface LabService {
 
 export interface LabTask {
     name: string;
+    /** Run with `sh -s` (the script on stdin), the environment set. */
     script: string;
     env: Record<string, string>;
 }
@@ -46,11 +53,13 @@ export interface LabTask {
 export interface LabDeployment {
     /** The validated stack configuration (for ports and timings; files come from the run). */
     spec: PlatformSpec;
-    /** The nodes' network: the Docker network's subnet. */
+    /** The nodes' network: the Docker network's subnet, or the hosts' segment (the VIPs'). */
     subnet: string;
     nodes: LabNode[];
     services: LabService[];
     tasks: LabTask[];
+    /** keepalived VIPs, as the topology placed them (nodes highest priority first). */
+    vips: TopologyVip[];
     outputs: Record<string, unknown>;
 }
 
@@ -65,9 +74,8 @@ function envMap(envs: unknown): Record<string, string> {
 }
 
 /** Turns a recorded program run (secrets unwrapped) into the lab's view of the deployment. */
-export function deploymentFromResources(spec: PlatformSpec, resources: RecordedResource[], outputs: Record<string, unknown>): LabDeployment {
-    const nodesOut = outputs.nodes as Record<string, { address: string; roles: string[] }>;
-    const nodes = Object.entries(nodesOut).map(([name, n]) => ({ name, address: n.address, roles: n.roles }));
+export function deploymentFromResources(spec: PlatformSpec, resources: RecordedResource[], outputs: Record<string, unknown>, vips: TopologyVip[] = []): LabDeployment {
+    const nodes = nodesOf(outputs);
     const network = resources.find((r) => r.type === NETWORK);
     const subnet = (network?.inputs.ipamConfigs as { subnet: string }[] | undefined)?.[0]?.subnet;
     if (!subnet) throw new Error("the lab runs Docker-target stacks with local nodes: this stack has no Docker network");
@@ -99,14 +107,100 @@ export function deploymentFromResources(spec: PlatformSpec, resources: RecordedR
     const tasks = resources
         .filter((r) => r.type === LOCAL_COMMAND)
         .map((r) => ({ name: r.name, script: r.inputs.create as string, env: (r.inputs.environment as Record<string, string> | undefined) ?? {} }));
-    return {
-        spec,
-        subnet,
-        nodes,
-        services,
-        tasks,
-        outputs,
+    return { spec, subnet, nodes, services, tasks, vips, outputs };
+}
+
+function nodesOf(outputs: Record<string, unknown>): LabNode[] {
+    const nodesOut = outputs.nodes as Record<string, { address: string; roles: string[] }>;
+    return Object.entries(nodesOut).map(([name, n]) => ({ name, address: n.address, roles: n.roles }));
+}
+
+const COMPOSE_FILE = new RegExp(`^${HOST_PATHS.services}/[^/]+/compose\\.yaml$`);
+/** A task's script on its host: it defines `tool`, which runs in a container (renderTaskOnHost). */
+const TASK_SCRIPT = /^tool\(\) \{ docker exec /m;
+
+interface ComposeDoc {
+    services: Record<
+        string,
+        {
+            image: string;
+            container_name: string;
+            command?: string[];
+            labels?: Record<string, string>;
+            env_file?: string[];
+            volumes?: { type: string; source: string; target: string; read_only?: boolean }[];
+            healthcheck?: { test: string[] };
+        }
+    >;
+}
+
+/** An env file as renderEnvFile writes it: `KEY='value'` lines. */
+export function parseEnvFile(text: string): Record<string, string> {
+    return Object.fromEntries(
+        text
+            .split("\n")
+            .filter(Boolean)
+            .map((l) => {
+                const m = /^([A-Za-z_][A-Za-z0-9_]*)='([^']*)'$/.exec(l);
+                if (!m) throw new Error(`env file line not in KEY='value' form: ${l}`);
+                return [m[1], m[2]];
+            }),
+    );
+}
+
+/** `export KEY='value'` lines of a script, single quotes as `q` writes them. */
+export function exportsOf(script: string): Record<string, string> {
+    return Object.fromEntries([...script.matchAll(/^export ([A-Za-z_][A-Za-z0-9_]*)='((?:[^']|'\\'')*)'$/gm)].map((m) => [m[1], m[2].replace(/'\\''/g, "'")]));
+}
+
+/** The hosts' segment: the VIPs' (every node sits in it), else the /24 of the first node. */
+function hostSegment(nodes: LabNode[], vips: TopologyVip[]): string {
+    const subnet = vips[0]?.segment ?? `${formatIpv4((parseIpv4(nodes[0].address)! >>> 8) << 8 >>> 0)}/24`;
+    const c = parseCidr(subnet)!;
+    const outside = nodes.filter((n) => !cidrContains(c, parseIpv4(n.address)!));
+    if (outside.length) throw new Error(`the lab puts every host on one segment, ${subnet}; ${outside.map((n) => `${n.name} (${n.address})`).join(", ")} is outside it`);
+    return subnet;
+}
+
+/** An ssh-target run as the lab's deployment: every file the steps write to the hosts, read back. */
+export function sshDeploymentFromResources(spec: PlatformSpec, resources: RecordedResource[], outputs: Record<string, unknown>, vips: TopologyVip[] = []): LabDeployment {
+    const nodes = nodesOf(outputs);
+    const written = new Map<string, string>();
+    const tasks: LabTask[] = [];
+    for (const r of resources) {
+        const stdin = r.inputs.stdin;
+        if (typeof stdin !== "string") continue;
+        for (const [path, content] of filesWritten(stdin)) written.set(path, content);
+        // The script exports its environment itself (renderTaskOnHost); the lab reads it too (etcd's root password).
+        if (TASK_SCRIPT.test(stdin)) tasks.push({ name: r.name, script: stdin, env: exportsOf(stdin) });
+    }
+    const read = (path: string) => {
+        const c = written.get(path);
+        if (c === undefined) throw new Error(`no step writes ${path}, which a Compose file mounts`);
+        return c;
     };
+    const services: LabService[] = [];
+    for (const [path, text] of written) {
+        if (!COMPOSE_FILE.test(path)) continue;
+        for (const c of Object.values((parse(text) as ComposeDoc).services)) {
+            const labels = c.labels ?? {};
+            const binds = c.volumes ?? [];
+            const hc = c.healthcheck?.test;
+            services.push({
+                container: c.container_name,
+                node: labels[LABELS.node],
+                role: labels[LABELS.role],
+                service: labels[LABELS.service],
+                image: c.image,
+                command: c.command ?? [],
+                env: Object.assign({}, ...(c.env_file ?? []).map((f) => parseEnvFile(read(f)))) as Record<string, string>,
+                files: binds.filter((b) => b.read_only).map((b) => ({ path: b.target, content: read(b.source), secret: b.source.startsWith(`${HOST_PATHS.secrets}/`) })),
+                volumes: binds.filter((b) => !b.read_only).map((b) => b.target),
+                healthCheck: hc?.[0] === "CMD" ? hc.slice(1) : undefined,
+            });
+        }
+    }
+    return { spec, subnet: hostSegment(nodes, vips), nodes, services, tasks, vips, outputs };
 }
 
 /**
@@ -115,7 +209,8 @@ export function deploymentFromResources(spec: PlatformSpec, resources: RecordedR
  */
 export async function labDeployment(args: Pick<PreviewArgs, "stack" | "configFile" | "sets">): Promise<LabDeployment> {
     const { run, platform } = await preview(args, { state: realState });
-    if (platform.spec.target !== "docker") throw new Error(`the lab runs target docker stacks (this one is ${platform.spec.target})`);
+    const { spec, topology } = platform as { spec: PlatformSpec; topology: Topology };
+    if (spec.target !== "docker" && spec.target !== "ssh") throw new Error(`the lab runs target docker and ssh stacks (this one is ${spec.target})`);
     const resources = run.resources.map((r) => {
         const inputs = unwrapSecrets(r.inputs) as Record<string, unknown>;
         if (r.type === CONTAINER && typeof inputs.image === "string") {
@@ -125,7 +220,7 @@ export async function labDeployment(args: Pick<PreviewArgs, "stack" | "configFil
         return { ...r, inputs };
     });
     const outputs = Object.fromEntries(Object.entries(run.outputs).map(([k, o]) => [k, unwrapSecrets(o.value)]));
-    return deploymentFromResources(platform.spec, resources, outputs);
+    return spec.target === "ssh" ? sshDeploymentFromResources(spec, resources, outputs, topology.vips) : deploymentFromResources(spec, resources, outputs, topology.vips);
 }
 
 /** A service's files as its container would see them, under `root` (secrets 0600, dirs 0700). */

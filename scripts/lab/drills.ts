@@ -2,10 +2,12 @@
 // route through the gateway balancer and route writes through the control-plane balancer.
 // A drill injects its fault, holds it, recovers the way Docker's restart policy or an operator
 // would, and is judged on the client's records and on what etcd holds afterwards.
-// New drills (keepalived VIPs) add an entry to DRILLS.
+// Drills of keepalived VIPs follow the VIP's holders from the kernel's address notifications.
+import type { TopologyVip } from "../../components/topology/types";
 import type { LoadResult } from "./agent";
 import { sleep, waitFor, type Lab } from "./lab";
 import { check, lostWrites, resumed, streamFigures, type Check, type DrillReport } from "./report";
+import { longestSplitMs, soleHolderAt, splitBrainMs, vacantMs } from "./vips";
 
 export interface DrillContext {
     lab: Lab;
@@ -17,8 +19,10 @@ export interface DrillContext {
 export interface Drill {
     id: string;
     title: string;
+    /** Why the drill does not fit this deployment; undefined when it does. */
+    notApplicable?(lab: Lab): string | undefined;
     run(ctx: DrillContext): Promise<void>;
-    checks(r: DrillOutcome): Check[];
+    checks(r: DrillOutcome, lab: Lab): Check[];
 }
 
 export interface DrillOutcome {
@@ -72,10 +76,90 @@ const noLostWrites = (o: DrillOutcome) =>
 const writesResumed = (o: DrillOutcome) =>
     check("writes resume", resumed(o.load.writes, 3), `last writes: ${o.load.writes.slice(-3).map((w) => (w.ok ? "ok" : `${w.status || w.error}`)).join(", ") || "none"}`);
 
+/** keepalived's expected takeover times for a VIP (README, "keepalived VIPs"). */
+export function vipBounds(lab: Lab, vip: TopologyVip, backup: string): { skewMs: number; masterDownMs: number; serviceFailureMs: number; riseMs: number } {
+    const k = lab.spec.loadBalancer.keepalived;
+    const advertMs = k.advertInt * 1000;
+    const skewMs = Math.round(((256 - vip.priorities[backup]) / 256) * advertMs);
+    return {
+        skewMs,
+        masterDownMs: 3 * advertMs + skewMs,
+        serviceFailureMs: k.check.fall * k.check.interval * 1000 + k.check.timeout * 1000 + skewMs,
+        riseMs: k.check.rise * k.check.interval * 1000,
+    };
+}
+
+/** Scheduling allowance on a shared 2-core machine over keepalived's own bounds. */
+const VIP_SLACK_MS = 1000;
+/**
+ * The one legitimate overlap: on a preemptive failback the new master adds the address and
+ * advertises; the old master drops it when that advert arrives. Anything longer is split brain.
+ */
+const HANDOVER_MS = 100;
+
+/** The VIP's holder now and the backup that takes over from it (the highest priority of the others). */
+function vipRoles(lab: Lab, vip: TopologyVip): { holder: string; backup: string } {
+    const holders = lab.vipHolders(vip);
+    if (holders.length !== 1) throw new Error(`VIP ${vip.name} is held by ${holders.join(",") || "nobody"}, not by one node`);
+    return { holder: holders[0], backup: vip.nodes.find((n) => n.name !== holders[0])!.name };
+}
+
+const ms = (n: number) => Math.round(n * 10) / 10;
+
+/** The VIP a drill works on: the gateways' (the client's reads show the move), else the first one. */
+function drillVip(lab: Lab): TopologyVip | undefined {
+    const vips = lab.d.vips.filter((v) => !v.lvs);
+    return vips.find((v) => v.protects === "data-plane") ?? vips[0];
+}
+
+const noVip = (lab: Lab) => (drillVip(lab) ? undefined : "the stack has no keepalived VIP (loadBalancer.keepalived.vips)");
+
+/**
+ * Waits for the VIP to return to the master as the preempt settings say, or (nopreempt) checks that
+ * it stays on the backup for as long as a failback would have taken.
+ */
+async function awaitFailback(lab: Lab, vip: TopologyVip, facts: DrillContext["facts"], since: number, holders: () => string[]): Promise<void> {
+    const k = lab.spec.loadBalancer.keepalived;
+    const window = 3 * k.advertInt * 1000 + (k.preemptDelay ?? 0) * 1000 + 2 * VIP_SLACK_MS;
+    facts.preempt = k.nopreempt ? "nopreempt" : k.preemptDelay !== undefined ? `after ${k.preemptDelay} s` : "at once";
+    if (k.nopreempt) {
+        await sleep(window);
+        facts.holderAfterRecovery = holders().join(",");
+        return;
+    }
+    await waitFor(`VIP ${vip.name} back on ${vip.master}`, window + 5000, async () => holders().join(",") === vip.master, 50).catch(() => undefined);
+    facts.holderAfterRecovery = holders().join(",");
+    facts.failbackAfterRecoveryMs = Date.now() - since;
+    // Clients whose connections the move back reset reconnect: the drill ends on steady reads.
+    await sleep(SETTLE_MS);
+}
+
+const SETTLE_MS = 1500;
+
+function vipChecks(o: DrillOutcome, lab: Lab, vip: TopologyVip, boundKey: "masterDownMs" | "serviceFailureMs"): Check[] {
+    const f = o.report.facts;
+    const k = lab.spec.loadBalancer.keepalived;
+    const backup = String(f.backup);
+    const bound = Number(f[boundKey]) + VIP_SLACK_MS;
+    const expectedHolder = k.nopreempt ? backup : vip.master;
+    return [
+        check("the VIP moves to the backup", typeof f.movedAfterMs === "number" && f.movedAfterMs <= bound, `${backup} held ${vip.address} alone ${f.movedAfterMs ?? "never"} ms after the fault (bound ${f[boundKey]} ms + ${VIP_SLACK_MS} ms slack)`),
+        check(
+            "never on two nodes beyond a handover",
+            typeof f.longestSplitMs === "number" && f.longestSplitMs <= HANDOVER_MS,
+            `${f.splitBrainMs} ms in all with ${vip.address} on two nodes, longest ${f.longestSplitMs} ms (a preemptive failback's advert trip; limit ${HANDOVER_MS} ms)`,
+        ),
+        check("failback as the preempt settings say", f.holderAfterRecovery === expectedHolder, `preempt ${f.preempt}: held by ${f.holderAfterRecovery || "nobody"} after recovery, expected ${expectedHolder}`),
+        noLostWrites(o),
+        check("reads resume", resumed(o.load.reads, 3), `last reads: ${o.load.reads.slice(-3).map((r) => (r.ok ? "ok" : `${r.status || r.error}`)).join(", ") || "none"}`),
+    ];
+}
+
 export const DRILLS: Drill[] = [
     {
         id: "kill-gateway",
         title: "SIGKILL one gateway; the balancer routes around it; it restarts and rejoins",
+        notApplicable: (lab) => (lab.gatewaysBalanced ? undefined : "no balancer spreads requests over the gateways (a VIP carries them: see vip-service-failure)"),
         async run({ lab, fault, facts }) {
             const gw = lab.byService("gateway")[0];
             facts.killed = gw.container;
@@ -165,6 +249,7 @@ export const DRILLS: Drill[] = [
     {
         id: "rolling-restart",
         title: "Restart every gateway one at a time: stop, out of the balancer, start, ready, back in the balancer, next",
+        notApplicable: (lab) => (lab.gatewaysBalanced ? undefined : "no balancer spreads requests over the gateways"),
         async run({ lab, fault, facts }) {
             fault();
             for (const gw of lab.byService("gateway")) {
@@ -183,6 +268,72 @@ export const DRILLS: Drill[] = [
             if (o.report.facts.activeChecks === "yes") checks.unshift(noReadFailures(o));
             return checks;
         },
+    },
+    {
+        id: "vip-service-failure",
+        title: "SIGKILL the protected service on the VIP's master; its check fails, the VIP moves; restart it; the VIP fails back as preempt says",
+        notApplicable: noVip,
+        async run({ lab, fault, facts }) {
+            const vip = drillVip(lab)!;
+            const { holder, backup } = vipRoles(lab, vip);
+            const role = vip.protects === "load-balancer" ? "load-balancer" : vip.protects;
+            const victims = lab.onNode(holder).filter((s) => s.role === role && s.service !== "keepalived");
+            Object.assign(facts, { vip: `${vip.name} ${vip.address}`, holder, backup, killed: victims.map((s) => s.container).join("+") }, vipBounds(lab, vip, backup));
+            const watch = lab.watchVip(vip);
+            try {
+                const at = Date.now();
+                fault();
+                await Promise.all(victims.map((s) => lab.stop(s, "SIGKILL")));
+                await waitFor(`VIP ${vip.name} on ${backup}`, Number(facts.serviceFailureMs) + 10_000, async () => watch.holders().join(",") === backup, 50).catch(() => undefined);
+                const moved = soleHolderAt(watch.timeline(), backup, at);
+                if (moved !== undefined) facts.movedAfterMs = ms(moved - at);
+                // Docker's restart policy brings the service back; it turns healthy, then its check rises.
+                for (const s of victims) lab.start(s);
+                facts.restartHealthyMs = Math.max(...(await Promise.all(victims.map((s) => lab.waitHealthy(s)))));
+                await sleep(Number(facts.riseMs));
+                await awaitFailback(lab, vip, facts, Date.now(), () => watch.holders());
+                const t = watch.timeline(at);
+                facts.splitBrainMs = ms(splitBrainMs(t));
+                facts.longestSplitMs = ms(longestSplitMs(t));
+                facts.vacantMs = ms(vacantMs(t));
+            } finally {
+                watch.stop();
+            }
+        },
+        checks: (o, lab) => vipChecks(o, lab, drillVip(lab)!, "serviceFailureMs"),
+    },
+    {
+        id: "vip-keepalived-kill",
+        title: "SIGKILL keepalived on the VIP's master and keep it down; its supervisor clears the address; the backup takes the VIP; restart it; failback as preempt says",
+        notApplicable: noVip,
+        async run({ lab, fault, facts }) {
+            const vip = drillVip(lab)!;
+            const { holder, backup } = vipRoles(lab, vip);
+            const keepalived = lab.onNode(holder).find((s) => s.service === "keepalived")!;
+            Object.assign(facts, { vip: `${vip.name} ${vip.address}`, holder, backup }, vipBounds(lab, vip, backup));
+            const watch = lab.watchVip(vip);
+            try {
+                const at = Date.now();
+                fault();
+                facts.killed = `${lab.crash(keepalived, "keepalived")} keepalived processes on ${holder}`;
+                // Docker would restart it at once, and the master (initial state MASTER) would take the VIP
+                // straight back: held down, the drill sees the backup's takeover.
+                await waitFor(`VIP ${vip.name} on ${backup}`, Number(facts.masterDownMs) + 10_000, async () => watch.holders().join(",") === backup, 50).catch(() => undefined);
+                const moved = soleHolderAt(watch.timeline(), backup, at);
+                if (moved !== undefined) facts.movedAfterMs = ms(moved - at);
+                await waitFor(`${keepalived.container} to exit`, 5000, async () => !lab.supervisor.running(keepalived.container));
+                facts.heldDownMs = Date.now() - at;
+                lab.start(keepalived);
+                await awaitFailback(lab, vip, facts, Date.now(), () => watch.holders());
+                const t = watch.timeline(at);
+                facts.splitBrainMs = ms(splitBrainMs(t));
+                facts.longestSplitMs = ms(longestSplitMs(t));
+                facts.vacantMs = ms(vacantMs(t));
+            } finally {
+                watch.stop();
+            }
+        },
+        checks: (o, lab) => vipChecks(o, lab, drillVip(lab)!, "masterDownMs"),
     },
 ];
 
@@ -218,6 +369,6 @@ export async function runDrill(lab: Lab, drill: Drill, index: number): Promise<D
         checks: [],
     };
     const outcome = { report, load, faultAt };
-    report.checks = error ? [check("drill completed", false, error instanceof Error ? error.message : String(error))] : drill.checks(outcome);
+    report.checks = error ? [check("drill completed", false, error instanceof Error ? error.message : String(error))] : drill.checks(outcome, lab);
     return outcome;
 }

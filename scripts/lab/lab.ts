@@ -3,7 +3,7 @@
 // and the client agent. Setup follows `pulumi up`'s order: etcd, its bootstrap task, control
 // plane and gateways (each waited for on its own health check), then the balancers.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { etcdPrefix } from "../../components/render/etcd";
@@ -11,9 +11,11 @@ import { formatIpv4, parseCidr } from "../../components/spec/net";
 import { controlPlanePorts } from "../../components/topology/ports";
 import type { AgentCommand, LoadResult, LoadSpec } from "./agent";
 import { labDeployment, type LabDeployment, type LabService } from "./deployment";
-import { CLIENT_NS, createLabNetwork, destroyLabNetwork, nodeNamespace } from "./netns";
+import { CLIENT_NS, createLabNetwork, destroyLabNetwork, namespacePids, nodeNamespace } from "./netns";
 import { execIn, Supervisor, type RunResult } from "./processes";
 import { dockerShim, healthCheckArgv, HOST_PROGRAMS, prepareService, serviceKind, type Launch } from "./programs";
+import { holdsNow, VipWatch } from "./vips";
+import type { TopologyVip } from "../../components/topology/types";
 
 const REPO = resolve(__dirname, "..", "..");
 const AGENT_SCRIPT = join(REPO, "scripts", "lab", "agent.ts");
@@ -72,6 +74,7 @@ export class Lab {
     static async create(args: { stack: string; configFile?: string; sets: string[]; workDir: string }): Promise<Lab> {
         const d = await labDeployment(args);
         for (const s of d.services) serviceKind(d, s); // refuse an unsupported stack before touching the network
+        if (d.spec.loadBalancer.kind === "lvs" && !existsSync("/proc/net/ip_vs")) throw new Error("kind lvs needs IPVS in the kernel (/proc/net/ip_vs; modprobe ip_vs), which this machine lacks");
         rmSync(args.workDir, { recursive: true, force: true });
         mkdirSync(args.workDir, { recursive: true, mode: 0o700 });
         return new Lab(d, args.workDir);
@@ -80,14 +83,23 @@ export class Lab {
     get spec() {
         return this.d.spec;
     }
-    get balancer(): string {
-        return this.d.nodes.find((n) => n.roles.includes("load-balancer"))!.address;
+    /** Where clients reach a side: the VIP that carries it, else the balancer node. */
+    entryHost(side: "data-plane" | "control-plane"): string {
+        const vip = this.d.vips.find((v) => v.protects === side) ?? this.d.vips.find((v) => v.protects === "load-balancer");
+        if (vip) return vip.address;
+        const lb = this.d.nodes.find((n) => n.roles.includes("load-balancer"));
+        if (!lb) throw new Error(`no VIP and no balancer node carries the ${side}`);
+        return lb.address;
+    }
+    /** Whether a balancer (HAProxy or nginx) spreads requests over the gateways and retries on another. */
+    get gatewaysBalanced(): boolean {
+        return !this.d.vips.some((v) => v.protects === "data-plane") && this.d.nodes.some((n) => n.roles.includes("load-balancer"));
     }
     get gatewayUrl(): string {
-        return `http://${this.balancer}:${this.spec.dataPlane.httpPort}`;
+        return `http://${this.entryHost("data-plane")}:${this.spec.dataPlane.httpPort}`;
     }
     get adminUrl(): string {
-        return `http://${this.balancer}:${controlPlanePorts(this.spec)[0].port}/apisix/admin/routes`;
+        return `http://${this.entryHost("control-plane")}:${controlPlanePorts(this.spec)[0].port}/apisix/admin/routes`;
     }
     get adminKey(): string {
         return this.d.outputs.adminKey as string;
@@ -130,6 +142,10 @@ export class Lab {
         }
         await phase("control plane and gateways", [...this.byRole("control-plane"), ...this.byRole("data-plane")]);
         await phase("balancers", this.byRole("load-balancer"));
+        for (const vip of d.vips) {
+            const ms = await waitFor(`VIP ${vip.name} (${vip.address}) to be held by one node`, 30_000, async () => this.vipHolders(vip).length === 1);
+            log(`VIP ${vip.name} ${vip.address}: held by ${this.vipHolders(vip).join(",")} after ${ms} ms more`);
+        }
 
         await this.startAgent();
         await this.agentCall({ op: "upstream", host: this.client, port: UPSTREAM_PORT });
@@ -163,6 +179,28 @@ export class Lab {
         await this.supervisor.stop(svc.container, signal, 10_000);
     }
 
+    /**
+     * SIGKILLs the service's processes named `comm` (its main program, not its container's PID 1),
+     * children first, so none of them gets to clean up: a crash of that program.
+     */
+    crash(svc: LabService, comm: string): number {
+        const r = this.services.get(svc.container)!;
+        const procs = namespacePids(r.ns)
+            .map((pid) => {
+                try {
+                    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+                    return { pid, comm: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), ppid: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) };
+                } catch {
+                    return undefined;
+                }
+            })
+            .filter((p): p is { pid: number; comm: string; ppid: number } => p?.comm === comm);
+        const pids = new Set(procs.map((p) => p.pid));
+        const ordered = [...procs.filter((p) => pids.has(p.ppid)), ...procs.filter((p) => !pids.has(p.ppid))];
+        for (const p of ordered) process.kill(p.pid, "SIGKILL");
+        return ordered.length;
+    }
+
     /** The service's own health check, as Docker runs it; without one, its process running. */
     async healthy(svc: LabService): Promise<boolean> {
         if (!this.supervisor.running(svc.container)) return false;
@@ -182,7 +220,9 @@ export class Lab {
         const env = { ...t.env, PATH: `${join(this.workDir, "bin")}:${process.env.PATH}` };
         return new Promise((resolve) => {
             const started = Date.now();
-            const child = spawn("/bin/sh", ["-c", t.script], { env, stdio: ["ignore", "pipe", "pipe"] });
+            // On stdin, as the targets send it: its secrets stay off command lines.
+            const child = spawn("/bin/sh", ["-s"], { env, stdio: ["pipe", "pipe", "pipe"] });
+            child.stdin.end(t.script);
             let out = "";
             child.stdout.on("data", (x) => (out += x));
             child.stderr.on("data", (x) => (out += x));
@@ -192,6 +232,16 @@ export class Lab {
                 resolve({ code, out, ms: Date.now() - started });
             });
         });
+    }
+
+    /** The VIP's nodes that have its address on their interface now. */
+    vipHolders(vip: TopologyVip): string[] {
+        return vip.nodes.filter((n) => holdsNow(nodeNamespace(n.name), vip.address)).map((n) => n.name);
+    }
+
+    /** Starts recording who holds the VIP, event by event. */
+    watchVip(vip: TopologyVip): VipWatch {
+        return new VipWatch(vip.address, vip.nodes.map((n) => ({ node: n.name, ns: nodeNamespace(n.name) })));
     }
 
     /** etcdctl as root against every member, run in a running member's namespace with its files. */

@@ -4,7 +4,7 @@
 // its command line (and, for real programs, in its config) that point into the container are
 // mapped to that root.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { APISIX_PATHS } from "../../components/render/gateway";
 import { writeServiceFiles, type LabDeployment, type LabService } from "./deployment";
@@ -16,6 +16,7 @@ export const HOST_PROGRAMS: Record<string, string> = {
     nginx: "/usr/sbin/nginx",
     keepalived: "/usr/sbin/keepalived",
     curl: "/usr/bin/curl",
+    sh: "/bin/sh",
 };
 
 const REPO = resolve(__dirname, "..", "..");
@@ -61,11 +62,14 @@ export function nginxModuleDirectives(): string[] {
     return [`load_module ${so};`];
 }
 
-export type ServiceKind = "etcd" | "haproxy" | "nginx" | "keepalived" | "apisix-standin";
+export type ServiceKind = "etcd" | "haproxy" | "nginx" | "keepalived" | "sh" | "apisix-standin";
 
 export function serviceKind(d: LabDeployment, svc: LabService): ServiceKind {
     const program = basename(svc.command[0] ?? "");
-    if (program === "etcd" || program === "haproxy" || program === "nginx" || program === "keepalived") return program;
+    // keepalived runs under its supervisor shell script.
+    if (svc.service === "keepalived") return "keepalived";
+    // sh: the LVS real-server setup script.
+    if (program === "etcd" || program === "haproxy" || program === "nginx" || program === "keepalived" || program === "sh") return program;
     // APISIX-based services of the apisix flavor: gateways and the control_plane-role APISIX.
     if (d.spec.flavor === "apisix" && /apisix/.test(svc.image)) return "apisix-standin";
     throw new Error(`the lab has no program or stand-in for ${svc.container} (image ${svc.image}, flavor ${d.spec.flavor}); it runs the apisix flavor`);
@@ -99,8 +103,29 @@ export function prepareService(d: LabDeployment, svc: LabService, paths: LabPath
             if (modules) g >= 0 ? (args[g + 1] = `${modules} ${args[g + 1]}`) : args.push("-g", modules);
             return { argv: [HOST_PROGRAMS.nginx, ...args], env: svc.env };
         }
+        case "keepalived": {
+            // Every node's keepalived shares this machine's /run: each gets pid files of its own.
+            const run = join(root, "run");
+            mkdirSync(run, { recursive: true, mode: 0o700 });
+            // Its check scripts run as the script user, who must reach them (as in the image's /etc/keepalived).
+            for (const f of svc.files.filter((x) => !x.secret)) allowTraversal(dirname(join(root, f.path)));
+            const pids = [`--pid=${run}/keepalived.pid`, `--vrrp_pid=${run}/vrrp.pid`, `--checkers_pid=${run}/checkers.pid`];
+            // `/bin/sh SUPERVISOR /usr/sbin/keepalived ARGS…`: each program is this machine's.
+            const argv = svc.command.map((a, i) => (i === 0 || basename(a) === "keepalived" ? hostProgram(a) : mapArg(root, a)));
+            return { argv: [...argv, ...pids], env: svc.env };
+        }
         default:
             return { argv: [hostProgram(svc.command[0]), ...svc.command.slice(1).map((a) => mapArg(root, a))], env: svc.env };
+    }
+}
+
+/** Lets other users traverse (not list) a directory and its ancestors, as root-owned image directories allow. */
+function allowTraversal(dir: string): void {
+    for (let d = dir; ; d = dirname(d)) {
+        const mode = statSync(d).mode;
+        if ((mode & 0o001) !== 0) return;
+        chmodSync(d, (mode & 0o7777) | 0o011);
+        if (d === dirname(d)) return;
     }
 }
 

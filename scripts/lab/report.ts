@@ -33,6 +33,8 @@ export interface LabReport {
     startedAt: string;
     setupMs: number;
     drills: DrillReport[];
+    /** Drills that do not fit the stack, and why. */
+    skipped: { id: string; reason: string }[];
     passed: boolean;
 }
 
@@ -100,6 +102,7 @@ export function formatTable(report: LabReport): string {
         if (facts.length) out.push(`  ${facts.join("  ")}`);
         for (const c of d.checks) out.push(`  [${c.ok ? "ok" : "FAIL"}] ${c.name}: ${c.detail}`);
     }
+    for (const s of report.skipped) out.push(`${s.id}: skipped: ${s.reason}`);
     out.push("", report.passed ? "All drills passed." : "Some checks FAILED.");
     return out.join("\n");
 }

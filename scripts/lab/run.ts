@@ -56,7 +56,7 @@ function takeLock(): void {
 
 function preflight(): void {
     if (process.platform !== "linux" || process.getuid?.() !== 0) throw new UsageError("the lab needs Linux and root (it creates network namespaces)");
-    const needed = ["etcd", "etcdctl", "haproxy", "nginx", "curl"].map((p) => HOST_PROGRAMS[p]);
+    const needed = ["etcd", "etcdctl", "haproxy", "nginx", "keepalived", "curl"].map((p) => HOST_PROGRAMS[p]);
     const missing = [...needed, "/usr/bin/openssl"].filter((p) => !existsSync(p));
     if (missing.length) throw new UsageError(`missing programs: ${missing.join(", ")} (.ci/run installs them with apt-get)`);
 }
@@ -91,9 +91,16 @@ async function main(): Promise<number> {
             startedAt: new Date(started).toISOString(),
             setupMs: Date.now() - started,
             drills: [],
+            skipped: [],
             passed: false,
         };
         for (const [i, drill] of DRILLS.entries()) {
+            const skip = drill.notApplicable?.(lab);
+            if (skip) {
+                report.skipped.push({ id: drill.id, reason: skip });
+                log(`drill ${i + 1}/${DRILLS.length}: ${drill.id}: skipped, ${skip}`);
+                continue;
+            }
             log(`drill ${i + 1}/${DRILLS.length}: ${drill.id}`);
             const { report: r } = await runDrill(lab, drill, i);
             report.drills.push(r);

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadPlatform } from "../../components/spec";
 import type { Topology, TopologyNode } from "../../components/topology";
 import type { PlatformSpec } from "../../components/spec/types";
-import { checkScriptPath, keepalivedCommand, renderCheckScript, renderKeepalivedConf, renderRealServerScript, vipsOf } from "../../components/render/keepalived";
+import { KEEPALIVED_PATHS, checkScriptPath, keepalivedCommand, renderCheckScript, renderKeepalivedConf, renderKeepalivedSupervisor, renderRealServerScript, vipsOf } from "../../components/render/keepalived";
 
 const KEEPALIVED = "/usr/sbin/keepalived";
 const ctx = { project: "gateway-ha", stack: "test" };
@@ -143,8 +143,15 @@ describe("active-standby (kind keepalived)", () => {
         expect(block(render(o, "cp-2"), "vrrp_instance cp")).toEqual(expect.arrayContaining(["state MASTER", "priority 255"]));
     });
 
-    it("keepalived runs in the foreground on the rendered file", () => {
-        expect(keepalivedCommand()).toEqual(["/usr/sbin/keepalived", "--dont-fork", "--log-console", "--log-detail", "--use-file", "/etc/keepalived/keepalived.conf"]);
+    it("keepalived runs in the foreground on the rendered file, under its supervisor", () => {
+        expect(keepalivedCommand()).toEqual(["/bin/sh", KEEPALIVED_PATHS.supervisor, "/usr/sbin/keepalived", "--dont-fork", "--log-console", "--log-detail", "--use-file", "/etc/keepalived/keepalived.conf"]);
+    });
+
+    it("the supervisor passes sh -n and deletes exactly the node's VIPs", () => {
+        const p = activeStandby();
+        const text = renderKeepalivedSupervisor(p.spec, vipsOf(p.topology, node(p.topology, "cp-1")));
+        expect(spawnSync("sh", ["-n"], { input: text }).status).toBe(0);
+        expect(text.split("\n").filter((l) => l.startsWith("ip "))).toEqual([expect.stringMatching(/^ip -4 addr del 172\.28\.0\.101\/24 dev eth0 2>\/dev\/null/)]);
     });
 
     it("refuses a missing or over-long secret", () => {
@@ -427,5 +434,59 @@ describe("keepalived -t", () => {
             expect(r.status).not.toBe(0);
             expect(r.output).toMatch(/bogus/);
         });
+    });
+});
+
+/** Runs the supervisor over a stand-in for keepalived that adds the VIP and waits, as keepalived's master does. */
+describe.skipIf(!canUseNetns)("keepalived supervisor: a crashed keepalived leaves no VIP behind", () => {
+    const p = activeStandby();
+    const n = node(p.topology, "dp-1");
+    const vip = vipsOf(p.topology, n)[0];
+    const iface = p.spec.loadBalancer.keepalived.interface;
+    const own: string[] = [];
+    let dir: string;
+    beforeAll(() => {
+        dir = mkdtempSync(join(tmpdir(), "gateway-ha-supervisor-"));
+        writeFileSync(join(dir, "run.sh"), renderKeepalivedSupervisor(p.spec, [vip]));
+    });
+    afterAll(() => {
+        for (const ns of own) spawnSync("ip", ["netns", "del", ns]);
+        rmSync(dir, { recursive: true, force: true });
+    });
+
+    const holds = (ns: string) => spawnSync("ip", ["-n", ns, "-4", "addr", "show", "dev", iface], { encoding: "utf8" }).stdout.includes(`inet ${vip.address}/`);
+    const until = async (what: string, ok: () => boolean) => {
+        for (let i = 0; i < 100; i++) {
+            if (ok()) return;
+            await new Promise((r) => setTimeout(r, 50));
+        }
+        throw new Error(`timed out waiting for ${what}`);
+    };
+
+    async function supervised(signal: (supervisor: number, program: number) => void): Promise<{ code: number | null; stderr: string; held: boolean }> {
+        const ns = addNamespace(iface, n.address, 24);
+        own.push(ns);
+        const child = spawn("ip", ["netns", "exec", ns, "sh", join(dir, "run.sh"), "sh", "-c", `ip addr add ${vip.address}/${vip.prefix} dev ${iface} && exec sleep 30`], { stdio: ["ignore", "ignore", "pipe"] });
+        let stderr = "";
+        child.stderr.on("data", (d) => (stderr += d));
+        const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+        await until("the VIP", () => holds(ns));
+        const program = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(" ")[0]);
+        signal(child.pid!, program);
+        const code = await exited;
+        return { code, stderr, held: holds(ns) };
+    }
+
+    it("SIGKILL of the program: the VIP is deleted and the exit status is the crash's (137)", async () => {
+        const r = await supervised((_, program) => process.kill(program, "SIGKILL"));
+        expect(r.held).toBe(false);
+        expect(r.code).toBe(137);
+        expect(r.stderr).toContain(`removed VIP ${vip.name} ${vip.address}`);
+    });
+
+    it("SIGTERM to the supervisor (docker stop) reaches the program; the VIP is gone afterwards", async () => {
+        const r = await supervised((supervisor) => process.kill(supervisor, "SIGTERM"));
+        expect(r.held).toBe(false);
+        expect(r.code).toBe(143);
     });
 });

@@ -12,7 +12,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { RequestRecord, WriteRecord } from "../../scripts/lab/agent";
-import { labDeployment, writeServiceFiles, type LabDeployment, type LabService } from "../../scripts/lab/deployment";
+import { exportsOf, labDeployment, parseEnvFile, writeServiceFiles, type LabDeployment, type LabService } from "../../scripts/lab/deployment";
+import { holdersAt, longestSplitMs, parseAddressLine, soleHolderAt, splitBrainMs, timeline, vacantMs, type VipEvent } from "../../scripts/lab/vips";
 import { clientAddress, waitFor } from "../../scripts/lab/lab";
 import { nodeNamespace } from "../../scripts/lab/netns";
 import { dockerShim, healthCheckArgv, hostProgram, mapArg, mapContent, mapPath, prepareService, serviceKind, STANDIN_SCRIPT } from "../../scripts/lab/programs";
@@ -26,14 +27,14 @@ import { applySets, UsageError } from "../../scripts/preview-offline";
 
 /** One lab deployment per distinct stack variant; the mock engine is process-global, so never in parallel. */
 const deployments = new Map<string, Promise<LabDeployment>>();
-function deploymentOf(sets: string[] = []): Promise<LabDeployment> {
-    const key = sets.join(" ");
+function deploymentOf(sets: string[] = [], stack = "dev"): Promise<LabDeployment> {
+    const key = `${stack} ${sets.join(" ")}`;
     let d = deployments.get(key);
     if (!d) {
         const previous = Promise.all(deployments.values()).catch(() => undefined);
         d = previous.then(() => {
             vi.resetModules(); // index.ts must register its resources again on this run
-            return labDeployment({ stack: "dev", sets });
+            return labDeployment({ stack, sets });
         });
         deployments.set(key, d);
     }
@@ -613,6 +614,7 @@ describe("report: figures and checks from request records", () => {
             startedAt: "2024-01-01T00:00:00.000Z",
             setupMs: 4321,
             drills,
+            skipped: [],
             passed: drills.every((d) => d.checks.every((c) => c.ok)),
         });
 
@@ -714,5 +716,134 @@ describe("lab helpers and argument parsing", () => {
             expect(() => parseLabArgs(["--bogus"])).toThrow(/unknown argument --bogus/);
             expect(() => parseLabArgs(["--stack"])).toThrow(/--stack needs a value/);
         });
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/** The on-prem stack as the lab runs it (README, "HA lab"): APISIX stand-ins, the lab's interface and client. */
+const ONPREM_LAB = ["flavor=apisix", "loadBalancer.keepalived.interface=eth0", "loadBalancer.keepalived.scriptUser=nobody", "dataPlane.adminAllow=[192.168.101.254/32]"];
+
+describe("deployment: the on-prem stack over SSH, read back from what its steps write to the hosts", () => {
+    let d: LabDeployment;
+    beforeAll(async () => {
+        d = await deploymentOf(ONPREM_LAB, "onprem");
+    });
+
+    it("has the five hosts on the VIPs' segment and both VIPs, master first", () => {
+        expect(d.subnet).toBe("192.168.101.0/24");
+        expect(d.nodes.map((n) => `${n.name}=${n.address}`)).toEqual(["node-1=192.168.101.11", "node-2=192.168.101.12", "node-3=192.168.101.13", "node-4=192.168.101.14", "node-5=192.168.101.15"]);
+        expect(d.vips.map((v) => [v.name, v.address, v.nodes.map((n) => n.name)])).toEqual([
+            ["control_plane", "192.168.101.10", ["node-1", "node-2"]],
+            ["gateway", "192.168.101.20", ["node-4", "node-5"]],
+        ]);
+    });
+
+    it("takes each service from its Compose file: labels give node, role and service; containers are named <node>-<service>", () => {
+        const got = d.services.map((s) => `${s.container}:${s.role}/${s.service}`).sort();
+        expect(got).toEqual([
+            "node-1-apisix-cp:control-plane/apisix-cp",
+            "node-1-etcd:etcd/etcd",
+            "node-1-keepalived:control-plane/keepalived",
+            "node-2-apisix-cp:control-plane/apisix-cp",
+            "node-2-etcd:etcd/etcd",
+            "node-2-keepalived:control-plane/keepalived",
+            "node-3-etcd:etcd/etcd",
+            "node-4-gateway:data-plane/gateway",
+            "node-4-keepalived:data-plane/keepalived",
+            "node-5-gateway:data-plane/gateway",
+            "node-5-keepalived:data-plane/keepalived",
+        ]);
+        for (const s of d.services) expect(s.node, s.container).toBe(s.container.slice(0, "node-1".length));
+    });
+
+    it("mounts files with their host content: keepalived.conf secret, the check script and supervisor plain", () => {
+        const k = svc(d, "node-4-keepalived");
+        expect(k.command.slice(0, 3)).toEqual(["/bin/sh", "/etc/keepalived/run-keepalived.sh", "/usr/sbin/keepalived"]);
+        expect(k.files.map((f) => `${f.path}:${f.secret}`).sort()).toEqual(["/etc/keepalived/check-gateway.sh:false", "/etc/keepalived/keepalived.conf:true", "/etc/keepalived/run-keepalived.sh:false"]);
+        expect(fileOf(k, "/etc/keepalived/keepalived.conf")).toMatch(/virtual_router_id 52\n[\s\S]*192\.168\.101\.20\/24 dev eth0/);
+        expect(serviceKind(d, k)).toBe("keepalived");
+        // etcd's data directory is a volume; its key a secret file.
+        const etcd = svc(d, "node-1-etcd");
+        expect(etcd.volumes).toEqual(["/var/lib/etcd"]);
+        expect(etcd.files.find((f) => f.path.endsWith("member.key"))?.secret).toBe(true);
+        expect(etcd.healthCheck?.[0]).toBe("/usr/local/bin/etcdctl");
+    });
+
+    it("reads the env file into the environment, and the bootstrap task with its exported passwords", () => {
+        expect(Object.keys(svc(d, "node-1-apisix-cp").env).length).toBeGreaterThan(0);
+        expect(d.tasks.map((t) => t.name)).toEqual(["gateway-ha-etcd-bootstrap"]);
+        expect(d.tasks[0].env.ETCD_ROOT_PASSWORD).toMatch(ALNUM_32);
+        expect(d.tasks[0].script).toContain("tool() { docker exec");
+    });
+
+    it("launches keepalived under its supervisor with Debian's programs and pid files under its root", () => {
+        const k = svc(d, "node-5-keepalived");
+        const root = path.join(tempDir(), "k");
+        const launch = prepareService(d, k, { root, httpsCert: "/unused.crt", httpsKey: "/unused.key" });
+        expect(launch.argv.slice(0, 3)).toEqual(["/bin/sh", `${root}/etc/keepalived/run-keepalived.sh`, "/usr/sbin/keepalived"]);
+        expect(launch.argv).toContain(`${root}/etc/keepalived/keepalived.conf`);
+        expect(launch.argv.slice(-3)).toEqual([`--pid=${root}/run/keepalived.pid`, `--vrrp_pid=${root}/run/vrrp.pid`, `--checkers_pid=${root}/run/checkers.pid`]);
+        // The script user reaches the check script; the secret config stays private.
+        expect(modeOf(path.join(root, "etc/keepalived")) & 0o001).toBe(0o001);
+        expect(modeOf(path.join(root, "etc/keepalived/keepalived.conf"))).toBe(0o600);
+    });
+});
+
+describe("deployment helpers", () => {
+    it("parseEnvFile reads KEY='value' lines and refuses anything else", () => {
+        expect(parseEnvFile("A='x y'\nB=''\n")).toEqual({ A: "x y", B: "" });
+        expect(() => parseEnvFile("A=x\n")).toThrow(/A=x/);
+    });
+
+    it("exportsOf reads a script's export lines, undoing q()'s quoting", () => {
+        expect(exportsOf("set -eu\nexport A='p'\\''q'\nexport B='2'\necho export C='3'\n")).toEqual({ A: "p'q", B: "2" });
+    });
+});
+
+describe("VIP timeline", () => {
+    const line = "[2026-11-22T00:23:12.446135] 3: eth0    inet 192.168.101.20/24 scope global secondary eth0";
+
+    it("parseAddressLine matches the exact address, tells add from delete and reads the µs timestamp", () => {
+        const added = parseAddressLine(line, "192.168.101.20")!;
+        expect(added.held).toBe(true);
+        expect(added.t! - new Date(2026, 10, 22, 0, 23, 12).getTime()).toBeCloseTo(446.135, 3);
+        expect(parseAddressLine(`[2026-11-22T00:23:12.5] Deleted ${line.slice(29)}`, "192.168.101.20")?.held).toBe(false);
+        expect(parseAddressLine(line, "192.168.101.2")).toBeUndefined();
+        expect(parseAddressLine("    inet 192.168.101.20/24 scope global secondary eth0", "192.168.101.20")).toEqual({ held: true });
+    });
+
+    // n1 holds it; at 100 it fails over to n2 (n1 drops at 100, n2 adds at 400); at 900 n1 takes it back, n2 drops 2 ms later.
+    const events: VipEvent[] = [
+        { t: 100, node: "n1", held: false },
+        { t: 400, node: "n2", held: true },
+        { t: 900, node: "n1", held: true },
+        { t: 902, node: "n2", held: false },
+    ];
+    const t = timeline(events, ["n1"], 0, 1000);
+
+    it("splits time into spans of holders", () => {
+        expect(t.spans).toEqual([
+            { from: 0, to: 100, holders: ["n1"] },
+            { from: 100, to: 400, holders: [] },
+            { from: 400, to: 900, holders: ["n2"] },
+            { from: 900, to: 902, holders: ["n1", "n2"] },
+            { from: 902, to: 1000, holders: ["n1"] },
+        ]);
+        expect(holdersAt(events, ["n1"], 500)).toEqual(["n2"]);
+    });
+
+    it("measures the move, the vacancy and the overlap", () => {
+        expect(soleHolderAt(t, "n2", 50)).toBe(400);
+        expect(soleHolderAt(t, "n1", 500)).toBe(902);
+        expect(soleHolderAt(t, "n3", 0)).toBeUndefined();
+        expect(vacantMs(t)).toBe(300);
+        expect(splitBrainMs(t)).toBe(2);
+        expect(longestSplitMs(t)).toBe(2);
+        expect(longestSplitMs(timeline([], ["n1"], 0, 10))).toBe(0);
+    });
+
+    it("counts events before the window into its starting holders", () => {
+        expect(timeline(events, ["n1"], 500, 600).spans).toEqual([{ from: 500, to: 600, holders: ["n2"] }]);
     });
 });

@@ -42,7 +42,7 @@ describe("kind keepalived (active-standby VIPs on the gateways and the control p
             expect(anchorNode(run, svc)).toBe(nodeOf(svc));
             expect(svc.inputs.capabilities).toEqual({ adds: ["NET_ADMIN", "NET_RAW", "NET_BROADCAST"] });
             expect(svc.inputs.privileged).toBeUndefined();
-            expect(svc.inputs.command).toEqual(["/usr/sbin/keepalived", "--dont-fork", "--log-console", "--log-detail", "--use-file", CONF]);
+            expect(svc.inputs.command).toEqual(["/bin/sh", "/etc/keepalived/run-keepalived.sh", "/usr/sbin/keepalived", "--dont-fork", "--log-console", "--log-detail", "--use-file", CONF]);
             expect(label(svc, "gateway-ha.role")).toBe(nodeOf(svc)!.startsWith("dp") ? "data-plane" : "control-plane");
         }
     });
@@ -72,7 +72,7 @@ describe("kind keepalived (active-standby VIPs on the gateways and the control p
         // Only keepalived.conf is declared secret (the engine hides the whole uploads list once one file is).
         expect(label(dp, "gateway-ha.secret-files")).toBe(CONF);
         expect(upload(find(run, T.container, "cp-2-keepalived"), "/etc/keepalived/check-cp.sh")).toContain("nc -z -w 1 127.0.0.1 9180");
-        expect(uploads(dp).map((u) => u.file).sort()).toEqual(["/etc/keepalived/check-gw.sh", CONF]);
+        expect(uploads(dp).map((u) => u.file).sort()).toEqual(["/etc/keepalived/check-gw.sh", CONF, "/etc/keepalived/run-keepalived.sh"]);
     });
 
     it("the VIPs are the entry points, and the control plane allows its VIP", () => {
