@@ -28,7 +28,7 @@ const config = {
     "gateway-ha:target": "ssh",
     "gateway-ha:layout": "compact",
     "gateway-ha:nodes": JSON.stringify(NODES),
-    "gateway-ha:ssh": JSON.stringify({ agent: true, firewall: { clientCidrs: ["0.0.0.0/0"], operatorCidrs: ["10.20.0.0/16"], monitoringCidrs: ["10.30.0.0/24"] } }),
+    "gateway-ha:ssh": JSON.stringify({ agent: true, knownHosts: NODES.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAImockhostkey`), firewall: { clientCidrs: ["0.0.0.0/0"], operatorCidrs: ["10.20.0.0/16"], monitoringCidrs: ["10.30.0.0/24"] } }),
 };
 const { topology } = loadPlatform(config, { project: "gateway-ha", stack: "r" });
 const SOURCES = { clients: ["0.0.0.0/0"], operators: ["10.20.0.0/16"], monitoring: ["10.30.0.0/24"], ssh: [] };

@@ -1,10 +1,12 @@
 // Target ssh under the mock engine: the host steps and how they log in, the files and run steps
 // per service, restart triggers that move only for the services whose inputs changed, the
 // one-at-a-time chains per role, the verification step, the config checks, and where secrets go.
+import { createHmac } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { filesWritten } from "../../components/render/ssh";
 import { ConfigValidationError, loadPlatform, type ConfigIssue } from "../../components/spec";
+import { pinnedHostKey } from "../../components/spec/knownHosts";
 import { renderedFiles } from "../../scripts/preview-offline";
 import { isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { PROJECT, T, cfg, dependsOn, find, ofType, registration, runPlatform, scanRun, type PlatformRun } from "./helpers";
@@ -210,18 +212,19 @@ describe("target ssh: restart triggers move only for the services whose inputs c
     });
 });
 
-describe("target ssh with the SSH agent and the deployer's known_hosts", () => {
+describe("target ssh with the SSH agent", () => {
     let run: PlatformRun;
     beforeAll(async () => {
-        run = await runPlatform(cfg({ target: "ssh", layout: "compact", nodes: NODES.map((n) => (n.name === "lb-1" ? { ...n, sshUser: "root", sshPort: 2222 } : n)), ssh: { agent: true } }), { stack: "agent" });
+        const knownHosts = [...KNOWN.slice(0, 5), "[192.168.101.16]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlb1port2222"];
+        const nodes = NODES.map((n) => (n.name === "lb-1" ? { ...n, sshUser: "root", sshPort: 2222 } : n));
+        run = await runPlatform(cfg({ target: "ssh", layout: "compact", nodes, ssh: { agent: true, knownHosts } }), { stack: "agent" });
     });
 
-    it("passes no key and no pinned hosts, still checks host keys, and needs SSH_AUTH_SOCK", () => {
+    it("passes no key, checks host keys, and needs SSH_AUTH_SOCK", () => {
         const host = cmd(run, "gateway-ha-ssh-lb-1");
         const create = host.inputs.create as string;
-        expect(host.inputs.environment).toEqual({});
+        expect(host.inputs.environment).toEqual({ GATEWAY_HA_KNOWN_HOSTS: expect.stringContaining("[192.168.101.16]:2222") });
         expect(create).toContain("-o StrictHostKeyChecking=yes");
-        expect(create).not.toContain("UserKnownHostsFile");
         expect(create).not.toContain("IdentitiesOnly");
         expect(create).toContain('[ -n "${SSH_AUTH_SOCK:-}" ]');
         expect(create).toContain("ssh -p 2222 ");
@@ -230,12 +233,13 @@ describe("target ssh with the SSH agent and the deployer's known_hosts", () => {
 });
 
 describe("target ssh: validation names the key", () => {
-    const base = { target: "ssh", layout: "compact", nodes: NODES, ssh: { privateKey: PRIVATE_KEY } };
+    const base = { target: "ssh", layout: "compact", nodes: NODES, ssh: { privateKey: PRIVATE_KEY, knownHosts: KNOWN } };
     const has = (found: ConfigIssue[], key: string, rule: RegExp) => expect(found).toContainEqual(expect.objectContaining({ key, rule: expect.stringMatching(rule) }));
+    const message = (found: ConfigIssue[]) => new ConfigValidationError(found).message;
 
     it("accepts the example config", () => {
         expect(issues(cfg(base))).toEqual([]);
-        expect(issues(cfg({ ...base, ssh: { agent: true } }))).toEqual([]);
+        expect(issues(cfg({ ...base, ssh: { agent: true, knownHosts: KNOWN } }))).toEqual([]);
     });
 
     it("every node needs an entry with address and sshUser", () => {
@@ -245,21 +249,64 @@ describe("target ssh: validation names the key", () => {
     });
 
     it("a key or the agent, not neither or both; a key must look like one", () => {
-        has(issues(cfg({ ...base, ssh: {} })), "ssh.privateKey", /needs a way to log in/);
-        has(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, agent: true } })), "ssh.agent", /choose one/);
-        const bad = issues(cfg({ ...base, ssh: { privateKey: "hunter2-not-a-key" } }));
+        has(issues(cfg({ ...base, ssh: { knownHosts: KNOWN } })), "ssh.privateKey", /needs a way to log in/);
+        has(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, agent: true, knownHosts: KNOWN } })), "ssh.agent", /choose one/);
+        const bad = issues(cfg({ ...base, ssh: { privateKey: "hunter2-not-a-key", knownHosts: KNOWN } }));
         has(bad, "ssh.privateKey", /OpenSSH or PEM/);
         // Secret values are never echoed in messages.
         expect(new ConfigValidationError(bad).message).not.toContain("hunter2");
     });
 
-    it("pinned host keys must cover every host (with its port), and be known_hosts lines", () => {
-        has(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: KNOWN.slice(0, 5) } })), "ssh.knownHosts", /ssh-keyscan 192\.168\.101\.16` for node lb-1/);
-        has(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: [...KNOWN, "not a key line"] } })), "ssh.knownHosts[6]", /known_hosts line/);
+    it("pinned host keys are required: the remote commands would accept any host key without them", () => {
+        for (const ssh of [{ privateKey: PRIVATE_KEY }, { agent: true, knownHosts: [] }]) {
+            const found = issues(cfg({ ...base, ssh }));
+            has(found, "ssh.knownHosts", /required on target ssh: every node's pinned host key.*ssh-keyscan -t ed25519/);
+            // Reported once, not again per node.
+            expect(found.filter((i) => i.key === "ssh.knownHosts")).toHaveLength(1);
+        }
+        expect(message(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY } })))).toContain("gateway-ha:ssh.knownHosts = (unset): required on target ssh");
+    });
+
+    it("every node needs a key line (with its port), naming the node that lacks one", () => {
+        const missing = issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: KNOWN.slice(0, 5) } }));
+        expect(missing.filter((i) => i.key === "ssh.knownHosts")).toHaveLength(1);
+        expect(message(missing)).toContain(
+            'gateway-ha:ssh.knownHosts = "no key for 192.168.101.16": every node needs its pinned host key: add `ssh-keyscan -t ed25519 192.168.101.16` for node lb-1',
+        );
         const portNodes = NODES.map((n) => (n.name === "lb-1" ? { ...n, sshPort: 2222 } : n));
-        has(issues(cfg({ ...base, nodes: portNodes, ssh: { privateKey: PRIVATE_KEY, knownHosts: KNOWN } })), "ssh.knownHosts", /ssh-keyscan -p 2222 192\.168\.101\.16/);
+        expect(message(issues(cfg({ ...base, nodes: portNodes })))).toContain('"no key for [192.168.101.16]:2222"');
+        has(issues(cfg({ ...base, nodes: portNodes })), "ssh.knownHosts", /ssh-keyscan -t ed25519 -p 2222 192\.168\.101\.16` for node lb-1/);
         const withPort = [...KNOWN.slice(0, 5), `[192.168.101.16]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlb1`];
         expect(issues(cfg({ ...base, nodes: portNodes, ssh: { privateKey: PRIVATE_KEY, knownHosts: withPort } }))).toEqual([]);
+    });
+
+    it("known_hosts forms: comma lists, wildcards and hashed names pin; a revoked key or a CA line does not", () => {
+        const hashed = (host: string, salt = Buffer.from("0123456789abcdefghij")) => `|1|${salt.toString("base64")}|${createHmac("sha1", salt).update(host).digest("base64")}`;
+        const lb = "AAAAC3NzaC1lZDI1NTE5AAAAIlb1key";
+        const ok = (line: string) => expect(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: [...KNOWN.slice(0, 5), line] } })), line).toEqual([]);
+        ok(`lb-1.example,192.168.101.16 ssh-ed25519 ${lb}`);
+        ok(`${hashed("192.168.101.16")} ssh-ed25519 ${lb}`);
+        ok(`192.168.101.1? ssh-ed25519 ${lb}`);
+        const excluded = issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: [...KNOWN.slice(0, 5), `192.168.101.*,!192.168.101.16 ssh-ed25519 ${lb}`] } }));
+        expect(message(excluded)).toContain('"no key for 192.168.101.16"');
+        const revoked = issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: [...KNOWN.slice(0, 5), `192.168.101.16 ssh-ed25519 ${lb}`, `@revoked * ssh-ed25519 ${lb}`] } }));
+        expect(message(revoked)).toContain('"no key for 192.168.101.16"');
+        const ca = issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: [...KNOWN, `@cert-authority *.example ssh-ed25519 ${lb}`] } }));
+        has(ca, "ssh.knownHosts[6]", /@cert-authority line pins no host/);
+        has(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: [...KNOWN, "not a key line"] } })), "ssh.knownHosts[6]", /known_hosts line/);
+    });
+
+    it("the pinned key is in authorized_keys form, Ed25519 preferred over ECDSA and RSA", () => {
+        const lines = [
+            "192.168.101.16 ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQrsa",
+            "192.168.101.16 ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYecdsa",
+            "192.168.101.16 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIed25519 a comment",
+            "[192.168.101.16]:2222 ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQport",
+        ];
+        expect(pinnedHostKey(lines, "192.168.101.16", 22)).toBe("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIed25519");
+        expect(pinnedHostKey(lines.slice(0, 2), "192.168.101.16", 22)).toBe("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYecdsa");
+        expect(pinnedHostKey(lines, "192.168.101.16", 2222)).toBe("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQport");
+        expect(pinnedHostKey(lines, "192.168.101.17", 22)).toBeUndefined();
     });
 
     it("other targets' settings are refused on ssh, and ssh's on other targets", () => {
@@ -271,7 +318,7 @@ describe("target ssh: validation names the key", () => {
     });
 
     it("firewall sources must be CIDRs; the control plane and metrics never open to the internet", () => {
-        has(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, firewall: { operatorCidrs: ["0.0.0.0/0"] } } })), "ssh.firewall.operatorCidrs[0]", /internet/);
-        has(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, firewall: { monitoringCidrs: ["10.1.2.3/8"] } } })), "ssh.firewall.monitoringCidrs[0]", /CIDR/);
+        has(issues(cfg({ ...base, ssh: { ...base.ssh, firewall: { operatorCidrs: ["0.0.0.0/0"] } } })), "ssh.firewall.operatorCidrs[0]", /internet/);
+        has(issues(cfg({ ...base, ssh: { ...base.ssh, firewall: { monitoringCidrs: ["10.1.2.3/8"] } } })), "ssh.firewall.monitoringCidrs[0]", /CIDR/);
     });
 });
