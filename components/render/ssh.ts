@@ -4,6 +4,7 @@
 // file of its own built by the same renderer the AWS target uses.
 import { composeFile, toolFunction, type ComposeService, type HostLayout } from "./cloudInit";
 import type { HealthCheckSpec } from "../service";
+import { cidrContains, parseCidr, parseIpv4 } from "../spec/net";
 import type { PlatformSpec } from "../spec/types";
 import type { Topology, TopologyNode } from "../topology/types";
 
@@ -285,7 +286,8 @@ export function renderVerifyScript(v: HostVerify): string {
 /**
  * Each host's post-deploy checks, for the hosts that have any: every health check on the service's
  * host; from each gateway balancer (haproxy/nginx), every gateway's status endpoint (the path its
- * health checks take) and its own listener forwarding.
+ * health checks take) and its own listener forwarding; on the nodes of a keepalived VIP in front
+ * of the gateways, their gateways' status endpoints and the VIP's gateway listener.
  */
 export function verifyPlans(spec: PlatformSpec, topology: Topology, checks: { node: string; container: string; command: string[] }[]): HostVerify[] {
     const { dataPlane, loadBalancer } = spec;
@@ -299,5 +301,24 @@ export function verifyPlans(spec: PlatformSpec, topology: Topology, checks: { no
         plan(lb.name).statusUrls.push(...topology.byRole["data-plane"].map(statusUrl));
         plan(lb.name).listeners.push({ url: `http://127.0.0.1:${dataPlane.httpPort}/`, what: "the gateway balancer" });
     }
+    // Whether the host firewalls let a node reach the gateway listeners as a client does.
+    const isClient = (n: TopologyNode) =>
+        spec.ssh.firewall.clientCidrs.some((c) => {
+            const net = parseCidr(c);
+            const address = parseIpv4(n.address);
+            return net !== undefined && address !== undefined && cidrContains(net, address);
+        });
+    // keepalived VIPs on the gateways (kind keepalived has no balancer node). A gateway's status port
+    // is open to no other gateway, so each checks its own, as the VIP's check script does. The VIP's
+    // listener is requested from each of its nodes inside ssh.firewall.clientCidrs: on the node
+    // holding the VIP that stays local, from the others it takes a client's path. LVS VIPs are not
+    // requested from their directors, whose own requests do not take the clients' path through
+    // IPVS (in DR and TUN the real servers hold the VIP and answer it themselves).
+    for (const vip of topology.vips.filter((v) => v.protects === "data-plane" && !v.lvs))
+        for (const n of vip.nodes) {
+            const p = plan(n.name);
+            if (n.roles.includes("data-plane") && !p.statusUrls.includes(statusUrl(n))) p.statusUrls.push(statusUrl(n));
+            if (isClient(n)) p.listeners.push({ url: `http://${vip.address}:${dataPlane.httpPort}/`, what: `VIP ${vip.name}` });
+        }
     return plans.filter((p) => p.checks.length + p.statusUrls.length + p.listeners.length > 0);
 }

@@ -4,6 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { loadPlatform } from "../../components/spec";
+import { cfg } from "../config";
 import { firewallRules, type FirewallRule } from "../../components/topology/firewall";
 import type { Flow, Topology } from "../../components/topology";
 import { hostFirewall, renderFirewallScript, renderFirewalld, renderIptables, richRule, type HostFirewall } from "../../components/render/hostFirewall";
@@ -225,6 +226,47 @@ describe("host scripts", () => {
             checks: [],
             statusUrls: ["http://192.168.101.14:7085/status/ready", "http://192.168.101.15:7085/status/ready"],
             listeners: [{ url: "http://127.0.0.1:80/", what: "the gateway balancer" }],
+        });
+    });
+
+    describe("verify plans without a proxy", () => {
+        const hosts = (names: string[]) => names.map((name, i) => ({ name, address: `192.168.101.${11 + i}`, sshUser: "deploy" }));
+        const load = (names: string[], loadBalancer: Record<string, unknown>, firewall: Record<string, unknown> = {}) => {
+            const nodes = hosts(names);
+            const knownHosts = nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAImockhostkey`);
+            return loadPlatform(cfg({ flavor: "api7-v2", target: "ssh", layout: "compact", nodes, ssh: { agent: true, knownHosts, firewall }, loadBalancer }), { project: "gateway-ha", stack: "r" });
+        };
+        const vips = [
+            { name: "control_plane", address: "192.168.101.10/24", virtualRouterId: 51, protects: "control-plane" },
+            { name: "gateway", address: "192.168.101.20/24", virtualRouterId: 52, protects: "data-plane" },
+        ];
+        const ONPREM = ["node-1", "node-2", "node-3", "node-4", "node-5"];
+
+        it("keepalived VIPs on the gateways (the on-prem stack): each gateway host its own status endpoint and the VIP's listener", () => {
+            const v = load(ONPREM, { kind: "keepalived", keepalived: { interface: "ens160", vips } });
+            const plans = verifyPlans(v.spec, v.topology, []);
+            expect(plans).toEqual(
+                ["node-4", "node-5"].map((node, i) => ({
+                    node,
+                    checks: [],
+                    statusUrls: [`http://192.168.101.${14 + i}:7085/status`],
+                    listeners: [{ url: "http://192.168.101.20:80/", what: "VIP gateway" }],
+                })),
+            );
+            expect(shOk(renderVerifyScript(plans[0]))).toEqual({ ok: true, stderr: "" });
+        });
+
+        it("keepalived VIPs: a node outside ssh.firewall.clientCidrs does not request the VIP (its firewalls would drop that)", () => {
+            const v = load(ONPREM, { kind: "keepalived", keepalived: { interface: "ens160", vips } }, { clientCidrs: ["10.0.0.0/8"] });
+            for (const p of verifyPlans(v.spec, v.topology, [])) expect(p.listeners, p.node).toEqual([]);
+        });
+
+        it("LVS directors: no listener of their own, and the VIP is not requested from them", () => {
+            const v = load([...ONPREM, "lb-1", "lb-2"], { kind: "lvs", keepalived: { vips: vips.map((x) => ({ ...x, nodes: undefined })) } });
+            expect(v.topology.vips.every((x) => x.lvs && x.nodes.map((n) => n.name).join() === "lb-1,lb-2")).toBe(true);
+            expect(verifyPlans(v.spec, v.topology, [{ node: "lb-1", container: "lb-1-keepalived", command: ["true"] }])).toEqual([
+                { node: "lb-1", checks: [{ container: "lb-1-keepalived", command: ["true"] }], statusUrls: [], listeners: [] },
+            ]);
         });
     });
 });

@@ -266,6 +266,40 @@ describe("target ssh with the SSH agent, a root login on another port, and other
     });
 });
 
+describe("target ssh with keepalived VIPs instead of a balancer node (the on-prem stack)", () => {
+    const ONPREM = NODES.slice(0, 5);
+    const loadBalancer = {
+        kind: "keepalived",
+        keepalived: {
+            interface: "ens160",
+            vips: [
+                { name: "control_plane", address: "192.168.101.10/24", virtualRouterId: 51, protects: "control-plane" },
+                { name: "gateway", address: "192.168.101.20/24", virtualRouterId: 52, protects: "data-plane" },
+            ],
+        },
+    };
+    let run: PlatformRun;
+    beforeAll(async () => {
+        run = await runPlatform(sshConfig({ flavor: "api7-v2", loadBalancer }, { knownHosts: KNOWN.slice(0, 5) }, ONPREM), { stack: STACK, secretKeys: SECRET_KEYS });
+    });
+
+    it("each gateway host checks its own status endpoint and the gateway VIP's listener, after everything", () => {
+        for (const [i, n] of ["node-4", "node-5"].entries()) {
+            const script = stdinOf(cmd(run, `gateway-ha-ssh-verify-${n}`));
+            expect(script).toContain(`curl -fsS -o /dev/null --max-time 5 'http://${ADDR(3 + i)}:7085/status'`);
+            expect(script).not.toContain(`'http://${ADDR(4 - i)}:7085/status'`);
+            expect(script).toContain("curl -sS -o /dev/null -w '%{http_code}' --max-time 5 'http://192.168.101.20:80/'");
+            expect(script).toMatch(/502\|503\|504\|000/);
+            const reg = registration(run, T.remoteCommand, `gateway-ha-ssh-verify-${n}`);
+            for (const s of ["node-4-gateway", "node-5-gateway", "node-4-keepalived", "node-1-dashboard", "gateway-ha-etcd-bootstrap"]) expect(dependsOn(reg, T.remoteCommand, s), `${n} after ${s}`).toBe(true);
+        }
+        // The other hosts run their services' health checks only.
+        for (const n of ["node-1", "node-2", "node-3"]) expect(stdinOf(cmd(run, `gateway-ha-ssh-verify-${n}`)), n).not.toMatch(/^(curl|code=)/m);
+        expect(stdinOf(cmd(run, "gateway-ha-ssh-verify-node-1"))).toContain("docker exec 'node-1-etcd' ");
+        expect(ofType(run, T.remoteCommand).filter((c) => c.name.startsWith("gateway-ha-ssh-verify-")).map((c) => c.name).sort()).toEqual(ONPREM.map((n) => `gateway-ha-ssh-verify-${n.name}`));
+    });
+});
+
 describe("target ssh: validation names the key", () => {
     const base = { target: "ssh", layout: "compact", nodes: NODES, ssh: { privateKey: PRIVATE_KEY, knownHosts: KNOWN } };
     const has = (found: ConfigIssue[], key: string, rule: RegExp) => expect(found).toContainEqual(expect.objectContaining({ key, rule: expect.stringMatching(rule) }));
