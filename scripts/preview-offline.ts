@@ -10,7 +10,7 @@ import { ConfigValidationError, loadPlatform } from "../components/spec";
 import { gunzipSync } from "node:zlib";
 import { TAGS } from "../components/targets/aws";
 import { LABELS } from "../components/service";
-import { HOST_PATHS, filesWritten, firewallInstalled, hostOf } from "../components/render/ssh";
+import { HOST_PATHS, filesWritten, firewallInstalled } from "../components/render/ssh";
 import { parseOptions, UsageError } from "./lib/cli";
 import { redactSecrets, runProgram, unwrapSecrets, type ProgramRun, type RecordedResource, type StateHook } from "./lib/mockEngine";
 
@@ -157,10 +157,11 @@ function awsNodeFiles(r: RecordedResource): RenderedFile[] {
 
 /**
  * An SSH host's files: what its files steps write (secret files and env files as "[secret]") and
- * the firewall script its host step installs.
+ * the firewall script its host step installs. The step's connection names the host's address.
  */
-function sshHostFiles(r: RecordedResource): RenderedFile[] {
-    const node = typeof r.inputs.create === "string" ? hostOf(r.inputs.create) : undefined;
+function sshHostFiles(r: RecordedResource, nodeAt: Map<string, string>): RenderedFile[] {
+    const address = (unwrapSecrets(r.inputs.connection) as { host?: string } | undefined)?.host;
+    const node = address !== undefined ? nodeAt.get(address) : undefined;
     const stdin = unwrapSecrets(r.inputs.stdin);
     if (!node || typeof stdin !== "string") return [];
     const firewall = firewallInstalled(stdin);
@@ -174,13 +175,15 @@ function sshHostFiles(r: RecordedResource): RenderedFile[] {
 /** The configuration files each node receives, secrets as "[secret]". */
 export function renderedFiles(run: ProgramRun): RenderedFile[] {
     const files: RenderedFile[] = [];
+    // Node names by address, from the `nodes` output.
+    const nodeAt = new Map(Object.entries((run.outputs.nodes?.value ?? {}) as Record<string, { address: string }>).map(([name, n]) => [n.address, name]));
     for (const r of run.resources) {
         if (r.type === "aws:ec2/instance:Instance" || r.type === "aws:ssm/parameter:Parameter") {
             files.push(...awsNodeFiles(r));
             continue;
         }
-        if (r.type === "command:local:Command") {
-            files.push(...sshHostFiles(r));
+        if (r.type === "command:remote:Command") {
+            files.push(...sshHostFiles(r, nodeAt));
             continue;
         }
         if (r.type !== "docker:index/container:Container") continue;

@@ -1,9 +1,12 @@
-// Scripts for target ssh, pure. The deployer runs OpenSSH (host keys always checked); each step
-// sends a script on stdin to `sh -s` as root on the host. Hosts run each service with Docker Compose
-// and host networking, as in seed 001, from a Compose file of its own built by the same renderer
-// the AWS target uses.
+// Scripts for target ssh, pure. Each step is a remote command (@pulumi/command) that runs `sh -s`
+// as root on its host, directly or through passwordless sudo, with the step's script on stdin.
+// Hosts run each service with Docker Compose and host networking, as in seed 001, from a Compose
+// file of its own built by the same renderer the AWS target uses.
 import { composeFile, toolFunction, type ComposeService, type HostLayout } from "./cloudInit";
 import type { HealthCheckSpec } from "../service";
+import { cidrContains, parseCidr, parseIpv4 } from "../spec/net";
+import type { PlatformSpec } from "../spec/types";
+import type { Topology, TopologyNode } from "../topology/types";
 
 /** Where things live on a host. Secrets persist (mode 0700 directories): nothing re-fetches them at boot. */
 export const HOST_PATHS = {
@@ -35,56 +38,17 @@ export const WARNING_PREFIX = "gateway-ha: WARNING:";
 
 export const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** How the deployer reaches hosts. Key and known hosts arrive in the environment (the key as a secret). */
-export interface SshOptions {
-    /** Pinned known_hosts lines in GATEWAY_HA_KNOWN_HOSTS; else the deployer's own known_hosts. */
-    pinnedHostKeys: boolean;
-    /** The key in GATEWAY_HA_SSH_KEY; else the agent at SSH_AUTH_SOCK. */
-    privateKey: boolean;
-    connectTimeoutSeconds: number;
-}
+/** Root's shell on a host: its own for root, else through passwordless sudo (`-n`: fail, never prompt). */
+const rootShell = (user: string) => (user === "root" ? "sh" : "sudo -n sh");
 
-export interface SshHost {
-    node: string;
-    address: string;
-    port: number;
-    user: string;
-}
-
-export const SSH_ENV = { key: "GATEWAY_HA_SSH_KEY", knownHosts: "GATEWAY_HA_KNOWN_HOSTS" } as const;
+/** A step's command: the script arrives on stdin, so no secret is ever on a command line. */
+export const stdinCommand = (user: string) => `${rootShell(user)} -s`;
 
 /**
- * Defines `on_host HOST`: runs the script on its stdin as root there. Key and known hosts go to a
- * private temporary directory, removed on exit. BatchMode: a prompt would hang `pulumi up`.
+ * A self-contained command line, for a delete: the provider runs it with the create's stdin, so it
+ * must not read the script from there. Never for anything secret.
  */
-export function sshPrelude(opts: SshOptions, hosts: SshHost[]): string {
-    const sshArgs = [
-        "-o BatchMode=yes",
-        "-o StrictHostKeyChecking=yes",
-        ...(opts.pinnedHostKeys ? ['-o UserKnownHostsFile="$gh_dir/known_hosts"', "-o GlobalKnownHostsFile=/dev/null"] : []),
-        ...(opts.privateKey ? ['-i "$gh_dir/key"', "-o IdentitiesOnly=yes", "-o IdentityAgent=none"] : []),
-        `-o ConnectTimeout=${opts.connectTimeoutSeconds}`,
-        "-o ServerAliveInterval=15",
-        "-o ServerAliveCountMax=4",
-    ].join(" ");
-    return [
-        "set -eu",
-        "umask 077",
-        'gh_dir=$(mktemp -d)',
-        "trap 'rm -rf \"$gh_dir\"' EXIT",
-        ...(opts.pinnedHostKeys ? [`printf '%s\\n' "$${SSH_ENV.knownHosts}" > "$gh_dir/known_hosts"`] : []),
-        ...(opts.privateKey
-            ? [`printf '%s\\n' "$${SSH_ENV.key}" > "$gh_dir/key"`]
-            : ['[ -n "${SSH_AUTH_SOCK:-}" ] || { echo "gateway-ha: ssh.agent is on but SSH_AUTH_SOCK is not set" >&2; exit 1; }']),
-        // Root runs the script directly; anyone else through passwordless sudo.
-        "on_host() {",
-        '  case "$1" in',
-        ...hosts.map((h) => `    ${q(h.node)}) ssh -p ${h.port} ${sshArgs} ${q(`${h.user}@${h.address}`)} ${q(h.user === "root" ? "sh -s" : "sudo -n sh -s")} ;;`),
-        '    *) echo "gateway-ha: unknown host $1" >&2; exit 1 ;;',
-        "  esac",
-        "}",
-    ].join("\n");
-}
+export const inlineCommand = (user: string, script: string) => `${rootShell(user)} -c ${q(script)}`;
 
 /**
  * Wraps a script for `sh -s`: the shell reads the whole function before running any of it, and
@@ -92,29 +56,6 @@ export function sshPrelude(opts: SshOptions, hosts: SshHost[]): string {
  */
 export function remoteScript(body: string): string {
     return `gateway_ha_main() {\n${body}\n}\ngateway_ha_main </dev/null\n`;
-}
-
-/**
- * The local command for one host: with `waitSeconds`, first wait (bounded) until SSH answers, failing
- * at once on what waiting cannot fix (a wrong host key, a refused key, sudo asking for a password);
- * then run stdin there.
- */
-export function renderOnHost(node: string, waitSeconds = 0): string {
-    const wait = waitSeconds > 0
-        ? [
-              `gh_deadline=$(( $(date +%s) + ${waitSeconds} ))`,
-              `until on_host ${q(node)} >/dev/null 2>"$gh_dir/ssh.err" <<'GATEWAY_HA_PING'`,
-              "true",
-              "GATEWAY_HA_PING",
-              "do",
-              `  if grep -qE 'Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|Permission denied|password is required' "$gh_dir/ssh.err" || [ "$(date +%s)" -ge "$gh_deadline" ]; then`,
-              `    echo "gateway-ha: cannot run commands on ${node} over SSH:" >&2; cat "$gh_dir/ssh.err" >&2; exit 1`,
-              "  fi",
-              "  sleep 5",
-              "done",
-          ]
-        : [];
-    return [...wait, `on_host ${q(node)}`].join("\n");
 }
 
 /** Installs Docker and the Compose plugin from Docker's repository when absent (RHEL/CentOS 7.6+, Debian, Ubuntu). */
@@ -229,11 +170,6 @@ export function firewallInstalled(script: string): string | undefined {
     return m ? `${m[1]}\n` : undefined;
 }
 
-/** The node a local command runs on: its last line is `on_host '<node>'`. */
-export function hostOf(create: string): string | undefined {
-    return /on_host '([^']+)'\s*$/.exec(create)?.[1];
-}
-
 /** A Compose env file; values are single-quoted, which Compose reads literally. */
 export function renderEnvFile(service: string, env: Record<string, string>): string {
     return Object.entries(env)
@@ -320,40 +256,69 @@ export function renderTaskOnHost(t: HostTask): string {
     return remoteScript(["set -eu", ...Object.entries(t.env).map(([k, v]) => `export ${k}=${q(v)}`), toolFunction(t), t.script].join("\n"));
 }
 
-export interface VerifyPlan {
-    /** Each service's health check, run now inside it on its host. */
-    checks: { node: string; container: string; command: string[] }[];
-    /** From each balancer host: every gateway's status endpoint, and its own gateway listener forwarding. */
-    balancers: { node: string; httpPort: number }[];
-    gateways: { address: string; statusPort: number }[];
-    statusPath: string;
+/** What one host checks after a deploy; every failure fails `pulumi up`. */
+export interface HostVerify {
+    node: string;
+    /** Its services' health checks, run inside them now (etcd's is `etcdctl endpoint health`). */
+    checks: { container: string; command: string[] }[];
+    /** Gateway status endpoints that must answer 200 from this host. */
+    statusUrls: string[];
+    /** Gateway listeners that must reach a gateway from this host: anything but 502/503/504 or no answer. */
+    listeners: { url: string; what: string }[];
+}
+
+/** The checks one host runs, on its stdin (`sh -s`). */
+export function renderVerifyScript(v: HostVerify): string {
+    return remoteScript(
+        [
+            "set -eu",
+            ...v.checks.map((c) => `docker exec ${q(c.container)} ${c.command.map(q).join(" ")} >/dev/null || { echo "gateway-ha: verify: ${c.container} fails its health check" >&2; exit 1; }`),
+            ...v.statusUrls.map((url) => `curl -fsS -o /dev/null --max-time 5 ${q(url)} || { echo "gateway-ha: verify: ${url} does not answer 200 from ${v.node}" >&2; exit 1; }`),
+            ...v.listeners.flatMap((l) => [
+                `code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 ${q(l.url)} || true)`,
+                `case "$code" in 502|503|504|000|"") echo "gateway-ha: verify: ${l.what} (${l.url}) answers $code on ${v.node}: no gateway behind it" >&2; exit 1 ;; esac`,
+            ]),
+            `echo "gateway-ha: verify: ${v.node}: all checks passed"`,
+        ].join("\n"),
+    );
 }
 
 /**
- * Post-deploy verification, run on the deployer: every health check (etcd's is `etcdctl endpoint
- * health` on each member), each gateway's status endpoint from each balancer host (the balancers'
- * own path to them), and each balancer's gateway listener forwarding (no 502/503/504). Any failure
- * fails `pulumi up`.
+ * Each host's post-deploy checks, for the hosts that have any: every health check on the service's
+ * host; from each gateway balancer (haproxy/nginx), every gateway's status endpoint (the path its
+ * health checks take) and its own listener forwarding; on the nodes of a keepalived VIP in front
+ * of the gateways, their gateways' status endpoints and the VIP's gateway listener.
  */
-export function renderVerifyScript(plan: VerifyPlan): string {
-    const heredoc = (node: string, lines: string[]) => [`on_host ${q(node)} <<'GATEWAY_HA_VERIFY'`, remoteScript(["set -eu", ...lines].join("\n")).replace(/\n$/, ""), "GATEWAY_HA_VERIFY"];
-    const byNode = new Map<string, string[]>();
-    for (const c of plan.checks) {
-        const lines = byNode.get(c.node) ?? [];
-        lines.push(`docker exec ${q(c.container)} ${c.command.map(q).join(" ")} >/dev/null || { echo "gateway-ha: verify: ${c.container} fails its health check" >&2; exit 1; }`);
-        byNode.set(c.node, lines);
+export function verifyPlans(spec: PlatformSpec, topology: Topology, checks: { node: string; container: string; command: string[] }[]): HostVerify[] {
+    const { dataPlane, loadBalancer } = spec;
+    const statusUrl = (n: TopologyNode) => `http://${n.address}:${dataPlane.statusPort}${loadBalancer.healthCheck.path}`;
+    const plans = topology.nodes.map((n): HostVerify => ({ node: n.name, checks: [], statusUrls: [], listeners: [] }));
+    const plan = (node: string) => plans.find((p) => p.node === node)!;
+    for (const c of checks) plan(c.node).checks.push({ container: c.container, command: c.command });
+    // LVS directors are load-balancer nodes too, but run no listener of their own.
+    const proxies = loadBalancer.kind === "haproxy" || loadBalancer.kind === "nginx" ? topology.byRole["load-balancer"] : [];
+    for (const lb of proxies) {
+        plan(lb.name).statusUrls.push(...topology.byRole["data-plane"].map(statusUrl));
+        plan(lb.name).listeners.push({ url: `http://127.0.0.1:${dataPlane.httpPort}/`, what: "the gateway balancer" });
     }
-    const balancer = (b: VerifyPlan["balancers"][number]) => [
-        ...plan.gateways.map((g) => {
-            const url = `http://${g.address}:${g.statusPort}${plan.statusPath}`;
-            return `curl -fsS -o /dev/null --max-time 5 ${q(url)} || { echo "gateway-ha: verify: ${url} does not answer 200 from ${b.node}" >&2; exit 1; }`;
-        }),
-        `code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:${b.httpPort}/ || true)`,
-        `case "$code" in 502|503|504|000|"") echo "gateway-ha: verify: the gateway balancer on ${b.node} answers $code: no gateway behind it" >&2; exit 1 ;; esac`,
-    ];
-    return [
-        ...[...byNode].flatMap(([node, lines]) => heredoc(node, lines)),
-        ...plan.balancers.flatMap((b) => heredoc(b.node, balancer(b))),
-        'echo "gateway-ha: verify: all checks passed"',
-    ].join("\n");
+    // Whether the host firewalls let a node reach the gateway listeners as a client does.
+    const isClient = (n: TopologyNode) =>
+        spec.ssh.firewall.clientCidrs.some((c) => {
+            const net = parseCidr(c);
+            const address = parseIpv4(n.address);
+            return net !== undefined && address !== undefined && cidrContains(net, address);
+        });
+    // keepalived VIPs on the gateways (kind keepalived has no balancer node). A gateway's status port
+    // is open to no other gateway, so each checks its own, as the VIP's check script does. The VIP's
+    // listener is requested from each of its nodes inside ssh.firewall.clientCidrs: on the node
+    // holding the VIP that stays local, from the others it takes a client's path. LVS VIPs are not
+    // requested from their directors, whose own requests do not take the clients' path through
+    // IPVS (in DR and TUN the real servers hold the VIP and answer it themselves).
+    for (const vip of topology.vips.filter((v) => v.protects === "data-plane" && !v.lvs))
+        for (const n of vip.nodes) {
+            const p = plan(n.name);
+            if (n.roles.includes("data-plane") && !p.statusUrls.includes(statusUrl(n))) p.statusUrls.push(statusUrl(n));
+            if (isClient(n)) p.listeners.push({ url: `http://${vip.address}:${dataPlane.httpPort}/`, what: `VIP ${vip.name}` });
+        }
+    return plans.filter((p) => p.checks.length + p.statusUrls.length + p.listeners.length > 0);
 }

@@ -324,8 +324,8 @@ export const sshSchema = z.strictObject({
     /** Use the deployer's SSH agent (SSH_AUTH_SOCK) instead of a key in config, e.g. for a passphrase-protected key. */
     agent: z.boolean().default(false),
     /**
-     * Pinned host keys, as known_hosts lines (`ssh-keyscan -p <port> <address>` prints them). Without
-     * them the deployer's own ~/.ssh/known_hosts is used; host keys are always checked.
+     * Pinned host keys, as known_hosts lines (`ssh-keyscan -t ed25519 [-p <port>] <address>` prints
+     * them); required on target ssh, one for every node (checked in validate.ts, with the node named).
      */
     knownHosts: z.array(z.string().min(1)).optional(),
     connectTimeoutSeconds: z.number().int().min(1, "must be 1–300").max(300, "must be 1–300").default(10),

@@ -13,10 +13,10 @@ import {
     type BalancerKind,
     type PlatformConfig,
 } from "./schema";
-import { createHmac } from "node:crypto";
 import type { ConfigIssue } from "./issues";
 import { cidrContains, isValidHostAddress, parseCidr, parseIpv4 } from "./net";
 import { checkKeepalived } from "./keepalived";
+import { knownHostsName, parseKnownHostsLine, pinnedHostKey } from "./knownHosts";
 
 type Issues = ConfigIssue[];
 
@@ -204,9 +204,6 @@ export function validateConfig(c: PlatformConfig, raw: Record<string, unknown>, 
     ];
 }
 
-/** One known_hosts line: optional marker, host patterns, key type, base64 key, optional comment. */
-const KNOWN_HOSTS_LINE = /^(@cert-authority\s+|@revoked\s+)?\S+\s+(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+)\s+[A-Za-z0-9+/]{20,}=*(\s.*)?$/;
-
 /** Target ssh: a way to log in, well-formed host keys and firewall sources; no other target's settings. */
 export function checkSsh(c: PlatformConfig, raw: Record<string, unknown>): Issues {
     const issues: Issues = [];
@@ -229,9 +226,19 @@ export function checkSsh(c: PlatformConfig, raw: Record<string, unknown>): Issue
     if (s.privateKey !== undefined && s.agent) issues.push({ key: "ssh.agent", value: s.agent, rule: "choose one: ssh.privateKey or the SSH agent" });
     if (s.privateKey !== undefined && !/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]+-----END [A-Z0-9 ]*PRIVATE KEY-----/.test(s.privateKey))
         issues.push({ key: "ssh.privateKey", value: s.privateKey, rule: "must be a private key in OpenSSH or PEM form (-----BEGIN … PRIVATE KEY----- … -----END … PRIVATE KEY-----)" });
+    // The remote commands accept any host key unless given one: every host's key is pinned here.
+    if (s.knownHosts === undefined || s.knownHosts.length === 0)
+        issues.push({
+            key: "ssh.knownHosts",
+            value: s.knownHosts,
+            rule: "required on target ssh: every node's pinned host key, as known_hosts lines (`ssh-keyscan -t ed25519 <address>` for each node)",
+        });
     (s.knownHosts ?? []).forEach((line, i) => {
-        if (!KNOWN_HOSTS_LINE.test(line.trim()))
+        const parsed = parseKnownHostsLine(line);
+        if (!parsed)
             issues.push({ key: `ssh.knownHosts[${i}]`, value: line, rule: "must be a known_hosts line `<host> <key type> <base64 key>`, as `ssh-keyscan` prints it" });
+        else if (parsed.marker === "cert-authority")
+            issues.push({ key: `ssh.knownHosts[${i}]`, value: line, rule: "a @cert-authority line pins no host: each host's own key is checked; add `ssh-keyscan -t ed25519 <address>` lines instead" });
     });
     const cidrRule = "must be an IPv4 CIDR such as 10.0.0.0/8 (no host bits set)";
     const f = s.firewall;
@@ -249,18 +256,9 @@ export function checkSsh(c: PlatformConfig, raw: Record<string, unknown>): Issue
     return issues;
 }
 
-/** Whether a known_hosts host field names `host` (hashed `|1|salt|hash` entries included). */
-export function knownHostsNames(field: string, host: string): boolean {
-    return field.split(",").some((pattern) => {
-        const hashed = /^\|1\|([^|]+)\|(.+)$/.exec(pattern);
-        if (!hashed) return pattern === host;
-        return createHmac("sha1", Buffer.from(hashed[1], "base64")).update(host).digest("base64") === hashed[2];
-    });
-}
-
 /**
  * Target ssh, on the built topology: every node is an existing host reached as nodes[].sshUser at
- * nodes[].address; with pinned host keys, each host (`[address]:port` off port 22) has one.
+ * nodes[].address, whose host key ssh.knownHosts pins (`[address]:port` off port 22).
  */
 export function checkSshNodes(c: PlatformConfig, nodeNames: string[]): Issues {
     if (c.target !== "ssh") return [];
@@ -275,12 +273,14 @@ export function checkSshNodes(c: PlatformConfig, nodeNames: string[]): Issues {
         if (n.address === undefined) issues.push({ key: `nodes[${i}].address`, value: undefined, rule: `target ssh: node ${name} needs the address of its host` });
         if (n.sshUser === undefined) issues.push({ key: `nodes[${i}].sshUser`, value: undefined, rule: `target ssh: node ${name} needs the user the deployer logs in as (root, or one with passwordless sudo)` });
         const known = c.ssh.knownHosts;
-        if (known && n.address !== undefined) {
-            const host = (n.sshPort ?? 22) === 22 ? n.address : `[${n.address}]:${n.sshPort}`;
-            const fields = known.map((l) => l.trim().replace(/^@(cert-authority|revoked)\s+/, "").split(/\s+/)[0]);
-            if (!fields.some((f) => knownHostsNames(f, host)))
-                issues.push({ key: "ssh.knownHosts", value: `no line for ${host}`, rule: `pinned host keys must cover every node: add \`ssh-keyscan${n.sshPort && n.sshPort !== 22 ? ` -p ${n.sshPort}` : ""} ${n.address}\` for node ${name}` });
-        }
+        const port = n.sshPort ?? 22;
+        // Without any lines the missing list is reported once, by checkSsh.
+        if (known?.length && n.address !== undefined && pinnedHostKey(known, n.address, port) === undefined)
+            issues.push({
+                key: "ssh.knownHosts",
+                value: `no key for ${knownHostsName(n.address, port)}`,
+                rule: `every node needs its pinned host key: add \`ssh-keyscan -t ed25519${port !== 22 ? ` -p ${port}` : ""} ${n.address}\` for node ${name}`,
+            });
     }
     return issues;
 }

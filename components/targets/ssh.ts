@@ -3,10 +3,12 @@
 // ports from the port matrix; each service runs from a Compose file of its own with host
 // networking, as in seed 001.
 //
-// Commands are `command.local.Command`s running the deployer's OpenSSH client: the installed
-// @pulumi/command's remote connection can neither check host keys nor use an SSH agent, and
-// OpenSSH does both. Each step sends its script on stdin, so a secret file or password travels
-// inside a secret input and never on a command line.
+// Every step is a `command.remote.Command` (@pulumi/command) on its node's connection: the host key
+// pinned from ssh.knownHosts (without one the provider would accept any key), and the configured
+// key or else the deployer's SSH agent. A step sends its script on stdin to `sh -s` as root
+// (through `sudo -n` for any other user), so a secret file or password travels inside a secret
+// input and never on a command line. Rendered files travel the same way and are written
+// atomically by root on the host.
 //
 // Per service: a files step writes its Compose file, rendered files and env file; a run step
 // restarts it and waits for it to turn healthy. The run step's trigger is a keyed hash of all of
@@ -19,26 +21,26 @@ import * as random from "@pulumi/random";
 import { firewallRules } from "../topology/firewall";
 import { hostFirewall, renderFirewallScript } from "../render/hostFirewall";
 import {
-    SSH_ENV,
     SSH_LAYOUT,
     WARNING_PREFIX,
     composePath,
+    inlineCommand,
     renderEnvFile,
     renderHostBootstrap,
-    renderOnHost,
     renderRemoveScript,
     renderRunScript,
     renderServiceCompose,
     renderTaskOnHost,
     renderVerifyScript,
     renderWriteFiles,
-    sshPrelude,
+    stdinCommand,
+    verifyPlans,
     type HostFile,
-    type SshHost,
 } from "../render/ssh";
 import type { ComposeService } from "../render/cloudInit";
 import { serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec } from "../service";
 import type { Role } from "../spec/schema";
+import { pinnedHostKey } from "../spec/knownHosts";
 import type { PlatformSpec } from "../spec/types";
 import { controlPlanePorts } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
@@ -53,8 +55,16 @@ export interface SshTargetArgs {
 /** A service as the target ran it: its run step and its restart trigger. */
 interface RunningService {
     spec: ServiceSpec;
-    run: command.local.Command;
+    run: command.remote.Command;
     trigger: pulumi.Output<string>;
+}
+
+type Connection = command.types.input.remote.ConnectionArgs;
+
+/** How steps reach a node: its connection, and the user whose shell decides on sudo. */
+interface HostAccess {
+    connection: Connection;
+    user: string;
 }
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -66,20 +76,19 @@ function dependsOnList(d: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Inp
 
 export class SshTarget extends pulumi.ComponentResource implements Target {
     /** Each node's preparation step (Docker, directories, firewall), by node name. */
-    readonly hosts: Record<string, command.local.Command>;
-    /** The post-deploy verification, created by complete(). */
-    verify?: command.local.Command;
+    readonly hosts: Record<string, command.remote.Command>;
+    /** The post-deploy verification, by node name, for the nodes with checks; created by complete(). */
+    readonly verify: Record<string, command.remote.Command> = {};
     private readonly targetName: string;
     private readonly spec: PlatformSpec;
     private readonly topology: Topology;
-    private readonly environment: Record<string, pulumi.Input<string>>;
-    private readonly prelude: string;
+    private readonly access: Record<string, HostAccess>;
     private readonly triggerKey: pulumi.Output<string>;
     private readonly hostDigests: string[] = [];
     private readonly services: RunningService[] = [];
-    private readonly tasks: command.local.Command[] = [];
+    private readonly tasks: command.remote.Command[] = [];
     /** The last run step of each role: the next member of the role waits for it. */
-    private readonly lastOfRole = new Map<Role, command.local.Command>();
+    private readonly lastOfRole = new Map<Role, command.remote.Command>();
     private completed = false;
 
     constructor(name: string, args: SshTargetArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -89,26 +98,43 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         this.spec = spec;
         this.topology = topology;
         if (spec.ssh.hasPrivateKey !== (args.privateKey !== undefined)) throw new Error(`SshTarget ${name}: ssh.privateKey is configured but was not passed (or the other way round)`);
-        const hosts: SshHost[] = topology.nodes.map((node) => {
-            if (!node.ssh) throw new Error(`SshTarget ${name}: node ${node.name} has no sshUser`);
-            return { node: node.name, address: node.address, port: node.ssh.port, user: node.ssh.user };
-        });
-        const knownHosts = spec.ssh.knownHosts;
-        this.environment = {
-            ...(args.privateKey !== undefined ? { [SSH_ENV.key]: pulumi.secret(args.privateKey) } : {}),
-            ...(knownHosts ? { [SSH_ENV.knownHosts]: knownHosts.join("\n") } : {}),
-        };
-        this.prelude = sshPrelude({ pinnedHostKeys: knownHosts !== undefined, privateKey: args.privateKey !== undefined, connectTimeoutSeconds: spec.ssh.connectTimeoutSeconds }, hosts);
+        const privateKey = args.privateKey !== undefined ? pulumi.secret(args.privateKey) : undefined;
+        this.access = Object.fromEntries(
+            topology.nodes.map((node): [string, HostAccess] => {
+                if (!node.ssh) throw new Error(`SshTarget ${name}: node ${node.name} has no sshUser`);
+                const hostKey = pinnedHostKey(spec.ssh.knownHosts ?? [], node.address, node.ssh.port);
+                if (!hostKey) throw new Error(`SshTarget ${name}: ssh.knownHosts pins no key for node ${node.name}`);
+                const connection: Connection = {
+                    host: node.address,
+                    port: node.ssh.port,
+                    user: node.ssh.user,
+                    hostKey,
+                    perDialTimeout: spec.ssh.connectTimeoutSeconds,
+                    // Without a key the provider authenticates with the agent at SSH_AUTH_SOCK, its
+                    // documented default for agentSocketPath.
+                    ...(privateKey ? { privateKey } : {}),
+                };
+                return [node.name, { connection, user: node.ssh.user }];
+            }),
+        );
         // Keyed, so a trigger over secret content reveals nothing and can stay plain for review in `pulumi preview`.
         this.triggerKey = new random.RandomPassword(`${name}-trigger-key`, { length: 32, special: false }, { parent: this }).result;
 
         const fw = spec.ssh.firewall;
         const rules = firewallRules(topology.flows, { clients: fw.clientCidrs, operators: fw.operatorCidrs, monitoring: fw.monitoringCidrs, ssh: [] });
+        // The host step is the first to reach a host, perhaps one still booting: the provider retries
+        // the dial (every failure, a wrong host key too), each attempt up to connectTimeoutSeconds, so
+        // a host that never answers is given about waitSeconds; one that refuses at once is retried
+        // after the provider's backoff (up to 5 s). waitSeconds 0: one attempt. Later steps keep the
+        // provider's 10 retries: their host has answered, and those ride over a dropped connection or
+        // sshd's MaxStartups throttling while a host's steps dial in parallel.
+        const dialErrorLimit = Math.ceil(spec.ssh.waitSeconds / spec.ssh.connectTimeoutSeconds);
         this.hosts = {};
         for (const node of topology.nodes) {
             const script = renderHostBootstrap({ node: node.name, firewallScript: renderFirewallScript(hostFirewall(topology, node, rules)) });
             this.hostDigests.push(sha256(script));
-            const host = this.command(`${name}-${node.name}`, renderOnHost(node.name, spec.ssh.waitSeconds), script, {});
+            const connection = { ...this.access[node.name].connection, dialErrorLimit };
+            const host = this.command(`${name}-${node.name}`, node, script, { connection });
             // Hosts print warnings (SELinux enforcing, a port open to everyone): show them in `pulumi up`.
             host.stdout.apply((out) => out.split("\n").filter((l) => l.startsWith(WARNING_PREFIX)).forEach((l) => pulumi.log.warn(l, host)));
             host.stderr.apply((err) => err.split("\n").filter((l) => l.startsWith(WARNING_PREFIX)).forEach((l) => pulumi.log.warn(l, host)));
@@ -117,31 +143,32 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         this.registerOutputs({});
     }
 
-    /** A local command running `script` on its stdin through `on_host` (the prelude's SSH). */
+    /** A remote command on `node` running `stdin` as root (`sh -s`). */
     private command(
         name: string,
-        local: string,
+        node: TopologyNode,
         stdin: pulumi.Input<string>,
-        extra: { delete?: string; triggers?: pulumi.Input<unknown>[] },
+        extra: { connection?: Connection; delete?: string; triggers?: pulumi.Input<unknown>[] },
         opts: pulumi.CustomResourceOptions = { parent: this },
-    ): command.local.Command {
-        const create = `${this.prelude}\n${local}\n`;
-        return new command.local.Command(
+    ): command.remote.Command {
+        const access = this.access[node.name];
+        return new command.remote.Command(
             name,
             {
-                create,
-                update: create,
-                ...(extra.delete ? { delete: `${this.prelude}\n${extra.delete}\n` } : {}),
-                interpreter: ["/bin/sh", "-c"],
+                connection: extra.connection ?? access.connection,
+                create: stdinCommand(access.user),
                 stdin,
-                environment: this.environment,
+                ...(extra.delete ? { delete: extra.delete } : {}),
                 ...(extra.triggers ? { triggers: extra.triggers } : {}),
+                // The scripts read no previous output, and sshd refuses variables it does not
+                // AcceptEnv, which the provider would warn about on every update.
+                addPreviousOutputInEnv: false,
             },
             opts,
         );
     }
 
-    private host(node: TopologyNode, what: string): command.local.Command {
+    private host(node: TopologyNode, what: string): command.remote.Command {
         if (this.completed) throw new Error(`SshTarget: ${what} after complete()`);
         const host = this.hosts[node.name];
         if (!host) throw new Error(`SshTarget: ${what} on unknown node ${node.name}`);
@@ -177,7 +204,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const anySecret = svc.files.some((f) => f.secret) || hasEnv;
         const script = hostFiles.apply((files) => renderWriteFiles(files, dirs));
         const parentOpts = { parent: opts.parent ?? this };
-        const files = this.command(`${svc.name}-files`, renderOnHost(svc.node.name), anySecret ? pulumi.secret(script) : script, {}, { ...parentOpts, dependsOn: [host] });
+        const files = this.command(`${svc.name}-files`, svc.node, anySecret ? pulumi.secret(script) : script, {}, { ...parentOpts, dependsOn: [host] });
 
         // What the service reads: its Compose file (image, command, health check, limits), files and env.
         const trigger = pulumi.unsecret(
@@ -186,11 +213,12 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const previous = this.lastOfRole.get(svc.role);
         const run = this.command(
             svc.name,
-            renderOnHost(svc.node.name),
+            svc.node,
             trigger.apply((t) =>
                 renderRunScript({ name: svc.name, trigger: t, volumes: (svc.volumes ?? []).map((v) => v.name), healthCheck: svc.healthCheck, timeoutSeconds: this.spec.ssh.healthTimeoutSeconds }),
             ),
-            { delete: `${renderOnHost(svc.node.name)} <<'GATEWAY_HA_REMOVE'\n${renderRemoveScript(svc.name)}GATEWAY_HA_REMOVE`, triggers: [trigger] },
+            // The provider runs a delete with the create's stdin (the run script): it gets a command line of its own.
+            { delete: inlineCommand(this.access[svc.node.name].user, renderRemoveScript(svc.name)), triggers: [trigger] },
             {
                 ...opts,
                 parent: opts.parent ?? this,
@@ -207,12 +235,12 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
     }
 
     /** Runs on its service's host, after it; secrets in the task's env reach the host inside the (secret) script. */
-    runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): command.local.Command {
+    runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): command.remote.Command {
         const host = this.host(task.runIn.node, `runTask(${task.name})`);
         const script = pulumi
             .all(task.env)
             .apply((env) => renderTaskOnHost({ container: task.runIn.name, toolArgv: task.toolArgv, toolEnv: task.toolEnv, script: task.script, env }));
-        const cmd = this.command(task.name, renderOnHost(task.runIn.node.name), Object.keys(task.env).length ? pulumi.secret(script) : script, { triggers: task.triggers }, {
+        const cmd = this.command(task.name, task.runIn.node, Object.keys(task.env).length ? pulumi.secret(script) : script, { triggers: task.triggers }, {
             ...opts,
             dependsOn: [host, ...dependsOnList(opts.dependsOn)],
         });
@@ -234,30 +262,20 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
     }
 
     /**
-     * The post-deploy verification: after every service and task, and again whenever any service,
-     * host or task changes (its triggers are theirs), so a broken `pulumi up` fails.
+     * The post-deploy verification, one step per host with checks: after every service and task,
+     * and again whenever any service, host or task changes (its triggers are theirs), so a broken
+     * `pulumi up` fails.
      */
     complete(): void {
         if (this.completed) throw new Error("SshTarget: complete() called twice");
         this.completed = true;
         const { spec, topology } = this;
-        const script = renderVerifyScript({
-            checks: this.services.flatMap((s) => (s.spec.healthCheck ? [{ node: s.spec.node.name, container: s.spec.name, command: s.spec.healthCheck.command }] : [])),
-            balancers: topology.byRole["load-balancer"].map((n) => ({ node: n.name, httpPort: spec.dataPlane.httpPort })),
-            gateways: topology.byRole["data-plane"].map((n) => ({ address: n.address, statusPort: spec.dataPlane.statusPort })),
-            statusPath: spec.loadBalancer.healthCheck.path,
-        });
-        const create = `${this.prelude}\n${script}\n`;
-        this.verify = new command.local.Command(
-            `${this.targetName}-verify`,
-            {
-                create,
-                update: create,
-                interpreter: ["/bin/sh", "-c"],
-                environment: this.environment,
-                triggers: [...this.hostDigests, ...this.services.flatMap((s) => [s.trigger, s.run.id]), ...this.tasks.map((t) => t.id)],
-            },
-            { parent: this, dependsOn: [...this.services.map((s) => s.run), ...this.tasks] },
-        );
+        const checks = this.services.flatMap((s) => (s.spec.healthCheck ? [{ node: s.spec.node.name, container: s.spec.name, command: s.spec.healthCheck.command }] : []));
+        const triggers = [...this.hostDigests, ...this.services.flatMap((s) => [s.trigger, s.run.id]), ...this.tasks.map((t) => t.id)];
+        const after = [...this.services.map((s) => s.run), ...this.tasks];
+        for (const plan of verifyPlans(spec, topology, checks)) {
+            const node = topology.nodes.find((n) => n.name === plan.node)!;
+            this.verify[plan.node] = this.command(`${this.targetName}-verify-${plan.node}`, node, renderVerifyScript(plan), { triggers }, { parent: this, dependsOn: after });
+        }
     }
 }

@@ -89,6 +89,7 @@ export function defaultState(type: string, name: string, inputs: Record<string, 
         case "docker:index/remoteImage:RemoteImage":
             return { ...inputs, imageId: `sha256:mock-${name}`, repoDigest: `${inputs.name}@sha256:mock` };
         case "command:local:Command":
+        case "command:remote:Command":
             return { ...inputs, stdout: "", stderr: "" };
         case "aws:lb/loadBalancer:LoadBalancer":
             return { ...inputs, arn: awsArn(type, name), dnsName: `${name}-0123456789.elb.amazonaws.com` };

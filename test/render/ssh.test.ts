@@ -1,21 +1,25 @@
-// Target ssh's pure renderers: host firewalls from the port matrix (firewalld and iptables), and
-// the scripts the deployer sends to hosts, all checked with `sh -n`.
+// Target ssh's pure renderers: host firewalls from the port matrix (firewalld and iptables), the
+// scripts the remote commands send to hosts (all checked with `sh -n`) and their command lines,
+// and what each host verifies.
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { loadPlatform } from "../../components/spec";
+import { cfg } from "../config";
 import { firewallRules, type FirewallRule } from "../../components/topology/firewall";
 import type { Flow, Topology } from "../../components/topology";
 import { hostFirewall, renderFirewallScript, renderFirewalld, renderIptables, richRule, type HostFirewall } from "../../components/render/hostFirewall";
 import {
     INSTALL_DOCKER,
+    inlineCommand,
     renderEnvFile,
     renderHostBootstrap,
-    renderOnHost,
+    renderRemoveScript,
     renderRunScript,
     renderTaskOnHost,
     renderVerifyScript,
     renderWriteFiles,
-    sshPrelude,
+    stdinCommand,
+    verifyPlans,
 } from "../../components/render/ssh";
 
 const shOk = (script: string) => {
@@ -28,9 +32,9 @@ const config = {
     "gateway-ha:target": "ssh",
     "gateway-ha:layout": "compact",
     "gateway-ha:nodes": JSON.stringify(NODES),
-    "gateway-ha:ssh": JSON.stringify({ agent: true, firewall: { clientCidrs: ["0.0.0.0/0"], operatorCidrs: ["10.20.0.0/16"], monitoringCidrs: ["10.30.0.0/24"] } }),
+    "gateway-ha:ssh": JSON.stringify({ agent: true, knownHosts: NODES.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAImockhostkey`), firewall: { clientCidrs: ["0.0.0.0/0"], operatorCidrs: ["10.20.0.0/16"], monitoringCidrs: ["10.30.0.0/24"] } }),
 };
-const { topology } = loadPlatform(config, { project: "gateway-ha", stack: "r" });
+const { spec, topology } = loadPlatform(config, { project: "gateway-ha", stack: "r" });
 const SOURCES = { clients: ["0.0.0.0/0"], operators: ["10.20.0.0/16"], monitoring: ["10.30.0.0/24"], ssh: [] };
 const rules = firewallRules(topology.flows, SOURCES);
 const node = (name: string) => topology.nodes.find((n) => n.name === name)!;
@@ -128,34 +132,25 @@ describe("host firewall from the port matrix", () => {
 });
 
 describe("host scripts", () => {
-    const hosts = [{ node: "node-1", address: "192.168.101.11", port: 22, user: "deploy" }, { node: "lb-1", address: "192.168.101.16", port: 2222, user: "root" }];
-
-    it("prelude: host keys always checked; pinned known hosts and the key only when configured", () => {
-        const pinned = sshPrelude({ pinnedHostKeys: true, privateKey: true, connectTimeoutSeconds: 7 }, hosts);
-        expect(pinned).toContain("StrictHostKeyChecking=yes");
-        expect(pinned).toContain('UserKnownHostsFile="$gh_dir/known_hosts"');
-        expect(pinned).toContain('-i "$gh_dir/key" -o IdentitiesOnly=yes');
-        expect(pinned).toContain("ssh -p 22 ");
-        expect(pinned).toContain("'deploy@192.168.101.11' 'sudo -n sh -s'");
-        expect(pinned).toContain("ssh -p 2222 ");
-        expect(pinned).toContain("'root@192.168.101.16' 'sh -s'");
-        expect(pinned).toContain("ConnectTimeout=7");
-        const agent = sshPrelude({ pinnedHostKeys: false, privateKey: false, connectTimeoutSeconds: 10 }, hosts);
-        expect(agent).toContain("StrictHostKeyChecking=yes");
-        expect(agent).not.toContain("UserKnownHostsFile");
-        expect(agent).not.toContain("GATEWAY_HA_SSH_KEY");
-        expect(agent).toContain("SSH_AUTH_SOCK");
-        for (const s of [pinned, agent]) expect(s).not.toMatch(/StrictHostKeyChecking=(no|accept-new)/);
+    it("commands: the script on stdin as root, through passwordless sudo for anyone else; a delete's command line is self-contained", () => {
+        expect(stdinCommand("root")).toBe("sh -s");
+        expect(stdinCommand("deploy")).toBe("sudo -n sh -s");
+        const del = inlineCommand("deploy", renderRemoveScript("node-4-gateway"));
+        expect(del.startsWith("sudo -n sh -c '")).toBe(true);
+        expect(inlineCommand("root", "true").startsWith("sh -c ")).toBe(true);
+        // The quoted script comes back intact: sh prints what `sh -c` would run.
+        const r = spawnSync("sh", ["-c", `printf '%s' ${del.slice("sudo -n sh -c ".length)}`], { encoding: "utf8" });
+        expect(r.stdout).toBe(renderRemoveScript("node-4-gateway"));
+        expect(shOk(r.stdout)).toEqual({ ok: true, stderr: "" });
     });
 
     it.each([
-        ["prelude + wait", `${sshPrelude({ pinnedHostKeys: true, privateKey: true, connectTimeoutSeconds: 10 }, hosts)}\n${renderOnHost("node-1", 300)}`],
         ["host bootstrap", renderHostBootstrap({ node: "node-1", firewallScript: renderFirewallScript(hostFirewall(topology, node("node-1"), rules)) })],
         ["files", renderWriteFiles([{ path: "/opt/x/a.yaml", content: "a: 'b'\nGATEWAY_HA_FILE\n", mode: "0644" }], ["/var/lib/gateway-ha/volumes/v/data"])],
         ["run (health)", renderRunScript({ name: "node-1-etcd", trigger: "abc123", volumes: ["node-1-etcd-data"], healthCheck: { command: ["etcdctl", "endpoint", "health"], intervalSeconds: 5, timeoutSeconds: 3, retries: 5, startPeriodSeconds: 20 }, timeoutSeconds: 300 })],
         ["run (no health)", renderRunScript({ name: "lb-1-gateway-lb", trigger: "abc123", volumes: [], timeoutSeconds: 60 })],
         ["task", renderTaskOnHost({ container: "node-1-etcd", toolArgv: ["etcdctl", "--endpoints=x"], toolEnv: ["ETCDCTL_USER"], script: 'tool endpoint health\necho "$ROOT_PW" >/dev/null', env: { ROOT_PW: "it's" } })],
-        ["verify", renderVerifyScript({ checks: [{ node: "node-1", container: "node-1-etcd", command: ["etcdctl", "endpoint", "health"] }], balancers: [{ node: "lb-1", httpPort: 80 }], gateways: [{ address: "192.168.101.14", statusPort: 7085 }], statusPath: "/status" })],
+        ["verify", renderVerifyScript({ node: "lb-1", checks: [{ container: "lb-1-gateway-lb", command: ["true"] }], statusUrls: ["http://192.168.101.14:7085/status"], listeners: [{ url: "http://127.0.0.1:80/", what: "the gateway balancer" }] })],
     ])("%s passes sh -n", (_, script) => {
         expect(shOk(script)).toEqual({ ok: true, stderr: "" });
     });
@@ -202,17 +197,76 @@ describe("host scripts", () => {
         expect(renderRunScript({ name: "lb", trigger: "t", volumes: [], timeoutSeconds: 60 })).toContain("want=running");
     });
 
-    it("verify: every health check, every gateway's status from every balancer, the balancer forwarding", () => {
+    it("verify: the host's health checks, gateway status endpoints answering 200, listeners forwarding (no 502/503/504, an answer at all)", () => {
         const s = renderVerifyScript({
-            checks: [{ node: "node-1", container: "node-1-etcd", command: ["/usr/local/bin/etcdctl", "endpoint", "health"] }],
-            balancers: [{ node: "lb-1", httpPort: 80 }],
-            gateways: [{ address: "192.168.101.14", statusPort: 7085 }, { address: "192.168.101.15", statusPort: 7085 }],
-            statusPath: "/status",
+            node: "lb-1",
+            checks: [{ container: "node-1-etcd", command: ["/usr/local/bin/etcdctl", "endpoint", "health"] }],
+            statusUrls: ["http://192.168.101.14:7085/status", "http://192.168.101.15:7085/status"],
+            listeners: [{ url: "http://127.0.0.1:80/", what: "the gateway balancer" }],
         });
         expect(s).toContain("docker exec 'node-1-etcd' '/usr/local/bin/etcdctl' 'endpoint' 'health'");
         expect(s).toContain("curl -fsS -o /dev/null --max-time 5 'http://192.168.101.14:7085/status'");
         expect(s).toContain("curl -fsS -o /dev/null --max-time 5 'http://192.168.101.15:7085/status'");
-        expect(s).toMatch(/case "\$code" in 502\|503\|504\|000/);
-        expect(s.indexOf("on_host 'node-1'")).toBeLessThan(s.indexOf("on_host 'lb-1'"));
+        expect(s).toContain("curl -sS -o /dev/null -w '%{http_code}' --max-time 5 'http://127.0.0.1:80/'");
+        expect(s).toMatch(/case "\$code" in 502\|503\|504\|000\|""\) echo "gateway-ha: verify: the gateway balancer \(http:\/\/127\.0\.0\.1:80\/\) answers \$code on lb-1/);
+        // One script for `sh -s`: read whole before it runs, stdin closed for the commands in it.
+        expect(s.trimEnd().endsWith("gateway_ha_main </dev/null")).toBe(true);
+    });
+
+    it("verify plans: each host its services' checks; the balancer host every gateway's status and its listener; hosts without checks none", () => {
+        const checks = [
+            { node: "node-1", container: "node-1-etcd", command: ["etcdctl", "endpoint", "health"] },
+            { node: "node-4", container: "node-4-gateway", command: ["curl", "-f", "http://127.0.0.1:7085/status"] },
+        ];
+        const plans = verifyPlans(spec, topology, checks);
+        expect(plans.map((p) => p.node)).toEqual(["node-1", "node-4", "lb-1"]);
+        expect(plans[0]).toEqual({ node: "node-1", checks: [{ container: "node-1-etcd", command: ["etcdctl", "endpoint", "health"] }], statusUrls: [], listeners: [] });
+        expect(plans[2]).toEqual({
+            node: "lb-1",
+            checks: [],
+            statusUrls: ["http://192.168.101.14:7085/status/ready", "http://192.168.101.15:7085/status/ready"],
+            listeners: [{ url: "http://127.0.0.1:80/", what: "the gateway balancer" }],
+        });
+    });
+
+    describe("verify plans without a proxy", () => {
+        const hosts = (names: string[]) => names.map((name, i) => ({ name, address: `192.168.101.${11 + i}`, sshUser: "deploy" }));
+        const load = (names: string[], loadBalancer: Record<string, unknown>, firewall: Record<string, unknown> = {}) => {
+            const nodes = hosts(names);
+            const knownHosts = nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAImockhostkey`);
+            return loadPlatform(cfg({ flavor: "api7-v2", target: "ssh", layout: "compact", nodes, ssh: { agent: true, knownHosts, firewall }, loadBalancer }), { project: "gateway-ha", stack: "r" });
+        };
+        const vips = [
+            { name: "control_plane", address: "192.168.101.10/24", virtualRouterId: 51, protects: "control-plane" },
+            { name: "gateway", address: "192.168.101.20/24", virtualRouterId: 52, protects: "data-plane" },
+        ];
+        const ONPREM = ["node-1", "node-2", "node-3", "node-4", "node-5"];
+
+        it("keepalived VIPs on the gateways (the on-prem stack): each gateway host its own status endpoint and the VIP's listener", () => {
+            const v = load(ONPREM, { kind: "keepalived", keepalived: { interface: "ens160", vips } });
+            const plans = verifyPlans(v.spec, v.topology, []);
+            expect(plans).toEqual(
+                ["node-4", "node-5"].map((node, i) => ({
+                    node,
+                    checks: [],
+                    statusUrls: [`http://192.168.101.${14 + i}:7085/status`],
+                    listeners: [{ url: "http://192.168.101.20:80/", what: "VIP gateway" }],
+                })),
+            );
+            expect(shOk(renderVerifyScript(plans[0]))).toEqual({ ok: true, stderr: "" });
+        });
+
+        it("keepalived VIPs: a node outside ssh.firewall.clientCidrs does not request the VIP (its firewalls would drop that)", () => {
+            const v = load(ONPREM, { kind: "keepalived", keepalived: { interface: "ens160", vips } }, { clientCidrs: ["10.0.0.0/8"] });
+            for (const p of verifyPlans(v.spec, v.topology, [])) expect(p.listeners, p.node).toEqual([]);
+        });
+
+        it("LVS directors: no listener of their own, and the VIP is not requested from them", () => {
+            const v = load([...ONPREM, "lb-1", "lb-2"], { kind: "lvs", keepalived: { vips: vips.map((x) => ({ ...x, nodes: undefined })) } });
+            expect(v.topology.vips.every((x) => x.lvs && x.nodes.map((n) => n.name).join() === "lb-1,lb-2")).toBe(true);
+            expect(verifyPlans(v.spec, v.topology, [{ node: "lb-1", container: "lb-1-keepalived", command: ["true"] }])).toEqual([
+                { node: "lb-1", checks: [{ container: "lb-1-keepalived", command: ["true"] }], statusUrls: [], listeners: [] },
+            ]);
+        });
     });
 });

@@ -31,6 +31,7 @@ export const T = {
     image: "docker:index/remoteImage:RemoteImage",
     dockerProvider: "pulumi:providers:docker",
     command: "command:local:Command",
+    remoteCommand: "command:remote:Command",
     password: "random:index/randomPassword:RandomPassword",
     randomBytes: "random:index/randomBytes:RandomBytes",
     accessKey: "aws:iam/accessKey:AccessKey",

@@ -1,10 +1,13 @@
-// Target ssh under the mock engine: the host steps and how they log in, the files and run steps
-// per service, restart triggers that move only for the services whose inputs changed, the
-// one-at-a-time chains per role, the verification step, the config checks, and where secrets go.
+// Target ssh under the mock engine: the remote commands and how they reach each host (pinned host
+// key, the configured key or the agent, the waiting), the files and run steps per service, restart
+// triggers that move only for the services whose inputs changed, the one-at-a-time chains per role,
+// the verification per host, the config checks, and where secrets go.
+import { createHmac } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { filesWritten } from "../../components/render/ssh";
+import { filesWritten, q, renderRemoveScript } from "../../components/render/ssh";
 import { ConfigValidationError, loadPlatform, type ConfigIssue } from "../../components/spec";
+import { pinnedHostKey } from "../../components/spec/knownHosts";
 import { renderedFiles } from "../../scripts/preview-offline";
 import { isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { PROJECT, T, cfg, dependsOn, find, ofType, registration, runPlatform, scanRun, type PlatformRun } from "./helpers";
@@ -12,15 +15,27 @@ import { PROJECT, T, cfg, dependsOn, find, ofType, registration, runPlatform, sc
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAmockmockmockSECRETKEYBODY\n-----END OPENSSH PRIVATE KEY-----\n";
 const ADDR = (i: number) => `192.168.101.${11 + i}`;
 const NODES = ["node-1", "node-2", "node-3", "node-4", "node-5", "lb-1"].map((name, i) => ({ name, address: ADDR(i), sshUser: "deploy" }));
-const KNOWN = NODES.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${n.name.replace("-", "")}mockhostkey`);
+const HOST_KEY = (node: string) => `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${node.replace("-", "")}mockhostkey`;
+const KNOWN = NODES.map((n) => `${n.address} ${HOST_KEY(n.name)}`);
 const STACK = "onprem";
 const SECRET_KEYS = ["gateway-ha:ssh"];
 
 const sshConfig = (extra: Record<string, unknown> = {}, ssh: Record<string, unknown> = {}, nodes: unknown[] = NODES) =>
     cfg({ target: "ssh", layout: "compact", nodes, ssh: { privateKey: PRIVATE_KEY, knownHosts: KNOWN, ...ssh }, ...extra });
 
-const cmd = (run: PlatformRun, name: string) => find(run, T.command, name);
+const cmd = (run: PlatformRun, name: string) => find(run, T.remoteCommand, name);
 const stdinOf = (r: RecordedResource) => unwrapSecrets(r.inputs.stdin) as string;
+interface Connection {
+    host: string;
+    port: number;
+    user: string;
+    hostKey: string;
+    privateKey?: string;
+    agentSocketPath?: string;
+    perDialTimeout: number;
+    dialErrorLimit: number;
+}
+const connectionOf = (r: RecordedResource) => unwrapSecrets(r.inputs.connection) as Connection;
 const triggerOf = (run: PlatformRun, name: string) => {
     const [t, ...rest] = cmd(run, name).inputs.triggers as unknown[];
     expect(rest).toEqual([]);
@@ -30,6 +45,8 @@ const triggerOf = (run: PlatformRun, name: string) => {
 /** The files a files step writes: path → content. */
 const writtenFiles = (r: RecordedResource) => filesWritten(stdinOf(r));
 const SERVICES = ["node-1-etcd", "node-2-etcd", "node-3-etcd", "node-1-apisix-cp", "node-2-apisix-cp", "node-4-gateway", "node-5-gateway", "lb-1-gateway-lb", "lb-1-control-plane-lb"];
+/** The node a service or step runs on: its name's prefix. */
+const nodeOf = (step: string) => NODES.find((n) => step.startsWith(`${n.name}-`))!;
 
 function issues(config: Record<string, string>): ConfigIssue[] {
     try {
@@ -49,43 +66,46 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         run = await runPlatform(config, { stack: STACK, secretKeys: SECRET_KEYS });
     });
 
-    it("creates only commands, no Docker or cloud resource: one host step per node, a files and a run step per service", () => {
-        expect(run.resources.filter((r) => r.type.startsWith("docker:") || r.type.startsWith("aws:"))).toEqual([]);
-        for (const n of topology.nodes) cmd(run, `gateway-ha-ssh-${n.name}`);
-        for (const s of SERVICES) {
-            cmd(run, s);
-            cmd(run, `${s}-files`);
-        }
-        expect(ofType(run, T.command).map((c) => c.name).sort()).toEqual(
-            [...topology.nodes.map((n) => `gateway-ha-ssh-${n.name}`), ...SERVICES, ...SERVICES.map((s) => `${s}-files`), "gateway-ha-etcd-bootstrap", "gateway-ha-ssh-verify"].sort(),
+    it("creates only remote commands, no Docker or cloud resource: one host step per node, a files and a run step per service, a verify step per host", () => {
+        expect(run.resources.filter((r) => r.type.startsWith("docker:") || r.type.startsWith("aws:") || r.type === T.command)).toEqual([]);
+        expect(ofType(run, T.remoteCommand).map((c) => c.name).sort()).toEqual(
+            [
+                ...topology.nodes.flatMap((n) => [`gateway-ha-ssh-${n.name}`, `gateway-ha-ssh-verify-${n.name}`]),
+                ...SERVICES,
+                ...SERVICES.map((s) => `${s}-files`),
+                "gateway-ha-etcd-bootstrap",
+            ].sort(),
         );
         expect(run.outputs.target.value).toBe("ssh");
         expect(run.outputs.gatewayUrl.value).toBe("http://192.168.101.16:80");
         expect(run.outputs.etcdEndpoints.value).toEqual([0, 1, 2].map((i) => `https://${ADDR(i)}:2379`));
     });
 
-    it("host steps: wait for SSH, log in as sshUser with host keys checked against the pinned ones and the configured key", () => {
-        for (const [i, n] of NODES.entries()) {
+    it("every step connects to its node as sshUser, pins the node's key from ssh.knownHosts, logs in with the configured key, and runs `sudo -n sh -s`", () => {
+        for (const r of ofType(run, T.remoteCommand)) {
+            const node = r.name.startsWith("gateway-ha-ssh-") ? NODES.find((n) => r.name.endsWith(`-${n.name}`))! : r.name === "gateway-ha-etcd-bootstrap" ? NODES[0] : nodeOf(r.name);
+            // The SDK keeps the whole connection secret; the key is in it, never anywhere plain.
+            expect(isSecretWrapper(r.inputs.connection), r.name).toBe(true);
+            const c = connectionOf(r);
+            expect(c, r.name).toMatchObject({ host: node.address, port: 22, user: "deploy", hostKey: HOST_KEY(node.name), privateKey: PRIVATE_KEY, perDialTimeout: 10 });
+            expect(c.agentSocketPath, r.name).toBeUndefined();
+            expect(r.inputs.create, r.name).toBe("sudo -n sh -s");
+            expect(r.inputs.addPreviousOutputInEnv, r.name).toBe(false);
+            expect(r.inputs.environment, r.name).toBeUndefined();
+        }
+    });
+
+    it("host steps wait for SSH (waitSeconds / connectTimeoutSeconds dial attempts); later steps keep the provider's 10", () => {
+        for (const n of NODES) {
             const host = cmd(run, `gateway-ha-ssh-${n.name}`);
-            const create = host.inputs.create as string;
-            expect(host.inputs.update).toBe(create);
-            expect(host.inputs.interpreter).toEqual(["/bin/sh", "-c"]);
-            expect(create).toContain(`'deploy@${ADDR(i)}' 'sudo -n sh -s'`);
-            expect(create).toContain("-o StrictHostKeyChecking=yes");
-            expect(create).toContain('-o UserKnownHostsFile="$gh_dir/known_hosts"');
-            expect(create).toContain('-i "$gh_dir/key" -o IdentitiesOnly=yes');
-            expect(create).toContain("gh_deadline=$(( $(date +%s) + 300 ))");
-            expect(create.trimEnd().endsWith(`on_host '${n.name}'`)).toBe(true);
-            // The key makes the whole environment secret; the value is the configured key.
-            expect(isSecretWrapper(host.inputs.environment)).toBe(true);
-            const env = unwrapSecrets(host.inputs.environment) as Record<string, unknown>;
-            expect(env.GATEWAY_HA_SSH_KEY).toBe(PRIVATE_KEY);
-            expect(env.GATEWAY_HA_KNOWN_HOSTS).toBe(KNOWN.join("\n"));
+            expect(connectionOf(host).dialErrorLimit).toBe(30);
             const script = stdinOf(host);
             expect(script).toContain("gateway_ha_install_docker");
             expect(script).toContain("sh /opt/gateway-ha/firewall.sh");
             expect(script).toContain(`SELinux is enforcing on ${n.name}`);
+            expect(host.inputs.delete).toBeUndefined();
         }
+        for (const s of SERVICES) for (const step of [s, `${s}-files`]) expect(connectionOf(cmd(run, step)).dialErrorLimit, step).toBe(10);
     });
 
     it("each host's firewall script opens that node's ports from the matrix, to the matrix's sources", () => {
@@ -110,18 +130,19 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         expect(stdinOf(cmd(run, "node-1-etcd-files"))).toContain("mkdir -p '/var/lib/gateway-ha/volumes/node-1-etcd-data/data'");
         // A balancer has no secret: its step stays plain, so `pulumi preview` shows the change.
         expect(isSecretWrapper(cmd(run, "lb-1-gateway-lb-files").inputs.stdin)).toBe(false);
-        for (const s of SERVICES) expect(dependsOn(registration(run, T.command, `${s}-files`), T.command, `gateway-ha-ssh-${topology.nodes.find((n) => s.startsWith(`${n.name}-`))!.name}`), s).toBe(true);
+        for (const s of SERVICES) expect(dependsOn(registration(run, T.remoteCommand, `${s}-files`), T.remoteCommand, `gateway-ha-ssh-${nodeOf(s).name}`), s).toBe(true);
     });
 
-    it("run steps restart the service and wait for its health; the container goes on delete, before a replacement starts", () => {
+    it("run steps restart the service and wait for its health; delete removes the container with a command line of its own, before a replacement starts", () => {
         const gw = cmd(run, "node-4-gateway");
         expect(stdinOf(gw)).toContain("docker compose -f '/opt/gateway-ha/services/node-4-gateway/compose.yaml' up -d --force-recreate --no-deps");
         expect(stdinOf(gw)).toContain("want=healthy");
-        expect(gw.inputs.delete as string).toContain("docker rm -f 'node-4-gateway'");
+        // The provider hands a delete the create's stdin (the run script): the delete must not read it.
+        expect(gw.inputs.delete).toBe(`sudo -n sh -c ${q(renderRemoveScript("node-4-gateway"))}`);
         for (const s of SERVICES) {
-            const reg = registration(run, T.command, s);
+            const reg = registration(run, T.remoteCommand, s);
             expect(reg.deleteBeforeReplace, s).toBe(true);
-            expect(dependsOn(reg, T.command, `${s}-files`), s).toBe(true);
+            expect(dependsOn(reg, T.remoteCommand, `${s}-files`), s).toBe(true);
         }
     });
 
@@ -133,34 +154,41 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         ];
         for (const chain of chains)
             chain.forEach((s, i) => {
-                const reg = registration(run, T.command, s);
-                if (i > 0) expect(dependsOn(reg, T.command, chain[i - 1]), `${s} waits for ${chain[i - 1]}`).toBe(true);
-                for (const later of chain.slice(i + 1)) expect(dependsOn(reg, T.command, later), `${s} must not wait for ${later}`).toBe(false);
+                const reg = registration(run, T.remoteCommand, s);
+                if (i > 0) expect(dependsOn(reg, T.remoteCommand, chain[i - 1]), `${s} waits for ${chain[i - 1]}`).toBe(true);
+                for (const later of chain.slice(i + 1)) expect(dependsOn(reg, T.remoteCommand, later), `${s} must not wait for ${later}`).toBe(false);
             });
         // Gateways and the control plane start once etcd is bootstrapped.
-        expect(dependsOn(registration(run, T.command, "node-4-gateway"), T.command, "gateway-ha-etcd-bootstrap")).toBe(true);
-        expect(dependsOn(registration(run, T.command, "node-1-apisix-cp"), T.command, "gateway-ha-etcd-bootstrap")).toBe(true);
+        expect(dependsOn(registration(run, T.remoteCommand, "node-4-gateway"), T.remoteCommand, "gateway-ha-etcd-bootstrap")).toBe(true);
+        expect(dependsOn(registration(run, T.remoteCommand, "node-1-apisix-cp"), T.remoteCommand, "gateway-ha-etcd-bootstrap")).toBe(true);
     });
 
     it("the etcd bootstrap runs on member 1's host, its passwords only inside its secret script", () => {
         const task = cmd(run, "gateway-ha-etcd-bootstrap");
         expect(isSecretWrapper(task.inputs.stdin)).toBe(true);
         expect(stdinOf(task)).toMatch(/tool\(\) \{ docker exec -i -e ETCDCTL_USER 'node-1-etcd' '\/usr\/local\/bin\/etcdctl'/);
-        expect((task.inputs.create as string).trimEnd().endsWith("on_host 'node-1'")).toBe(true);
-        for (const m of ["node-1-etcd", "node-2-etcd", "node-3-etcd"]) expect(dependsOn(registration(run, T.command, "gateway-ha-etcd-bootstrap"), T.command, m)).toBe(true);
+        expect(connectionOf(task).host).toBe(ADDR(0));
+        for (const m of ["node-1-etcd", "node-2-etcd", "node-3-etcd"]) expect(dependsOn(registration(run, T.remoteCommand, "gateway-ha-etcd-bootstrap"), T.remoteCommand, m)).toBe(true);
     });
 
-    it("verification runs after every service and task, and checks etcd health and every gateway's status from the balancer", () => {
-        const verify = cmd(run, "gateway-ha-ssh-verify");
-        const reg = registration(run, T.command, "gateway-ha-ssh-verify");
-        for (const s of [...SERVICES, "gateway-ha-etcd-bootstrap"]) expect(dependsOn(reg, T.command, s), s).toBe(true);
-        const script = verify.inputs.create as string;
-        for (const m of ["node-1-etcd", "node-2-etcd", "node-3-etcd"]) expect(script).toMatch(new RegExp(`docker exec '${m}' '/usr/local/bin/etcdctl' .*'endpoint' 'health'`));
-        for (const a of [ADDR(3), ADDR(4)]) expect(script).toContain(`'http://${a}:7085/status/ready'`);
-        expect(script.indexOf("on_host 'lb-1'")).toBeGreaterThan(0);
-        // It re-runs whenever a service's inputs change: their triggers are its triggers.
-        const triggers = verify.inputs.triggers as unknown[];
-        for (const s of SERVICES) expect(triggers, s).toContain(triggerOf(run, s));
+    it("verification runs on each host after every service and task: its health checks, and from the balancer every gateway's status and the balancer forwarding", () => {
+        for (const n of NODES) {
+            const reg = registration(run, T.remoteCommand, `gateway-ha-ssh-verify-${n.name}`);
+            for (const s of [...SERVICES, "gateway-ha-etcd-bootstrap"]) expect(dependsOn(reg, T.remoteCommand, s), `${n.name} after ${s}`).toBe(true);
+            const verify = cmd(run, `gateway-ha-ssh-verify-${n.name}`);
+            expect(connectionOf(verify).host).toBe(n.address);
+            // It re-runs whenever any service's inputs change: their triggers are its triggers.
+            const triggers = verify.inputs.triggers as unknown[];
+            for (const s of SERVICES) expect(triggers, s).toContain(triggerOf(run, s));
+        }
+        const script = (node: string) => stdinOf(cmd(run, `gateway-ha-ssh-verify-${node}`));
+        for (const [i, m] of ["node-1-etcd", "node-2-etcd", "node-3-etcd"].entries()) expect(script(`node-${i + 1}`)).toMatch(new RegExp(`docker exec '${m}' '/usr/local/bin/etcdctl' .*'endpoint' 'health'`));
+        expect(script("node-4")).toContain("docker exec 'node-4-gateway' ");
+        expect(script("node-4")).not.toContain("node-5-gateway");
+        for (const a of [ADDR(3), ADDR(4)]) expect(script("lb-1")).toContain(`curl -fsS -o /dev/null --max-time 5 'http://${a}:7085/status/ready'`);
+        expect(script("lb-1")).toContain("'http://127.0.0.1:80/'");
+        // Gateway hosts reach no other gateway's status port (the firewall opens it to the balancer only).
+        for (const n of ["node-1", "node-4"]) expect(script(n)).not.toMatch(/^(curl|code=)/m);
     });
 
     it("the offline preview lists each host's files and firewall script, secrets as [secret]", () => {
@@ -170,6 +198,7 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         expect(key?.content).toBe("[secret]");
         expect(files.find((f) => f.path === "/opt/gateway-ha/env/node-4-gateway.env")?.content).toBe("[secret]");
         expect(files.find((f) => f.node === "node-4" && f.path.endsWith("/conf/config.yaml"))?.content).toMatch(/role: data_plane/);
+        expect(files.find((f) => f.node === "lb-1" && f.path === "/opt/gateway-ha/services/lb-1-gateway-lb/compose.yaml")).toBeDefined();
         expect(scanRun({ resources: [], outputs: { files: { value: files, secret: false } } }, run.generatedSecrets)).toEqual([]);
     });
 
@@ -210,32 +239,75 @@ describe("target ssh: restart triggers move only for the services whose inputs c
     });
 });
 
-describe("target ssh with the SSH agent and the deployer's known_hosts", () => {
+describe("target ssh with the SSH agent, a root login on another port, and other waiting", () => {
+    const LB_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlb1port2222";
     let run: PlatformRun;
     beforeAll(async () => {
-        run = await runPlatform(cfg({ target: "ssh", layout: "compact", nodes: NODES.map((n) => (n.name === "lb-1" ? { ...n, sshUser: "root", sshPort: 2222 } : n)), ssh: { agent: true } }), { stack: "agent" });
+        const knownHosts = [...KNOWN.slice(0, 5), `[192.168.101.16]:2222 ${LB_KEY}`];
+        const nodes = NODES.map((n) => (n.name === "lb-1" ? { ...n, sshUser: "root", sshPort: 2222 } : n));
+        const ssh = { agent: true, knownHosts, waitSeconds: 60, connectTimeoutSeconds: 7 };
+        run = await runPlatform(cfg({ target: "ssh", layout: "compact", nodes, ssh }), { stack: "agent" });
     });
 
-    it("passes no key and no pinned hosts, still checks host keys, and needs SSH_AUTH_SOCK", () => {
+    it("passes no key (the provider uses SSH_AUTH_SOCK), pins the [address]:port key, and runs `sh -s` as root", () => {
         const host = cmd(run, "gateway-ha-ssh-lb-1");
-        const create = host.inputs.create as string;
-        expect(host.inputs.environment).toEqual({});
-        expect(create).toContain("-o StrictHostKeyChecking=yes");
-        expect(create).not.toContain("UserKnownHostsFile");
-        expect(create).not.toContain("IdentitiesOnly");
-        expect(create).toContain('[ -n "${SSH_AUTH_SOCK:-}" ]');
-        expect(create).toContain("ssh -p 2222 ");
-        expect(create).toContain("'root@192.168.101.16' 'sh -s'");
+        const c = connectionOf(host);
+        expect(c).toMatchObject({ host: "192.168.101.16", port: 2222, user: "root", hostKey: LB_KEY });
+        expect(c.privateKey).toBeUndefined();
+        expect(c.agentSocketPath).toBeUndefined();
+        expect(host.inputs.create).toBe("sh -s");
+        expect(cmd(run, "lb-1-gateway-lb").inputs.delete).toBe(`sh -c ${q(renderRemoveScript("lb-1-gateway-lb"))}`);
+        expect(cmd(run, "gateway-ha-ssh-node-4").inputs.create).toBe("sudo -n sh -s");
+    });
+
+    it("waits ceil(waitSeconds / connectTimeoutSeconds) dial attempts of connectTimeoutSeconds each on the host step", () => {
+        expect(connectionOf(cmd(run, "gateway-ha-ssh-node-1"))).toMatchObject({ perDialTimeout: 7, dialErrorLimit: 9 });
+        expect(connectionOf(cmd(run, "node-1-etcd"))).toMatchObject({ perDialTimeout: 7, dialErrorLimit: 10 });
+    });
+});
+
+describe("target ssh with keepalived VIPs instead of a balancer node (the on-prem stack)", () => {
+    const ONPREM = NODES.slice(0, 5);
+    const loadBalancer = {
+        kind: "keepalived",
+        keepalived: {
+            interface: "ens160",
+            vips: [
+                { name: "control_plane", address: "192.168.101.10/24", virtualRouterId: 51, protects: "control-plane" },
+                { name: "gateway", address: "192.168.101.20/24", virtualRouterId: 52, protects: "data-plane" },
+            ],
+        },
+    };
+    let run: PlatformRun;
+    beforeAll(async () => {
+        run = await runPlatform(sshConfig({ flavor: "api7-v2", loadBalancer }, { knownHosts: KNOWN.slice(0, 5) }, ONPREM), { stack: STACK, secretKeys: SECRET_KEYS });
+    });
+
+    it("each gateway host checks its own status endpoint and the gateway VIP's listener, after everything", () => {
+        for (const [i, n] of ["node-4", "node-5"].entries()) {
+            const script = stdinOf(cmd(run, `gateway-ha-ssh-verify-${n}`));
+            expect(script).toContain(`curl -fsS -o /dev/null --max-time 5 'http://${ADDR(3 + i)}:7085/status'`);
+            expect(script).not.toContain(`'http://${ADDR(4 - i)}:7085/status'`);
+            expect(script).toContain("curl -sS -o /dev/null -w '%{http_code}' --max-time 5 'http://192.168.101.20:80/'");
+            expect(script).toMatch(/502\|503\|504\|000/);
+            const reg = registration(run, T.remoteCommand, `gateway-ha-ssh-verify-${n}`);
+            for (const s of ["node-4-gateway", "node-5-gateway", "node-4-keepalived", "node-1-dashboard", "gateway-ha-etcd-bootstrap"]) expect(dependsOn(reg, T.remoteCommand, s), `${n} after ${s}`).toBe(true);
+        }
+        // The other hosts run their services' health checks only.
+        for (const n of ["node-1", "node-2", "node-3"]) expect(stdinOf(cmd(run, `gateway-ha-ssh-verify-${n}`)), n).not.toMatch(/^(curl|code=)/m);
+        expect(stdinOf(cmd(run, "gateway-ha-ssh-verify-node-1"))).toContain("docker exec 'node-1-etcd' ");
+        expect(ofType(run, T.remoteCommand).filter((c) => c.name.startsWith("gateway-ha-ssh-verify-")).map((c) => c.name).sort()).toEqual(ONPREM.map((n) => `gateway-ha-ssh-verify-${n.name}`));
     });
 });
 
 describe("target ssh: validation names the key", () => {
-    const base = { target: "ssh", layout: "compact", nodes: NODES, ssh: { privateKey: PRIVATE_KEY } };
+    const base = { target: "ssh", layout: "compact", nodes: NODES, ssh: { privateKey: PRIVATE_KEY, knownHosts: KNOWN } };
     const has = (found: ConfigIssue[], key: string, rule: RegExp) => expect(found).toContainEqual(expect.objectContaining({ key, rule: expect.stringMatching(rule) }));
+    const message = (found: ConfigIssue[]) => new ConfigValidationError(found).message;
 
     it("accepts the example config", () => {
         expect(issues(cfg(base))).toEqual([]);
-        expect(issues(cfg({ ...base, ssh: { agent: true } }))).toEqual([]);
+        expect(issues(cfg({ ...base, ssh: { agent: true, knownHosts: KNOWN } }))).toEqual([]);
     });
 
     it("every node needs an entry with address and sshUser", () => {
@@ -245,21 +317,64 @@ describe("target ssh: validation names the key", () => {
     });
 
     it("a key or the agent, not neither or both; a key must look like one", () => {
-        has(issues(cfg({ ...base, ssh: {} })), "ssh.privateKey", /needs a way to log in/);
-        has(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, agent: true } })), "ssh.agent", /choose one/);
-        const bad = issues(cfg({ ...base, ssh: { privateKey: "hunter2-not-a-key" } }));
+        has(issues(cfg({ ...base, ssh: { knownHosts: KNOWN } })), "ssh.privateKey", /needs a way to log in/);
+        has(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, agent: true, knownHosts: KNOWN } })), "ssh.agent", /choose one/);
+        const bad = issues(cfg({ ...base, ssh: { privateKey: "hunter2-not-a-key", knownHosts: KNOWN } }));
         has(bad, "ssh.privateKey", /OpenSSH or PEM/);
         // Secret values are never echoed in messages.
         expect(new ConfigValidationError(bad).message).not.toContain("hunter2");
     });
 
-    it("pinned host keys must cover every host (with its port), and be known_hosts lines", () => {
-        has(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: KNOWN.slice(0, 5) } })), "ssh.knownHosts", /ssh-keyscan 192\.168\.101\.16` for node lb-1/);
-        has(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: [...KNOWN, "not a key line"] } })), "ssh.knownHosts[6]", /known_hosts line/);
+    it("pinned host keys are required: the remote commands would accept any host key without them", () => {
+        for (const ssh of [{ privateKey: PRIVATE_KEY }, { agent: true, knownHosts: [] }]) {
+            const found = issues(cfg({ ...base, ssh }));
+            has(found, "ssh.knownHosts", /required on target ssh: every node's pinned host key.*ssh-keyscan -t ed25519/);
+            // Reported once, not again per node.
+            expect(found.filter((i) => i.key === "ssh.knownHosts")).toHaveLength(1);
+        }
+        expect(message(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY } })))).toContain("gateway-ha:ssh.knownHosts = (unset): required on target ssh");
+    });
+
+    it("every node needs a key line (with its port), naming the node that lacks one", () => {
+        const missing = issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: KNOWN.slice(0, 5) } }));
+        expect(missing.filter((i) => i.key === "ssh.knownHosts")).toHaveLength(1);
+        expect(message(missing)).toContain(
+            'gateway-ha:ssh.knownHosts = "no key for 192.168.101.16": every node needs its pinned host key: add `ssh-keyscan -t ed25519 192.168.101.16` for node lb-1',
+        );
         const portNodes = NODES.map((n) => (n.name === "lb-1" ? { ...n, sshPort: 2222 } : n));
-        has(issues(cfg({ ...base, nodes: portNodes, ssh: { privateKey: PRIVATE_KEY, knownHosts: KNOWN } })), "ssh.knownHosts", /ssh-keyscan -p 2222 192\.168\.101\.16/);
+        expect(message(issues(cfg({ ...base, nodes: portNodes })))).toContain('"no key for [192.168.101.16]:2222"');
+        has(issues(cfg({ ...base, nodes: portNodes })), "ssh.knownHosts", /ssh-keyscan -t ed25519 -p 2222 192\.168\.101\.16` for node lb-1/);
         const withPort = [...KNOWN.slice(0, 5), `[192.168.101.16]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlb1`];
         expect(issues(cfg({ ...base, nodes: portNodes, ssh: { privateKey: PRIVATE_KEY, knownHosts: withPort } }))).toEqual([]);
+    });
+
+    it("known_hosts forms: comma lists, wildcards and hashed names pin; a revoked key or a CA line does not", () => {
+        const hashed = (host: string, salt = Buffer.from("0123456789abcdefghij")) => `|1|${salt.toString("base64")}|${createHmac("sha1", salt).update(host).digest("base64")}`;
+        const lb = "AAAAC3NzaC1lZDI1NTE5AAAAIlb1key";
+        const ok = (line: string) => expect(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: [...KNOWN.slice(0, 5), line] } })), line).toEqual([]);
+        ok(`lb-1.example,192.168.101.16 ssh-ed25519 ${lb}`);
+        ok(`${hashed("192.168.101.16")} ssh-ed25519 ${lb}`);
+        ok(`192.168.101.1? ssh-ed25519 ${lb}`);
+        const excluded = issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: [...KNOWN.slice(0, 5), `192.168.101.*,!192.168.101.16 ssh-ed25519 ${lb}`] } }));
+        expect(message(excluded)).toContain('"no key for 192.168.101.16"');
+        const revoked = issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: [...KNOWN.slice(0, 5), `192.168.101.16 ssh-ed25519 ${lb}`, `@revoked * ssh-ed25519 ${lb}`] } }));
+        expect(message(revoked)).toContain('"no key for 192.168.101.16"');
+        const ca = issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: [...KNOWN, `@cert-authority *.example ssh-ed25519 ${lb}`] } }));
+        has(ca, "ssh.knownHosts[6]", /@cert-authority line pins no host/);
+        has(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: [...KNOWN, "not a key line"] } })), "ssh.knownHosts[6]", /known_hosts line/);
+    });
+
+    it("the pinned key is in authorized_keys form, Ed25519 preferred over ECDSA and RSA", () => {
+        const lines = [
+            "192.168.101.16 ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQrsa",
+            "192.168.101.16 ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYecdsa",
+            "192.168.101.16 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIed25519 a comment",
+            "[192.168.101.16]:2222 ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQport",
+        ];
+        expect(pinnedHostKey(lines, "192.168.101.16", 22)).toBe("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIed25519");
+        expect(pinnedHostKey(lines.slice(0, 2), "192.168.101.16", 22)).toBe("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYecdsa");
+        expect(pinnedHostKey(lines, "192.168.101.16", 2222)).toBe("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQport");
+        expect(pinnedHostKey(lines, "192.168.101.17", 22)).toBeUndefined();
     });
 
     it("other targets' settings are refused on ssh, and ssh's on other targets", () => {
@@ -271,7 +386,7 @@ describe("target ssh: validation names the key", () => {
     });
 
     it("firewall sources must be CIDRs; the control plane and metrics never open to the internet", () => {
-        has(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, firewall: { operatorCidrs: ["0.0.0.0/0"] } } })), "ssh.firewall.operatorCidrs[0]", /internet/);
-        has(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, firewall: { monitoringCidrs: ["10.1.2.3/8"] } } })), "ssh.firewall.monitoringCidrs[0]", /CIDR/);
+        has(issues(cfg({ ...base, ssh: { ...base.ssh, firewall: { operatorCidrs: ["0.0.0.0/0"] } } })), "ssh.firewall.operatorCidrs[0]", /internet/);
+        has(issues(cfg({ ...base, ssh: { ...base.ssh, firewall: { monitoringCidrs: ["10.1.2.3/8"] } } })), "ssh.firewall.monitoringCidrs[0]", /CIDR/);
     });
 });
