@@ -4,7 +4,7 @@
 //   npm run test:lab -- [--stack NAME] [--config-file FILE] [--set KEY=VALUE]... [--report PATH]
 //
 // Exit 0 when every drill's checks pass, 1 when one fails, 2 on bad usage or configuration.
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ConfigValidationError } from "../../components/spec";
@@ -54,6 +54,18 @@ function takeLock(): void {
     writeFileSync(LOCK, String(process.pid));
 }
 
+/** SIGKILLs this process's direct children (synchronous: safe in a signal handler). */
+function killChildren(): void {
+    for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+        try {
+            const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+            if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === process.pid) process.kill(Number(pid), "SIGKILL");
+        } catch {
+            // exited meanwhile
+        }
+    }
+}
+
 function preflight(): void {
     if (process.platform !== "linux" || process.getuid?.() !== 0) throw new UsageError("the lab needs Linux and root (it creates network namespaces)");
     const needed = ["etcd", "etcdctl", "haproxy", "nginx", "keepalived", "curl"].map((p) => HOST_PROGRAMS[p]);
@@ -71,6 +83,8 @@ async function main(): Promise<number> {
     const onSignal = (sig: NodeJS.Signals) => {
         interrupted = true;
         process.stderr.write(`\nlab: ${sig}, cleaning up\n`);
+        // A probe spawned a moment ago may not have entered its namespace yet, so the namespace sweep would miss it.
+        killChildren();
         destroyLabNetwork();
         rmSync(LOCK, { force: true });
         process.exit(130);
