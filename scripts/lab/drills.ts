@@ -5,6 +5,7 @@
 // Drills of keepalived VIPs follow the VIP's holders from the kernel's address notifications.
 import type { TopologyVip } from "../../components/topology/types";
 import type { LoadResult } from "./agent";
+import type { LabService } from "./deployment";
 import { sleep, waitFor, type Lab } from "./lab";
 import { check, lostWrites, resumed, streamFigures, type Check, type DrillReport } from "./report";
 import { longestSplitMs, soleHolderAt, splitBrainMs, vacantMs } from "./vips";
@@ -135,6 +136,38 @@ async function awaitFailback(lab: Lab, vip: TopologyVip, facts: DrillContext["fa
 }
 
 const SETTLE_MS = 1500;
+
+/**
+ * A VIP drill under a watch of its holders: inject the fault on the holder, wait (bounded) for the
+ * backup to hold the VIP alone, recover, wait for the failback the preempt settings promise, and
+ * record the move, the overlap and the vacancy.
+ */
+async function vipDrill(
+    { lab, fault, facts }: DrillContext,
+    vip: TopologyVip,
+    bound: "serviceFailureMs" | "masterDownMs",
+    steps: { inject(holder: string): Promise<string>; recover(faultAt: number): Promise<void> },
+): Promise<void> {
+    const { holder, backup } = vipRoles(lab, vip);
+    Object.assign(facts, { vip: `${vip.name} ${vip.address}`, holder, backup }, vipBounds(lab, vip, backup));
+    const watch = lab.watchVip(vip);
+    try {
+        const at = Date.now();
+        fault();
+        facts.killed = await steps.inject(holder);
+        await waitFor(`VIP ${vip.name} on ${backup}`, Number(facts[bound]) + 10_000, async () => watch.holders().join(",") === backup, 50).catch(() => undefined);
+        const moved = soleHolderAt(watch.timeline(), backup, at);
+        if (moved !== undefined) facts.movedAfterMs = ms(moved - at);
+        await steps.recover(at);
+        await awaitFailback(lab, vip, facts, Date.now(), () => watch.holders());
+        const t = watch.timeline(at);
+        facts.splitBrainMs = ms(splitBrainMs(t));
+        facts.longestSplitMs = ms(longestSplitMs(t));
+        facts.vacantMs = ms(vacantMs(t));
+    } finally {
+        watch.stop();
+    }
+}
 
 function vipChecks(o: DrillOutcome, lab: Lab, vip: TopologyVip, boundKey: "masterDownMs" | "serviceFailureMs"): Check[] {
     const f = o.report.facts;
@@ -273,32 +306,23 @@ export const DRILLS: Drill[] = [
         id: "vip-service-failure",
         title: "SIGKILL the protected service on the VIP's master; its check fails, the VIP moves; restart it; the VIP fails back as preempt says",
         notApplicable: noVip,
-        async run({ lab, fault, facts }) {
-            const vip = drillVip(lab)!;
-            const { holder, backup } = vipRoles(lab, vip);
+        run: (ctx) => {
+            const vip = drillVip(ctx.lab)!;
             const role = vip.protects === "load-balancer" ? "load-balancer" : vip.protects;
-            const victims = lab.onNode(holder).filter((s) => s.role === role && s.service !== "keepalived");
-            Object.assign(facts, { vip: `${vip.name} ${vip.address}`, holder, backup, killed: victims.map((s) => s.container).join("+") }, vipBounds(lab, vip, backup));
-            const watch = lab.watchVip(vip);
-            try {
-                const at = Date.now();
-                fault();
-                await Promise.all(victims.map((s) => lab.stop(s, "SIGKILL")));
-                await waitFor(`VIP ${vip.name} on ${backup}`, Number(facts.serviceFailureMs) + 10_000, async () => watch.holders().join(",") === backup, 50).catch(() => undefined);
-                const moved = soleHolderAt(watch.timeline(), backup, at);
-                if (moved !== undefined) facts.movedAfterMs = ms(moved - at);
+            let victims: LabService[] = [];
+            return vipDrill(ctx, vip, "serviceFailureMs", {
+                async inject(holder) {
+                    victims = ctx.lab.onNode(holder).filter((s) => s.role === role && s.service !== "keepalived");
+                    await Promise.all(victims.map((s) => ctx.lab.stop(s, "SIGKILL")));
+                    return victims.map((s) => s.container).join("+");
+                },
                 // Docker's restart policy brings the service back; it turns healthy, then its check rises.
-                for (const s of victims) lab.start(s);
-                facts.restartHealthyMs = Math.max(...(await Promise.all(victims.map((s) => lab.waitHealthy(s)))));
-                await sleep(Number(facts.riseMs));
-                await awaitFailback(lab, vip, facts, Date.now(), () => watch.holders());
-                const t = watch.timeline(at);
-                facts.splitBrainMs = ms(splitBrainMs(t));
-                facts.longestSplitMs = ms(longestSplitMs(t));
-                facts.vacantMs = ms(vacantMs(t));
-            } finally {
-                watch.stop();
-            }
+                async recover() {
+                    for (const s of victims) ctx.lab.start(s);
+                    ctx.facts.restartHealthyMs = Math.max(...(await Promise.all(victims.map((s) => ctx.lab.waitHealthy(s)))));
+                    await sleep(Number(ctx.facts.riseMs));
+                },
+            });
         },
         checks: (o, lab) => vipChecks(o, lab, drillVip(lab)!, "serviceFailureMs"),
     },
@@ -306,32 +330,22 @@ export const DRILLS: Drill[] = [
         id: "vip-keepalived-kill",
         title: "SIGKILL keepalived on the VIP's master and keep it down; its supervisor clears the address; the backup takes the VIP; restart it; failback as preempt says",
         notApplicable: noVip,
-        async run({ lab, fault, facts }) {
-            const vip = drillVip(lab)!;
-            const { holder, backup } = vipRoles(lab, vip);
-            const keepalived = lab.onNode(holder).find((s) => s.service === "keepalived")!;
-            Object.assign(facts, { vip: `${vip.name} ${vip.address}`, holder, backup }, vipBounds(lab, vip, backup));
-            const watch = lab.watchVip(vip);
-            try {
-                const at = Date.now();
-                fault();
-                facts.killed = `${lab.crash(keepalived, "keepalived")} keepalived processes on ${holder}`;
+        run: (ctx) => {
+            const vip = drillVip(ctx.lab)!;
+            let keepalived: LabService;
+            return vipDrill(ctx, vip, "masterDownMs", {
+                async inject(holder) {
+                    keepalived = ctx.lab.onNode(holder).find((s) => s.service === "keepalived")!;
+                    return `${ctx.lab.crash(keepalived, "keepalived")} keepalived processes on ${holder}`;
+                },
                 // Docker would restart it at once, and the master (initial state MASTER) would take the VIP
-                // straight back: held down, the drill sees the backup's takeover.
-                await waitFor(`VIP ${vip.name} on ${backup}`, Number(facts.masterDownMs) + 10_000, async () => watch.holders().join(",") === backup, 50).catch(() => undefined);
-                const moved = soleHolderAt(watch.timeline(), backup, at);
-                if (moved !== undefined) facts.movedAfterMs = ms(moved - at);
-                await waitFor(`${keepalived.container} to exit`, 5000, async () => !lab.supervisor.running(keepalived.container));
-                facts.heldDownMs = Date.now() - at;
-                lab.start(keepalived);
-                await awaitFailback(lab, vip, facts, Date.now(), () => watch.holders());
-                const t = watch.timeline(at);
-                facts.splitBrainMs = ms(splitBrainMs(t));
-                facts.longestSplitMs = ms(longestSplitMs(t));
-                facts.vacantMs = ms(vacantMs(t));
-            } finally {
-                watch.stop();
-            }
+                // straight back: held down until the backup took over, the drill sees the takeover.
+                async recover(at) {
+                    await waitFor(`${keepalived.container} to exit`, 5000, async () => !ctx.lab.supervisor.running(keepalived.container));
+                    ctx.facts.heldDownMs = Date.now() - at;
+                    ctx.lab.start(keepalived);
+                },
+            });
         },
         checks: (o, lab) => vipChecks(o, lab, drillVip(lab)!, "masterDownMs"),
     },

@@ -3,7 +3,7 @@
 // and the client agent. Setup follows `pulumi up`'s order: etcd, its bootstrap task, control
 // plane and gateways (each waited for on its own health check), then the balancers.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { etcdPrefix } from "../../components/render/etcd";
@@ -12,7 +12,7 @@ import { controlPlanePorts } from "../../components/topology/ports";
 import type { AgentCommand, LoadResult, LoadSpec } from "./agent";
 import { labDeployment, type LabDeployment, type LabService } from "./deployment";
 import { CLIENT_NS, createLabNetwork, destroyLabNetwork, namespacePids, nodeNamespace } from "./netns";
-import { execIn, Supervisor, type RunResult } from "./processes";
+import { execIn, procStat, Supervisor, type RunResult } from "./processes";
 import { dockerShim, healthCheckArgv, HOST_PROGRAMS, prepareService, serviceKind, type Launch } from "./programs";
 import { holdsNow, VipWatch } from "./vips";
 import type { TopologyVip } from "../../components/topology/types";
@@ -186,15 +186,8 @@ export class Lab {
     crash(svc: LabService, comm: string): number {
         const r = this.services.get(svc.container)!;
         const procs = namespacePids(r.ns)
-            .map((pid) => {
-                try {
-                    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-                    return { pid, comm: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), ppid: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) };
-                } catch {
-                    return undefined;
-                }
-            })
-            .filter((p): p is { pid: number; comm: string; ppid: number } => p?.comm === comm);
+            .map((pid) => ({ pid, ...procStat(pid) }))
+            .filter((p): p is { pid: number; comm: string; ppid: number } => p.comm === comm);
         const pids = new Set(procs.map((p) => p.pid));
         const ordered = [...procs.filter((p) => pids.has(p.ppid)), ...procs.filter((p) => !pids.has(p.ppid))];
         for (const p of ordered) process.kill(p.pid, "SIGKILL");

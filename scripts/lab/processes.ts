@@ -2,8 +2,20 @@
 // workers die with their master), logging to a file, and stopped by signal like a container:
 // SIGTERM then SIGKILL after a grace period (`docker stop`), or SIGKILL at once (a crash).
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+
+/** A process's name and parent from /proc/PID/stat; undefined once it has exited. */
+export function procStat(pid: number): { comm: string; ppid: number } | undefined {
+    try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        // comm is in parentheses and may hold spaces; the fields after it start with state, ppid.
+        const end = stat.lastIndexOf(")");
+        return { comm: stat.slice(stat.indexOf("(") + 1, end), ppid: Number(stat.slice(end + 2).split(" ")[1]) };
+    } catch {
+        return undefined;
+    }
+}
 
 export interface RunResult {
     code: number | null;

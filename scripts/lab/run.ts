@@ -5,6 +5,7 @@
 //
 // Exit 0 when every drill's checks pass, 1 when one fails, 2 on bad usage or configuration.
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { procStat } from "./processes";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ConfigValidationError } from "../../components/spec";
@@ -56,10 +57,10 @@ function takeLock(): void {
 
 /** SIGKILLs this process's direct children (synchronous: safe in a signal handler). */
 function killChildren(): void {
-    for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p)).map(Number)) {
+        if (procStat(pid)?.ppid !== process.pid) continue;
         try {
-            const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-            if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === process.pid) process.kill(Number(pid), "SIGKILL");
+            process.kill(pid, "SIGKILL");
         } catch {
             // exited meanwhile
         }

@@ -20,6 +20,7 @@ import { dockerShim, healthCheckArgv, hostProgram, mapArg, mapContent, mapPath, 
 import { usageExtensions } from "../../scripts/lab/realState";
 import { formatTable, lostWrites, resumed, streamFigures, unavailabilityWindowMs, type DrillReport, type LabReport } from "../../scripts/lab/report";
 import { parseLabArgs } from "../../scripts/lab/run";
+import { procStat } from "../../scripts/lab/processes";
 import { applySets, UsageError } from "../../scripts/preview-offline";
 
 // ---------------------------------------------------------------------------------------------
@@ -787,6 +788,14 @@ describe("deployment: the on-prem stack over SSH, read back from what its steps 
         // The script user reaches the check script; the secret config stays private.
         expect(modeOf(path.join(root, "etc/keepalived")) & 0o001).toBe(0o001);
         expect(modeOf(path.join(root, "etc/keepalived/keepalived.conf"))).toBe(0o600);
+    });
+});
+
+describe("procStat", () => {
+    it("reads a process's name and parent, and nothing for a process that is gone", () => {
+        expect(procStat(process.pid)?.ppid).toBe(process.ppid);
+        expect(procStat(process.pid)?.comm.length).toBeGreaterThan(0);
+        expect(procStat(2 ** 22 + 1)).toBeUndefined();
     });
 });
 
