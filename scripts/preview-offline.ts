@@ -10,9 +10,9 @@ import { ConfigValidationError, loadPlatform } from "../components/spec";
 import { gunzipSync } from "node:zlib";
 import { TAGS } from "../components/targets/aws";
 import { LABELS } from "../components/service";
-import { HOST_PATHS, filesWritten, firewallInstalled } from "../components/render/ssh";
+import { HOST_PATHS, filesInstalled, firewallInstalled } from "../components/render/ssh";
 import { parseOptions, UsageError } from "./lib/cli";
-import { redactSecrets, runProgram, unwrapSecrets, type ProgramRun, type RecordedResource, type StateHook } from "./lib/mockEngine";
+import { redactSecrets, runProgram, unwrapSecrets, type ProgramRun, type RecordedResource, type RecordedStringAsset, type StateHook } from "./lib/mockEngine";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -156,18 +156,31 @@ function awsNodeFiles(r: RecordedResource): RenderedFile[] {
 }
 
 /**
- * An SSH host's files: what its files steps write (secret files and env files as "[secret]") and
- * the firewall script its host step installs. The step's connection names the host's address.
+ * What the CopyToRemote resources of an ssh run stage, by remote path: the source's text, or
+ * "[secret]" when the source is secret and `reveal` is not set.
  */
-function sshHostFiles(r: RecordedResource, nodeAt: Map<string, string>): RenderedFile[] {
+export function stagedContents(resources: RecordedResource[], reveal = false): Map<string, string> {
+    const staged = new Map<string, string>();
+    for (const r of resources) {
+        if (r.type !== "command:remote:CopyToRemote" || typeof r.inputs.remotePath !== "string") continue;
+        const source = reveal ? unwrapSecrets(r.inputs.source) : redactSecrets(r.inputs.source);
+        staged.set(r.inputs.remotePath, typeof source === "string" ? source : (source as RecordedStringAsset).text);
+    }
+    return staged;
+}
+
+/**
+ * An SSH host's files: what its files steps install (secret ones as "[secret]") and the firewall
+ * script its host step installs. The step's connection names the host's address.
+ */
+function sshHostFiles(r: RecordedResource, nodeAt: Map<string, string>, staged: Map<string, string>): RenderedFile[] {
     const address = (unwrapSecrets(r.inputs.connection) as { host?: string } | undefined)?.host;
     const node = address !== undefined ? nodeAt.get(address) : undefined;
     const stdin = unwrapSecrets(r.inputs.stdin);
     if (!node || typeof stdin !== "string") return [];
     const firewall = firewallInstalled(stdin);
-    const secret = (path: string) => path.startsWith(`${HOST_PATHS.secrets}/`) || path.startsWith(`${HOST_PATHS.env}/`);
     return [
-        ...[...filesWritten(stdin)].map(([path, content]) => ({ node, path, content: secret(path) ? "[secret]" : content })),
+        ...[...filesInstalled(stdin, staged)].map(([path, content]) => ({ node, path, content })),
         ...(firewall ? [{ node, path: HOST_PATHS.firewall, content: firewall }] : []),
     ];
 }
@@ -176,6 +189,7 @@ function sshHostFiles(r: RecordedResource, nodeAt: Map<string, string>): Rendere
 export function renderedFiles(run: ProgramRun): RenderedFile[] {
     const files: RenderedFile[] = [];
     // Node names by address, from the `nodes` output.
+    const staged = stagedContents(run.resources);
     const nodeAt = new Map(Object.entries((run.outputs.nodes?.value ?? {}) as Record<string, { address: string }>).map(([name, n]) => [n.address, name]));
     for (const r of run.resources) {
         if (r.type === "aws:ec2/instance:Instance" || r.type === "aws:ssm/parameter:Parameter") {
@@ -183,7 +197,7 @@ export function renderedFiles(run: ProgramRun): RenderedFile[] {
             continue;
         }
         if (r.type === "command:remote:Command") {
-            files.push(...sshHostFiles(r, nodeAt));
+            files.push(...sshHostFiles(r, nodeAt, staged));
             continue;
         }
         if (r.type !== "docker:index/container:Container") continue;

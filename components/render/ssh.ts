@@ -18,6 +18,8 @@ export const HOST_PATHS = {
     firewall: "/opt/gateway-ha/firewall.sh",
     firewallUnit: "/etc/systemd/system/gateway-ha-firewall.service",
     volumes: "/var/lib/gateway-ha/volumes",
+    /** Where CopyToRemote puts rendered files: SFTP writes as the login user, so root installs them from here. */
+    staging: "/var/lib/gateway-ha/staging",
 } as const;
 
 export const SSH_LAYOUT: HostLayout = {
@@ -29,6 +31,9 @@ export const SSH_LAYOUT: HostLayout = {
 };
 
 export const composePath = (svc: string) => `${HOST_PATHS.services}/${svc}/compose.yaml`;
+
+/** A staged copy of one of a service's files, named by a digest of its destination and content. */
+export const stagedPath = (svc: string, digest: string) => `${HOST_PATHS.staging}/${svc}.${digest}`;
 
 /** Seed 001: Docker 20.10.7 or later (older releases fail on CentOS 7.2's kernel and below). */
 export const MIN_DOCKER_VERSION = "20.10.7";
@@ -83,6 +88,8 @@ export const INSTALL_DOCKER = `gateway_ha_install_docker() {
 
 export interface HostBootstrap {
     node: string;
+    /** The login user, who owns the staging directory that CopyToRemote writes to over SFTP. */
+    user: string;
     firewallScript: string;
 }
 
@@ -115,6 +122,8 @@ export function renderHostBootstrap(h: HostBootstrap): string {
             `if [ "$(printf '%s\\n' ${MIN_DOCKER_VERSION} "$v" | sort -V | head -n1)" != ${MIN_DOCKER_VERSION} ]; then echo "gateway-ha: ${h.node} runs Docker $v; the platform needs ${MIN_DOCKER_VERSION} or later (seed 001)" >&2; exit 1; fi`,
             `install -d -m 0755 ${HOST_PATHS.root} ${HOST_PATHS.services} ${HOST_PATHS.files} ${HOST_PATHS.volumes}`,
             `install -d -m 0700 ${HOST_PATHS.secrets} ${HOST_PATHS.env}`,
+            // Staged secrets are readable by the login user alone, who can sudo anyway.
+            `mkdir -p ${HOST_PATHS.staging} && chown ${q(h.user)} ${HOST_PATHS.staging} && chmod 0700 ${HOST_PATHS.staging}`,
             `cat > ${HOST_PATHS.firewall} <<'GATEWAY_HA_FIREWALL'`,
             h.firewallScript.replace(/\n$/, ""),
             "GATEWAY_HA_FIREWALL",
@@ -130,37 +139,49 @@ export function renderHostBootstrap(h: HostBootstrap): string {
     );
 }
 
-/** A file to put on a host: content as given (it may be secret; the caller keeps the script secret then). */
-export interface HostFile {
+/** A file a service reads, as CopyToRemote staged it, and where root installs it. */
+export interface StagedFile {
+    staged: string;
     path: string;
-    content: string;
     mode: "0644" | "0600";
+    /** The copy that staged it, named when the staged file has gone missing. */
+    copy: string;
 }
 
-/** Writes each file atomically (a running container keeps the old one until it restarts), base64 so any bytes survive. */
-export function renderWriteFiles(files: HostFile[], dirs: string[]): string {
+/**
+ * Installs a service's staged files, each atomically (a running container keeps the old one until
+ * it restarts) and owned by root, creates its data directories, and removes the service's older
+ * staged versions. Staged names change with content, so a staged file is this deployment's own.
+ */
+export function renderInstallFiles(svc: string, files: StagedFile[], dirs: string[]): string {
     return remoteScript(
         [
             "set -eu",
             "umask 022",
             ...(dirs.length ? [`mkdir -p ${dirs.map(q).join(" ")}`] : []),
-            ...files.flatMap((f) => [
-                `mkdir -p ${q(f.path.replace(/\/[^/]+$/, "") || "/")}`,
-                `base64 -d > ${q(`${f.path}.new`)} <<'GATEWAY_HA_FILE'`,
-                ...(Buffer.from(f.content, "utf8").toString("base64").match(/.{1,76}/g) ?? []),
-                "GATEWAY_HA_FILE",
-                `chmod ${f.mode} ${q(`${f.path}.new`)}`,
-                `mv -f ${q(`${f.path}.new`)} ${q(f.path)}`,
-            ]),
+            "gateway_ha_install() {",
+            `  [ -f "$1" ] || { echo "gateway-ha: $1 is missing; run pulumi up --replace on its copy, $4" >&2; exit 1; }`,
+            '  mkdir -p "$(dirname "$2")"',
+            '  install -m "$3" -o 0 -g 0 "$1" "$2.new"',
+            '  mv -f "$2.new" "$2"',
+            "}",
+            ...files.map((f) => `gateway_ha_install ${q(f.staged)} ${q(f.path)} ${f.mode} ${q(f.copy)}`),
+            `for f in ${HOST_PATHS.staging}/${q(svc)}.*; do`,
+            `  case "$f" in ${files.map((f) => q(f.staged)).join("|")}) ;; *) rm -f "$f" ;; esac`,
+            "done",
         ].join("\n"),
     );
 }
 
-/** The files a script of renderWriteFiles writes, path → content (for offline review). */
-export function filesWritten(script: string): Map<string, string> {
+/** The files a script of renderInstallFiles installs, path → content, given the staged contents (for offline review). */
+export function filesInstalled(script: string, staged: ReadonlyMap<string, string>): Map<string, string> {
     const out = new Map<string, string>();
-    for (const m of script.matchAll(/base64 -d > '([^']+)\.new' <<'GATEWAY_HA_FILE'\n([\s\S]*?)\nGATEWAY_HA_FILE/g))
-        out.set(m[1].replace(/'\\''/g, "'"), Buffer.from(m[2].replace(/\n/g, ""), "base64").toString("utf8"));
+    const unq = (s: string) => s.replace(/'\\''/g, "'");
+    for (const m of script.matchAll(/^gateway_ha_install '((?:[^']|'\\'')*)' '((?:[^']|'\\'')*)' /gm)) {
+        const content = staged.get(unq(m[1]));
+        if (content === undefined) throw new Error(`nothing stages ${unq(m[1])}, which the script installs as ${unq(m[2])}`);
+        out.set(unq(m[2]), content);
+    }
     return out;
 }
 

@@ -6,14 +6,19 @@
 // Every step is a `command.remote.Command` (@pulumi/command) on its node's connection: the host key
 // pinned from ssh.knownHosts (without one the provider would accept any key), and the configured
 // key or else the deployer's SSH agent. A step sends its script on stdin to `sh -s` as root
-// (through `sudo -n` for any other user), so a secret file or password travels inside a secret
-// input and never on a command line. Rendered files travel the same way and are written
-// atomically by root on the host.
+// (through `sudo -n` for any other user), so a password travels inside a secret input and never
+// on a command line.
 //
-// Per service: a files step writes its Compose file, rendered files and env file; a run step
-// restarts it and waits for it to turn healthy. The run step's trigger is a keyed hash of all of
-// that, so a change restarts exactly the services that read it. Run steps of one role form a
-// dependsOn chain, so an update replaces one gateway, control-plane node or etcd member at a time.
+// Rendered files go with `command.remote.CopyToRemote`, one per file: SFTP writes as the login
+// user, so each lands in a staging directory of that user's (mode 0700), under a keyed digest of
+// its content, and a files step installs the service's files from there as root, atomically. A
+// secret file's copy has a secret source, so its content stays encrypted in the state; the install
+// script names staged paths only and stays plain, so `pulumi preview` shows which files change.
+//
+// Per service: copies and a files step put its Compose file, rendered files and env file in place;
+// a run step restarts it and waits for it to turn healthy. The run step's trigger is a keyed hash
+// of all of that, so a change restarts exactly the services that read it. Run steps of one role
+// form a dependsOn chain, so an update replaces one gateway, control-plane node or etcd member at a time.
 import { createHash, createHmac } from "node:crypto";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
@@ -32,10 +37,10 @@ import {
     renderServiceCompose,
     renderTaskOnHost,
     renderVerifyScript,
-    renderWriteFiles,
+    renderInstallFiles,
     stdinCommand,
     verifyPlans,
-    type HostFile,
+    stagedPath,
 } from "../render/ssh";
 import type { ComposeService } from "../render/cloudInit";
 import { serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec } from "../service";
@@ -50,6 +55,16 @@ export interface SshTargetArgs {
     topology: Topology;
     /** The deployer's key (ssh.privateKey); pass a Pulumi secret. Absent: the SSH agent. */
     privateKey?: pulumi.Input<string>;
+}
+
+/** One of a service's files on its host; content may be secret (a secret file's always is). */
+interface HostFile {
+    /** The name of the CopyToRemote that stages it. */
+    copy: string;
+    path: string;
+    mode: "0644" | "0600";
+    secret: boolean;
+    content: pulumi.Output<string>;
 }
 
 /** A service as the target ran it: its run step and its restart trigger. */
@@ -131,7 +146,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const dialErrorLimit = Math.ceil(spec.ssh.waitSeconds / spec.ssh.connectTimeoutSeconds);
         this.hosts = {};
         for (const node of topology.nodes) {
-            const script = renderHostBootstrap({ node: node.name, firewallScript: renderFirewallScript(hostFirewall(topology, node, rules)) });
+            const script = renderHostBootstrap({ node: node.name, user: node.ssh!.user, firewallScript: renderFirewallScript(hostFirewall(topology, node, rules)) });
             this.hostDigests.push(sha256(script));
             const connection = { ...this.access[node.name].connection, dialErrorLimit };
             const host = this.command(`${name}-${node.name}`, node, script, { connection });
@@ -168,6 +183,25 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         );
     }
 
+    /**
+     * Copies one file to the node's staging directory over SFTP (as the login user, hence staged,
+     * for root to install). The staged name is a keyed digest of destination and content, so it
+     * reveals nothing of a secret, a change re-copies, and the install step names this version.
+     */
+    private stage(svc: ServiceSpec, f: HostFile, opts: pulumi.CustomResourceOptions): command.remote.CopyToRemote {
+        const asset = f.content.apply((c) => new pulumi.asset.StringAsset(c));
+        const digest = pulumi.all([this.triggerKey, f.content]).apply(([key, c]) => createHmac("sha256", key).update(`${f.path}\0${c}`).digest("hex").slice(0, 20));
+        return new command.remote.CopyToRemote(
+            f.copy,
+            {
+                connection: this.access[svc.node.name].connection,
+                source: f.secret ? pulumi.secret(asset) : asset,
+                remotePath: pulumi.unsecret(digest.apply((d) => stagedPath(svc.name, d))),
+            },
+            opts,
+        );
+    }
+
     private host(node: TopologyNode, what: string): command.remote.Command {
         if (this.completed) throw new Error(`SshTarget: ${what} after complete()`);
         const host = this.hosts[node.name];
@@ -192,23 +226,29 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
             labels: serviceLabels(this.spec.stack, svc),
         };
         const compose = renderServiceCompose(composeSpec, svc.node);
-        const contents = pulumi.all(svc.files.map((f) => pulumi.output(f.content)));
         // Every env value is treated as secret: components pass credentials there.
-        const envValues = hasEnv ? pulumi.secret(pulumi.all(env)) : pulumi.output({} as Record<string, string>);
-        const hostFiles = pulumi.all([contents, envValues]).apply(([c, e]): HostFile[] => [
-            { path: composePath(svc.name), content: compose, mode: "0644" },
-            ...svc.files.map((f, i): HostFile => ({ path: f.secret ? SSH_LAYOUT.secretFile(svc.name, f.path) : SSH_LAYOUT.plainFile(svc.name, f.path), content: c[i], mode: "0644" })),
-            ...(Object.keys(e).length ? [{ path: SSH_LAYOUT.envFile(svc.name), content: renderEnvFile(svc.name, e), mode: "0600" as const }] : []),
-        ]);
-        const dirs = (svc.volumes ?? []).map((v) => SSH_LAYOUT.volumeData(v.name));
-        const anySecret = svc.files.some((f) => f.secret) || hasEnv;
-        const script = hostFiles.apply((files) => renderWriteFiles(files, dirs));
+        const envValues = hasEnv ? pulumi.secret(pulumi.all(env)) : undefined;
+        const hostFiles: HostFile[] = [
+            { copy: `${svc.name}-copy-compose`, path: composePath(svc.name), mode: "0644", secret: false, content: pulumi.output(compose) },
+            ...svc.files.map((f): HostFile => {
+                const path = f.secret ? SSH_LAYOUT.secretFile(svc.name, f.path) : SSH_LAYOUT.plainFile(svc.name, f.path);
+                return { copy: `${svc.name}-copy${f.path.replace(/[^A-Za-z0-9.]+/g, "-")}`, path, mode: "0644", secret: f.secret === true, content: pulumi.output(f.content) };
+            }),
+            ...(envValues ? [{ copy: `${svc.name}-copy-env`, path: SSH_LAYOUT.envFile(svc.name), mode: "0600" as const, secret: true, content: envValues.apply((e) => renderEnvFile(svc.name, e)) }] : []),
+        ];
         const parentOpts = { parent: opts.parent ?? this };
-        const files = this.command(`${svc.name}-files`, svc.node, anySecret ? pulumi.secret(script) : script, {}, { ...parentOpts, dependsOn: [host] });
+        const copies = hostFiles.map((f) => this.stage(svc, f, { ...parentOpts, dependsOn: [host] }));
+        const dirs = (svc.volumes ?? []).map((v) => SSH_LAYOUT.volumeData(v.name));
+        const script = pulumi
+            .all(copies.map((c) => c.remotePath))
+            .apply((staged) => renderInstallFiles(svc.name, hostFiles.map((f, i) => ({ staged: staged[i], path: f.path, mode: f.mode, copy: f.copy })), dirs));
+        const files = this.command(`${svc.name}-files`, svc.node, script, {}, { ...parentOpts, dependsOn: [host, ...copies] });
 
         // What the service reads: its Compose file (image, command, health check, limits), files and env.
         const trigger = pulumi.unsecret(
-            pulumi.all([this.triggerKey, hostFiles]).apply(([key, f]) => createHmac("sha256", key).update(JSON.stringify(f.map((x) => [x.path, x.content]))).digest("hex")),
+            pulumi
+                .all([this.triggerKey, ...hostFiles.map((f) => f.content)])
+                .apply(([key, ...contents]) => createHmac("sha256", key).update(JSON.stringify(hostFiles.map((f, i) => [f.path, contents[i]]))).digest("hex")),
         );
         const previous = this.lastOfRole.get(svc.role);
         const run = this.command(

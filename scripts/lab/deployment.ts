@@ -6,13 +6,13 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parse } from "yaml";
-import { HOST_PATHS, filesWritten } from "../../components/render/ssh";
+import { HOST_PATHS, filesInstalled } from "../../components/render/ssh";
 import { LABELS } from "../../components/service";
 import { formatIpv4, parseCidr, parseIpv4, cidrContains } from "../../components/spec/net";
 import type { PlatformSpec } from "../../components/spec/types";
 import type { Topology, TopologyVip } from "../../components/topology/types";
 import { unwrapSecrets, type RecordedResource } from "../lib/mockEngine";
-import { preview, type PreviewArgs } from "../preview-offline";
+import { preview, stagedContents, type PreviewArgs } from "../preview-offline";
 import { realState } from "./realState";
 
 export interface LabNode {
@@ -162,15 +162,16 @@ function hostSegment(nodes: LabNode[], vips: TopologyVip[]): string {
     return subnet;
 }
 
-/** An ssh-target run as the lab's deployment: every file the steps write to the hosts, read back. */
+/** An ssh-target run as the lab's deployment: every file the steps install on the hosts, read back. */
 export function sshDeploymentFromResources(spec: PlatformSpec, resources: RecordedResource[], outputs: Record<string, unknown>, vips: TopologyVip[] = []): LabDeployment {
     const nodes = nodesOf(outputs);
+    const staged = stagedContents(resources, true);
     const written = new Map<string, string>();
     const tasks: LabTask[] = [];
     for (const r of resources) {
         const stdin = r.inputs.stdin;
         if (typeof stdin !== "string") continue;
-        for (const [path, content] of filesWritten(stdin)) written.set(path, content);
+        for (const [path, content] of filesInstalled(stdin, staged)) written.set(path, content);
         // The script exports its environment itself (renderTaskOnHost); the lab reads it too (etcd's root password).
         if (TASK_SCRIPT.test(stdin)) tasks.push({ name: r.name, script: stdin, env: exportsOf(stdin) });
     }

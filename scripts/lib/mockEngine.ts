@@ -13,7 +13,7 @@ export interface RecordedResource {
     name: string;
     /** `urn:pulumi:<stack>::<project>::<parent types $-joined>$<type>::<name>`. */
     urn: string;
-    /** Inputs as the engine received them: secret subtrees stay wrapped (see isSecretWrapper). */
+    /** Inputs as the engine received them: secret subtrees stay wrapped (see isSecretWrapper), StringAssets as RecordedStringAsset. */
     inputs: Record<string, unknown>;
     /** State the mock returned: what outputs of this resource resolve to. */
     state: Record<string, unknown>;
@@ -128,6 +128,19 @@ export function defaultCall(token: string, inputs: Record<string, unknown>, prov
     }
 }
 
+/** A StringAsset input as recorded: its text, resolved (the SDK holds it as a promise). */
+export interface RecordedStringAsset {
+    text: string;
+}
+
+/** Deep copy with every StringAsset replaced by its resolved text, secret wrappers kept. */
+export async function resolveAssets(v: unknown): Promise<unknown> {
+    if (pulumi.asset.Asset.isInstance(v) && "text" in v) return { text: await (v as pulumi.asset.StringAsset).text } satisfies RecordedStringAsset;
+    if (Array.isArray(v)) return Promise.all(v.map(resolveAssets));
+    if (v && typeof v === "object") return Object.fromEntries(await Promise.all(Object.entries(v).map(async ([k, x]) => [k, await resolveAssets(x)])));
+    return v;
+}
+
 async function settle(o: pulumi.Output<unknown>): Promise<OutputValue> {
     const value = await new Promise<unknown>((resolve) => o.apply((v) => resolve(v)));
     return { value, secret: await pulumi.isSecret(o) };
@@ -177,6 +190,7 @@ export async function runProgram(opts: {
     }
     const monitor = pulumi.runtime.getMonitor();
     const urns = monitor instanceof MockMonitor ? [...monitor.getRegisteredResources().keys()] : [];
+    for (const r of resources) r.inputs = (await resolveAssets(r.inputs)) as Record<string, unknown>;
     for (const r of resources) r.urn = urns.find((u) => u.endsWith(`$${r.type}::${r.name}`) || u.endsWith(`::${r.type}::${r.name}`)) ?? "";
     return { project: opts.project, stack: opts.stack, resources, outputs };
 }

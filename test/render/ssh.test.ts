@@ -2,6 +2,7 @@
 // scripts the remote commands send to hosts (all checked with `sh -n`) and their command lines,
 // and what each host verifies.
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { loadPlatform } from "../../components/spec";
 import { cfg } from "../config";
@@ -10,6 +11,7 @@ import type { Flow, Topology } from "../../components/topology";
 import { hostFirewall, renderFirewallScript, renderFirewalld, renderIptables, richRule, type HostFirewall } from "../../components/render/hostFirewall";
 import {
     INSTALL_DOCKER,
+    filesInstalled,
     inlineCommand,
     renderEnvFile,
     renderHostBootstrap,
@@ -17,7 +19,7 @@ import {
     renderRunScript,
     renderTaskOnHost,
     renderVerifyScript,
-    renderWriteFiles,
+    renderInstallFiles,
     stdinCommand,
     verifyPlans,
 } from "../../components/render/ssh";
@@ -145,8 +147,8 @@ describe("host scripts", () => {
     });
 
     it.each([
-        ["host bootstrap", renderHostBootstrap({ node: "node-1", firewallScript: renderFirewallScript(hostFirewall(topology, node("node-1"), rules)) })],
-        ["files", renderWriteFiles([{ path: "/opt/x/a.yaml", content: "a: 'b'\nGATEWAY_HA_FILE\n", mode: "0644" }], ["/var/lib/gateway-ha/volumes/v/data"])],
+        ["host bootstrap", renderHostBootstrap({ node: "node-1", user: "deploy", firewallScript: renderFirewallScript(hostFirewall(topology, node("node-1"), rules)) })],
+        ["files", renderInstallFiles("svc", [{ staged: "/var/lib/gateway-ha/staging/svc.0a1b", path: "/opt/x/it's.yaml", mode: "0600", copy: "svc-copy-x" }], ["/var/lib/gateway-ha/volumes/v/data"])],
         ["run (health)", renderRunScript({ name: "node-1-etcd", trigger: "abc123", volumes: ["node-1-etcd-data"], healthCheck: { command: ["etcdctl", "endpoint", "health"], intervalSeconds: 5, timeoutSeconds: 3, retries: 5, startPeriodSeconds: 20 }, timeoutSeconds: 300 })],
         ["run (no health)", renderRunScript({ name: "lb-1-gateway-lb", trigger: "abc123", volumes: [], timeoutSeconds: 60 })],
         ["task", renderTaskOnHost({ container: "node-1-etcd", toolArgv: ["etcdctl", "--endpoints=x"], toolEnv: ["ETCDCTL_USER"], script: 'tool endpoint health\necho "$ROOT_PW" >/dev/null', env: { ROOT_PW: "it's" } })],
@@ -156,7 +158,7 @@ describe("host scripts", () => {
     });
 
     it("host bootstrap: Docker installed only when absent, for the RHEL and Debian families, version checked; firewall now and at boot; SELinux warning", () => {
-        const s = renderHostBootstrap({ node: "node-1", firewallScript: "#!/bin/sh\ntrue\n" });
+        const s = renderHostBootstrap({ node: "node-1", user: "deploy", firewallScript: "#!/bin/sh\ntrue\n" });
         expect(s).toMatch(/if ! command -v docker .*\|\| ! docker compose version .* then gateway_ha_install_docker; fi/);
         expect(INSTALL_DOCKER).toContain("download.docker.com/linux/centos/docker-ce.repo");
         expect(INSTALL_DOCKER).toContain('download.docker.com/linux/$distro');
@@ -167,15 +169,56 @@ describe("host scripts", () => {
         expect(s).toContain("sh /opt/gateway-ha/firewall.sh");
         expect(s).toMatch(/getenforce\)" = Enforcing \]; then echo "gateway-ha: WARNING: SELinux is enforcing on node-1/);
         expect(s).toContain("install -d -m 0700 /opt/gateway-ha/secrets /opt/gateway-ha/env");
+        // CopyToRemote writes over SFTP as the login user: the staging directory is theirs alone.
+        expect(s).toContain("mkdir -p /var/lib/gateway-ha/staging && chown 'deploy' /var/lib/gateway-ha/staging && chmod 0700 /var/lib/gateway-ha/staging");
     });
 
-    it("files: any bytes survive (base64), written atomically, data directories created", () => {
-        const content = "x: '1'\nGATEWAY_HA_FILE\n$HOME `id`\n";
-        const s = renderWriteFiles([{ path: "/opt/gateway-ha/files/svc/etc/a.yaml", content, mode: "0644" }], ["/var/lib/gateway-ha/volumes/v/data"]);
-        const body = /<<'GATEWAY_HA_FILE'\n([\s\S]*?)\nGATEWAY_HA_FILE/.exec(s)![1];
-        expect(Buffer.from(body.replace(/\n/g, ""), "base64").toString("utf8")).toBe(content);
-        expect(s).toContain("mv -f '/opt/gateway-ha/files/svc/etc/a.yaml.new' '/opt/gateway-ha/files/svc/etc/a.yaml'");
-        expect(s).toContain("mkdir -p '/var/lib/gateway-ha/volumes/v/data'");
+    it("files, run for real (as root, /opt and /var/lib on tmpfs in a mount namespace): staged files installed atomically, root-owned, with their modes; older staged versions removed; a missing one named with its copy", () => {
+        const staged = (name: string) => `/var/lib/gateway-ha/staging/svc.${name}`;
+        const files = [
+            { staged: staged("aaaa"), path: "/opt/gateway-ha/files/svc/etc/it's a.yaml", mode: "0644" as const, copy: "svc-copy-a" },
+            { staged: staged("bbbb"), path: "/opt/gateway-ha/env/svc.env", mode: "0600" as const, copy: "svc-copy-env" },
+        ];
+        const script = renderInstallFiles("svc", files, ["/var/lib/gateway-ha/volumes/v/data"]);
+        const content = "x: '1'\n$HOME `id`\n";
+        const sum = (c: string) => createHash("sha256").update(c).digest("hex");
+        const run = (setup: string) =>
+            spawnSync(
+                "unshare",
+                ["-m", "--propagation", "private", "sh", "-c", `mount -t tmpfs t /opt && mount -t tmpfs t /var/lib && ${setup} && sh -s && cd / && find /opt /var/lib -type f -exec stat -c '%n %a %u' {} + | sort && sha256sum '/opt/gateway-ha/files/svc/etc/it'"'"'s a.yaml' && ls -d /var/lib/gateway-ha/volumes/v/data`],
+                { input: script, encoding: "utf8" },
+            );
+        // The login user's staging directory as the host step leaves it, the two copies, an older version and another service's.
+        const setup = [
+            "mkdir -p /var/lib/gateway-ha/staging",
+            `printf '%s' "${content.replace(/[$`"\\]/g, "\\$&")}" > ${staged("aaaa")}`,
+            `echo 'PW=x' > ${staged("bbbb")}`,
+            `echo old > ${staged("0000")}`,
+            "echo other > /var/lib/gateway-ha/staging/svc2.0000",
+            "mkdir -p /opt/gateway-ha/env && echo stale > /opt/gateway-ha/env/svc.env && chmod 0644 /opt/gateway-ha/env/svc.env",
+        ].join(" && ");
+        const ok = run(setup);
+        expect(ok.stderr).toBe("");
+        expect(ok.status).toBe(0);
+        expect(ok.stdout.split("\n")).toEqual([
+            "/opt/gateway-ha/env/svc.env 600 0",
+            "/opt/gateway-ha/files/svc/etc/it's a.yaml 644 0",
+            `${staged("aaaa")} 644 0`,
+            `${staged("bbbb")} 644 0`,
+            "/var/lib/gateway-ha/staging/svc2.0000 644 0",
+            `${sum(content)}  /opt/gateway-ha/files/svc/etc/it's a.yaml`,
+            "/var/lib/gateway-ha/volumes/v/data",
+            "",
+        ]);
+        const missing = run(`mkdir -p /var/lib/gateway-ha/staging && echo x > ${staged("aaaa")}`);
+        expect(missing.status).not.toBe(0);
+        expect(missing.stderr).toContain(`gateway-ha: ${staged("bbbb")} is missing; run pulumi up --replace on its copy, svc-copy-env`);
+    });
+
+    it("filesInstalled reads an install script back against the staged contents, and refuses a file nothing staged", () => {
+        const script = renderInstallFiles("svc", [{ staged: "/s/svc.1", path: "/opt/it's", mode: "0644", copy: "c" }], []);
+        expect([...filesInstalled(script, new Map([["/s/svc.1", "body"]]))]).toEqual([["/opt/it's", "body"]]);
+        expect(() => filesInstalled(script, new Map())).toThrow(/nothing stages \/s\/svc.1, which the script installs as \/opt\/it's/);
     });
 
     it("env file: single-quoted values; a quote or newline is refused without echoing the value", () => {

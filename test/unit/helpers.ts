@@ -32,6 +32,7 @@ export const T = {
     dockerProvider: "pulumi:providers:docker",
     command: "command:local:Command",
     remoteCommand: "command:remote:Command",
+    copyToRemote: "command:remote:CopyToRemote",
     password: "random:index/randomPassword:RandomPassword",
     randomBytes: "random:index/randomBytes:RandomBytes",
     accessKey: "aws:iam/accessKey:AccessKey",

@@ -8,8 +8,11 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { SECRET_OUTPUT_KEYS } from "../../components/outputs";
 import { loadPlatform } from "../../components/spec";
 import { DockerTarget } from "../../components/targets/docker";
+import { SshTarget } from "../../components/targets/ssh";
+import type { ServiceSpec } from "../../components/service";
+import type { TopologyNode } from "../../components/topology/types";
 import { LABELS } from "../../components/service";
-import { SECRET_SIG, SECRET_SIG_KEY, defaultState, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
+import { SECRET_SIG, SECRET_SIG_KEY, defaultState, resolveAssets, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { T, cfg, findPlainSecrets, ofType, runPlatform, scanRun, type PlatformRun } from "./helpers";
 
 const DSN = "postgres://api7:Dsn-Secret-7b1d@db.internal:5432/api7ee";
@@ -106,39 +109,44 @@ describe.each(FLAVORS)("flavor $flavor", ({ flavor, config, secretKeys }) => {
     });
 });
 
+/** Mocks that record every registration's inputs as the engine received them (StringAssets resolved after). */
+async function recordingMocks(stack: string): Promise<RecordedResource[]> {
+    const recorded: RecordedResource[] = [];
+    await pulumi.runtime.setMocks(
+        {
+            newResource: (args) => {
+                const state = defaultState(args.type, args.name, args.inputs);
+                recorded.push({ type: args.type, name: args.name, urn: "", inputs: args.inputs, state });
+                return { id: `${args.name}-id`, state };
+            },
+            call: () => ({}),
+        },
+        "gateway-ha",
+        stack,
+        false,
+    );
+    return recorded;
+}
+
+/** A service with one plain file and one declared secret whose content is plain text. */
+const probeService = (node: TopologyNode): ServiceSpec => ({
+    name: "probe",
+    node,
+    role: "data-plane",
+    service: "probe",
+    image: "busybox:1.36",
+    files: [
+        { path: "/etc/public.conf", content: "nothing to hide" },
+        { path: "/etc/secret.conf", content: "password: plain-text-s3cret", secret: true },
+    ],
+});
+
 describe("the Docker target", () => {
     it("keeps a file declared secret a secret even when its content is plain text, and lists it in the secret-files label", async () => {
-        const recorded: { type: string; name: string; inputs: Record<string, unknown> }[] = [];
-        await pulumi.runtime.setMocks(
-            {
-                newResource: (args) => {
-                    const state = defaultState(args.type, args.name, args.inputs);
-                    recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
-                    return { id: `${args.name}-id`, state };
-                },
-                call: () => ({}),
-            },
-            "gateway-ha",
-            "target",
-            false,
-        );
+        const recorded = await recordingMocks("target");
         const { spec, topology } = loadPlatform({}, { project: "gateway-ha", stack: "target" });
         const target = new DockerTarget("t", { spec, topology });
-        const node = topology.byRole["data-plane"][0];
-        const { resource } = target.deployService(
-            {
-                name: "probe",
-                node,
-                role: "data-plane",
-                service: "probe",
-                image: "busybox:1.36",
-                files: [
-                    { path: "/etc/public.conf", content: "nothing to hide" },
-                    { path: "/etc/secret.conf", content: "password: plain-text-s3cret", secret: true },
-                ],
-            },
-            {},
-        );
+        const { resource } = target.deployService(probeService(topology.byRole["data-plane"][0]), {});
         await new Promise((resolve) => resource.urn.apply(resolve));
         const probe = recorded.find((r) => r.type === T.container && r.name === "probe")!;
         expect(findPlainSecrets(probe.inputs, ["plain-text-s3cret"], "probe")).toEqual([]);
@@ -148,5 +156,26 @@ describe("the Docker target", () => {
         ]);
         const labels = unwrapSecrets(probe.inputs.labels) as { label: string; value: string }[];
         expect(labels).toContainEqual({ label: LABELS.secretFiles, value: "/etc/secret.conf" });
+    });
+});
+
+describe("the SSH target", () => {
+    it("copies a file declared secret as a secret asset even when its content is plain text; its install script and trigger stay plain and reveal nothing", async () => {
+        const recorded = await recordingMocks("target-ssh");
+        const nodes = ["node-1", "node-2", "node-3", "node-4", "node-5", "lb-1"].map((name, i) => ({ name, address: `192.168.101.${11 + i}`, sshUser: "deploy" }));
+        const knownHosts = nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAImockhostkey${n.name.replace("-", "")}`);
+        const { spec, topology } = loadPlatform(cfg({ target: "ssh", layout: "compact", nodes, ssh: { agent: true, knownHosts } }), { project: "gateway-ha", stack: "target-ssh" });
+        const target = new SshTarget("t", { spec, topology });
+        const { resource } = target.deployService(probeService(topology.byRole["data-plane"][0]), {});
+        await new Promise((resolve) => resource.urn.apply(resolve));
+        for (const r of recorded) r.inputs = (await resolveAssets(r.inputs)) as Record<string, unknown>;
+        const copy = (name: string) => recorded.find((r) => r.type === T.copyToRemote && r.name === name)!;
+        expect(copy("probe-copy-etc-secret.conf").inputs.source).toMatchObject({ [SECRET_SIG_KEY]: SECRET_SIG, value: { text: "password: plain-text-s3cret" } });
+        expect(copy("probe-copy-etc-public.conf").inputs.source).toEqual({ text: "nothing to hide" });
+        expect(recorded.filter((r) => r.type === T.copyToRemote).map((r) => r.name).sort()).toEqual(["probe-copy-compose", "probe-copy-etc-public.conf", "probe-copy-etc-secret.conf"]);
+        const install = recorded.find((r) => r.type === T.remoteCommand && r.name === "probe-files")!;
+        expect(typeof install.inputs.stdin).toBe("string");
+        expect(install.inputs.stdin).toContain("'/opt/gateway-ha/secrets/probe/etc/secret.conf'");
+        for (const r of recorded) expect(findPlainSecrets(r.inputs, ["plain-text-s3cret"], r.name)).toEqual([]);
     });
 });

@@ -2,13 +2,13 @@
 // key, the configured key or the agent, the waiting), the files and run steps per service, restart
 // triggers that move only for the services whose inputs changed, the one-at-a-time chains per role,
 // the verification per host, the config checks, and where secrets go.
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { filesWritten, q, renderRemoveScript } from "../../components/render/ssh";
+import { filesInstalled, q, renderRemoveScript } from "../../components/render/ssh";
 import { ConfigValidationError, loadPlatform, type ConfigIssue } from "../../components/spec";
 import { pinnedHostKey } from "../../components/spec/knownHosts";
-import { renderedFiles } from "../../scripts/preview-offline";
+import { renderedFiles, stagedContents } from "../../scripts/preview-offline";
 import { isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { PROJECT, T, cfg, dependsOn, find, ofType, registration, runPlatform, scanRun, type PlatformRun } from "./helpers";
 
@@ -42,8 +42,19 @@ const triggerOf = (run: PlatformRun, name: string) => {
     expect(typeof t, `${name}'s trigger is plain, for review`).toBe("string");
     return t as string;
 };
-/** The files a files step writes: path → content. */
-const writtenFiles = (r: RecordedResource) => filesWritten(stdinOf(r));
+/** The files a files step installs: path → content, as its copies staged them. */
+const installedFiles = (run: PlatformRun, r: RecordedResource) => filesInstalled(stdinOf(r), stagedContents(run.resources, true));
+/** The copies that stage a service's files, by the path each is installed at. */
+const copiesOf = (run: PlatformRun, svc: string) => {
+    const script = stdinOf(cmd(run, `${svc}-files`));
+    return new Map(
+        [...script.matchAll(/^gateway_ha_install '([^']+)' '([^']+)' \d+ '([^']+)'$/gm)].map((m) => {
+            const copy = find(run, T.copyToRemote, m[3]);
+            expect(copy.inputs.remotePath, m[3]).toBe(m[1]);
+            return [m[2], copy] as const;
+        }),
+    );
+};
 const SERVICES = ["node-1-etcd", "node-2-etcd", "node-3-etcd", "node-1-apisix-cp", "node-2-apisix-cp", "node-4-gateway", "node-5-gateway", "lb-1-gateway-lb", "lb-1-control-plane-lb"];
 /** The node a service or step runs on: its name's prefix. */
 const nodeOf = (step: string) => NODES.find((n) => step.startsWith(`${n.name}-`))!;
@@ -66,8 +77,11 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         run = await runPlatform(config, { stack: STACK, secretKeys: SECRET_KEYS });
     });
 
-    it("creates only remote commands, no Docker or cloud resource: one host step per node, a files and a run step per service, a verify step per host", () => {
+    it("creates only remote commands and copies, no Docker or cloud resource: one host step per node, copies, a files and a run step per service, a verify step per host", () => {
         expect(run.resources.filter((r) => r.type.startsWith("docker:") || r.type.startsWith("aws:") || r.type === T.command)).toEqual([]);
+        // A copy per file: the Compose file, each rendered file, the env file when there is one.
+        for (const s of SERVICES) expect(ofType(run, T.copyToRemote).filter((c) => c.name.startsWith(`${s}-copy-`)).length, s).toBe(copiesOf(run, s).size);
+        expect(ofType(run, T.copyToRemote).map((c) => c.name).sort()).toEqual(SERVICES.flatMap((s) => [...copiesOf(run, s).values()].map((c) => c.name)).sort());
         expect(ofType(run, T.remoteCommand).map((c) => c.name).sort()).toEqual(
             [
                 ...topology.nodes.flatMap((n) => [`gateway-ha-ssh-${n.name}`, `gateway-ha-ssh-verify-${n.name}`]),
@@ -81,7 +95,11 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         expect(run.outputs.etcdEndpoints.value).toEqual([0, 1, 2].map((i) => `https://${ADDR(i)}:2379`));
     });
 
-    it("every step connects to its node as sshUser, pins the node's key from ssh.knownHosts, logs in with the configured key, and runs `sudo -n sh -s`", () => {
+    it("every step and copy connects to its node as sshUser, pins the node's key from ssh.knownHosts, logs in with the configured key; steps run `sudo -n sh -s`", () => {
+        for (const r of ofType(run, T.copyToRemote)) {
+            expect(isSecretWrapper(r.inputs.connection), r.name).toBe(true);
+            expect(connectionOf(r), r.name).toMatchObject({ host: nodeOf(r.name).address, port: 22, user: "deploy", hostKey: HOST_KEY(nodeOf(r.name).name), privateKey: PRIVATE_KEY, perDialTimeout: 10 });
+        }
         for (const r of ofType(run, T.remoteCommand)) {
             const node = r.name.startsWith("gateway-ha-ssh-") ? NODES.find((n) => r.name.endsWith(`-${n.name}`))! : r.name === "gateway-ha-etcd-bootstrap" ? NODES[0] : nodeOf(r.name);
             // The SDK keeps the whole connection secret; the key is in it, never anywhere plain.
@@ -106,6 +124,7 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
             expect(host.inputs.delete).toBeUndefined();
         }
         for (const s of SERVICES) for (const step of [s, `${s}-files`]) expect(connectionOf(cmd(run, step)).dialErrorLimit, step).toBe(10);
+        for (const c of ofType(run, T.copyToRemote)) expect(connectionOf(c).dialErrorLimit, c.name).toBe(10);
     });
 
     it("each host's firewall script opens that node's ports from the matrix, to the matrix's sources", () => {
@@ -116,21 +135,42 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         expect(rich("lb-1").sort()).toEqual(["443 from 0.0.0.0/0", "80 from 0.0.0.0/0", ...["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].map((c) => `9180 from ${c}`)].sort());
     });
 
-    it("files steps write the service's own Compose file (host networking, its image) and its files; secrets only in secret steps", () => {
-        const gw = cmd(run, "node-4-gateway-files");
-        const files = writtenFiles(gw);
+    it("copies stage the service's own Compose file (host networking, its image) and its files; files steps install them as root; secrets only in secret copies", () => {
+        const files = installedFiles(run, cmd(run, "node-4-gateway-files"));
         const compose = parse(files.get("/opt/gateway-ha/services/node-4-gateway/compose.yaml")!) as { services: Record<string, Record<string, unknown>> };
         expect(Object.keys(compose.services)).toEqual(["node-4-gateway"]);
         expect(compose.services["node-4-gateway"]).toMatchObject({ image: "apache/apisix:3.14.1-debian", network_mode: "host", restart: "unless-stopped", labels: { "gateway-ha.node": "node-4", "gateway-ha.role": "data-plane", "gateway-ha.service": "gateway" } });
         expect(files.get("/opt/gateway-ha/files/node-4-gateway/usr/local/apisix/conf/config.yaml")).toMatch(/role: data_plane/);
-        expect([...files.keys()]).toContain("/opt/gateway-ha/env/node-4-gateway.env");
-        expect(isSecretWrapper(gw.inputs.stdin)).toBe(true);
-        const etcd = writtenFiles(cmd(run, "node-1-etcd-files"));
-        expect([...etcd.keys()].filter((p) => p.startsWith("/opt/gateway-ha/secrets/"))).toEqual(["/opt/gateway-ha/secrets/node-1-etcd/etc/etcd/pki/member.key"]);
+        expect(files.get("/opt/gateway-ha/env/node-4-gateway.env")).toMatch(/^[A-Z_]+='/m);
+        expect(stdinOf(cmd(run, "node-4-gateway-files"))).toMatch(/^gateway_ha_install '[^']+' '\/opt\/gateway-ha\/env\/node-4-gateway\.env' 0600 /m);
+        // Each copy is secret exactly when its file is: the env file and keys; the Compose file and config stay plain for review.
+        const secretCopies = (svc: string) => [...copiesOf(run, svc)].filter(([, c]) => isSecretWrapper(c.inputs.source)).map(([path]) => path);
+        for (const s of SERVICES)
+            expect(secretCopies(s), s).toEqual([...copiesOf(run, s).keys()].filter((p) => p.startsWith("/opt/gateway-ha/secrets/") || p.startsWith("/opt/gateway-ha/env/")));
+        expect(secretCopies("node-4-gateway").sort()).toEqual(["/opt/gateway-ha/env/node-4-gateway.env", "/opt/gateway-ha/secrets/node-4-gateway/usr/local/apisix/conf/etcd-pki/client.key"]);
+        expect(secretCopies("node-1-etcd")).toEqual(["/opt/gateway-ha/secrets/node-1-etcd/etc/etcd/pki/member.key"]);
+        expect(secretCopies("lb-1-gateway-lb")).toEqual([]);
+        // The install scripts name staged paths only: always plain, so `pulumi preview` shows which files change.
+        for (const s of SERVICES) expect(isSecretWrapper(cmd(run, `${s}-files`).inputs.stdin), s).toBe(false);
         expect(stdinOf(cmd(run, "node-1-etcd-files"))).toContain("mkdir -p '/var/lib/gateway-ha/volumes/node-1-etcd-data/data'");
-        // A balancer has no secret: its step stays plain, so `pulumi preview` shows the change.
-        expect(isSecretWrapper(cmd(run, "lb-1-gateway-lb-files").inputs.stdin)).toBe(false);
-        for (const s of SERVICES) expect(dependsOn(registration(run, T.remoteCommand, `${s}-files`), T.remoteCommand, `gateway-ha-ssh-${nodeOf(s).name}`), s).toBe(true);
+        for (const s of SERVICES) {
+            const step = registration(run, T.remoteCommand, `${s}-files`);
+            expect(dependsOn(step, T.remoteCommand, `gateway-ha-ssh-${nodeOf(s).name}`), s).toBe(true);
+            for (const c of copiesOf(run, s).values()) {
+                expect(dependsOn(step, T.copyToRemote, c.name), `${s} installs after ${c.name}`).toBe(true);
+                expect(dependsOn(registration(run, T.copyToRemote, c.name), T.remoteCommand, `gateway-ha-ssh-${nodeOf(s).name}`), `${c.name} after its host step`).toBe(true);
+            }
+        }
+    });
+
+    it("staged names are keyed digests of destination and content: one per file, under the node's staging directory, never a plain hash of a secret", () => {
+        const copies = ofType(run, T.copyToRemote);
+        const paths = copies.map((c) => c.inputs.remotePath as string);
+        expect(new Set(paths).size).toBe(paths.length);
+        for (const c of copies) expect(c.inputs.remotePath, c.name).toMatch(new RegExp(`^/var/lib/gateway-ha/staging/${nodeOf(c.name).name}-[a-z-]+\\.[0-9a-f]{20}$`));
+        const staged = stagedContents(run.resources, true);
+        const plainHashes = [...staged.values()].map((c) => createHash("sha256").update(c).digest("hex").slice(0, 20));
+        for (const p of paths) expect(plainHashes).not.toContain(p.split(".").pop());
     });
 
     it("run steps restart the service and wait for its health; delete removes the container with a command line of its own, before a replacement starts", () => {
