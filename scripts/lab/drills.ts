@@ -9,6 +9,7 @@ import type { LabService } from "./deployment";
 import { sleep, waitFor, type Lab } from "./lab";
 import { check, lostWrites, resumed, streamFigures, type Check, type DrillReport } from "./report";
 import { longestSplitMs, soleHolderAt, splitBrainMs, vacantMs } from "./vips";
+import { firstWith, firstWithout } from "./ipvs";
 
 export interface DrillContext {
     lab: Lab;
@@ -107,13 +108,31 @@ function vipRoles(lab: Lab, vip: TopologyVip): { holder: string; backup: string 
 
 const ms = (n: number) => Math.round(n * 10) / 10;
 
-/** The VIP a drill works on: the gateways' (the client's reads show the move), else the first one. */
-function drillVip(lab: Lab): TopologyVip | undefined {
-    const vips = lab.d.vips.filter((v) => !v.lvs);
+/**
+ * The VIP a drill works on: the gateways' (the client's reads show the move), else the first one.
+ * The service-failure drill takes keepalived VIPs only: an LVS director has no check script (its
+ * checker tests the real servers, see lvs-real-server-failure).
+ */
+function drillVip(lab: Lab, lvs: boolean): TopologyVip | undefined {
+    const vips = lab.d.vips.filter((v) => lvs || !v.lvs);
     return vips.find((v) => v.protects === "data-plane") ?? vips[0];
 }
 
-const noVip = (lab: Lab) => (drillVip(lab) ? undefined : "the stack has no keepalived VIP (loadBalancer.keepalived.vips)");
+const noVip = (lvs: boolean) => (lab: Lab) =>
+    drillVip(lab, lvs) ? undefined : lvs || !lab.d.vips.length ? "the stack has no keepalived VIP (loadBalancer.keepalived.vips)" : "an LVS director has no check script to fail: see lvs-real-server-failure";
+
+/** The LVS virtual server in front of the gateways, if the stack has one. */
+const lvsVip = (lab: Lab) => lab.d.vips.find((v) => v.lvs && v.protects === "data-plane");
+
+/**
+ * keepalived's bounds for an LVS real server (README, "keepalived VIPs"): out after the next check
+ * and its retries (delay_loop = interval, connect_timeout = timeout, retry = fall − 1,
+ * delay_before_retry = interval); back after the first check that passes once it is healthy.
+ */
+export function lvsBounds(lab: Lab): { removalMs: number; readdMs: number } {
+    const c = lab.spec.loadBalancer.keepalived.check;
+    return { removalMs: (c.interval + c.fall * c.timeout + (c.fall - 1) * c.interval) * 1000, readdMs: (c.interval + c.timeout) * 1000 };
+}
 
 /**
  * Waits for the VIP to return to the master as the preempt settings say, or (nopreempt) checks that
@@ -305,9 +324,9 @@ export const DRILLS: Drill[] = [
     {
         id: "vip-service-failure",
         title: "SIGKILL the protected service on the VIP's master; its check fails, the VIP moves; restart it; the VIP fails back as preempt says",
-        notApplicable: noVip,
+        notApplicable: noVip(false),
         run: (ctx) => {
-            const vip = drillVip(ctx.lab)!;
+            const vip = drillVip(ctx.lab, false)!;
             const role = vip.protects === "load-balancer" ? "load-balancer" : vip.protects;
             let victims: LabService[] = [];
             return vipDrill(ctx, vip, "serviceFailureMs", {
@@ -324,14 +343,14 @@ export const DRILLS: Drill[] = [
                 },
             });
         },
-        checks: (o, lab) => vipChecks(o, lab, drillVip(lab)!, "serviceFailureMs"),
+        checks: (o, lab) => vipChecks(o, lab, drillVip(lab, false)!, "serviceFailureMs"),
     },
     {
         id: "vip-keepalived-kill",
         title: "SIGKILL keepalived on the VIP's master and keep it down; its supervisor clears the address; the backup takes the VIP; restart it; failback as preempt says",
-        notApplicable: noVip,
+        notApplicable: noVip(true),
         run: (ctx) => {
-            const vip = drillVip(ctx.lab)!;
+            const vip = drillVip(ctx.lab, true)!;
             let keepalived: LabService;
             return vipDrill(ctx, vip, "masterDownMs", {
                 async inject(holder) {
@@ -347,7 +366,65 @@ export const DRILLS: Drill[] = [
                 },
             });
         },
-        checks: (o, lab) => vipChecks(o, lab, drillVip(lab)!, "masterDownMs"),
+        checks: (o, lab) => vipChecks(o, lab, drillVip(lab, true)!, "masterDownMs"),
+    },
+    {
+        id: "lvs-real-server-failure",
+        title: "SIGKILL the gateway on one LVS real server; the director's checker takes it out of the virtual server and reads go to the others; restart it; the checker puts it back",
+        notApplicable: (lab) => (lvsVip(lab) ? undefined : "no LVS virtual server in front of the gateways (loadBalancer.kind lvs)"),
+        async run({ lab, fault, facts }) {
+            const vip = lvsVip(lab)!;
+            const { holder } = vipRoles(lab, vip);
+            const port = lab.spec.dataPlane.httpPort;
+            const real = vip.lvs!.realServers[0].node;
+            const gateway = lab.onNode(real.name).find((s) => s.service === "gateway");
+            if (!gateway) throw new Error(`real server ${real.name} runs no gateway`);
+            const bounds = lvsBounds(lab);
+            Object.assign(facts, { virtualServer: `${vip.address}:${port}`, director: holder, realServer: `${real.name} ${real.address}` }, bounds);
+            const watch = lab.watchIpvs(holder, vip.address, port);
+            try {
+                facts.realServersBefore = watch.current().join(",");
+                const at = Date.now();
+                fault();
+                await lab.stop(gateway, "SIGKILL");
+                facts.killed = gateway.container;
+                await waitFor(`${real.address} out of ${vip.address}:${port} on ${holder}`, bounds.removalMs + 10_000, async () => !watch.current().includes(real.address), 50).catch(() => undefined);
+                const removedAt = firstWithout(watch.history(), real.address, at);
+                if (removedAt !== undefined) {
+                    facts.removedAfterMs = removedAt - at;
+                    facts.removedAt = removedAt;
+                }
+                facts.realServersWhileDown = watch.current().join(",");
+                // Reads go on against the remaining real servers for a while.
+                await sleep(SETTLE_MS);
+                lab.start(gateway);
+                const restartAt = Date.now();
+                facts.restartHealthyMs = await lab.waitHealthy(gateway);
+                const healthyAt = Date.now();
+                await waitFor(`${real.address} back in ${vip.address}:${port}`, bounds.readdMs + 10_000, async () => watch.current().includes(real.address), 50).catch(() => undefined);
+                const back = firstWith(watch.history(), real.address, restartAt);
+                if (back !== undefined) facts.readdedAfterHealthyMs = Math.max(0, back - healthyAt);
+                facts.realServersAfter = watch.current().join(",");
+                await sleep(SETTLE_MS);
+            } finally {
+                watch.stop();
+            }
+        },
+        checks: (o) => {
+            const f = o.report.facts;
+            const real = String(f.realServer).split(" ")[1];
+            const bound = Number(f.removalMs) + VIP_SLACK_MS;
+            // Reads that started once the real server was out: none of them may fail.
+            const after = typeof f.removedAt === "number" ? o.load.reads.filter((r) => r.t0 >= Number(f.removedAt)) : [];
+            const failedAfter = after.filter((r) => !r.ok).length;
+            return [
+                check("both real servers in the virtual server before", String(f.realServersBefore).split(",").length >= 2 && String(f.realServersBefore).includes(real), `before the fault: ${f.realServersBefore}`),
+                check("the real server is taken out within the checker's bound", typeof f.removedAfterMs === "number" && f.removedAfterMs <= bound, `${real} out of ${f.virtualServer} ${f.removedAfterMs ?? "never"} ms after the kill (bound ${f.removalMs} ms + ${VIP_SLACK_MS} ms slack)`),
+                check("no failed reads once it is out", after.length > 0 && failedAfter === 0, `${failedAfter} of ${after.length} GETs started after the removal failed`),
+                check("put back once it is healthy", String(f.realServersAfter).split(",").includes(real), `after recovery: ${f.realServersAfter}, ${f.readdedAfterHealthyMs ?? "never"} ms after its health check passed (bound ${f.readdMs} ms)`),
+                noLostWrites(o),
+            ];
+        },
     },
 ];
 

@@ -15,12 +15,20 @@ import { CLIENT_NS, createLabNetwork, destroyLabNetwork, namespacePids, nodeName
 import { execIn, procStat, Supervisor, type RunResult } from "./processes";
 import { dockerShim, healthCheckArgv, HOST_PROGRAMS, prepareService, serviceKind, type Launch } from "./programs";
 import { holdsNow, VipWatch } from "./vips";
+import { IpvsWatch } from "./ipvs";
 import type { TopologyVip } from "../../components/topology/types";
 
 const REPO = resolve(__dirname, "..", "..");
 const AGENT_SCRIPT = join(REPO, "scripts", "lab", "agent.ts");
 /** Where the routes the drills use send traffic: a server in the client namespace. */
 const UPSTREAM_PORT = 18080;
+
+/**
+ * How much slower than real hardware the lab's machine runs: its own setup and probe timeouts are
+ * multiplied by it (never a drill's bounds, which come from the stack). The VM runner sets it, as
+ * its CPUs are emulated.
+ */
+export const SLOWDOWN = Math.max(1, Number(process.env.GATEWAY_HA_LAB_SLOWDOWN ?? 1) || 1);
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -143,7 +151,7 @@ export class Lab {
         await phase("control plane and gateways", [...this.byRole("control-plane"), ...this.byRole("data-plane")]);
         await phase("balancers", this.byRole("load-balancer"));
         for (const vip of d.vips) {
-            const ms = await waitFor(`VIP ${vip.name} (${vip.address}) to be held by one node`, 30_000, async () => this.vipHolders(vip).length === 1);
+            const ms = await waitFor(`VIP ${vip.name} (${vip.address}) to be held by one node`, 30_000 * SLOWDOWN, async () => this.vipHolders(vip).length === 1);
             log(`VIP ${vip.name} ${vip.address}: held by ${this.vipHolders(vip).join(",")} after ${ms} ms more`);
         }
 
@@ -151,7 +159,7 @@ export class Lab {
         await this.agentCall({ op: "upstream", host: this.client, port: UPSTREAM_PORT });
         const put = await this.putRoute("lab-echo", "/lab/echo");
         if (put.status !== 200 && put.status !== 201) throw new Error(`writing the lab route through the control-plane balancer failed: ${put.status} ${put.body}`);
-        const ms = await waitFor("the lab route to be served through the gateway balancer", 20_000, async () => (await this.get("/lab/echo")).status === 200);
+        const ms = await waitFor("the lab route to be served through the gateway balancer", 20_000 * SLOWDOWN, async () => (await this.get("/lab/echo")).status === 200);
         log(`route written through the control-plane balancer, served through the gateway balancer after ${ms} ms`);
     }
 
@@ -200,10 +208,10 @@ export class Lab {
         const r = this.services.get(svc.container)!;
         const argv = healthCheckArgv(svc, r.root);
         if (!argv) return true;
-        return (await execIn(r.ns, argv, { timeoutMs: 5000 })).code === 0;
+        return (await execIn(r.ns, argv, { timeoutMs: 5000 * SLOWDOWN })).code === 0;
     }
 
-    waitHealthy(svc: LabService, timeoutMs = 60_000): Promise<number> {
+    waitHealthy(svc: LabService, timeoutMs = 60_000 * SLOWDOWN): Promise<number> {
         return waitFor(`${svc.container} to pass its health check`, timeoutMs, () => this.healthy(svc), 150);
     }
 
@@ -219,7 +227,7 @@ export class Lab {
             let out = "";
             child.stdout.on("data", (x) => (out += x));
             child.stderr.on("data", (x) => (out += x));
-            const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+            const timer = setTimeout(() => child.kill("SIGKILL"), 120_000 * SLOWDOWN);
             child.on("close", (code) => {
                 clearTimeout(timer);
                 resolve({ code, out, ms: Date.now() - started });
@@ -237,8 +245,13 @@ export class Lab {
         return new VipWatch(vip.address, vip.nodes.map((n) => ({ node: n.name, ns: nodeNamespace(n.name) })));
     }
 
+    /** Starts recording the real servers of the virtual server `address:port` in `node`'s IPVS table. */
+    watchIpvs(node: string, address: string, port: number): IpvsWatch {
+        return new IpvsWatch(() => namespacePids(nodeNamespace(node))[0], address, port);
+    }
+
     /** etcdctl as root against every member, run in a running member's namespace with its files. */
-    async etcdctl(args: string[], timeoutMs = 10_000): Promise<RunResult> {
+    async etcdctl(args: string[], timeoutMs = 10_000 * SLOWDOWN): Promise<RunResult> {
         const member = this.byService("etcd").find((s) => this.supervisor.running(s.container));
         if (!member) throw new Error("no etcd member is running");
         const r = this.services.get(member.container)!;
@@ -267,7 +280,7 @@ export class Lab {
     /** Route ids stored in etcd under `<prefix>/routes/<idPrefix>`. */
     async routeIds(idPrefix: string): Promise<Set<string>> {
         const prefix = `${etcdPrefix(this.spec, "control-plane")}/routes/`;
-        const r = await this.etcdctl(["get", `${prefix}${idPrefix}`, "--prefix", "--keys-only"], 20_000);
+        const r = await this.etcdctl(["get", `${prefix}${idPrefix}`, "--prefix", "--keys-only"], 20_000 * SLOWDOWN);
         if (r.code !== 0) throw new Error(`etcdctl get failed: ${r.out}`);
         return new Set(r.out.split("\n").filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length)));
     }
@@ -292,7 +305,7 @@ export class Lab {
     }
 
     async get(path: string): Promise<{ status: number; body: string }> {
-        return (await this.agentCall({ op: "request", method: "GET", url: `${this.gatewayUrl}${path}`, timeoutMs: 5000 })) as unknown as { status: number; body: string };
+        return (await this.agentCall({ op: "request", method: "GET", url: `${this.gatewayUrl}${path}`, timeoutMs: 5000 * SLOWDOWN })) as unknown as { status: number; body: string };
     }
 
     async putRoute(id: string, uri: string): Promise<{ status: number; body: string }> {

@@ -1,7 +1,7 @@
 // The HA lab: runs a stack's rendered topology with real daemons in network namespaces and
 // drills its failover under load (see README, "HA lab"). Linux, root.
 //
-//   npm run test:lab -- [--stack NAME] [--config-file FILE] [--set KEY=VALUE]... [--report PATH]
+//   npm run test:lab -- [--stack NAME] [--config-file FILE] [--set KEY=VALUE]... [--drills ID,…] [--report PATH]
 //
 // Exit 0 when every drill's checks pass, 1 when one fails, 2 on bad usage or configuration.
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -21,11 +21,17 @@ export interface LabArgs {
     configFile?: string;
     sets: string[];
     report: string;
+    /** Drill ids to run; all of them when empty. */
+    drills: string[];
 }
 
 export function parseLabArgs(argv: string[]): LabArgs {
-    const o = parseOptions(argv, { values: ["--stack", "--config-file", "--report"], repeated: ["--set"] });
+    const o = parseOptions(argv, { values: ["--stack", "--config-file", "--report", "--drills"], repeated: ["--set"] });
+    const drills = (o.values.get("--drills") ?? "").split(",").filter(Boolean);
+    const unknown = drills.filter((id) => !DRILLS.some((d) => d.id === id));
+    if (unknown.length) throw new UsageError(`--drills: no drill ${unknown.join(", ")} (drills: ${DRILLS.map((d) => d.id).join(", ")})`);
     return {
+        drills,
         stack: o.values.get("--stack") ?? "dev",
         ...(o.values.has("--config-file") ? { configFile: o.values.get("--config-file") } : {}),
         sets: o.repeated.get("--set") ?? [],
@@ -34,7 +40,7 @@ export function parseLabArgs(argv: string[]): LabArgs {
 }
 
 /** One lab at a time on a machine: the namespaces have fixed names. */
-const LOCK = join(tmpdir(), "gateway-ha-lab.lock");
+export const LOCK = join(tmpdir(), "gateway-ha-lab.lock");
 const WORK_DIR = join(tmpdir(), "gateway-ha-lab");
 
 function processExists(pid: number): boolean {
@@ -46,7 +52,7 @@ function processExists(pid: number): boolean {
     }
 }
 
-function takeLock(): void {
+export function takeLock(): void {
     if (existsSync(LOCK)) {
         const pid = Number(readFileSync(LOCK, "utf8"));
         const alive = pid > 0 && processExists(pid);
@@ -110,7 +116,7 @@ async function main(): Promise<number> {
             passed: false,
         };
         for (const [i, drill] of DRILLS.entries()) {
-            const skip = drill.notApplicable?.(lab);
+            const skip = args.drills.length && !args.drills.includes(drill.id) ? "not chosen (--drills)" : drill.notApplicable?.(lab);
             if (skip) {
                 report.skipped.push({ id: drill.id, reason: skip });
                 log(`drill ${i + 1}/${DRILLS.length}: ${drill.id}: skipped, ${skip}`);

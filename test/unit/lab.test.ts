@@ -702,11 +702,12 @@ describe("lab helpers and argument parsing", () => {
 
     describe("parseLabArgs", () => {
         it("defaults to the dev stack and lab-report.json", () => {
-            expect(parseLabArgs([])).toEqual({ stack: "dev", sets: [], report: "lab-report.json" });
+            expect(parseLabArgs([])).toEqual({ stack: "dev", sets: [], report: "lab-report.json", drills: [] });
         });
         it("reads every option, --set repeatedly", () => {
-            expect(parseLabArgs(["--stack", "s1", "--config-file", "f.yaml", "--set", "a=1", "--set", "b.c=2", "--report", "out.json"])).toEqual({
+            expect(parseLabArgs(["--stack", "s1", "--config-file", "f.yaml", "--set", "a=1", "--set", "b.c=2", "--report", "out.json", "--drills", "vip-keepalived-kill,lvs-real-server-failure"])).toEqual({
                 stack: "s1",
+                drills: ["vip-keepalived-kill", "lvs-real-server-failure"],
                 configFile: "f.yaml",
                 sets: ["a=1", "b.c=2"],
                 report: "out.json",
@@ -716,6 +717,7 @@ describe("lab helpers and argument parsing", () => {
             expect(() => parseLabArgs(["--bogus"])).toThrow(UsageError);
             expect(() => parseLabArgs(["--bogus"])).toThrow(/unknown argument --bogus/);
             expect(() => parseLabArgs(["--stack"])).toThrow(/--stack needs a value/);
+            expect(() => parseLabArgs(["--drills", "kill-gateway,kill-everything"])).toThrow(/--drills: no drill kill-everything \(drills: kill-gateway, /);
         });
     });
 });
