@@ -102,7 +102,8 @@ export function renderInner(a: { repo: string; path: string; labArgs: string[]; 
         `echo $? > ${shq(a.exitFile)}`,
         "sync",
         "echo o > /proc/sysrq-trigger",
-        "sleep 60",
+        // The root goes away with the power: keep sh quiet about it.
+        "sleep 60 2>/dev/null",
         "",
     ].join("\n");
 }
