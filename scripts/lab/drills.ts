@@ -6,7 +6,7 @@
 import type { TopologyVip } from "../../components/topology/types";
 import type { LoadResult } from "./agent";
 import type { LabService } from "./deployment";
-import { sleep, waitFor, type Lab } from "./lab";
+import { SLOWDOWN, sleep, waitFor, type Lab } from "./lab";
 import { check, lostWrites, resumed, streamFigures, type Check, type DrillReport } from "./report";
 import { longestSplitMs, soleHolderAt, splitBrainMs, vacantMs } from "./vips";
 import { firstWith, firstWithout } from "./ipvs";
@@ -91,8 +91,11 @@ export function vipBounds(lab: Lab, vip: TopologyVip, backup: string): { skewMs:
     };
 }
 
-/** Scheduling allowance on a shared 2-core machine over keepalived's own bounds. */
-const VIP_SLACK_MS = 1000;
+/**
+ * Scheduling allowance on a shared 2-core machine over keepalived's own bounds; twice that on
+ * emulated CPUs (the lab's VM), where reading the kernel's notifications lags further.
+ */
+const VIP_SLACK_MS = SLOWDOWN > 1 ? 2000 : 1000;
 /**
  * The one legitimate overlap: on a preemptive failback the new master adds the address and
  * advertises; the old master drops it when that advert arrives. Anything longer is split brain.
