@@ -2,7 +2,7 @@
 // IPVS (ip_vs), which some kernels (this CI machine's among them) are built without. The VM boots
 // Debian's kernel (package linux-image-amd64, which builds ip_vs as a module) with this machine's
 // root filesystem shared read-write over virtio-9p, so the lab runs the same programs, repository
-// and node_modules; only /run and /tmp are the VM's own. A tiny initramfs (busybox-static) loads
+// and node_modules; only /run (and TMPDIR in it) is the VM's own. A tiny initramfs (busybox-static) loads
 // the 9p modules, mounts the root and hands over to a script that loads the lab's kernel modules,
 // runs the lab and records its exit status.
 //
@@ -92,11 +92,13 @@ export function renderInner(a: { repo: string; path: string; labArgs: string[]; 
         "#!/bin/sh",
         "set -u",
         "mount -t tmpfs -o mode=0755 run /run",
-        "mount -t tmpfs -o mode=1777 tmp /tmp",
+        // Sockets and pipes (tsx's, the lab's) cannot live on 9p: temporary files go to a tmpfs. Not
+        // over /tmp, which may hold the repository (a CI clone).
+        "mkdir -p -m 1777 /run/tmp",
         "mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs shm /dev/shm",
         `modprobe -a ${LAB_MODULES.join(" ")}`,
         "ip link set lo up",
-        `export PATH=${shq(a.path)} HOME=/root LANG=C.UTF-8 GATEWAY_HA_LAB_SLOWDOWN=${a.slowdown}`,
+        `export PATH=${shq(a.path)} HOME=/root LANG=C.UTF-8 TMPDIR=/run/tmp GATEWAY_HA_LAB_SLOWDOWN=${a.slowdown}`,
         `cd ${shq(a.repo)}`,
         `npm run --silent test:lab -- ${a.labArgs.map(shq).join(" ")}`,
         `echo $? > ${shq(a.exitFile)}`,

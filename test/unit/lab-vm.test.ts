@@ -33,6 +33,9 @@ describe("lab VM runner", () => {
         expect(shOk(inner)).toBe(true);
         expect(inner).toContain(`modprobe -a ${LAB_MODULES.join(" ")}`);
         expect(inner).toContain("GATEWAY_HA_LAB_SLOWDOWN=15");
+        // The repository may sit under /tmp (a CI clone): the VM's temporary files go elsewhere.
+        expect(inner).not.toMatch(/mount .* \/tmp$/m);
+        expect(inner).toContain("TMPDIR=/run/tmp");
         expect(inner).toContain("npm run --silent test:lab -- '--stack' 'onprem-lvs' '--set' 'dataPlane.adminAllow=[1.2.3.4/32]' '--set' 'x=it'\\''s'");
         expect(inner.indexOf("echo $? > '/var/tmp/x/exit-code'")).toBeGreaterThan(inner.indexOf("npm run"));
         expect(LAB_MODULES).toContain("ip_vs");
