@@ -184,22 +184,18 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
     }
 
     /**
-     * Copies one file to the node's staging directory over SFTP (as the login user, hence staged,
-     * for root to install). The staged name is a keyed digest of destination and content, so it
-     * reveals nothing of a secret, a change re-copies, and the install step names this version.
+     * Where one file is staged: a keyed digest of its destination and content, so the name reveals
+     * nothing of a secret, a change gives a new name (and a new copy), and the name identifies the version.
      */
-    private stage(svc: ServiceSpec, f: HostFile, opts: pulumi.CustomResourceOptions): command.remote.CopyToRemote {
-        const asset = f.content.apply((c) => new pulumi.asset.StringAsset(c));
+    private stagedName(svc: ServiceSpec, f: HostFile): pulumi.Output<string> {
         const digest = pulumi.all([this.triggerKey, f.content]).apply(([key, c]) => createHmac("sha256", key).update(`${f.path}\0${c}`).digest("hex").slice(0, 20));
-        return new command.remote.CopyToRemote(
-            f.copy,
-            {
-                connection: this.access[svc.node.name].connection,
-                source: f.secret ? pulumi.secret(asset) : asset,
-                remotePath: pulumi.unsecret(digest.apply((d) => stagedPath(svc.name, d))),
-            },
-            opts,
-        );
+        return pulumi.unsecret(digest.apply((d) => stagedPath(svc.name, d)));
+    }
+
+    /** Copies one file to its staged name over SFTP: as the login user, hence staged, for root to install. */
+    private stage(svc: ServiceSpec, f: HostFile, remotePath: pulumi.Output<string>, opts: pulumi.CustomResourceOptions): command.remote.CopyToRemote {
+        const asset = f.content.apply((c) => new pulumi.asset.StringAsset(c));
+        return new command.remote.CopyToRemote(f.copy, { connection: this.access[svc.node.name].connection, source: f.secret ? pulumi.secret(asset) : asset, remotePath }, opts);
     }
 
     private host(node: TopologyNode, what: string): command.remote.Command {
@@ -237,19 +233,15 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
             ...(envValues ? [{ copy: `${svc.name}-copy-env`, path: SSH_LAYOUT.envFile(svc.name), mode: "0600" as const, secret: true, content: envValues.apply((e) => renderEnvFile(svc.name, e)) }] : []),
         ];
         const parentOpts = { parent: opts.parent ?? this };
-        const copies = hostFiles.map((f) => this.stage(svc, f, { ...parentOpts, dependsOn: [host] }));
+        const staged = pulumi.all(hostFiles.map((f) => this.stagedName(svc, f)));
+        const copies = hostFiles.map((f, i) => this.stage(svc, f, staged.apply((names) => names[i]), { ...parentOpts, dependsOn: [host] }));
         const dirs = (svc.volumes ?? []).map((v) => SSH_LAYOUT.volumeData(v.name));
-        const script = pulumi
-            .all(copies.map((c) => c.remotePath))
-            .apply((staged) => renderInstallFiles(svc.name, hostFiles.map((f, i) => ({ staged: staged[i], path: f.path, mode: f.mode, copy: f.copy })), dirs));
+        const script = staged.apply((names) => renderInstallFiles(svc.name, hostFiles.map((f, i) => ({ staged: names[i], path: f.path, mode: f.mode, copy: f.copy })), dirs));
         const files = this.command(`${svc.name}-files`, svc.node, script, {}, { ...parentOpts, dependsOn: [host, ...copies] });
 
-        // What the service reads: its Compose file (image, command, health check, limits), files and env.
-        const trigger = pulumi.unsecret(
-            pulumi
-                .all([this.triggerKey, ...hostFiles.map((f) => f.content)])
-                .apply(([key, ...contents]) => createHmac("sha256", key).update(JSON.stringify(hostFiles.map((f, i) => [f.path, contents[i]]))).digest("hex")),
-        );
+        // What the service reads (Compose file with image, command, health check and limits; files;
+        // env), through the staged names, which are keyed digests of each file's path and content.
+        const trigger = staged.apply((names) => sha256(JSON.stringify(names)));
         const previous = this.lastOfRole.get(svc.role);
         const run = this.command(
             svc.name,

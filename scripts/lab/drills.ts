@@ -3,6 +3,7 @@
 // A drill injects its fault, holds it, recovers the way Docker's restart policy or an operator
 // would, and is judged on the client's records and on what etcd holds afterwards.
 // Drills of keepalived VIPs follow the VIP's holders from the kernel's address notifications.
+import type { PlatformSpec } from "../../components/spec/types";
 import type { TopologyVip } from "../../components/topology/types";
 import type { LoadResult } from "./agent";
 import type { LabService } from "./deployment";
@@ -132,8 +133,8 @@ const lvsVip = (lab: Lab) => lab.d.vips.find((v) => v.lvs && v.protects === "dat
  * and its retries (delay_loop = interval, connect_timeout = timeout, retry = fall − 1,
  * delay_before_retry = interval); back after the first check that passes once it is healthy.
  */
-export function lvsBounds(lab: Lab): { removalMs: number; readdMs: number } {
-    const c = lab.spec.loadBalancer.keepalived.check;
+export function lvsBounds(spec: PlatformSpec): { removalMs: number; readdMs: number } {
+    const c = spec.loadBalancer.keepalived.check;
     return { removalMs: (c.interval + c.fall * c.timeout + (c.fall - 1) * c.interval) * 1000, readdMs: (c.interval + c.timeout) * 1000 };
 }
 
@@ -382,7 +383,7 @@ export const DRILLS: Drill[] = [
             const real = vip.lvs!.realServers[0].node;
             const gateway = lab.onNode(real.name).find((s) => s.service === "gateway");
             if (!gateway) throw new Error(`real server ${real.name} runs no gateway`);
-            const bounds = lvsBounds(lab);
+            const bounds = lvsBounds(lab.spec);
             Object.assign(facts, { virtualServer: `${vip.address}:${port}`, director: holder, realServer: `${real.name} ${real.address}` }, bounds);
             const watch = lab.watchIpvs(holder, vip.address, port);
             try {

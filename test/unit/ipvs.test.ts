@@ -2,6 +2,8 @@
 // take new connections, and when one left or came back.
 import { describe, expect, it } from "vitest";
 import { activeReals, firstWith, firstWithout, parseIpvs } from "../../scripts/lab/ipvs";
+import { lvsBounds } from "../../scripts/lab/drills";
+import { load } from "../config";
 
 // As the kernel prints it (net/netfilter/ipvs/ip_vs_ctl.c): two virtual servers, one real server quiesced.
 const TABLE = [
@@ -45,5 +47,10 @@ describe("IPVS table", () => {
         expect(firstWithout(samples, "b", 0)).toBeUndefined();
         expect(firstWith(samples, "a", 300)).toBe(900);
         expect(firstWith(samples, "a", 901)).toBeUndefined();
+    });
+
+    it("the drill's bounds follow the checker settings: README's 6 s with the defaults; the VM's 3 s checks give 12 s", () => {
+        expect(lvsBounds(load().spec)).toEqual({ removalMs: 6000, readdMs: 3000 });
+        expect(lvsBounds(load({ loadBalancer: { keepalived: { check: { interval: 3, timeout: 3 } } } }).spec)).toEqual({ removalMs: 12000, readdMs: 6000 });
     });
 });
