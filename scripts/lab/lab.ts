@@ -134,7 +134,9 @@ export class Lab {
         }
         const bin = join(workDir, "bin");
         mkdirSync(bin, { recursive: true });
-        writeFileSync(join(bin, "docker"), dockerShim([...this.services.values()].map((r) => ({ container: r.svc.container, ns: r.ns, root: r.root }))));
+        // etcdctl's 2 s dial and 5 s command timeouts are client defaults, not the stack's: they stretch with the machine.
+        const etcdctlFlags: Record<string, string[]> = SLOWDOWN > 1 ? { etcdctl: [`--dial-timeout=${2 * SLOWDOWN}s`, `--command-timeout=${5 * SLOWDOWN}s`] } : {};
+        writeFileSync(join(bin, "docker"), dockerShim([...this.services.values()].map((r) => ({ container: r.svc.container, ns: r.ns, root: r.root })), etcdctlFlags));
         chmodSync(join(bin, "docker"), 0o755);
 
         const phase = async (what: string, svcs: LabService[]) => {
@@ -259,7 +261,7 @@ export class Lab {
         const tls = hc.filter((a) => /^--(cacert|cert|key)=/.test(a));
         const endpoints = `--endpoints=${(this.d.outputs.etcdEndpoints as string[]).join(",")}`;
         const root = this.d.tasks.map((t) => t.env.ETCD_ROOT_PASSWORD).find(Boolean);
-        return execIn(r.ns, [HOST_PROGRAMS.etcdctl, endpoints, ...tls, "--dial-timeout=2s", "--command-timeout=5s", ...args], {
+        return execIn(r.ns, [HOST_PROGRAMS.etcdctl, endpoints, ...tls, `--dial-timeout=${2 * SLOWDOWN}s`, `--command-timeout=${5 * SLOWDOWN}s`, ...args], {
             timeoutMs,
             env: root ? { ETCDCTL_USER: `root:${root}` } : {},
         });

@@ -139,12 +139,13 @@ const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
  * A `docker` for the deployment's tasks (etcd's bootstrap script runs `docker exec CONTAINER
- * etcdctl …`): it runs the command in the container's node namespace with its files.
+ * etcdctl …`): it runs the command in the container's node namespace with its files. `flags`
+ * go before a program's own arguments (which win over them): client defaults the lab stretches.
  */
-export function dockerShim(containers: { container: string; ns: string; root: string }[]): string {
+export function dockerShim(containers: { container: string; ns: string; root: string }[], flags: Record<string, string[]> = {}): string {
     const cases = containers.map((c) => `    ${shq(c.container)}) ns=${shq(c.ns)}; root=${shq(c.root)} ;;`).join("\n");
     const programs = Object.entries(HOST_PROGRAMS)
-        .map(([name, p]) => `    ${name}) prog=${shq(p)} ;;`)
+        .map(([name, p]) => `    ${name}) prog=${shq(p)}; shift${flags[name]?.length ? `; set -- ${flags[name].map(shq).join(" ")} "$@"` : ""} ;;`)
         .join("\n");
     return `#!/bin/sh
 # gateway-ha lab: 'docker exec' for the lab's services (generated per run).
@@ -165,7 +166,6 @@ case "\${1##*/}" in
 ${programs}
     *) echo "lab docker: no host program for $1" >&2; exit 127 ;;
 esac
-shift
 n=$#
 while [ "$n" -gt 0 ]; do
     a=$1

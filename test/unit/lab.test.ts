@@ -493,6 +493,16 @@ describe("programs: services on this machine", () => {
             expect(r.stderr).toContain("ETCDCTL_USER=root:pw");
         });
 
+        it("puts the lab's flags for a program before the task's own arguments, which win over them", () => {
+            const slow = path.join(dir, "docker-slow");
+            fs.writeFileSync(slow, dockerShim([{ container: "dev-etcd-1-etcd", ns, root }], { etcdctl: ["--command-timeout=75s"] }));
+            const r = spawnSync("sh", [slow, "exec", "dev-etcd-1-etcd", "etcdctl", "--command-timeout=9s", "get", "k"], { encoding: "utf8", env: { ...process.env, PATH: `${path.join(dir, "bin")}:${process.env.PATH}` } });
+            expect(r.status, r.stderr).toBe(0);
+            expect(r.stdout.split("\n").slice(3, -1)).toEqual(["/usr/bin/etcdctl", "--command-timeout=75s", "--command-timeout=9s", "get", "k"]);
+            // Other programs get none.
+            expect(docker(["exec", "dev-etcd-1-etcd", "curl", "-f", "http://x"]).stdout.split("\n").slice(3, -1)).toEqual(["/usr/bin/curl", "-f", "http://x"]);
+        });
+
         it("maps a bare path that exists under the root and leaves one that does not", () => {
             const r = docker(["exec", "dev-etcd-1-etcd", "etcdctl", "/etc/etcd/pki/ca.crt", "/etc/etcd/pki/missing", "--key=/nope"]);
             expect(r.status, r.stderr).toBe(0);
