@@ -30,4 +30,4 @@ export const {
     balancerDnsNames,
     fallbackBuckets,
 } = platform.outputs;
-export const { adminKey, etcdCredentials } = platform.secretOutputs;
+export const { adminKey, dashboardAdmin, etcdCredentials } = platform.secretOutputs;

@@ -4,6 +4,7 @@ import type { EtcdCluster } from "./etcdCluster";
 import type { FallbackStorage } from "./fallbackStorage";
 import {
     CONTROL_PLANE_PATHS,
+    DASHBOARD_ADMIN_USER,
     renderApi7v2DashboardConfig,
     renderApi7v3DashboardConfig,
     renderApi7v3DpManagerConfig,
@@ -37,6 +38,8 @@ export class ControlPlane extends pulumi.ComponentResource {
     readonly services: DeployedService[];
     /** APISIX Admin API key (apisix flavor), a Pulumi secret. */
     readonly adminKey?: pulumi.Output<string>;
+    /** The dashboards' admin login (api7-v2), generated: never the vendor's default. The password is a Pulumi secret. */
+    readonly dashboardAdmin?: { user: string; password: pulumi.Output<string> };
 
     constructor(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gateway-ha:control-plane:ControlPlane", name, {}, opts);
@@ -50,8 +53,10 @@ export class ControlPlane extends pulumi.ComponentResource {
         if (spec.resilience.fallbackStorage && !fallback) throw new Error(`ControlPlane ${name}: resilience.fallbackStorage is configured but no FallbackStorage was given`);
         const child = { parent: this, dependsOn: [...(etcd ? [etcd.ready] : []), ...(fallback?.ready ?? [])] };
 
-        if (spec.flavor === "apisix")
-            this.adminKey = pulumi.secret(new random.RandomPassword(`${name}-admin-key`, { length: 32, special: false }, { parent: this }).result);
+        const generated = (id: string) => pulumi.secret(new random.RandomPassword(`${name}-${id}`, { length: 32, special: false }, { parent: this }).result);
+        if (spec.flavor === "apisix") this.adminKey = generated("admin-key");
+        const sessionSecret = spec.flavor === "api7-v2" ? generated("dashboard-session-secret") : undefined;
+        if (spec.flavor === "api7-v2") this.dashboardAdmin = { user: DASHBOARD_ADMIN_USER, password: generated("dashboard-admin-password") };
 
         const build = (node: TopologyNode): ServiceSpec[] => {
             const base = { node, role: "control-plane" as const };
@@ -78,9 +83,11 @@ export class ControlPlane extends pulumi.ComponentResource {
                 }
                 case "api7-v2": {
                     const id = etcd!.consumers["control-plane"];
-                    const conf = id.password
-                        ? id.password.apply((pw) => renderApi7v2DashboardConfig(spec, topology, pw))
-                        : renderApi7v2DashboardConfig(spec, topology);
+                    const conf = pulumi
+                        .all([this.dashboardAdmin!.password, sessionSecret!, id.password ?? ""])
+                        .apply(([password, secret, etcdPassword]) =>
+                            renderApi7v2DashboardConfig(spec, topology, { username: DASHBOARD_ADMIN_USER, password, sessionSecret: secret }, etcdPassword || undefined),
+                        );
                     return [
                         {
                             ...base,
@@ -88,7 +95,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                             service: "dashboard",
                             image: spec.controlPlane.image,
                             files: [
-                                { path: CONTROL_PLANE_PATHS.api7v2Dashboard, content: conf, secret: spec.etcd.auth },
+                                { path: CONTROL_PLANE_PATHS.api7v2Dashboard, content: conf, secret: true },
                                 ...etcd!.clientFiles("control-plane", pkiPaths(CONTROL_PLANE_PATHS.api7v2PkiDir)),
                             ],
                         },

@@ -136,11 +136,12 @@ export class EtcdCluster extends pulumi.ComponentResource {
     }
 
     /** CA bundle and the consumer's client certificate, for a client's pki directory. */
-    clientFiles(consumer: EtcdConsumer, paths: { ca: string; cert: string; key: string }): FileSpec[] {
+    clientFiles(consumer: EtcdConsumer, paths: { ca: string; cert: string; key: string; trustBundle?: string }): FileSpec[] {
         const cert = this.consumers[consumer].cert;
         if (!this.tls || !cert) return [];
         return [
             { path: paths.ca, content: this.caCertPem },
+            ...(paths.trustBundle ? [{ path: paths.trustBundle, content: this.caCertPem, systemRoots: true }] : []),
             { path: paths.cert, content: cert.certPem },
             { path: paths.key, content: cert.keyPem, secret: true },
         ];

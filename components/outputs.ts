@@ -45,12 +45,14 @@ export interface FallbackBucketsOutput {
 export interface PlatformSecretOutputs {
     /** APISIX Admin API key (apisix flavor; empty otherwise). */
     adminKey: string;
+    /** The dashboards' admin login the stack generated (api7-v2; empty otherwise). */
+    dashboardAdmin: { user: string; password: string };
     /** etcd users and passwords (empty when etcd auth is off). */
     etcdCredentials: Record<"root" | "control-plane" | "gateway", { user: string; password: string }>;
 }
 
 export type PlatformStackOutputs = PlatformOutputs & PlatformSecretOutputs;
-export const SECRET_OUTPUT_KEYS = ["adminKey", "etcdCredentials"] as const satisfies readonly (keyof PlatformSecretOutputs)[];
+export const SECRET_OUTPUT_KEYS = ["adminKey", "dashboardAdmin", "etcdCredentials"] as const satisfies readonly (keyof PlatformSecretOutputs)[];
 
 /** Typed read of one output from a StackReference to a gateway-ha stack. */
 export function platformOutput<K extends keyof PlatformStackOutputs>(ref: pulumi.StackReference, key: K): pulumi.Output<PlatformStackOutputs[K]> {

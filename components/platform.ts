@@ -116,6 +116,11 @@ export class GatewayPlatform extends pulumi.ComponentResource {
             (pw ?? pulumi.output("")).apply((password) => ({ user, password }));
         this.secretOutputs = {
             adminKey: pulumi.secret(this.controlPlane.adminKey ?? pulumi.output("")),
+            dashboardAdmin: pulumi.secret(
+                this.controlPlane.dashboardAdmin
+                    ? this.controlPlane.dashboardAdmin.password.apply((password) => ({ user: this.controlPlane.dashboardAdmin!.user, password }))
+                    : pulumi.output({ user: "", password: "" }),
+            ),
             etcdCredentials: pulumi.secret(
                 pulumi
                     .all([

@@ -1,6 +1,7 @@
 // Target-neutral description of what runs on a node. Components build these;
 // a target adapter (components/targets/*) turns them into resources.
-import type * as pulumi from "@pulumi/pulumi";
+import { rootCertificates } from "node:tls";
+import * as pulumi from "@pulumi/pulumi";
 import type { Role } from "./spec/schema";
 import type { TopologyNode } from "./topology/types";
 
@@ -26,6 +27,26 @@ export interface FileSpec {
     content: pulumi.Input<string>;
     /** Holds key material or credentials: the target keeps it a Pulumi secret. */
     secret?: boolean;
+    /**
+     * `content` is extra CA certificates: the file the service reads is the system's public roots
+     * followed by them (systemRootsBundle). For programs whose one CA file replaces the system
+     * bundle (APISIX's ssl_trusted_certificate).
+     */
+    systemRoots?: boolean;
+}
+
+/**
+ * The public roots the deployer's Node.js trusts (Mozilla's CA store, built into Node) followed by
+ * `extra`. The docker and ssh targets ship this; AWS nodes build it at boot from the host's own
+ * bundle instead, as user data is limited to 16 KiB (about 220 KB of roots would not fit).
+ */
+export function systemRootsBundle(extra: string): string {
+    return `${rootCertificates.join("\n")}\n${extra}`;
+}
+
+/** A file's content as the service reads it (system roots prepended where asked). */
+export function fileContent(f: FileSpec): pulumi.Input<string> {
+    return f.systemRoots ? pulumi.output(f.content).apply(systemRootsBundle) : f.content;
 }
 
 export interface HealthCheckSpec {

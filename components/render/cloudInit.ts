@@ -45,7 +45,8 @@ export interface NodeService {
     command?: string[];
     /** Environment variables, every one from a parameter. */
     env: { name: string; parameter: string }[];
-    files: ({ path: string; content: string } | ({ path: string } & SecretRef))[];
+    /** `systemRoots`: the host's CA bundle goes before `content` at boot (see SYSTEM_ROOTS_SUFFIX). */
+    files: ({ path: string; content: string; systemRoots?: boolean } | ({ path: string } & SecretRef))[];
     /** Persistent data: an EBS volume each, mounted on the node and bound into the container. */
     volumes: { name: string; containerPath: string; volumeId: string }[];
     healthCheck?: HealthCheckSpec;
@@ -90,6 +91,13 @@ export function ebsDevice(volumeId: string): string {
 
 export const volumeMountPoint = (name: string) => `${NODE_PATHS.volumes}/${name}`;
 const plainFilePath = (svc: string, path: string) => `${NODE_PATHS.files}/${svc}${path}`;
+
+/**
+ * A plain file whose user-data name ends in this is written without it, after the host's CA
+ * bundle (Ubuntu's /etc/ssl/certs/ca-certificates.crt): the public roots are too big for user data.
+ */
+export const SYSTEM_ROOTS_SUFFIX = ".with-system-roots";
+export const HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 const secretFilePath = (svc: string, path: string) => `${NODE_PATHS.secrets}/${svc}${path}`;
 const envFile = (owner: string) => `${NODE_PATHS.env}/${owner}.env`;
 const taskFile = (task: string) => `${NODE_PATHS.tasks}/${task}.sh`;
@@ -302,10 +310,14 @@ import base64, gzip, os, sys, yaml
 for f in yaml.safe_load(open(sys.argv[1]))["write_files"]:
     c = f["content"]
     data = gzip.decompress(base64.b64decode(c)) if f.get("encoding") == "gz+b64" else c.encode()
-    os.makedirs(os.path.dirname(f["path"]), exist_ok=True)
-    with open(f["path"], "wb") as out:
+    path = f["path"]
+    if path.endswith("${SYSTEM_ROOTS_SUFFIX}"):
+        path = path[: -len("${SYSTEM_ROOTS_SUFFIX}")]
+        data = open("${HOST_CA_BUNDLE}", "rb").read() + b"\\n" + data
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as out:
         out.write(data)
-    os.chmod(f["path"], int(f["permissions"], 8))
+    os.chmod(path, int(f["permissions"], 8))
 EOF
 exec ${NODE_PATHS.apply}
 `;
@@ -332,7 +344,9 @@ export function renderCloudConfig(boot: NodeBoot): string {
         snap: { commands: ["snap install aws-cli --classic"] },
         write_files: [
             file(NODE_PATHS.compose, renderCompose(boot)),
-            ...boot.services.flatMap((s) => s.files.flatMap((f) => (isSecret(f) ? [] : [file(plainFilePath(s.name, f.path), f.content)]))),
+            ...boot.services.flatMap((s) =>
+                s.files.flatMap((f) => (isSecret(f) ? [] : [file(plainFilePath(s.name, f.path) + (f.systemRoots ? SYSTEM_ROOTS_SUFFIX : ""), f.content)])),
+            ),
             ...(secretsManifest(boot).length
                 ? [
                       file(NODE_PATHS.secretsManifest, `[\n${secretsManifest(boot).map((m) => JSON.stringify(m)).join(",\n")}\n]\n`, "0600"),

@@ -6,7 +6,7 @@ import type { PlatformSpec } from "../spec/types";
 import type { Topology } from "../topology/types";
 import { etcdClientUrls, etcdPrefix } from "./etcd";
 import { controlPlaneFallbackBlock, type S3Keys } from "./fallback";
-import { APISIX_PATHS, GENERATED_HEADER, SECRET_ENV, etcdClientBlock } from "./gateway";
+import { GENERATED_HEADER, SECRET_ENV, etcdClientBlock, trustedCertificate } from "./gateway";
 
 /** Config-file paths inside the control-plane containers (from the seeds). */
 export const CONTROL_PLANE_PATHS = {
@@ -17,26 +17,35 @@ export const CONTROL_PLANE_PATHS = {
 } as const;
 
 /**
- * Who may call the Admin API: the control-plane balancers (every operator request arrives from
- * them) and the node itself. `dataPlane.adminAllow` alone would make APISIX answer the balancer
- * with 403; a hostname balancer address cannot be listed (APISIX takes only IPs and CIDRs).
- * Without a proxy (kinds keepalived, lvs) requests keep the operator's address; on local Docker
- * nodes the operator is the Docker host, whose bridge address (docker.subnet's first host) is
- * allowed, as its published port was before.
+ * Who may call the Admin API: whatever source address its requests arrive with, which depends on
+ * what sits in front (APISIX matches `allow_admin` against `$remote_addr`: a VIP or a balancer's
+ * name never matches). `dataPlane.adminAllow` is always kept; then
+ * - haproxy/nginx balancers proxy every request: their addresses (a hostname cannot be listed:
+ *   APISIX takes only IPs and CIDRs);
+ * - kinds keepalived and lvs have no proxy, so requests keep the operator's address: on ssh hosts
+ *   the operators' networks (`ssh.firewall.operatorCidrs`, the firewall's own source list); on
+ *   local Docker nodes the Docker host, whose bridge address (docker.subnet's first host) is it;
+ * - AWS control-plane NLBs do not preserve the client's address (target groups with
+ *   preserveClientIp false), so requests come from the NLB's addresses in the VPC: its CIDR.
  */
 export function adminAllowList(spec: PlatformSpec, topology: Topology): string[] {
     const balancers = topology.balancerAddresses.filter((a) => parseIpv4(a) !== undefined).map((a) => `${a}/32`);
-    const subnet = parseCidr(spec.docker.subnet);
-    const viaVip = (spec.loadBalancer.kind === "keepalived" || spec.loadBalancer.kind === "lvs") && spec.target === "docker" && !topology.nodes.some((n) => n.ssh);
-    const dockerHost = viaVip && subnet ? [`${formatIpv4(subnet.network + 1)}/32`] : [];
-    return [...new Set([...spec.dataPlane.adminAllow, ...balancers, ...dockerHost])];
+    const viaVip = spec.loadBalancer.kind === "keepalived" || spec.loadBalancer.kind === "lvs";
+    const sources = (): string[] => {
+        if (spec.target === "aws") return [spec.aws.existingVpc?.cidr ?? spec.aws.vpcCidr];
+        if (!viaVip) return balancers;
+        if (spec.target === "ssh") return spec.ssh.firewall.operatorCidrs;
+        const subnet = parseCidr(spec.docker.subnet);
+        return spec.target === "docker" && !topology.nodes.some((n) => n.ssh) && subnet ? [`${formatIpv4(subnet.network + 1)}/32`] : [];
+    };
+    return [...new Set([...spec.dataPlane.adminAllow, ...sources()])];
 }
 
 export function renderApisixControlPlaneConfig(spec: PlatformSpec, topology: Topology): string {
     const cp = spec.controlPlane;
     const config = {
         apisix: {
-            ...(spec.etcd.tls ? { ssl: { ssl_trusted_certificate: APISIX_PATHS.ca } } : {}),
+            ...(spec.etcd.tls ? { ssl: trustedCertificate(spec) } : {}),
         },
         deployment: {
             role: "control_plane",
@@ -53,11 +62,22 @@ export function renderApisixControlPlaneConfig(spec: PlatformSpec, topology: Top
     return GENERATED_HEADER + stringify(config);
 }
 
+/** The dashboard's own login (API7 v2): never the vendor default; `secret` signs its session tokens. */
+export interface DashboardLogin {
+    username: string;
+    password: string;
+    sessionSecret: string;
+}
+
+/** The admin user the stack creates on the dashboards. */
+export const DASHBOARD_ADMIN_USER = "admin";
+
 /**
  * Seed 001's dashboard_conf/conf.yaml: endpoints are host:port, with auth and mTLS switched on
- * when etcd has them. The dashboard reads its password from this file, so the file is a secret.
+ * when etcd has them; `authentication` (the apisix-dashboard conf.yaml layout the API7 v2
+ * dashboard derives from: api/conf/conf.yaml) holds the login, so the file is always a secret.
  */
-export function renderApi7v2DashboardConfig(spec: PlatformSpec, topology: Topology, etcdPassword?: string): string {
+export function renderApi7v2DashboardConfig(spec: PlatformSpec, topology: Topology, login: DashboardLogin, etcdPassword?: string): string {
     const pki = CONTROL_PLANE_PATHS.api7v2PkiDir;
     const config = {
         conf: {
@@ -73,6 +93,7 @@ export function renderApi7v2DashboardConfig(spec: PlatformSpec, topology: Topolo
                 prefix: etcdPrefix(spec, "control-plane"),
             },
         },
+        authentication: { secret: login.sessionSecret, expire_time: 3600, users: [{ username: login.username, password: login.password }] },
     };
     return GENERATED_HEADER + stringify(config);
 }

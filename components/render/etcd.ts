@@ -100,12 +100,22 @@ export function etcdMemberName(topology: Topology, index: number): string {
     return `${node.name}-etcd`;
 }
 
-/** Subject alternative names of member `index`'s certificate: node address, member name, node name. */
+/**
+ * The TLS server name APISIX-based clients send to every member (`etcd.tls.sni`), and a DNS SAN of
+ * every member certificate. lua-resty-etcd hands OpenResty the URL host unless `sni` is set, and
+ * OpenResty checks it with X509_check_host, which matches DNS names only (apache/apisix #5155,
+ * #10940): an IP host never matches an IP SAN there. One name for all members, because `sni` is
+ * one value for the whole host list (apisix/core/etcd.lua `_new`, 2.13.3 and 3.14.1). It needs no
+ * DNS record: it is only compared with the certificate.
+ */
+export const ETCD_TLS_SERVER_NAME = "etcd.gateway-ha.internal";
+
+/** Subject alternative names of member `index`'s certificate: node address, member name, node name, the shared server name. */
 export function etcdMemberSans(topology: Topology, index: number): { ipAddresses: string[]; dnsNames: string[] } {
     const node = topology.byRole.etcd[index];
     if (!node) throw new Error(`etcd member index ${index} out of range 0..${topology.byRole.etcd.length - 1}`);
     const ip = isIpLiteral(node.address);
-    const dnsNames = [...new Set([...(ip || !node.address ? [] : [node.address]), etcdMemberName(topology, index), node.name])];
+    const dnsNames = [...new Set([...(ip || !node.address ? [] : [node.address]), etcdMemberName(topology, index), node.name, ETCD_TLS_SERVER_NAME])];
     return { ipAddresses: ip ? [node.address] : [], dnsNames };
 }
 

@@ -52,7 +52,8 @@ export const DEFAULT_IMAGES = {
     api7v2Dashboard: "api7ee.azurecr.io/api7-dashboard:2.13.2304",
     api7v2Gateway: "api7ee.azurecr.io/api7-gateway:2.13.2304",
     api7v3Dashboard: "api7/api7-ee-3-integrated:v3.2.16.3",
-    api7v3DpManager: "api7/api7-ee-dp-manager:v3.2.9.1",
+    /** Always the dashboard's version: the two share one database (api7/api7-helm-chart pins both to one appVersion; seed 000's v3.2.9.1 beside v3.2.16.3 was wrong). */
+    api7v3DpManager: "api7/api7-ee-dp-manager:v3.2.16.3",
     api7v3Gateway: "api7/api7-ee-3-gateway:3.2.16.3",
     nginx: "nginx:1.27.4-alpine",
     haproxy: "haproxy:2.8.14-alpine",

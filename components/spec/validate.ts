@@ -3,6 +3,7 @@
 import {
     AVAILABLE_TARGETS,
     BALANCER_KINDS,
+    DEFAULT_IMAGES,
     FLAVORS,
     LAYOUTS,
     NAT_GATEWAY_MODES,
@@ -161,6 +162,28 @@ export function checkHealthCheck(lb: PlatformConfig["loadBalancer"], statusPort:
 }
 
 /** api7-v3 keeps everything in PostgreSQL: the DSN is required and must be a postgres URL. */
+/** An image reference's tag without a leading "v" ("" when it has none). */
+export function imageVersion(image: string): string {
+    const last = image.split("/").pop() ?? "";
+    return last.includes(":") ? last.slice(last.indexOf(":") + 1).replace(/^v/, "") : "";
+}
+
+/** API7 v3: the dashboard and the DP Manager share one database schema, so they run one version. */
+export function checkApi7v3Versions(c: PlatformConfig): Issues {
+    if (c.flavor !== "api7-v3") return [];
+    const dashboard = c.controlPlane.image ?? DEFAULT_IMAGES.api7v3Dashboard;
+    const dpm = c.controlPlane.dpManagerImage ?? DEFAULT_IMAGES.api7v3DpManager;
+    // A digest says nothing about the version: only tags can be compared.
+    if (dashboard.includes("@") || dpm.includes("@") || imageVersion(dashboard) === imageVersion(dpm)) return [];
+    return [
+        {
+            key: "controlPlane.dpManagerImage",
+            value: dpm,
+            rule: `must be the dashboard's version (controlPlane.image ${dashboard}): dashboard and DP Manager share one database and are released together`,
+        },
+    ];
+}
+
 export function checkDatabase(flavor: string, dsn: string | undefined): Issues {
     if (flavor !== "api7-v3") {
         return dsn === undefined ? [] : [{ key: "controlPlane.databaseDsn", value: dsn, rule: "only used by flavor api7-v3; remove it" }];
@@ -196,6 +219,7 @@ export function validateConfig(c: PlatformConfig, raw: Record<string, unknown>, 
         ...checkNodes(c),
         ...checkHealthCheck(c.loadBalancer, c.dataPlane.statusPort, c.target),
         ...checkDatabase(c.flavor, dsn),
+        ...checkApi7v3Versions(c),
         ...checkNetworks(c),
         ...checkAws(c),
         ...checkSsh(c, raw),

@@ -415,7 +415,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         const files = svc.files.map((f): pulumi.Output<NodeService["files"][number]> => {
             if (f.secret) return pulumi.output(this.parameter(svc.node.name, `${svc.service}/files${f.path}`, f.content, parent)).apply((parameter) => ({ path: f.path, parameter }));
             s.plainContents.push({ where: `${svc.name} ${f.path}`, content: f.content });
-            return pulumi.output(f.content).apply((content) => ({ path: f.path, content }));
+            return pulumi.output(f.content).apply((content) => ({ path: f.path, content, ...(f.systemRoots ? { systemRoots: true } : {}) }));
         });
         // Every env value is treated as secret: components pass credentials there.
         const env = Object.entries(svc.env ?? {}).map(([k, v]) => this.parameter(svc.node.name, `${svc.service}/env/${k}`, v, parent).apply((parameter) => ({ name: k, parameter })));

@@ -5,7 +5,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { LABELS, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec } from "../service";
+import { LABELS, fileContent, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec } from "../service";
 import type { PlatformSpec } from "../spec/types";
 import { controlPlanePorts } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
@@ -176,7 +176,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 image: this.image(svc.image, node).imageId,
                 command: svc.command,
                 envs: svc.env ? Object.entries(svc.env).map(([k, v]) => pulumi.interpolate`${k}=${v}`) : undefined,
-                uploads: svc.files.map((f) => ({ file: f.path, content: f.secret ? pulumi.secret(f.content) : f.content })),
+                uploads: svc.files.map((f) => ({ file: f.path, content: f.secret ? pulumi.secret(fileContent(f)) : fileContent(f) })),
                 volumes,
                 networkMode: anchor ? pulumi.interpolate`container:${anchor.id}` : "host",
                 restart: "unless-stopped",

@@ -43,7 +43,7 @@ import {
     stagedPath,
 } from "../render/ssh";
 import type { ComposeService } from "../render/cloudInit";
-import { serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec } from "../service";
+import { fileContent, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec } from "../service";
 import type { Role } from "../spec/schema";
 import { pinnedHostKey } from "../spec/knownHosts";
 import type { PlatformSpec } from "../spec/types";
@@ -228,7 +228,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
             { copy: `${svc.name}-copy-compose`, path: composePath(svc.name), mode: "0644", secret: false, content: pulumi.output(compose) },
             ...svc.files.map((f): HostFile => {
                 const path = f.secret ? SSH_LAYOUT.secretFile(svc.name, f.path) : SSH_LAYOUT.plainFile(svc.name, f.path);
-                return { copy: `${svc.name}-copy${f.path.replace(/[^A-Za-z0-9.]+/g, "-")}`, path, mode: "0644", secret: f.secret === true, content: pulumi.output(f.content) };
+                return { copy: `${svc.name}-copy${f.path.replace(/[^A-Za-z0-9.]+/g, "-")}`, path, mode: "0644", secret: f.secret === true, content: pulumi.output(fileContent(f)) };
             }),
             ...(envValues ? [{ copy: `${svc.name}-copy-env`, path: SSH_LAYOUT.envFile(svc.name), mode: "0600" as const, secret: true, content: envValues.apply((e) => renderEnvFile(svc.name, e)) }] : []),
         ];

@@ -4,6 +4,7 @@ import { spawnSync } from "node:child_process";
 import { cfg } from "../config";
 import { describe, expect, it } from "vitest";
 import { loadPlatform } from "../../components/spec";
+import { ETCD_TLS_SERVER_NAME } from "../../components/render/etcd";
 import type { PlatformSpec } from "../../components/spec/types";
 import type { Topology } from "../../components/topology";
 import {
@@ -135,11 +136,11 @@ describe("etcd member flags", () => {
         const f = flags(etcdMemberArgs(spec, t, 1));
         expect(f.get("listen-client-urls")).toBe("https://0.0.0.0:12379");
         expect(f.get("advertise-client-urls")).toBe("https://etcd-b.internal:12379");
-        expect(etcdMemberSans(t, 1)).toEqual({ ipAddresses: [], dnsNames: ["etcd-b.internal", "etcd-2-etcd", "etcd-2"] });
+        expect(etcdMemberSans(t, 1)).toEqual({ ipAddresses: [], dnsNames: ["etcd-b.internal", "etcd-2-etcd", "etcd-2", ETCD_TLS_SERVER_NAME] });
     });
 
     it("certificate SANs: node address, member name, node name", () => {
-        expect(etcdMemberSans(topology, 0)).toEqual({ ipAddresses: ["172.28.0.11"], dnsNames: ["etcd-1-etcd", "etcd-1"] });
+        expect(etcdMemberSans(topology, 0)).toEqual({ ipAddresses: ["172.28.0.11"], dnsNames: ["etcd-1-etcd", "etcd-1", ETCD_TLS_SERVER_NAME] });
     });
 
     it("refuses a bad index and api7-v3", () => {

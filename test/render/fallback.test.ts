@@ -154,11 +154,11 @@ describe("fallback_cp blocks", () => {
 describe("gateway config.yaml and resilience.mode", () => {
     const ref = (name: string) => `\${{${name}}}`;
 
-    it("connected: the normal data_plane config on the DP Manager, no fallback_cp", () => {
+    it("connected: the normal traditional config on the DP Manager, no fallback_cp", () => {
         const { spec, topology } = platform({ mode: "connected", fallbackStorage: S3 });
         const doc = parse(renderGatewayConfig(spec, topology));
-        expect(doc.deployment.role).toBe("data_plane");
-        expect(doc.deployment.role_data_plane).toEqual({ config_provider: "etcd" });
+        expect(doc.deployment.role).toBe("traditional");
+        expect(doc.deployment.role_traditional).toEqual({ config_provider: "etcd" });
         expect(doc.deployment.etcd.host).toEqual([`http://${topology.byRole["load-balancer"][0].address}:17900`]);
         expect(doc.deployment).not.toHaveProperty("fallback_cp");
         const plain = platform({});

@@ -7,10 +7,12 @@ import {
     renderApi7v3DpManagerConfig,
     renderApisixControlPlaneConfig,
 } from "../../components/render/controlPlane";
-import { APISIX_PATHS, SECRET_ENV, renderGatewayConfig } from "../../components/render/gateway";
+import { ETCD_TLS_SERVER_NAME } from "../../components/render/etcd";
+import { APISIX_PATHS, SECRET_ENV, api7v2StatusServer, renderGatewayConfig } from "../../components/render/gateway";
 import { loadPlatform } from "../../components/spec";
 
 const DSN = "postgres://api7:s3cretpw@db.internal:5432/api7ee";
+const LOGIN = { username: "admin", password: "generated-admin-password-0123", sessionSecret: "generated-session-secret-0123" };
 
 function platform(values: Record<string, unknown>) {
     const config = cfg(values);
@@ -30,9 +32,10 @@ describe("gateway config.yaml", () => {
             timeout: 30,
             user: "gateway",
             password: `\${{${SECRET_ENV.etcdPassword}}}`,
-            tls: { cert: APISIX_PATHS.cert, key: APISIX_PATHS.key, verify: true },
+            tls: { cert: APISIX_PATHS.cert, key: APISIX_PATHS.key, verify: true, sni: ETCD_TLS_SERVER_NAME },
         });
-        expect(doc.apisix.ssl.ssl_trusted_certificate).toBe(APISIX_PATHS.ca);
+        // The combined bundle (system roots + etcd CA), never the etcd CA alone.
+        expect(doc.apisix.ssl.ssl_trusted_certificate).toBe(APISIX_PATHS.trustBundle);
         expect(doc.apisix.status).toEqual({ ip: "0.0.0.0", port: 7086 });
         expect(doc.apisix.node_listen).toEqual([{ port: 8080 }]);
         expect(doc.apisix.ssl.listen).toEqual([{ port: 8443 }]);
@@ -50,17 +53,28 @@ describe("gateway config.yaml", () => {
         expect(doc.apisix.ssl).not.toHaveProperty("ssl_trusted_certificate");
     });
 
-    it("api7-v2: gateways read /api7/<clusterId>", () => {
+    it("api7-v2 (APISIX 2.13 shape): a top-level etcd block on /api7/<clusterId>, no deployment, Admin API off, the status server as an nginx snippet", () => {
         const { spec, topology } = platform({ flavor: "api7-v2", dataPlane: { clusterId: "c42" } });
-        expect(parse(renderGatewayConfig(spec, topology)).deployment.etcd.prefix).toBe("/api7/c42");
+        const doc = parse(renderGatewayConfig(spec, topology));
+        expect(doc).not.toHaveProperty("deployment");
+        expect(doc.etcd).toMatchObject({ prefix: "/api7/c42", timeout: 30, user: "gateway", tls: { verify: true, sni: ETCD_TLS_SERVER_NAME } });
+        expect(doc.etcd.host).toEqual(["https://172.28.0.11:2379", "https://172.28.0.12:2379", "https://172.28.0.13:2379"]);
+        expect(doc.apisix).not.toHaveProperty("status");
+        expect(doc.apisix.enable_admin).toBe(false);
+        expect(doc.apisix.config_center).toBe("etcd");
+        expect(doc.nginx_config.http_configuration_snippet).toBe(api7v2StatusServer(7085));
+        expect(doc.apisix.ssl.ssl_trusted_certificate).toBe(APISIX_PATHS.trustBundle);
     });
 
-    it("api7-v3: gateways point at the DP Manager through the control-plane balancer", () => {
+    it("api7-v3 (APISIX 3.2 shape): role traditional on the DP Manager, Admin API off", () => {
         const { spec, topology } = platform({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN } });
-        const etcd = parse(renderGatewayConfig(spec, topology)).deployment.etcd;
+        const doc = parse(renderGatewayConfig(spec, topology));
+        expect(doc.deployment.role).toBe("traditional");
+        expect(doc.deployment.role_traditional).toEqual({ config_provider: "etcd" });
+        expect(doc.apisix.enable_admin).toBe(false);
         const lb = topology.byRole["load-balancer"][0].address;
-        expect(etcd.host).toEqual([`http://${lb}:17900`]);
-        expect(etcd).not.toHaveProperty("password");
+        expect(doc.deployment.etcd.host).toEqual([`http://${lb}:17900`]);
+        expect(doc.deployment.etcd).not.toHaveProperty("password");
     });
 });
 
@@ -81,12 +95,14 @@ describe("control-plane configs", () => {
 
     it("api7-v2 dashboard conf.yaml: host:port endpoints, auth, mTLS files and the /api7 prefix", () => {
         const { spec, topology } = platform({ flavor: "api7-v2" });
-        const doc = parse(renderApi7v2DashboardConfig(spec, topology, "pw-123"));
+        const doc = parse(renderApi7v2DashboardConfig(spec, topology, LOGIN, "pw-123"));
         expect(doc.conf.listen).toEqual({ host: "0.0.0.0", port: 9000 });
         expect(doc.conf.etcd.endpoints).toEqual(["172.28.0.11:2379", "172.28.0.12:2379", "172.28.0.13:2379"]);
         expect(doc.conf.etcd).toMatchObject({ enable_auth: true, username: "control-plane", password: "pw-123", prefix: "/api7" });
         expect(doc.conf.etcd.mtls.enable).toBe(true);
         expect(doc.conf.etcd.mtls.ca_file).toMatch(/ca\.crt$/);
+        // The stack's own login, never the vendor default.
+        expect(doc.authentication).toEqual({ secret: LOGIN.sessionSecret, expire_time: 3600, users: [{ username: "admin", password: LOGIN.password }] });
     });
 
     it("api7-v3 dashboard (17080) and DP Manager (17900) share the DSN", () => {
@@ -98,6 +114,6 @@ describe("control-plane configs", () => {
     it("renders YAML that round-trips special characters in values", () => {
         const { spec, topology } = platform({ flavor: "api7-v2" });
         const tricky = `p: #"'{}[]&*`;
-        expect(parse(renderApi7v2DashboardConfig(spec, topology, tricky)).conf.etcd.password).toBe(tricky);
+        expect(parse(renderApi7v2DashboardConfig(spec, topology, LOGIN, tricky)).conf.etcd.password).toBe(tricky);
     });
 });

@@ -30,6 +30,7 @@ const SAMPLE: PlatformStackOutputs = {
     balancerDnsNames: { gateway: "127.0.0.1", controlPlane: "127.0.0.1" },
     fallbackBuckets: null,
     adminKey: "sample-admin-key-0123456789abcdef",
+    dashboardAdmin: { user: "", password: "" },
     etcdCredentials: {
         root: { user: "root", password: "sample-root-pw" },
         "control-plane": { user: "control-plane", password: "sample-cp-pw" },

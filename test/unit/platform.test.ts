@@ -52,7 +52,9 @@ const anchorOf = (run: PlatformRun, svc: RecordedResource) => {
     if (!anchor) throw new Error(`${svc.name}: networkMode ${mode} names no node container`);
     return anchor;
 };
-const gatewayYaml = (r: RecordedResource) => parse(upload(r, GATEWAY_CONFIG)) as { deployment: { role: string; etcd: { host: string[]; prefix: string; password?: string; user?: string } } };
+type EtcdBlock = { host: string[]; prefix: string; password?: string; user?: string };
+/** `deployment.etcd` in APISIX 3.x; API7 v2 (APISIX 2.13) has the top-level `etcd` instead. */
+const gatewayYaml = (r: RecordedResource) => parse(upload(r, GATEWAY_CONFIG)) as { deployment: { role: string; etcd: EtcdBlock }; etcd?: EtcdBlock };
 
 describe("default dev stack (apisix, standard layout, haproxy)", () => {
     const { config, secretKeys } = stackConfig(path.join(ROOT, "Pulumi.yaml"), path.join(ROOT, "Pulumi.dev.yaml"));
@@ -291,7 +293,9 @@ describe("flavor api7-v2", () => {
     it("gateways read their cluster's prefix /api7/<clusterId>", () => {
         for (const gw of services(run, "data-plane")) {
             expect(imageRef(run, gw)).toBe(DEFAULT_IMAGES.api7v2Gateway);
-            expect(gatewayYaml(gw).deployment.etcd).toMatchObject({ prefix: "/api7/c42", password: ETCD_PW_REF });
+            // APISIX 2.13 reads a top-level etcd block; a `deployment` section would be ignored.
+            expect(gatewayYaml(gw).etcd).toMatchObject({ prefix: "/api7/c42", password: ETCD_PW_REF });
+            expect(gatewayYaml(gw)).not.toHaveProperty("deployment");
         }
         expect(services(run, "etcd")).toHaveLength(3);
         expect(find(run, T.container, "gateway-ha-docker-lb-1").inputs.ports).toContainEqual(expect.objectContaining({ internal: 9000, external: 19000 }));

@@ -127,7 +127,7 @@ describe("fallback storage kind local (docker, api7-v3)", () => {
     it("connected gateways keep the normal config and carry no bucket keys", () => {
         for (const gw of services(run, "data-plane")) {
             const doc = parse(upload(gw, GATEWAY_CONFIG));
-            expect(doc.deployment.role_data_plane).toEqual({ config_provider: "etcd" });
+            expect(doc.deployment.role_traditional).toEqual({ config_provider: "etcd" });
             expect(doc.deployment).not.toHaveProperty("fallback_cp");
             expect(envs(gw)).toEqual([]);
         }

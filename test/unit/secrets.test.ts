@@ -72,7 +72,7 @@ describe.each(FLAVORS)("flavor $flavor", ({ flavor, config, secretKeys }) => {
     });
 
     it("has secrets to protect (the scan is not vacuous)", () => {
-        const counts = { apisix: [4, 6], "api7-v2": [3, 6], "api7-v3": [0, 0] }[flavor];
+        const counts = { apisix: [4, 6], "api7-v2": [5, 6], "api7-v3": [0, 0] }[flavor];
         expect([ofType(run, T.password).length, ofType(run, T.privateKey).length]).toEqual(counts);
         expect(secrets.length).toBeGreaterThan(0);
         // Every one of them does reach some resource input (behind a secret wrapper).
@@ -80,7 +80,7 @@ describe.each(FLAVORS)("flavor $flavor", ({ flavor, config, secretKeys }) => {
         for (const s of secrets) expect(everything.includes(s) || everything.includes(JSON.stringify(s).slice(1, -1)), s.slice(0, 30)).toBe(true);
     });
 
-    it("exports exactly adminKey and etcdCredentials as secrets", () => {
+    it("exports exactly adminKey, dashboardAdmin and etcdCredentials as secrets", () => {
         const secretOutputs = Object.entries(run.outputs)
             .filter(([, o]) => o.secret)
             .map(([k]) => k)

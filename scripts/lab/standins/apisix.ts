@@ -5,16 +5,22 @@
 //   control_plane: the Admin API for routes, answering 2xx only for writes etcd acknowledged.
 //
 //   npx tsx scripts/lab/standins/apisix.ts --root DIR [--config /usr/local/apisix/conf/config.yaml]
-//       [--https-cert FILE --https-key FILE] [--etcd-timeout-ms N]
+//       [--https-cert FILE --https-key FILE] [--etcd-timeout-ms N] [--flavor apisix|api7-v2|api7-v3]
 //
 // --root is the service's filesystem: paths in config.yaml are read under it. --https-* are host
 // paths. --etcd-timeout-ms replaces deployment.etcd.timeout (30 s rendered) so a lab can bound how
-// long a write waits for a silent member. Events go to stdout, one line each.
+// long a write waits for a silent member. --flavor picks the contract the file must satisfy and
+// its shape (API7 v2: APISIX 2.13's top-level etcd, /status only). Events go to stdout, one line each.
+//
+// As strict as the real program where the lab looks: it refuses a file its flavor's contract
+// rejects, dies at start unless more than half of the etcd hosts answer (init_etcd), and verifies
+// etcd's certificate names as OpenResty does (etcdClient.ts: DNS SANs only, `sni` or the URL host).
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import { parseArgs } from "node:util";
+import { FLAVORS, type Flavor } from "../../../components/spec/schema";
 import { ConfigError, loadConfig, type Listen, type StandinConfig } from "./config";
 import { EtcdClient, EtcdError, type KeyValue } from "./etcdClient";
 
@@ -51,6 +57,7 @@ function etcdClient(config: StandinConfig, timeoutOverrideMs: number | undefined
         cert: file(e.certFile),
         key: file(e.keyFile),
         verify: e.verify,
+        sni: e.sni,
         timeoutMs: timeoutOverrideMs ?? e.timeoutMs,
     });
 }
@@ -268,7 +275,7 @@ class DataPlane {
     status(req: http.IncomingMessage, res: http.ServerResponse): void {
         const path = (req.url ?? "/").split("?")[0];
         if (path === "/status") return sendJson(res, 200, { status: "ok" });
-        if (path === "/status/ready") {
+        if (path === "/status/ready" && this.config.readyEndpoint) {
             return this.synced ? sendJson(res, 200, { status: "ok" }) : sendJson(res, 503, { status: "error", error: "worker has not received configuration" });
         }
         sendJson(res, 404, { error_msg: "404 Route Not Found" });
@@ -475,6 +482,30 @@ function serve(kind: string, at: Listen, handler: Handler, tls?: { cert: Buffer;
     });
 }
 
+/**
+ * `apisix init_etcd`, which the image's entrypoint runs before OpenResty for every role
+ * (apisix/cli/etcd.lua at 2.13.3 and 3.14.1): each host's /version, `startup_retry` attempts each;
+ * the process dies unless more than half of the listed hosts answered. So a gateway that
+ * (re)starts while etcd has lost its majority does not come back until etcd does.
+ */
+async function initEtcd(config: StandinConfig, etcd: EtcdClient, timeoutMs: number): Promise<void> {
+    let healthy = 0;
+    for (const host of config.etcd.hosts) {
+        let reason: string | undefined = "not tried";
+        for (let attempt = 1; attempt <= config.etcd.startupRetry && reason !== undefined; attempt++) {
+            reason = await etcd.probeVersion(host, timeoutMs);
+            if (reason !== undefined) log(`init_etcd: Warning! Request etcd endpoint '${host}/version' error, ${reason}, retry time=${attempt}`);
+        }
+        if (reason === undefined) healthy++;
+    }
+    if (healthy === 0) throw new StartError("all etcd nodes are unavailable");
+    if ((healthy / config.etcd.hosts.length) * 100 <= 50) throw new StartError("the etcd cluster needs at least 50% and above healthy nodes");
+    log(`init_etcd: ${healthy} of ${config.etcd.hosts.length} etcd hosts answered`);
+}
+
+/** The start-time refusals APISIX's CLI dies with (util.die): the message says it all. */
+class StartError extends Error {}
+
 async function main(): Promise<void> {
     const { values } = parseArgs({
         options: {
@@ -483,13 +514,17 @@ async function main(): Promise<void> {
             "https-cert": { type: "string" },
             "https-key": { type: "string" },
             "etcd-timeout-ms": { type: "string" },
+            flavor: { type: "string", default: "apisix" },
         },
     });
-    const config = loadConfig({ root: values.root!, configPath: values.config!, env: process.env });
+    const flavor = values.flavor as Flavor;
+    if (!(FLAVORS as readonly string[]).includes(flavor)) throw new ConfigError(`--flavor: expected one of ${FLAVORS.join(", ")}, got ${values.flavor}`);
+    const config = loadConfig({ root: values.root!, configPath: values.config!, env: process.env, flavor });
     const timeoutOverride = values["etcd-timeout-ms"] === undefined ? undefined : Number(values["etcd-timeout-ms"]);
     if (timeoutOverride !== undefined && !(timeoutOverride > 0)) throw new ConfigError("--etcd-timeout-ms: expected a positive number");
     const etcd = etcdClient(config, timeoutOverride);
     log(`${config.role}: etcd ${config.etcd.hosts.join(",")} prefix ${config.etcd.prefix} as ${config.etcd.user ?? "(no user)"}, timeout ${timeoutOverride ?? config.etcd.timeoutMs} ms`);
+    await initEtcd(config, etcd, timeoutOverride ?? config.etcd.timeoutMs);
 
     const servers: http.Server[] = [];
     let stop = () => {};
@@ -532,7 +567,7 @@ async function main(): Promise<void> {
 
 main().catch((e) => {
     // Bad configuration or arguments: the message says it all; anything else gets its stack.
-    const expected = e instanceof ConfigError || String(e?.code).startsWith("ERR_PARSE_ARGS");
+    const expected = e instanceof ConfigError || e instanceof StartError || String(e?.code).startsWith("ERR_PARSE_ARGS");
     log(`fatal: ${expected ? e.message : (e?.stack ?? e)}`);
     process.exit(1);
 });

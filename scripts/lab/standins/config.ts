@@ -1,9 +1,15 @@
-// Reads an APISIX config.yaml the way APISIX 3.x does, for the stand-ins: `${{VAR}}` and
+// Reads an APISIX config.yaml the way APISIX does, for the stand-ins: `${{VAR}}` and
 // `${{VAR:=default}}` resolved from the environment, file paths taken inside the service's
-// filesystem (`--root`), defaults for what the rendered files leave out.
+// filesystem (`--root`), defaults for what the rendered files leave out. The file must first
+// satisfy its flavor's contract (components/flavors): what the real program would refuse or
+// ignore, the stand-in refuses to start on.
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
+import { rootCertificates } from "node:tls";
 import { parse } from "yaml";
+import { checkFile, formatViolations, type TrustBundle } from "../../../components/flavors/contracts";
+import type { Flavor } from "../../../components/spec/schema";
 
 /** Where APISIX lives in its container; relative paths in config.yaml are relative to it. */
 const APISIX_HOME = "/usr/local/apisix";
@@ -24,6 +30,10 @@ export interface EtcdSettings {
     watchTimeoutMs: number;
     user?: string;
     password?: string;
+    /** The TLS server name for every host (`tls.sni`). */
+    sni?: string;
+    /** `etcd.startup_retry`: attempts per host of the start-time check (init_etcd). */
+    startupRetry: number;
     /** Host paths (already under --root). */
     caFile?: string;
     certFile?: string;
@@ -40,12 +50,15 @@ export interface AdminSettings {
 }
 
 export interface StandinConfig {
+    /** Gateways (data_plane, and API7 v3's traditional ones) or the Admin API (control_plane). */
     role: "data_plane" | "control_plane";
     etcd: EtcdSettings;
     http: Listen[];
     /** HTTPS listeners, empty unless apisix.ssl.enable. */
     https: Listen[];
     status?: Listen;
+    /** APISIX 3.13+ answers /status/ready; 2.13's status server (our nginx snippet) has /status only. */
+    readyEndpoint: boolean;
     metrics?: Listen;
     admin: AdminSettings;
 }
@@ -104,7 +117,29 @@ function strings(value: unknown, where: string): string[] {
     return items as string[];
 }
 
-export function loadConfig(opts: { root: string; configPath: string; env: NodeJS.ProcessEnv }): StandinConfig {
+/** API7 v2: the status server the gateway config adds as an nginx snippet (render/gateway.ts api7v2StatusServer). */
+function snippetStatus(doc: Doc): Listen | undefined {
+    const m = /listen\s+([0-9.]+):(\d+);/.exec(String(doc.nginx_config?.http_configuration_snippet ?? ""));
+    return m ? { ip: m[1]!, port: Number(m[2]) } : undefined;
+}
+
+let publicRoots: Set<string> | undefined;
+
+/** What a CA bundle file holds, judged by its certificates: Node's public roots, and anything else. */
+export function trustBundleOf(file: string): TrustBundle | undefined {
+    let text: string;
+    try {
+        text = readFileSync(file, "utf8");
+    } catch {
+        return undefined;
+    }
+    publicRoots ??= new Set(rootCertificates.map((pem) => new X509Certificate(pem).fingerprint256));
+    const certs = (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((pem) => new X509Certificate(pem));
+    const roots = publicRoots;
+    return { systemRoots: certs.some((c) => roots.has(c.fingerprint256)), etcdCa: certs.some((c) => !roots.has(c.fingerprint256)) };
+}
+
+export function loadConfig(opts: { root: string; configPath: string; env: NodeJS.ProcessEnv; flavor?: Flavor }): StandinConfig {
     const file = pathUnderRoot(opts.root, opts.configPath);
     let text: string;
     try {
@@ -113,14 +148,22 @@ export function loadConfig(opts: { root: string; configPath: string; env: NodeJS
         throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
     }
     const doc = (resolveEnvRefs(parse(text) ?? {}, opts.env) ?? {}) as Doc;
+    const flavor = opts.flavor ?? "apisix";
     const apisix: Doc = doc.apisix ?? {};
     const deployment: Doc = doc.deployment ?? {};
-    const role = deployment.role;
+    // APISIX 2.13 (API7 v2) has no deployment section: a gateway with the top-level etcd block.
+    const declared = flavor === "api7-v2" ? "data_plane" : deployment.role;
+    const role = declared === "traditional" && flavor === "api7-v3" ? "data_plane" : declared;
     if (role !== "data_plane" && role !== "control_plane") throw new ConfigError(`deployment.role: the stand-in runs data_plane or control_plane, got ${JSON.stringify(role)}`);
 
-    const e: Doc = deployment.etcd ?? {};
-    const hosts = strings(e.host, "deployment.etcd.host");
-    if (hosts.length === 0) throw new ConfigError("deployment.etcd.host: no etcd hosts");
+    const trusted = apisix.ssl?.ssl_trusted_certificate;
+    const bundle = typeof trusted === "string" && trusted !== "system" ? trustBundleOf(pathUnderRoot(opts.root, trusted)) : undefined;
+    const violations = checkFile(flavor, role === "control_plane" ? "apisix-cp" : "gateway", opts.configPath, doc, { bundles: bundle ? { [trusted]: bundle } : {} });
+    if (violations.length) throw new ConfigError(`the ${flavor} program would refuse or ignore this configuration:\n${formatViolations(violations)}`);
+
+    const e: Doc = (flavor === "api7-v2" ? doc.etcd : deployment.etcd) ?? {};
+    const hosts = strings(e.host, "etcd.host");
+    if (hosts.length === 0) throw new ConfigError("etcd.host: no etcd hosts");
     const under = (p: unknown) => (typeof p === "string" && p ? pathUnderRoot(opts.root, p) : undefined);
     const etcd: EtcdSettings = {
         hosts,
@@ -129,6 +172,8 @@ export function loadConfig(opts: { root: string; configPath: string; env: NodeJS
         watchTimeoutMs: 1000 * (typeof e.watch_timeout === "number" ? e.watch_timeout : 50),
         user: e.user === undefined ? undefined : String(e.user),
         password: e.password === undefined ? undefined : String(e.password),
+        sni: typeof e.tls?.sni === "string" && e.tls.sni !== "" ? e.tls.sni : undefined,
+        startupRetry: typeof e.startup_retry === "number" ? e.startup_retry : 2,
         caFile: under(apisix.ssl?.ssl_trusted_certificate),
         certFile: under(e.tls?.cert),
         keyFile: under(e.tls?.key),
@@ -157,7 +202,8 @@ export function loadConfig(opts: { root: string; configPath: string; env: NodeJS
         etcd,
         http: role === "data_plane" ? listens(apisix.node_listen ?? 9080, "apisix.node_listen") : [],
         https: role === "data_plane" && apisix.ssl?.enable ? listens(apisix.ssl.listen ?? [{ port: 9443 }], "apisix.ssl.listen") : [],
-        status: apisix.status ? listen(apisix.status.ip, apisix.status.port, "apisix.status.port") : undefined,
+        status: apisix.status ? listen(apisix.status.ip, apisix.status.port, "apisix.status.port") : flavor === "api7-v2" ? snippetStatus(doc) : undefined,
+        readyEndpoint: flavor === "apisix",
         metrics: exportAddr ? listen(exportAddr.ip, exportAddr.port, "plugin_attr.prometheus.export_addr.port") : undefined,
         admin,
     };

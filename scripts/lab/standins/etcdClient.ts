@@ -8,8 +8,15 @@
 // will be ignored and not used as expected" to every /v3/ request whose client certificate has a
 // CommonName (CVE-2018-16886 fix), whatever token it carries. Client certificates for gateway
 // users must therefore have no CN; EtcdError.certHasCommonName flags that case.
+//
+// TLS is verified the way OpenResty verifies it for lua-resty-etcd (apisix/core/etcd.lua `_new`:
+// ssl_verify, sni): the chain against `ca`, then the server name, which is `sni` when set and the
+// URL host otherwise, with X509_check_host's rules (opensslHostMismatch). Node's own check would
+// accept an IP host against an IP SAN, which APISIX never does.
 import http from "node:http";
 import https from "node:https";
+import { isIP } from "node:net";
+import type { PeerCertificate } from "node:tls";
 
 export interface EtcdClientOptions {
     /** Endpoints such as https://172.28.0.11:2379, tried in turn when one fails. */
@@ -20,8 +27,10 @@ export interface EtcdClientOptions {
     ca?: Buffer;
     cert?: Buffer;
     key?: Buffer;
-    /** Verify the member certificate against `ca` (APISIX `deployment.etcd.tls.verify`). */
+    /** Verify the member certificate against `ca` and its name (APISIX `deployment.etcd.tls.verify`). */
     verify: boolean;
+    /** The TLS server name for every host (APISIX `etcd.tls.sni`); default: each URL's host. */
+    sni?: string;
     /** Bound on each attempt against one host: connect, TLS handshake and answer. */
     timeoutMs: number;
 }
@@ -42,6 +51,29 @@ export interface Watch {
     /** Settles when the watch ends: rejects with the reason, resolves only after close(). */
     done: Promise<void>;
     close(): void;
+}
+
+/**
+ * Why `cert` does not match `name` under OpenSSL's X509_check_host (flags 0, as nginx's
+ * ngx_ssl_check_host calls it), or undefined when it does: DNS-type SANs only, case-insensitive,
+ * a wildcard only as the whole leftmost label; the subject CN only when there is no DNS SAN. An IP
+ * address is compared as a DNS name, so an IP SAN never matches. The message is OpenResty's.
+ */
+export function opensslHostMismatch(name: string, cert: Pick<PeerCertificate, "subjectaltname" | "subject">): Error | undefined {
+    const dns = (cert.subjectaltname ?? "")
+        .split(", ")
+        .filter((e) => e.startsWith("DNS:"))
+        .map((e) => e.slice(4).toLowerCase());
+    const cn = cert.subject?.CN;
+    const candidates = dns.length > 0 ? dns : (Array.isArray(cn) ? cn : cn ? [cn] : []).map((c) => c.toLowerCase());
+    const want = name.toLowerCase();
+    const matches = (pattern: string) => {
+        if (pattern === want) return true;
+        if (!pattern.startsWith("*.") || isIP(want)) return false;
+        const dot = want.indexOf(".");
+        return dot > 0 && want.slice(dot) === pattern.slice(1) && pattern.split(".").length > 2;
+    };
+    return candidates.some(matches) ? undefined : new Error(`certificate host mismatch (${name} is not ${dns.length > 0 ? "a DNS SAN" : "the subject CN"} of the member certificate)`);
 }
 
 /** An answer from etcd (grpcCode set) or a failure to get one (transport set). */
@@ -222,6 +254,43 @@ export class EtcdClient {
         return watch;
     }
 
+    /** Server name and its check for one request: `sni` or the URL host, matched as OpenResty does. */
+    private tlsName(url: URL): Pick<https.RequestOptions, "servername" | "checkServerIdentity"> {
+        const name = this.opts.sni || url.hostname.replace(/^\[|\]$/g, "");
+        return {
+            // TLS carries no IP address as SNI (RFC 6066).
+            ...(isIP(name) ? {} : { servername: name }),
+            checkServerIdentity: (_host, cert) => (this.opts.verify ? opensslHostMismatch(name, cert) : undefined),
+        };
+    }
+
+    /**
+     * What `apisix init_etcd` asks each host at start (apisix/cli/etcd.lua): GET /version over
+     * luasec, which verifies the chain (verify "peer") but not the name. Undefined when the host
+     * answered with an etcd version, the reason otherwise.
+     */
+    probeVersion(host: string, timeoutMs: number): Promise<string | undefined> {
+        const url = new URL("/version", host);
+        const secure = url.protocol === "https:";
+        return new Promise((resolve) => {
+            const req = (secure ? https : http).get(url, {
+                agent: secure ? this.agents.https : this.agents.http,
+                ...(secure ? { checkServerIdentity: () => undefined } : {}),
+            });
+            const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+            req.on("response", (res) => {
+                readJson(res)
+                    .then((body) => resolve(body?.etcdcluster ? undefined : `got malformed version message from etcd ${url.href}`))
+                    .catch((e) => resolve(String(e?.message ?? e)))
+                    .finally(() => clearTimeout(timer));
+            });
+            req.on("error", (e) => {
+                clearTimeout(timer);
+                resolve(e.message);
+            });
+        });
+    }
+
     /** Ends open watches; requests in flight still finish or time out. */
     close(): void {
         for (const w of this.watches) w.close();
@@ -299,6 +368,7 @@ export class EtcdClient {
             const req = (secure ? https : http).request(url, {
                 method: "POST",
                 agent: secure ? this.agents.https : this.agents.http,
+                ...(secure ? this.tlsName(url) : {}),
                 headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload), ...(token ? { authorization: token } : {}), ...extraHeaders },
             });
             const timer = setTimeout(() => req.destroy(new Error(`no answer within ${this.opts.timeoutMs} ms`)), this.opts.timeoutMs);
