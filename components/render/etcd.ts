@@ -209,7 +209,9 @@ export function etcdPrefix(spec: PlatformSpec, consumer: EtcdConsumer): string {
         case "apisix":
             return "/apisix";
         case "api7-v2":
-            return consumer === "control-plane" ? "/api7" : `/api7/${spec.dataPlane.clusterId}`;
+            if (consumer === "control-plane") return "/api7";
+            if (!spec.dataPlane.clusterId) throw new Error("flavor api7-v2 needs dataPlane.clusterId (checked in validate.ts)");
+            return `/api7/${spec.dataPlane.clusterId}`;
         default:
             throw new Error(`flavor ${spec.flavor} has no etcd prefix`);
     }

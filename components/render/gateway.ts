@@ -74,7 +74,19 @@ export function trustedCertificate(spec: PlatformSpec): { ssl_trusted_certificat
  * lands inside `http {}` (apisix/cli/ngx_tpl.lua at 2.13.3).
  */
 export function api7v2StatusServer(statusPort: number): string {
-    return [`server {`, `    listen 0.0.0.0:${statusPort};`, `    access_log off;`, `    location = /status {`, `        return 200 "ok\\n";`, `    }`, `}`, ``].join("\n");
+    return [
+        `server {`,
+        `    listen 0.0.0.0:${statusPort};`,
+        `    access_log off;`,
+        `    location = /status {`,
+        `        return 200 "ok\\n";`,
+        `    }`,
+        `    location / {`,
+        `        return 404;`,
+        `    }`,
+        `}`,
+        ``,
+    ].join("\n");
 }
 
 function prometheus(spec: PlatformSpec) {

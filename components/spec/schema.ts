@@ -146,8 +146,11 @@ export const dataPlaneSchema = z.strictObject({
     httpsPort: port.default(443),
     statusPort: port.default(7085),
     metricsPort: port.default(9091),
-    /** API7 v2 cluster id: gateways read /api7/<clusterId> in etcd. */
-    clusterId: z.string().regex(/^[A-Za-z0-9_-]+$/, "must be letters, digits, '_' or '-'").default("default"),
+    /**
+     * API7 v2 (required there): the ID the console gave this gateway cluster (Cluster Management →
+     * Cluster List → Copy cluster information); gateways read /api7/<clusterId> in etcd.
+     */
+    clusterId: z.string().regex(/^[A-Za-z0-9_-]+$/, "must be letters, digits, '_' or '-'").optional(),
     /** CIDRs allowed to reach the Admin API. */
     adminAllow: z.array(z.string()).default(["127.0.0.0/24"]),
 });

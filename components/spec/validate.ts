@@ -168,6 +168,24 @@ export function imageVersion(image: string): string {
     return last.includes(":") ? last.slice(last.indexOf(":") + 1).replace(/^v/, "") : "";
 }
 
+/**
+ * API7 v2 gateways read the prefix of a cluster the console created (its ID is generated there):
+ * no default can match it, and a wrong one leaves the gateways serving nothing, silently.
+ */
+export function checkClusterId(c: PlatformConfig): Issues {
+    const id = c.dataPlane.clusterId;
+    if (c.flavor === "api7-v2" && id === undefined)
+        return [
+            {
+                key: "dataPlane.clusterId",
+                value: undefined,
+                rule: "required for flavor api7-v2: the ID of this gateway cluster in the API7 v2 console (Cluster Management → Cluster List → Copy cluster information); gateways read /api7/<id>",
+            },
+        ];
+    // Kept when another flavor is chosen, so one stack file can be switched with `--set flavor=`.
+    return [];
+}
+
 /** API7 v3: the dashboard and the DP Manager share one database schema, so they run one version. */
 export function checkApi7v3Versions(c: PlatformConfig): Issues {
     if (c.flavor !== "api7-v3") return [];
@@ -220,6 +238,7 @@ export function validateConfig(c: PlatformConfig, raw: Record<string, unknown>, 
         ...checkHealthCheck(c.loadBalancer, c.dataPlane.statusPort, c.target),
         ...checkDatabase(c.flavor, dsn),
         ...checkApi7v3Versions(c),
+        ...checkClusterId(c),
         ...checkNetworks(c),
         ...checkAws(c),
         ...checkSsh(c, raw),

@@ -48,7 +48,7 @@ function platform(kind: Kind, flavor: Flavor, layout: Layout) {
             layout,
             ...(flavor === "api7-v3" ? { controlPlane: { databaseDsn: DSN } } : {}),
             ...(layout === "custom" ? { nodes: customNodes(flavor) } : {}),
-            dataPlane: DATA_PLANE,
+            dataPlane: { ...DATA_PLANE, ...(flavor === "api7-v2" ? { clusterId: "c1" } : {}) },
             loadBalancer: { kind, healthCheck: HC, retries: RETRIES },
         }),
         ctx,

@@ -10,8 +10,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import {
     FETCH_SECRETS_PY,
+    HOST_CA_BUNDLE,
     NODE_PATHS,
     PER_BOOT_SCRIPT,
+    SYSTEM_ROOTS_SUFFIX,
     USER_DATA_LIMIT,
     checkUserDataSize,
     gzipBase64,
@@ -237,6 +239,29 @@ describe("boot scripts", () => {
         expect(statSync(task).mode & 0o777).toBe(0o700);
         expect(readFileSync(`${dir}${NODE_PATHS.compose}`, "utf8")).toBe(renderCompose(BOOT));
         expect(statSync(`${dir}${NODE_PATHS.compose}`).mode & 0o777).toBe(0o644);
+    });
+
+    it.skipIf(!existsSync(HOST_CA_BUNDLE))("per-boot: a file marked systemRoots is the host's CA bundle followed by its content; user data carries only the content", () => {
+        const dir = join(work, "per-boot-roots");
+        mkdirSync(dir, { recursive: true });
+        const extra = "-----BEGIN CERTIFICATE-----\nETCD-CA\n-----END CERTIFICATE-----\n";
+        const bundlePath = "/usr/local/apisix/conf/etcd-pki/trusted.crt";
+        const boot: NodeBoot = { ...BOOT, services: [{ ...BOOT.services[1]!, files: [{ path: bundlePath, content: extra, systemRoots: true }] }], tasks: [] };
+        const userData = renderCloudConfig(boot);
+        const written = doc(userData).write_files.find((f) => f.path.endsWith(bundlePath + SYSTEM_ROOTS_SUFFIX));
+        expect(written?.content).toBe(extra);
+        expect(Buffer.byteLength(userData)).toBeLessThan(USER_DATA_LIMIT);
+        const relocated = doc(userData);
+        for (const f of relocated.write_files) f.path = `${dir}${f.path}`;
+        writeFileSync(join(dir, "user-data"), `#cloud-config\n${stringify(relocated)}`);
+        const writer = /<<'EOF'\n([\s\S]*?)\nEOF\n/.exec(PER_BOOT_SCRIPT)![1];
+        const r = spawnSync(PYTHON, ["-", join(dir, "user-data")], { input: writer, encoding: "utf8", timeout: 30_000 });
+        expect(r.status, r.stderr).toBe(0);
+        const installed = `${dir}${NODE_PATHS.files}/node-1-apisix-cp${bundlePath}`;
+        expect(readFileSync(installed, "utf8")).toBe(`${readFileSync(HOST_CA_BUNDLE, "utf8")}\n${extra}`);
+        expect(existsSync(installed + SYSTEM_ROOTS_SUFFIX)).toBe(false);
+        // The Compose file mounts the combined file, not the marked one.
+        expect(renderCompose(boot)).toContain(`source: ${NODE_PATHS.files}/node-1-apisix-cp${bundlePath}\n`);
     });
 
     it("the secrets fetcher writes files byte for byte and env files Compose and sh both read literally", () => {

@@ -99,7 +99,7 @@ describe("contracts pin the versions they were written for", () => {
 
 // Every example stack with every flavor it can run, and the modes that change the files.
 const MATRIX: { stack: string; sets: string[] }[] = [
-    ...FLAVORS.map((f) => ({ stack: "dev", sets: [`flavor=${f}`, ...(f === "api7-v3" ? ["controlPlane.databaseDsn=postgres://api7:pw@db.internal:5432/api7"] : [])] })),
+    ...FLAVORS.map((f) => ({ stack: "dev", sets: [`flavor=${f}`, ...(f === "api7-v3" ? ["controlPlane.databaseDsn=postgres://api7:pw@db.internal:5432/api7"] : []), ...(f === "api7-v2" ? ["dataPlane.clusterId=c1"] : [])] })),
     { stack: "dev", sets: ["layout=compact"] },
     { stack: "dev", sets: ["etcd.tls=false", "etcd.auth=false"] },
     { stack: "onprem", sets: [] },

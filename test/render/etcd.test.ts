@@ -123,7 +123,7 @@ describe("etcd member flags", () => {
     });
 
     it("compact layout: members on node-1..3, five and seven members", () => {
-        const c = load({ layout: "compact", flavor: "api7-v2" });
+        const c = load({ layout: "compact", flavor: "api7-v2", dataPlane: { clusterId: "c1" } });
         expect(topologyNames(c.topology)).toEqual(["node-1-etcd", "node-2-etcd", "node-3-etcd"]);
         const five = load({ etcd: { members: 5 } });
         expect(flags(etcdMemberArgs(five.spec, five.topology, 4)).get("initial-cluster")!.split(",")).toHaveLength(5);

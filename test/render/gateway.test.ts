@@ -1,3 +1,8 @@
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { cfg } from "../config";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -11,6 +16,7 @@ import { ETCD_TLS_SERVER_NAME } from "../../components/render/etcd";
 import { APISIX_PATHS, SECRET_ENV, api7v2StatusServer, renderGatewayConfig } from "../../components/render/gateway";
 import { loadPlatform } from "../../components/spec";
 
+const NGINX = "/usr/sbin/nginx";
 const DSN = "postgres://api7:s3cretpw@db.internal:5432/api7ee";
 const LOGIN = { username: "admin", password: "generated-admin-password-0123", sessionSecret: "generated-session-secret-0123" };
 
@@ -94,7 +100,7 @@ describe("control-plane configs", () => {
     });
 
     it("api7-v2 dashboard conf.yaml: host:port endpoints, auth, mTLS files and the /api7 prefix", () => {
-        const { spec, topology } = platform({ flavor: "api7-v2" });
+        const { spec, topology } = platform({ flavor: "api7-v2", dataPlane: { clusterId: "c1" } });
         const doc = parse(renderApi7v2DashboardConfig(spec, topology, LOGIN, "pw-123"));
         expect(doc.conf.listen).toEqual({ host: "0.0.0.0", port: 9000 });
         expect(doc.conf.etcd.endpoints).toEqual(["172.28.0.11:2379", "172.28.0.12:2379", "172.28.0.13:2379"]);
@@ -112,8 +118,102 @@ describe("control-plane configs", () => {
     });
 
     it("renders YAML that round-trips special characters in values", () => {
-        const { spec, topology } = platform({ flavor: "api7-v2" });
+        const { spec, topology } = platform({ flavor: "api7-v2", dataPlane: { clusterId: "c1" } });
         const tricky = `p: #"'{}[]&*`;
         expect(parse(renderApi7v2DashboardConfig(spec, topology, LOGIN, tricky)).conf.etcd.password).toBe(tricky);
+    });
+});
+
+// The API7 v2 status server is a plain nginx server block in APISIX 2.13's http {} (via
+// nginx_config.http_configuration_snippet): real nginx parses it, serves it, and answers /status.
+describe.skipIf(!existsSync(NGINX))("API7 v2 status server snippet in real nginx", () => {
+    it("nginx -t accepts it inside http {}; running, GET /status is 200 and anything else 404", async () => {
+        const dir = mkdtempSync(join(tmpdir(), "gwha-v2-status-"));
+        const port = await new Promise<number>((resolve) => {
+            const srv = net.createServer().listen(0, "127.0.0.1", () => {
+                const p = (srv.address() as net.AddressInfo).port;
+                srv.close(() => resolve(p));
+            });
+        });
+        const conf = join(dir, "nginx.conf");
+        writeFileSync(
+            conf,
+            [`daemon off;`, `pid ${dir}/nginx.pid;`, `error_log ${dir}/error.log;`, `events {}`, `http {`, `    access_log off;`, api7v2StatusServer(port).replace("0.0.0.0:", "127.0.0.1:"), `}`, ``].join("\n"),
+        );
+        const paths = ["-p", `${dir}/`, "-c", conf, "-e", `${dir}/error.log`];
+        const t = spawnSync(NGINX, ["-t", ...paths], { encoding: "utf8", timeout: 10_000 });
+        expect(t.status, t.stderr).toBe(0);
+        const nginx = spawn(NGINX, paths, { stdio: "ignore" });
+        try {
+            const get = async (path: string) => {
+                for (let i = 0; i < 50; i++) {
+                    try {
+                        const r = await fetch(`http://127.0.0.1:${port}${path}`);
+                        return { status: r.status, body: await r.text() };
+                    } catch {
+                        await new Promise((r) => setTimeout(r, 100));
+                    }
+                }
+                throw new Error("nginx did not answer");
+            };
+            expect(await get("/status")).toEqual({ status: 200, body: "ok\n" });
+            expect((await get("/status/ready")).status).toBe(404);
+        } finally {
+            nginx.kill("SIGKILL");
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
+// APISIX matches allow_admin against $remote_addr: the list must hold whoever's address the
+// requests really arrive with, which depends on what sits in front of the Admin API.
+describe("allow_admin: the callers' real source addresses", () => {
+    const sshHosts = ["node-1", "node-2", "node-3", "node-4", "node-5"].map((name, i) => ({ name, address: `192.168.101.${11 + i}`, sshUser: "deploy" }));
+    const ssh = (loadBalancer: Record<string, unknown>) =>
+        platform({
+            target: "ssh",
+            layout: "compact",
+            nodes: sshHosts,
+            ssh: { agent: true, knownHosts: sshHosts.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAImockhostkey`), firewall: { operatorCidrs: ["192.168.100.0/24"] } },
+            loadBalancer,
+        });
+    const vips = [
+        { name: "control_plane", address: "192.168.101.10/24", virtualRouterId: 51, protects: "control-plane" },
+        { name: "gateway", address: "192.168.101.20/24", virtualRouterId: 52, protects: "data-plane" },
+    ];
+    const allow = (p: ReturnType<typeof platform>) => parse(renderApisixControlPlaneConfig(p.spec, p.topology)).deployment.admin.allow_admin as string[];
+
+    it("keepalived VIPs on hosts (no proxy): the operators' networks, never the VIP", () => {
+        const list = allow(ssh({ kind: "keepalived", keepalived: { interface: "ens160", vips } }));
+        expect(list).toEqual(["127.0.0.0/24", "192.168.100.0/24"]);
+        expect(list.join(",")).not.toContain("192.168.101.10");
+    });
+
+    it("LVS directors (DR keeps the client's address): the operators' networks", () => {
+        const p = platform({
+            target: "ssh",
+            layout: "custom",
+            nodes: [
+                ...sshHosts.slice(0, 3).map((n) => ({ ...n, roles: ["etcd", "control-plane"] })),
+                ...sshHosts.slice(3).map((n) => ({ ...n, roles: ["data-plane"] })),
+                ...["lb-1", "lb-2"].map((name, i) => ({ name, address: `192.168.101.${16 + i}`, sshUser: "deploy", roles: ["load-balancer"] })),
+            ],
+            ssh: {
+                agent: true,
+                knownHosts: [...sshHosts.map((n) => n.address), "192.168.101.16", "192.168.101.17"].map((a) => `${a} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAImockhostkey`),
+                firewall: { operatorCidrs: ["192.168.100.0/24"] },
+            },
+            loadBalancer: { kind: "lvs", keepalived: { interface: "ens160", vips: vips.map((v) => ({ ...v, lvs: { lbKind: "DR" } })) } },
+        });
+        expect(allow(p)).toEqual(["127.0.0.0/24", "192.168.100.0/24"]);
+    });
+
+    it("haproxy balancer hosts proxy every request: their addresses", () => {
+        const p = platform({});
+        expect(allow(p)).toEqual(["127.0.0.0/24", ...p.topology.balancerAddresses.map((a) => `${a}/32`)]);
+    });
+
+    it("AWS control-plane NLBs do not preserve the client address: the VPC's CIDR, where the NLB's addresses are", () => {
+        expect(allow(platform({ target: "aws", aws: { region: "eu-west-1", zones: ["eu-west-1a", "eu-west-1b", "eu-west-1c"] } }))).toEqual(["127.0.0.0/24", "10.42.0.0/16"]);
     });
 });

@@ -44,7 +44,7 @@ function deploymentOf(sets: string[] = [], stack = "dev"): Promise<LabDeployment
 
 const DEV: string[] = [];
 const NGINX = ["loadBalancer.kind=nginx"];
-const API7 = ["flavor=api7-v2"];
+const API7 = ["flavor=api7-v2", "dataPlane.clusterId=c1"];
 
 const scratch: string[] = [];
 function tempDir(prefix = "gwha-lab-test-"): string {

@@ -1,8 +1,10 @@
 // The whole program (index.ts) under Pulumi's mock engine: what each configuration deploys,
 // asserted on the recorded resource inputs.
 import * as path from "node:path";
+import { rootCertificates } from "node:tls";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { ETCD_TLS_SERVER_NAME } from "../../components/render/etcd";
 import { loadPlatform } from "../../components/spec";
 import { DEFAULT_IMAGES } from "../../components/spec/schema";
 import { PAUSE_IMAGE } from "../../components/targets/docker";
@@ -184,6 +186,26 @@ describe("default dev stack (apisix, standard layout, haproxy)", () => {
         }
     });
 
+    it("gateways and the control plane trust the system's roots plus the etcd CA, in the one file APISIX is told to trust", () => {
+        const ca = run.outputs.etcdCaCert.value as string;
+        for (const svc of [...services(run, "data-plane"), ...services(run, "control-plane")]) {
+            const trusted = (parse(upload(svc, GATEWAY_CONFIG)) as { apisix: { ssl: { ssl_trusted_certificate: string } } }).apisix.ssl.ssl_trusted_certificate;
+            expect(trusted).toBe("/usr/local/apisix/conf/etcd-pki/trusted.crt");
+            expect(upload(svc, trusted)).toBe(`${rootCertificates.join("\n")}\n${ca}`);
+            expect(upload(svc, "/usr/local/apisix/conf/etcd-pki/ca.crt")).toBe(ca);
+        }
+    });
+
+    it("etcd member certificates carry the shared server name the clients send as sni", () => {
+        const members = ofType(run, "tls:index/certRequest:CertRequest").filter((r) => /member-\d-csr$/.test(r.name));
+        expect(members).toHaveLength(3);
+        for (const [i, csr] of members.entries()) {
+            expect(csr.inputs.dnsNames, csr.name).toContain(ETCD_TLS_SERVER_NAME);
+            expect(csr.inputs.ipAddresses, csr.name).toEqual([`172.28.0.1${i + 1}`]);
+        }
+        for (const gw of services(run, "data-plane")) expect(gatewayYaml(gw).deployment.etcd).toMatchObject({ tls: { verify: true, sni: ETCD_TLS_SERVER_NAME } });
+    });
+
     it("the control plane runs APISIX in control_plane role with its Admin key as a secret env var", () => {
         const adminKey = passwordOf(run, "admin-key");
         for (const cp of services(run, "control-plane")) {
@@ -288,6 +310,18 @@ describe("flavor api7-v2", () => {
             // The file holds the password, so the whole upload must be a secret.
             expect(isSecretWrapper(d.inputs.uploads)).toBe(true);
         }
+    });
+
+    it("the dashboards get the stack's own generated login, never the vendor default, and it is exported as a secret", () => {
+        const password = passwordOf(run, "dashboard-admin-password");
+        const sessionSecret = passwordOf(run, "dashboard-session-secret");
+        expect(password).not.toBe(sessionSecret);
+        for (const d of services(run, "control-plane")) {
+            const conf = parse(upload(d, "/usr/local/apisix-dashboard/conf/conf.yaml"));
+            expect(conf.authentication).toEqual({ secret: sessionSecret, expire_time: 3600, users: [{ username: "admin", password }] });
+        }
+        expect(run.outputs.dashboardAdmin.secret).toBe(true);
+        expect(run.outputs.dashboardAdmin.value).toEqual({ user: "admin", password });
     });
 
     it("gateways read their cluster's prefix /api7/<clusterId>", () => {

@@ -18,7 +18,7 @@ import { T, cfg, findPlainSecrets, ofType, runPlatform, scanRun, type PlatformRu
 const DSN = "postgres://api7:Dsn-Secret-7b1d@db.internal:5432/api7ee";
 const FLAVORS = [
     { flavor: "apisix", config: cfg({ flavor: "apisix" }), secretKeys: [] as string[] },
-    { flavor: "api7-v2", config: cfg({ flavor: "api7-v2" }), secretKeys: [] as string[] },
+    { flavor: "api7-v2", config: cfg({ flavor: "api7-v2", dataPlane: { clusterId: "c1" } }), secretKeys: [] as string[] },
     { flavor: "api7-v3", config: cfg({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN } }), secretKeys: ["gateway-ha:controlPlane"] },
 ] as const;
 

@@ -29,7 +29,7 @@ describe("defaults", () => {
 
     it("every default image is pinned", () => {
         for (const flavor of ["apisix", "api7-v2", "api7-v3"]) {
-            const { spec } = loadPlatform(cfg({ flavor, controlPlane: flavor === "api7-v3" ? { databaseDsn: V3_DSN } : {} }), ctx);
+            const { spec } = loadPlatform(cfg({ flavor, controlPlane: flavor === "api7-v3" ? { databaseDsn: V3_DSN } : {}, ...(flavor === "api7-v2" ? { dataPlane: { clusterId: "c1" } } : {}) }), ctx);
             for (const img of [spec.etcd.image, spec.controlPlane.image, spec.dataPlane.image, spec.loadBalancer.image])
                 expect(img).toMatch(/:[\w.-]+$/);
         }
@@ -38,13 +38,13 @@ describe("defaults", () => {
     it("balancers probe readiness: /status/ready on APISIX, /status on the API7 gateways, an explicit path is kept", () => {
         const path = (values: Record<string, unknown>) => loadPlatform(cfg(values), ctx).spec.loadBalancer.healthCheck.path;
         expect(path({})).toBe("/status/ready");
-        expect(path({ flavor: "api7-v2" })).toBe("/status");
+        expect(path({ flavor: "api7-v2", dataPlane: { clusterId: "c1" } })).toBe("/status");
         expect(path({ flavor: "api7-v3", controlPlane: { databaseDsn: V3_DSN } })).toBe("/status");
         expect(path({ loadBalancer: { healthCheck: { path: "/status" } } })).toBe("/status");
     });
 
     it("compact layout is seed 001's table: etcd+dashboard on 1-2, etcd on 3, gateways on 4-5", () => {
-        const { topology } = loadPlatform(cfg({ layout: "compact", flavor: "api7-v2" }), ctx);
+        const { topology } = loadPlatform(cfg({ layout: "compact", flavor: "api7-v2", dataPlane: { clusterId: "c1" } }), ctx);
         const table = topology.nodes.map((n) => [n.name, n.roles.join("+"), n.ports.map((p) => p.port).sort((a, b) => a - b).join(",")]);
         expect(table).toEqual([
             ["node-1", "etcd+control-plane", "2379,2380,9000"],
@@ -85,6 +85,7 @@ describe("validation names the key, the value and the rule", () => {
         ["unknown role", { layout: "custom", nodes: [{ name: "a", roles: ["cache"] }] }, "nodes[0].roles[0]", /unknown role/],
         ["unknown balancer", { loadBalancer: { kind: "traefik" } }, "loadBalancer.kind", /unknown load balancer kind/],
         ["api7-v3 without DSN", { flavor: "api7-v3" }, "controlPlane.databaseDsn", /required for flavor api7-v3/],
+        ["api7-v2 without the console's cluster ID", { flavor: "api7-v2" }, "dataPlane.clusterId", /required for flavor api7-v2: the ID of this gateway cluster in the API7 v2 console/],
         ["compact with 5 members", { layout: "compact", etcd: { members: 5 } }, "etcd.members", /exactly 3/],
         ["duplicate node names", { nodes: [{ name: "dp-1" }, { name: "dp-1" }] }, "nodes[1].name", /unique/],
         ["duplicate addresses", { nodes: [{ name: "dp-1", address: "172.28.0.50" }, { name: "dp-2", address: "172.28.0.50" }] }, "nodes[1].address", /unique/],
@@ -92,7 +93,7 @@ describe("validation names the key, the value and the rule", () => {
         ["address outside the subnet", { nodes: [{ name: "dp-1", address: "10.9.9.9" }] }, "nodes[0].address", /inside docker.subnet/],
         ["port out of range", { dataPlane: { httpPort: 70000 } }, "dataPlane.httpPort", /1–65535/],
         ["port zero", { etcd: { clientPort: 0 } }, "etcd.clientPort", /1–65535/],
-        ["co-located roles on one port", { layout: "compact", flavor: "api7-v2", controlPlane: { dashboardPort: 2379 } }, "controlPlane.dashboardPort", /both bind tcp port 2379/],
+        ["co-located roles on one port", { layout: "compact", flavor: "api7-v2", dataPlane: { clusterId: "c1" }, controlPlane: { dashboardPort: 2379 } }, "controlPlane.dashboardPort", /both bind tcp port 2379/],
         [
             "custom node with gateway and balancer",
             { layout: "custom", nodes: [{ name: "a", roles: ["etcd", "data-plane", "load-balancer", "control-plane"] }] },

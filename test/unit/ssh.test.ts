@@ -320,7 +320,7 @@ describe("target ssh with keepalived VIPs instead of a balancer node (the on-pre
     };
     let run: PlatformRun;
     beforeAll(async () => {
-        run = await runPlatform(sshConfig({ flavor: "api7-v2", loadBalancer }, { knownHosts: KNOWN.slice(0, 5) }, ONPREM), { stack: STACK, secretKeys: SECRET_KEYS });
+        run = await runPlatform(sshConfig({ flavor: "api7-v2", dataPlane: { clusterId: "c1" }, loadBalancer }, { knownHosts: KNOWN.slice(0, 5) }, ONPREM), { stack: STACK, secretKeys: SECRET_KEYS });
     });
 
     it("each gateway host checks its own status endpoint and the gateway VIP's listener, after everything", () => {
