@@ -296,6 +296,9 @@ export const DRILLS: Drill[] = [
                 const exitedAfterMs = await waitFor(`${restarted.container} to give up without quorum`, 30_000, async () => !lab.supervisor.running(restarted.container)).catch(() => undefined);
                 facts.restartedGatewayExitedAfterMs = exitedAfterMs ?? "never";
                 facts.othersServedMeanwhile = (await lab.get("/lab/echo")).status;
+                // Out of rotation before it can start again: one that comes back within the balancer's
+                // detection time still counts as up and answers 404 until its first sync (APISIX too).
+                await sleep(detectionMs(lab));
             }
             for (const s of stopped) lab.start(s);
             facts.healedAfterMs = Math.max(...(await Promise.all(stopped.map((s) => lab.waitHealthy(s)))));
