@@ -13,6 +13,7 @@ const platform = new GatewayPlatform("gateway-ha", {
     spec,
     topology,
     databaseDsn: secrets.databaseDsn === undefined ? undefined : pulumi.secret(secrets.databaseDsn),
+    dpClientKey: secrets.dpClientKey === undefined ? undefined : pulumi.secret(secrets.dpClientKey),
     sshPrivateKey: secrets.sshPrivateKey === undefined ? undefined : pulumi.secret(secrets.sshPrivateKey),
     vipAuthPass: secrets.vipAuthPass && Object.fromEntries(Object.entries(secrets.vipAuthPass).map(([vip, pass]) => [vip, pulumi.secret(pass)])),
 });

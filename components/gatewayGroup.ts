@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { EtcdCluster } from "./etcdCluster";
 import type { FallbackStorage } from "./fallbackStorage";
-import { APISIX_PATHS, SECRET_ENV, renderGatewayConfig } from "./render/gateway";
-import { httpHealthCheck, type DeployedService, type Target } from "./service";
+import { API7_GATEWAY_GROUP_ENV, APISIX_PATHS, SECRET_ENV, renderGatewayConfig } from "./render/gateway";
+import { httpHealthCheck, type DeployedService, type FileSpec, type Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
 import type { Topology } from "./topology/types";
 
@@ -16,6 +16,31 @@ export interface GatewayGroupArgs {
     dependsOn?: pulumi.Resource[];
     /** The buckets standalone gateways read (resilience.fallbackStorage). */
     fallback?: FallbackStorage;
+    /** API7 v3, connected: the private key of the dashboard-issued DP Manager client certificate (a Pulumi secret). */
+    dpClientKey?: pulumi.Input<string>;
+}
+
+/** The command that fetches an API7 v3 gateway group's identity from the dashboard into the stack config. */
+export const API7_IDENTITY_COMMAND = "npm run --silent api7:identity -- --stack <stack>";
+
+/**
+ * API7 v3 connected gateways need the dashboard-issued client certificate before they can reach the
+ * DP Manager; the dashboard can only issue it once the control plane runs. Until the stack has it
+ * (dataPlane.dpManagerIdentity), `pulumi up` deploys everything but the gateways: a gateway started
+ * without it would only fail its handshakes.
+ */
+export function awaitingDpManagerIdentity(spec: PlatformSpec, dpClientKey: unknown): boolean {
+    return spec.flavor === "api7-v3" && spec.resilience.mode === "connected" && (!spec.dataPlane.dpManagerIdentity || dpClientKey === undefined);
+}
+
+/** The identity files of an API7 v3 connected gateway: its certificate and key, and the roots plus the DP Manager's CA. */
+function dpManagerIdentityFiles(spec: PlatformSpec, key: pulumi.Input<string>): FileSpec[] {
+    const id = spec.dataPlane.dpManagerIdentity!;
+    return [
+        { path: APISIX_PATHS.dpCert, content: id.certificate },
+        { path: APISIX_PATHS.dpKey, content: key, secret: true },
+        { path: APISIX_PATHS.dpTrustBundle, content: id.caCertificate, systemRoots: true },
+    ];
 }
 
 /**
@@ -37,10 +62,22 @@ export class GatewayGroup extends pulumi.ComponentResource {
         if (standalone && !fallback) throw new Error(`GatewayGroup ${name}: resilience.mode standalone needs a FallbackStorage`);
         const child = { parent: this, dependsOn: [...(etcd ? [etcd.ready] : []), ...(args.dependsOn ?? []), ...(fallback?.ready ?? [])] };
 
+        if (awaitingDpManagerIdentity(spec, args.dpClientKey)) {
+            pulumi.log.warn(
+                `${name}: no API7 v3 gateways yet: they need the gateway group's DP Manager client certificate (dataPlane.dpManagerIdentity). ` +
+                    `Once the control plane runs, run \`${API7_IDENTITY_COMMAND}\`, then \`pulumi up\` again.`,
+                this,
+            );
+            this.services = [];
+            this.registerOutputs({});
+            return;
+        }
+        const identity = spec.flavor === "api7-v3" && !standalone ? dpManagerIdentityFiles(spec, args.dpClientKey!) : [];
         const config = renderGatewayConfig(spec, topology, fallback?.auth);
         const password = etcd?.consumers.gateway.password;
         const reader = standalone ? fallback?.credentials?.["data-plane"] : undefined;
         const env = {
+            ...(spec.flavor === "api7-v3" ? { [API7_GATEWAY_GROUP_ENV]: spec.dataPlane.gatewayGroup } : {}),
             ...(password ? { [SECRET_ENV.etcdPassword]: password } : {}),
             ...(reader ? { [SECRET_ENV.s3AccessKey]: reader.accessKey, [SECRET_ENV.s3SecretKey]: reader.secretKey } : {}),
         };
@@ -53,7 +90,7 @@ export class GatewayGroup extends pulumi.ComponentResource {
                     service: "gateway",
                     image: spec.dataPlane.image,
                     env,
-                    files: [{ path: APISIX_PATHS.config, content: config }, ...(etcd ? etcd.clientFiles("gateway", APISIX_PATHS) : [])],
+                    files: [{ path: APISIX_PATHS.config, content: config }, ...identity, ...(etcd ? etcd.clientFiles("gateway", APISIX_PATHS) : [])],
                     // Healthy means ready for traffic, the same probe the balancers use.
                     healthCheck: httpHealthCheck(spec.dataPlane.statusPort, spec.loadBalancer.healthCheck.path, true),
                 },

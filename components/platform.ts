@@ -19,6 +19,8 @@ export interface GatewayPlatformArgs {
     topology: Topology;
     /** PostgreSQL DSN (api7-v3); pass a Pulumi secret. */
     databaseDsn?: pulumi.Input<string>;
+    /** API7 v3: the private key of the gateways' DP Manager client certificate (dataPlane.dpManagerIdentity.privateKey); pass a Pulumi secret. */
+    dpClientKey?: pulumi.Input<string>;
     /** Target ssh: the deployer's private key (ssh.privateKey); pass a Pulumi secret. */
     sshPrivateKey?: pulumi.Input<string>;
     /** Configured VRRP secrets by VIP name (Pulumi secrets); the others are generated. */
@@ -83,6 +85,7 @@ export class GatewayPlatform extends pulumi.ComponentResource {
                 ...common,
                 etcd: this.etcd,
                 fallback,
+                dpClientKey: args.dpClientKey,
                 dependsOn:
                     spec.flavor === "api7-v3"
                         ? [...cpReady, ...(this.loadBalancer?.services.map((s) => s.resource) ?? []), ...(this.vips?.services.map((s) => s.resource) ?? [])]

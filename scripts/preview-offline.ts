@@ -20,6 +20,7 @@ const ROOT = path.resolve(__dirname, "..");
 const SECRET_PLACEHOLDERS: Record<string, string> = {
     "controlPlane.databaseDsn": "postgres://placeholder:placeholder@placeholder:5432/placeholder",
     "ssh.privateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nplaceholder\n-----END OPENSSH PRIVATE KEY-----\n",
+    "dataPlane.dpManagerIdentity.privateKey": "-----BEGIN PRIVATE KEY-----\nplaceholder\n-----END PRIVATE KEY-----\n",
 };
 const GENERIC_PLACEHOLDER = "secret-placeholder";
 

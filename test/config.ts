@@ -1,6 +1,7 @@
 // Stack config for tests, as Pulumi hands it to the program: `gateway-ha:<key>`, structured values
 // as JSON. Shared by the unit, render and lab tests; no Pulumi runtime in here.
 import { ConfigValidationError, loadPlatform, type ConfigIssue, type LoadedPlatform } from "../components/spec";
+import { issueDpIdentity, type DpIdentity } from "../scripts/lab/standins/dpIdentity";
 
 export const PROJECT = "gateway-ha";
 export const CTX = { project: PROJECT, stack: "test" };
@@ -24,4 +25,17 @@ export function issuesOf(values: Record<string, unknown>): ConfigIssue[] {
         throw e;
     }
     return [];
+}
+
+let dpIdentity: DpIdentity | undefined;
+
+/** The API7 v3 gateway group identity the tests' v3 stacks carry, issued once per test file (openssl). */
+export function testDpIdentity(): DpIdentity {
+    return (dpIdentity ??= issueDpIdentity());
+}
+
+/** `dataPlane.dpManagerIdentity` as `npm run api7:identity` sets it. */
+export function dpManagerIdentityConfig(): { certificate: string; caCertificate: string; privateKey: string } {
+    const id = testDpIdentity();
+    return { certificate: id.certificate, caCertificate: id.caCertificate, privateKey: id.privateKey };
 }

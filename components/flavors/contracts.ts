@@ -29,6 +29,8 @@ export interface TrustBundle {
     systemRoots: boolean;
     /** The CA that signs the etcd member certificates. */
     etcdCa: boolean;
+    /** API7 v3: the DP Manager's CA (the dashboard hands it out with the gateway group's client certificate). */
+    dpManagerCa?: boolean;
 }
 
 /** Facts outside the file that its rules need. Unknown facts are not checked. */
@@ -58,6 +60,7 @@ export interface FlavorContract {
 const SRC = {
     schema314: "apache/apisix 3.14.1 apisix/cli/schema.lua",
     tls: "apache/apisix 3.14.1 apisix/core/etcd.lua (_new: sni, ssl_verify) and lua-resty-etcd → OpenResty X509_check_host; apache/apisix #5155, #10940",
+    trust32: "apache/apisix 3.2.0 apisix/cli/ngx_tpl.lua (ssl_trusted_certificate is lua_ssl_trusted_certificate and proxy_ssl_trusted_certificate)",
     trust314: "apache/apisix 3.14.1 apisix/cli/file.lua (ssl_trusted_certificate replaces 'system') and apisix/cli/ngx_tpl.lua (lua_ssl_trusted_certificate, proxy_ssl_trusted_certificate)",
     default213: "apache/apisix 2.13.3 conf/config-default.yaml",
     schema213: "apache/apisix 2.13.3 apisix/cli/schema.lua",
@@ -215,7 +218,7 @@ function checkApi7v2Dashboard(c: Checker): void {
  * yaml or xds only (no etcd): connected gateways run `traditional` on the DP Manager's etcd API,
  * Admin API off, as the chart does.
  */
-function checkApi7v3Gateway(c: Checker): void {
+function checkApi7v3Gateway(c: Checker, env: ContractEnv): void {
     c.citing(SRC.schema32);
     c.required("schema-required", "apisix");
     c.required("schema-required", "deployment");
@@ -243,6 +246,16 @@ function checkApi7v3Gateway(c: Checker): void {
             c.fail("v3-dpm-mtls", "deployment.etcd.host", "must be the DP Manager's TLS port (https://…:7943): it authenticates gateways by client certificate");
         for (const k of ["cert", "key"]) if (typeof c.get(`deployment.etcd.tls.${k}`) !== "string") c.fail("v3-dpm-mtls", `deployment.etcd.tls.${k}`, "needs the gateway group's dashboard-issued client certificate and key");
         c.equals("v3-dpm-mtls", "deployment.etcd.tls.sni", "api7ee3-dp-manager", "the DP Manager's certificate name");
+        c.equals("v3-dpm-mtls", "deployment.etcd.tls.verify", true, "an unverified DP Manager could hand the gateways any configuration");
+        c.citing(SRC.trust32);
+        const bundle = c.get("apisix.ssl.ssl_trusted_certificate");
+        if (typeof bundle !== "string" || bundle === "") c.fail("v3-dpm-ca", "apisix.ssl.ssl_trusted_certificate", "must name a bundle holding the DP Manager's CA: its server certificate is issued by that CA");
+        else {
+            const known = env.bundles?.[bundle];
+            if (known && !known.dpManagerCa) c.fail("v3-dpm-ca", "apisix.ssl.ssl_trusted_certificate", `${bundle} does not hold the DP Manager's CA`);
+            if (known && !known.systemRoots)
+                c.fail("trust-no-system-roots", "apisix.ssl.ssl_trusted_certificate", `${bundle} holds no public roots: it replaces the system bundle for every outbound TLS connection`);
+        }
     } else c.fail("deployment-role", "deployment.role", "gateways run traditional (connected) or data_plane (standalone)");
     c.citing(SRC.schema32);
     checkStatusServer(c);

@@ -114,6 +114,21 @@ export function renderApi7v3DashboardConfig(spec: PlatformSpec, topology: Topolo
     );
 }
 
+/** The DP Manager's plain listener (the chart's 7900): kept on the node's loopback, never balanced. */
+export const DP_MANAGER_PLAIN_PORT = 7900;
+
+/**
+ * Gateways reach the DP Manager only on its TLS listener, where it checks their dashboard-issued
+ * client certificate (api7/api7-helm-chart charts/api7 values.yaml at 3.2.16: server.listen 7900,
+ * server.tls 7943; the DP Manager serves a certificate of its own CA there). The plain listener
+ * authenticates nobody, so it stays on loopback.
+ */
 export function renderApi7v3DpManagerConfig(spec: PlatformSpec, databaseDsn: string): string {
-    return GENERATED_HEADER + stringify({ server: { listen: { host: "0.0.0.0", port: spec.controlPlane.dpManagerPort } }, database: { dsn: databaseDsn } });
+    return (
+        GENERATED_HEADER +
+        stringify({
+            server: { listen: { host: "127.0.0.1", port: DP_MANAGER_PLAIN_PORT }, tls: { host: "0.0.0.0", port: spec.controlPlane.dpManagerPort } },
+            database: { dsn: databaseDsn },
+        })
+    );
 }

@@ -86,20 +86,52 @@ function controlPlaneSections(spec: PlatformSpec, topology: Topology): string[] 
     return controlPlanePorts(spec).flatMap((p, i) => [
         ...(i > 0 ? [""] : []),
         `# ${p.purpose} (${p.configKey})`,
-        `frontend fe_${p.service}`,
+        ...(p.passThrough ? passThroughSections(spec, p.service, p.port, nodes.map((n) => serverLine(n, p.port, check))) : httpSections(spec, p.service, p.port, nodes.map((n) => serverLine(n, p.port, check)))),
+    ]);
+}
+
+function httpSections(spec: PlatformSpec, service: string, port: number, servers: string[]): string[] {
+    const hc = spec.loadBalancer.healthCheck;
+    return [
+        `frontend fe_${service}`,
         "    mode http",
-        `    bind :${p.port}`,
+        `    bind :${port}`,
         "    option httplog",
         "    option forwardfor",
-        `    default_backend be_${p.service}`,
+        `    default_backend be_${service}`,
         "",
-        `backend be_${p.service}`,
+        `backend be_${service}`,
         "    mode http",
         "    balance roundrobin",
         `    timeout check ${hc.timeoutSeconds}s`,
         ...httpRetryLines(spec),
-        ...nodes.map((n) => serverLine(n, p.port, check)),
-    ]);
+        ...servers,
+    ];
+}
+
+/**
+ * TLS relayed as TCP, so the client's certificate reaches the service. Only connection failures are
+ * retried. Gateways keep their configuration watches open between events, hence the long idle timeouts.
+ */
+function passThroughSections(spec: PlatformSpec, service: string, port: number, servers: string[]): string[] {
+    const hc = spec.loadBalancer.healthCheck;
+    return [
+        `frontend fe_${service}`,
+        "    mode tcp",
+        `    bind :${port}`,
+        "    option tcplog",
+        "    timeout client 1h",
+        `    default_backend be_${service}`,
+        "",
+        `backend be_${service}`,
+        "    mode tcp",
+        "    balance roundrobin",
+        "    timeout server 1h",
+        `    timeout check ${hc.timeoutSeconds}s`,
+        `    retries ${spec.loadBalancer.retries}`,
+        "    option redispatch 1",
+        ...servers,
+    ];
 }
 
 /** haproxy.cfg for the gateway or control-plane balancer of a load-balancer node. */

@@ -71,7 +71,6 @@ function httpBlock(servers: string[], extra: string[] = []): string[] {
 
 function gatewayConf(spec: PlatformSpec, topology: Topology): string[] {
     const dp = spec.dataPlane;
-    const lb = spec.loadBalancer;
     const gateways = topology.byRole["data-plane"];
     return [
         ...httpBlock([
@@ -87,29 +86,60 @@ function gatewayConf(spec: PlatformSpec, topology: Topology): string[] {
         "",
         // TLS terminates on the gateways: HTTPS is passed through as TCP.
         "stream {",
-        "    log_format tcp '$remote_addr [$time_local] $protocol $status $bytes_sent $bytes_received $session_time \"$upstream_addr\"';",
-        "    access_log /dev/stdout tcp;",
+        ...STREAM_LOG,
         "",
         "    upstream gateway_https {",
         ...gateways.map((n) => upstreamServer(n, dp.httpsPort, spec)),
         "    }",
         "",
-        "    server {",
-        `        listen ${dp.httpsPort};`,
-        "        proxy_pass gateway_https;",
-        `        proxy_connect_timeout ${lb.healthCheck.timeoutSeconds}s;`,
-        // Only connection failures can be retried on a byte stream: nothing was relayed yet.
-        "        proxy_next_upstream on;",
-        `        proxy_next_upstream_tries ${lb.retries + 1};`,
-        "        proxy_timeout 1h;",
-        "    }",
+        ...streamServer(spec, dp.httpsPort, "gateway_https"),
         "}",
     ];
 }
 
+/** A TCP pass-through server: only connection failures can be retried on a byte stream (nothing was relayed yet). */
+function streamServer(spec: PlatformSpec, port: number, upstream: string): string[] {
+    const lb = spec.loadBalancer;
+    return [
+        "    server {",
+        `        listen ${port};`,
+        `        proxy_pass ${upstream};`,
+        `        proxy_connect_timeout ${lb.healthCheck.timeoutSeconds}s;`,
+        "        proxy_next_upstream on;",
+        `        proxy_next_upstream_tries ${lb.retries + 1};`,
+        "        proxy_timeout 1h;",
+        "    }",
+    ];
+}
+
+const STREAM_LOG = [
+    "    log_format tcp '$remote_addr [$time_local] $protocol $status $bytes_sent $bytes_received $session_time \"$upstream_addr\"';",
+    "    access_log /dev/stdout tcp;",
+];
+
 function controlPlaneConf(spec: PlatformSpec, topology: Topology): string[] {
     const nodes = topology.byRole["control-plane"];
-    const servers = controlPlanePorts(spec).flatMap((p, i) => [
+    const ports = controlPlanePorts(spec);
+    // The DP Manager checks the gateways' client certificates itself: its TLS passes through as TCP.
+    const relayed = ports.filter((p) => p.passThrough);
+    const stream = relayed.length
+        ? [
+              "",
+              "stream {",
+              ...STREAM_LOG,
+              ...relayed.flatMap((p) => [
+                  "",
+                  `    # ${p.purpose} (${p.configKey})`,
+                  `    upstream cp_${p.service} {`,
+                  ...nodes.map((n) => upstreamServer(n, p.port, spec)),
+                  "    }",
+                  "",
+                  ...streamServer(spec, p.port, `cp_${p.service}`),
+              ]),
+              "}",
+          ]
+        : [];
+    const servers = ports.filter((p) => !p.passThrough).flatMap((p, i) => [
         ...(i > 0 ? [""] : []),
         `    # ${p.purpose} (${p.configKey})`,
         ...httpUpstream(`cp_${p.service}`, nodes, p.port, spec),
@@ -122,7 +152,7 @@ function controlPlaneConf(spec: PlatformSpec, topology: Topology): string[] {
         "    }",
     ]);
     // Configuration watches are long-lived streamed responses: relay each event as it arrives.
-    return httpBlock(servers, ["    proxy_buffering off;"]);
+    return [...httpBlock(servers, ["    proxy_buffering off;"]), ...stream];
 }
 
 /** nginx.conf for the gateway or control-plane balancer of a load-balancer node. */

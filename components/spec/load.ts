@@ -110,7 +110,11 @@ export function resolveSpec(c: PlatformConfig, ctx: { project: string; stack: st
             dashboardPort: c.controlPlane.dashboardPort ?? (flavor === "api7-v3" ? 17080 : 9000),
             hasDatabaseDsn: c.controlPlane.databaseDsn !== undefined,
         },
-        dataPlane: { ...c.dataPlane, image: c.dataPlane.image ?? images.dp },
+        dataPlane: (({ dpManagerIdentity: id, ...dp }) => ({
+            ...dp,
+            image: c.dataPlane.image ?? images.dp,
+            ...(id ? { dpManagerIdentity: { certificate: id.certificate, caCertificate: id.caCertificate } } : {}),
+        }))(c.dataPlane),
         loadBalancer: {
             ...c.loadBalancer,
             kind,
@@ -187,5 +191,5 @@ export function loadPlatform(all: Record<string, string>, ctx: { project: string
     ];
     if (found.length) throw new ConfigValidationError(dedupe(found));
     const vipAuthPass = Object.fromEntries(config.loadBalancer.keepalived.vips.filter((v) => v.authPass !== undefined).map((v) => [v.name, v.authPass!]));
-    return { spec, secrets: { databaseDsn: dsn, sshPrivateKey: config.ssh.privateKey, ...(Object.keys(vipAuthPass).length ? { vipAuthPass } : {}) }, topology };
+    return { spec, secrets: { databaseDsn: dsn, dpClientKey: config.dataPlane.dpManagerIdentity?.privateKey, sshPrivateKey: config.ssh.privateKey, ...(Object.keys(vipAuthPass).length ? { vipAuthPass } : {}) }, topology };
 }

@@ -136,7 +136,23 @@ export const controlPlaneSchema = z.strictObject({
     adminPort: port.default(9180),
     /** Dashboard port: 9000 for api7-v2, 17080 for api7-v3 unless set. */
     dashboardPort: port.optional(),
-    dpManagerPort: port.default(17900),
+    /** API7 v3: the DP Manager's TLS listener (mTLS), the chart's 7943; its plain listener stays on loopback. */
+    dpManagerPort: port.default(7943),
+});
+
+/** PEM text of one or more X.509 certificates. */
+const pemCertificate = z.string().regex(/^\s*-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/, "must be a PEM certificate (-----BEGIN CERTIFICATE----- …)");
+
+/**
+ * API7 v3: the gateways' mTLS identity towards the DP Manager, issued by the dashboard for the gateway
+ * group (POST /api/gateway_groups/{id}/dp_client_certificates; `npm run api7:identity` fetches it).
+ */
+export const dpManagerIdentitySchema = z.strictObject({
+    certificate: pemCertificate,
+    /** The DP Manager's CA: verifies its server certificate (SNI api7ee3-dp-manager). */
+    caCertificate: pemCertificate,
+    /** Always a Pulumi secret. */
+    privateKey: z.string().regex(/^\s*-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]+-----END [A-Z ]*PRIVATE KEY-----\s*$/, "must be a PEM private key"),
 });
 
 export const dataPlaneSchema = z.strictObject({
@@ -151,6 +167,12 @@ export const dataPlaneSchema = z.strictObject({
      * Cluster List → Copy cluster information); gateways read /api7/<clusterId> in etcd.
      */
     clusterId: z.string().regex(/^[A-Za-z0-9_-]+$/, "must be letters, digits, '_' or '-'").optional(),
+    /**
+     * API7 v3: the gateway group's short ID (API7_GATEWAY_GROUP_SHORT_ID); the console's built-in group
+     * is `default`. It also names the standalone dump's object.
+     */
+    gatewayGroup: z.string().regex(/^[A-Za-z0-9_-]+$/, "must be letters, digits, '_' or '-'").default("default"),
+    dpManagerIdentity: dpManagerIdentitySchema.optional(),
     /** CIDRs allowed to reach the Admin API. */
     adminAllow: z.array(z.string()).default(["127.0.0.0/24"]),
 });

@@ -55,7 +55,11 @@ export interface PlatformSpec {
         /** Whether a database DSN was configured (its value is a secret, kept out of the spec). */
         hasDatabaseDsn: boolean;
     };
-    dataPlane: Omit<PlatformConfig["dataPlane"], "image"> & { image: string };
+    dataPlane: Omit<PlatformConfig["dataPlane"], "image" | "dpManagerIdentity"> & {
+        image: string;
+        /** API7 v3: the public half of the gateways' DP Manager identity; the key travels in PlatformSecrets. */
+        dpManagerIdentity?: { certificate: string; caCertificate: string };
+    };
     loadBalancer: Omit<PlatformConfig["loadBalancer"], "kind" | "image" | "healthCheck" | "keepalived"> & {
         kind: BalancerKind;
         image: string;
@@ -86,6 +90,8 @@ export interface PlatformSecrets {
     /** Target ssh: the deployer's private key for the hosts. */
     sshPrivateKey?: string;
     databaseDsn?: string;
+    /** API7 v3: the private key of the gateways' DP Manager client certificate. */
+    dpClientKey?: string;
     /** Configured VRRP auth secrets by VIP name (the others are generated). */
     vipAuthPass?: Record<string, string>;
 }

@@ -8,8 +8,11 @@ export function usesEtcd(spec: Pick<PlatformSpec, "flavor">): boolean {
     return spec.flavor !== "api7-v3";
 }
 
-/** Ports of the control-plane services, named by service. */
-export function controlPlanePorts(spec: PlatformSpec): { service: string; port: number; purpose: string; configKey: string }[] {
+/**
+ * Ports of the control-plane services, named by service. `passThrough`: balancers relay the TCP
+ * stream untouched (L4), because the service authenticates its clients by TLS certificate.
+ */
+export function controlPlanePorts(spec: PlatformSpec): { service: string; port: number; purpose: string; configKey: string; passThrough?: boolean }[] {
     const cp = spec.controlPlane;
     switch (spec.flavor) {
         case "apisix":
@@ -19,7 +22,7 @@ export function controlPlanePorts(spec: PlatformSpec): { service: string; port: 
         case "api7-v3":
             return [
                 { service: "dashboard", port: cp.dashboardPort, purpose: "API7 dashboard", configKey: "controlPlane.dashboardPort" },
-                { service: "dp-manager", port: cp.dpManagerPort, purpose: "API7 DP Manager (gateways connect here)", configKey: "controlPlane.dpManagerPort" },
+                { service: "dp-manager", port: cp.dpManagerPort, purpose: "API7 DP Manager, mTLS (gateways connect here)", configKey: "controlPlane.dpManagerPort", passThrough: true },
             ];
     }
 }

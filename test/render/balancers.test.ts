@@ -6,6 +6,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
+import tls from "node:tls";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadPlatform, type Flavor, type Layout } from "../../components/spec";
@@ -13,6 +14,8 @@ import { controlPlanePorts, type Topology } from "../../components/topology";
 import type { PlatformSpec } from "../../components/spec/types";
 import { renderHaproxyCfg, type BalancerScope } from "../../components/render/haproxy";
 import { renderNginxConf } from "../../components/render/nginx";
+import { DP_MANAGER_TLS_SERVER_NAME } from "../../components/render/gateway";
+import { issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
 
 const NGINX = "/usr/sbin/nginx";
 const HAPROXY = "/usr/sbin/haproxy";
@@ -135,9 +138,16 @@ describe("rendered structure", () => {
             expect(ports.length).toBe(flavor === "api7-v3" ? 2 : 1);
             expect([...s.keys()].filter((k) => k.startsWith("frontend "))).toHaveLength(ports.length);
             for (const p of ports) {
-                expect(s.get(`frontend fe_${p.service}`)).toEqual(expect.arrayContaining(["mode http", `bind :${p.port}`, `default_backend be_${p.service}`]));
+                // The DP Manager checks the gateways' client certificates itself: its TLS passes through as TCP.
+                const mode = p.passThrough ? "mode tcp" : "mode http";
+                expect(p.passThrough ?? false).toBe(p.service === "dp-manager");
+                expect(s.get(`frontend fe_${p.service}`)).toEqual(expect.arrayContaining([mode, `bind :${p.port}`, `default_backend be_${p.service}`]));
                 const b = s.get(`backend be_${p.service}`)!;
-                expect(b).toEqual(expect.arrayContaining(["retries 3", "timeout check 2s", "http-request disable-l7-retry unless idempotent_method"]));
+                expect(b).toEqual(expect.arrayContaining([mode, "retries 3", "timeout check 2s"]));
+                if (p.passThrough) {
+                    expect(b).toEqual(expect.arrayContaining(["option redispatch 1", "timeout server 1h"]));
+                    expect(b.join("\n")).not.toMatch(/http-|forwardfor/);
+                } else expect(b).toContain("http-request disable-l7-retry unless idempotent_method");
                 expect(b).not.toContain("option httpchk");
                 expect(b.filter((l) => l.startsWith("server "))).toEqual(
                     topology.byRole["control-plane"].map((n) => `server ${n.name} ${n.address}:${p.port} check inter 7s fall 4 rise 3`),
@@ -169,15 +179,17 @@ describe("rendered structure", () => {
             expect(stream).toMatch(new RegExp(`listen ${DATA_PLANE.httpsPort};\\n\\s*proxy_pass gateway_https;\\n\\s*proxy_connect_timeout 2s;\\n\\s*proxy_next_upstream on;\\n\\s*proxy_next_upstream_tries 4;`));
         });
 
-        it("nginx control-plane: one server and upstream per control-plane port, no stream block", () => {
+        it("nginx control-plane: one server and upstream per control-plane port; a stream block only for the DP Manager's mTLS", () => {
             const { spec, topology } = platform("nginx", flavor, layout);
             const text = renderNginxConf(spec, topology, "control-plane");
-            expect(text).not.toMatch(/non_idempotent|\bdaemon\b|\bstream \{/);
+            expect(text).not.toMatch(/non_idempotent|\bdaemon\b/);
+            expect(/\bstream \{/.test(text)).toBe(flavor === "api7-v3");
             for (const p of controlPlanePorts(spec)) {
                 expect(nginxBlock(text, `upstream cp_${p.service}`).filter((l) => l.startsWith("server "))).toEqual(
                     topology.byRole["control-plane"].map((n) => `server ${n.address}:${p.port} max_fails=4 fail_timeout=28s; # ${n.name}`),
                 );
-                expect(text).toMatch(new RegExp(`listen ${p.port};\\n\\s*location / \\{\\n\\s*proxy_pass http://cp_${p.service};`));
+                if (p.passThrough) expect(text).toMatch(new RegExp(`listen ${p.port};\\n\\s*proxy_pass cp_${p.service};`));
+                else expect(text).toMatch(new RegExp(`listen ${p.port};\\n\\s*location / \\{\\n\\s*proxy_pass http://cp_${p.service};`));
             }
             expect(text.match(/proxy_next_upstream_tries 4;/g)).toHaveLength(controlPlanePorts(spec).length);
             expect(text).not.toContain(`listen ${DATA_PLANE.httpPort};`);
@@ -586,4 +598,110 @@ describe.each(KINDS)("%s live on loopback", (kind) => {
             await balancer.stop();
         }
     }, 45_000);
+});
+
+// API7 v3: the control-plane balancer relays the DP Manager's mTLS untouched, so the DP Manager
+// sees the gateway's client certificate. Two DP Managers as the contract says they behave (TLS with
+// the server certificate of their own CA, client certificate required), the real balancer in front.
+const CP_ADDRS = ["127.0.0.31", "127.0.0.32"];
+
+describe.each(KINDS)("%s relays the DP Manager's mTLS (API7 v3)", (kind) => {
+    const id = issueDpIdentity();
+    let dir: string;
+    let managers: tls.Server[] = [];
+    let balancer: Balancer;
+    let dpmPort: number;
+    const seen: string[] = [];
+
+    /** A gateway's TLS connection through the balancer: the client certificate it presents, or none. */
+    function handshake(withIdentity: boolean): Promise<{ ok: boolean; body: string; error?: string }> {
+        return new Promise((resolve) => {
+            const s = tls.connect({
+                host: LB_ADDR,
+                port: dpmPort,
+                servername: DP_MANAGER_TLS_SERVER_NAME,
+                ca: id.caCertificate,
+                ...(withIdentity ? { cert: id.certificate, key: id.privateKey } : {}),
+                timeout: 5_000,
+            });
+            let body = "";
+            s.on("secureConnect", () => s.write("GET /version HTTP/1.1\r\nHost: dp\r\nConnection: close\r\n\r\n"));
+            s.on("data", (c) => (body += c));
+            s.on("end", () => resolve({ ok: body.startsWith("HTTP/1.1 200"), body }));
+            s.on("timeout", () => s.destroy(new Error("timeout")));
+            s.on("error", (e) => resolve({ ok: false, body, error: e.message }));
+        });
+    }
+
+    beforeAll(async () => {
+        dir = mkdtempSync(join(tmpdir(), `gateway-ha-dpm-${kind}-`));
+        const [dashboardPort, port] = [await freePort(), await freePort()];
+        dpmPort = port;
+        managers = await Promise.all(
+            CP_ADDRS.map(async (address) => {
+                const server = tls.createServer({ cert: id.serverCertificate, key: id.serverKey, ca: id.caCertificate, requestCert: true, rejectUnauthorized: true }, (sock) => {
+                    seen.push(`${address} ${sock.getPeerCertificate().subject?.CN}`);
+                    sock.once("data", () => sock.end(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`));
+                });
+                await new Promise<void>((r) => server.listen(dpmPort, address, () => r()));
+                return server;
+            }),
+        );
+        const { spec, topology } = loadPlatform(
+            cfg({
+                flavor: "api7-v3",
+                layout: "custom",
+                docker: { subnet: "127.0.0.0/24" },
+                controlPlane: { databaseDsn: DSN, dashboardPort, dpManagerPort: dpmPort },
+                nodes: [
+                    ...CP_ADDRS.map((address, i) => ({ name: `cp-${i + 1}`, address, roles: ["control-plane"] })),
+                    ...GW_ADDRS.map((address, i) => ({ name: `gw-${i + 1}`, address, roles: ["data-plane"] })),
+                    { name: "lb-1", address: LB_ADDR, roles: ["load-balancer"] },
+                ],
+                loadBalancer: { kind, healthCheck: { ...HC, intervalSeconds: 1, timeoutSeconds: 1, fall: 1 }, retries: RETRIES },
+            }),
+            ctx,
+        );
+        let text = render(kind, spec, topology, "control-plane");
+        let args: string[];
+        if (kind === "haproxy") {
+            text = text.replace(/^(\s+bind ):(\d+)$/gm, `$1${LB_ADDR}:$2`);
+            writeFileSync(join(dir, "haproxy.cfg"), text);
+            args = ["-f", join(dir, "haproxy.cfg"), "-db"];
+        } else {
+            text = text.replace(/^(\s+listen )(\d+);$/gm, `$1${LB_ADDR}:$2;`).replace(/^pid \S+;$/m, `pid ${dir}/nginx.pid;`);
+            writeFileSync(join(dir, "nginx.conf"), text);
+            args = ["-p", `${dir}/`, "-c", join(dir, "nginx.conf"), "-g", ["daemon off;", ...nginxGlobals()].join(" ")];
+        }
+        expect(text.split(LB_ADDR).length - 1, "bind rewrite").toBe(2);
+        balancer = new Balancer(join(dir, `${kind}.log`));
+        balancer.start(kind === "haproxy" ? HAPROXY : NGINX, args);
+        let ready = false;
+        for (let i = 0; i < 50 && !ready && balancer.running; i++) {
+            ready = (await handshake(true)).ok;
+            if (!ready) await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(ready, `balancer not ready:\n${balancer.output}`).toBe(true);
+    }, 30_000);
+
+    afterAll(async () => {
+        await balancer?.stop();
+        await Promise.all(managers.map((m) => new Promise<void>((r) => m.close(() => r()))));
+        if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("a gateway with the group's certificate is answered, and the DP Manager sees that certificate; one without is refused", async () => {
+        seen.length = 0;
+        for (let i = 0; i < 6; i++) expect((await handshake(true)).ok).toBe(true);
+        // Both DP Managers served, each saw the gateway group's certificate (not the balancer's).
+        expect(new Set(seen.map((s) => s.split(" ")[0]))).toEqual(new Set(CP_ADDRS));
+        expect(new Set(seen.map((s) => s.split(" ")[1]))).toEqual(new Set(["gateway-group-default"]));
+        const anonymous = await handshake(false);
+        expect(anonymous.ok, anonymous.body).toBe(false);
+    }, 20_000);
+
+    it("keeps answering with one DP Manager gone (a refused connect is retried on the other)", async () => {
+        await new Promise<void>((r) => managers[0].close(() => r()));
+        for (let i = 0; i < 6; i++) expect((await handshake(true)).ok, balancer.output).toBe(true);
+    }, 20_000);
 });

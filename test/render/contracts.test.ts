@@ -10,6 +10,7 @@ import { ETCD_PKI_FILES, ETCD_CONTAINER_PATHS, ETCD_TLS_SERVER_NAME } from "../.
 import { APISIX_PATHS } from "../../components/render/gateway";
 import { DEFAULT_IMAGES, FLAVORS, type Flavor } from "../../components/spec/schema";
 import { labDeployment, type LabService } from "../../scripts/lab/deployment";
+import { identitySets, issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
 import { preview, renderedFiles } from "../../scripts/preview-offline";
 import { issuesOf } from "../config";
 
@@ -25,6 +26,17 @@ function sanNames(cert: X509Certificate) {
     };
 }
 
+/** The API7 v3 gateway group's identity the v3 stacks run with (what `npm run api7:identity` sets). */
+const DP_IDENTITY = issueDpIdentity();
+const DP_CA = new X509Certificate(DP_IDENTITY.caCertificate);
+
+/** What a bundle file holds besides `ca`: anything else counts as the system's roots. */
+function bundleFacts(bundle: string, ca: X509Certificate | undefined) {
+    const inBundle = certs(bundle);
+    const hasCa = ca !== undefined && inBundle.some((c) => c.fingerprint256 === ca.fingerprint256);
+    return { hasCa, systemRoots: inBundle.some((c) => c.fingerprint256 !== ca?.fingerprint256 && !c.subject.includes("O=gateway-ha")) };
+}
+
 /** The facts a contract needs, read from the deployment's real files. */
 function envOf(services: LabService[], svc: LabService): ContractEnv {
     const memberCert = `${ETCD_CONTAINER_PATHS.pkiDir}/${ETCD_PKI_FILES.cert}`;
@@ -34,18 +46,15 @@ function envOf(services: LabService[], svc: LabService): ContractEnv {
         .map((f) => sanNames(certs(f.content)[0]!));
     const ca = svc.files.find((f) => f.path === APISIX_PATHS.ca)?.content;
     const bundle = svc.files.find((f) => f.path === APISIX_PATHS.trustBundle)?.content;
-    const inBundle = bundle ? certs(bundle) : [];
-    const caCert = ca ? certs(ca)[0] : undefined;
+    const dpBundle = svc.files.find((f) => f.path === APISIX_PATHS.dpTrustBundle)?.content;
+    const etcdFacts = bundle ? bundleFacts(bundle, ca ? certs(ca)[0] : undefined) : undefined;
+    const dpFacts = dpBundle ? bundleFacts(dpBundle, DP_CA) : undefined;
     return {
         etcdServerCerts,
-        bundles: bundle
-            ? {
-                  [APISIX_PATHS.trustBundle]: {
-                      etcdCa: caCert !== undefined && inBundle.some((c) => c.fingerprint256 === caCert.fingerprint256),
-                      systemRoots: inBundle.some((c) => !c.subject.includes("O=gateway-ha")),
-                  },
-              }
-            : {},
+        bundles: {
+            ...(etcdFacts ? { [APISIX_PATHS.trustBundle]: { etcdCa: etcdFacts.hasCa, systemRoots: etcdFacts.systemRoots } } : {}),
+            ...(dpFacts ? { [APISIX_PATHS.dpTrustBundle]: { etcdCa: false, dpManagerCa: dpFacts.hasCa, systemRoots: dpFacts.systemRoots } } : {}),
+        },
     };
 }
 
@@ -71,12 +80,6 @@ async function stackViolations(stack: string, sets: string[]): Promise<{ checked
     return { checked, violations };
 }
 
-/**
- * Rules the rendering still breaks, by flavor: API7 v3 gateways do not yet authenticate to the DP
- * Manager with mTLS, and standalone v3 gateways still render the newer fallback keys. Listed so
- * the test fails when either is fixed (remove it here) or when anything else appears.
- */
-const KNOWN_OPEN: Record<Flavor, string[]> = { apisix: [], "api7-v2": [], "api7-v3": ["v3-dpm-mtls"] };
 
 describe("contracts pin the versions they were written for", () => {
     it("each flavor's default images are the contract's: a version change fails here until its contract is reviewed", () => {
@@ -99,7 +102,7 @@ describe("contracts pin the versions they were written for", () => {
 
 // Every example stack with every flavor it can run, and the modes that change the files.
 const MATRIX: { stack: string; sets: string[] }[] = [
-    ...FLAVORS.map((f) => ({ stack: "dev", sets: [`flavor=${f}`, ...(f === "api7-v3" ? ["controlPlane.databaseDsn=postgres://api7:pw@db.internal:5432/api7"] : []), ...(f === "api7-v2" ? ["dataPlane.clusterId=c1"] : [])] })),
+    ...FLAVORS.map((f) => ({ stack: "dev", sets: [`flavor=${f}`, ...(f === "api7-v3" ? ["controlPlane.databaseDsn=postgres://api7:pw@db.internal:5432/api7", ...identitySets(DP_IDENTITY)] : []), ...(f === "api7-v2" ? ["dataPlane.clusterId=c1"] : [])] })),
     { stack: "dev", sets: ["layout=compact"] },
     { stack: "dev", sets: ["etcd.tls=false", "etcd.auth=false"] },
     { stack: "onprem", sets: [] },
@@ -112,22 +115,19 @@ describe("every example stack's rendered files satisfy their flavor's contract",
         it(`${stack} ${sets.join(" ")}`, async () => {
             const { checked, violations } = await stackViolations(stack, sets);
             expect(checked.length).toBeGreaterThanOrEqual(4);
-            const flavor = (sets.find((s) => s.startsWith("flavor="))?.slice(7) ?? (stack === "dev" ? "apisix" : "api7-v2")) as Flavor;
-            const unexpected = violations.filter((v) => !KNOWN_OPEN[flavor].includes(v.rule));
-            expect(unexpected, formatViolations(unexpected)).toEqual([]);
-            for (const rule of KNOWN_OPEN[flavor]) expect(violations.map((v) => v.rule)).toContain(rule);
+            expect(violations, formatViolations(violations)).toEqual([]);
         }, 60_000);
     }
 
     it("prod (api7-v3 on AWS, connected and standalone): the gateways' user-data config.yaml", async () => {
         for (const mode of ["connected", "standalone"]) {
             vi.resetModules();
-            const { run } = await preview({ stack: "prod", sets: [`resilience.mode=${mode}`] });
+            const { run } = await preview({ stack: "prod", sets: [`resilience.mode=${mode}`, ...identitySets(DP_IDENTITY)] });
             const files = renderedFiles(run).filter((f) => f.path.endsWith(`-gateway${APISIX_PATHS.config}`));
             expect(files.length).toBe(3);
             for (const f of files) {
                 const rules = checkFile("api7-v3", "gateway", f.path, parse(f.content)).map((v) => v.rule);
-                expect(rules).toEqual(mode === "connected" ? ["v3-dpm-mtls", "v3-dpm-mtls", "v3-dpm-mtls", "v3-dpm-mtls"] : ["v3-fallback-keys", "v3-fallback-keys", "v3-fallback-keys"]);
+                expect(rules).toEqual(mode === "connected" ? [] : ["v3-fallback-keys", "v3-fallback-keys", "v3-fallback-keys"]);
             }
         }
     }, 60_000);
@@ -189,7 +189,23 @@ describe("files with the known faults fail their contract", () => {
 
     it("4. API7 v3 gateways on plain HTTP to the DP Manager, without a client certificate", () => {
         const doc = { apisix: { enable_admin: false, status: { ip: "0.0.0.0", port: 7085 } }, deployment: { role: "traditional", role_traditional: { config_provider: "etcd" }, etcd: { host: ["http://10.0.0.5:17900"], prefix: "/apisix" } } };
-        expect(rules("api7-v3", "gateway", doc)).toEqual(["v3-dpm-mtls", "v3-dpm-mtls", "v3-dpm-mtls", "v3-dpm-mtls"]);
+        // Plain host, no client certificate or key, no sni, verification unset, and no bundle with the DP Manager's CA.
+        expect(rules("api7-v3", "gateway", doc)).toEqual(["v3-dpm-mtls", "v3-dpm-mtls", "v3-dpm-mtls", "v3-dpm-mtls", "v3-dpm-mtls", "v3-dpm-ca"]);
+    });
+
+    it("4. API7 v3 gateways with mTLS but a bundle without the DP Manager's CA (or without public roots)", () => {
+        const doc = {
+            apisix: { enable_admin: false, ssl: { ssl_trusted_certificate: APISIX_PATHS.dpTrustBundle }, status: { ip: "0.0.0.0", port: 7085 } },
+            deployment: {
+                role: "traditional",
+                role_traditional: { config_provider: "etcd" },
+                etcd: { host: ["https://10.0.0.5:7943"], prefix: "/apisix", tls: { cert: APISIX_PATHS.dpCert, key: APISIX_PATHS.dpKey, verify: true, sni: "api7ee3-dp-manager" } },
+            },
+        };
+        const env = (dpManagerCa: boolean, systemRoots: boolean): ContractEnv => ({ bundles: { [APISIX_PATHS.dpTrustBundle]: { etcdCa: false, dpManagerCa, systemRoots } } });
+        expect(rules("api7-v3", "gateway", doc, env(true, true))).toEqual([]);
+        expect(rules("api7-v3", "gateway", doc, env(false, true))).toEqual(["v3-dpm-ca"]);
+        expect(rules("api7-v3", "gateway", doc, env(true, false))).toEqual(["trust-no-system-roots"]);
     });
 
     it("6. standalone v3 gateways with keys the 3.2.16.3 gateway does not read", () => {

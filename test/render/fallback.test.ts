@@ -16,7 +16,7 @@ import {
     writerPolicy,
     type PolicyDocument,
 } from "../../components/render/fallback";
-import { SECRET_ENV, renderGatewayConfig } from "../../components/render/gateway";
+import { APISIX_PATHS, SECRET_ENV, renderGatewayConfig } from "../../components/render/gateway";
 import { loadPlatform } from "../../components/spec";
 
 const DSN = "postgres://api7:s3cretpw@db.internal:5432/api7ee";
@@ -159,7 +159,7 @@ describe("gateway config.yaml and resilience.mode", () => {
         const doc = parse(renderGatewayConfig(spec, topology));
         expect(doc.deployment.role).toBe("traditional");
         expect(doc.deployment.role_traditional).toEqual({ config_provider: "etcd" });
-        expect(doc.deployment.etcd.host).toEqual([`http://${topology.byRole["load-balancer"][0].address}:17900`]);
+        expect(doc.deployment.etcd.host).toEqual([`https://${topology.byRole["load-balancer"][0].address}:7943`]);
         expect(doc.deployment).not.toHaveProperty("fallback_cp");
         const plain = platform({});
         expect(renderGatewayConfig(spec, topology)).toBe(renderGatewayConfig(plain.spec, plain.topology));
@@ -186,9 +186,12 @@ describe("gateway config.yaml and resilience.mode", () => {
         expect(doc.apisix.ssl.listen).toEqual([{ port: 443 }]);
         expect(doc.apisix.status).toEqual({ ip: "0.0.0.0", port: 7086 });
         expect(doc.plugin_attr.prometheus.export_addr).toEqual({ ip: "0.0.0.0", port: 9092 });
-        // Only the deployment block differs from the connected config.
+        // Only the deployment block differs from the connected config, and the DP Manager's CA, which standalone gateways never call.
         const connected = parse(renderGatewayConfig(platform({ fallbackStorage: S3 }, { dataPlane: { httpPort: 8080, statusPort: 7086, metricsPort: 9092 }, loadBalancer: { healthCheck: { port: 7086 } } }).spec, topology));
-        expect({ ...doc, deployment: null }).toEqual({ ...connected, deployment: null });
+        expect(connected.apisix.ssl.ssl_trusted_certificate).toBe(APISIX_PATHS.dpTrustBundle);
+        expect(doc.apisix.ssl).not.toHaveProperty("ssl_trusted_certificate");
+        const { ssl_trusted_certificate: _bundle, ...connectedSsl } = connected.apisix.ssl;
+        expect({ ...doc, deployment: null }).toEqual({ ...connected, apisix: { ...connected.apisix, ssl: connectedSsl }, deployment: null });
     });
 
     it("standalone on instance roles: no keys in the file", () => {

@@ -13,7 +13,7 @@ import {
     renderApisixControlPlaneConfig,
 } from "../../components/render/controlPlane";
 import { ETCD_TLS_SERVER_NAME } from "../../components/render/etcd";
-import { APISIX_PATHS, SECRET_ENV, api7v2StatusServer, renderGatewayConfig } from "../../components/render/gateway";
+import { APISIX_PATHS, DP_MANAGER_TLS_SERVER_NAME, SECRET_ENV, api7v2StatusServer, renderGatewayConfig } from "../../components/render/gateway";
 import { loadPlatform } from "../../components/spec";
 
 const NGINX = "/usr/sbin/nginx";
@@ -72,14 +72,16 @@ describe("gateway config.yaml", () => {
         expect(doc.apisix.ssl.ssl_trusted_certificate).toBe(APISIX_PATHS.trustBundle);
     });
 
-    it("api7-v3 (APISIX 3.2 shape): role traditional on the DP Manager, Admin API off", () => {
+    it("api7-v3 (APISIX 3.2 shape): role traditional on the DP Manager's mTLS listener, verified by its own name, Admin API off", () => {
         const { spec, topology } = platform({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN } });
         const doc = parse(renderGatewayConfig(spec, topology));
         expect(doc.deployment.role).toBe("traditional");
         expect(doc.deployment.role_traditional).toEqual({ config_provider: "etcd" });
         expect(doc.apisix.enable_admin).toBe(false);
         const lb = topology.byRole["load-balancer"][0].address;
-        expect(doc.deployment.etcd.host).toEqual([`http://${lb}:17900`]);
+        expect(doc.deployment.etcd.host).toEqual([`https://${lb}:7943`]);
+        expect(doc.deployment.etcd.tls).toEqual({ cert: APISIX_PATHS.dpCert, key: APISIX_PATHS.dpKey, verify: true, sni: DP_MANAGER_TLS_SERVER_NAME });
+        expect(doc.apisix.ssl.ssl_trusted_certificate).toBe(APISIX_PATHS.dpTrustBundle);
         expect(doc.deployment.etcd).not.toHaveProperty("password");
     });
 });
@@ -111,10 +113,13 @@ describe("control-plane configs", () => {
         expect(doc.authentication).toEqual({ secret: LOGIN.sessionSecret, expire_time: 3600, users: [{ username: "admin", password: LOGIN.password }] });
     });
 
-    it("api7-v3 dashboard (17080) and DP Manager (17900) share the DSN", () => {
+    it("api7-v3 dashboard (17080) and DP Manager (mTLS on 7943, its plain listener on loopback) share the DSN", () => {
         const { spec, topology } = platform({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN } });
         expect(parse(renderApi7v3DashboardConfig(spec, topology, DSN))).toEqual({ server: { listen: { host: "0.0.0.0", port: 17080 } }, database: { dsn: DSN } });
-        expect(parse(renderApi7v3DpManagerConfig(spec, DSN))).toEqual({ server: { listen: { host: "0.0.0.0", port: 17900 } }, database: { dsn: DSN } });
+        expect(parse(renderApi7v3DpManagerConfig(spec, DSN))).toEqual({
+            server: { listen: { host: "127.0.0.1", port: 7900 }, tls: { host: "0.0.0.0", port: 7943 } },
+            database: { dsn: DSN },
+        });
     });
 
     it("renders YAML that round-trips special characters in values", () => {

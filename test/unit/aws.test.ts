@@ -1,5 +1,6 @@
 // Target aws under the mock engine: what index.ts registers for EC2 nodes, their network, security
 // groups (checked rule by rule against the port matrix), the NLBs, and the path secrets take.
+import { dpManagerIdentityConfig } from "../config";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadPlatform } from "../../components/spec";
@@ -381,11 +382,11 @@ describe("target aws, existing VPC", () => {
 });
 
 describe("target aws, api7-v3, compact layout", () => {
-    const config = awsConfig({}, { flavor: "api7-v3", layout: "compact", controlPlane: { databaseDsn: DSN } });
+    const config = awsConfig({}, { flavor: "api7-v3", layout: "compact", controlPlane: { databaseDsn: DSN }, dataPlane: { dpManagerIdentity: dpManagerIdentityConfig() } });
     const { topology } = loadPlatform(config, { project: PROJECT, stack: "awsv3" });
     let run: PlatformRun;
     beforeAll(async () => {
-        run = await runPlatform(config, { stack: "awsv3", secretKeys: ["gateway-ha:controlPlane"] });
+        run = await runPlatform(config, { stack: "awsv3", secretKeys: ["gateway-ha:controlPlane", "gateway-ha:dataPlane"] });
     });
 
     it("deploys the compact nodes, and the DSN only as a SecureString parameter", () => {
@@ -399,9 +400,9 @@ describe("target aws, api7-v3, compact layout", () => {
 
     it("the DP Manager is reachable from the gateways through the control-plane balancer, and the rules match the matrix", () => {
         expect(actualIngress(run)).toEqual(expectedIngress(topology.flows, { clients: ["0.0.0.0/0"], operators: ["10.42.0.0/16"], monitoring: [], ssh: [] }));
-        expect(actualIngress(run)).toContain("control-plane-balancer tcp/17900 from sg:data-plane");
+        expect(actualIngress(run)).toContain("control-plane-balancer tcp/7943 from sg:data-plane");
         const tgs = ofType(run, A.tg).filter((t) => t.name.startsWith(`${PREFIX}-control-plane-`));
-        expect(tgs.map((t) => t.inputs.port).sort()).toEqual([17080, 17900]);
+        expect(tgs.map((t) => t.inputs.port).sort()).toEqual([17080, 7943]);
         expect(run.outputs.controlPlaneUrl.value).toMatch(/:17080$/);
     });
 

@@ -5,11 +5,13 @@ import { rootCertificates } from "node:tls";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { ETCD_TLS_SERVER_NAME } from "../../components/render/etcd";
+import { APISIX_PATHS } from "../../components/render/gateway";
 import { loadPlatform } from "../../components/spec";
 import { DEFAULT_IMAGES } from "../../components/spec/schema";
 import { PAUSE_IMAGE } from "../../components/targets/docker";
 import { isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { stackConfig } from "../../scripts/preview-offline";
+import { dpManagerIdentityConfig, testDpIdentity } from "../config";
 import {
     PROJECT,
     ROOT,
@@ -54,9 +56,10 @@ const anchorOf = (run: PlatformRun, svc: RecordedResource) => {
     if (!anchor) throw new Error(`${svc.name}: networkMode ${mode} names no node container`);
     return anchor;
 };
-type EtcdBlock = { host: string[]; prefix: string; password?: string; user?: string };
+type EtcdBlock = { host: string[]; prefix: string; password?: string; user?: string; tls?: Record<string, unknown> };
 /** `deployment.etcd` in APISIX 3.x; API7 v2 (APISIX 2.13) has the top-level `etcd` instead. */
-const gatewayYaml = (r: RecordedResource) => parse(upload(r, GATEWAY_CONFIG)) as { deployment: { role: string; etcd: EtcdBlock }; etcd?: EtcdBlock };
+const gatewayYaml = (r: RecordedResource) =>
+    parse(upload(r, GATEWAY_CONFIG)) as { apisix: { ssl: { ssl_trusted_certificate?: string } }; deployment: { role: string; etcd: EtcdBlock }; etcd?: EtcdBlock };
 
 describe("default dev stack (apisix, standard layout, haproxy)", () => {
     const { config, secretKeys } = stackConfig(path.join(ROOT, "Pulumi.yaml"), path.join(ROOT, "Pulumi.dev.yaml"));
@@ -339,7 +342,9 @@ describe("flavor api7-v2", () => {
 describe("flavor api7-v3", () => {
     let run: PlatformRun;
     beforeAll(async () => {
-        run = await runPlatform(cfg({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN } }), { secretKeys: ["gateway-ha:controlPlane"] });
+        run = await runPlatform(cfg({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN }, dataPlane: { dpManagerIdentity: dpManagerIdentityConfig() } }), {
+            secretKeys: ["gateway-ha:controlPlane", "gateway-ha:dataPlane"],
+        });
     });
 
     it("creates no etcd resources at all", () => {
@@ -355,12 +360,13 @@ describe("flavor api7-v3", () => {
         expect(names(services(run, "control-plane"))).toEqual(["cp-1-dashboard", "cp-1-dp-manager", "cp-2-dashboard", "cp-2-dp-manager"]);
         const files = { dashboard: "/app/conf/config.yaml", "dp-manager": "/usr/local/api7/conf/config.yaml" } as const;
         const images = { dashboard: DEFAULT_IMAGES.api7v3Dashboard, "dp-manager": DEFAULT_IMAGES.api7v3DpManager } as const;
-        const ports = { dashboard: 17080, "dp-manager": 17900 } as const;
+        // Gateways reach the DP Manager on its mTLS listener only; its plain one stays on loopback.
+        const servers = { dashboard: { listen: { host: "0.0.0.0", port: 17080 } }, "dp-manager": { listen: { host: "127.0.0.1", port: 7900 }, tls: { host: "0.0.0.0", port: 7943 } } } as const;
         for (const svc of services(run, "control-plane")) {
             const kind = label(svc, "gateway-ha.service") as keyof typeof files;
             expect(imageRef(run, svc)).toBe(images[kind]);
-            const conf = parse(upload(svc, files[kind])) as { server: { listen: { port: number } }; database: { dsn: string } };
-            expect(conf).toMatchObject({ server: { listen: { port: ports[kind] } }, database: { dsn: DSN } });
+            const conf = parse(upload(svc, files[kind])) as { server: unknown; database: { dsn: string } };
+            expect(conf).toMatchObject({ server: servers[kind], database: { dsn: DSN } });
             expect(label(svc, "gateway-ha.secret-files")).toBe(files[kind]);
             expect(isSecretWrapper(svc.inputs.uploads)).toBe(true);
         }
@@ -372,23 +378,67 @@ describe("flavor api7-v3", () => {
         expect(JSON.stringify(run.resources.map((r) => unwrapSecrets(r.inputs)))).toContain("pw-9f3c1e");
     });
 
-    it("gateways point deployment.etcd at the balancer's DP Manager port and start after it", () => {
+    it("gateways reach the balancer's DP Manager port over mTLS with the group's identity as files, and start after it", () => {
         const lbAddr = (run.outputs.nodes.value as Record<string, { address: string }>)["lb-1"].address;
+        const id = testDpIdentity();
+        expect(names(services(run, "data-plane"))).toEqual(["dp-1-gateway", "dp-2-gateway"]);
         for (const gw of services(run, "data-plane")) {
             expect(imageRef(run, gw)).toBe(DEFAULT_IMAGES.api7v3Gateway);
-            const etcd = gatewayYaml(gw).deployment.etcd;
-            expect(etcd.host).toEqual([`http://${lbAddr}:17900`]);
+            const doc = gatewayYaml(gw);
+            const etcd = doc.deployment.etcd;
+            expect(etcd.host).toEqual([`https://${lbAddr}:7943`]);
+            expect(etcd.tls).toEqual({ cert: APISIX_PATHS.dpCert, key: APISIX_PATHS.dpKey, verify: true, sni: "api7ee3-dp-manager" });
             expect(etcd.password).toBeUndefined();
-            expect(envs(gw)).toEqual([]);
+            expect(upload(gw, APISIX_PATHS.dpCert)).toBe(id.certificate);
+            expect(upload(gw, APISIX_PATHS.dpKey)).toBe(id.privateKey);
+            expect(label(gw, "gateway-ha.secret-files")).toBe(APISIX_PATHS.dpKey);
+            expect(isSecretWrapper(gw.inputs.uploads)).toBe(true);
+            // The one CA file APISIX reads: the system's roots, then the DP Manager's CA.
+            const bundle = upload(gw, APISIX_PATHS.dpTrustBundle);
+            expect(doc.apisix.ssl.ssl_trusted_certificate).toBe(APISIX_PATHS.dpTrustBundle);
+            expect(bundle.startsWith(rootCertificates[0])).toBe(true);
+            expect(bundle.trimEnd().endsWith(id.caCertificate.trimEnd())).toBe(true);
+            expect(envs(gw)).toEqual(["API7_GATEWAY_GROUP_SHORT_ID=default"]);
             const reg = registration(run, T.container, gw.name);
             for (const dep of ["cp-1-dp-manager", "cp-2-dp-manager", "lb-1-control-plane-lb"]) expect(dependsOn(reg, T.container, dep), `${gw.name} after ${dep}`).toBe(true);
         }
         const cpLb = upload(find(run, T.container, "lb-1-control-plane-lb"), "/usr/local/etc/haproxy/control-plane-lb.cfg");
         for (const cp of ["cp-1", "cp-2"]) {
             const a = (run.outputs.nodes.value as Record<string, { address: string }>)[cp].address;
-            expect(cpLb).toContain(`${a}:17900`);
+            expect(cpLb).toContain(`${a}:7943`);
             expect(cpLb).toContain(`${a}:17080`);
         }
+    });
+
+    it("the gateways' private key never appears in a non-secret input", () => {
+        const key = testDpIdentity().privateKey.split("\n")[1];
+        const plain = JSON.stringify(run.resources.map((r) => r.inputs), (_k, v) => (isSecretWrapper(v) ? "[secret]" : v));
+        expect(plain).not.toContain(key);
+        expect(JSON.stringify(run.resources.map((r) => unwrapSecrets(r.inputs)))).toContain(key);
+    });
+});
+
+describe("flavor api7-v3 before the dashboard issued the gateway group's identity", () => {
+    let run: PlatformRun;
+    beforeAll(async () => {
+        run = await runPlatform(cfg({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN } }), { secretKeys: ["gateway-ha:controlPlane"], stack: "two-phase" });
+    });
+
+    it("deploys the control plane and both balancers, and no gateway (it could not reach the DP Manager)", () => {
+        expect(names(services(run, "control-plane"))).toEqual(["cp-1-dashboard", "cp-1-dp-manager", "cp-2-dashboard", "cp-2-dp-manager"]);
+        expect(names(services(run, "load-balancer"))).toEqual(["lb-1-control-plane-lb", "lb-1-gateway-lb"]);
+        expect(services(run, "data-plane")).toEqual([]);
+    });
+
+    it("with the identity set, the same balancers: the second `pulumi up` only adds the gateways", async () => {
+        const second = await runPlatform(cfg({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN }, dataPlane: { dpManagerIdentity: dpManagerIdentityConfig() } }), {
+            secretKeys: ["gateway-ha:controlPlane", "gateway-ha:dataPlane"],
+            stack: "two-phase",
+        });
+        // The balancers' configuration already names the gateways' addresses, so it does not change.
+        const configsOf = (r: PlatformRun) => services(r, "load-balancer").map((s) => uploads(s));
+        expect(configsOf(second)).toEqual(configsOf(run));
+        expect(names(services(second, "data-plane"))).toEqual(["dp-1-gateway", "dp-2-gateway"]);
     });
 });
 

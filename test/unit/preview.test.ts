@@ -1,5 +1,7 @@
 // scripts/preview-offline.ts as users run it: a child process per invocation (run in parallel),
 // checked on its JSON document, its tree output, the files it writes and its exit codes.
+import { testDpIdentity } from "../config";
+import { identitySets } from "../../scripts/lab/standins/dpIdentity";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -77,7 +79,8 @@ beforeAll(async () => {
         preview(["--stack", "dev", "--out", outDir]),
         preview(["--stack", "bad", "--config-file", badFile]),
         preview(["--stack", "compact", "--config-file", compactFile, "--json"]),
-        preview(["--stack", "prod", "--json"], { ...noAws, HOME: tmp }),
+        // With the gateway group's identity, as the second `pulumi up` of an API7 v3 stack has it.
+        preview(["--stack", "prod", "--json", "--set", identitySets(testDpIdentity())[0]], { ...noAws, HOME: tmp }),
     ]);
 }, 60_000);
 
@@ -243,9 +246,12 @@ describe("--json (stack prod: api7-v3 on AWS, with no AWS credentials)", () => {
         const doc = parseDoc(prod);
         const of = (node: string) => doc.files.filter((f) => f.node === node);
         expect(of("dp-1").map((f) => f.path)).toContain("/opt/gateway-ha/files/dp-1-gateway/usr/local/apisix/conf/config.yaml");
-        expect(of("dp-1").find((f) => f.path.endsWith("config.yaml"))?.content).toContain("http://10.42.0.10:17900");
+        expect(of("dp-1").find((f) => f.path.endsWith("config.yaml"))?.content).toContain("https://10.42.0.10:7943");
         const dashboard = of("cp-1").find((f) => f.path.includes("dashboard/files/app/conf/config.yaml"));
         expect(dashboard).toEqual({ node: "cp-1", path: "ssm:/gateway-ha/prod/cp-1/dashboard/files/app/conf/config.yaml", content: "[secret]" });
         expect(of("cp-1").map((f) => f.path)).not.toContain("/app/conf/config.yaml");
+        // The gateways' DP Manager key is a secret file: an SSM parameter, never shown.
+        expect(of("dp-1").find((f) => f.path.endsWith("/dp-pki/tls.key"))).toEqual({ node: "dp-1", path: "ssm:/gateway-ha/prod/dp-1/gateway/files/usr/local/apisix/conf/dp-pki/tls.key", content: "[secret]" });
+        expect(prod.stdout).not.toContain(testDpIdentity().privateKey.split("\n")[1]);
     });
 });

@@ -7,15 +7,16 @@ import { parse } from "yaml";
 import { FallbackStorage } from "../../components/fallbackStorage";
 import { SECRET_OUTPUT_KEYS } from "../../components/outputs";
 import { MINIO_BOOTSTRAP_ENV, readerPolicy, tlsOnlyBucketPolicy, writerPolicy } from "../../components/render/fallback";
-import { SECRET_ENV } from "../../components/render/gateway";
+import { API7_GATEWAY_GROUP_ENV, APISIX_PATHS, SECRET_ENV } from "../../components/render/gateway";
 import type { Target, WorkloadRole } from "../../components/service";
 import { loadPlatform } from "../../components/spec";
 import { DEFAULT_IMAGES } from "../../components/spec/schema";
 import { defaultState, isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
+import { dpManagerIdentityConfig } from "../config";
 import { T, cfg, envs, find, findPlainSecrets, imageRef, label, ofType, registration, runPlatform, scanRun, services, upload, type PlatformRun } from "./helpers";
 
 const DSN = "postgres://api7:Dsn-Secret-4c2e@db.internal:5432/api7ee";
-const SECRET_KEYS = ["gateway-ha:controlPlane"];
+const SECRET_KEYS = ["gateway-ha:controlPlane", "gateway-ha:dataPlane"];
 const GATEWAY_CONFIG = "/usr/local/apisix/conf/config.yaml";
 const DASHBOARD_CONFIG = "/app/conf/config.yaml";
 const LOCAL = { kind: "local" };
@@ -36,7 +37,8 @@ const AWS = {
     rolePolicy: "aws:iam/rolePolicy:RolePolicy",
 } as const;
 
-const config = (resilience: Record<string, unknown>) => cfg({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN }, resilience });
+const config = (resilience: Record<string, unknown>) =>
+    cfg({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN }, dataPlane: { dpManagerIdentity: dpManagerIdentityConfig() }, resilience });
 const run$ = (resilience: Record<string, unknown>, stack?: string) => runPlatform(config(resilience), { secretKeys: SECRET_KEYS, stack });
 const passwordOf = (run: PlatformRun, name: string) => unwrapSecrets(find(run, T.password, name).state.result) as string;
 const envMap = (r: RecordedResource) => Object.fromEntries(envs(r).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
@@ -129,7 +131,7 @@ describe("fallback storage kind local (docker, api7-v3)", () => {
             const doc = parse(upload(gw, GATEWAY_CONFIG));
             expect(doc.deployment.role_traditional).toEqual({ config_provider: "etcd" });
             expect(doc.deployment).not.toHaveProperty("fallback_cp");
-            expect(envs(gw)).toEqual([]);
+            expect(envs(gw)).toEqual([`${API7_GATEWAY_GROUP_ENV}=default`]);
         }
     });
 
@@ -247,11 +249,13 @@ describe.each([
         standalone = await run$({ mode: "standalone", fallbackStorage: storage }, `switch-${kind}`);
     });
 
-    it("changes exactly the gateway containers' config.yaml and environment", () => {
+    it("changes exactly the gateway containers' files, environment and secret-files label (standalone gateways carry no DP Manager key)", () => {
         expect(diffInputs(connected, standalone)).toEqual({
-            [`${T.container}::dp-1-gateway`]: ["envs", "uploads"],
-            [`${T.container}::dp-2-gateway`]: ["envs", "uploads"],
+            [`${T.container}::dp-1-gateway`]: ["envs", "labels", "uploads"],
+            [`${T.container}::dp-2-gateway`]: ["envs", "labels", "uploads"],
         });
+        for (const gw of services(connected, "data-plane")) expect(label(gw, "gateway-ha.secret-files")).toBe(APISIX_PATHS.dpKey);
+        for (const gw of services(standalone, "data-plane")) expect(label(gw, "gateway-ha.secret-files")).toBeUndefined();
         // Nor does any parent, provider or dependency move, but the gateways' wait for the reader's key they now use.
         const readerKey = /::gateway-ha-fallback-data-plane-(access-key|secret-key|key)$/;
         const shape = (run: PlatformRun) =>
@@ -278,8 +282,10 @@ describe.each([
             });
             expect(doc.apisix.status).toEqual({ ip: "0.0.0.0", port: 7085 });
             const env = envMap(gw);
-            expect(Object.keys(env).sort()).toEqual([SECRET_ENV.s3AccessKey, SECRET_ENV.s3SecretKey]);
-            for (const v of Object.values(env)) expect(text).not.toContain(v);
+            // The group's short ID names the dump's object; the reader's keys are secrets the file only references.
+            expect(Object.keys(env).sort()).toEqual([API7_GATEWAY_GROUP_ENV, SECRET_ENV.s3AccessKey, SECRET_ENV.s3SecretKey]);
+            expect(env[API7_GATEWAY_GROUP_ENV]).toBe("default");
+            for (const k of [SECRET_ENV.s3AccessKey, SECRET_ENV.s3SecretKey]) expect(text).not.toContain(env[k]);
             if (kind === "local") {
                 expect(env[SECRET_ENV.s3AccessKey]).toBe(passwordOf(standalone, "gateway-ha-fallback-data-plane-access-key"));
                 expect(env[SECRET_ENV.s3SecretKey]).toBe(passwordOf(standalone, "gateway-ha-fallback-data-plane-secret-key"));

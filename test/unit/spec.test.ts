@@ -56,11 +56,11 @@ describe("defaults", () => {
         ]);
     });
 
-    it("api7-v3 places no etcd and exposes dashboard 17080 and DP Manager 17900", () => {
+    it("api7-v3 places no etcd and exposes dashboard 17080 and the DP Manager's mTLS listener 7943", () => {
         const { topology } = loadPlatform(cfg({ flavor: "api7-v3", controlPlane: { databaseDsn: V3_DSN } }), ctx);
         expect(topology.byRole.etcd).toHaveLength(0);
-        expect(topology.byRole["control-plane"][0].ports.map((p) => p.port)).toEqual([17080, 17900]);
-        expect(topology.flows).toContainEqual(expect.objectContaining({ from: "data-plane", to: "load-balancer", port: 17900 }));
+        expect(topology.byRole["control-plane"][0].ports.map((p) => p.port)).toEqual([17080, 7943]);
+        expect(topology.flows).toContainEqual(expect.objectContaining({ from: "data-plane", to: "load-balancer", port: 7943 }));
     });
 
     it("addresses come from the docker subnet; explicit ones are kept and skipped", () => {
