@@ -38,7 +38,11 @@ export class ControlPlane extends pulumi.ComponentResource {
     readonly services: DeployedService[];
     /** APISIX Admin API key (apisix flavor), a Pulumi secret. */
     readonly adminKey?: pulumi.Output<string>;
-    /** The dashboards' admin login (api7-v2), generated: never the vendor's default. The password is a Pulumi secret. */
+    /**
+     * The dashboards' admin login, generated: never the vendor's default. The password is a Pulumi secret.
+     * api7-v2 reads it from conf.yaml; the 3.2.16.3 dashboard has no such key and starts as admin/admin, so
+     * `npm run api7:identity` sets it through the dashboard's API before anything else.
+     */
     readonly dashboardAdmin?: { user: string; password: pulumi.Output<string> };
 
     constructor(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -56,7 +60,7 @@ export class ControlPlane extends pulumi.ComponentResource {
         const generated = (id: string) => pulumi.secret(new random.RandomPassword(`${name}-${id}`, { length: 32, special: false }, { parent: this }).result);
         if (spec.flavor === "apisix") this.adminKey = generated("admin-key");
         const sessionSecret = spec.flavor === "api7-v2" ? generated("dashboard-session-secret") : undefined;
-        if (spec.flavor === "api7-v2") this.dashboardAdmin = { user: DASHBOARD_ADMIN_USER, password: generated("dashboard-admin-password") };
+        if (spec.flavor !== "apisix") this.dashboardAdmin = { user: DASHBOARD_ADMIN_USER, password: generated("dashboard-admin-password") };
 
         const build = (node: TopologyNode): ServiceSpec[] => {
             const base = { node, role: "control-plane" as const };

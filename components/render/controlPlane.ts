@@ -2,6 +2,7 @@
 // dashboard and DP Manager.
 import { stringify } from "yaml";
 import { formatIpv4, parseCidr, parseIpv4 } from "../spec/net";
+import { DP_MANAGER_PLAIN_PORT } from "../spec/schema";
 import type { PlatformSpec } from "../spec/types";
 import type { Topology } from "../topology/types";
 import { etcdClientUrls, etcdPrefix } from "./etcd";
@@ -113,9 +114,6 @@ export function renderApi7v3DashboardConfig(spec: PlatformSpec, topology: Topolo
         })
     );
 }
-
-/** The DP Manager's plain listener (the chart's 7900): kept on the node's loopback, never balanced. */
-export const DP_MANAGER_PLAIN_PORT = 7900;
 
 /**
  * Gateways reach the DP Manager only on its TLS listener, where it checks their dashboard-issued

@@ -140,6 +140,9 @@ export const controlPlaneSchema = z.strictObject({
     dpManagerPort: port.default(7943),
 });
 
+/** The API7 v3 DP Manager's plain listener (the chart's 7900): kept on the node's loopback, never balanced. */
+export const DP_MANAGER_PLAIN_PORT = 7900;
+
 /** PEM text of one or more X.509 certificates. */
 const pemCertificate = z.string().regex(/^\s*-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/, "must be a PEM certificate (-----BEGIN CERTIFICATE----- …)");
 

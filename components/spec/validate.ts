@@ -4,6 +4,7 @@ import {
     AVAILABLE_TARGETS,
     BALANCER_KINDS,
     DEFAULT_IMAGES,
+    DP_MANAGER_PLAIN_PORT,
     FLAVORS,
     LAYOUTS,
     NAT_GATEWAY_MODES,
@@ -186,6 +187,12 @@ export function checkClusterId(c: PlatformConfig): Issues {
     return [];
 }
 
+/** API7 v3: the DP Manager keeps its plain listener on loopback port 7900; its TLS listener needs another. */
+export function checkDpManagerPort(c: PlatformConfig): Issues {
+    if (c.flavor !== "api7-v3" || c.controlPlane.dpManagerPort !== DP_MANAGER_PLAIN_PORT) return [];
+    return [{ key: "controlPlane.dpManagerPort", value: c.controlPlane.dpManagerPort, rule: `must not be ${DP_MANAGER_PLAIN_PORT}: the DP Manager's plain listener holds it on loopback (gateways use the TLS listener, 7943 by default)` }];
+}
+
 /** API7 v3: the dashboard and the DP Manager share one database schema, so they run one version. */
 export function checkApi7v3Versions(c: PlatformConfig): Issues {
     if (c.flavor !== "api7-v3") return [];
@@ -238,6 +245,7 @@ export function validateConfig(c: PlatformConfig, raw: Record<string, unknown>, 
         ...checkHealthCheck(c.loadBalancer, c.dataPlane.statusPort, c.target),
         ...checkDatabase(c.flavor, dsn),
         ...checkApi7v3Versions(c),
+        ...checkDpManagerPort(c),
         ...checkClusterId(c),
         ...checkNetworks(c),
         ...checkAws(c),

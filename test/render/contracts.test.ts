@@ -98,6 +98,12 @@ describe("contracts pin the versions they were written for", () => {
         expect(issues).toEqual([expect.objectContaining({ key: "controlPlane.dpManagerImage", value: "api7/api7-ee-dp-manager:v3.2.9.1" })]);
         expect(issues[0]!.rule).toMatch(/dashboard's version/);
     });
+
+    it("the DP Manager's TLS listener cannot take its plain listener's port", () => {
+        const issues = issuesOf({ flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://a:b@db:5432/x", dpManagerPort: 7900 } });
+        expect(issues).toEqual([expect.objectContaining({ key: "controlPlane.dpManagerPort", value: 7900 })]);
+        expect(issues[0]!.rule).toMatch(/plain listener holds it on loopback/);
+    });
 });
 
 // Every example stack with every flavor it can run, and the modes that change the files.

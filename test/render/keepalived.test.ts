@@ -469,7 +469,8 @@ describe.skipIf(!canUseNetns)("keepalived supervisor: a crashed keepalived leave
         const child = spawn("ip", ["netns", "exec", ns, "sh", join(dir, "run.sh"), "sh", "-c", `ip addr add ${vip.address}/${vip.prefix} dev ${iface} && exec sleep 30`], { stdio: ["ignore", "ignore", "pipe"] });
         let stderr = "";
         child.stderr.on("data", (d) => (stderr += d));
-        const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+        // "close", not "exit": stderr may still hold the supervisor's last lines when the process exits.
+        const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
         await until("the VIP", () => holds(ns));
         const program = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(" ")[0]);
         signal(child.pid!, program);

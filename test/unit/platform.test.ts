@@ -349,7 +349,9 @@ describe("flavor api7-v3", () => {
 
     it("creates no etcd resources at all", () => {
         expect(run.resources.filter((r) => /etcd/i.test(r.type) || /etcd/i.test(r.name))).toEqual([]);
-        for (const t of [T.volume, T.command, T.password, T.privateKey]) expect(ofType(run, t), t).toEqual([]);
+        for (const t of [T.volume, T.command, T.privateKey]) expect(ofType(run, t), t).toEqual([]);
+        // The one generated password is the dashboard's admin login (set through its API by api7:identity).
+        expect(ofType(run, T.password).map((p) => p.name)).toEqual(["gateway-ha-control-plane-dashboard-admin-password"]);
         expect(run.resources.filter((r) => r.type.startsWith("tls:"))).toEqual([]);
         expect(services(run, "etcd")).toEqual([]);
         expect(run.outputs.etcdEndpoints.value).toEqual([]);

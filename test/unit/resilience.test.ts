@@ -147,8 +147,8 @@ describe("fallback storage kind local (docker, api7-v3)", () => {
     });
 
     it("keeps every generated secret secret", () => {
-        // Root user and password, KMS key (base64 + hex), two key pairs.
-        expect(run.generatedSecrets).toHaveLength(8);
+        // Root user and password, KMS key (base64 + hex), two key pairs, the dashboard's admin password.
+        expect(run.generatedSecrets).toHaveLength(9);
         expect(scanRun(run, allSecrets(run))).toEqual([]);
         expect(Object.entries(run.outputs).filter(([, o]) => o.secret).map(([k]) => k).sort()).toEqual([...SECRET_OUTPUT_KEYS].sort());
     });

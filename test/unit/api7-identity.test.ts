@@ -1,0 +1,115 @@
+// `npm run api7:identity` against the API7 v3 dashboard stand-in (scripts/lab/standins/api7Dashboard.ts):
+// it replaces the vendor login with the stack's, fetches the gateway group's certificate, and writes
+// it into the stack config so that the gateways' mTLS to the DP Manager verifies.
+import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
+import tls from "node:tls";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DP_MANAGER_TLS_SERVER_NAME } from "../../components/render/gateway";
+import { fetchGatewayIdentity, main, type PulumiCli } from "../../scripts/api7-identity";
+import { Api7DashboardStandin } from "../../scripts/lab/standins/api7Dashboard";
+import { issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
+import { load } from "../config";
+
+const ADMIN = { user: "admin", password: "stack-generated-9d2f7a61c0b4e8" };
+
+describe("api7:identity against the dashboard stand-in", () => {
+    const ca = issueDpIdentity();
+    let dashboard: Api7DashboardStandin;
+    let url: string;
+
+    beforeAll(async () => {
+        dashboard = new Api7DashboardStandin(ca);
+        url = await dashboard.listen();
+    });
+    afterAll(() => dashboard.close());
+
+    it("first run: sets the stack's admin password over the vendor default, then issues the group's certificate", async () => {
+        const id = await fetchGatewayIdentity({ dashboardUrl: url, admin: ADMIN, gatewayGroup: "default" });
+        expect(id.passwordSet).toBe(true);
+        expect(dashboard.password).toBe(ADMIN.password);
+        const cert = new X509Certificate(id.certificate);
+        expect(cert.verify(new X509Certificate(id.caCertificate).publicKey)).toBe(true);
+        expect(cert.subject).toContain("CN=gateway-group-default");
+        // The key is the certificate's.
+        expect(createPublicKey(createPrivateKey(id.privateKey)).export({ format: "pem", type: "spki" })).toBe(cert.publicKey.export({ format: "pem", type: "spki" }));
+    });
+
+    it("later runs log in with the stack's password; the vendor default no longer works", async () => {
+        dashboard.requests.length = 0;
+        const id = await fetchGatewayIdentity({ dashboardUrl: url, admin: ADMIN, gatewayGroup: "default" });
+        expect(id.passwordSet).toBe(false);
+        expect(dashboard.requests.map((r) => `${r.method} ${r.path.replace(/[0-9a-f-]{36}/, "<id>")} ${r.authenticated}`)).toEqual([
+            "GET /api/gateway_groups true",
+            "POST /api/gateway_groups/<id>/dp_client_certificates true",
+        ]);
+        await expect(fetchGatewayIdentity({ dashboardUrl: url, admin: { user: "admin", password: "wrong-password" }, gatewayGroup: "default" })).rejects.toThrow(
+            /accepts neither the stack's admin password \(dashboardAdmin\) nor the vendor's default login/,
+        );
+    });
+
+    it("an unknown gateway group is named, with the ones the dashboard has", async () => {
+        await expect(fetchGatewayIdentity({ dashboardUrl: url, admin: ADMIN, gatewayGroup: "edge" })).rejects.toThrow(
+            "no gateway group with short ID edge (dataPlane.gatewayGroup); the dashboard has default",
+        );
+    });
+
+    it("the issued identity is a valid dataPlane.dpManagerIdentity and completes mTLS with a DP Manager of that CA", async () => {
+        const { passwordSet: _, ...id } = await fetchGatewayIdentity({ dashboardUrl: url, admin: ADMIN, gatewayGroup: "default" });
+        const { spec, secrets } = load({ flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://u:p@db:5432/x" }, dataPlane: { dpManagerIdentity: id } });
+        expect(spec.dataPlane.dpManagerIdentity).toEqual({ certificate: id.certificate, caCertificate: id.caCertificate });
+        expect(secrets.dpClientKey).toBe(id.privateKey);
+        expect(JSON.stringify(spec)).not.toContain(id.privateKey);
+
+        const seen: string[] = [];
+        const server = tls.createServer({ cert: ca.serverCertificate, key: ca.serverKey, ca: ca.caCertificate, requestCert: true, rejectUnauthorized: true }, (s) => {
+            seen.push(String(s.getPeerCertificate().subject?.CN));
+            s.end();
+        });
+        await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+        try {
+            const port = (server.address() as { port: number }).port;
+            const connect = (opts: tls.ConnectionOptions) =>
+                new Promise<string>((resolve) => {
+                    const c = tls.connect({ host: "127.0.0.1", port, servername: DP_MANAGER_TLS_SERVER_NAME, ca: id.caCertificate, ...opts });
+                    c.on("secureConnect", () => c.end());
+                    c.on("close", () => resolve("closed"));
+                    c.on("error", (e) => resolve(e.message));
+                });
+            await connect({ cert: id.certificate, key: id.privateKey });
+            expect(seen).toEqual(["gateway-group-default"]);
+            // Another CA's certificate is refused by the DP Manager.
+            const stranger = issueDpIdentity();
+            await connect({ cert: stranger.certificate, key: stranger.privateKey });
+            expect(seen).toEqual(["gateway-group-default"]);
+        } finally {
+            await new Promise<void>((r) => server.close(() => r()));
+        }
+    });
+
+    it("main: reads the stack's outputs, writes the identity with values on stdin only, the key as a secret", async () => {
+        const calls: { args: string[]; stdin?: string }[] = [];
+        const cli: PulumiCli = async (args, stdin) => {
+            calls.push({ args, stdin });
+            if (args[0] === "stack") return JSON.stringify({ flavor: "api7-v3", controlPlaneUrl: url, dashboardAdmin: ADMIN });
+            if (args[0] === "config" && args[1] === "get") throw new Error("configuration key 'dataPlane.gatewayGroup' not found");
+            return "";
+        };
+        const lines: string[] = [];
+        await main(["--stack", "dev"], cli, (l) => lines.push(l));
+        const sets = calls.filter((c) => c.args[1] === "set");
+        expect(sets.map((c) => c.args)).toEqual([
+            ["config", "set", "--stack", "dev", "--path", "dataPlane.dpManagerIdentity.certificate", "--plaintext"],
+            ["config", "set", "--stack", "dev", "--path", "dataPlane.dpManagerIdentity.caCertificate", "--plaintext"],
+            ["config", "set", "--stack", "dev", "--path", "dataPlane.dpManagerIdentity.privateKey", "--secret"],
+        ]);
+        expect(sets[2].stdin).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+        expect(sets[1].stdin).toBe(ca.caCertificate);
+        for (const c of calls) expect(c.args.join(" ")).not.toMatch(/BEGIN|stack-generated/);
+        expect(lines.at(-1)).toMatch(/run pulumi up to deploy the gateways/);
+    });
+
+    it("main: refuses a stack that does not run api7-v3, naming its flavor", async () => {
+        const cli: PulumiCli = async () => JSON.stringify({ flavor: "apisix" });
+        await expect(main(["--stack", "dev"], cli, () => {})).rejects.toThrow("stack dev runs flavor apisix; only api7-v3 gateways need a dashboard-issued identity");
+    });
+});
