@@ -39,3 +39,17 @@ export function dpManagerIdentityConfig(): { certificate: string; caCertificate:
     const id = testDpIdentity();
     return { certificate: id.certificate, caCertificate: id.caCertificate, privateKey: id.privateKey };
 }
+
+/**
+ * API7 v3 images of a release newer than the contracts' 3.2.16 (API7's upgrade docs use 3.7.3), whose
+ * fallback_cp reads two buckets and an endpoint: what `resilience.fallbackStorage.kind: local` needs.
+ */
+export function withNewerApi7v3(values: Record<string, unknown>): Record<string, unknown> {
+    const cp = (values.controlPlane ?? {}) as Record<string, unknown>;
+    const dp = (values.dataPlane ?? {}) as Record<string, unknown>;
+    return {
+        ...values,
+        controlPlane: { image: "api7/api7-ee-3-integrated:v3.7.3", dpManagerImage: "api7/api7-ee-dp-manager:v3.7.3", ...cp },
+        dataPlane: { image: "api7/api7-ee-3-gateway:3.7.3", ...dp },
+    };
+}

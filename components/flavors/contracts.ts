@@ -70,6 +70,7 @@ const SRC = {
     chart3216: "api7/api7-helm-chart charts/gateway appVersion 3.2.16.3: values.yaml (admin.enabled false, etcd.auth.tls.sni), templates/configmap.yaml (role traditional)",
     dpm3216: "API7 EE 3.2.16.3 gateway deployment docs and api7/api7-helm-chart: gateways reach the DP Manager over mTLS on its TLS port (7943), SNI api7ee3-dp-manager",
     fallback3216: "API7 EE 3.2.16.3 docs, standalone gateways: fallback_cp.aws_s3 {access_key, secret_key, bucket, region}",
+    dashboardFallback3216: "api7/api7-helm-chart charts/api7 values.yaml at 3.2.16 (dashboard_configuration.fallback_cp: aws_s3 {access_key, secret_key, region, bucket}, cron_spec)",
     v3conf: "api7/api7-helm-chart charts/api7 templates/dashboard-configmap.yaml, dp-manager-configmap.yaml (server.listen, database.dsn)",
 } as const;
 
@@ -262,6 +263,12 @@ function checkApi7v3Gateway(c: Checker, env: ContractEnv): void {
 }
 
 function checkApi7v3Server(c: Checker): void {
+    if (c.get("fallback_cp") !== undefined) {
+        c.citing(SRC.dashboardFallback3216);
+        c.onlyKeys("v3-fallback-keys", "fallback_cp", ["aws_s3", "cron_spec"], "is not a 3.2.16.3 dashboard key: it is ignored");
+        c.onlyKeys("v3-fallback-keys", "fallback_cp.aws_s3", ["access_key", "secret_key", "bucket", "region"], "is not a 3.2.16.3 dashboard key (bucket, region, access_key, secret_key): it is ignored");
+        c.required("v3-fallback-keys", "fallback_cp.aws_s3.bucket");
+    }
     c.citing(SRC.v3conf);
     c.type("v3-listen", "server.listen.port", "integer");
     c.required("v3-dsn", "database.dsn");

@@ -2,6 +2,7 @@
 // blocks the dashboard and standalone gateways read, and the local S3 server's bootstrap.
 // The same policy documents go to AWS IAM and to MinIO, which speaks the AWS policy language.
 import type { PlatformSpec } from "../spec/types";
+import { readsOneFallbackBucket } from "../spec/images";
 import type { Topology } from "../topology/types";
 
 type FallbackStorageSpec = NonNullable<PlatformSpec["resilience"]["fallbackStorage"]>;
@@ -102,20 +103,25 @@ export function storageEndpoint(spec: PlatformSpec, topology: Topology): string 
 }
 
 /**
- * The `aws_s3` block of `fallback_cp`. The dashboard names the endpoint `custom_endpoint`, the
- * gateways `endpoint`; an S3-compatible server needs path-style addressing (no bucket DNS names).
- * Without keys the SDK's default chain picks up the instance role.
+ * The `aws_s3` block of `fallback_cp`. 3.2.16.x reads `{bucket, region, access_key, secret_key}`: the
+ * dump goes to the config bucket, and only Amazon S3 can be reached (validation refuses kind local
+ * there). Newer gateways and dashboards read the two buckets and an endpoint, which the dashboard
+ * names `custom_endpoint` and the gateways `endpoint`; an S3-compatible server needs path-style
+ * addressing (no bucket DNS names). Without keys the SDK's default chain picks up the instance role.
  */
 export function fallbackS3Block(spec: PlatformSpec, topology: Topology, reader: "control-plane" | "data-plane", keys?: S3Keys) {
     const storage = spec.resilience.fallbackStorage;
     if (!storage) throw new Error("fallback_cp needs resilience.fallbackStorage");
+    const credentials = keys ? { access_key: keys.accessKey, secret_key: keys.secretKey } : {};
+    if (readsOneFallbackBucket(reader === "control-plane" ? spec.controlPlane.image : spec.dataPlane.image))
+        return { region: storage.region, bucket: storage.configBucket, ...credentials };
     const endpoint = storageEndpoint(spec, topology);
     return {
         region: storage.region,
         config_bucket: storage.configBucket,
         resource_bucket: storage.resourceBucket,
         ...(endpoint ? { [reader === "control-plane" ? "custom_endpoint" : "endpoint"]: endpoint, use_path_style: true } : {}),
-        ...(keys ? { access_key: keys.accessKey, secret_key: keys.secretKey } : {}),
+        ...credentials,
     };
 }
 

@@ -16,6 +16,7 @@ import {
     type PlatformConfig,
 } from "./schema";
 import type { ConfigIssue } from "./issues";
+import { imageVersion, readsOneFallbackBucket } from "./images";
 import { cidrContains, isValidHostAddress, parseCidr, parseIpv4 } from "./net";
 import { checkKeepalived } from "./keepalived";
 import { knownHostsName, parseKnownHostsLine, pinnedHostKey } from "./knownHosts";
@@ -163,11 +164,6 @@ export function checkHealthCheck(lb: PlatformConfig["loadBalancer"], statusPort:
 }
 
 /** api7-v3 keeps everything in PostgreSQL: the DSN is required and must be a postgres URL. */
-/** An image reference's tag without a leading "v" ("" when it has none). */
-export function imageVersion(image: string): string {
-    const last = image.split("/").pop() ?? "";
-    return last.includes(":") ? last.slice(last.indexOf(":") + 1).replace(/^v/, "") : "";
-}
 
 /**
  * API7 v2 gateways read the prefix of a cluster the console created (its ID is generated there):
@@ -512,6 +508,15 @@ export function checkResilience(c: PlatformConfig): Issues {
     issues.push(...oneOf("resilience.fallbackStorage.kind", fs.kind, STORAGE_KINDS, "storage kind"));
     if (fs.kind === "local" && c.target !== "docker")
         issues.push({ key: "resilience.fallbackStorage.kind", value: fs.kind, rule: "the local S3-compatible server is for target docker; use kind s3" });
+    else if (fs.kind === "local" && c.flavor === "api7-v3") {
+        const pinned = [c.controlPlane.image ?? DEFAULT_IMAGES.api7v3Dashboard, c.dataPlane.image ?? DEFAULT_IMAGES.api7v3Gateway].filter(readsOneFallbackBucket);
+        if (pinned.length)
+            issues.push({
+                key: "resilience.fallbackStorage.kind",
+                value: fs.kind,
+                rule: `API7 EE 3.2.16 (${pinned.join(", ")}) reads fallback_cp.aws_s3 {bucket, region, access_key, secret_key} only, with no endpoint for an S3-compatible server: use kind s3, or images of a newer API7 release`,
+            });
+    }
     if (fs.kind === "s3") {
         const region = fs.region ?? (c.target === "aws" ? c.aws.region : undefined);
         if (region === undefined)

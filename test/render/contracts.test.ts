@@ -114,6 +114,16 @@ const MATRIX: { stack: string; sets: string[] }[] = [
     { stack: "onprem", sets: [] },
     { stack: "onprem", sets: ["flavor=apisix"] },
     { stack: "onprem-lvs", sets: [] },
+    // The dashboards' and standalone gateways' fallback_cp.
+    ...["connected", "standalone"].map((mode) => ({
+        stack: "dev",
+        sets: [
+            "flavor=api7-v3",
+            "controlPlane.databaseDsn=postgres://api7:pw@db.internal:5432/api7",
+            ...identitySets(DP_IDENTITY),
+            `resilience={mode: ${mode}, fallbackStorage: {kind: s3, region: eu-west-1, configBucket: acme-gw-config, resourceBucket: acme-gw-resources}}`,
+        ],
+    })),
 ];
 
 describe("every example stack's rendered files satisfy their flavor's contract", () => {
@@ -133,7 +143,7 @@ describe("every example stack's rendered files satisfy their flavor's contract",
             expect(files.length).toBe(3);
             for (const f of files) {
                 const rules = checkFile("api7-v3", "gateway", f.path, parse(f.content)).map((v) => v.rule);
-                expect(rules).toEqual(mode === "connected" ? [] : ["v3-fallback-keys", "v3-fallback-keys", "v3-fallback-keys"]);
+                expect(rules).toEqual([]);
             }
         }
     }, 60_000);
@@ -217,6 +227,13 @@ describe("files with the known faults fail their contract", () => {
     it("6. standalone v3 gateways with keys the 3.2.16.3 gateway does not read", () => {
         const doc = { apisix: { status: { ip: "0.0.0.0", port: 7085 } }, deployment: { role: "data_plane", role_data_plane: { config_provider: "yaml" }, fallback_cp: { aws_s3: { region: "eu-west-1", config_bucket: "c", resource_bucket: "r" } } } };
         expect(rules("api7-v3", "gateway", doc)).toEqual(["v3-fallback-keys", "v3-fallback-keys", "v3-fallback-keys"]);
+    });
+
+    it("6. a v3 dashboard dumping with the newer keys (two buckets, custom_endpoint): 3.2.16.3 reads bucket", () => {
+        const doc = { server: { listen: { port: 17080 } }, database: { dsn: "postgres://a:b@db/x" }, fallback_cp: { cron_spec: "@every 1m", aws_s3: { region: "eu-west-1", config_bucket: "c", resource_bucket: "r", custom_endpoint: "http://s3:9000" } } };
+        expect(rules("api7-v3", "dashboard", doc)).toEqual(["v3-fallback-keys", "v3-fallback-keys", "v3-fallback-keys", "v3-fallback-keys"]);
+        const good = { ...doc, fallback_cp: { cron_spec: "@every 1m", aws_s3: { region: "eu-west-1", bucket: "c" } } };
+        expect(rules("api7-v3", "dashboard", good)).toEqual([]);
     });
 
     it("7. an API7 v2 dashboard with the vendor's login (or none)", () => {

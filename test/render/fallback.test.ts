@@ -1,6 +1,7 @@
 // Data-plane resilience, pure parts: the fallback buckets' policies, the fallback_cp blocks, the
 // standalone gateway config and the local server's bootstrap script.
-import { cfg } from "../config";
+import { readsOneFallbackBucket } from "../../components/spec/images";
+import { cfg, withNewerApi7v3 } from "../config";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { renderApi7v3DashboardConfig } from "../../components/render/controlPlane";
@@ -24,7 +25,9 @@ const S3 = { kind: "s3", region: "eu-west-1", configBucket: "acme-gw-config", re
 const ARNS = ["arn:aws:s3:::acme-gw-config", "arn:aws:s3:::acme-gw-resources"];
 
 function platform(resilience: Record<string, unknown>, extra: Record<string, unknown> = {}) {
-    const values = { flavor: "api7-v3", controlPlane: { databaseDsn: DSN }, resilience, ...extra };
+    const base = { flavor: "api7-v3", controlPlane: { databaseDsn: DSN }, resilience, ...extra };
+    // The local server needs a release newer than 3.2.16, whose fallback_cp has an endpoint.
+    const values = (resilience.fallbackStorage as { kind?: string } | undefined)?.kind === "local" ? withNewerApi7v3(base) : base;
     const config = cfg(values);
     return loadPlatform(config, { project: "gateway-ha", stack: "test" });
 }
@@ -110,19 +113,32 @@ describe("fallback bucket policies", () => {
 describe("fallback_cp blocks", () => {
     const keys = { accessKey: "AKIAEXAMPLE", secretKey: "wJalr-example" };
 
-    it("Amazon S3 with keys: region and both buckets, no endpoint, the writer's keys", () => {
+    it("3.2.16 on Amazon S3 with keys: region and one bucket (the config bucket), no endpoint, the writer's keys", () => {
         const { spec, topology } = platform({ fallbackStorage: { ...S3, cronSpec: "@every 2m" } });
         expect(storageEndpoint(spec, topology)).toBe("");
         expect(controlPlaneFallbackBlock(spec, topology, keys)).toEqual({
             cron_spec: "@every 2m",
-            aws_s3: { region: "eu-west-1", config_bucket: "acme-gw-config", resource_bucket: "acme-gw-resources", access_key: keys.accessKey, secret_key: keys.secretKey },
+            aws_s3: { region: "eu-west-1", bucket: "acme-gw-config", access_key: keys.accessKey, secret_key: keys.secretKey },
         });
+    });
+
+    it("a newer release on Amazon S3: both buckets, still no endpoint", () => {
+        const { spec, topology } = platform({ fallbackStorage: S3 }, withNewerApi7v3({ controlPlane: { databaseDsn: DSN } }));
+        expect(controlPlaneFallbackBlock(spec, topology).aws_s3).toEqual({ region: "eu-west-1", config_bucket: "acme-gw-config", resource_bucket: "acme-gw-resources" });
     });
 
     it("instance roles: no keys at all", () => {
         const { spec, topology } = platform({ fallbackStorage: S3 });
         const block = controlPlaneFallbackBlock(spec, topology);
-        expect(block.aws_s3).toEqual({ region: "eu-west-1", config_bucket: "acme-gw-config", resource_bucket: "acme-gw-resources" });
+        expect(block.aws_s3).toEqual({ region: "eu-west-1", bucket: "acme-gw-config" });
+    });
+
+    it("the version decides per side: a digest counts as the pinned 3.2.16", () => {
+        expect(readsOneFallbackBucket("api7/api7-ee-3-gateway:3.2.16.3")).toBe(true);
+        expect(readsOneFallbackBucket("api7/api7-ee-3-integrated:v3.2.16.1")).toBe(true);
+        expect(readsOneFallbackBucket("api7/api7-ee-3-gateway@sha256:" + "a".repeat(64))).toBe(true);
+        expect(readsOneFallbackBucket("api7/api7-ee-3-gateway:3.2.17.0")).toBe(false);
+        expect(readsOneFallbackBucket("api7/api7-ee-3-gateway:3.7.3")).toBe(false);
     });
 
     it("local server: custom_endpoint on the storage node, path-style addressing, default bucket names", () => {
@@ -175,8 +191,7 @@ describe("gateway config.yaml and resilience.mode", () => {
             fallback_cp: {
                 aws_s3: {
                     region: "eu-west-1",
-                    config_bucket: "acme-gw-config",
-                    resource_bucket: "acme-gw-resources",
+                    bucket: "acme-gw-config",
                     access_key: ref(SECRET_ENV.s3AccessKey),
                     secret_key: ref(SECRET_ENV.s3SecretKey),
                 },

@@ -1,6 +1,6 @@
 // Config rules for target aws and data-plane resilience, and the AWS network plan they feed.
 import { describe, expect, it } from "vitest";
-import { CTX as ctx, cfg, issuesOf } from "../config";
+import { CTX as ctx, cfg, issuesOf, withNewerApi7v3 } from "../config";
 import { bucketNameRule, cronSpecRule, isAwsRegion, loadPlatform } from "../../components/spec";
 import { awsNetworkPlan } from "../../components/topology";
 
@@ -111,6 +111,7 @@ describe("resilience: validation names the key, the value and the rule", () => {
         ["cron too often", { ...V3, resilience: { fallbackStorage: { kind: "local", cronSpec: "@every 1s" } } }, "resilience.fallbackStorage.cronSpec", /at least 10s/],
         ["cron garbage", { ...V3, resilience: { fallbackStorage: { kind: "local", cronSpec: "every minute" } } }, "resilience.fallbackStorage.cronSpec", /5 cron fields/],
         ["local storage on aws", { ...V3, ...AWS, resilience: { fallbackStorage: { kind: "local" } } }, "resilience.fallbackStorage.kind", /target docker/],
+        ["local storage with the pinned 3.2.16 images", { ...V3, resilience: { fallbackStorage: { kind: "local" } } }, "resilience.fallbackStorage.kind", /3\.2\.16 .* no endpoint for an S3-compatible server: use kind s3/],
     ];
     it.each(cases)("%s", (_name, values, key, rule) => {
         const issues = issuesOf(values);
@@ -118,7 +119,7 @@ describe("resilience: validation names the key, the value and the rule", () => {
     });
 
     it("local storage adds a storage node reached by the control plane and the gateways", () => {
-        const { topology, spec } = loadPlatform(cfg({ ...V3, resilience: { fallbackStorage: { kind: "local" } } }), ctx);
+        const { topology, spec } = loadPlatform(cfg(withNewerApi7v3({ ...V3, resilience: { fallbackStorage: { kind: "local" } } })), ctx);
         expect(topology.byRole.storage.map((n) => [n.name, n.ports.map((p) => p.port)])).toEqual([["s3-1", [9000]]]);
         expect(topology.flows.filter((f) => f.to === "storage").map((f) => f.from)).toEqual(["control-plane", "data-plane"]);
         expect(spec.resilience.fallbackStorage).toMatchObject({ configBucket: "gateway-config", resourceBucket: "gateway-resources", cronSpec: "@every 1m" });
