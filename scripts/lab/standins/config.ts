@@ -125,7 +125,10 @@ function snippetStatus(doc: Doc): Listen | undefined {
 
 let publicRoots: Set<string> | undefined;
 
-/** What a CA bundle file holds, judged by its certificates: Node's public roots, and anything else. */
+/**
+ * What a CA bundle file holds, judged by its certificates: Node's public roots, and anything else
+ * (the platform's own CA: etcd's, or API7 v3's DP Manager CA; the flavor says which one it needs).
+ */
 export function trustBundleOf(file: string): TrustBundle | undefined {
     let text: string;
     try {
@@ -136,7 +139,8 @@ export function trustBundleOf(file: string): TrustBundle | undefined {
     publicRoots ??= new Set(rootCertificates.map((pem) => new X509Certificate(pem).fingerprint256));
     const certs = (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((pem) => new X509Certificate(pem));
     const roots = publicRoots;
-    return { systemRoots: certs.some((c) => roots.has(c.fingerprint256)), etcdCa: certs.some((c) => !roots.has(c.fingerprint256)) };
+    const ownCa = certs.some((c) => !roots.has(c.fingerprint256));
+    return { systemRoots: certs.some((c) => roots.has(c.fingerprint256)), etcdCa: ownCa, dpManagerCa: ownCa };
 }
 
 export function loadConfig(opts: { root: string; configPath: string; env: NodeJS.ProcessEnv; flavor?: Flavor }): StandinConfig {
