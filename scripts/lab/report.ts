@@ -61,10 +61,20 @@ export function lostWrites(writes: WriteRecord[], presentIds: Set<string>): stri
     return writes.filter((w) => w.ok && !presentIds.has(w.id)).map((w) => w.id);
 }
 
-/** Whether the stream was succeeding again at the end: its last `n` requests all succeeded. */
+/** The last `n` requests by start time (concurrent readers finish out of order). */
+export function lastStarted(records: RequestRecord[], n: number): RequestRecord[] {
+    return [...records].sort((a, b) => a.t0 - b.t0).slice(-n);
+}
+
+/** Whether the stream was succeeding again at the end: its last `n` requests by start all succeeded. */
 export function resumed(records: RequestRecord[], n = 1): boolean {
-    const last = [...records].sort((a, b) => a.t0 - b.t0).slice(-n);
+    const last = lastStarted(records, n);
     return last.length === n && last.every((r) => r.ok);
+}
+
+/** What `resumed` judged, for the report: the same requests, oldest first. */
+export function describeLast(records: RequestRecord[], n: number): string {
+    return lastStarted(records, n).map((r) => (r.ok ? "ok" : `${r.status || r.error}`)).join(", ") || "none";
 }
 
 export function streamFigures(records: RequestRecord[], faultAt: number, endAt: number): StreamFigures {

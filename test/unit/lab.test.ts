@@ -18,7 +18,7 @@ import { clientAddress, waitFor } from "../../scripts/lab/lab";
 import { nodeNamespace } from "../../scripts/lab/netns";
 import { dockerShim, healthCheckArgv, hostProgram, mapArg, mapContent, mapPath, prepareService, serviceKind, STANDIN_SCRIPT } from "../../scripts/lab/programs";
 import { usageExtensions } from "../../scripts/lab/realState";
-import { formatTable, lostWrites, resumed, streamFigures, unavailabilityWindowMs, type DrillReport, type LabReport } from "../../scripts/lab/report";
+import { describeLast, formatTable, lostWrites, resumed, streamFigures, unavailabilityWindowMs, type DrillReport, type LabReport } from "../../scripts/lab/report";
 import { parseLabArgs } from "../../scripts/lab/run";
 import { procStat } from "../../scripts/lab/processes";
 import { applySets, UsageError } from "../../scripts/preview-offline";
@@ -601,6 +601,14 @@ describe("report: figures and checks from request records", () => {
         expect(resumed([...records, rec(600, false, 400)])).toBe(false);
         expect(resumed(records.slice(0, 2), 3)).toBe(false); // too few requests to tell
         expect(resumed([])).toBe(false);
+    });
+
+    it("the report describes the requests resumed judged, not the last ones to finish (a VM run said \"ok, ok, ok\" beside a FAIL)", () => {
+        // Started last, finished before the others: the one a drill's end must not hide.
+        const records = [rec(300, true, 100), rec(310, true, 110), rec(320, true, 120), rec(250, false, 200)];
+        expect(resumed(records, 3)).toBe(false);
+        expect(describeLast(records, 3)).toBe("ok, ok, 502");
+        expect(describeLast([], 3)).toBe("none");
     });
 
     it("streamFigures sums sent and failed and computes the window", () => {
