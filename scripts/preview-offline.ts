@@ -232,18 +232,23 @@ function tree(run: ProgramRun): string[] {
     return lines;
 }
 
-export async function preview(
-    args: Pick<PreviewArgs, "stack" | "configFile" | "sets">,
-    opts: { importer?: (p: string) => Promise<Record<string, unknown>>; state?: StateHook } = {},
-) {
+/** The stack's configuration with the sets and placeholders applied, validated: what `preview` runs the program on. */
+export function previewPlatform(args: Pick<PreviewArgs, "stack" | "configFile" | "sets">) {
     const stackFile = args.configFile ?? path.join(ROOT, `Pulumi.${args.stack}.yaml`);
     if (!fs.existsSync(stackFile)) throw new UsageError(`no stack config file ${stackFile}`);
     const stack = stackConfig(path.join(ROOT, "Pulumi.yaml"), stackFile);
     const { project } = stack;
     const { config, filled } = fillRequiredSecrets(project, applySets(project, stack.config, args.sets));
     const secretKeys = [...new Set([...stack.secretKeys, ...filled.map((k) => `${project}:${k.split(".")[0]}`)])];
+    return { project, config, filled, secretKeys, platform: loadPlatform(config, { project, stack: args.stack }) };
+}
+
+export async function preview(
+    args: Pick<PreviewArgs, "stack" | "configFile" | "sets">,
+    opts: { importer?: (p: string) => Promise<Record<string, unknown>>; state?: StateHook } = {},
+) {
     // Validate first: a bad config exits 2 before the program (and any resource) runs.
-    const platform = loadPlatform(config, { project, stack: args.stack });
+    const { project, config, filled, secretKeys, platform } = previewPlatform(args);
     const run = await runProgram({ program: path.join(ROOT, "index.ts"), project, stack: args.stack, config, secretKeys, importer: opts.importer, state: opts.state });
     return {
         run,

@@ -153,8 +153,13 @@ export function exportsOf(script: string): Record<string, string> {
     return Object.fromEntries([...script.matchAll(/^export ([A-Za-z_][A-Za-z0-9_]*)='((?:[^']|'\\'')*)'$/gm)].map((m) => [m[1], m[2].replace(/'\\''/g, "'")]));
 }
 
+/** The lab's network for a stack, before its program runs: the Docker network's subnet, or the hosts' segment. */
+export function labSubnet(spec: PlatformSpec, topology: Topology): string {
+    return spec.target === "docker" ? spec.docker.subnet : hostSegment(topology.nodes, topology.vips);
+}
+
 /** The hosts' segment: the VIPs' (every node sits in it), else the /24 of the first node. */
-function hostSegment(nodes: LabNode[], vips: TopologyVip[]): string {
+function hostSegment(nodes: Pick<LabNode, "name" | "address">[], vips: TopologyVip[]): string {
     const subnet = vips[0]?.segment ?? `${formatIpv4((parseIpv4(nodes[0].address)! >>> 8) << 8 >>> 0)}/24`;
     const c = parseCidr(subnet)!;
     const outside = nodes.filter((n) => !cidrContains(c, parseIpv4(n.address)!));

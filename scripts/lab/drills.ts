@@ -90,7 +90,7 @@ function readFailuresAroundRestart(o: DrillOutcome, restartKey: string): Check[]
     return [check("no failed reads before the gateway restarts", failedBefore === 0, `${failedBefore} of ${before.length} GETs started before the restart failed (passive checks only: ${o.report.facts.readsFailedAfterRestart} after it, not asserted)`)];
 }
 const noLostWrites = (o: DrillOutcome) =>
-    check("no lost writes", o.report.writes.lost === 0, `${o.report.writes.acknowledged} acknowledged, ${o.report.writes.lost} missing from etcd afterwards${o.report.writes.lost ? `: ${o.report.writes.lostIds.slice(0, 5).join(", ")}` : ""}`);
+    check("no lost writes", o.report.writes.lost === 0, `${o.report.writes.acknowledged} acknowledged, ${o.report.writes.lost} missing from the store afterwards${o.report.writes.lost ? `: ${o.report.writes.lostIds.slice(0, 5).join(", ")}` : ""}`);
 const writesResumed = (o: DrillOutcome) =>
     check("writes resume", resumed(o.load.writes, 3), `last writes: ${describeLast(o.load.writes, 3)}`);
 
@@ -227,6 +227,36 @@ function vipChecks(o: DrillOutcome, lab: Lab, vip: TopologyVip, boundKey: "maste
     ];
 }
 
+/**
+ * Writes a route and waits until every gateway serves it, asked directly: each one's configuration
+ * watch is live again (API7 v3's through a DP Manager, behind the control-plane balancer).
+ */
+async function newRouteOnEveryGatewayMs(lab: Lab, tag: string): Promise<number> {
+    const id = `lab-${tag}-${Date.now()}`;
+    const path = `/lab/${tag}/${id}`;
+    const put = await lab.putRoute(id, path);
+    if (put.status !== 200 && put.status !== 201) throw new Error(`PUT ${id}: ${put.status} ${put.body}`);
+    const started = Date.now();
+    await Promise.all(lab.byService("gateway").map((gw) => waitFor(`${gw.container} to serve ${path}`, 20_000 * SLOWDOWN, async () => (await lab.getFrom(gw, path)).status === 200)));
+    return Date.now() - started;
+}
+
+/**
+ * The first control-plane node; with API7 v3, the one whose DP Manager carries the most gateway
+ * connections (through the balancer), so the gateways must reconnect to another.
+ */
+async function controlPlaneNodeToKill(lab: Lab, facts: Record<string, string | number>): Promise<string> {
+    const nodes = lab.d.nodes.filter((n) => n.roles.includes("control-plane")).map((n) => n.name);
+    if (!lab.byService("dp-manager").length) return nodes[0];
+    const counts = await Promise.all(nodes.map((n) => lab.connectionsTo(n, lab.spec.controlPlane.dpManagerPort)));
+    const i = counts.indexOf(Math.max(...counts));
+    facts.dpManagerConnectionsOnNode = counts[i];
+    return nodes[i];
+}
+
+/** API7 v3 keeps its configuration in the control plane's database, not in an etcd of the stack's. */
+const noEtcd = (lab: Lab) => (lab.byService("etcd").length ? undefined : `the stack runs no etcd (flavor ${lab.spec.flavor} keeps its configuration in the control plane's database)`);
+
 export const DRILLS: Drill[] = [
     {
         id: "kill-gateway",
@@ -249,7 +279,7 @@ export const DRILLS: Drill[] = [
         id: "kill-control-plane-node",
         title: "SIGKILL every service of one control-plane node; the control-plane balancer keeps answering and writes keep working",
         async run({ lab, fault, facts }) {
-            const node = lab.d.nodes.find((n) => n.roles.includes("control-plane"))!.name;
+            const node = await controlPlaneNodeToKill(lab, facts);
             const services = lab.onNode(node);
             facts.node = node;
             facts.killed = services.map((s) => s.service).join("+");
@@ -259,9 +289,19 @@ export const DRILLS: Drill[] = [
             for (const s of services) lab.start(s);
             facts.restartHealthyMs = Math.max(...(await Promise.all(services.map((s) => lab.waitHealthy(s)))));
             await sleep(riseMs(lab));
+            facts.newRouteOnEveryGatewayMs = await newRouteOnEveryGatewayMs(lab, "after-cp-kill").catch((e: Error) => `never: ${e.message}`);
         },
         checks: (o) => {
-            const checks = [noReadFailures(o), noLostWrites(o), writesResumed(o)];
+            const f = o.report.facts;
+            const checks = [
+                noReadFailures(o),
+                noLostWrites(o),
+                writesResumed(o),
+                ...(f.dpManagerConnectionsOnNode === undefined
+                    ? []
+                    : [check("the node carried gateway connections", Number(f.dpManagerConnectionsOnNode) > 0, `${f.dpManagerConnectionsOnNode} connections to its DP Manager when it was killed`)]),
+                check("a new route reaches every gateway", typeof f.newRouteOnEveryGatewayMs === "number", `a route written after the recovery was served by each gateway directly after ${f.newRouteOnEveryGatewayMs}${typeof f.newRouteOnEveryGatewayMs === "number" ? " ms" : ""}`),
+            ];
             // Without an etcd member on the node, etcd never notices: every PUT must succeed (it is retried).
             if (!String(o.report.facts.killed).includes("etcd"))
                 checks.push(check("no failed writes", o.report.writes.failed === 0, `${o.report.writes.failed} of ${o.report.writes.sent} PUTs failed`));
@@ -271,6 +311,7 @@ export const DRILLS: Drill[] = [
     {
         id: "kill-etcd-leader",
         title: "SIGKILL the etcd leader; writes resume after re-election; every acknowledged write survives",
+        notApplicable: noEtcd,
         async run({ lab, fault, facts }) {
             const leader = await lab.etcdLeader();
             facts.leader = leader.node;
@@ -294,6 +335,7 @@ export const DRILLS: Drill[] = [
     {
         id: "etcd-quorum-loss",
         title: "Stop two of three etcd members; gateways serve cached routes; a gateway restarted meanwhile stays down (init_etcd); restart them; the cluster heals, writes resume, the gateway comes back",
+        notApplicable: noEtcd,
         async run({ lab, fault, facts }) {
             const members = lab.byService("etcd");
             const stopped = members.slice(1);

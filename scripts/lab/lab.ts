@@ -1,7 +1,9 @@
 // The running lab: a stack's deployment started in network namespaces, with the controls the
 // drills need (kill, stop, restart and wait for a service; the etcd leader; the keys in etcd)
-// and the client agent. Setup follows `pulumi up`'s order: etcd, its bootstrap task, control
-// plane and gateways (each waited for on its own health check), then the balancers.
+// and the client agent. Setup follows `pulumi up`'s order: etcd (API7 v3: the lab's database), its
+// bootstrap task, control plane and gateways (each waited for on its own health check), then the
+// balancers; API7 v3's gateways reach the DP Manager through the control-plane balancer, so there
+// the balancers start before them.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -10,7 +12,10 @@ import { etcdPrefix } from "../../components/render/etcd";
 import { formatIpv4, parseCidr } from "../../components/spec/net";
 import { controlPlanePorts } from "../../components/topology/ports";
 import type { AgentCommand, LoadResult, LoadSpec } from "./agent";
-import { labDeployment, type LabDeployment, type LabService } from "./deployment";
+import { previewPlatform } from "../preview-offline";
+import { databaseArgv, databaseHealthy, databaseRouteIds, planDatabase, seedDatabase, type LabDatabase } from "./database";
+import { issueDpIdentity } from "./standins/dpIdentity";
+import { labDeployment, labSubnet, type LabDeployment, type LabService } from "./deployment";
 import { CLIENT_NS, createLabNetwork, destroyLabNetwork, namespacePids, nodeNamespace } from "./netns";
 import { execIn, procStat, Supervisor, type RunResult } from "./processes";
 import { dockerShim, healthCheckArgv, HOST_PROGRAMS, prepareService, serviceKind, type Launch } from "./programs";
@@ -70,9 +75,13 @@ export class Lab {
     private readonly pending = new Map<number, (v: Record<string, unknown>) => void>();
     private seq = 0;
 
+    /** API7 v3: the gateway group's admin key, from the dashboard once it runs. */
+    private api7AdminKey = "";
+
     private constructor(
         readonly d: LabDeployment,
         readonly workDir: string,
+        readonly database?: LabDatabase,
     ) {
         this.client = clientAddress(d.subnet, d.nodes.map((n) => n.address));
         mkdirSync(join(workDir, "logs"), { recursive: true, mode: 0o700 });
@@ -80,12 +89,22 @@ export class Lab {
     }
 
     static async create(args: { stack: string; configFile?: string; sets: string[]; workDir: string }): Promise<Lab> {
-        const d = await labDeployment(args);
+        let sets = args.sets;
+        let database: LabDatabase | undefined;
+        const { spec, topology } = previewPlatform(args).platform;
+        if (spec.flavor === "api7-v3") {
+            // The database takes the free address below the client's.
+            const subnet = labSubnet(spec, topology);
+            const used = topology.nodes.map((n) => n.address);
+            database = planDatabase(clientAddress(subnet, [...used, clientAddress(subnet, used)]), issueDpIdentity());
+            sets = [...sets, ...database.sets];
+        }
+        const d = await labDeployment({ ...args, sets });
         for (const s of d.services) serviceKind(d, s); // refuse an unsupported stack before touching the network
         if (d.spec.loadBalancer.kind === "lvs" && !existsSync("/proc/net/ip_vs")) throw new Error("kind lvs needs IPVS in the kernel (/proc/net/ip_vs; modprobe ip_vs), which this machine lacks");
         rmSync(args.workDir, { recursive: true, force: true });
         mkdirSync(args.workDir, { recursive: true, mode: 0o700 });
-        return new Lab(d, args.workDir);
+        return new Lab(d, args.workDir, database);
     }
 
     get spec() {
@@ -110,7 +129,7 @@ export class Lab {
         return `http://${this.entryHost("control-plane")}:${controlPlanePorts(this.spec)[0].port}/apisix/admin/routes`;
     }
     get adminKey(): string {
-        return this.d.outputs.adminKey as string;
+        return this.database ? this.api7AdminKey : (this.d.outputs.adminKey as string);
     }
     get upstream(): string {
         return `${this.client}:${UPSTREAM_PORT}`;
@@ -126,7 +145,8 @@ export class Lab {
     /** Network, files, processes, bootstrap; then the client and the route the drills read. */
     async setUp(log: (s: string) => void): Promise<void> {
         const { d, workDir } = this;
-        createLabNetwork([...d.nodes.map((n) => ({ ns: nodeNamespace(n.name), address: n.address })), { ns: CLIENT_NS, address: this.client }], Number(d.subnet.split("/")[1]));
+        const database = this.database ? [{ ns: this.database.ns, address: this.database.address }] : [];
+        createLabNetwork([...d.nodes.map((n) => ({ ns: nodeNamespace(n.name), address: n.address })), { ns: CLIENT_NS, address: this.client }, ...database], Number(d.subnet.split("/")[1]));
         const https = this.httpsCertificate();
         for (const svc of d.services) {
             const root = join(workDir, "nodes", svc.node, svc.service);
@@ -140,18 +160,26 @@ export class Lab {
         chmodSync(join(bin, "docker"), 0o755);
 
         const phase = async (what: string, svcs: LabService[]) => {
+            if (svcs.length === 0) return;
             for (const s of svcs) this.start(s);
             const ms = await Promise.all(svcs.map((s) => this.waitHealthy(s)));
             log(`${what}: ${svcs.length} started and healthy in ${Math.max(0, ...ms)} ms`);
         };
+        if (this.database) await this.startDatabase(log);
         await phase("etcd", this.byRole("etcd"));
         for (const t of d.tasks) {
             const r = await this.runTask(t.name);
             if (r.code !== 0) throw new Error(`task ${t.name} failed (exit ${r.code}):\n${r.out}`);
             log(`task ${t.name}: exit 0 in ${r.ms} ms`);
         }
-        await phase("control plane and gateways", [...this.byRole("control-plane"), ...this.byRole("data-plane")]);
-        await phase("balancers", this.byRole("load-balancer"));
+        if (this.database) {
+            await phase("control plane", this.byRole("control-plane"));
+            await phase("balancers", this.byRole("load-balancer"));
+            await phase("gateways", this.byRole("data-plane"));
+        } else {
+            await phase("control plane and gateways", [...this.byRole("control-plane"), ...this.byRole("data-plane")]);
+            await phase("balancers", this.byRole("load-balancer"));
+        }
         for (const vip of d.vips) {
             const ms = await waitFor(`VIP ${vip.name} (${vip.address}) to be held by one node`, 30_000 * SLOWDOWN, async () => this.vipHolders(vip).length === 1);
             log(`VIP ${vip.name} ${vip.address}: held by ${this.vipHolders(vip).join(",")} after ${ms} ms more`);
@@ -159,10 +187,55 @@ export class Lab {
 
         await this.startAgent();
         await this.agentCall({ op: "upstream", host: this.client, port: UPSTREAM_PORT });
+        if (this.database) await this.fetchApi7AdminKey(log);
         const put = await this.putRoute("lab-echo", "/lab/echo");
         if (put.status !== 200 && put.status !== 201) throw new Error(`writing the lab route through the control-plane balancer failed: ${put.status} ${put.body}`);
         const ms = await waitFor("the lab route to be served through the gateway balancer", 20_000 * SLOWDOWN, async () => (await this.get("/lab/echo")).status === 200);
         log(`route written through the control-plane balancer, served through the gateway balancer after ${ms} ms`);
+    }
+
+    private async startDatabase(log: (s: string) => void): Promise<void> {
+        const db = this.database!;
+        this.supervisor.start("lab-database", db.ns, databaseArgv(db, join(this.workDir, "database")), {}, REPO);
+        const ms = await waitFor("the lab database", 30_000 * SLOWDOWN, () => databaseHealthy(db, 5000 * SLOWDOWN), 150);
+        await seedDatabase(db, 10_000 * SLOWDOWN);
+        log(`database (an etcd standing in for PostgreSQL) at ${db.address}:${db.port}: healthy in ${ms} ms, seeded with the control plane's CA`);
+    }
+
+    /**
+     * As an operator would: the stack's admin password over the vendor's login (as `api7:identity`
+     * does), then the gateway group's admin key for the Admin API, through the control-plane balancer.
+     */
+    private async fetchApi7AdminKey(log: (s: string) => void): Promise<void> {
+        const base = `http://${this.entryHost("control-plane")}:${controlPlanePorts(this.spec)[0].port}`;
+        const admin = this.d.outputs.dashboardAdmin as { user: string; password: string };
+        const call = async (method: string, path: string, password: string, body?: unknown) => {
+            const r = (await this.agentCall({
+                op: "request",
+                method,
+                url: `${base}${path}`,
+                headers: { "content-type": "application/json", authorization: `Basic ${Buffer.from(`${admin.user}:${password}`).toString("base64")}` },
+                body: body === undefined ? undefined : JSON.stringify(body),
+                timeoutMs: 10_000 * SLOWDOWN,
+            })) as unknown as { status: number; body: string };
+            if (r.status !== 200) throw new Error(`dashboard ${method} ${path}: ${r.status} ${r.body}`);
+            return JSON.parse(r.body) as { value?: { key?: string }; list?: { id: string; short_id: string }[] };
+        };
+        // The dashboards have no health check: the balancer finds them up after `rise` checks.
+        const answers = async () => {
+            try {
+                return Boolean(await call("GET", "/api/gateway_groups", "admin"));
+            } catch (e) {
+                if (e instanceof Error && / 503 /.test(e.message)) return false;
+                throw e;
+            }
+        };
+        await waitFor("a dashboard behind the control-plane balancer", 30_000 * SLOWDOWN, answers, 250);
+        await call("PUT", "/api/password", "admin", { old_password: "admin", new_password: admin.password });
+        const group = (await call("GET", "/api/gateway_groups", admin.password)).list?.find((g) => g.short_id === this.spec.dataPlane.gatewayGroup);
+        if (!group) throw new Error(`the dashboard has no gateway group ${this.spec.dataPlane.gatewayGroup}`);
+        this.api7AdminKey = (await call("PUT", `/api/gateway_groups/${group.id}/admin_key`, admin.password)).value?.key ?? "";
+        log(`dashboard: admin password set, admin key of gateway group ${this.spec.dataPlane.gatewayGroup} issued`);
     }
 
     private byRole(role: string): LabService[] {
@@ -279,8 +352,9 @@ export class Lab {
         return this.byService("etcd").find((s) => s.node === node.name)!;
     }
 
-    /** Route ids stored in etcd under `<prefix>/routes/<idPrefix>`. */
+    /** Route ids stored under `<prefix>/routes/<idPrefix>`: in etcd, or for API7 v3 in the lab database. */
     async routeIds(idPrefix: string): Promise<Set<string>> {
+        if (this.database) return databaseRouteIds(this.database, idPrefix, 20_000 * SLOWDOWN);
         const prefix = `${etcdPrefix(this.spec, "control-plane")}/routes/`;
         const r = await this.etcdctl(["get", `${prefix}${idPrefix}`, "--prefix", "--keys-only"], 20_000 * SLOWDOWN);
         if (r.code !== 0) throw new Error(`etcdctl get failed: ${r.out}`);
@@ -308,6 +382,19 @@ export class Lab {
 
     async get(path: string): Promise<{ status: number; body: string }> {
         return (await this.agentCall({ op: "request", method: "GET", url: `${this.gatewayUrl}${path}`, timeoutMs: 5000 * SLOWDOWN })) as unknown as { status: number; body: string };
+    }
+
+    /** Established TCP connections to `port` on a node (`ss`, in its namespace). */
+    async connectionsTo(node: string, port: number): Promise<number> {
+        const r = await execIn(nodeNamespace(node), ["ss", "-Htn", "state", "established", `( sport = :${port} )`], { timeoutMs: 5000 * SLOWDOWN });
+        if (r.code !== 0) throw new Error(`ss on ${node}: ${r.out}`);
+        return r.out.split("\n").filter((l) => l.trim()).length;
+    }
+
+    /** GET straight from one gateway, past the balancer. */
+    async getFrom(gateway: LabService, path: string): Promise<{ status: number; body: string }> {
+        const address = this.d.nodes.find((n) => n.name === gateway.node)!.address;
+        return (await this.agentCall({ op: "request", method: "GET", url: `http://${address}:${this.spec.dataPlane.httpPort}${path}`, timeoutMs: 5000 * SLOWDOWN })) as unknown as { status: number; body: string };
     }
 
     async putRoute(id: string, uri: string): Promise<{ status: number; body: string }> {

@@ -21,6 +21,7 @@ export const HOST_PROGRAMS: Record<string, string> = {
 
 const REPO = resolve(__dirname, "..", "..");
 export const STANDIN_SCRIPT = join(REPO, "scripts", "lab", "standins", "apisix.ts");
+export const API7_STANDIN_SCRIPT = join(REPO, "scripts", "lab", "standins", "api7.ts");
 
 export interface Launch {
     argv: string[];
@@ -62,7 +63,7 @@ export function nginxModuleDirectives(): string[] {
     return [`load_module ${so};`];
 }
 
-export type ServiceKind = "etcd" | "haproxy" | "nginx" | "keepalived" | "sh" | "apisix-standin";
+export type ServiceKind = "etcd" | "haproxy" | "nginx" | "keepalived" | "sh" | "apisix-standin" | "api7-dashboard-standin" | "api7-dp-manager-standin";
 
 export function serviceKind(d: LabDeployment, svc: LabService): ServiceKind {
     const program = basename(svc.command[0] ?? "");
@@ -70,9 +71,14 @@ export function serviceKind(d: LabDeployment, svc: LabService): ServiceKind {
     if (svc.service === "keepalived") return "keepalived";
     // sh: the LVS real-server setup script.
     if (program === "etcd" || program === "haproxy" || program === "nginx" || program === "keepalived" || program === "sh") return program;
-    // APISIX-based services of the apisix flavor: gateways and the control_plane-role APISIX.
+    // APISIX-based services: the apisix flavor's gateways and control_plane-role APISIX, API7 v3's gateways.
     if (d.spec.flavor === "apisix" && /apisix/.test(svc.image)) return "apisix-standin";
-    throw new Error(`the lab has no program or stand-in for ${svc.container} (image ${svc.image}, flavor ${d.spec.flavor}); it runs the apisix flavor`);
+    if (d.spec.flavor === "api7-v3") {
+        if (svc.service === "gateway") return "apisix-standin";
+        if (svc.service === "dashboard") return "api7-dashboard-standin";
+        if (svc.service === "dp-manager") return "api7-dp-manager-standin";
+    }
+    throw new Error(`the lab has no program or stand-in for ${svc.container} (image ${svc.image}, flavor ${d.spec.flavor}); it runs the apisix and api7-v3 flavors`);
 }
 
 export interface LabPaths {
@@ -87,15 +93,18 @@ export interface LabPaths {
 export function prepareService(d: LabDeployment, svc: LabService, paths: LabPaths): Launch {
     const { root } = paths;
     const kind = serviceKind(d, svc);
-    const real = kind !== "apisix-standin";
+    const real = !kind.endsWith("-standin");
     writeServiceFiles(root, real ? { ...svc, files: svc.files.map((f) => ({ ...f, content: mapContent(root, svc, f.content) })) } : svc);
     mkdirSync(join(root, "tmp"), { recursive: true, mode: 0o700 });
     switch (kind) {
         case "apisix-standin":
             return {
-                argv: [process.execPath, "--import", "tsx", STANDIN_SCRIPT, "--root", root, "--config", APISIX_PATHS.config, "--https-cert", paths.httpsCert, "--https-key", paths.httpsKey],
+                argv: [process.execPath, "--import", "tsx", STANDIN_SCRIPT, "--root", root, "--config", APISIX_PATHS.config, "--https-cert", paths.httpsCert, "--https-key", paths.httpsKey, "--flavor", d.spec.flavor],
                 env: svc.env,
             };
+        case "api7-dashboard-standin":
+        case "api7-dp-manager-standin":
+            return { argv: [process.execPath, "--import", "tsx", API7_STANDIN_SCRIPT, "--program", svc.service, "--root", root], env: svc.env };
         case "nginx": {
             const args = svc.command.slice(1).map((a) => mapArg(root, a));
             const g = args.indexOf("-g");

@@ -23,6 +23,7 @@ const HAPROXY = "/usr/sbin/haproxy";
 const haveTools = [ETCD, HAPROXY, "/usr/bin/openssl"].every((p) => existsSync(p));
 const REPO = join(__dirname, "..", "..");
 const STANDIN = join(REPO, "scripts", "lab", "standins", "apisix.ts");
+const API7_STANDIN = join(REPO, "scripts", "lab", "standins", "api7.ts");
 const LB = "127.0.0.80";
 const CPS = ["127.0.0.81", "127.0.0.82"];
 const GWS = ["127.0.0.83", "127.0.0.84"];
@@ -231,4 +232,25 @@ describe.skipIf(!haveTools)("API7 v3 gateway → rendered HAProxy (L4) → DP Ma
         expect(res).toBe(403);
         expect(readFileSync(join(dir, "cp-lb.cfg"), "utf8")).toMatch(/mode tcp/);
     }, 20_000);
+
+    it("the control-plane programs exit at start without their database, and the DP Manager without the control plane's CA in it", async () => {
+        const program = async (name: "dashboard" | "dp-manager", dsn: string) => {
+            const root = join(dir, `cp-${name}-${Date.now()}`);
+            const file = name === "dashboard" ? "/app/conf/config.yaml" : "/usr/local/api7/conf/config.yaml";
+            mkdirSync(dirname(join(root, file)), { recursive: true });
+            writeFileSync(join(root, file), `server:\n  listen:\n    host: 127.0.0.1\n    port: ${await freePort()}\n  tls:\n    host: 127.0.0.1\n    port: ${await freePort()}\ndatabase:\n  dsn: ${dsn}\n`);
+            const p = new Proc(process.execPath, ["--import", "tsx", API7_STANDIN, "--program", name, "--root", root]);
+            procs.push(p);
+            await until(`${name} to exit:\n${p.out}`, 20_000, async () => p.child.exitCode !== null);
+            return { code: p.child.exitCode, out: p.out };
+        };
+        const closed = await freePort();
+        const noDb = await program("dashboard", `postgres://u:p@127.0.0.1:${closed}/api7`);
+        expect(noDb.code).toBe(1);
+        expect(noDb.out).toContain(`failed to connect to the database at 127.0.0.1:${closed}`);
+        // This database holds routes but no CA: nothing to serve gateways with.
+        const noCa = await program("dp-manager", `postgres://u:p@${new URL(etcdUrl).host}/api7`);
+        expect(noCa.code).toBe(1);
+        expect(noCa.out).toContain("the database holds no control-plane CA");
+    }, 45_000);
 });

@@ -6,7 +6,8 @@ import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DP_MANAGER_TLS_SERVER_NAME } from "../../components/render/gateway";
 import { fetchGatewayIdentity, main, type PulumiCli } from "../../scripts/api7-identity";
-import { Api7DashboardStandin } from "../../scripts/lab/standins/api7Dashboard";
+import { MemoryKv } from "../../scripts/lab/standins/adminRoutes";
+import { Api7DashboardStandin, initDatabase } from "../../scripts/lab/standins/api7Dashboard";
 import { issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
 import { load } from "../config";
 
@@ -18,7 +19,9 @@ describe("api7:identity against the dashboard stand-in", () => {
     let url: string;
 
     beforeAll(async () => {
-        dashboard = new Api7DashboardStandin(ca);
+        const db = new MemoryKv();
+        await initDatabase(db, ca);
+        dashboard = new Api7DashboardStandin(db);
         url = await dashboard.listen();
     });
     afterAll(() => dashboard.close());
@@ -26,7 +29,7 @@ describe("api7:identity against the dashboard stand-in", () => {
     it("first run: sets the stack's admin password over the vendor default, then issues the group's certificate", async () => {
         const id = await fetchGatewayIdentity({ dashboardUrl: url, admin: ADMIN, gatewayGroup: "default" });
         expect(id.passwordSet).toBe(true);
-        expect(dashboard.password).toBe(ADMIN.password);
+        expect(await dashboard.password()).toBe(ADMIN.password);
         const cert = new X509Certificate(id.certificate);
         expect(cert.verify(new X509Certificate(id.caCertificate).publicKey)).toBe(true);
         expect(cert.subject).toContain("CN=gateway-group-default");
@@ -111,5 +114,49 @@ describe("api7:identity against the dashboard stand-in", () => {
     it("main: refuses a stack that does not run api7-v3, naming its flavor", async () => {
         const cli: PulumiCli = async () => JSON.stringify({ flavor: "apisix" });
         await expect(main(["--stack", "dev"], cli, () => {})).rejects.toThrow("stack dev runs flavor apisix; only api7-v3 gateways need a dashboard-issued identity");
+    });
+});
+
+describe("the dashboard stand-in's Admin API (what the HA lab writes routes through)", () => {
+    const ca = issueDpIdentity();
+    const db = new MemoryKv();
+    const dashboards = [new Api7DashboardStandin(db), new Api7DashboardStandin(db)];
+    let urls: string[];
+    const call = async (url: string, method: string, body?: unknown, headers: Record<string, string> = {}) => {
+        const r = await fetch(url, { method, headers: { "content-type": "application/json", ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+        return { status: r.status, body: (await r.json()) as Record<string, any> };
+    };
+    const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`admin:${password}`).toString("base64")}` });
+
+    beforeAll(async () => {
+        await initDatabase(db, ca);
+        urls = await Promise.all(dashboards.map((d) => d.listen()));
+    });
+    afterAll(() => Promise.all(dashboards.map((d) => d.close())));
+
+    it("a gateway group's admin key from one dashboard writes routes on the other; the database holds them under the gateways' prefix", async () => {
+        const groups = await call(`${urls[0]}/api/gateway_groups`, "GET", undefined, basic("admin"));
+        const group = groups.body.list[0];
+        const issued = await call(`${urls[0]}/api/gateway_groups/${group.id}/admin_key`, "PUT", undefined, basic("admin"));
+        expect(issued.status).toBe(200);
+        const key = issued.body.value.key as string;
+        const route = { uri: "/a", upstream: { type: "roundrobin", nodes: { "127.0.0.1:1": 1 } } };
+        const put = await call(`${urls[1]}/apisix/admin/routes/r1`, "PUT", route, { "x-api-key": key });
+        expect(put.status).toBe(201);
+        expect((await db.range("/apisix/routes/r1")).kvs.map((kv) => JSON.parse(kv.value).uri)).toEqual(["/a"]);
+        expect((await call(`${urls[0]}/apisix/admin/routes/r1?gateway_group_id=${group.id}`, "GET", undefined, { "x-api-key": key })).body.value.uri).toBe("/a");
+    });
+
+    it("refuses a missing or replaced key, another group's id, the basic login, and a route without upstream", async () => {
+        const group = (await call(`${urls[0]}/api/gateway_groups`, "GET", undefined, basic("admin"))).body.list[0];
+        const old = (await call(`${urls[0]}/api/gateway_groups/${group.id}/admin_key`, "PUT", undefined, basic("admin"))).body.value.key as string;
+        const key = (await call(`${urls[1]}/api/gateway_groups/${group.id}/admin_key`, "PUT", undefined, basic("admin"))).body.value.key as string;
+        const route = { uri: "/b", upstream: { nodes: { "127.0.0.1:1": 1 } } };
+        expect((await call(`${urls[0]}/apisix/admin/routes/r2`, "PUT", route)).status).toBe(401);
+        expect((await call(`${urls[0]}/apisix/admin/routes/r2`, "PUT", route, { "x-api-key": old })).status).toBe(401);
+        expect((await call(`${urls[0]}/apisix/admin/routes/r2`, "PUT", route, basic("admin"))).status).toBe(401);
+        expect((await call(`${urls[0]}/apisix/admin/routes/r2?gateway_group_id=another`, "PUT", route, { "x-api-key": key })).status).toBe(403);
+        expect((await call(`${urls[0]}/apisix/admin/routes/r2`, "PUT", { uri: "/b" }, { "x-api-key": key })).status).toBe(400);
+        expect((await call(`${urls[0]}/apisix/admin/routes/r2`, "PUT", route, { "x-api-key": key })).status).toBe(201);
     });
 });

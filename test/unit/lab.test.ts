@@ -16,7 +16,10 @@ import { exportsOf, labDeployment, parseEnvFile, writeServiceFiles, type LabDepl
 import { holdersAt, longestSplitMs, parseAddressLine, soleHolderAt, splitBrainMs, timeline, vacantMs, type VipEvent } from "../../scripts/lab/vips";
 import { clientAddress, waitFor } from "../../scripts/lab/lab";
 import { nodeNamespace } from "../../scripts/lab/netns";
-import { dockerShim, healthCheckArgv, hostProgram, mapArg, mapContent, mapPath, prepareService, serviceKind, STANDIN_SCRIPT } from "../../scripts/lab/programs";
+import { API7_STANDIN_SCRIPT, dockerShim, healthCheckArgv, hostProgram, mapArg, mapContent, mapPath, prepareService, serviceKind, STANDIN_SCRIPT } from "../../scripts/lab/programs";
+import { DATABASE_PORT, planDatabase } from "../../scripts/lab/database";
+import { loadApi7Config } from "../../scripts/lab/standins/api7";
+import { testDpIdentity } from "../config";
 import { usageExtensions } from "../../scripts/lab/realState";
 import { describeLast, formatTable, lostWrites, resumed, streamFigures, unavailabilityWindowMs, type DrillReport, type LabReport } from "../../scripts/lab/report";
 import { parseLabArgs } from "../../scripts/lab/run";
@@ -45,6 +48,9 @@ function deploymentOf(sets: string[] = [], stack = "dev"): Promise<LabDeployment
 const DEV: string[] = [];
 const NGINX = ["loadBalancer.kind=nginx"];
 const API7 = ["flavor=api7-v2", "dataPlane.clusterId=c1"];
+/** API7 v3 as the lab runs it: its database at the free address below the client's, the identity its CA issued. */
+const LAB_DB = "172.28.0.253";
+const API7_V3 = () => ["flavor=api7-v3", ...planDatabase(LAB_DB, testDpIdentity()).sets];
 
 const scratch: string[] = [];
 function tempDir(prefix = "gwha-lab-test-"): string {
@@ -380,6 +386,46 @@ describe("programs: services on this machine", () => {
         it("is nginx for an nginx balancer", async () => {
             const d = await deploymentOf(NGINX);
             for (const s of byRole(d, "load-balancer")) expect(serviceKind(d, s), s.container).toBe("nginx");
+        });
+
+        it("is the API7 v3 stand-ins for the dashboard and DP Manager, the APISIX stand-in for its gateways", async () => {
+            const d = await deploymentOf(API7_V3());
+            const kinds = Object.fromEntries(d.services.filter((s) => s.node !== "lb-1").map((s) => [s.container, serviceKind(d, s)]));
+            expect(kinds).toEqual({
+                "dev-cp-1-dashboard": "api7-dashboard-standin",
+                "dev-cp-1-dp-manager": "api7-dp-manager-standin",
+                "dev-cp-2-dashboard": "api7-dashboard-standin",
+                "dev-cp-2-dp-manager": "api7-dp-manager-standin",
+                "dev-dp-1-gateway": "apisix-standin",
+                "dev-dp-2-gateway": "apisix-standin",
+            });
+            // The database the lab runs is the one the stack's DSN names; no node has its address.
+            expect(clientAddress(d.subnet, [...d.nodes.map((n) => n.address), clientAddress(d.subnet, d.nodes.map((n) => n.address))])).toBe(LAB_DB);
+        });
+
+        it("launches API7 v3 services with their program and flavor, reading the rendered files unmodified", async () => {
+            const d = await deploymentOf(API7_V3());
+            for (const program of ["dashboard", "dp-manager"]) {
+                const s = d.services.find((x) => x.service === program && x.node === "cp-1")!;
+                const root = path.join(tempDir(), program);
+                const launch = prepareService(d, s, { root, httpsCert: "/c.crt", httpsKey: "/c.key" });
+                expect(launch.argv.slice(2)).toEqual(["tsx", API7_STANDIN_SCRIPT, "--program", program, "--root", root]);
+                const config = loadApi7Config(program as "dashboard" | "dp-manager", root);
+                expect(config.database).toEqual({ host: LAB_DB, port: DATABASE_PORT });
+                if (program === "dp-manager") expect(config.tls).toEqual({ host: "0.0.0.0", port: 7943 });
+            }
+            const gw = svc(d, "dev-dp-1-gateway");
+            const launch = prepareService(d, gw, { root: path.join(tempDir(), "dp-1"), httpsCert: "/c.crt", httpsKey: "/c.key" });
+            expect(launch.argv.slice(-2)).toEqual(["--flavor", "api7-v3"]);
+            expect(launch.env.API7_GATEWAY_GROUP_SHORT_ID).toBe("default");
+        });
+
+        it("the API7 v3 stand-ins refuse what the contract rejects, naming the rule", () => {
+            const root = tempDir();
+            const file = path.join(root, "app/conf/config.yaml");
+            fs.mkdirSync(path.dirname(file), { recursive: true });
+            fs.writeFileSync(file, "server:\n  listen:\n    port: 7080\ndatabase:\n  dsn: mysql://u:p@db:3306/api7\n");
+            expect(() => loadApi7Config("dashboard", root)).toThrow(/database\.dsn must be a PostgreSQL URL .*\[v3-dsn/);
         });
 
         it("refuses an api7 dashboard, naming its container", async () => {

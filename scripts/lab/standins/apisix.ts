@@ -22,6 +22,7 @@ import net from "node:net";
 import { parseArgs } from "node:util";
 import { FLAVORS, type Flavor } from "../../../components/spec/schema";
 import { ConfigError, loadConfig, type Listen, type StandinConfig } from "./config";
+import { handleRouteApi, sendJson } from "./adminRoutes";
 import { EtcdClient, EtcdError, type KeyValue } from "./etcdClient";
 
 function log(line: string): void {
@@ -30,12 +31,6 @@ function log(line: string): void {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-    const text = JSON.stringify(body);
-    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-    res.end(text);
-}
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
     return new Promise((resolve, reject) => {
@@ -384,8 +379,6 @@ function allowList(cidrs: string[]): net.BlockList | undefined {
     return list;
 }
 
-const ROUTE_ID = /^[a-zA-Z0-9_.-]{1,64}$/;
-
 class ControlPlane {
     private readonly allowed: net.BlockList | undefined;
 
@@ -404,60 +397,8 @@ class ControlPlane {
         if (this.config.admin.keyRequired && !(typeof key === "string" && this.config.admin.keys.includes(key))) {
             return sendJson(res, 401, { error_msg: "failed to check token" });
         }
-        const m = /^\/apisix\/admin\/routes(?:\/([^/]+))?\/?$/.exec(url.pathname);
-        if (!m) return sendJson(res, 404, { error_msg: "404 Route Not Found" });
-        const id = m[1];
-        const prefix = `${this.config.etcd.prefix}/routes/`;
-        try {
-            if (req.method === "GET" && id === undefined) {
-                const { kvs } = await this.etcd.range(prefix, { prefix: true });
-                return sendJson(res, 200, { total: kvs.length, list: kvs.map(item) });
-            }
-            if (id === undefined || !ROUTE_ID.test(id)) return sendJson(res, 400, { error_msg: "invalid route id" });
-            const etcdKey = prefix + id;
-            if (req.method === "GET") {
-                const { kvs } = await this.etcd.range(etcdKey);
-                return kvs.length ? sendJson(res, 200, item(kvs[0])) : sendJson(res, 404, { message: "Key not found" });
-            }
-            if (req.method === "DELETE") {
-                const { deleted } = await this.etcd.deleteRange(etcdKey);
-                log(`admin: DELETE route ${id} (${deleted ? "deleted" : "absent"})`);
-                return deleted ? sendJson(res, 200, { key: etcdKey, deleted: "1" }) : sendJson(res, 404, { message: "Key not found" });
-            }
-            if (req.method === "PUT") return await this.putRoute(req, res, id, etcdKey);
-            return sendJson(res, 405, { error_msg: `${req.method} is not supported by the stand-in's Admin API` });
-        } catch (e) {
-            log(`admin: ${req.method} ${url.pathname} failed: ${describeEtcdError(e)}`);
-            return sendJson(res, 503, { error_msg: describeEtcdError(e) });
-        }
+        await handleRouteApi(req, res, url.pathname, { store: this.etcd, prefix: this.config.etcd.prefix, log, describeError: describeEtcdError });
     }
-
-    private async putRoute(req: http.IncomingMessage, res: http.ServerResponse, id: string, etcdKey: string): Promise<void> {
-        let route: Record<string, unknown>;
-        try {
-            route = JSON.parse((await readBody(req)).toString("utf8"));
-            if (!route || typeof route !== "object" || Array.isArray(route)) throw new Error("not a JSON object");
-        } catch (e) {
-            return sendJson(res, 400, { error_msg: `invalid request body: ${errorText(e)}` });
-        }
-        if (!route.upstream && !route.upstream_id && !route.service_id) return sendJson(res, 400, { error_msg: "invalid configuration: missing upstream" });
-        if (!route.uri && !route.uris) return sendJson(res, 400, { error_msg: 'invalid configuration: value should match only one schema, but matches none (need "uri" or "uris")' });
-        const now = Math.floor(Date.now() / 1000);
-        const value = { ...route, id, create_time: route.create_time ?? now, update_time: now };
-        const { created, revision } = await this.etcd.put(etcdKey, JSON.stringify(value));
-        log(`admin: PUT route ${id} acknowledged at revision ${revision}`);
-        sendJson(res, created ? 201 : 200, { key: etcdKey, value });
-    }
-}
-
-function item(kv: KeyValue) {
-    let value: unknown = kv.value;
-    try {
-        value = JSON.parse(kv.value);
-    } catch {
-        // Not JSON: returned as stored.
-    }
-    return { key: kv.key, value, createdIndex: kv.createRevision, modifiedIndex: kv.modRevision };
 }
 
 // ---------------------------------------------------------------- process
