@@ -22,7 +22,8 @@ export interface WriteRecord extends RequestRecord {
 
 export interface LoadSpec {
     reads: { url: string; concurrency: number; maxRequests: number };
-    writes?: { url: string; apiKey: string; idPrefix: string; upstream: string; intervalMs: number; maxRequests: number };
+    /** `auth`: the headers that authenticate a write (an admin key, or a console's token). */
+    writes?: { url: string; auth: Record<string, string>; idPrefix: string; upstream: string; intervalMs: number; maxRequests: number };
     maxDurationMs: number;
 }
 
@@ -86,7 +87,7 @@ class Load {
                 const body = JSON.stringify({ uri: `/lab/w/${id}`, desc: `seq ${seq}`, upstream: { type: "roundrobin", nodes: { [writes.upstream]: 1 } } });
                 const t0 = now();
                 const r = await request("PUT", `${writes.url}/${id}`, {
-                    headers: { "content-type": "application/json", "x-api-key": writes.apiKey },
+                    headers: { "content-type": "application/json", ...writes.auth },
                     body,
                     timeoutMs: REQUEST_TIMEOUT_MS,
                 });

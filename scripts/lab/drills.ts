@@ -299,7 +299,7 @@ export const DRILLS: Drill[] = [
                 writesResumed(o),
                 ...(f.dpManagerConnectionsOnNode === undefined
                     ? []
-                    : [check("the node carried gateway connections", Number(f.dpManagerConnectionsOnNode) > 0, `${f.dpManagerConnectionsOnNode} connections to its DP Manager when it was killed`)]),
+                    : [check("the node carried gateway connections", Number(f.dpManagerConnectionsOnNode) > 0, `${f.dpManagerConnectionsOnNode} connection(s) to its DP Manager when it was killed`)]),
                 check("a new route reaches every gateway", typeof f.newRouteOnEveryGatewayMs === "number", `a route written after the recovery was served by each gateway directly after ${f.newRouteOnEveryGatewayMs}${typeof f.newRouteOnEveryGatewayMs === "number" ? " ms" : ""}`),
             ];
             // Without an etcd member on the node, etcd never notices: every PUT must succeed (it is retried).
@@ -452,7 +452,7 @@ export const DRILLS: Drill[] = [
             return vipDrill(ctx, vip, "masterDownMs", {
                 async inject(holder) {
                     keepalived = ctx.lab.onNode(holder).find((s) => s.service === "keepalived")!;
-                    return `${ctx.lab.crash(keepalived, "keepalived")} keepalived processes on ${holder}`;
+                    return `${await ctx.lab.crash(keepalived, "keepalived")} keepalived processes on ${holder}`;
                 },
                 // Docker would restart it at once, and the master (initial state MASTER) would take the VIP
                 // straight back: held down until the backup took over, the drill sees the takeover.
@@ -530,7 +530,7 @@ export async function runDrill(lab: Lab, drill: Drill, index: number): Promise<D
     const idPrefix = `lab-d${index + 1}-`;
     await lab.startLoad({
         reads: { url: `${lab.gatewayUrl}/lab/echo`, concurrency: READERS, maxRequests: MAX_READS },
-        writes: { url: lab.adminUrl, apiKey: lab.adminKey, idPrefix, upstream: lab.upstream, intervalMs: WRITE_INTERVAL_MS, maxRequests: MAX_WRITES },
+        writes: { url: lab.adminUrl, auth: lab.adminAuth, idPrefix, upstream: lab.upstream, intervalMs: WRITE_INTERVAL_MS, maxRequests: MAX_WRITES },
         maxDurationMs: MAX_DRILL_MS,
     });
     let faultAt = 0;

@@ -17,7 +17,7 @@ import { databaseArgv, databaseHealthy, databaseRouteIds, planDatabase, seedData
 import { issueDpIdentity } from "./standins/dpIdentity";
 import { labDeployment, labSubnet, type LabDeployment, type LabService } from "./deployment";
 import { CLIENT_NS, createLabNetwork, destroyLabNetwork, namespacePids, nodeNamespace } from "./netns";
-import { execIn, procStat, Supervisor, type RunResult } from "./processes";
+import { crashProcesses, execIn, Supervisor, type RunResult } from "./processes";
 import { dockerShim, healthCheckArgv, HOST_PROGRAMS, prepareService, serviceKind, type Launch } from "./programs";
 import { holdsNow, VipWatch } from "./vips";
 import { IpvsWatch } from "./ipvs";
@@ -36,6 +36,8 @@ const UPSTREAM_PORT = 18080;
 export const SLOWDOWN = Math.max(1, Number(process.env.GATEWAY_HA_LAB_SLOWDOWN ?? 1) || 1);
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+
 
 /** Polls `probe` until it returns true or `timeoutMs` passes; returns the time it took. */
 export async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>, everyMs = 200): Promise<number> {
@@ -77,6 +79,8 @@ export class Lab {
 
     /** API7 v3: the gateway group's admin key, from the dashboard once it runs. */
     private api7AdminKey = "";
+    /** API7 v2: the console's login token. */
+    private consoleToken = "";
 
     private constructor(
         readonly d: LabDeployment,
@@ -128,8 +132,10 @@ export class Lab {
     get adminUrl(): string {
         return `http://${this.entryHost("control-plane")}:${controlPlanePorts(this.spec)[0].port}/apisix/admin/routes`;
     }
-    get adminKey(): string {
-        return this.database ? this.api7AdminKey : (this.d.outputs.adminKey as string);
+    /** The headers a route write authenticates with: APISIX's admin key, API7 v3's group admin key, the API7 v2 console's token. */
+    get adminAuth(): Record<string, string> {
+        if (this.spec.flavor === "api7-v2") return { authorization: this.consoleToken };
+        return { "x-api-key": this.database ? this.api7AdminKey : (this.d.outputs.adminKey as string) };
     }
     get upstream(): string {
         return `${this.client}:${UPSTREAM_PORT}`;
@@ -188,6 +194,7 @@ export class Lab {
         await this.startAgent();
         await this.agentCall({ op: "upstream", host: this.client, port: UPSTREAM_PORT });
         if (this.database) await this.fetchApi7AdminKey(log);
+        if (this.spec.flavor === "api7-v2") await this.consoleLogin(log);
         const put = await this.putRoute("lab-echo", "/lab/echo");
         if (put.status !== 200 && put.status !== 201) throw new Error(`writing the lab route through the control-plane balancer failed: ${put.status} ${put.body}`);
         const ms = await waitFor("the lab route to be served through the gateway balancer", 20_000 * SLOWDOWN, async () => (await this.get("/lab/echo")).status === 200);
@@ -238,6 +245,21 @@ export class Lab {
         log(`dashboard: admin password set, admin key of gateway group ${this.spec.dataPlane.gatewayGroup} issued`);
     }
 
+    /** The API7 v2 console's login (the stack's dashboardAdmin), through the control-plane balancer. */
+    private async consoleLogin(log: (s: string) => void): Promise<void> {
+        const admin = this.d.outputs.dashboardAdmin as { user: string; password: string };
+        const url = `http://${this.entryHost("control-plane")}:${controlPlanePorts(this.spec)[0].port}/apisix/admin/user/login`;
+        await waitFor("the console to log the stack's admin in through the control-plane balancer", 30_000 * SLOWDOWN, async () => {
+            const r = (await this.agentCall({ op: "request", method: "POST", url, headers: { "content-type": "application/json" }, body: JSON.stringify({ username: admin.user, password: admin.password }), timeoutMs: 10_000 * SLOWDOWN })) as unknown as { status: number; body: string };
+            // The console has no health check: the balancer finds it up after `rise` checks.
+            if (r.status === 503) return false;
+            if (r.status !== 200) throw new Error(`console login: ${r.status} ${r.body}`);
+            this.consoleToken = (JSON.parse(r.body) as { data: { token: string } }).data.token;
+            return true;
+        }, 250);
+        log(`console: logged in as ${admin.user}`);
+    }
+
     private byRole(role: string): LabService[] {
         return this.d.services.filter((s) => s.role === role);
     }
@@ -262,19 +284,9 @@ export class Lab {
         await this.supervisor.stop(svc.container, signal, 10_000);
     }
 
-    /**
-     * SIGKILLs the service's processes named `comm` (its main program, not its container's PID 1),
-     * children first, so none of them gets to clean up: a crash of that program.
-     */
-    crash(svc: LabService, comm: string): number {
-        const r = this.services.get(svc.container)!;
-        const procs = namespacePids(r.ns)
-            .map((pid) => ({ pid, ...procStat(pid) }))
-            .filter((p): p is { pid: number; comm: string; ppid: number } => p.comm === comm);
-        const pids = new Set(procs.map((p) => p.pid));
-        const ordered = [...procs.filter((p) => pids.has(p.ppid)), ...procs.filter((p) => !pids.has(p.ppid))];
-        for (const p of ordered) process.kill(p.pid, "SIGKILL");
-        return ordered.length;
+    /** A crash of the service's program `comm` (its main program, not its container's PID 1): see crashProcesses. */
+    crash(svc: LabService, comm: string): Promise<number> {
+        return crashProcesses(this.services.get(svc.container)!.ns, comm);
     }
 
     /** The service's own health check, as Docker runs it; without one, its process running. */
@@ -352,10 +364,10 @@ export class Lab {
         return this.byService("etcd").find((s) => s.node === node.name)!;
     }
 
-    /** Route ids stored under `<prefix>/routes/<idPrefix>`: in etcd, or for API7 v3 in the lab database. */
+    /** Route ids stored where the gateways read them, `<prefix>/routes/<idPrefix>`: in etcd, or for API7 v3 in the lab database. */
     async routeIds(idPrefix: string): Promise<Set<string>> {
         if (this.database) return databaseRouteIds(this.database, idPrefix, 20_000 * SLOWDOWN);
-        const prefix = `${etcdPrefix(this.spec, "control-plane")}/routes/`;
+        const prefix = `${etcdPrefix(this.spec, "gateway")}/routes/`;
         const r = await this.etcdctl(["get", `${prefix}${idPrefix}`, "--prefix", "--keys-only"], 20_000 * SLOWDOWN);
         if (r.code !== 0) throw new Error(`etcdctl get failed: ${r.out}`);
         return new Set(r.out.split("\n").filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length)));
@@ -403,7 +415,7 @@ export class Lab {
             op: "request",
             method: "PUT",
             url: `${this.adminUrl}/${id}`,
-            headers: { "content-type": "application/json", "x-api-key": this.adminKey },
+            headers: { "content-type": "application/json", ...this.adminAuth },
             body,
             timeoutMs: 10_000,
         })) as unknown as { status: number; body: string };

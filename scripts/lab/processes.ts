@@ -4,17 +4,53 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { namespacePids } from "./netns";
 
-/** A process's name and parent from /proc/PID/stat; undefined once it has exited. */
-export function procStat(pid: number): { comm: string; ppid: number } | undefined {
+/** A process's name, state letter (`Z` a zombie) and parent from /proc/PID/stat; undefined once it has been reaped. */
+export function procStat(pid: number): { comm: string; state: string; ppid: number } | undefined {
     try {
         const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
         // comm is in parentheses and may hold spaces; the fields after it start with state, ppid.
         const end = stat.lastIndexOf(")");
-        return { comm: stat.slice(stat.indexOf("(") + 1, end), ppid: Number(stat.slice(end + 2).split(" ")[1]) };
+        const [state, ppid] = stat.slice(end + 2).split(" ");
+        return { comm: stat.slice(stat.indexOf("(") + 1, end), state, ppid: Number(ppid) };
     } catch {
         return undefined;
     }
+}
+
+/** Sends a signal; false when the process is already gone. */
+function signal(pid: number, sig: NodeJS.Signals): boolean {
+    try {
+        process.kill(pid, sig);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
+/**
+ * SIGKILLs every process named `comm` in namespace `ns` so that none of them gets to clean up: a
+ * crash. All are stopped (SIGSTOP) before any is killed, parents first: keepalived's parent
+ * respawns a child that dies, and a child whose parent dies first exits cleanly (dropping its VIPs).
+ * A CI run in the VM killed the children first; the parent respawned the checker, which outlived it
+ * and held the pid file ("daemon is already running"), so the restarted keepalived never ran.
+ * Repeated until none is left (bounded); returns how many were killed.
+ */
+export async function crashProcesses(ns: string, comm: string): Promise<number> {
+    let killed = 0;
+    for (let round = 0; round < 20; round++) {
+        const procs = namespacePids(ns)
+            .map((pid) => ({ pid, ...procStat(pid) }))
+            .filter((p) => p.comm === comm && p.state !== "Z");
+        if (!procs.length) return killed;
+        const pids = new Set(procs.map((p) => p.pid));
+        const ordered = [...procs.filter((p) => !pids.has(p.ppid!)), ...procs.filter((p) => pids.has(p.ppid!))];
+        for (const p of ordered) signal(p.pid, "SIGSTOP");
+        for (const p of ordered) killed += signal(p.pid, "SIGKILL") ? 1 : 0;
+        await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`${ns}: ${comm} processes still running after 20 rounds of SIGKILL`);
 }
 
 export interface RunResult {
@@ -51,6 +87,15 @@ export class Supervisor {
         // A file, not a pipe: nginx cannot open a socket as /dev/stdout, and pipes can fill up.
         const child = spawn("ip", ["netns", "exec", ns, ...argv], { detached: true, stdio: ["ignore", fd, fd], env: { PATH: process.env.PATH ?? "", ...env }, cwd });
         closeSync(fd);
+        // As Docker ends a container when its PID 1 exits: nothing of the service outlives its leader
+        // (an orphaned keepalived child kept its pid file and stopped the next start).
+        child.once("exit", () => {
+            try {
+                process.kill(-child.pid!, "SIGKILL");
+            } catch {
+                // the group is gone
+            }
+        });
         this.procs.set(key, child);
     }
 

@@ -22,6 +22,7 @@ export const HOST_PROGRAMS: Record<string, string> = {
 const REPO = resolve(__dirname, "..", "..");
 export const STANDIN_SCRIPT = join(REPO, "scripts", "lab", "standins", "apisix.ts");
 export const API7_STANDIN_SCRIPT = join(REPO, "scripts", "lab", "standins", "api7.ts");
+export const API7_V2_CONSOLE_SCRIPT = join(REPO, "scripts", "lab", "standins", "api7v2Console.ts");
 
 export interface Launch {
     argv: string[];
@@ -63,7 +64,7 @@ export function nginxModuleDirectives(): string[] {
     return [`load_module ${so};`];
 }
 
-export type ServiceKind = "etcd" | "haproxy" | "nginx" | "keepalived" | "sh" | "apisix-standin" | "api7-dashboard-standin" | "api7-dp-manager-standin";
+export type ServiceKind = "etcd" | "haproxy" | "nginx" | "keepalived" | "sh" | "apisix-standin" | "api7-dashboard-standin" | "api7-dp-manager-standin" | "api7-v2-console-standin";
 
 export function serviceKind(d: LabDeployment, svc: LabService): ServiceKind {
     const program = basename(svc.command[0] ?? "");
@@ -71,14 +72,18 @@ export function serviceKind(d: LabDeployment, svc: LabService): ServiceKind {
     if (svc.service === "keepalived") return "keepalived";
     // sh: the LVS real-server setup script.
     if (program === "etcd" || program === "haproxy" || program === "nginx" || program === "keepalived" || program === "sh") return program;
-    // APISIX-based services: the apisix flavor's gateways and control_plane-role APISIX, API7 v3's gateways.
+    // APISIX-based services: the apisix flavor's gateways and control_plane-role APISIX, API7's gateways.
     if (d.spec.flavor === "apisix" && /apisix/.test(svc.image)) return "apisix-standin";
+    if (d.spec.flavor === "api7-v2") {
+        if (svc.service === "gateway") return "apisix-standin";
+        if (svc.service === "dashboard") return "api7-v2-console-standin";
+    }
     if (d.spec.flavor === "api7-v3") {
         if (svc.service === "gateway") return "apisix-standin";
         if (svc.service === "dashboard") return "api7-dashboard-standin";
         if (svc.service === "dp-manager") return "api7-dp-manager-standin";
     }
-    throw new Error(`the lab has no program or stand-in for ${svc.container} (image ${svc.image}, flavor ${d.spec.flavor}); it runs the apisix and api7-v3 flavors`);
+    throw new Error(`the lab has no program or stand-in for ${svc.container} (image ${svc.image}, flavor ${d.spec.flavor}); it runs the apisix, api7-v2 and api7-v3 flavors`);
 }
 
 export interface LabPaths {
@@ -105,6 +110,9 @@ export function prepareService(d: LabDeployment, svc: LabService, paths: LabPath
         case "api7-dashboard-standin":
         case "api7-dp-manager-standin":
             return { argv: [process.execPath, "--import", "tsx", API7_STANDIN_SCRIPT, "--program", svc.service, "--root", root], env: svc.env };
+        case "api7-v2-console-standin":
+            // The cluster its writes go to: see api7v2Console.ts.
+            return { argv: [process.execPath, "--import", "tsx", API7_V2_CONSOLE_SCRIPT, "--root", root, "--cluster-id", d.spec.dataPlane.clusterId ?? ""], env: svc.env };
         case "nginx": {
             const args = svc.command.slice(1).map((a) => mapArg(root, a));
             const g = args.indexOf("-g");

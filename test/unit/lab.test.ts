@@ -16,9 +16,10 @@ import { exportsOf, labDeployment, parseEnvFile, writeServiceFiles, type LabDepl
 import { holdersAt, longestSplitMs, parseAddressLine, soleHolderAt, splitBrainMs, timeline, vacantMs, type VipEvent } from "../../scripts/lab/vips";
 import { clientAddress, waitFor } from "../../scripts/lab/lab";
 import { nodeNamespace } from "../../scripts/lab/netns";
-import { API7_STANDIN_SCRIPT, dockerShim, healthCheckArgv, hostProgram, mapArg, mapContent, mapPath, prepareService, serviceKind, STANDIN_SCRIPT } from "../../scripts/lab/programs";
+import { API7_STANDIN_SCRIPT, API7_V2_CONSOLE_SCRIPT, dockerShim, healthCheckArgv, hostProgram, mapArg, mapContent, mapPath, prepareService, serviceKind, STANDIN_SCRIPT } from "../../scripts/lab/programs";
 import { DATABASE_PORT, planDatabase } from "../../scripts/lab/database";
 import { loadApi7Config } from "../../scripts/lab/standins/api7";
+import { loadConsoleConfig } from "../../scripts/lab/standins/api7v2Console";
 import { testDpIdentity } from "../config";
 import { usageExtensions } from "../../scripts/lab/realState";
 import { describeLast, formatTable, lostWrites, resumed, streamFigures, unavailabilityWindowMs, type DrillReport, type LabReport } from "../../scripts/lab/report";
@@ -428,14 +429,20 @@ describe("programs: services on this machine", () => {
             expect(() => loadApi7Config("dashboard", root)).toThrow(/database\.dsn must be a PostgreSQL URL .*\[v3-dsn/);
         });
 
-        it("refuses an api7 dashboard, naming its container", async () => {
+        it("launches API7 v2's console stand-in on its conf.yaml with the stack's cluster, and gateways in the 2.13 shape", async () => {
             const d = await deploymentOf(API7);
             const dashboard = d.services.find((s) => s.service === "dashboard");
             expect(dashboard, d.services.map((s) => s.container).join(",")).toBeDefined();
-            expect(() => serviceKind(d, dashboard!)).toThrow(dashboard!.container);
-            // The api7 gateway is not APISIX of the apisix flavor either.
+            expect(serviceKind(d, dashboard!)).toBe("api7-v2-console-standin");
+            const root = path.join(tempDir(), "console");
+            const launch = prepareService(d, dashboard!, { root, httpsCert: "/c.crt", httpsKey: "/c.key" });
+            expect(launch.argv.slice(2)).toEqual(["tsx", API7_V2_CONSOLE_SCRIPT, "--root", root, "--cluster-id", "c1"]);
+            const config = loadConsoleConfig(root);
+            expect(config.etcd.prefix).toBe("/api7");
+            expect(config.users.map((u) => u.username)).toEqual(["admin"]);
             const gw = byRole(d, "data-plane")[0];
-            expect(() => serviceKind(d, gw)).toThrow(gw.container);
+            expect(serviceKind(d, gw)).toBe("apisix-standin");
+            expect(prepareService(d, gw, { root: path.join(tempDir(), "gw"), httpsCert: "/c.crt", httpsKey: "/c.key" }).argv.slice(-2)).toEqual(["--flavor", "api7-v2"]);
         });
     });
 

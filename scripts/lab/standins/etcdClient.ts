@@ -16,7 +16,7 @@
 import http from "node:http";
 import https from "node:https";
 import { isIP } from "node:net";
-import type { PeerCertificate } from "node:tls";
+import tls, { type PeerCertificate } from "node:tls";
 
 export interface EtcdClientOptions {
     /** Endpoints such as https://172.28.0.11:2379, tried in turn when one fails. */
@@ -31,6 +31,11 @@ export interface EtcdClientOptions {
     verify: boolean;
     /** The TLS server name for every host (APISIX `etcd.tls.sni`); default: each URL's host. */
     sni?: string;
+    /**
+     * How the name is matched: `openssl`, as OpenResty does (X509_check_host: DNS SANs only), the
+     * default; `x509`, as Go's crypto/x509 and Node do (an IP literal against IP SANs), for Go clients.
+     */
+    nameCheck?: "openssl" | "x509";
     /** Bound on each attempt against one host: connect, TLS handshake and answer. */
     timeoutMs: number;
 }
@@ -260,7 +265,7 @@ export class EtcdClient {
         return {
             // TLS carries no IP address as SNI (RFC 6066).
             ...(isIP(name) ? {} : { servername: name }),
-            checkServerIdentity: (_host, cert) => (this.opts.verify ? opensslHostMismatch(name, cert) : undefined),
+            checkServerIdentity: (_host, cert) => (!this.opts.verify ? undefined : this.opts.nameCheck === "x509" ? tls.checkServerIdentity(name, cert) : opensslHostMismatch(name, cert)),
         };
     }
 
