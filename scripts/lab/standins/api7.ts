@@ -18,12 +18,8 @@ import { FLAVOR_CONTRACTS, checkFile, formatViolations } from "../../../componen
 import { Api7DashboardStandin, readPki } from "./api7Dashboard";
 import { DpManagerStandin } from "./dpManager";
 import { EtcdClient } from "./etcdClient";
+import { exitOnSignals, log, runStandin, StartError } from "./process";
 
-function log(line: string): void {
-    process.stdout.write(`${new Date().toISOString()} ${line}\n`);
-}
-
-class StartError extends Error {}
 
 type Program = "dashboard" | "dp-manager";
 
@@ -76,18 +72,7 @@ async function main(): Promise<void> {
         log(`dp-manager: mTLS on ${config.tls.host}:${config.tls.port}, relaying gateway reads to the database ${dbUrl}`);
         close = () => dpm.close();
     }
-    const shutdown = (signal: string) => {
-        log(`${signal}: shutting down`);
-        void Promise.race([close(), new Promise((r) => setTimeout(r, 900))]).then(() => process.exit(0));
-    };
-    process.once("SIGTERM", () => shutdown("SIGTERM"));
-    process.once("SIGINT", () => shutdown("SIGINT"));
+    exitOnSignals(close);
 }
 
-if (require.main === module) {
-    main().catch((e) => {
-        const expected = e instanceof StartError || String(e?.code).startsWith("ERR_PARSE_ARGS");
-        log(`fatal: ${expected ? e.message : (e?.stack ?? e)}`);
-        process.exit(1);
-    });
-}
+if (require.main === module) runStandin(main);

@@ -25,12 +25,10 @@ import { parse } from "yaml";
 import { FLAVOR_CONTRACTS, checkFile, formatViolations } from "../../../components/flavors/contracts";
 import { handleRouteApi, readBody, sendJson, type KvStore } from "./adminRoutes";
 import { EtcdClient } from "./etcdClient";
+import { exitOnSignals, log, runStandin, StartError } from "./process";
 
-function log(line: string): void {
-    process.stdout.write(`${new Date().toISOString()} ${line}\n`);
-}
+export { StartError };
 
-export class StartError extends Error {}
 
 export interface ConsoleConfig {
     listen: { host: string; port: number };
@@ -132,20 +130,10 @@ async function main(): Promise<void> {
         server.listen(config.listen.port, config.listen.host, () => resolve());
     });
     log(`console: listening on ${config.listen.host}:${config.listen.port}, etcd ${config.etcd.hosts.join(",")} as ${config.etcd.user ?? "(no user)"}, routes of cluster ${clusterId} under ${config.etcd.prefix}/${clusterId}`);
-    const shutdown = (signal: string) => {
-        log(`${signal}: shutting down`);
+    exitOnSignals(() => {
         server.closeAllConnections();
-        server.close(() => process.exit(0));
-        setTimeout(() => process.exit(0), 900).unref();
-    };
-    process.once("SIGTERM", () => shutdown("SIGTERM"));
-    process.once("SIGINT", () => shutdown("SIGINT"));
-}
-
-if (require.main === module) {
-    main().catch((e) => {
-        const expected = e instanceof StartError || String(e?.code).startsWith("ERR_PARSE_ARGS");
-        log(`fatal: ${expected ? e.message : (e?.stack ?? e)}`);
-        process.exit(1);
+        return new Promise<void>((r) => server.close(() => r()));
     });
 }
+
+if (require.main === module) runStandin(main);

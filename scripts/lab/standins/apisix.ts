@@ -24,10 +24,8 @@ import { FLAVORS, type Flavor } from "../../../components/spec/schema";
 import { ConfigError, loadConfig, type Listen, type StandinConfig } from "./config";
 import { handleRouteApi, sendJson } from "./adminRoutes";
 import { EtcdClient, EtcdError, type KeyValue } from "./etcdClient";
+import { exitOnSignals, log, runStandin, StartError } from "./process";
 
-function log(line: string): void {
-    process.stdout.write(`${new Date().toISOString()} ${line}\n`);
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -444,8 +442,6 @@ async function initEtcd(config: StandinConfig, etcd: EtcdClient, timeoutMs: numb
     log(`init_etcd: ${healthy} of ${config.etcd.hosts.length} etcd hosts answered`);
 }
 
-/** The start-time refusals APISIX's CLI dies with (util.die): the message says it all. */
-class StartError extends Error {}
 
 async function main(): Promise<void> {
     const { values } = parseArgs({
@@ -470,19 +466,13 @@ async function main(): Promise<void> {
     const servers: http.Server[] = [];
     let stop = () => {};
     // Graceful: stop accepting, let requests in flight finish, and be gone within about a second.
-    const shutdown = (signal: string) => {
-        log(`${signal}: shutting down`);
+    exitOnSignals(() => {
         stop();
         etcd.close();
         const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
         for (const s of servers) s.closeIdleConnections();
-        void Promise.race([Promise.all(closed), sleep(900)]).then(() => {
-            log("exit");
-            process.exit(0);
-        });
-    };
-    process.once("SIGTERM", () => shutdown("SIGTERM"));
-    process.once("SIGINT", () => shutdown("SIGINT"));
+        return Promise.all(closed);
+    });
 
     if (config.role === "data_plane") {
         const dp = new DataPlane(config, etcd);
@@ -506,9 +496,5 @@ async function main(): Promise<void> {
     }
 }
 
-main().catch((e) => {
-    // Bad configuration or arguments: the message says it all; anything else gets its stack.
-    const expected = e instanceof ConfigError || e instanceof StartError || String(e?.code).startsWith("ERR_PARSE_ARGS");
-    log(`fatal: ${expected ? e.message : (e?.stack ?? e)}`);
-    process.exit(1);
-});
+// Bad configuration (as APISIX's CLI dies with util.die) or arguments: the message says it all.
+runStandin(main, (e) => e instanceof ConfigError);
