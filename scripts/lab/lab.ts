@@ -37,8 +37,6 @@ export const SLOWDOWN = Math.max(1, Number(process.env.GATEWAY_HA_LAB_SLOWDOWN ?
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
-
 /** Polls `probe` until it returns true or `timeoutMs` passes; returns the time it took. */
 export async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>, everyMs = 200): Promise<number> {
     const start = Date.now();
@@ -168,7 +166,7 @@ export class Lab {
         const phase = async (what: string, svcs: LabService[]) => {
             if (svcs.length === 0) return;
             for (const s of svcs) this.start(s);
-            const ms = await Promise.all(svcs.map((s) => this.waitHealthy(s)));
+            const ms = await Promise.all(svcs.map((s) => this.waitHealthyRestarting(s, log)));
             log(`${what}: ${svcs.length} started and healthy in ${Math.max(0, ...ms)} ms`);
         };
         if (this.database) await this.startDatabase(log);
@@ -296,6 +294,27 @@ export class Lab {
         const argv = healthCheckArgv(svc, r.root);
         if (!argv) return true;
         return (await execIn(r.ns, argv, { timeoutMs: 5000 * SLOWDOWN })).code === 0;
+    }
+
+    /**
+     * At start-up, as `pulumi up` meets it: Docker's restart policy (unless-stopped) starts a
+     * service that exits again, after 100 ms doubling, while `up` waits for its health check. An
+     * API7 v3 gateway whose DP Manager the balancer has not yet found up dies at start (init_etcd)
+     * and comes back this way (a CI run saw both gateways exit 0.4 s after the DP Managers listened).
+     */
+    private async waitHealthyRestarting(svc: LabService, log: (s: string) => void): Promise<number> {
+        let delayMs = 100;
+        let restartAt = 0;
+        return waitFor(`${svc.container} to pass its health check`, 60_000 * SLOWDOWN, async () => {
+            if (this.supervisor.running(svc.container)) return this.healthy(svc);
+            if (!restartAt) restartAt = Date.now() + delayMs;
+            if (Date.now() < restartAt) return false;
+            log(`${svc.container} exited; restarted after ${delayMs} ms (Docker's restart policy)`);
+            this.start(svc);
+            delayMs = Math.min(2 * delayMs, 5000);
+            restartAt = 0;
+            return false;
+        }, 150);
     }
 
     waitHealthy(svc: LabService, timeoutMs = 60_000 * SLOWDOWN): Promise<number> {
