@@ -65,7 +65,9 @@ export class EtcdCluster extends pulumi.ComponentResource {
             for (const u of etcdUsers(spec))
                 passwords.set(
                     u.name,
-                    pulumi.secret(new random.RandomPassword(`${name}-${u.name}-password`, { length: 32, special: false }, child).result),
+                    // Bound to the data: etcd keeps the users' passwords, so a new one would fail the
+                    // bootstrap against a kept volume (`pulumi destroy --exclude-protected`).
+                    pulumi.secret(new random.RandomPassword(`${name}-${u.name}-password`, { length: 32, special: false }, { ...child, protect: spec.protectData }).result),
                 );
         this.rootPassword = passwords.get("root");
 

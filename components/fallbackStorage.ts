@@ -97,10 +97,10 @@ export class FallbackStorage extends pulumi.ComponentResource {
             { key: "resource", bucket: storage.resourceBucket },
         ].map(({ key, bucket }) => {
             const prefix = `${name}-${key}`;
-            // No `protect`: the dumps are a copy of the control plane's database, rewritten every
-            // cron_spec, so a lost bucket is restored by the next dump. forceDestroy false still
-            // makes deleting a bucket that holds dumps (or old versions) fail.
-            const b = new aws.s3.Bucket(`${prefix}-bucket`, { bucket, forceDestroy: false }, opts);
+            // Protected (its hardening children inherit it), so a destroy fails at its preview before
+            // anything is deleted, rather than at a non-empty bucket after its public access block
+            // and policy are gone. With protectData off, the stack owns the dumps: forceDestroy.
+            const b = new aws.s3.Bucket(`${prefix}-bucket`, { bucket, forceDestroy: !spec.protectData }, { ...opts, protect: spec.protectData });
             const on = { ...opts, parent: b };
             const publicBlock = new aws.s3.BucketPublicAccessBlock(
                 `${prefix}-public-access-block`,
@@ -157,7 +157,9 @@ export class FallbackStorage extends pulumi.ComponentResource {
 
     private local(name: string, spec: PlatformSpec, topology: Topology, target: Target) {
         const storage = spec.resilience.fallbackStorage!;
-        const child = { parent: this };
+        // Bound to the server's data: the root login and the KMS key that encrypts the objects (the
+        // side users are kept in its IAM store), protected with the volume.
+        const child = { parent: this, protect: spec.protectData };
         const secret = (id: string, length: number) =>
             pulumi.secret(new random.RandomPassword(`${name}-${id}`, { length, special: false }, child).result);
         const rootUser = secret("root-user", 20);

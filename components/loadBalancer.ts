@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { renderHaproxyCfg, type BalancerScope } from "./render/haproxy";
 import { renderNginxConf } from "./render/nginx";
-import type { DeployedService, ServiceSpec, Target } from "./service";
+import type { DeployedService, ReloadSpec, ServiceSpec, Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
 import { controlPlanePorts } from "./topology/ports";
 import type { Topology } from "./topology/types";
@@ -22,6 +22,17 @@ export function balancerConfigPath(kind: "nginx" | "haproxy", scope: BalancerSco
 export function balancerCommand(kind: "nginx" | "haproxy", scope: BalancerScope): string[] {
     const file = balancerConfigPath(kind, scope);
     return kind === "nginx" ? ["nginx", "-c", file, "-g", "daemon off;"] : ["haproxy", "-W", "-db", "-f", file];
+}
+
+/**
+ * In-place reload of a balancer's file: haproxy's master (-W) re-executes on SIGUSR2 and its old
+ * workers finish their connections; nginx's master starts new workers on SIGHUP and old ones close
+ * gracefully. The candidate is checked by the program itself first, so a bad file never goes live.
+ */
+export function balancerReload(kind: "nginx" | "haproxy", scope: BalancerScope): ReloadSpec {
+    return kind === "nginx"
+        ? { files: [balancerConfigPath(kind, scope)], check: (p) => ["nginx", "-t", "-q", "-c", p], signal: "HUP" }
+        : { files: [balancerConfigPath(kind, scope)], check: (p) => ["haproxy", "-c", "-q", "-f", p], signal: "USR2" };
 }
 
 /**
@@ -48,6 +59,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
             service: `${scope}-lb`,
             image,
             command: balancerCommand(kind, scope),
+            reload: balancerReload(kind, scope),
             files: [
                 {
                     path: balancerConfigPath(kind, scope),

@@ -76,6 +76,21 @@ export interface ServiceSpec {
     capabilities?: string[];
     /** Full privileges: only for the LVS real-server setup, which writes /proc/sys/net sysctls. */
     privileged?: boolean;
+    /**
+     * The running program re-reads these files on a signal to its PID 1 (a balancer): a target
+     * that can (docker) delivers a change to them in place, checks it and signals, instead of
+     * replacing the service and resetting its connections.
+     */
+    reload?: ReloadSpec;
+}
+
+export interface ReloadSpec {
+    /** Paths of `files` (none secret) that the signal makes the program read again. */
+    files: string[];
+    /** Exec-form check of a candidate file inside the service (`haproxy -c -f`, `nginx -t -c`); non-zero refuses it. */
+    check(candidatePath: string): string[];
+    /** What PID 1 reloads on, without dropping established connections. */
+    signal: "HUP" | "USR2";
 }
 
 /** Probe for APISIX-based images, which ship curl; any HTTP answer counts unless `failOnError`. */

@@ -102,6 +102,7 @@ export function resolveSpec(c: PlatformConfig, ctx: { project: string; stack: st
         target: c.target as PlatformSpec["target"],
         layout: c.layout as PlatformSpec["layout"],
         nodes: c.nodes as PlatformSpec["nodes"],
+        protectData: c.protectData,
         etcd: { ...c.etcd, clusterToken: c.etcd.clusterToken ?? `${ctx.project}-${ctx.stack}-etcd` },
         controlPlane: {
             ...controlPlane,

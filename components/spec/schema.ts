@@ -411,6 +411,11 @@ export const platformConfigSchema = z.strictObject({
     aws: awsSchema.prefault({}),
     ssh: sshSchema.prefault({}),
     resilience: resilienceSchema.prefault({}),
+    /**
+     * `protect` on what holds data or is bound to it (etcd volumes, the etcd users' passwords,
+     * the fallback buckets): a destroy or replacement that would delete one fails instead.
+     */
+    protectData: z.boolean().default(true),
 });
 
 /** Config as parsed, before flavor-dependent defaults and cross-field rules. */

@@ -72,6 +72,8 @@ export interface PlatformSpec {
     aws: PlatformConfig["aws"] & { region: string };
     /** Target ssh settings; the private key travels in PlatformSecrets. */
     ssh: Omit<PlatformConfig["ssh"], "privateKey"> & { hasPrivateKey: boolean };
+    /** Resources holding data, or bound to it, carry `protect` (config `protectData`). */
+    protectData: boolean;
     resilience: {
         mode: ResilienceMode;
         /** Absent when no fallback storage is configured (then mode is connected). */

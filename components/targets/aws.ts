@@ -430,8 +430,9 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                     encrypted: true,
                     tags: { Name: `${this.spec.stack}-${v.name}`, [TAGS.stack]: this.spec.stack, [TAGS.node]: svc.node.name, ...this.spec.aws.tags },
                 },
-                // Deleting the stack or replacing the instance must not destroy etcd's data.
-                { ...res, retainOnDelete: true },
+                // Replacing the instance leaves it (only the attachment goes); a destroy fails until
+                // protectData is off, and then deletes it (a kept volume would meet new passwords).
+                { ...res, protect: this.spec.protectData },
             );
             new aws.ec2.VolumeAttachment(
                 v.name,

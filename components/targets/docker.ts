@@ -5,7 +5,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { LABELS, fileContent, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec } from "../service";
+import { LABELS, fileContent, serviceLabels, type DeployedService, type EntryPoints, type ReloadSpec, type ServiceSpec, type Target, type TaskSpec } from "../service";
 import type { PlatformSpec } from "../spec/types";
 import { controlPlanePorts } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
@@ -43,6 +43,40 @@ export function sshHost(node: TopologyNode): string | undefined {
 
 function seconds(s: number): string {
     return `${s}s`;
+}
+
+const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** The variable that carries file `i` of a reload step to its script. */
+export const reloadFileVar = (i: number) => `GATEWAY_HA_RELOAD_FILE_${i}`;
+
+/**
+ * The reload step's script, run where `pulumi up` runs with the docker CLI: for each file whose
+ * content differs from the container's (read back with `docker cp`, so the image needs no tools),
+ * copy the candidate beside it, have the program check it, and only then put it in place; after
+ * the last, signal PID 1. Nothing changed (the container was just created with these files): no
+ * signal. A refused file stops `pulumi up` with the program's message; the old config keeps serving.
+ */
+export function renderReloadScript(container: string, reload: ReloadSpec): string {
+    const c = shq(container);
+    const lines = ["set -eu", 'tmp=$(mktemp -d)', "trap 'rm -rf \"$tmp\"' EXIT", "changed=0"];
+    reload.files.forEach((path, i) => {
+        const next = `${path}.next`;
+        lines.push(
+            `printf '%s' "$${reloadFileVar(i)}" > "$tmp/${i}"`,
+            // Readable by an image's non-root user (haproxy's); docker cp makes root the owner.
+            `chmod 0644 "$tmp/${i}"`,
+            `docker cp ${c}:${shq(path)} - | tar -xOf - > "$tmp/${i}.current" 2>/dev/null || : > "$tmp/${i}.current"`,
+            `if ! cmp -s "$tmp/${i}" "$tmp/${i}.current"; then`,
+            `    docker cp "$tmp/${i}" ${c}:${shq(next)}`,
+            `    docker exec ${c} ${reload.check(next).map(shq).join(" ")} || { echo "${container}: the program refused the new ${path}; the running config is unchanged" >&2; exit 1; }`,
+            `    docker cp "$tmp/${i}" ${c}:${shq(path)}`,
+            "    changed=1",
+            "fi",
+        );
+    });
+    lines.push(`[ "$changed" = 0 ] || docker kill --signal ${reload.signal} ${c} >/dev/null`);
+    return `${lines.join("\n")}\n`;
 }
 
 export class DockerTarget extends pulumi.ComponentResource implements Target {
@@ -162,8 +196,9 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
             const volume = new docker.Volume(
                 v.name,
                 { name: this.containerName(v.name), labels: [{ label: LABELS.stack, value: this.spec.stack }] },
-                // Deleting the stack must not silently destroy etcd's data.
-                { ...resOpts, retainOnDelete: true },
+                // Deleting the stack must not silently destroy etcd's data: a destroy fails until
+                // protectData is off, and then deletes it (a kept volume would meet new passwords).
+                { ...resOpts, protect: this.spec.protectData },
             );
             return { volumeName: volume.name, containerPath: v.containerPath };
         });
@@ -199,9 +234,33 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                     ...(secretFiles.length ? [{ label: LABELS.secretFiles, value: secretFiles.join(",") }] : []),
                 ],
             },
-            resOpts,
+            // A reloadable file's change reaches the running container through its reload step.
+            svc.reload ? { ...resOpts, ignoreChanges: ["uploads"] } : resOpts,
         );
+        if (svc.reload) this.reloadStep(svc, svc.reload, container, resOpts);
         return { spec: svc, resource: container };
+    }
+
+    /** `<service>-reload`: runs whenever a reloadable file or the container changes (see renderReloadScript). */
+    private reloadStep(svc: ServiceSpec, reload: ReloadSpec, container: docker.Container, opts: pulumi.CustomResourceOptions): command.local.Command {
+        const files = reload.files.map((path) => {
+            const f = svc.files.find((x) => x.path === path);
+            if (!f || f.secret) throw new Error(`DockerTarget: ${svc.name} reloads ${path}, which is not one of its non-secret files`);
+            return fileContent(f);
+        });
+        const script = renderReloadScript(this.containerName(svc.name), reload);
+        const host = sshHost(svc.node);
+        return new command.local.Command(
+            `${svc.name}-reload`,
+            {
+                create: script,
+                update: script,
+                interpreter: ["/bin/sh", "-c"],
+                environment: { ...Object.fromEntries(files.map((c, i) => [reloadFileVar(i), c])), ...(host ? { DOCKER_HOST: host } : {}) },
+                triggers: [container.id, ...files],
+            },
+            { ...opts, dependsOn: [container] },
+        );
     }
 
     runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): command.local.Command {

@@ -11,6 +11,7 @@ import { LABELS } from "../../components/service";
 import { formatIpv4, parseCidr, parseIpv4, cidrContains } from "../../components/spec/net";
 import type { PlatformSpec } from "../../components/spec/types";
 import type { Topology, TopologyVip } from "../../components/topology/types";
+import { reloadFileVar } from "../../components/targets/docker";
 import { unwrapSecrets, type RecordedResource } from "../lib/mockEngine";
 import { preview, stagedContents, type PreviewArgs } from "../preview-offline";
 import { realState } from "./realState";
@@ -105,7 +106,9 @@ export function deploymentFromResources(spec: PlatformSpec, resources: RecordedR
         });
     }
     const tasks = resources
-        .filter((r) => r.type === LOCAL_COMMAND)
+        // Not the balancers' reload steps: at creation they find the file the container already has
+        // and do nothing (docker target, renderReloadScript); the lab starts its balancers on those files.
+        .filter((r) => r.type === LOCAL_COMMAND && !(reloadFileVar(0) in ((r.inputs.environment as Record<string, string> | undefined) ?? {})))
         .map((r) => ({ name: r.name, script: r.inputs.create as string, env: (r.inputs.environment as Record<string, string> | undefined) ?? {} }));
     return { spec, subnet, nodes, services, tasks, vips, outputs };
 }

@@ -2,7 +2,7 @@
 // and a short live run of both balancers on loopback (retries for GETs, no replay of POSTs).
 import { cfg } from "../config";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -15,6 +15,8 @@ import type { PlatformSpec } from "../../components/spec/types";
 import { renderHaproxyCfg, type BalancerScope } from "../../components/render/haproxy";
 import { renderNginxConf } from "../../components/render/nginx";
 import { DP_MANAGER_TLS_SERVER_NAME } from "../../components/render/gateway";
+import { balancerReload } from "../../components/loadBalancer";
+import { reloadFileVar, renderReloadScript } from "../../components/targets/docker";
 import { issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
 
 const NGINX = "/usr/sbin/nginx";
@@ -322,7 +324,9 @@ interface Hit {
     listener: "http" | "https" | "status";
 }
 
-type Mode = "ok" | "hangup";
+/** ok; hangup: take the request and die without answering; slow: answer after SLOW_MS. */
+type Mode = "ok" | "hangup" | "slow";
+const SLOW_MS = 1500;
 
 /** A fake gateway: answers 200 on its HTTP, "HTTPS" (plain HTTP behind TCP pass-through) and status ports. */
 class FakeGateway {
@@ -346,7 +350,8 @@ class FakeGateway {
                 // "hangup": the request arrived (and may have had effects), then the gateway dies without answering.
                 if (listener !== "status" && this.mode === "hangup") return req.socket.destroy();
                 req.resume();
-                req.on("end", () => res.writeHead(200, { "content-type": "text/plain" }).end(this.name));
+                const delay = listener !== "status" && this.mode === "slow" ? SLOW_MS : 0;
+                req.on("end", () => setTimeout(() => res.writeHead(200, { "content-type": "text/plain" }).end(this.name), delay));
             });
             // Longer than the balancers' upstream keepalive, like a real gateway's 60 s.
             server.keepAliveTimeout = 65_000;
@@ -371,6 +376,25 @@ class FakeGateway {
         );
         this.servers = [];
     }
+}
+
+/**
+ * Harness only: in a container the balancer binds all addresses; here the fake gateways already
+ * hold these ports on 127.0.0.11/12, so the balancer binds its own loopback address (and nginx
+ * keeps its pid file in `dir`).
+ */
+function onLoopback(kind: Kind, rendered: string, dir: string): string {
+    const text =
+        kind === "haproxy"
+            ? rendered.replace(/^(\s+bind ):(\d+)$/gm, `$1${LB_ADDR}:$2`)
+            : rendered.replace(/^(\s+listen )(\d+);$/gm, `$1${LB_ADDR}:$2;`).replace(/^pid \S+;$/m, `pid ${dir}/nginx.pid;`);
+    expect(text.split(LB_ADDR).length - 1, "bind rewrite").toBe(2);
+    return text;
+}
+
+/** The official images' foreground commands (haproxy master-worker, as balancerCommand), on this machine's programs. */
+function balancerArgs(kind: Kind, file: string, dir: string): string[] {
+    return kind === "haproxy" ? ["-W", "-db", "-f", file] : ["-p", `${dir}/`, "-c", file, "-g", ["daemon off;", ...nginxGlobals()].join(" ")];
 }
 
 async function freePort(): Promise<number> {
@@ -440,6 +464,11 @@ class Balancer {
         return !!this.child && !this.exited;
     }
 
+    /** The master's PID: what `docker kill` signals in a container where it is PID 1. */
+    get pid(): number | undefined {
+        return this.child?.pid;
+    }
+
     async stop() {
         const child = this.child;
         if (!child?.pid || this.exited) return;
@@ -505,27 +534,11 @@ describe.each(KINDS)("%s live on loopback", (kind) => {
             }),
             ctx,
         );
-        let text = render(kind, spec, topology, "gateway");
-        // Harness only: in a container the balancer binds all addresses; here the fake gateways
-        // already hold these ports on 127.0.0.11/12, so bind the balancer's own loopback address.
-        const before = text;
-        let args: string[];
-        if (kind === "haproxy") {
-            text = text.replace(/^(\s+bind ):(\d+)$/gm, `$1${LB_ADDR}:$2`);
-            const file = join(dir, "haproxy.cfg");
-            writeFileSync(file, text);
-            args = ["-f", file, "-db"];
-        } else {
-            text = text.replace(/^(\s+listen )(\d+);$/gm, `$1${LB_ADDR}:$2;`).replace(/^pid \S+;$/m, `pid ${dir}/nginx.pid;`);
-            const file = join(dir, "nginx.conf");
-            writeFileSync(file, text);
-            args = ["-p", `${dir}/`, "-c", file, "-g", ["daemon off;", ...nginxGlobals()].join(" ")];
-        }
-        expect(text.split(LB_ADDR).length - 1, "bind rewrite").toBe(2);
-        expect(text).not.toBe(before);
-
+        const text = onLoopback(kind, render(kind, spec, topology, "gateway"), dir);
+        const file = join(dir, kind === "haproxy" ? "haproxy.cfg" : "nginx.conf");
+        writeFileSync(file, text);
         balancer = new Balancer(join(dir, `${kind}.log`));
-        balancer.start(kind === "haproxy" ? HAPROXY : NGINX, args);
+        balancer.start(kind === "haproxy" ? HAPROXY : NGINX, balancerArgs(kind, file, dir));
         // Bounded wait until both listeners answer through the balancer.
         let ready = false;
         for (let i = 0; i < 50 && !ready && balancer.running; i++) {
@@ -704,4 +717,161 @@ describe.each(KINDS)("%s relays the DP Manager's mTLS (API7 v3)", (kind) => {
         await new Promise<void>((r) => managers[0].close(() => r()));
         for (let i = 0; i < 6; i++) expect((await handshake(true)).ok, balancer.output).toBe(true);
     }, 20_000);
+});
+
+// The docker target's reload step (renderReloadScript), run for real: a `docker` on PATH that
+// stands for one balancer container (cp in and out of its file, exec of the image's own checker,
+// kill --signal to its PID 1) over the real haproxy/nginx running the rendered config on loopback.
+describe.each(KINDS)("%s reloads in place (docker target's reload step)", (kind) => {
+    let dir: string;
+    let ports: { http: number; https: number; status: number };
+    let gateways: FakeGateway[];
+    let balancer: Balancer;
+    let liveFile: string;
+    const CONTAINER = "dev-lb-1-gateway-lb";
+    const reload = balancerReload(kind, "gateway");
+
+    /** The rendered gateway balancer for these gateways, as this harness runs it. */
+    function config(names: string[]): string {
+        const { spec, topology } = loadPlatform(
+            cfg({
+                layout: "custom",
+                docker: { subnet: "127.0.0.0/24" },
+                nodes: [
+                    ...["127.0.0.21", "127.0.0.22", "127.0.0.23"].map((address, i) => ({ name: `etcd-${i + 1}`, address, roles: ["etcd"] })),
+                    { name: "cp-1", address: "127.0.0.31", roles: ["control-plane"] },
+                    ...gateways.filter((g) => names.includes(g.name)).map((g) => ({ name: g.name, address: g.address, roles: ["data-plane"] })),
+                    ...(names.length < 2 ? [{ name: "gw-spare", address: "127.0.0.13", roles: ["data-plane"] }] : []),
+                    { name: "lb-1", address: LB_ADDR, roles: ["load-balancer"] },
+                ],
+                dataPlane: { httpPort: ports.http, httpsPort: ports.https, statusPort: ports.status },
+                loadBalancer: { kind, healthCheck: HC, retries: RETRIES },
+            }),
+            ctx,
+        );
+        return onLoopback(kind, render(kind, spec, topology, "gateway"), dir);
+    }
+
+    /** `docker` for one container: its file at reload.files[0] is liveFile; every call is logged. */
+    function dockerShim(): string {
+        const bin = join(dir, "bin");
+        mkdirSync(bin, { recursive: true });
+        const path = reload.files[0];
+        const program = kind === "haproxy" ? HAPROXY : NGINX;
+        const extra = kind === "nginx" ? ` -p '${dir}/'${nginxGlobals().length ? ` -g '${nginxGlobals().join(" ")}'` : ""}` : "";
+        writeFileSync(
+            join(bin, "docker"),
+            `#!/bin/sh
+set -eu
+echo "$*" >> '${dir}/docker.log'
+map() { case "$1" in '${CONTAINER}:${path}') echo '${liveFile}' ;; '${CONTAINER}:${path}.next') echo '${liveFile}.next' ;; '${path}.next') echo '${liveFile}.next' ;; *) echo "no such path in ${CONTAINER}: $1" >&2; exit 1 ;; esac; }
+case "$1" in
+cp)
+    if [ "$3" = - ]; then f=$(map "$2"); tar -C "$(dirname "$f")" -cf - "$(basename "$f")"; else cp "$2" "$(map "$3")"; fi ;;
+exec)
+    [ "$2" = '${CONTAINER}' ] || exit 1
+    shift 3
+    last=""; for a in "$@"; do last=$a; done
+    n=$#; while [ "$n" -gt 1 ]; do set -- "$@" "$1"; shift; n=$((n - 1)); done; shift
+    exec ${program} "$@" "$(map "$last")"${extra} ;;
+kill)
+    [ "$2" = --signal ] && [ "$4" = '${CONTAINER}' ] || exit 1
+    kill -"$3" ${balancer.pid} ;;
+*) exit 2 ;;
+esac
+`,
+        );
+        chmodSync(join(bin, "docker"), 0o755);
+        return bin;
+    }
+
+    function runReload(content: string): { status: number | null; output: string } {
+        // Output to a file: nginx cannot open /dev/stdout when it is a Node pipe (a socket).
+        const log = join(dir, "reload.out");
+        const fd = openSync(log, "w");
+        try {
+            const r = spawnSync("/bin/sh", ["-c", renderReloadScript(CONTAINER, reload)], {
+                env: { PATH: `${dockerShim()}:${process.env.PATH}`, [reloadFileVar(0)]: content },
+                stdio: ["ignore", fd, fd],
+                timeout: 20_000,
+            });
+            return { status: r.status, output: readFileSync(log, "utf8") };
+        } finally {
+            closeSync(fd);
+        }
+    }
+
+    const dockerCalls = () => (existsSync(join(dir, "docker.log")) ? readFileSync(join(dir, "docker.log"), "utf8").trim().split("\n") : []);
+    const answeredBy = async (n: number) => {
+        const by = new Set<string>();
+        for (let i = 0; i < n; i++) {
+            const r = await send(ports.http, "GET", `probe-${i}`);
+            expect(r.status, balancer.output).toBe(200);
+            by.add(r.body);
+        }
+        return [...by].sort();
+    };
+
+    beforeAll(async () => {
+        dir = mkdtempSync(join(tmpdir(), `gateway-ha-reload-${kind}-`));
+        const picked = new Set<number>();
+        while (picked.size < 3) picked.add(await freePort());
+        const [http_, https_, status] = [...picked];
+        ports = { http: http_, https: https_, status };
+        gateways = GW_ADDRS.map((a, i) => new FakeGateway(`gw-${i + 1}`, a, []));
+        for (const g of gateways) await g.start(ports);
+        liveFile = join(dir, kind === "haproxy" ? "haproxy.cfg" : "nginx.conf");
+        writeFileSync(liveFile, config(["gw-1", "gw-2"]));
+        balancer = new Balancer(join(dir, `${kind}.log`));
+        balancer.start(kind === "haproxy" ? HAPROXY : NGINX, balancerArgs(kind, liveFile, dir));
+        for (let i = 0; i < 50; i++) {
+            if ((await send(ports.http, "GET", "ready")).status === 200) break;
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(await answeredBy(10)).toEqual(["gw-1", "gw-2"]);
+    }, 30_000);
+
+    afterAll(async () => {
+        await balancer?.stop();
+        await Promise.all((gateways ?? []).map((g) => g.kill()));
+        if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("the file the container already has: nothing is copied in and no signal is sent", () => {
+        const r = runReload(readFileSync(liveFile, "utf8"));
+        expect(r.status, r.output).toBe(0);
+        expect(dockerCalls()).toEqual([`cp ${CONTAINER}:${reload.files[0]} -`]);
+    });
+
+    it("a refused file never goes live: the step fails with the program's word, the old config keeps serving", async () => {
+        const before = readFileSync(liveFile, "utf8");
+        const r = runReload(`${before}\nthis is not a ${kind} directive;\n`);
+        expect(r.status).not.toBe(0);
+        expect(r.output).toMatch(/refused the new/);
+        expect(readFileSync(liveFile, "utf8")).toBe(before);
+        expect(dockerCalls().some((c) => c.startsWith("kill"))).toBe(false);
+        expect(await answeredBy(10)).toEqual(["gw-1", "gw-2"]);
+    });
+
+    it("a new file: checked, put in place, signalled; a request in flight across the reload is answered, and the new config serves", async () => {
+        for (const g of gateways) g.mode = "slow";
+        const inFlight = send(ports.http, "GET", "across-the-reload");
+        await new Promise((r) => setTimeout(r, SLOW_MS / 3));
+        const next = config(["gw-1"]);
+        const r = runReload(next);
+        expect(r.status, r.output).toBe(0);
+        expect(readFileSync(liveFile, "utf8")).toBe(next);
+        expect(dockerCalls().filter((c) => c.startsWith("kill"))).toEqual([`kill --signal ${reload.signal} ${CONTAINER}`]);
+        // The old workers finish what they carry: no reset, no 5xx.
+        expect(await inFlight, balancer.output).toMatchObject({ status: 200 });
+        for (const g of gateways) g.mode = "ok";
+        // The new workers route by the new file only (gw-spare is down: the retries move on).
+        let by: string[] = [];
+        for (let i = 0; i < 50 && by.join() !== "gw-1"; i++) {
+            await new Promise((res) => setTimeout(res, 100));
+            by = await answeredBy(10);
+        }
+        expect(by).toEqual(["gw-1"]);
+        expect(balancer.running, balancer.output).toBe(true);
+    }, 30_000);
 });

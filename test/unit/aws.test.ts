@@ -161,7 +161,7 @@ describe("target aws, apisix, standard layout", () => {
             const i = instanceOf(run, node.name);
             const v = find(run, A.volume, `${node.name}-etcd-data`);
             expect(v.inputs).toMatchObject({ type: "gp3", encrypted: true, size: 20, availabilityZone: zoneOfInstance(run, i) });
-            expect(registration(run, A.volume, v.name).retainOnDelete).toBe(true);
+            expect(registration(run, A.volume, v.name)).toMatchObject({ protect: true, retainOnDelete: false });
             const att = find(run, A.attachment, `${node.name}-etcd-data`);
             expect(att.inputs).toMatchObject({ instanceId: idOf(i), volumeId: idOf(v), stopInstanceBeforeDetaching: true });
             expect(registration(run, A.attachment, att.name).deleteBeforeReplace).toBe(true);
@@ -169,8 +169,8 @@ describe("target aws, apisix, standard layout", () => {
             expect(compose.services[`${node.name}-etcd`].volumes).toContainEqual(expect.objectContaining({ target: "/var/lib/etcd", source: `/var/lib/gateway-ha/volumes/${node.name}-etcd-data/data` }));
             expect(writtenFile(i, "/opt/gateway-ha/apply.sh")).toContain(`/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${idOf(v).replace("-", "")}`);
         }
-        // The instances are replaceable; only the data volumes are retained.
-        expect(registration(run, A.instance, `${PREFIX}-etcd-1`).retainOnDelete).toBe(false);
+        // The instances are replaceable; only the data volumes are protected.
+        expect(registration(run, A.instance, `${PREFIX}-etcd-1`).protect).toBe(false);
     });
 
     it("no SSH: no key pair and no port 22", () => {

@@ -57,6 +57,7 @@ export interface Registration {
     type: string;
     name: string;
     retainOnDelete: boolean;
+    protect: boolean;
     deleteBeforeReplace: boolean;
     ignoreChanges: string[];
     /** Provider reference `urn::id`, "" for the default provider. */
@@ -77,6 +78,7 @@ function patchMonitor(): void {
             type: req.getType(),
             name: req.getName(),
             retainOnDelete: Boolean(req.getRetainondelete?.()),
+            protect: Boolean(req.getProtect?.()),
             deleteBeforeReplace: Boolean(req.getDeletebeforereplace?.()),
             ignoreChanges: req.getIgnorechangesList?.() ?? [],
             provider: req.getProvider(),

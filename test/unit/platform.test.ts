@@ -8,7 +8,8 @@ import { ETCD_TLS_SERVER_NAME } from "../../components/render/etcd";
 import { APISIX_PATHS } from "../../components/render/gateway";
 import { loadPlatform } from "../../components/spec";
 import { DEFAULT_IMAGES } from "../../components/spec/schema";
-import { PAUSE_IMAGE } from "../../components/targets/docker";
+import { PAUSE_IMAGE, reloadFileVar } from "../../components/targets/docker";
+import { balancerConfigPath } from "../../components/loadBalancer";
 import { isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { stackConfig } from "../../scripts/preview-offline";
 import { dpManagerIdentityConfig, testDpIdentity } from "../config";
@@ -125,16 +126,24 @@ describe("default dev stack (apisix, standard layout, haproxy)", () => {
         expect(run.outputs.etcdEndpoints.value).toEqual([1, 2, 3].map((i) => `https://${address[`etcd-${i}`]}:2379`));
     });
 
-    it("etcd data lives on a named volume that survives `pulumi destroy` (retainOnDelete)", () => {
+    it("etcd data lives on a named, protected volume: a destroy or replacement that would delete it fails", () => {
         for (const i of [1, 2, 3]) {
             const member = find(run, T.container, `etcd-${i}-etcd`);
             const volume = find(run, T.volume, `etcd-${i}-etcd-data`);
             expect(member.inputs.volumes).toEqual([{ volumeName: volume.inputs.name, containerPath: "/var/lib/etcd" }]);
             expect(volume.inputs.name).toBe(`${stack}-etcd-${i}-etcd-data`);
-            expect(registration(run, T.volume, volume.name).retainOnDelete).toBe(true);
+            // Protected, not retained: once protectData is off, a destroy really deletes it.
+            expect(registration(run, T.volume, volume.name)).toMatchObject({ protect: true, retainOnDelete: false });
         }
-        // Only the data volumes are retained: containers are replaceable.
-        expect(registration(run, T.container, "etcd-1-etcd").retainOnDelete).toBe(false);
+        // Only what holds data (or is bound to it) is protected: containers are replaceable.
+        expect(registration(run, T.container, "etcd-1-etcd").protect).toBe(false);
+        const protectedTypes = new Set(run.registrations.filter((r) => r.protect).map((r) => r.type));
+        expect([...protectedTypes].sort()).toEqual([T.password, T.volume].sort());
+        // The etcd users' passwords live in etcd's data: a new one would fail the bootstrap on a kept volume.
+        const etcdPasswords = run.registrations.filter((r) => r.type === T.password && /-etcd-.*-password$/.test(r.name));
+        expect(etcdPasswords.map((r) => r.name.replace(/^.*-etcd-/, "")).sort()).toEqual(["control-plane-password", "gateway-password", "root-password"]);
+        expect(etcdPasswords.every((r) => r.protect)).toBe(true);
+        expect(run.registrations.filter((r) => r.type === T.password && r.protect)).toHaveLength(3);
     });
 
     it("etcd members have an exec health check that `pulumi up` waits for", () => {
@@ -148,8 +157,9 @@ describe("default dev stack (apisix, standard layout, haproxy)", () => {
     });
 
     it("the etcd bootstrap runs etcdctl in member 1 with the passwords as secret environment", () => {
-        const [bootstrap] = ofType(run, T.command);
-        expect(ofType(run, T.command)).toHaveLength(1);
+        const tasks = ofType(run, T.command).filter((c) => !c.name.endsWith("-reload"));
+        const [bootstrap] = tasks;
+        expect(tasks).toHaveLength(1);
         const env = bootstrap.inputs.environment as Record<string, unknown>;
         const plainEnv = unwrapSecrets(env) as Record<string, string>;
         expect(plainEnv).toMatchObject({
@@ -235,6 +245,37 @@ describe("default dev stack (apisix, standard layout, haproxy)", () => {
         expect(gwLb.inputs.command).toEqual(["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/gateway-lb.cfg"]);
     });
 
+    it("a balancer's config reaches its running container through a reload step; only balancers have one", async () => {
+        const reloads = ofType(run, T.command).filter((c) => c.name.endsWith("-reload"));
+        expect(names(reloads)).toEqual(["lb-1-control-plane-lb-reload", "lb-1-gateway-lb-reload"]);
+        for (const c of ofType(run, T.container)) {
+            const ignored = registration(run, T.container, c.name).ignoreChanges;
+            expect(ignored, c.name).toEqual(/-lb$/.test(c.name) ? ["uploads"] : []);
+        }
+        const gwLb = find(run, T.container, "lb-1-gateway-lb");
+        const step = find(run, T.command, "lb-1-gateway-lb-reload");
+        expect((step.inputs.environment as Record<string, string>)[reloadFileVar(0)]).toBe(upload(gwLb, "/usr/local/etc/haproxy/gateway-lb.cfg"));
+        expect(step.inputs.create).toContain(`docker kill --signal USR2 '${stack}-lb-1-gateway-lb'`);
+        expect(registration(run, T.command, step.name).dependencies.some((u) => u.endsWith("::lb-1-gateway-lb"))).toBe(true);
+
+        // What `pulumi up` does with a new health check: the containers' inputs stay the same but for
+        // the ignored uploads (no replacement, no reset connection); the reload steps' triggers move.
+        const changed = await runPlatform(
+            { ...config, "gateway-ha:loadBalancer": JSON.stringify({ ...JSON.parse(config["gateway-ha:loadBalancer"]), healthCheck: { intervalSeconds: 3 } }) },
+            { secretKeys, stack },
+        );
+        const without = (r: RecordedResource) => ({ ...r.inputs, uploads: undefined });
+        for (const name of ["lb-1-gateway-lb", "lb-1-control-plane-lb"]) {
+            expect(upload(find(changed, T.container, name), balancerConfigPath("haproxy", name.startsWith("lb-1-gateway") ? "gateway" : "control-plane"))).not.toBe(
+                upload(find(run, T.container, name), balancerConfigPath("haproxy", name.startsWith("lb-1-gateway") ? "gateway" : "control-plane")),
+            );
+            expect(without(find(changed, T.container, name))).toEqual(without(find(run, T.container, name)));
+            expect(find(changed, T.command, `${name}-reload`).inputs.triggers).not.toEqual(find(run, T.command, `${name}-reload`).inputs.triggers);
+        }
+        // Nothing else notices.
+        expect(find(changed, T.container, "dp-1-gateway").inputs).toEqual(find(run, T.container, "dp-1-gateway").inputs);
+    });
+
     it("publishes host ports only on lb-1's node container, bound to 127.0.0.1", () => {
         for (const c of ofType(run, T.container)) {
             const ports = (c.inputs.ports as unknown[] | undefined) ?? [];
@@ -255,6 +296,16 @@ describe("default dev stack (apisix, standard layout, haproxy)", () => {
         expect(run.outputs.nodes.value).toEqual(Object.fromEntries(topology.nodes.map((n) => [n.name, { address: n.address, roles: n.roles }])));
         expect(run.outputs.etcdCaCert.value).toMatch(/^-----BEGIN CERTIFICATE-----/);
         expect(run.outputs).toMatchObject({ flavor: { value: "apisix" }, target: { value: "docker" }, layout: { value: "standard" } });
+    });
+});
+
+describe("protectData: false (a stack whose destroy may delete its data)", () => {
+    it("nothing is protected, and the etcd volumes are not retained either: a destroy deletes them", async () => {
+        const run = await runPlatform(cfg({ flavor: "apisix", protectData: false }));
+        const volumes = run.registrations.filter((r) => r.type === T.volume);
+        expect(volumes).toHaveLength(3);
+        expect(volumes.every((r) => !r.protect && !r.retainOnDelete)).toBe(true);
+        expect(run.registrations.filter((r) => r.protect)).toEqual([]);
     });
 });
 
@@ -349,7 +400,9 @@ describe("flavor api7-v3", () => {
 
     it("creates no etcd resources at all", () => {
         expect(run.resources.filter((r) => /etcd/i.test(r.type) || /etcd/i.test(r.name))).toEqual([]);
-        for (const t of [T.volume, T.command, T.privateKey]) expect(ofType(run, t), t).toEqual([]);
+        for (const t of [T.volume, T.privateKey]) expect(ofType(run, t), t).toEqual([]);
+        // The only commands are the balancers' reload steps.
+        expect(ofType(run, T.command).filter((c) => !c.name.endsWith("-lb-reload"))).toEqual([]);
         // The one generated password is the dashboard's admin login (set through its API by api7:identity).
         expect(ofType(run, T.password).map((p) => p.name)).toEqual(["gateway-ha-control-plane-dashboard-admin-password"]);
         expect(run.resources.filter((r) => r.type.startsWith("tls:"))).toEqual([]);

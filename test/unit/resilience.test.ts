@@ -68,7 +68,13 @@ describe("fallback storage kind local (docker, api7-v3)", () => {
         expect(server.inputs.command).toEqual(["server", "/data", "--address", ":9000"]);
         const volume = find(run, T.volume, "s3-1-object-storage-data");
         expect(server.inputs.volumes).toEqual([{ volumeName: volume.inputs.name, containerPath: "/data" }]);
-        expect(registration(run, T.volume, volume.name).retainOnDelete).toBe(true);
+        expect(registration(run, T.volume, volume.name).protect).toBe(true);
+        // What the data is bound to is protected with it: the root login, the side users, the KMS key.
+        const bound = run.registrations.filter((r) => r.name.startsWith("gateway-ha-fallback-") && (r.type === T.password || r.type === T.randomBytes));
+        expect(bound.map((r) => r.name.slice("gateway-ha-fallback-".length)).sort()).toEqual(
+            ["control-plane-access-key", "control-plane-secret-key", "data-plane-access-key", "data-plane-secret-key", "kms-key", "root-password", "root-user"],
+        );
+        expect(bound.every((r) => r.protect)).toBe(true);
         expect((server.inputs.healthcheck as { tests: string[] }).tests).toEqual(["CMD", "mc", "ready", "local"]);
         expect(server.inputs.wait).toBe(true);
     });
@@ -88,7 +94,7 @@ describe("fallback storage kind local (docker, api7-v3)", () => {
 
     it("a bootstrap task runs mc inside the server after it is up, with every credential in its secret environment", () => {
         const task = find(run, T.command, "gateway-ha-fallback-bootstrap");
-        expect(ofType(run, T.command)).toHaveLength(1);
+        expect(ofType(run, T.command).filter((c) => !c.name.endsWith("-lb-reload"))).toHaveLength(1);
         const script = task.inputs.create as string;
         expect(script).toContain(`docker exec -i -e MC_HOST_gha unit`);
         expect(script).toMatch(/-s3-1-object-storage 'mc' "\$@"; }/);
@@ -157,6 +163,18 @@ describe("fallback storage kind local (docker, api7-v3)", () => {
     });
 });
 
+describe("fallback storage kind s3 with protectData: false", () => {
+    it("the stack owns the dumps: unprotected buckets that force-destroy, so a destroy cannot stop half-way", async () => {
+        const run = await runPlatform({ ...config({ fallbackStorage: S3 }), ...cfg({ protectData: false }) }, { secretKeys: SECRET_KEYS });
+        const buckets = ofType(run, AWS.bucket);
+        expect(buckets).toHaveLength(2);
+        for (const b of buckets) {
+            expect(b.inputs.forceDestroy).toBe(true);
+            expect(registration(run, AWS.bucket, b.name).protect).toBe(false);
+        }
+    });
+});
+
 describe("fallback storage kind s3 on target docker (IAM users)", () => {
     let run: PlatformRun;
     beforeAll(async () => {
@@ -169,9 +187,15 @@ describe("fallback storage kind s3 on target docker (IAM users)", () => {
         return found[0];
     };
 
-    it("two buckets that refuse force-destroy, through an explicit provider in the storage region", () => {
+    it("two protected buckets that refuse force-destroy, through an explicit provider in the storage region", () => {
         expect(ofType(run, AWS.bucket).map((b) => b.inputs.bucket).sort()).toEqual(["acme-gw-config", "acme-gw-resources"]);
-        for (const b of ofType(run, AWS.bucket)) expect(b.inputs.forceDestroy).toBe(false);
+        for (const b of ofType(run, AWS.bucket)) {
+            expect(b.inputs.forceDestroy).toBe(false);
+            // A destroy fails at its preview, before the hardening below is deleted: it inherits the protection.
+            expect(registration(run, AWS.bucket, b.name).protect).toBe(true);
+            for (const child of run.registrations.filter((r) => r.parent.endsWith(`::${b.name}`))) expect(child.protect, child.name).toBe(true);
+        }
+        expect(run.registrations.filter((r) => r.parent.includes("s3/bucket:Bucket")).length).toBeGreaterThanOrEqual(12);
         const [provider] = ofType(run, AWS.provider);
         expect(ofType(run, AWS.provider)).toHaveLength(1);
         expect(provider.inputs.region).toBe("eu-west-1");

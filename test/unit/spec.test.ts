@@ -116,6 +116,7 @@ describe("validation names the key, the value and the rule", () => {
         ],
         ["override of a node the layout lacks", { nodes: [{ name: "gw-9", address: "172.28.0.90" }] }, "nodes[0].name", /has no such node/],
         ["roles outside the custom layout", { nodes: [{ name: "dp-1", roles: ["etcd"] }] }, "nodes[0].roles", /layout custom/],
+        ["protectData not a boolean", { protectData: "no" }, "protectData", /expected boolean/],
     ];
     it.each(cases)("%s", (_name, values, key, rule) => {
         const issues = issuesOf(values);
