@@ -30,5 +30,6 @@ export const {
     etcdCaCert,
     balancerDnsNames,
     fallbackBuckets,
+    certificateExpiry,
 } = platform.outputs;
 export const { adminKey, dashboardAdmin, etcdCredentials } = platform.secretOutputs;

@@ -43,6 +43,8 @@ const pkiPath = (file: string) => `${ETCD_CONTAINER_PATHS.pkiDir}/${file}`;
 export class EtcdCluster extends pulumi.ComponentResource {
     readonly clientUrls: string[];
     readonly caCertPem: pulumi.Output<string>;
+    /** Expiry (RFC 3339) of the CA and every certificate it issued, by id; empty without TLS. */
+    readonly certificateExpiry: pulumi.Output<Record<string, string>>;
     readonly rootPassword?: pulumi.Output<string>;
     readonly consumers: Record<EtcdConsumer, EtcdClientIdentity>;
     /** Completes when auth is bootstrapped and the cluster is verified healthy. */
@@ -134,7 +136,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
 
         this.clientUrls = etcdClientUrls(spec, topology);
         this.tls = spec.etcd.tls;
-        this.registerOutputs({ clientUrls: this.clientUrls, caCertPem: this.caCertPem });
+        this.certificateExpiry = pulumi.output(ca?.expiry ?? {}) as pulumi.Output<Record<string, string>>;
+        this.registerOutputs({ clientUrls: this.clientUrls, caCertPem: this.caCertPem, certificateExpiry: this.certificateExpiry });
     }
 
     /** CA bundle and the consumer's client certificate, for a client's pki directory. */

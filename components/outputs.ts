@@ -28,6 +28,13 @@ export interface PlatformOutputs {
     balancerDnsNames: { gateway: string; controlPlane: string };
     /** The data-plane fallback buckets (resilience); null when no fallback storage is configured. */
     fallbackBuckets: FallbackBucketsOutput | null;
+    /**
+     * When each certificate the stack deploys expires (RFC 3339, UTC), by name: `etcd/ca`,
+     * `etcd/member-N`, `etcd/client-<user>`, and API7 v3's `dpManagerIdentity` (the dashboard-issued
+     * gateway certificate, which `npm run api7:identity` renews). Generated ones renew on the first
+     * `pulumi up` in their last 30 days.
+     */
+    certificateExpiry: Record<string, string>;
 }
 
 export interface FallbackBucketsOutput {

@@ -14,6 +14,8 @@ const EARLY_RENEWAL_HOURS = 24 * 30;
 
 export class CertificateAuthority {
     readonly certPem: pulumi.Output<string>;
+    /** When each certificate expires (RFC 3339), by id (`ca` for the CA itself): what the rotation runbook watches. */
+    readonly expiry: Record<string, pulumi.Output<string>> = {};
     private readonly key: tls.PrivateKey;
 
     constructor(
@@ -35,6 +37,7 @@ export class CertificateAuthority {
             opts,
         );
         this.certPem = cert.certPem;
+        this.expiry.ca = cert.validityEndTime;
     }
 
     /**
@@ -65,6 +68,7 @@ export class CertificateAuthority {
             },
             this.opts,
         );
+        this.expiry[id] = cert.validityEndTime;
         return { certPem: cert.certPem, keyPem: pulumi.secret(key.privateKeyPem) };
     }
 }

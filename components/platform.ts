@@ -7,6 +7,7 @@ import { LoadBalancer } from "./loadBalancer";
 import { VirtualIps, vipEntryPoints } from "./vip";
 import type { PlatformOutputs, PlatformSecretOutputs } from "./outputs";
 import type { Target } from "./service";
+import { certificateNotAfter } from "./spec/certificates";
 import type { PlatformSpec } from "./spec/types";
 import { AwsTarget } from "./targets/aws";
 import { DockerTarget } from "./targets/docker";
@@ -109,6 +110,13 @@ export class GatewayPlatform extends pulumi.ComponentResource {
             nodes: pulumi.output(Object.fromEntries(topology.nodes.map((n) => [n.name, { address: n.address, roles: n.roles }]))),
             etcdCaCert: this.etcd ? this.etcd.caCertPem : pulumi.output(""),
             balancerDnsNames: pulumi.all([entry.gatewayBalancerHost, entry.controlPlaneBalancerHost]).apply(([gateway, controlPlane]) => ({ gateway, controlPlane })),
+            certificateExpiry: pulumi
+                .output(this.etcd?.certificateExpiry ?? {})
+                .apply((etcd): Record<string, string> => {
+                    const out = Object.fromEntries(Object.entries(etcd).map(([id, at]) => [`etcd/${id}`, at]));
+                    const identity = spec.dataPlane.dpManagerIdentity && certificateNotAfter(spec.dataPlane.dpManagerIdentity.certificate);
+                    return identity ? { ...out, dpManagerIdentity: identity } : out;
+                }),
             fallbackBuckets: pulumi.output(
                 fallback
                     ? { config: fallback.configBucket, resource: fallback.resourceBucket, region: fallback.region, endpoint: fallback.endpoint, mode: spec.resilience.mode }

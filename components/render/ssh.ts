@@ -153,7 +153,7 @@ export interface StagedFile {
  * it restarts) and owned by root, creates its data directories, and removes the service's older
  * staged versions. Staged names change with content, so a staged file is this deployment's own.
  */
-export function renderInstallFiles(svc: string, files: StagedFile[], dirs: string[]): string {
+export function renderInstallFiles(svc: string, files: StagedFile[], dirs: string[], image?: string): string {
     return remoteScript(
         [
             "set -eu",
@@ -169,6 +169,12 @@ export function renderInstallFiles(svc: string, files: StagedFile[], dirs: strin
             `for f in ${HOST_PATHS.staging}/${q(svc)}.*; do`,
             `  case "$f" in ${files.map((f) => q(f.staged)).join("|")}) ;; *) rm -f "$f" ;; esac`,
             "done",
+            // Here, before the run step's replacement removes the running container: a registry
+            // that cannot serve the new image fails `pulumi up` while the old one still serves.
+            // Only when absent, as Compose's default pull policy (hosts with preloaded images).
+            ...(image
+                ? [`docker image inspect ${q(image)} >/dev/null 2>&1 || docker pull --quiet ${q(image)} >/dev/null || { echo "gateway-ha: pulling ${image} failed; ${svc} keeps running its current container" >&2; exit 1; }`]
+                : []),
         ].join("\n"),
     );
 }

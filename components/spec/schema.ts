@@ -2,6 +2,7 @@
 // Cross-field rules (quorum, ports, layouts) live in validate.ts; this file only
 // says what each key may hold on its own.
 import { z } from "zod";
+import { certificateNotAfter } from "./certificates";
 
 export const FLAVORS = ["apisix", "api7-v2", "api7-v3"] as const;
 export const TARGETS = ["docker", "ssh", "aws", "kubernetes"] as const;
@@ -143,8 +144,11 @@ export const controlPlaneSchema = z.strictObject({
 /** The API7 v3 DP Manager's plain listener (the chart's 7900): kept on the node's loopback, never balanced. */
 export const DP_MANAGER_PLAIN_PORT = 7900;
 
-/** PEM text of one or more X.509 certificates. */
-const pemCertificate = z.string().regex(/^\s*-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/, "must be a PEM certificate (-----BEGIN CERTIFICATE----- …)");
+/** PEM text of one or more X.509 certificates; the first must parse (its expiry is exported). */
+const pemCertificate = z
+    .string()
+    .regex(/^\s*-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/, "must be a PEM certificate (-----BEGIN CERTIFICATE----- …)")
+    .refine((pem) => certificateNotAfter(pem) !== undefined, "must be a PEM certificate that parses as X.509");
 
 /**
  * API7 v3: the gateways' mTLS identity towards the DP Manager, issued by the dashboard for the gateway

@@ -236,7 +236,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const staged = pulumi.all(hostFiles.map((f) => this.stagedName(svc, f)));
         const copies = hostFiles.map((f, i) => this.stage(svc, f, staged.apply((names) => names[i]), { ...parentOpts, dependsOn: [host] }));
         const dirs = (svc.volumes ?? []).map((v) => SSH_LAYOUT.volumeData(v.name));
-        const script = staged.apply((names) => renderInstallFiles(svc.name, hostFiles.map((f, i) => ({ staged: names[i], path: f.path, mode: f.mode, copy: f.copy })), dirs));
+        const script = staged.apply((names) => renderInstallFiles(svc.name, hostFiles.map((f, i) => ({ staged: names[i], path: f.path, mode: f.mode, copy: f.copy })), dirs, svc.image));
         const files = this.command(`${svc.name}-files`, svc.node, script, {}, { ...parentOpts, dependsOn: [host, ...copies] });
 
         // What the service reads (Compose file with image, command, health check and limits; files;

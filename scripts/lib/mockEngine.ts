@@ -59,6 +59,14 @@ const pem = (kind: string, body: string) => `-----BEGIN ${kind}-----\n${Buffer.f
 export const asSecret = (value: unknown) => ({ [SECRET_SIG_KEY]: SECRET_SIG, value });
 
 /** Deterministic stand-ins for what providers compute, shaped like the real values (and as secret). */
+/** A fixed creation time, so previews are reproducible: the provider starts a certificate's validity when it creates it. */
+export const MOCK_CERT_START = "2026-01-01T00:00:00Z";
+
+function validity(inputs: Record<string, unknown>): { validityStartTime: string; validityEndTime: string } {
+    const end = new Date(Date.parse(MOCK_CERT_START) + Number(inputs.validityPeriodHours) * 3_600_000);
+    return { validityStartTime: MOCK_CERT_START, validityEndTime: end.toISOString().replace(/\.\d{3}Z$/, "Z") };
+}
+
 export function defaultState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
     switch (type) {
         case "random:index/randomPassword:RandomPassword": {
@@ -85,7 +93,7 @@ export function defaultState(type: string, name: string, inputs: Record<string, 
             return { ...inputs, certRequestPem: pem("CERTIFICATE REQUEST", `mock csr ${name}`) };
         case "tls:index/selfSignedCert:SelfSignedCert":
         case "tls:index/locallySignedCert:LocallySignedCert":
-            return { ...inputs, certPem: pem("CERTIFICATE", `mock cert ${name}`) };
+            return { ...inputs, certPem: pem("CERTIFICATE", `mock cert ${name}`), ...validity(inputs) };
         case "docker:index/remoteImage:RemoteImage":
             return { ...inputs, imageId: `sha256:mock-${name}`, repoDigest: `${inputs.name}@sha256:mock` };
         case "command:local:Command":

@@ -392,6 +392,26 @@ function onLoopback(kind: Kind, rendered: string, dir: string): string {
     return text;
 }
 
+/** The rendered gateway balancer in front of these gateways, as the live harnesses run it. */
+function loopbackGatewayBalancer(kind: Kind, gateways: { name: string; address: string }[], ports: { http: number; https: number; status: number }, dir: string): string {
+    const { spec, topology } = loadPlatform(
+        cfg({
+            layout: "custom",
+            docker: { subnet: "127.0.0.0/24" },
+            nodes: [
+                ...["127.0.0.21", "127.0.0.22", "127.0.0.23"].map((address, i) => ({ name: `etcd-${i + 1}`, address, roles: ["etcd"] })),
+                { name: "cp-1", address: "127.0.0.31", roles: ["control-plane"] },
+                ...gateways.map((g) => ({ name: g.name, address: g.address, roles: ["data-plane"] })),
+                { name: "lb-1", address: LB_ADDR, roles: ["load-balancer"] },
+            ],
+            dataPlane: { httpPort: ports.http, httpsPort: ports.https, statusPort: ports.status },
+            loadBalancer: { kind, healthCheck: HC, retries: RETRIES },
+        }),
+        ctx,
+    );
+    return onLoopback(kind, render(kind, spec, topology, "gateway"), dir);
+}
+
 /** The official images' foreground commands (haproxy master-worker, as balancerCommand), on this machine's programs. */
 function balancerArgs(kind: Kind, file: string, dir: string): string[] {
     return kind === "haproxy" ? ["-W", "-db", "-f", file] : ["-p", `${dir}/`, "-c", file, "-g", ["daemon off;", ...nginxGlobals()].join(" ")];
@@ -519,22 +539,7 @@ describe.each(KINDS)("%s live on loopback", (kind) => {
         gateways = GW_ADDRS.map((a, i) => new FakeGateway(`gw-${i + 1}`, a, hits));
         for (const g of gateways) await g.start(ports);
 
-        const { spec, topology } = loadPlatform(
-            cfg({
-                layout: "custom",
-                docker: { subnet: "127.0.0.0/24" },
-                nodes: [
-                    ...["127.0.0.21", "127.0.0.22", "127.0.0.23"].map((address, i) => ({ name: `etcd-${i + 1}`, address, roles: ["etcd"] })),
-                    { name: "cp-1", address: "127.0.0.31", roles: ["control-plane"] },
-                    ...gateways.map((g) => ({ name: g.name, address: g.address, roles: ["data-plane"] })),
-                    { name: "lb-1", address: LB_ADDR, roles: ["load-balancer"] },
-                ],
-                dataPlane: { httpPort: ports.http, httpsPort: ports.https, statusPort: ports.status },
-                loadBalancer: { kind, healthCheck: HC, retries: RETRIES },
-            }),
-            ctx,
-        );
-        const text = onLoopback(kind, render(kind, spec, topology, "gateway"), dir);
+        const text = loopbackGatewayBalancer(kind, gateways, ports, dir);
         const file = join(dir, kind === "haproxy" ? "haproxy.cfg" : "nginx.conf");
         writeFileSync(file, text);
         balancer = new Balancer(join(dir, `${kind}.log`));
@@ -731,25 +736,10 @@ describe.each(KINDS)("%s reloads in place (docker target's reload step)", (kind)
     const CONTAINER = "dev-lb-1-gateway-lb";
     const reload = balancerReload(kind, "gateway");
 
-    /** The rendered gateway balancer for these gateways, as this harness runs it. */
+    /** The gateway balancer for these of the gateways; a second one (down) where one is named, since a stack has at least two. */
     function config(names: string[]): string {
-        const { spec, topology } = loadPlatform(
-            cfg({
-                layout: "custom",
-                docker: { subnet: "127.0.0.0/24" },
-                nodes: [
-                    ...["127.0.0.21", "127.0.0.22", "127.0.0.23"].map((address, i) => ({ name: `etcd-${i + 1}`, address, roles: ["etcd"] })),
-                    { name: "cp-1", address: "127.0.0.31", roles: ["control-plane"] },
-                    ...gateways.filter((g) => names.includes(g.name)).map((g) => ({ name: g.name, address: g.address, roles: ["data-plane"] })),
-                    ...(names.length < 2 ? [{ name: "gw-spare", address: "127.0.0.13", roles: ["data-plane"] }] : []),
-                    { name: "lb-1", address: LB_ADDR, roles: ["load-balancer"] },
-                ],
-                dataPlane: { httpPort: ports.http, httpsPort: ports.https, statusPort: ports.status },
-                loadBalancer: { kind, healthCheck: HC, retries: RETRIES },
-            }),
-            ctx,
-        );
-        return onLoopback(kind, render(kind, spec, topology, "gateway"), dir);
+        const named: { name: string; address: string }[] = gateways.filter((g) => names.includes(g.name));
+        return loopbackGatewayBalancer(kind, names.length < 2 ? [...named, { name: "gw-spare", address: "127.0.0.13" }] : named, ports, dir);
     }
 
     /** `docker` for one container: its file at reload.files[0] is liveFile; every call is logged. */

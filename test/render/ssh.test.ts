@@ -2,6 +2,9 @@
 // scripts the remote commands send to hosts (all checked with `sh -n`) and their command lines,
 // and what each host verifies.
 import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { loadPlatform } from "../../components/spec";
@@ -213,6 +216,35 @@ describe("host scripts", () => {
         const missing = run(`mkdir -p /var/lib/gateway-ha/staging && echo x > ${staged("aaaa")}`);
         expect(missing.status).not.toBe(0);
         expect(missing.stderr).toContain(`gateway-ha: ${staged("bbbb")} is missing; run pulumi up --replace on its copy, svc-copy-env`);
+    });
+
+    it("files: the service's image is pulled after the files are in, only when absent, before the run step can remove the old container; a failed pull stops it", () => {
+        const dir = mkdtempSync(join(tmpdir(), "gwha-pull-"));
+        try {
+            // A docker that has `present:1` and whose registry serves `served:2` only; every call logged.
+            writeFileSync(
+                join(dir, "docker"),
+                `#!/bin/sh\necho "$*" >> ${dir}/calls\ncase "$1 $2 $3" in "image inspect present:1") exit 0 ;; "image inspect "*) exit 1 ;; "pull --quiet served:2") exit 0 ;; *) echo "pull access denied" >&2; exit 1 ;; esac\n`,
+            );
+            chmodSync(join(dir, "docker"), 0o755);
+            const run = (image: string) => {
+                rmSync(join(dir, "calls"), { force: true });
+                const script = renderInstallFiles("svc", [{ staged: "/var/lib/gateway-ha/staging/svc.aaaa", path: "/opt/gateway-ha/files/svc/x", mode: "0644", copy: "svc-copy-x" }], [], image);
+                const r = spawnSync("unshare", ["-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs t /opt && mount -t tmpfs t /var/lib && mkdir -p /var/lib/gateway-ha/staging && echo x > /var/lib/gateway-ha/staging/svc.aaaa && sh -s"], {
+                    input: script,
+                    encoding: "utf8",
+                    env: { PATH: `${dir}:${process.env.PATH}` },
+                });
+                return { status: r.status, stderr: r.stderr, calls: readFileSync(join(dir, "calls"), "utf8").trim().split("\n") };
+            };
+            expect(run("present:1")).toEqual({ status: 0, stderr: "", calls: ["image inspect present:1"] });
+            expect(run("served:2")).toEqual({ status: 0, stderr: "", calls: ["image inspect served:2", "pull --quiet served:2"] });
+            const failed = run("missing:3");
+            expect(failed.status).not.toBe(0);
+            expect(failed.stderr).toContain("gateway-ha: pulling missing:3 failed; svc keeps running its current container");
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     it("filesInstalled reads an install script back against the staged contents, and refuses a file nothing staged", () => {

@@ -29,6 +29,7 @@ const SAMPLE: PlatformStackOutputs = {
     etcdCaCert: "-----BEGIN CERTIFICATE-----\nc2FtcGxl\n-----END CERTIFICATE-----\n",
     balancerDnsNames: { gateway: "127.0.0.1", controlPlane: "127.0.0.1" },
     fallbackBuckets: null,
+    certificateExpiry: { "etcd/ca": "2031-12-04T06:35:48Z", "etcd/member-1": "2028-12-04T06:35:48Z" },
     adminKey: "sample-admin-key-0123456789abcdef",
     dashboardAdmin: { user: "", password: "" },
     etcdCredentials: {

@@ -7,10 +7,11 @@ import { parse } from "yaml";
 import { ETCD_TLS_SERVER_NAME } from "../../components/render/etcd";
 import { APISIX_PATHS } from "../../components/render/gateway";
 import { loadPlatform } from "../../components/spec";
+import { certificateNotAfter } from "../../components/spec/certificates";
 import { DEFAULT_IMAGES } from "../../components/spec/schema";
 import { PAUSE_IMAGE, reloadFileVar } from "../../components/targets/docker";
 import { balancerConfigPath } from "../../components/loadBalancer";
-import { isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
+import { isSecretWrapper, MOCK_CERT_START, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { stackConfig } from "../../scripts/preview-offline";
 import { dpManagerIdentityConfig, testDpIdentity } from "../config";
 import {
@@ -276,6 +277,16 @@ describe("default dev stack (apisix, standard layout, haproxy)", () => {
         expect(find(changed, T.container, "dp-1-gateway").inputs).toEqual(find(run, T.container, "dp-1-gateway").inputs);
     });
 
+    it("exports each certificate's expiry, plain: creation (the provider's) + its validity; the CA outlives its leaves", () => {
+        const expiry = run.outputs.certificateExpiry;
+        expect(expiry.secret).toBe(false);
+        expect(expiry.value).toEqual({
+            "etcd/ca": "2035-12-30T00:00:00Z",
+            ...Object.fromEntries(["member-1", "member-2", "member-3", "client-control-plane", "client-gateway"].map((id) => [`etcd/${id}`, "2028-01-01T00:00:00Z"])),
+        });
+        expect(MOCK_CERT_START).toBe("2026-01-01T00:00:00Z");
+    });
+
     it("publishes host ports only on lb-1's node container, bound to 127.0.0.1", () => {
         for (const c of ofType(run, T.container)) {
             const ports = (c.inputs.ports as unknown[] | undefined) ?? [];
@@ -409,6 +420,12 @@ describe("flavor api7-v3", () => {
         expect(services(run, "etcd")).toEqual([]);
         expect(run.outputs.etcdEndpoints.value).toEqual([]);
         expect(run.outputs.etcdCaCert.value).toBe("");
+    });
+
+    it("exports the expiry of the gateway group's dashboard-issued certificate, the one certificate it deploys", () => {
+        const { certificate } = dpManagerIdentityConfig();
+        expect(run.outputs.certificateExpiry).toEqual({ value: { dpManagerIdentity: certificateNotAfter(certificate) }, secret: false });
+        expect(Date.parse(certificateNotAfter(certificate)!)).toBeGreaterThan(Date.now());
     });
 
     it("runs a dashboard and a DP Manager on every control-plane node, both configured with the DSN as a secret", () => {

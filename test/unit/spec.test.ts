@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { CTX as ctx, cfg, issuesOf } from "../config";
+import { X509Certificate } from "node:crypto";
+import { CTX as ctx, cfg, dpManagerIdentityConfig, issuesOf } from "../config";
+import { certificateNotAfter } from "../../components/spec/certificates";
 import {
     checkDatabase,
     checkEtcdTiming,
@@ -143,6 +145,14 @@ describe("validation names the key, the value and the rule", () => {
             expect((e as Error).message).toContain("gateway-ha:controlPlane.databaseDsn = [secret]");
             expect((e as Error).message).not.toContain("hunter2");
         }
+    });
+
+    it("an API7 v3 gateway identity whose certificate does not parse is refused naming the key (its expiry is exported)", () => {
+        const id = dpManagerIdentityConfig();
+        const issues = issuesOf({ flavor: "api7-v3", controlPlane: { databaseDsn: V3_DSN }, dataPlane: { dpManagerIdentity: { ...id, certificate: "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n" } } });
+        expect(issues).toContainEqual(expect.objectContaining({ key: "dataPlane.dpManagerIdentity.certificate", rule: expect.stringMatching(/parses as X\.509/) }));
+        expect(certificateNotAfter(id.certificate)).toBe(new Date(new X509Certificate(id.certificate).validTo).toISOString().replace(".000Z", "Z"));
+        expect(certificateNotAfter("not a certificate")).toBeUndefined();
     });
 
     it("accepts the valid variants", () => {
