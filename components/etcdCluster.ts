@@ -16,7 +16,8 @@ import type { FileSpec, ServiceSpec, Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
 import type { Topology } from "./topology/types";
 
-export type EtcdConsumer = "control-plane" | "gateway";
+export const ETCD_CONSUMERS = ["control-plane", "gateway"] as const;
+export type EtcdConsumer = (typeof ETCD_CONSUMERS)[number];
 
 export interface EtcdClientIdentity {
     user: string;
@@ -79,13 +80,14 @@ export class EtcdCluster extends pulumi.ComponentResource {
             // No CN: etcd (CVE-2018-16886 fix) refuses gRPC-gateway requests, which is how APISIX talks
             // to it, from a certificate with a CN once client-cert-auth and auth are on. The password
             // is the identity; the certificate proves membership of the platform.
-            cert: ca?.issue(`client-${user}`, { organizationalUnit: user }),
+            // Renewed after the members, one week apart (pki.ts, RENEWAL_STAGGER_HOURS).
+            cert: ca?.issue(`client-${user}`, { organizationalUnit: user }, {}, members.length + ETCD_CONSUMERS.indexOf(user)),
         });
         this.consumers = { "control-plane": identity("control-plane"), gateway: identity("gateway") };
 
         const deployed = members.map((node, i) => {
             const sans = etcdMemberSans(topology, i);
-            const cert = ca?.issue(`member-${i + 1}`, { commonName: etcdMemberName(topology, i) }, { dns: sans.dnsNames, ips: sans.ipAddresses });
+            const cert = ca?.issue(`member-${i + 1}`, { commonName: etcdMemberName(topology, i) }, { dns: sans.dnsNames, ips: sans.ipAddresses }, i);
             const files: FileSpec[] = ca && cert
                 ? [
                       { path: pkiPath(ETCD_PKI_FILES.ca), content: ca.certPem },

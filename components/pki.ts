@@ -11,6 +11,13 @@ export interface IssuedCert {
 const VALIDITY_HOURS = 24 * 365 * 2;
 /** Renew a certificate (replace it on the next `pulumi up`) in its last 30 days. */
 const EARLY_RENEWAL_HOURS = 24 * 30;
+/**
+ * Certificates created together expire together: each one's renewal window opens a week before the
+ * previous one's (`renewalOrder`), so with a `pulumi up` at least weekly no two renew (and restart
+ * their services) in the same update. early_renewal_hours changes in place (hashicorp/terraform-
+ * provider-tls: no RequiresReplace on it), so a deployed stack takes this without new certificates.
+ */
+export const RENEWAL_STAGGER_HOURS = 24 * 7;
 
 export class CertificateAuthority {
     readonly certPem: pulumi.Output<string>;
@@ -44,7 +51,7 @@ export class CertificateAuthority {
      * A certificate usable as TLS server and client (etcd members use one for both, and for peers).
      * `commonName` undefined issues a certificate without CN, named by `organizationalUnit` instead.
      */
-    issue(id: string, subject: { commonName?: string; organizationalUnit?: string }, sans: { dns?: string[]; ips?: string[] } = {}): IssuedCert {
+    issue(id: string, subject: { commonName?: string; organizationalUnit?: string }, sans: { dns?: string[]; ips?: string[] }, renewalOrder: number): IssuedCert {
         const key = new tls.PrivateKey(`${this.name}-${id}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, this.opts);
         const csr = new tls.CertRequest(
             `${this.name}-${id}-csr`,
@@ -63,7 +70,7 @@ export class CertificateAuthority {
                 caPrivateKeyPem: this.key.privateKeyPem,
                 caCertPem: this.certPem,
                 validityPeriodHours: VALIDITY_HOURS,
-                earlyRenewalHours: EARLY_RENEWAL_HOURS,
+                earlyRenewalHours: EARLY_RENEWAL_HOURS + renewalOrder * RENEWAL_STAGGER_HOURS,
                 allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
             },
             this.opts,

@@ -287,6 +287,15 @@ describe("default dev stack (apisix, standard layout, haproxy)", () => {
         expect(MOCK_CERT_START).toBe("2026-01-01T00:00:00Z");
     });
 
+    it("certificates created together renew a week apart, members first: no update renews two (and restarts their services) at once", () => {
+        const certs = ofType(run, "tls:index/locallySignedCert:LocallySignedCert");
+        const renewal = Object.fromEntries(certs.map((c) => [c.name.replace(/^.*-pki-/, "").replace(/-cert$/, ""), c.inputs.earlyRenewalHours]));
+        const day = 24;
+        expect(renewal).toEqual({ "member-1": 30 * day, "member-2": 37 * day, "member-3": 44 * day, "client-control-plane": 51 * day, "client-gateway": 58 * day });
+        // The same validity for all: only the renewal window (updated in place by the provider) differs.
+        expect(new Set(certs.map((c) => c.inputs.validityPeriodHours))).toEqual(new Set([2 * 365 * day]));
+    });
+
     it("publishes host ports only on lb-1's node container, bound to 127.0.0.1", () => {
         for (const c of ofType(run, T.container)) {
             const ports = (c.inputs.ports as unknown[] | undefined) ?? [];
