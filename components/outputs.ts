@@ -32,7 +32,8 @@ export interface PlatformOutputs {
      * When each certificate the stack deploys expires (RFC 3339, UTC), by name: `etcd/ca`,
      * `etcd/member-N`, `etcd/client-<user>`, and API7 v3's `dpManagerIdentity` (the dashboard-issued
      * gateway certificate, which `npm run api7:identity` renews). Generated ones renew on the first
-     * `pulumi up` in their last 30 days.
+     * `pulumi up` in their renewal window: the last 30 days for member 1, a week earlier for each
+     * next one (components/pki.ts).
      */
     certificateExpiry: Record<string, string>;
 }

@@ -6,6 +6,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { LABELS, fileContent, serviceLabels, type DeployedService, type EntryPoints, type ReloadSpec, type ServiceSpec, type Target, type TaskSpec } from "../service";
+import { q } from "../render/ssh";
 import type { PlatformSpec } from "../spec/types";
 import { controlPlanePorts } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
@@ -45,8 +46,6 @@ function seconds(s: number): string {
     return `${s}s`;
 }
 
-const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
 /** The variable that carries file `i` of a reload step to its script. */
 export const reloadFileVar = (i: number) => `GATEWAY_HA_RELOAD_FILE_${i}`;
 
@@ -58,7 +57,7 @@ export const reloadFileVar = (i: number) => `GATEWAY_HA_RELOAD_FILE_${i}`;
  * signal. A refused file stops `pulumi up` with the program's message; the old config keeps serving.
  */
 export function renderReloadScript(container: string, reload: ReloadSpec): string {
-    const c = shq(container);
+    const c = q(container);
     const lines = ["set -eu", 'tmp=$(mktemp -d)', "trap 'rm -rf \"$tmp\"' EXIT", "changed=0"];
     reload.files.forEach((path, i) => {
         const next = `${path}.next`;
@@ -66,11 +65,11 @@ export function renderReloadScript(container: string, reload: ReloadSpec): strin
             `printf '%s' "$${reloadFileVar(i)}" > "$tmp/${i}"`,
             // Readable by an image's non-root user (haproxy's); docker cp makes root the owner.
             `chmod 0644 "$tmp/${i}"`,
-            `docker cp ${c}:${shq(path)} - | tar -xOf - > "$tmp/${i}.current" 2>/dev/null || : > "$tmp/${i}.current"`,
+            `docker cp ${c}:${q(path)} - | tar -xOf - > "$tmp/${i}.current" 2>/dev/null || : > "$tmp/${i}.current"`,
             `if ! cmp -s "$tmp/${i}" "$tmp/${i}.current"; then`,
-            `    docker cp "$tmp/${i}" ${c}:${shq(next)}`,
-            `    docker exec ${c} ${reload.check(next).map(shq).join(" ")} || { echo "${container}: the program refused the new ${path}; the running config is unchanged" >&2; exit 1; }`,
-            `    docker cp "$tmp/${i}" ${c}:${shq(path)}`,
+            `    docker cp "$tmp/${i}" ${c}:${q(next)}`,
+            `    docker exec ${c} ${reload.check(next).map(q).join(" ")} || { echo "${container}: the program refused the new ${path}; the running config is unchanged" >&2; exit 1; }`,
+            `    docker cp "$tmp/${i}" ${c}:${q(path)}`,
             "    changed=1",
             "fi",
         );
@@ -266,7 +265,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): command.local.Command {
         const container = this.containerName(task.runIn.name);
         const forward = task.toolEnv.map((e) => `-e ${e}`).join(" ");
-        const quoted = task.toolArgv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
+        const quoted = task.toolArgv.map(q).join(" ");
         const script = `set -eu\ntool() { docker exec -i ${forward} ${container} ${quoted} "$@"; }\n${task.script}`;
         const host = sshHost(task.runIn.node);
         return new command.local.Command(
