@@ -2,10 +2,10 @@
 // flags and bootstrapped with the rendered script: TLS with openssl-made certificates, auth,
 // per-role permissions, idempotent re-runs, password rotation, quorum with one member killed.
 import { cfg } from "../config";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { ETCD, ETCDCTL, Pki, freePortPair, haveTools, run } from "./etcdHarness";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,11 +25,6 @@ import {
     renderEtcdHealthCheckScript,
 } from "../../components/render/etcd";
 
-const ETCD = "/usr/bin/etcd";
-const ETCDCTL = "/usr/bin/etcdctl";
-const OPENSSL = "/usr/bin/openssl";
-const haveTools = [ETCD, ETCDCTL, OPENSSL].every((p) => existsSync(p));
-
 const ETCD_ADDRS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"];
 const OTHER_NODES: [string, string][] = [
     ["cp-1", "127.0.0.21"],
@@ -38,25 +33,6 @@ const OTHER_NODES: [string, string][] = [
     ["dp-2", "127.0.0.32"],
     ["lb-1", "127.0.0.41"],
 ];
-
-/** Every port pair is checked free on all three addresses before use. */
-async function portFree(host: string, port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const srv = net.createServer();
-        srv.once("error", () => resolve(false));
-        srv.listen(port, host, () => srv.close(() => resolve(true)));
-    });
-}
-
-async function freePortPair(exclude: number[] = []): Promise<[number, number]> {
-    for (let attempt = 0; attempt < 50; attempt++) {
-        const base = 30000 + 2 * Math.floor(Math.random() * 10000);
-        if (exclude.includes(base) || exclude.includes(base + 1)) continue;
-        const checks = await Promise.all(ETCD_ADDRS.flatMap((a) => [portFree(a, base), portFree(a, base + 1)]));
-        if (checks.every(Boolean)) return [base, base + 1];
-    }
-    throw new Error("no free port pair on 127.0.0.11-13");
-}
 
 function platform(clientPort: number, peerPort: number, clusterToken: string): { spec: PlatformSpec; topology: Topology } {
     const nodes = [...ETCD_ADDRS.map((address, i) => ({ name: `etcd-${i + 1}`, address })), ...OTHER_NODES.map(([name, address]) => ({ name, address }))];
@@ -70,50 +46,6 @@ function platform(clientPort: number, peerPort: number, clusterToken: string): {
     return loadPlatform(raw, { project: "gateway-ha", stack: "lab" });
 }
 
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}) {
-    const started = Date.now();
-    const r = spawnSync(cmd, args, {
-        cwd: opts.cwd,
-        env: opts.env ?? { PATH: process.env.PATH },
-        input: opts.input,
-        timeout: opts.timeoutMs ?? 20_000,
-        encoding: "utf8",
-        killSignal: "SIGKILL",
-    });
-    return { status: r.status, out: `${r.stdout ?? ""}${r.stderr ?? ""}`, stdout: r.stdout ?? "", stderr: r.stderr ?? "", ms: Date.now() - started, error: r.error };
-}
-
-function openssl(args: string[], cwd: string) {
-    const r = run(OPENSSL, args, { cwd });
-    if (r.status !== 0) throw new Error(`openssl ${args.join(" ")} failed: ${r.out}`);
-}
-
-/** A PKI like the one the stack makes: one CA, member certs (client + server), client certs. */
-class Pki {
-    readonly dir = mkdtempSync(join(tmpdir(), "gwha-etcd-ca-"));
-    constructor() {
-        openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=gateway-ha-lab-etcd-ca"], this.dir);
-    }
-    get ca() {
-        return join(this.dir, "ca.crt");
-    }
-    /** Signs a cert for `cn` with the given SANs; writes <dir>/<cert>, <dir>/<key>. */
-    issue(cn: string, sans: { ipAddresses: string[]; dnsNames: string[] }, dir: string, cert: string, key: string) {
-        const csr = join(dir, `${cn}.csr`);
-        const ext = join(dir, `${cn}.ext`);
-        openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", join(dir, key), "-out", csr, "-subj", `/CN=${cn}`], dir);
-        const san = [...sans.ipAddresses.map((a) => `IP:${a}`), ...sans.dnsNames.map((d) => `DNS:${d}`)].join(",");
-        writeFileSync(ext, `subjectAltName=${san}\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`);
-        openssl(["x509", "-req", "-in", csr, "-CA", this.ca, "-CAkey", join(this.dir, "ca.key"), "-CAcreateserial", "-out", join(dir, cert), "-days", "1", "-extfile", ext], dir);
-        rmSync(csr);
-        rmSync(ext);
-    }
-    /** A client cert in the CA dir: {cert, key} paths. */
-    client(cn: string) {
-        this.issue(cn, { ipAddresses: [], dnsNames: [cn] }, this.dir, `${cn}.crt`, `${cn}.key`);
-        return { cert: join(this.dir, `${cn}.crt`), key: join(this.dir, `${cn}.key`) };
-    }
-}
 
 interface Member {
     dir: string;
@@ -231,7 +163,7 @@ describe.skipIf(!haveTools)("real etcd cluster from the rendered flags and boots
     const asRoot = () => `root:${pw.root}`;
 
     beforeAll(async () => {
-        const [client, peer] = await freePortPair();
+        const [client, peer] = await freePortPair(ETCD_ADDRS);
         ({ spec, topology } = platform(client, peer, `gwha-lab-${randomBytes(4).toString("hex")}`));
         urls = etcdClientUrls(spec, topology);
         pki = new Pki();
@@ -401,7 +333,7 @@ describe.skipIf(!haveTools)("bootstrap against a cluster that cannot form", () =
     }, 30_000);
 
     it("fails (non-zero) within bounded time when only one of three members runs", async () => {
-        const [client, peer] = await freePortPair();
+        const [client, peer] = await freePortPair(ETCD_ADDRS);
         const { spec, topology } = platform(client, peer, `gwha-lab-${randomBytes(4).toString("hex")}`);
         const pki = new Pki();
         dirs.push(pki.dir);

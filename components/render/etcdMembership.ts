@@ -1,0 +1,299 @@
+// etcd membership as code: the scripts a target runs around each member so that a cluster grows,
+// shrinks and heals one member at a time without losing quorum or forking.
+//
+// Facts these scripts rely on (test/lab/etcd-membership.test.ts shows each on real etcd):
+// - `--initial-cluster*` count only on a member's first start (empty data dir). With `existing`,
+//   etcd fetches the cluster from the listed peers and refuses to start unless the list names
+//   exactly the current members ("error validating peerURLs"): the list `member add` prints.
+// - A member started with `new` and no data, whose peers already formed the cluster, exits with
+//   "has already been bootstrapped"; new members started with `new` beside a cluster that is down
+//   form their own if they are a majority of their list (split brain). So only the founders (the
+//   members of the first deployment, kept in a record step) ever use `new`, and any other member
+//   refuses to join while no member answers.
+// - A founder alone does not answer clients until a quorum has formed: the first deployment cannot
+//   ask the cluster anything. Founders are listed by name from the start, with client URLs only
+//   once they have run.
+// - A founding member's ID is the first 8 bytes of sha1(sorted peer URLs + cluster token); a member
+//   added later gets a time-salted one. So `member list` tells a founder's original incarnation
+//   (data in the data dir itself) from a re-joined one (data in a subdirectory named by its ID).
+// - A learner does not vote, so adding one never changes the quorum; it fails `endpoint health`
+//   ("rpc not supported for learner") until promoted, and etcd allows one learner at a time.
+//   `member promote` is refused until the learner has caught up with the leader.
+// - etcd refuses membership changes for a few seconds after a member became active ("unhealthy
+//   cluster"): every change is retried.
+// - With auth on, membership changes need root.
+import { createHash } from "node:crypto";
+import type { PlatformSpec } from "../spec/types";
+import type { Topology } from "../topology/types";
+import { type EtcdFirstStart, ETCD_BOOTSTRAP_ENV, ETCD_CONTAINER_PATHS, etcdClientUrl, etcdMemberName, etcdPeerUrl, etcdUsers } from "./etcd";
+
+/** Environment of the membership steps (besides the root password and ETCD_BOOTSTRAP_ENV's tries/delay). */
+export const ETCD_MEMBER_ENV = {
+    name: "ETCD_MEMBER_NAME",
+    peerUrl: "ETCD_MEMBER_PEER_URL",
+    clientUrl: "ETCD_MEMBER_CLIENT_URL",
+    /** The ID this member has if it founded the cluster (lower-case hex, as etcdctl prints it). */
+    founderId: "ETCD_MEMBER_FOUNDER_ID",
+    /** The founders' `--initial-cluster` (name=peerURL,...), from the record the first deployment made. */
+    founders: "ETCD_FOUNDERS",
+    /** The member's data volume inside its container. */
+    dataDir: "ETCD_DATA_DIR",
+} as const;
+
+/**
+ * What a member starts with the first time: printed by the join step (one line, space-separated),
+ * kept in the step's state afterwards. `new` only for founders of the first deployment; the data
+ * dir is the volume itself for a founder, a subdirectory named by member ID after a join.
+ */
+export type EtcdJoinRecord = EtcdFirstStart;
+
+/** A founding member's ID as etcd computes it (membership.NewMember with no time salt). */
+export function etcdFounderId(peerUrl: string, clusterToken: string): string {
+    const digest = createHash("sha1").update(`${peerUrl}${clusterToken}`).digest();
+    return digest.readBigUInt64BE(0).toString(16);
+}
+
+/** The record a founder prints on the first deployment (and what the mock engine returns for a join step). */
+export function founderRecord(founders: string, dataDir: string = ETCD_CONTAINER_PATHS.dataDir): EtcdJoinRecord {
+    return { state: "new", initialCluster: founders, dataDir };
+}
+
+export function formatJoinRecord(r: EtcdJoinRecord): string {
+    return `${r.state} ${r.initialCluster} ${r.dataDir}`;
+}
+
+/** Parses the join step's stdout (its last line); throws naming what is wrong. */
+export function parseJoinRecord(stdout: string): EtcdJoinRecord {
+    const line = stdout.trim().split("\n").pop() ?? "";
+    const [state, initialCluster, dataDir, ...rest] = line.split(" ");
+    if ((state !== "new" && state !== "existing") || !initialCluster || !dataDir?.startsWith("/") || rest.length > 0)
+        throw new Error(`etcd join step printed ${JSON.stringify(line)}; expected "<new|existing> <initial cluster> <data dir>"`);
+    if (!/^[A-Za-z0-9_.-]+=[a-z]+:\/\/[^,\s]+(,[A-Za-z0-9_.-]+=[a-z]+:\/\/[^,\s]+)*$/.test(initialCluster))
+        throw new Error(`etcd join step printed an initial cluster that is not name=peerURL,...: ${JSON.stringify(initialCluster)}`);
+    return { state, initialCluster, dataDir };
+}
+
+/**
+ * The environment of member `index`'s join and gate steps. Not in it: the root password and the
+ * founders (ETCD_MEMBER_ENV.founders), which the caller adds from their own resources.
+ */
+export function etcdMemberStepEnv(spec: PlatformSpec, topology: Topology, index: number): Record<string, string> {
+    const peerUrl = etcdPeerUrl(spec, topology, index);
+    return {
+        [ETCD_MEMBER_ENV.name]: etcdMemberName(topology, index),
+        [ETCD_MEMBER_ENV.peerUrl]: peerUrl,
+        [ETCD_MEMBER_ENV.clientUrl]: etcdClientUrl(spec, topology, index),
+        [ETCD_MEMBER_ENV.founderId]: etcdFounderId(peerUrl, spec.etcd.clusterToken),
+        [ETCD_MEMBER_ENV.dataDir]: ETCD_CONTAINER_PATHS.dataDir,
+    };
+}
+
+/** Shell helpers shared by the three scripts. */
+function prelude(spec: PlatformSpec, title: string): string {
+    const root = etcdUsers(spec).find((u) => u.name === "root")!.passwordEnv;
+    const e = ETCD_MEMBER_ENV;
+    return `# gateway-ha: ${title}. Generated: do not edit.
+# The caller defines \`tool\`: etcdctl run where a member's certificate is, forwarding ETCDCTL_USER
+# and ETCDCTL_ENDPOINTS (every member's client URL; changes go to voters only, as a learner refuses
+# them). Nothing secret is printed; stdout carries only the step's record.
+set -eu
+set +x
+tries=\${${ETCD_BOOTSTRAP_ENV.tries}:-60}
+delay=\${${ETCD_BOOTSTRAP_ENV.delay}:-2}
+say() { printf 'etcd-membership: %s: %s\\n' "$${e.name}" "$*" >&2; }
+die() { printf 'etcd-membership: %s: ERROR: %s\\n' "$${e.name}" "$*" >&2; exit 1; }
+case $tries in '' | *[!0-9]*) die "${ETCD_BOOTSTRAP_ENV.tries} must be a whole number" ;; esac
+case $delay in '' | *[!0-9]*) die "${ETCD_BOOTSTRAP_ENV.delay} must be a whole number of seconds" ;; esac
+[ -n "\${ETCDCTL_ENDPOINTS-}" ] || die "ETCDCTL_ENDPOINTS must list the members' client URLs"
+export ETCDCTL_ENDPOINTS
+for v in "$${e.name}" "$${e.peerUrl}" "$${e.clientUrl}"; do [ -n "$v" ] || die "${e.name}, ${e.peerUrl} and ${e.clientUrl} must be set"; done
+${
+    spec.etcd.auth
+        ? `[ -n "\${${root}-}" ] || die "${root} is not set or empty"
+# Membership changes need root once auth is on; while it is off etcd ignores the credentials.
+ETCDCTL_USER="root:$${root}"
+export ETCDCTL_USER
+`
+        : ""
+}
+# members: \`member list\` as lines "id|status|name|peer URLs|client URLs|is learner".
+members() {
+    _rc=0
+    _ml=$(tool member list 2>&1) || _rc=$?
+    if [ "$_rc" -ne 0 ]; then printf '%s\\n' "$_ml" >&2; return "$_rc"; fi
+    printf '%s\\n' "$_ml" | grep '^[0-9a-f][0-9a-f]*, ' | sed 's/, /|/g' || true
+}
+
+# this_member LIST: this member's line (by peer URL, else by name), or nothing.
+this_member() {
+    printf '%s\\n' "$1" | awk -F'|' -v p="$${e.peerUrl}" '$4 == p' | head -n 1 | grep . ||
+        printf '%s\\n' "$1" | awk -F'|' -v n="$${e.name}" 'n != "" && $3 == n' | head -n 1
+}
+
+field() { printf '%s\\n' "$1" | cut -d'|' -f"$2"; }
+
+# healthy URL: the member at client URL answers \`endpoint health\` (a learner does not).
+healthy() {
+    _h=$(tool endpoint health --cluster 2>&1) || true
+    printf '%s\\n' "$_h" | grep -q "^$1 is healthy"
+}
+
+# voters: the client URLs of the voting members that have run, comma-separated.
+voters() {
+    members | awk -F'|' '$6 != "true" && $5 != "" { printf "%s%s", (n++ ? "," : ""), $5 }'
+}
+
+# change ARGS...: a membership change, sent to voters, retried while etcd refuses it for now; its
+# output in $_out.
+change() {
+    _c=1
+    while :; do
+        _rc=0
+        _v=$(voters) || _v=
+        _out=$(ETCDCTL_ENDPOINTS=\${_v:-$ETCDCTL_ENDPOINTS}; export ETCDCTL_ENDPOINTS; tool member "$@" 2>&1) || _rc=$?
+        [ "$_rc" -ne 0 ] || return 0
+        case $_out in
+            *'unhealthy cluster'* | *'too many learner'* | *'in sync with leader'* | *'not enough started members'* | *'context deadline exceeded'* | *'leader changed'* | *'not supported for learner'* | *'request timed out'*) ;;
+            *) printf '%s\\n' "$_out" >&2; return "$_rc" ;;
+        esac
+        [ "$_c" -lt "$tries" ] || { printf '%s\\n' "$_out" >&2; return "$_rc"; }
+        _c=$((_c + 1))
+        sleep "$delay"
+    done
+}
+
+# quorum_without ID: the voters other than ID that answer are a majority of the voters left.
+quorum_without() {
+    _list=$(members) || return 1
+    _voters=$(printf '%s\\n' "$_list" | awk -F'|' -v id="$1" '$1 != id && $6 != "true"' | grep -c .) || true
+    _h=$(tool endpoint health --cluster 2>&1) || true
+    _up=0
+    for _u in $(printf '%s\\n' "$_list" | awk -F'|' -v id="$1" '$1 != id && $6 != "true" { print $5 }'); do
+        printf '%s\\n' "$_h" | grep -q "^$_u is healthy" && _up=$((_up + 1))
+    done
+    [ "$_up" -ge $((_voters / 2 + 1)) ]
+}
+`;
+}
+
+/**
+ * The join step, run before the member's service is (re)created. Prints the member's first-start
+ * record (EtcdJoinRecord). A founder while no member answers (the first deployment) or that never
+ * started: the founders' record; any other member while none answers: refused. A member not in the cluster: `member add --learner`. A
+ * member listed but not healthy (data lost, or a new address): removed and added again, into a
+ * fresh data directory, provided quorum holds without it. A healthy listed member: its record
+ * again, unchanged, so re-running the step moves nothing.
+ */
+export function renderEtcdJoinScript(spec: PlatformSpec): string {
+    const e = ETCD_MEMBER_ENV;
+    return `${prelude(spec, "etcd join step")}
+record() { printf '%s %s %s\\n' "$1" "$2" "$3"; }
+founders() { record new "$${e.founders}" "$${e.dataDir}"; }
+[ -n "\${${e.founders}-}" ] || die "${e.founders} is not set"
+is_founder() { case ",$${e.founders}," in *",$${e.name}=$${e.peerUrl},"*) return 0 ;; esac; return 1; }
+
+i=1
+while :; do
+    _rc=0
+    list=$(members) || _rc=$?
+    [ "$_rc" -ne 0 ] || break
+    # A founder starts as one: on the first deployment nothing answers before a quorum has started,
+    # and later etcd itself refuses a founder whose peers already formed the cluster.
+    if is_founder; then
+        say "no member answers: a founder of $${e.founders}"
+        founders
+        exit 0
+    fi
+    # Never found a cluster beside one that exists but is down: that is how a split brain starts.
+    [ "$i" -lt "$tries" ] || die "no etcd member answers after $tries tries: refusing to add a member that is not a founder until the cluster is back"
+    i=$((i + 1))
+    sleep "$delay"
+done
+
+me=$(this_member "$list")
+if [ -n "$me" ]; then
+    id=$(field "$me" 1)
+    status=$(field "$me" 2)
+    peer=$(field "$me" 4)
+    client=$(field "$me" 5)
+    learner=$(field "$me" 6)
+    # A founder is listed by name from the start; it has client URLs once it has run.
+    if is_founder && [ "$id" = "$${e.founderId}" ] && [ -z "$client" ] && [ "$peer" = "$${e.peerUrl}" ]; then
+        say "a founding member that has not started yet"
+        founders
+        exit 0
+    fi
+    if [ "$status" = started ] && [ "$peer" = "$${e.peerUrl}" ] && [ "$learner" != true ] && healthy "$${e.clientUrl}"; then
+        say "already a healthy member ($id): keeping its data"
+        if is_founder && [ "$id" = "$${e.founderId}" ]; then founders; else record existing "$(printf '%s\\n' "$list" | awk -F'|' '{ printf "%s%s=%s", (NR > 1 ? "," : ""), $3, $4 }')" "$${e.dataDir}/$id"; fi
+        exit 0
+    fi
+    quorum_without "$id" || die "member $id is listed but not healthy, and the others are no quorum without it: not removing it"
+    say "member $id is listed but not healthy (status $status, peer $peer): removing it to add it again with empty data"
+    change remove "$id" >/dev/null || die "could not remove member $id"
+fi
+
+say "adding as a learner"
+change add "$${e.name}" --learner --peer-urls="$${e.peerUrl}" || die "member add failed"
+added=$_out
+id=$(printf '%s\\n' "$added" | sed -n 's/^Member \\([0-9a-f]*\\) added.*/\\1/p' | head -n 1)
+cluster=$(printf '%s\\n' "$added" | sed -n 's/^ETCD_INITIAL_CLUSTER="\\(.*\\)"$/\\1/p' | head -n 1)
+[ -n "$id" ] && [ -n "$cluster" ] || { printf '%s\\n' "$added" >&2; die "could not read the new member's ID and initial cluster"; }
+say "added as learner $id"
+record existing "$cluster" "$${e.dataDir}/$id"
+`;
+}
+
+/**
+ * The gate step, run after the member's service starts: waits until the member has started,
+ * promotes it once its log has caught up (a learner), then waits until it answers as a healthy
+ * voter. Prints the member's ID, which the remove script reads back on deletion.
+ */
+export function renderEtcdGateScript(spec: PlatformSpec): string {
+    const e = ETCD_MEMBER_ENV;
+    return `${prelude(spec, "etcd member gate")}
+i=1
+while :; do
+    list=$(members) || list=
+    me=$(this_member "$list")
+    [ -z "$me" ] || [ "$(field "$me" 2)" != started ] || break
+    [ "$i" -lt "$tries" ] || die "the member has not started after $tries tries"
+    i=$((i + 1))
+    sleep "$delay"
+done
+id=$(field "$me" 1)
+if [ "$(field "$me" 6)" = true ]; then
+    say "promoting learner $id once it has caught up"
+    # A timed-out promote may have gone through: the member list has the last word.
+    change promote "$id" >/dev/null ||
+        [ "$(field "$(this_member "$(members)")" 6)" = false ] || die "could not promote learner $id"
+fi
+i=1
+until healthy "$${e.clientUrl}"; do
+    [ "$i" -lt "$tries" ] || die "member $id is not healthy after $tries tries"
+    i=$((i + 1))
+    sleep "$delay"
+done
+say "member $id is a healthy voter"
+printf '%s\\n' "$id"
+`;
+}
+
+/**
+ * The gate step's delete: removes the member it gated (ID from PULUMI_COMMAND_STDOUT, else by peer
+ * URL) before its service goes, only while the others keep quorum. Gone already: nothing to do.
+ */
+export function renderEtcdRemoveScript(spec: PlatformSpec): string {
+    return `${prelude(spec, "etcd member removal")}
+list=$(members) || die "no etcd member answers: cannot remove this member"
+id=$(printf '%s\\n' "\${PULUMI_COMMAND_STDOUT-}" | tail -n 1 | tr -cd '0-9a-f')
+me=
+[ -z "$id" ] || me=$(printf '%s\\n' "$list" | awk -F'|' -v id="$id" '$1 == id')
+[ -n "$me" ] || me=$(this_member "$list")
+if [ -z "$me" ]; then say "not a member (any more): nothing to remove"; exit 0; fi
+id=$(field "$me" 1)
+quorum_without "$id" || die "removing member $id would leave no healthy quorum: not removing it"
+change remove "$id" >/dev/null || die "could not remove member $id"
+say "removed member $id"
+`;
+}

@@ -1,0 +1,221 @@
+// etcd membership as code on real etcd (127.0.0.11-15, TLS and auth): the rendered join, gate and
+// remove scripts found a cluster, grow it 3 -> 5 one learner at a time, shrink it 5 -> 3, repair a
+// member whose data was wiped, and refuse to found a second cluster beside one that is down.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadPlatform } from "../../components/spec";
+import type { PlatformSpec } from "../../components/spec/types";
+import type { Topology } from "../../components/topology";
+import { ETCD_PKI_FILES, etcdClientUrls, etcdInitialCluster, etcdMemberArgs, etcdMemberName, etcdMemberSans, renderEtcdBootstrapScript } from "../../components/render/etcd";
+import { ETCD_MEMBER_ENV, etcdMemberStepEnv, founderRecord, parseJoinRecord, renderEtcdGateScript, renderEtcdJoinScript, renderEtcdRemoveScript, type EtcdJoinRecord } from "../../components/render/etcdMembership";
+import { cfg } from "../config";
+import { ETCD, ETCDCTL, Pki, freePortPair, haveTools, run } from "./etcdHarness";
+
+const ADDRS = ["127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14", "127.0.0.15"];
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+function platform(members: number, clientPort: number, peerPort: number, clusterToken: string): { spec: PlatformSpec; topology: Topology } {
+    const nodes = [...ADDRS.slice(0, members).map((address, i) => ({ name: `etcd-${i + 1}`, address })), ...["cp-1", "cp-2", "dp-1", "dp-2", "lb-1"].map((name, i) => ({ name, address: `127.0.0.${21 + i}` }))];
+    return loadPlatform(cfg({ docker: { subnet: "127.0.0.0/24" }, nodes, etcd: { members, clientPort, peerPort, clusterToken, heartbeatMs: 50, electionMs: 500 } }), { project: "gateway-ha", stack: "lab" });
+}
+
+describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
+    const work = mkdtempSync(join(tmpdir(), "gwha-etcd-membership-"));
+    const rootPassword = `p$\`'${randomBytes(9).toString("base64url")}`;
+    const procs = new Map<number, ChildProcess>();
+    let pki: Pki;
+    let three: { spec: PlatformSpec; topology: Topology };
+    let five: { spec: PlatformSpec; topology: Topology };
+    const gated = new Map<number, string>();
+
+    const memberDir = (i: number) => join(work, `m${i + 1}`);
+    const cert = (i: number) => ({ cert: join(memberDir(i), "pki", ETCD_PKI_FILES.cert), key: join(memberDir(i), "pki", ETCD_PKI_FILES.key) });
+
+    /** The target's half of the contract: etcdctl with a member's certificate. */
+    function prelude(p: { spec: PlatformSpec; topology: Topology }, viaMember: number): string {
+        const c = cert(viaMember);
+        return `export ETCDCTL_ENDPOINTS=${q(etcdClientUrls(p.spec, p.topology).join(","))}\ntool() { ${ETCDCTL} --cacert=${q(pki.ca)} --cert=${q(c.cert)} --key=${q(c.key)} --dial-timeout=2s --command-timeout=5s "$@"; }`;
+    }
+
+    function step(script: string, p: { spec: PlatformSpec; topology: Topology }, index: number, viaMember: number, extra: Record<string, string> = {}) {
+        const env = { PATH: process.env.PATH, ETCD_ROOT_PASSWORD: rootPassword, ETCD_BOOTSTRAP_DELAY: "1", ...etcdMemberStepEnv(p.spec, p.topology, index), [ETCD_MEMBER_ENV.founders]: etcdInitialCluster(three.spec, three.topology), [ETCD_MEMBER_ENV.dataDir]: join(memberDir(index), "data"), ...extra };
+        const r = run("sh", ["-c", `${prelude(p, viaMember)}\n${script}`], { env, timeoutMs: 120_000 });
+        expect(r.out).not.toContain(rootPassword);
+        return r;
+    }
+
+    function start(p: { spec: PlatformSpec; topology: Topology }, i: number, record: EtcdJoinRecord) {
+        const args = etcdMemberArgs(p.spec, p.topology, i, { dataDir: join(memberDir(i), "data"), pkiDir: join(memberDir(i), "pki") }, record);
+        const fd = openSync(join(memberDir(i), "etcd.log"), "a");
+        procs.set(i, spawn(ETCD, args, { stdio: ["ignore", fd, fd], env: { PATH: process.env.PATH } }));
+        closeSync(fd);
+    }
+
+    async function kill(i: number) {
+        const p = procs.get(i);
+        procs.delete(i);
+        if (!p || p.exitCode !== null || p.signalCode !== null) return;
+        const exited = new Promise<void>((r) => p.once("exit", () => r()));
+        p.kill("SIGKILL");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    }
+
+    function join_(p: { spec: PlatformSpec; topology: Topology }, i: number, via: number, extra: Record<string, string> = {}) {
+        const r = step(renderEtcdJoinScript(p.spec), p, i, via, extra);
+        expect(r.status, r.out).toBe(0);
+        return { record: parseJoinRecord(r.stdout), log: r.stderr };
+    }
+
+    function gate(p: { spec: PlatformSpec; topology: Topology }, i: number, via: number) {
+        const r = step(renderEtcdGateScript(p.spec), p, i, via);
+        expect(r.status, r.out).toBe(0);
+        gated.set(i, r.stdout.trim());
+        return r;
+    }
+
+    function ctl(p: { spec: PlatformSpec; topology: Topology }, args: string[], endpoints?: string[]) {
+        const c = cert(0);
+        return run(ETCDCTL, [`--endpoints=${(endpoints ?? etcdClientUrls(p.spec, p.topology)).join(",")}`, `--cacert=${pki.ca}`, `--cert=${c.cert}`, `--key=${c.key}`, "--dial-timeout=2s", "--command-timeout=5s", ...args], {
+            env: { PATH: process.env.PATH, ETCDCTL_USER: `root:${rootPassword}` },
+        });
+    }
+
+    /** `member list` as {name, learner} of started members. */
+    function members(p: { spec: PlatformSpec; topology: Topology }): { id: string; name: string; learner: boolean }[] {
+        const r = ctl(p, ["member", "list"]);
+        expect(r.status, r.out).toBe(0);
+        return r.stdout
+            .trim()
+            .split("\n")
+            .map((l) => l.split(", "))
+            .map(([id, , name, , , learner]) => ({ id, name, learner: learner === "true" }));
+    }
+
+    beforeAll(async () => {
+        const [client, peer] = await freePortPair(ADDRS);
+        const token = `gwha-membership-${randomBytes(4).toString("hex")}`;
+        three = platform(3, client, peer, token);
+        five = platform(5, client, peer, token);
+        pki = new Pki();
+        for (let i = 0; i < 5; i++) {
+            mkdirSync(join(memberDir(i), "pki"), { recursive: true, mode: 0o700 });
+            mkdirSync(join(memberDir(i), "data"), { recursive: true, mode: 0o700 });
+            writeFileSync(join(memberDir(i), "pki", ETCD_PKI_FILES.ca), readFileSync(pki.ca));
+            const sans = etcdMemberSans(five.topology, i);
+            // One loopback host: a peer's source address is 127.0.0.1 (see etcd-cluster.test.ts).
+            pki.issue(etcdMemberName(five.topology, i), { ...sans, ipAddresses: [...sans.ipAddresses, "127.0.0.1"] }, join(memberDir(i), "pki"), ETCD_PKI_FILES.cert, ETCD_PKI_FILES.key);
+        }
+    }, 60_000);
+
+    afterAll(async () => {
+        await Promise.all([...procs.keys()].map(kill));
+        rmSync(work, { recursive: true, force: true });
+        if (pki) rmSync(pki.dir, { recursive: true, force: true });
+    }, 30_000);
+
+    it("first deployment: members join one after another, each a founder, and auth is bootstrapped", async () => {
+        const first = join_(three, 0, 0);
+        expect(first.record).toEqual({ state: "new", initialCluster: etcdInitialCluster(three.spec, three.topology), dataDir: join(memberDir(0), "data") });
+        expect(first.log).toContain("no member answers: a founder");
+        start(three, 0, first.record);
+        // Member 1 runs, but answers no client before it has a quorum: members 2 and 3 found it too.
+        for (const i of [1, 2]) {
+            const j = join_(three, i, 0);
+            expect(j.record).toEqual({ ...first.record, dataDir: join(memberDir(i), "data") });
+            start(three, i, j.record);
+        }
+        for (const i of [0, 1, 2]) gate(three, i, 0);
+        const boot = run("sh", ["-c", `${prelude(three, 0)}\n${renderEtcdBootstrapScript(three.spec, three.topology)}`], {
+            env: { PATH: process.env.PATH, ETCD_ROOT_PASSWORD: rootPassword, ETCD_CONTROL_PLANE_PASSWORD: "cp-pw-1", ETCD_GATEWAY_PASSWORD: "gw-pw-1" },
+            timeoutMs: 120_000,
+        });
+        expect(boot.status, boot.out).toBe(0);
+        expect(ctl(three, ["put", "/apisix/routes/1", "before-scaling"]).status).toBe(0);
+        // Re-running a healthy member's join moves nothing: the same record.
+        const again = join_(three, 1, 0);
+        expect(again.log).toContain("already a healthy member");
+        expect(again.record).toEqual(parseJoinRecord(`new ${first.record.initialCluster} ${join(memberDir(1), "data")}`));
+    }, 180_000);
+
+    it("3 -> 5: each new member joins as a learner, is promoted once caught up, one at a time", () => {
+        for (const i of [3, 4]) {
+            const j = join_(five, i, 0);
+            expect(j.record.state).toBe("existing");
+            expect(j.record.dataDir).toMatch(new RegExp(`^${join(memberDir(i), "data")}/[0-9a-f]+$`));
+            expect(j.record.initialCluster.split(",")).toHaveLength(i + 1);
+            expect(members(five).find((m) => m.name === "" || m.name === etcdMemberName(five.topology, i))?.learner ?? true).toBe(true);
+            start(five, i, j.record);
+            gate(five, i, 0);
+            expect(members(five).filter((m) => !m.learner)).toHaveLength(i + 1);
+        }
+        const r = ctl(five, ["get", "/apisix/routes/1", "--print-value-only", "--consistency=s"], [etcdClientUrls(five.spec, five.topology)[4]]);
+        expect(r.stdout.trim()).toBe("before-scaling");
+        expect(ctl(five, ["put", "/apisix/routes/2", "five-members"]).status).toBe(0);
+    }, 180_000);
+
+    it("5 -> 3: members are removed before they stop, last first, and quorum never drops", async () => {
+        for (const i of [4, 3]) {
+            const r = step(renderEtcdRemoveScript(five.spec), five, i, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(i)}\n` });
+            expect(r.status, r.out).toBe(0);
+            expect(r.stderr).toContain(`removed member ${gated.get(i)}`);
+            await kill(i);
+            expect(members(five).map((m) => m.name)).not.toContain(etcdMemberName(five.topology, i));
+        }
+        expect(members(three).map((m) => m.name).sort()).toEqual(["etcd-1-etcd", "etcd-2-etcd", "etcd-3-etcd"]);
+        // Removing again finds nothing to do.
+        const again = step(renderEtcdRemoveScript(five.spec), five, 4, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(4)}\n` });
+        expect(again.status, again.out).toBe(0);
+        expect(again.stderr).toContain("nothing to remove");
+        expect(ctl(three, ["get", "/apisix/routes/2", "--print-value-only"]).stdout.trim()).toBe("five-members");
+    }, 120_000);
+
+    it("a member whose data was wiped is refused by etcd, then repaired by its join step: removed, added, caught up", async () => {
+        await kill(1);
+        rmSync(join(memberDir(1), "data"), { recursive: true, force: true });
+        mkdirSync(join(memberDir(1), "data"), { mode: 0o700 });
+        // Restarted as it was (founder flags, empty data): etcd refuses to start it.
+        const refused = run(ETCD, etcdMemberArgs(three.spec, three.topology, 1, { dataDir: join(memberDir(1), "data"), pkiDir: join(memberDir(1), "pki") }), { timeoutMs: 20_000 });
+        expect(refused.out).toContain("has already been bootstrapped");
+        const oldId = members(three).find((m) => m.name === "etcd-2-etcd")!.id;
+
+        const j = join_(three, 1, 0);
+        expect(j.log).toContain(`member ${oldId} is listed but not healthy`);
+        expect(j.record.state).toBe("existing");
+        start(three, 1, j.record);
+        gate(three, 1, 0);
+        const now = members(three);
+        expect(now.map((m) => m.name).sort()).toEqual(["etcd-1-etcd", "etcd-2-etcd", "etcd-3-etcd"]);
+        expect(now.find((m) => m.name === "etcd-2-etcd")!.id).not.toBe(oldId);
+        const r = ctl(three, ["get", "/apisix/routes/2", "--print-value-only", "--consistency=s"], [etcdClientUrls(three.spec, three.topology)[1]]);
+        expect(r.stdout.trim()).toBe("five-members");
+    }, 180_000);
+
+    it("steps run against any healthy member: with member 1 down, the bootstrap and a gate still pass", async () => {
+        await kill(0);
+        const boot = run("sh", ["-c", `${prelude(three, 2)}\n${renderEtcdBootstrapScript(three.spec, three.topology)}`], {
+            env: { PATH: process.env.PATH, ETCD_ROOT_PASSWORD: rootPassword, ETCD_CONTROL_PLANE_PASSWORD: "cp-pw-1", ETCD_GATEWAY_PASSWORD: "gw-pw-1", ETCD_BOOTSTRAP_TRIES: "2", ETCD_BOOTSTRAP_DELAY: "1" },
+            timeoutMs: 60_000,
+        });
+        // The bootstrap checks every planned member: it reports member 1 down, from member 3.
+        expect(boot.status).not.toBe(0);
+        expect(boot.stderr).toContain("etcd did not report 3 healthy members");
+        // A joining member would not be turned away: the cluster answers through members 2 and 3.
+        const listed = step(renderEtcdGateScript(three.spec), three, 2, 2);
+        expect(listed.status, listed.out).toBe(0);
+        // Member 1 back with its data: its founder flags are ignored, it rejoins.
+        start(three, 0, founderRecord(etcdInitialCluster(three.spec, three.topology), join(memberDir(0), "data")));
+        gate(three, 0, 2);
+    }, 120_000);
+
+    it("refuses to found a second cluster: a new member while every deployed member is down", async () => {
+        await Promise.all([0, 1, 2].map(kill));
+        const r = step(renderEtcdJoinScript(five.spec), five, 3, 0, { ETCD_BOOTSTRAP_TRIES: "2" });
+        expect(r.status).not.toBe(0);
+        expect(r.stderr).toContain("refusing to add a member that is not a founder until the cluster is back");
+        expect(r.stdout).toBe("");
+    }, 60_000);
+});

@@ -1,0 +1,76 @@
+// Shared by the real-etcd tests: tool paths, free loopback ports, a synchronous runner and a PKI
+// like the stack's (one CA; member certificates for client and server; client certificates).
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const ETCD = "/usr/bin/etcd";
+export const ETCDCTL = "/usr/bin/etcdctl";
+export const OPENSSL = "/usr/bin/openssl";
+export const haveTools = [ETCD, ETCDCTL, OPENSSL].every((p) => existsSync(p));
+
+/** Every port pair is checked free on all the addresses before use. */
+export async function portFree(host: string, port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const srv = net.createServer();
+        srv.once("error", () => resolve(false));
+        srv.listen(port, host, () => srv.close(() => resolve(true)));
+    });
+}
+
+export async function freePortPair(addrs: string[], exclude: number[] = []): Promise<[number, number]> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+        const base = 30000 + 2 * Math.floor(Math.random() * 10000);
+        if (exclude.includes(base) || exclude.includes(base + 1)) continue;
+        const checks = await Promise.all(addrs.flatMap((a) => [portFree(a, base), portFree(a, base + 1)]));
+        if (checks.every(Boolean)) return [base, base + 1];
+    }
+    throw new Error(`no free port pair on ${addrs.join(", ")}`);
+}
+
+export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}) {
+    const started = Date.now();
+    const r = spawnSync(cmd, args, {
+        cwd: opts.cwd,
+        env: opts.env ?? { PATH: process.env.PATH },
+        input: opts.input,
+        timeout: opts.timeoutMs ?? 20_000,
+        encoding: "utf8",
+        killSignal: "SIGKILL",
+    });
+    return { status: r.status, out: `${r.stdout ?? ""}${r.stderr ?? ""}`, stdout: r.stdout ?? "", stderr: r.stderr ?? "", ms: Date.now() - started, error: r.error };
+}
+
+export function openssl(args: string[], cwd: string) {
+    const r = run(OPENSSL, args, { cwd });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(" ")} failed: ${r.out}`);
+}
+
+/** A PKI like the one the stack makes: one CA, member certs (client + server), client certs. */
+export class Pki {
+    readonly dir = mkdtempSync(join(tmpdir(), "gwha-etcd-ca-"));
+    constructor() {
+        openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=gateway-ha-lab-etcd-ca"], this.dir);
+    }
+    get ca() {
+        return join(this.dir, "ca.crt");
+    }
+    /** Signs a cert for `cn` with the given SANs; writes <dir>/<cert>, <dir>/<key>. */
+    issue(cn: string, sans: { ipAddresses: string[]; dnsNames: string[] }, dir: string, cert: string, key: string) {
+        const csr = join(dir, `${cn}.csr`);
+        const ext = join(dir, `${cn}.ext`);
+        openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", join(dir, key), "-out", csr, "-subj", `/CN=${cn}`], dir);
+        const san = [...sans.ipAddresses.map((a) => `IP:${a}`), ...sans.dnsNames.map((d) => `DNS:${d}`)].join(",");
+        writeFileSync(ext, `subjectAltName=${san}\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`);
+        openssl(["x509", "-req", "-in", csr, "-CA", this.ca, "-CAkey", join(this.dir, "ca.key"), "-CAcreateserial", "-out", join(dir, cert), "-days", "1", "-extfile", ext], dir);
+        rmSync(csr);
+        rmSync(ext);
+    }
+    /** A client cert in the CA dir: {cert, key} paths. */
+    client(cn: string) {
+        this.issue(cn, { ipAddresses: [], dnsNames: [cn] }, this.dir, `${cn}.crt`, `${cn}.key`);
+        return { cert: join(this.dir, `${cn}.crt`), key: join(this.dir, `${cn}.key`) };
+    }
+}
