@@ -1,3 +1,4 @@
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { CertificateAuthority, type IssuedCert } from "./pki";
@@ -7,11 +8,21 @@ import {
     etcdClientUrls,
     etcdctlConnectionArgs,
     etcdMemberArgs,
+    etcdInitialCluster,
     etcdMemberName,
     etcdMemberSans,
     etcdUsers,
     renderEtcdBootstrapScript,
 } from "./render/etcd";
+import {
+    ETCD_FOUNDERS_RECORD_ENV,
+    ETCD_MEMBER_ENV,
+    etcdMemberStepEnv,
+    parseJoinRecord,
+    renderEtcdGateScript,
+    renderEtcdJoinScript,
+    renderEtcdRemoveScript,
+} from "./render/etcdMembership";
 import type { FileSpec, ServiceSpec, Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
 import type { Topology } from "./topology/types";
@@ -85,61 +96,160 @@ export class EtcdCluster extends pulumi.ComponentResource {
         });
         this.consumers = { "control-plane": identity("control-plane"), gateway: identity("gateway") };
 
-        const deployed = members.map((node, i) => {
+        const memberFiles = (i: number): FileSpec[] => {
             const sans = etcdMemberSans(topology, i);
             const cert = ca?.issue(`member-${i + 1}`, { commonName: etcdMemberName(topology, i) }, { dns: sans.dnsNames, ips: sans.ipAddresses }, i);
-            const files: FileSpec[] = ca && cert
+            return ca && cert
                 ? [
                       { path: pkiPath(ETCD_PKI_FILES.ca), content: ca.certPem },
                       { path: pkiPath(ETCD_PKI_FILES.cert), content: cert.certPem },
                       { path: pkiPath(ETCD_PKI_FILES.key), content: cert.keyPem, secret: true },
                   ]
                 : [];
-            const svc: ServiceSpec = {
-                name: `${node.name}-etcd`,
-                node,
-                role: "etcd",
-                service: "etcd",
-                image: spec.etcd.image,
-                command: ["/usr/local/bin/etcd", ...etcdMemberArgs(spec, topology, i)],
-                files,
-                volumes: [{ name: `${node.name}-etcd-data`, containerPath: ETCD_CONTAINER_PATHS.dataDir }],
-                healthCheck: {
-                    // Plain `endpoint health` against this member only: `--cluster` fails under auth in etcd 3.6.9.
-                    command: ["/usr/local/bin/etcdctl", ...etcdctlConnectionArgs(spec, topology, i), "endpoint", "health"],
-                    intervalSeconds: 5,
-                    timeoutSeconds: 3,
-                    retries: 5,
-                    startPeriodSeconds: 20,
-                },
-            };
-            return { svc, resource: target.deployService(svc, child).resource };
-        });
-
-        // etcd's image has no shell: the bootstrap runs on the deployer and calls etcdctl inside member 1.
-        const first = deployed[0];
-        this.ready = target.runTask(
-            {
-                name: `${name}-bootstrap`,
-                runIn: first.svc,
-                // Member 1's certificate names no etcd user: after auth is on, the script authenticates as root via ETCDCTL_USER.
-                toolArgv: ["/usr/local/bin/etcdctl", ...etcdctlConnectionArgs(spec, topology)],
-                toolEnv: ["ETCDCTL_USER"],
-                script: renderEtcdBootstrapScript(spec, topology),
-                env: Object.fromEntries(
-                    etcdUsers(spec)
-                        .filter((u) => passwords.has(u.name))
-                        .map((u) => [u.passwordEnv, passwords.get(u.name) as pulumi.Output<string>]),
-                ),
-                triggers: deployed.map((d) => d.resource.id),
+        };
+        const specs: ServiceSpec[] = members.map((node, i) => ({
+            name: `${node.name}-etcd`,
+            node,
+            role: "etcd",
+            service: "etcd",
+            image: spec.etcd.image,
+            command: ["/usr/local/bin/etcd", ...etcdMemberArgs(spec, topology, i)],
+            files: memberFiles(i),
+            volumes: [{ name: `${node.name}-etcd-data`, containerPath: ETCD_CONTAINER_PATHS.dataDir }],
+            healthCheck: {
+                // Plain `endpoint health` against this member only: `--cluster` fails under auth in etcd 3.6.9.
+                command: ["/usr/local/bin/etcdctl", ...etcdctlConnectionArgs(spec, topology, i), "endpoint", "health"],
+                intervalSeconds: 5,
+                timeoutSeconds: 3,
+                retries: 5,
+                startPeriodSeconds: 20,
             },
-            { ...child, dependsOn: deployed.map((d) => d.resource) },
+        }));
+        const userEnv = Object.fromEntries(
+            etcdUsers(spec)
+                .filter((u) => passwords.has(u.name))
+                .map((u) => [u.passwordEnv, passwords.get(u.name) as pulumi.Output<string>]),
         );
+        const bootstrap = {
+            name: `${name}-bootstrap`,
+            // Member certificates name no etcd user: after auth is on, the script authenticates as root via ETCDCTL_USER.
+            toolArgv: ["/usr/local/bin/etcdctl", ...etcdctlConnectionArgs(spec, topology)],
+            toolEnv: ["ETCDCTL_USER"],
+            script: renderEtcdBootstrapScript(spec, topology),
+            env: userEnv,
+        };
+
+        // The first deployment's members, kept for good in a record on the deployer: an update
+        // prints the first stdout again, whatever the plan says now.
+        const planned = etcdInitialCluster(spec, topology);
+        const founders = new command.local.Command(
+            `${name}-founders`,
+            {
+                create: `printf '%s\\n' "$${ETCD_FOUNDERS_RECORD_ENV}"`,
+                update: `printf '%s\\n' "$PULUMI_COMMAND_STDOUT"`,
+                interpreter: ["/bin/sh", "-c"],
+                environment: { [ETCD_FOUNDERS_RECORD_ENV]: planned },
+            },
+            child,
+        );
+
+        if (target.runStep) {
+            const gates = this.membership(spec, topology, specs, target, founders, passwords.get("root"));
+            // Checks and auth run through any running member, after every member has passed its gate.
+            this.ready = target.runStep(
+                { ...bootstrap, runInAny: specs, triggers: gates.map((g) => g.id) },
+                { ...child, dependsOn: gates },
+            ).resource;
+        } else {
+            // Targets without membership steps start every member as a founder: a changed member list
+            // would start new members beside the cluster (3 -> 7: a second cluster). Refused at preview.
+            const unchanged = founders.stdout.apply((kept) => {
+                if (kept.trim() && kept.trim() !== planned)
+                    throw new pulumi.RunError(
+                        `etcd.members: the ${spec.target} target does not manage etcd membership yet; this stack's etcd was founded as ${kept.trim()} and the plan is now ${planned}. Change members on the docker target only, or keep the founding list.`,
+                    );
+                return planned;
+            });
+            const deployed = specs.map((svc) => target.deployService(svc, child).resource);
+            // etcd's image has no shell: the bootstrap runs on the deployer and calls etcdctl inside member 1.
+            this.ready = target.runTask({ ...bootstrap, runIn: specs[0], triggers: [...deployed.map((d) => d.id), unchanged] }, { ...child, dependsOn: deployed });
+        }
 
         this.clientUrls = etcdClientUrls(spec, topology);
         this.tls = spec.etcd.tls;
         this.certificateExpiry = pulumi.output(ca?.expiry ?? {}) as pulumi.Output<Record<string, string>>;
         this.registerOutputs({ clientUrls: this.clientUrls, caCertPem: this.caCertPem, certificateExpiry: this.certificateExpiry });
+    }
+
+    /**
+     * Membership as code (etcdMembership.ts), one member after another: a founders record (the
+     * first deployment's members, kept for good); per member a join step (its first-start record:
+     * founder, learner added, or repaired) that its service's flags come from, then a gate (promote,
+     * healthy) whose deletion removes the member before its service goes. Joins and gates chain in
+     * member order, so a scale-up adds one learner at a time and a scale-down removes the last first.
+     * Returns the gates.
+     */
+    private membership(
+        spec: PlatformSpec,
+        topology: Topology,
+        specs: ServiceSpec[],
+        target: Target,
+        founders: command.local.Command,
+        rootPassword: pulumi.Output<string> | undefined,
+    ): pulumi.CustomResource[] {
+        const child = { parent: this };
+        const runStep = target.runStep!.bind(target);
+        const tls = etcdctlConnectionArgs(spec, topology).filter((a) => !a.startsWith("--endpoints="));
+        const common = {
+            runInAny: specs,
+            toolArgv: ["/usr/local/bin/etcdctl", ...tls],
+            toolEnv: ["ETCDCTL_USER", "ETCDCTL_ENDPOINTS"],
+        };
+        const gates: pulumi.CustomResource[] = [];
+        let previousJoin: pulumi.Resource = founders;
+        specs.forEach((svc, i) => {
+            const env: Record<string, pulumi.Input<string>> = {
+                ...etcdMemberStepEnv(spec, topology, i),
+                ETCDCTL_ENDPOINTS: etcdClientUrls(spec, topology).join(","),
+                ...(rootPassword ? { [etcdUsers(spec).find((u) => u.name === "root")!.passwordEnv]: rootPassword } : {}),
+            };
+            const join = runStep(
+                {
+                    ...common,
+                    name: `${svc.name}-join`,
+                    script: renderEtcdJoinScript(spec),
+                    env: { ...env, [ETCD_MEMBER_ENV.founders]: founders.stdout.apply((s) => s.trim()) },
+                    // A new address is a new member: join again (repair). `pulumi up --replace` of this step repairs a lost member.
+                    triggers: [env[ETCD_MEMBER_ENV.peerUrl], env[ETCD_MEMBER_ENV.clientUrl]],
+                    keepOutput: true,
+                },
+                { ...child, dependsOn: [previousJoin] },
+            );
+            previousJoin = join.resource;
+            const first = join.stdout.apply(parseJoinRecord);
+            const container = target.deployService(
+                {
+                    ...svc,
+                    command: first.apply((r) => ["/usr/local/bin/etcd", ...etcdMemberArgs(spec, topology, i, ETCD_CONTAINER_PATHS, r)]),
+                    waitHealthy: first.apply((r) => r.state === "new"),
+                },
+                { ...child, dependsOn: [join.resource] },
+            ).resource;
+            gates.push(
+                runStep(
+                    {
+                        ...common,
+                        name: `${svc.name}-gate`,
+                        script: renderEtcdGateScript(spec),
+                        deleteScript: renderEtcdRemoveScript(spec),
+                        env,
+                        triggers: [join.stdout],
+                    },
+                    { ...child, dependsOn: [container, ...gates.slice(-1)] },
+                ).resource,
+            );
+        });
+        return gates;
     }
 
     /** CA bundle and the consumer's client certificate, for a client's pki directory. */

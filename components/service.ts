@@ -66,7 +66,13 @@ export interface ServiceSpec {
     /** e.g. `etcd`, `gateway`, `dashboard`, `dp-manager`, `apisix-cp`, `gateway-lb`, `control-plane-lb`. */
     service: string;
     image: string;
-    command?: string[];
+    /** Known at plan time, except where a step decides it (etcd's first-start flags, on targets with runStep). */
+    command?: string[] | pulumi.Output<string[]>;
+    /**
+     * Whether `pulumi up` waits for the health check when the service is created (default true): false
+     * for a member whose health a later step establishes (an etcd learner is healthy once promoted).
+     */
+    waitHealthy?: pulumi.Input<boolean>;
     env?: Record<string, pulumi.Input<string>>;
     files: FileSpec[];
     /** Persistent named volumes: survive container replacement. */
@@ -123,6 +129,40 @@ export interface TaskSpec {
     triggers: pulumi.Input<unknown>[];
 }
 
+/**
+ * A step run where `pulumi up` runs, with \`tool\` reaching the first running service of
+ * `runInAny` (any healthy member, not a fixed one). Its stdout is an output other resources use.
+ */
+export interface StepSpec {
+    name: string;
+    runInAny: ServiceSpec[];
+    toolArgv: string[];
+    toolEnv: string[];
+    script: string;
+    env: Record<string, pulumi.Input<string>>;
+    /** A change to any of these runs the step anew (a replacement). */
+    triggers: pulumi.Input<unknown>[];
+    /** Runs when the step is deleted, before what it depends on goes; PULUMI_COMMAND_STDOUT holds its last stdout. */
+    deleteScript?: string;
+    /**
+     * A record: the first run's stdout is kept through every later update (changed env or script)
+     * and only a replacement runs the script again.
+     */
+    keepOutput?: boolean;
+}
+
+export interface StepResult {
+    resource: pulumi.CustomResource;
+    stdout: pulumi.Output<string>;
+}
+
+/** A service's command where a target needs it at plan time (targets without runStep). */
+export function planTimeCommand(svc: ServiceSpec, target: string): string[] | undefined {
+    if (svc.command !== undefined && !Array.isArray(svc.command))
+        throw new Error(`${target}: ${svc.name}'s command is decided by a step, which this target does not run`);
+    return svc.command;
+}
+
 export interface DeployedService {
     spec: ServiceSpec;
     resource: pulumi.CustomResource;
@@ -144,6 +184,8 @@ export type WorkloadRole = "control-plane" | "data-plane";
 export interface Target {
     deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService;
     runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): pulumi.CustomResource;
+    /** Targets that can run steps on the deployer with any member's tool (docker); etcd membership needs it. */
+    runStep?(step: StepSpec, opts: pulumi.CustomResourceOptions): StepResult;
     entryPoints(): EntryPoints;
     /**
      * The IAM role a role's nodes run under, when the target gives nodes one (aws instance

@@ -22,6 +22,7 @@
 // - etcd refuses membership changes for a few seconds after a member became active ("unhealthy
 //   cluster"): every change is retried.
 // - With auth on, membership changes need root.
+// - etcdctl prints member IDs in hex without leading zeros; `member add` pads them with spaces.
 import { createHash } from "node:crypto";
 import type { PlatformSpec } from "../spec/types";
 import type { Topology } from "../topology/types";
@@ -39,6 +40,9 @@ export const ETCD_MEMBER_ENV = {
     /** The member's data volume inside its container. */
     dataDir: "ETCD_DATA_DIR",
 } as const;
+
+/** The founders record step prints this variable: the first deployment's `--initial-cluster`, kept for good. */
+export const ETCD_FOUNDERS_RECORD_ENV = "ETCD_PLANNED_FOUNDERS";
 
 /**
  * What a member starts with the first time: printed by the join step (one line, space-separated),
@@ -68,8 +72,9 @@ export function parseJoinRecord(stdout: string): EtcdJoinRecord {
     const [state, initialCluster, dataDir, ...rest] = line.split(" ");
     if ((state !== "new" && state !== "existing") || !initialCluster || !dataDir?.startsWith("/") || rest.length > 0)
         throw new Error(`etcd join step printed ${JSON.stringify(line)}; expected "<new|existing> <initial cluster> <data dir>"`);
-    if (!/^[A-Za-z0-9_.-]+=[a-z]+:\/\/[^,\s]+(,[A-Za-z0-9_.-]+=[a-z]+:\/\/[^,\s]+)*$/.test(initialCluster))
-        throw new Error(`etcd join step printed an initial cluster that is not name=peerURL,...: ${JSON.stringify(initialCluster)}`);
+    const member = "[A-Za-z0-9_.-]+=https?://[A-Za-z0-9_.:\\[\\]-]+";
+    if (!new RegExp(`^${member}(,${member})*$`).test(initialCluster) || !/^\/[A-Za-z0-9_./-]*$/.test(dataDir))
+        throw new Error(`etcd join step printed an initial cluster that is not name=peerURL,... or a data dir that is not a plain path: ${JSON.stringify(line)}`);
     return { state, initialCluster, dataDir };
 }
 
@@ -236,7 +241,7 @@ fi
 say "adding as a learner"
 change add "$${e.name}" --learner --peer-urls="$${e.peerUrl}" || die "member add failed"
 added=$_out
-id=$(printf '%s\\n' "$added" | sed -n 's/^Member \\([0-9a-f]*\\) added.*/\\1/p' | head -n 1)
+id=$(printf '%s\\n' "$added" | sed -n 's/^Member  *\\([0-9a-f]*\\) added.*/\\1/p' | head -n 1)
 cluster=$(printf '%s\\n' "$added" | sed -n 's/^ETCD_INITIAL_CLUSTER="\\(.*\\)"$/\\1/p' | head -n 1)
 [ -n "$id" ] && [ -n "$cluster" ] || { printf '%s\\n' "$added" >&2; die "could not read the new member's ID and initial cluster"; }
 say "added as learner $id"

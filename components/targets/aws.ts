@@ -6,7 +6,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { checkUserDataSize, renderCloudConfig, type NodeBoot, type NodeService, type NodeTask } from "../render/cloudInit";
-import { serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec, type WorkloadRole } from "../service";
+import { planTimeCommand, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec, type WorkloadRole } from "../service";
 import type { Role } from "../spec/schema";
 import type { PlatformSpec } from "../spec/types";
 import { firewallRules, type FirewallGroup } from "../topology/firewall";
@@ -446,7 +446,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
             pulumi.all([pulumi.all(files), pulumi.all(env), pulumi.all(volumes)]).apply(([f, e, vol]): NodeService => ({
                 name: svc.name,
                 image: svc.image,
-                command: svc.command,
+                command: planTimeCommand(svc, "AwsTarget"),
                 env: e,
                 files: f,
                 volumes: vol,

@@ -5,7 +5,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { LABELS, fileContent, serviceLabels, type DeployedService, type EntryPoints, type ReloadSpec, type ServiceSpec, type Target, type TaskSpec } from "../service";
+import { LABELS, fileContent, serviceLabels, type DeployedService, type EntryPoints, type ReloadSpec, type ServiceSpec, type StepResult, type StepSpec, type Target, type TaskSpec } from "../service";
 import { q } from "../render/ssh";
 import type { PlatformSpec } from "../spec/types";
 import { controlPlanePorts } from "../topology/ports";
@@ -225,8 +225,9 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                     retries: hc.retries,
                     startPeriod: seconds(hc.startPeriodSeconds),
                 },
-                // With a health check, `pulumi up` waits for it and fails if the service never turns healthy.
-                wait: hc !== undefined,
+                // With a health check, `pulumi up` waits for it and fails if the service never turns healthy
+                // (unless a later step gates it: an etcd learner).
+                wait: hc === undefined ? false : pulumi.output(svc.waitHealthy ?? true),
                 waitTimeout: 180,
                 labels: [
                     ...Object.entries(serviceLabels(this.spec.stack, svc)).map(([label, value]) => ({ label, value })),
@@ -260,6 +261,45 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
             },
             { ...opts, dependsOn: [container] },
         );
+    }
+
+    /**
+     * A step on the deployer whose \`tool\` runs in the first of `runInAny`'s containers that is running,
+     * so it works while any member is down. A record (keepOutput) prints its first stdout on updates.
+     */
+    runStep(step: StepSpec, opts: pulumi.CustomResourceOptions): StepResult {
+        const forward = step.toolEnv.map((e) => `-e ${e}`).join(" ");
+        const quoted = step.toolArgv.map(q).join(" ");
+        // host|container per candidate: members may sit on different remote Docker hosts.
+        const candidates = step.runInAny.map((s) => q(`${sshHost(s.node) ?? ""}|${this.containerName(s.name)}`)).join(" ");
+        const prelude = `set -eu
+tool() {
+    for c in ${candidates}; do
+        h=\${c%%|*}
+        c=\${c#*|}
+        if [ "$(env \${h:+DOCKER_HOST=$h} docker container inspect -f '{{.State.Running}}' "$c" 2>/dev/null)" = true ]; then
+            env \${h:+DOCKER_HOST=$h} docker exec -i ${forward} "$c" ${quoted} "$@"
+            return
+        fi
+    done
+    echo "gateway-ha: none of ${step.runInAny.map((s) => this.containerName(s.name)).join(", ")} is running" >&2
+    return 3
+}
+`;
+        const create = `${prelude}${step.script}`;
+        const cmd = new command.local.Command(
+            step.name,
+            {
+                create,
+                update: step.keepOutput ? `printf '%s\\n' "$PULUMI_COMMAND_STDOUT"` : create,
+                ...(step.deleteScript ? { delete: `${prelude}${step.deleteScript}` } : {}),
+                interpreter: ["/bin/sh", "-c"],
+                environment: step.env,
+                triggers: step.triggers,
+            },
+            opts,
+        );
+        return { resource: cmd, stdout: cmd.stdout };
     }
 
     runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): command.local.Command {

@@ -43,7 +43,7 @@ import {
     stagedPath,
 } from "../render/ssh";
 import type { ComposeService } from "../render/cloudInit";
-import { fileContent, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec } from "../service";
+import { fileContent, planTimeCommand, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec } from "../service";
 import type { Role } from "../spec/schema";
 import { pinnedHostKey } from "../spec/knownHosts";
 import type { PlatformSpec } from "../spec/types";
@@ -212,7 +212,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const composeSpec: ComposeService = {
             name: svc.name,
             image: svc.image,
-            command: svc.command,
+            command: planTimeCommand(svc, "SshTarget"),
             files: svc.files.map((f) => ({ path: f.path, secret: f.secret === true })),
             hasEnv,
             volumes: svc.volumes ?? [],

@@ -165,9 +165,18 @@ export function dockerShim(containers: { container: string; ns: string; root: st
         .map(([name, p]) => `    ${name}) prog=${shq(p)}; shift${flags[name]?.length ? `; set -- ${flags[name].map(shq).join(" ")} "$@"` : ""} ;;`)
         .join("\n");
     return `#!/bin/sh
-# gateway-ha lab: 'docker exec' for the lab's services (generated per run).
+# gateway-ha lab: 'docker exec' for the lab's services (generated per run), and 'docker container
+# inspect', which finds every one of them running (a member's namespace outlives its process).
 set -eu
-[ "\${1:-}" = exec ] || { echo "lab docker: only 'docker exec' is available" >&2; exit 2; }
+if [ "\${1:-} \${2:-}" = "container inspect" ]; then
+    for last; do :; done
+    case "$last" in
+${containers.map((c) => `        ${shq(c.container)}) echo true; exit 0 ;;`).join("\n")}
+    esac
+    echo "lab docker: no container $last" >&2
+    exit 1
+fi
+[ "\${1:-}" = exec ] || { echo "lab docker: only 'docker exec' and 'docker container inspect' are available" >&2; exit 2; }
 shift
 # -e VAR forwards the caller's variable: ip netns exec keeps the environment anyway.
 while [ $# -gt 0 ]; do

@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import { ETCD_FOUNDERS_RECORD_ENV, ETCD_MEMBER_ENV, formatJoinRecord, founderRecord } from "../../components/render/etcdMembership";
 
 export const SECRET_SIG_KEY = pulumi.runtime.specialSigKey;
 export const SECRET_SIG = pulumi.runtime.specialSecretSig;
@@ -98,7 +99,7 @@ export function defaultState(type: string, name: string, inputs: Record<string, 
             return { ...inputs, imageId: `sha256:mock-${name}`, repoDigest: `${inputs.name}@sha256:mock` };
         case "command:local:Command":
         case "command:remote:Command":
-            return { ...inputs, stdout: "", stderr: "" };
+            return { ...inputs, stdout: stepStdout(inputs), stderr: "" };
         case "aws:lb/loadBalancer:LoadBalancer":
             return { ...inputs, arn: awsArn(type, name), dnsName: `${name}-0123456789.elb.amazonaws.com` };
         case "aws:iam/role:Role":
@@ -107,6 +108,17 @@ export function defaultState(type: string, name: string, inputs: Record<string, 
         default:
             return type.startsWith("aws:") ? { ...inputs, arn: awsArn(type, name) } : inputs;
     }
+}
+
+/**
+ * What a step prints on a first deployment, where other resources read it: the etcd founders record
+ * prints the planned cluster, and a member's join step the founders' first-start record.
+ */
+function stepStdout(inputs: Record<string, unknown>): string {
+    const env = unwrapSecrets(inputs.environment ?? {}) as Record<string, string>;
+    if (ETCD_FOUNDERS_RECORD_ENV in env) return `${env[ETCD_FOUNDERS_RECORD_ENV]}\n`;
+    if (ETCD_MEMBER_ENV.founders in env) return `${formatJoinRecord(founderRecord(env[ETCD_MEMBER_ENV.founders], env[ETCD_MEMBER_ENV.dataDir]))}\n`;
+    return "";
 }
 
 /** `arn:aws:<service>:…:<name>`, for any AWS resource's computed `arn`. */
@@ -169,6 +181,23 @@ export async function runProgram(opts: {
     /** Import through this (vitest passes its own so modules can be reset between runs). */
     importer?: (p: string) => Promise<Record<string, unknown>>;
 }): Promise<ProgramRun> {
+    // A failed registration (an input's apply threw) rejects unhandled: that is how the real engine
+    // fails a program. Collect those here, so the run fails as `pulumi up` would.
+    const failures: unknown[] = [];
+    const previous = process.listeners("unhandledRejection");
+    process.removeAllListeners("unhandledRejection");
+    process.on("unhandledRejection", (e) => failures.push(e));
+    try {
+        const run = await recordProgram(opts);
+        if (failures.length) throw new Error(failures.map((e) => (e instanceof Error ? e.message : String(e))).join("\n"));
+        return run;
+    } finally {
+        process.removeAllListeners("unhandledRejection");
+        for (const l of previous) process.on("unhandledRejection", l);
+    }
+}
+
+async function recordProgram(opts: Parameters<typeof runProgram>[0]): Promise<ProgramRun> {
     const resources: RecordedResource[] = [];
     pulumi.runtime.setAllConfig(opts.config, opts.secretKeys);
     await pulumi.runtime.setMocks(

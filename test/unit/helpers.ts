@@ -102,6 +102,8 @@ export interface RunOptions {
     stack?: string;
     /** false: plain defaultState, exactly what scripts/preview-offline.ts uses. */
     faithfulSecrets?: boolean;
+    /** A step's stdout as a deployed stack's state holds it (a record from an earlier `up`); undefined: the mock's. */
+    stdoutOf?: (name: string) => string | undefined;
 }
 
 let runs = 0;
@@ -114,6 +116,8 @@ export async function runPlatform(config: Record<string, string>, opts: RunOptio
     const state: StateHook = (type, name, inputs) => {
         newResourceCalls++;
         const s = defaultState(type, name, inputs);
+        const kept = type === T.command ? opts.stdoutOf?.(name) : undefined;
+        if (kept !== undefined) s.stdout = kept;
         for (const field of PROVIDER_SECRET_OUTPUTS[type] ?? []) {
             // defaultState may already return it wrapped; either way record the value once.
             const value = isSecretWrapper(s[field]) ? (s[field] as { value: unknown }).value : s[field];

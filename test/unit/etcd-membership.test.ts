@@ -1,0 +1,148 @@
+// etcd membership as code on the docker target, under the mock engine: the steps, their order, and
+// what a deployed stack's kept records do to the member containers when it scales or heals.
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadPlatform } from "../../components/spec";
+import { etcdInitialCluster, etcdMemberArgs } from "../../components/render/etcd";
+import { ETCD_MEMBER_ENV, formatJoinRecord, parseJoinRecord } from "../../components/render/etcdMembership";
+import { isSecretWrapper, unwrapSecrets } from "../../scripts/lib/mockEngine";
+import { T, cfg, dependsOn, find, registration, runPlatform, type PlatformRun } from "./helpers";
+
+const config = (members: number) => cfg({ flavor: "apisix", etcd: { members } });
+const spec3 = loadPlatform(config(3), { project: "gateway-ha", stack: "test" });
+const spec5 = loadPlatform(config(5), { project: "gateway-ha", stack: "test" });
+const FOUNDERS = etcdInitialCluster(spec3.spec, spec3.topology);
+
+const env = (run: PlatformRun, name: string) => unwrapSecrets(find(run, T.command, name).inputs.environment) as Record<string, string>;
+const command = (run: PlatformRun, member: number) => find(run, T.container, `etcd-${member}-etcd`).inputs.command as string[];
+const flagOf = (cmd: string[], name: string) => cmd.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+
+describe("etcd membership steps (docker target)", () => {
+    let run: PlatformRun;
+    beforeAll(async () => {
+        run = await runPlatform(config(3), { stack: "test" });
+    });
+
+    it("a first deployment: founders record, then per member join -> container -> gate, joins and gates each in member order", () => {
+        const founders = find(run, T.command, "gateway-ha-etcd-founders");
+        expect(env(run, founders.name).ETCD_PLANNED_FOUNDERS).toBe(FOUNDERS);
+        // A record: updates print the first stdout again; only a replacement runs the script.
+        expect(founders.inputs.update).toBe(`printf '%s\\n' "$PULUMI_COMMAND_STDOUT"`);
+        for (const i of [1, 2, 3]) {
+            const join = registration(run, T.command, `etcd-${i}-etcd-join`);
+            const gate = registration(run, T.command, `etcd-${i}-etcd-gate`);
+            expect(dependsOn(join, T.command, i === 1 ? founders.name : `etcd-${i - 1}-etcd-join`)).toBe(true);
+            expect(dependsOn(registration(run, T.container, `etcd-${i}-etcd`), T.command, join.name)).toBe(true);
+            expect(dependsOn(gate, T.container, `etcd-${i}-etcd`)).toBe(true);
+            if (i > 1) expect(dependsOn(gate, T.command, `etcd-${i - 1}-etcd-gate`)).toBe(true);
+            const joinIn = find(run, T.command, join.name).inputs;
+            expect(joinIn.update).toBe(`printf '%s\\n' "$PULUMI_COMMAND_STDOUT"`);
+            expect(joinIn.triggers).toEqual([env(run, join.name)[ETCD_MEMBER_ENV.peerUrl], env(run, join.name)[ETCD_MEMBER_ENV.clientUrl]]);
+            expect(env(run, join.name)[ETCD_MEMBER_ENV.founders]).toBe(FOUNDERS);
+            const gateIn = find(run, T.command, gate.name).inputs;
+            // Deleting the gate removes the member, before its container goes (the container is what the gate depends on).
+            expect(gateIn.delete).toContain("etcd member removal");
+            expect(gateIn.delete).toContain("change remove");
+            expect(gateIn.triggers).toEqual([formatJoinRecord({ state: "new", initialCluster: FOUNDERS, dataDir: "/var/lib/etcd" }) + "\n"]);
+        }
+    });
+
+    it("founders start exactly as before membership was managed: an existing stack's members are not replaced", () => {
+        for (const i of [1, 2, 3]) {
+            expect(command(run, i)).toEqual(["/usr/local/bin/etcd", ...etcdMemberArgs(spec3.spec, spec3.topology, i - 1)]);
+            expect(find(run, T.container, `etcd-${i}-etcd`).inputs.wait).toBe(true);
+        }
+    });
+
+    it("the root password reaches the steps as a secret, never in a script", () => {
+        for (const name of ["etcd-2-etcd-join", "etcd-2-etcd-gate"]) {
+            const r = find(run, T.command, name);
+            const pw = env(run, name).ETCD_ROOT_PASSWORD;
+            expect(pw).toMatch(/^mockpw-/);
+            const e = r.inputs.environment as Record<string, unknown>;
+            expect(isSecretWrapper(e) || isSecretWrapper(e.ETCD_ROOT_PASSWORD)).toBe(true);
+            for (const script of [r.inputs.create, r.inputs.update, r.inputs.delete]) expect(String(script ?? "")).not.toContain(pw);
+        }
+    });
+});
+
+describe("a deployed 3-member stack scaled to 5 (records as the earlier up kept them)", () => {
+    let three: PlatformRun;
+    let five: PlatformRun;
+    const joined = (member: number) => `existing ${FOUNDERS},etcd-${member}-etcd=https://172.28.0.${10 + member}:2380 /var/lib/etcd/${member}a2b3c4d5e6f7`;
+    beforeAll(async () => {
+        three = await runPlatform(config(3), { stack: "test" });
+        five = await runPlatform(config(5), {
+            stack: "test",
+            stdoutOf: (name) => (name === "gateway-ha-etcd-founders" ? `${FOUNDERS}\n` : name === "etcd-4-etcd-join" ? joined(4) : name === "etcd-5-etcd-join" ? joined(5) : undefined),
+        });
+    });
+
+    it("members 1-3 keep every input: nothing replaces or restarts them", () => {
+        for (const i of [1, 2, 3]) expect(find(five, T.container, `etcd-${i}-etcd`).inputs).toEqual(find(three, T.container, `etcd-${i}-etcd`).inputs);
+    });
+
+    it("members 4 and 5 start from their join records: existing cluster, own data dir, not waited on until their gate promotes them", () => {
+        expect(etcdInitialCluster(spec5.spec, spec5.topology)).not.toBe(FOUNDERS);
+        for (const i of [4, 5]) {
+            const cmd = command(five, i);
+            const record = parseJoinRecord(joined(i));
+            expect(flagOf(cmd, "initial-cluster-state")).toBe("existing");
+            expect(flagOf(cmd, "initial-cluster")).toBe(record.initialCluster);
+            expect(flagOf(cmd, "data-dir")).toBe(record.dataDir);
+            expect(find(five, T.container, `etcd-${i}-etcd`).inputs.wait).toBe(false);
+        }
+        expect(dependsOn(registration(five, T.command, "etcd-5-etcd-join"), T.command, "etcd-4-etcd-join")).toBe(true);
+        expect(dependsOn(registration(five, T.command, "etcd-5-etcd-gate"), T.command, "etcd-4-etcd-gate")).toBe(true);
+        // The consumers get the five endpoints only after every gate (through the bootstrap).
+        const boot = registration(five, T.command, "gateway-ha-etcd-bootstrap");
+        for (const i of [1, 2, 3, 4, 5]) expect(dependsOn(boot, T.command, `etcd-${i}-etcd-gate`)).toBe(true);
+    });
+
+    it("a repaired member (its join replaced) starts as a learner in a fresh data dir", async () => {
+        const repaired = await runPlatform(config(3), { stack: "test", stdoutOf: (name) => (name === "etcd-2-etcd-join" ? `existing ${FOUNDERS} /var/lib/etcd/9f8e7d` : undefined) });
+        const cmd = command(repaired, 2);
+        expect(flagOf(cmd, "data-dir")).toBe("/var/lib/etcd/9f8e7d");
+        expect(flagOf(cmd, "initial-cluster-state")).toBe("existing");
+        expect(find(repaired, T.container, "etcd-2-etcd").inputs.wait).toBe(false);
+        // Its gate runs again (its trigger is the record); the others are untouched.
+        expect(find(repaired, T.command, "etcd-2-etcd-gate").inputs.triggers).not.toEqual(find(three, T.command, "etcd-2-etcd-gate").inputs.triggers);
+        expect(find(repaired, T.container, "etcd-1-etcd").inputs).toEqual(find(three, T.container, "etcd-1-etcd").inputs);
+    });
+});
+
+describe("parseJoinRecord", () => {
+    it("reads the three fields and refuses anything else, naming the line", () => {
+        expect(parseJoinRecord("noise on stderr is not here\nnew a=https://10.0.0.1:2380,b=https://10.0.0.2:2380 /var/lib/etcd\n")).toEqual({
+            state: "new",
+            initialCluster: "a=https://10.0.0.1:2380,b=https://10.0.0.2:2380",
+            dataDir: "/var/lib/etcd",
+        });
+        expect(() => parseJoinRecord("")).toThrow(/expected "<new\|existing> <initial cluster> <data dir>"/);
+        expect(() => parseJoinRecord("joined a=https://x:2380 /d")).toThrow(/printed "joined/);
+        expect(() => parseJoinRecord("existing a=https://x:2380 relative/dir")).toThrow(/expected/);
+        expect(() => parseJoinRecord("existing a=https://x:2380;rm /d")).toThrow(/not name=peerURL/);
+    });
+});
+
+describe("targets without membership steps (ssh, aws) refuse a changed member list", () => {
+    const nodes = ["node-1", "node-2", "node-3", "node-4", "node-5", "lb-1"].map((name, i) => ({ name, address: `192.168.101.${11 + i}`, sshUser: "deploy" }));
+    const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAmockmockmockSECRETKEYBODY\n-----END OPENSSH PRIVATE KEY-----\n";
+    const sshConfig = cfg({ target: "ssh", layout: "compact", nodes, ssh: { privateKey: key, knownHosts: nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${n.name.replace("-", "")}mockhostkey`) } });
+    const planned = (() => {
+        const p = loadPlatform(sshConfig, { project: "gateway-ha", stack: "onprem" });
+        return etcdInitialCluster(p.spec, p.topology);
+    })();
+
+    it("a first deployment records its founders and deploys", async () => {
+        const run = await runPlatform(sshConfig, { stack: "onprem", secretKeys: ["gateway-ha:ssh"] });
+        expect(env(run, "gateway-ha-etcd-founders").ETCD_PLANNED_FOUNDERS).toBe(planned);
+        expect(find(run, T.remoteCommand, "gateway-ha-etcd-bootstrap").inputs.triggers).toContain(planned);
+    });
+
+    it("a stack founded with another member list fails before any change, naming etcd.members and both lists", async () => {
+        const founded = planned.split(",").slice(0, 2).join(",");
+        await expect(runPlatform(sshConfig, { stack: "onprem", secretKeys: ["gateway-ha:ssh"], stdoutOf: (name) => (name === "gateway-ha-etcd-founders" ? `${founded}\n` : undefined) })).rejects.toThrow(
+            `etcd.members: the ssh target does not manage etcd membership yet; this stack's etcd was founded as ${founded} and the plan is now ${planned}`,
+        );
+    });
+});
