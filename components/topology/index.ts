@@ -23,7 +23,7 @@ export function buildTopology(spec: PlatformSpec): Topology {
     const placed = placeRoles(spec);
     const network = spec.target === "aws" ? awsNetworkPlan(spec) : undefined;
     const zones = network ? assignZones(placed, network.zoneCount) : undefined;
-    const addresses = assignAddresses(spec, placed, zones);
+    const addresses = assignAddresses(spec, placed, zones && network ? { of: zones, count: network.zoneCount } : undefined);
     const overrides = new Map(spec.nodes.map((n) => [n.name, n]));
     const nodes: TopologyNode[] = placed.map((p) => {
         const o = overrides.get(p.name);

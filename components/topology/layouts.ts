@@ -89,15 +89,87 @@ export function assignZones(placed: PlacedNode[], zoneCount: number): Map<string
     return out;
 }
 
+/** The base of a generated layout: its nodes at the default counts (3 members, 2 control-plane nodes, 2 gateways). */
+export function basePlacement(spec: PlatformSpec): PlacedNode[] {
+    return placeRoles({
+        ...spec,
+        etcd: { ...spec.etcd, members: 3 },
+        controlPlane: { ...spec.controlPlane, replicas: 2 },
+        dataPlane: { ...spec.dataPlane, replicas: 2 },
+    });
+}
+
 /**
- * Explicit addresses win; the rest get consecutive host addresses, skipping any taken
- * explicitly: from the docker subnet, or on aws from the private subnet of the node's zone.
+ * Where a generated layout's nodes beyond its base go: a block of host addresses per role (offsets
+ * from the first base address), so scaling one role moves no other node.
  */
-export function assignAddresses(spec: PlatformSpec, placed: PlacedNode[], zones?: Map<string, number>): Map<string, string | undefined> {
+export const GROWTH_BLOCKS: Record<Role, { start: number; size: number }> = {
+    etcd: { start: 29, size: 20 },
+    "control-plane": { start: 49, size: 20 },
+    "data-plane": { start: 69, size: 80 },
+    "load-balancer": { start: 149, size: 10 },
+    storage: { start: 159, size: 10 },
+};
+
+/**
+ * Addresses by node identity. Explicit addresses (`nodes[].address`) win. In the generated layouts
+ * a node of the base layout keeps the address consecutive assignment gives it there (what every
+ * stack got before addresses were stable, so a default-count stack moves nothing), and a node
+ * beyond the base gets the next free address of its role's block (in its zone's subnet on aws). A
+ * custom layout takes consecutive addresses in `nodes` order: append new nodes, or pin them.
+ * undefined: the subnet has no room.
+ */
+export function assignAddresses(spec: PlatformSpec, placed: PlacedNode[], zones?: { of: Map<string, number>; count: number }): Map<string, string | undefined> {
+    if (spec.layout === "custom") return consecutiveAddresses(spec, placed, zones?.of);
+    const base = basePlacement(spec);
+    const baseZones = zones ? assignZones(base, zones.count) : undefined;
+    const baseAddresses = consecutiveAddresses(spec, base, baseZones);
+    const { subnets, first } = addressPlan(spec);
+    const taken = new Set([...spec.nodes.flatMap((n) => (n.address ? [n.address] : [])), ...[...baseAddresses.values()].filter((a): a is string => !!a)]);
+    const out = new Map<string, string | undefined>();
+    const grown = new Map<string, number>();
+    for (const node of placed) {
+        const explicit = spec.nodes.find((n) => n.name === node.name)?.address;
+        const z = zones?.of.get(node.name) ?? 0;
+        if (explicit) out.set(node.name, explicit);
+        else if (baseAddresses.has(node.name) && (baseZones?.get(node.name) ?? 0) === z) out.set(node.name, baseAddresses.get(node.name));
+        else {
+            const role = node.roles[0];
+            const block = GROWTH_BLOCKS[role];
+            const subnet = subnets[z];
+            let address: string | undefined;
+            for (let k = grown.get(`${role}|${z}`) ?? 0; subnet && k < block.size; k++) {
+                const host = first + block.start + k;
+                if (host >= 2 ** (32 - subnet.prefix) - 1) break;
+                const a = formatIpv4(subnet.network + host);
+                grown.set(`${role}|${z}`, k + 1);
+                if (!taken.has(a)) {
+                    address = a;
+                    break;
+                }
+            }
+            if (address) taken.add(address);
+            out.set(node.name, address);
+        }
+    }
+    return out;
+}
+
+function addressPlan(spec: PlatformSpec) {
+    const subnets = spec.target === "aws" ? awsNetworkPlan(spec).privateSubnets.map(parseCidr) : [parseCidr(spec.docker.subnet)];
+    return { subnets, first: spec.target === "aws" ? BALANCER_HOST_OFFSET + 1 : FIRST_HOST_OFFSET };
+}
+
+/**
+ * Explicit addresses win; the rest get consecutive host addresses in placement order, skipping any
+ * taken explicitly: from the docker subnet, or on aws from the private subnet of the node's zone.
+ * Stable only while nothing before a node changes: the custom layout's rule, and the base layout's.
+ */
+export function consecutiveAddresses(spec: PlatformSpec, placed: PlacedNode[], zones?: Map<string, number>): Map<string, string | undefined> {
     const explicit = new Map(spec.nodes.filter((n) => n.address).map((n) => [n.name, n.address as string]));
     const taken = new Set(explicit.values());
-    const subnets = spec.target === "aws" ? awsNetworkPlan(spec).privateSubnets.map(parseCidr) : [parseCidr(spec.docker.subnet)];
-    const next = subnets.map((s) => (s ? s.network + (spec.target === "aws" ? BALANCER_HOST_OFFSET + 1 : FIRST_HOST_OFFSET) : 0));
+    const { subnets, first } = addressPlan(spec);
+    const next = subnets.map((s) => (s ? s.network + first : 0));
     const out = new Map<string, string | undefined>();
     for (const node of placed) {
         const fixed = explicit.get(node.name);
@@ -115,4 +187,16 @@ export function assignAddresses(spec: PlatformSpec, placed: PlacedNode[], zones?
         taken.add(formatIpv4(next[z]++));
     }
     return out;
+}
+
+/**
+ * Nodes whose address the stable rule gives differently from the consecutive one every stack had
+ * before (a stack deployed with other than the base counts): pin them with `nodes[].address` before
+ * the next `up`, or they are replaced onto their new address.
+ */
+export function addressMoves(spec: PlatformSpec, zones?: { of: Map<string, number>; count: number }): { name: string; before?: string; now?: string }[] {
+    const placed = placeRoles(spec);
+    const before = consecutiveAddresses(spec, placed, zones?.of);
+    const now = assignAddresses(spec, placed, zones);
+    return placed.filter((n) => before.get(n.name) !== now.get(n.name)).map((n) => ({ name: n.name, before: before.get(n.name), now: now.get(n.name) }));
 }
