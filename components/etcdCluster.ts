@@ -226,7 +226,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 { ...child, dependsOn: [previousJoin] },
             );
             previousJoin = join.resource;
-            const first = join.stdout.apply(parseJoinRecord);
+            // The record holds no secret; the step's env does, which may make its stdout one: keep flags reviewable.
+            const first = pulumi.unsecret(join.stdout).apply(parseJoinRecord);
             const container = target.deployService(
                 {
                     ...svc,

@@ -286,17 +286,21 @@ printf '%s\\n' "$id"
 
 /**
  * The gate step's delete: removes the member it gated (ID from PULUMI_COMMAND_STDOUT, else by peer
- * URL) before its service goes, only while the others keep quorum. Gone already: nothing to do.
+ * URL) before its service goes, only while the others keep quorum and at least 3 voters remain (a
+ * destroyed stack keeps its last three). Gone already, or replaced by a repair: nothing to do.
  */
 export function renderEtcdRemoveScript(spec: PlatformSpec): string {
     return `${prelude(spec, "etcd member removal")}
 list=$(members) || die "no etcd member answers: cannot remove this member"
-id=$(printf '%s\\n' "\${PULUMI_COMMAND_STDOUT-}" | tail -n 1 | tr -cd '0-9a-f')
-me=
-[ -z "$id" ] || me=$(printf '%s\\n' "$list" | awk -F'|' -v id="$id" '$1 == id')
-[ -n "$me" ] || me=$(this_member "$list")
+id=$(printf '%s\\n' "\${PULUMI_COMMAND_STDOUT-}" | grep . | tail -n 1 | tr -cd '0-9a-f') || id=
+# By the recorded ID only: after a repair the same peer URL belongs to the new incarnation.
+if [ -n "$id" ]; then me=$(printf '%s\\n' "$list" | awk -F'|' -v id="$id" '$1 == id'); else me=$(this_member "$list"); fi
 if [ -z "$me" ]; then say "not a member (any more): nothing to remove"; exit 0; fi
 id=$(field "$me" 1)
+# A scale-down never goes below 3 members; a stack being destroyed keeps its last three in the
+# membership, so kept volumes (destroy --exclude-protected) still form the cluster on the next up.
+left=$(printf '%s\\n' "$list" | awk -F'|' -v id="$id" '$1 != id && $6 != "true"' | grep -c .) || true
+if [ "$left" -lt 3 ]; then say "keeping member $id: only $left voters would remain"; exit 0; fi
 quorum_without "$id" || die "removing member $id would leave no healthy quorum: not removing it"
 change remove "$id" >/dev/null || die "could not remove member $id"
 say "removed member $id"

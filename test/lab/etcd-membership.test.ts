@@ -166,6 +166,11 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
             expect(members(five).map((m) => m.name)).not.toContain(etcdMemberName(five.topology, i));
         }
         expect(members(three).map((m) => m.name).sort()).toEqual(["etcd-1-etcd", "etcd-2-etcd", "etcd-3-etcd"]);
+        // A destroy deletes every gate: the last three stay members, so kept volumes form the cluster again.
+        const last = step(renderEtcdRemoveScript(three.spec), three, 2, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(2)}\n` });
+        expect(last.status, last.out).toBe(0);
+        expect(last.stderr).toContain("only 2 voters would remain");
+        expect(members(three)).toHaveLength(3);
         // Removing again finds nothing to do.
         const again = step(renderEtcdRemoveScript(five.spec), five, 4, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(4)}\n` });
         expect(again.status, again.out).toBe(0);
@@ -190,6 +195,11 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         const now = members(three);
         expect(now.map((m) => m.name).sort()).toEqual(["etcd-1-etcd", "etcd-2-etcd", "etcd-3-etcd"]);
         expect(now.find((m) => m.name === "etcd-2-etcd")!.id).not.toBe(oldId);
+        // The replaced gate's delete runs with the old ID: the new incarnation stays.
+        const oldGate = step(renderEtcdRemoveScript(three.spec), three, 1, 0, { PULUMI_COMMAND_STDOUT: `${oldId}\n` });
+        expect(oldGate.status, oldGate.out).toBe(0);
+        expect(oldGate.stderr).toContain("nothing to remove");
+        expect(members(three).map((m) => m.name)).toContain("etcd-2-etcd");
         const r = ctl(three, ["get", "/apisix/routes/2", "--print-value-only", "--consistency=s"], [etcdClientUrls(three.spec, three.topology)[1]]);
         expect(r.stdout.trim()).toBe("five-members");
     }, 180_000);
