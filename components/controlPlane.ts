@@ -11,8 +11,10 @@ import {
     renderApisixControlPlaneConfig,
 } from "./render/controlPlane";
 import { APISIX_PATHS, SECRET_ENV } from "./render/gateway";
+import { controlPlaneBackend, rolloutPlan } from "./render/rollout";
 import { httpHealthCheck, type DeployedService, type ServiceSpec, type Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
+import { controlPlanePorts } from "./topology/ports";
 import type { Topology, TopologyNode } from "./topology/types";
 
 export interface ControlPlaneArgs {
@@ -26,6 +28,12 @@ export interface ControlPlaneArgs {
     /** Where the api7-v3 dashboard dumps its configuration (resilience.fallbackStorage). */
     fallback?: FallbackStorage;
 }
+
+/**
+ * How long API7's dashboard and DP Manager are given to stop on SIGTERM. No public source states their
+ * shutdown timeout; once drained they carry no new requests, so this bounds only the last ones.
+ */
+const API7_SHUTDOWN_SECONDS = 10;
 
 const pkiPaths = (dir: string) => ({ ca: `${dir}/ca.crt`, cert: `${dir}/client.crt`, key: `${dir}/client.key` });
 
@@ -132,7 +140,22 @@ export class ControlPlane extends pulumi.ComponentResource {
                 }
             }
         };
-        this.services = nodes.flatMap(build).map((svc) => target.deployService(svc, child));
+        // Each service behind the control-plane balancer, on the backends of its own ports: APISIX stops
+        // gracefully on SIGQUIT within its worker_shutdown_timeout; API7's Go services on SIGTERM.
+        const ports = controlPlanePorts(spec);
+        const rollout = (svc: ServiceSpec): ServiceSpec => {
+            const own = ports.filter((p) => p.service === svc.service);
+            const apisix = svc.service === "apisix-cp";
+            return {
+                ...svc,
+                rollout: rolloutPlan(spec, topology, "control-plane", {
+                    backends: (own.length ? own : ports).map((p) => controlPlaneBackend(p.service)),
+                    stopSignal: apisix ? "QUIT" : "TERM",
+                    shutdownSeconds: apisix ? spec.dataPlane.shutdownTimeoutSeconds : API7_SHUTDOWN_SECONDS,
+                }),
+            };
+        };
+        this.services = nodes.flatMap(build).map((svc) => target.deployService(rollout(svc), child));
         this.registerOutputs({});
     }
 }

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { EtcdCluster } from "./etcdCluster";
 import type { FallbackStorage } from "./fallbackStorage";
 import { API7_GATEWAY_GROUP_ENV, APISIX_PATHS, SECRET_ENV, renderGatewayConfig } from "./render/gateway";
+import { GATEWAY_BACKENDS, rolloutPlan } from "./render/rollout";
 import { httpHealthCheck, type DeployedService, type FileSpec, type Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
 import type { Topology } from "./topology/types";
@@ -93,6 +94,8 @@ export class GatewayGroup extends pulumi.ComponentResource {
                     files: [{ path: APISIX_PATHS.config, content: config }, ...identity, ...(etcd ? etcd.clientFiles("gateway", APISIX_PATHS) : [])],
                     // Healthy means ready for traffic, the same probe the balancers use.
                     healthCheck: httpHealthCheck(spec.dataPlane.statusPort, spec.loadBalancer.healthCheck.path, true),
+                    // APISIX images stop on SIGQUIT: nginx's graceful shutdown (worker_shutdown_timeout).
+                    rollout: rolloutPlan(spec, topology, "gateway", { backends: [...GATEWAY_BACKENDS], stopSignal: "QUIT", shutdownSeconds: spec.dataPlane.shutdownTimeoutSeconds }),
                 },
                 child,
             ),

@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { renderHaproxyCfg, type BalancerScope } from "./render/haproxy";
 import { renderNginxConf } from "./render/nginx";
-import type { DeployedService, ReloadSpec, ServiceSpec, Target } from "./service";
+import { READY_TIMEOUT_SECONDS, balancerServiceName } from "./render/rollout";
+import type { DeployedService, ReloadSpec, RolloutSpec, ServiceSpec, Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
 import { controlPlanePorts } from "./topology/ports";
 import type { Topology } from "./topology/types";
@@ -12,6 +13,9 @@ export interface LoadBalancerArgs {
     target: Target;
     dependsOn?: pulumi.Resource[];
 }
+
+/** A stopping balancer's connections get this long to finish before it is killed. */
+const BALANCER_STOP_SECONDS = 30;
 
 /** Each balancer has its own file, so two on one host (or in one node) never overwrite each other. */
 export function balancerConfigPath(kind: "nginx" | "haproxy", scope: BalancerScope): string {
@@ -52,8 +56,22 @@ export class LoadBalancer extends pulumi.ComponentResource {
         const { kind, image } = spec.loadBalancer;
         if (kind !== "haproxy" && kind !== "nginx") throw new Error(`LoadBalancer ${name}: loadBalancer.kind ${kind} runs no proxy (see VirtualIps)`);
 
+        // One balancer node replaced at a time (a VIP over the pair moves meanwhile), each stopped
+        // gracefully: haproxy's image stops on SIGUSR1 (finish connections), nginx's on SIGQUIT.
+        const vip = spec.loadBalancer.keepalived.vips.length > 0;
+        const rollout = {
+            balancers: [],
+            balancerKind: "passive",
+            backends: [],
+            rotationSeconds: vip ? spec.loadBalancer.keepalived.check.interval * spec.loadBalancer.keepalived.check.rise : 0,
+            stopSignal: kind === "haproxy" ? "USR1" : "QUIT",
+            drainSeconds: 0,
+            stopGraceSeconds: BALANCER_STOP_SECONDS,
+            readyTimeoutSeconds: READY_TIMEOUT_SECONDS,
+        } satisfies RolloutSpec;
         const balancer = (node: Topology["nodes"][number], scope: BalancerScope): ServiceSpec => ({
-            name: `${node.name}-${scope}-lb`,
+            name: balancerServiceName(node, scope),
+            rollout,
             node,
             role: "load-balancer",
             service: `${scope}-lb`,

@@ -88,6 +88,30 @@ export interface ServiceSpec {
      * replacing the service and resetting its connections.
      */
     reload?: ReloadSpec;
+    /**
+     * A replica of a role behind balancers: a target that can (docker) replaces the role's replicas
+     * one at a time, each drained before it stops and back in rotation before the next (render/rollout.ts).
+     */
+    rollout?: RolloutSpec;
+}
+
+export interface RolloutSpec {
+    /** The balancers in front of the replica, by service name and node (none: keepalived/IPVS, or no balancer). */
+    balancers: { name: string; node: TopologyNode }[];
+    /** haproxy: drained and put back through its runtime API. passive: nothing to set, `rotationSeconds` waited. */
+    balancerKind: "haproxy" | "passive";
+    /** The haproxy backends that list the replica (its server is named after its node). */
+    backends: string[];
+    /** After the replica is healthy, until a passive balancer sends it traffic again. */
+    rotationSeconds: number;
+    /** The program's graceful stop signal (APISIX: QUIT, nginx's graceful shutdown). */
+    stopSignal: string;
+    /** At most this long for its sessions to end once drained. */
+    drainSeconds: number;
+    /** `docker stop` kills it after this: above the program's own shutdown timeout. */
+    stopGraceSeconds: number;
+    /** Healthy, then marked up by each balancer, within this each, or `pulumi up` fails. */
+    readyTimeoutSeconds: number;
 }
 
 export interface ReloadSpec {
@@ -166,6 +190,12 @@ export function planTimeCommand(svc: ServiceSpec, target: string): string[] | un
 export interface DeployedService {
     spec: ServiceSpec;
     resource: pulumi.CustomResource;
+}
+
+/** A resource option's dependsOn as a list. */
+export function dependsOnList(d: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {
+    if (d === undefined) return [];
+    return Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
 }
 
 /** Where clients and operators reach the balancers; each target knows how it exposes them. */

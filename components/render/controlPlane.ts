@@ -7,7 +7,7 @@ import type { PlatformSpec } from "../spec/types";
 import type { Topology } from "../topology/types";
 import { etcdClientUrls, etcdPrefix } from "./etcd";
 import { controlPlaneFallbackBlock, type S3Keys } from "./fallback";
-import { GENERATED_HEADER, SECRET_ENV, etcdClientBlock, trustedCertificate } from "./gateway";
+import { GENERATED_HEADER, SECRET_ENV, etcdClientBlock, trustedCertificate, workerShutdown } from "./gateway";
 
 /** Config-file paths inside the control-plane containers (from the seeds). */
 export const CONTROL_PLANE_PATHS = {
@@ -59,6 +59,7 @@ export function renderApisixControlPlaneConfig(spec: PlatformSpec, topology: Top
             },
             etcd: etcdClientBlock(spec, topology, "control-plane"),
         },
+        nginx_config: workerShutdown(spec),
     };
     return GENERATED_HEADER + stringify(config);
 }

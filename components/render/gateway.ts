@@ -105,6 +105,11 @@ export function api7v2StatusServer(statusPort: number): string {
     ].join("\n");
 }
 
+/** A gracefully stopping APISIX (SIGQUIT) finishes its requests within this; a rolling update waits a little longer. */
+export function workerShutdown(spec: PlatformSpec) {
+    return { worker_shutdown_timeout: `${spec.dataPlane.shutdownTimeoutSeconds}s` };
+}
+
 function prometheus(spec: PlatformSpec) {
     return { prometheus: { export_addr: { ip: "0.0.0.0", port: spec.dataPlane.metricsPort } } };
 }
@@ -120,7 +125,7 @@ function renderApi7v2Gateway(spec: PlatformSpec, topology: Topology): string {
             config_center: "etcd",
             ssl: { enable: true, listen: [{ port: dp.httpsPort }], ...trustedCertificate(spec) },
         },
-        nginx_config: { http_configuration_snippet: api7v2StatusServer(dp.statusPort) },
+        nginx_config: { http_configuration_snippet: api7v2StatusServer(dp.statusPort), ...workerShutdown(spec) },
         etcd: etcdClientBlock(spec, topology, "gateway"),
         plugin_attr: prometheus(spec),
     };
@@ -167,6 +172,7 @@ export function renderGatewayConfig(spec: PlatformSpec, topology: Topology, s3Au
             status: { ip: "0.0.0.0", port: dp.statusPort },
         },
         deployment,
+        nginx_config: workerShutdown(spec),
         plugin_attr: prometheus(spec),
     };
     return GENERATED_HEADER + stringify(config);

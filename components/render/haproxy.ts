@@ -1,5 +1,6 @@
 // HAProxy configuration for one balancer process on a load-balancer node (pure: spec + topology -> text).
 import type { PlatformSpec } from "../spec/types";
+import { GATEWAY_BACKENDS, HAPROXY_ADMIN_SOCKET, controlPlaneBackend } from "./rollout";
 import { controlPlanePorts, type Topology, type TopologyNode } from "../topology";
 
 /** Each load-balancer node runs two balancer processes: one for the gateways, one for the control plane. */
@@ -50,9 +51,9 @@ function gatewaySections(spec: PlatformSpec, topology: Topology): string[] {
         `    bind :${dp.httpPort}`,
         "    option httplog",
         "    option forwardfor",
-        "    default_backend be_gateway_http",
+        `    default_backend ${GATEWAY_BACKENDS[0]}`,
         "",
-        "backend be_gateway_http",
+        `backend ${GATEWAY_BACKENDS[0]}`,
         "    mode http",
         "    balance roundrobin",
         ...activeCheck,
@@ -64,9 +65,9 @@ function gatewaySections(spec: PlatformSpec, topology: Topology): string[] {
         "    mode tcp",
         `    bind :${dp.httpsPort}`,
         "    option tcplog",
-        "    default_backend be_gateway_https",
+        `    default_backend ${GATEWAY_BACKENDS[1]}`,
         "",
-        "backend be_gateway_https",
+        `backend ${GATEWAY_BACKENDS[1]}`,
         "    mode tcp",
         "    balance roundrobin",
         // Same HTTP check on the status port as the HTTP backend; retry-on does not exist in tcp
@@ -98,9 +99,9 @@ function httpSections(spec: PlatformSpec, service: string, port: number, servers
         `    bind :${port}`,
         "    option httplog",
         "    option forwardfor",
-        `    default_backend be_${service}`,
+        `    default_backend ${controlPlaneBackend(service)}`,
         "",
-        `backend be_${service}`,
+        `backend ${controlPlaneBackend(service)}`,
         "    mode http",
         "    balance roundrobin",
         `    timeout check ${hc.timeoutSeconds}s`,
@@ -121,9 +122,9 @@ function passThroughSections(spec: PlatformSpec, service: string, port: number, 
         `    bind :${port}`,
         "    option tcplog",
         "    timeout client 1h",
-        `    default_backend be_${service}`,
+        `    default_backend ${controlPlaneBackend(service)}`,
         "",
-        `backend be_${service}`,
+        `backend ${controlPlaneBackend(service)}`,
         "    mode tcp",
         "    balance roundrobin",
         "    timeout server 1h",
@@ -144,6 +145,9 @@ export function renderHaproxyCfg(spec: PlatformSpec, topology: Topology, scope: 
         // The container's stdout is the log; no "daemon": HAProxy is the container's foreground process.
         "    log stdout format raw local0",
         "    maxconn 4096",
+        // The runtime API a rolling update drains and restores servers through (render/rollout.ts); a
+        // UNIX socket inside the container, for the image's own user only.
+        `    stats socket ${HAPROXY_ADMIN_SOCKET} mode 600 level admin`,
         "",
         "defaults",
         "    log global",

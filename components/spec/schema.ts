@@ -57,7 +57,7 @@ export const DEFAULT_IMAGES = {
     api7v3DpManager: "api7/api7-ee-dp-manager:v3.2.16.3",
     api7v3Gateway: "api7/api7-ee-3-gateway:3.2.16.3",
     nginx: "nginx:1.27.4-alpine",
-    haproxy: "haproxy:2.8.14-alpine",
+    haproxy: "haproxy:2.8.26-alpine",
     /**
      * keepalived (Alpine, built from the keepalived release; ships the `keepalived_script` user, curl,
      * busybox nc/pgrep and iproute2). No official image exists; osixia/keepalived stopped at 2.0.20.
@@ -182,6 +182,11 @@ export const dataPlaneSchema = z.strictObject({
     dpManagerIdentity: dpManagerIdentitySchema.optional(),
     /** CIDRs allowed to reach the Admin API. */
     adminAllow: z.array(z.string()).default(["127.0.0.0/24"]),
+    /**
+     * How long a stopping gateway finishes its requests (nginx's worker_shutdown_timeout; APISIX's
+     * default is 240 s). A rolling update waits this long, plus a margin, before it kills one.
+     */
+    shutdownTimeoutSeconds: z.number().int().min(1, "must be at least 1").max(3600, "must be at most 3600").default(30),
 });
 
 export const healthCheckSchema = z.strictObject({

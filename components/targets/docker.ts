@@ -5,7 +5,22 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { LABELS, fileContent, serviceLabels, type DeployedService, type EntryPoints, type ReloadSpec, type ServiceSpec, type StepResult, type StepSpec, type Target, type TaskSpec } from "../service";
+import { renderRolloutDrainScript, renderRolloutReadyScript } from "../render/rollout";
+import {
+    LABELS,
+    dependsOnList,
+    fileContent,
+    serviceLabels,
+    type DeployedService,
+    type EntryPoints,
+    type ReloadSpec,
+    type RolloutSpec,
+    type ServiceSpec,
+    type StepResult,
+    type StepSpec,
+    type Target,
+    type TaskSpec,
+} from "../service";
 import { q } from "../render/ssh";
 import type { PlatformSpec } from "../spec/types";
 import { controlPlanePorts } from "../topology/ports";
@@ -46,6 +61,9 @@ function seconds(s: number): string {
     return `${s}s`;
 }
 
+/** Marks a rollout step (render/rollout.ts) by the container it rolls. */
+export const ROLLOUT_CONTAINER_ENV = "GATEWAY_HA_ROLLOUT_CONTAINER";
+
 /** The variable that carries file `i` of a reload step to its script. */
 export const reloadFileVar = (i: number) => `GATEWAY_HA_RELOAD_FILE_${i}`;
 
@@ -85,6 +103,8 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     private readonly providers = new Map<string, docker.Provider>();
     private readonly anchors = new Map<string, docker.Container>();
     private readonly images = new Map<string, docker.RemoteImage>();
+    /** The last rollout step of each role's service: the next replica waits for it. */
+    private readonly lastRollout = new Map<string, command.local.Command>();
 
     constructor(name: string, args: DockerTargetArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gateway-ha:targets:DockerTarget", name, {}, opts);
@@ -201,6 +221,8 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
             );
             return { volumeName: volume.name, containerPath: v.containerPath };
         });
+        const chain = `${svc.role}/${svc.service}`;
+        const previous = svc.rollout ? this.lastRollout.get(chain) : undefined;
         const hc = svc.healthCheck;
         const secretFiles = svc.files.filter((f) => f.secret).map((f) => f.path);
         const container = new docker.Container(
@@ -234,11 +256,43 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                     ...(secretFiles.length ? [{ label: LABELS.secretFiles, value: secretFiles.join(",") }] : []),
                 ],
             },
-            // A reloadable file's change reaches the running container through its reload step.
-            svc.reload ? { ...resOpts, ignoreChanges: ["uploads"] } : resOpts,
+            {
+                ...resOpts,
+                // Names and addresses are fixed: the old container must go before its replacement starts.
+                deleteBeforeReplace: true,
+                // One replica of a role at a time: this one stops only once the previous is back in rotation.
+                dependsOn: [...dependsOnList(resOpts.dependsOn), ...(previous ? [previous] : [])],
+                // A reloadable file's change reaches the running container through its reload step.
+                ...(svc.reload ? { ignoreChanges: ["uploads"] } : {}),
+            },
         );
         if (svc.reload) this.reloadStep(svc, svc.reload, container, resOpts);
+        if (svc.rollout) this.lastRollout.set(chain, this.rolloutStep(svc, svc.rollout, container, resOpts));
         return { spec: svc, resource: container };
+    }
+
+    /**
+     * `<service>-rollout`, replaced with its container (its trigger is the container's ID): deleted
+     * first, it drains the replica and stops it gracefully; created after the new container, it waits
+     * until the replica is healthy and back in rotation (render/rollout.ts).
+     */
+    private rolloutStep(svc: ServiceSpec, rollout: RolloutSpec, container: docker.Container, opts: pulumi.CustomResourceOptions): command.local.Command {
+        const at = (s: { name: string; node: TopologyNode }) => ({ dockerHost: sshHost(s.node), container: this.containerName(s.name) });
+        const self = at(svc);
+        const balancers = rollout.balancers.map(at);
+        const ready = renderRolloutReadyScript(rollout, self, svc.node.name, balancers);
+        return new command.local.Command(
+            `${svc.name}-rollout`,
+            {
+                create: ready,
+                update: ready,
+                delete: renderRolloutDrainScript(rollout, self, svc.node.name, balancers),
+                interpreter: ["/bin/sh", "-c"],
+                environment: { [ROLLOUT_CONTAINER_ENV]: self.container },
+                triggers: [container.id],
+            },
+            { ...opts, dependsOn: [container] },
+        );
     }
 
     /** `<service>-reload`: runs whenever a reloadable file or the container changes (see renderReloadScript). */

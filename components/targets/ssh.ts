@@ -43,7 +43,7 @@ import {
     stagedPath,
 } from "../render/ssh";
 import type { ComposeService } from "../render/cloudInit";
-import { fileContent, planTimeCommand, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec } from "../service";
+import { dependsOnList, fileContent, planTimeCommand, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec } from "../service";
 import type { Role } from "../spec/schema";
 import { pinnedHostKey } from "../spec/knownHosts";
 import type { PlatformSpec } from "../spec/types";
@@ -83,11 +83,6 @@ interface HostAccess {
 }
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
-
-function dependsOnList(d: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {
-    if (d === undefined) return [];
-    return Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
-}
 
 export class SshTarget extends pulumi.ComponentResource implements Target {
     /** Each node's preparation step (Docker, directories, firewall), by node name. */

@@ -4,15 +4,16 @@
 // stacks are read from their containers' inputs; ssh-target stacks from what their steps write to
 // the hosts (each service's Compose file, files and env file) and the task scripts they run there.
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parse } from "yaml";
 import { HOST_PATHS, filesInstalled } from "../../components/render/ssh";
 import { LABELS } from "../../components/service";
 import { formatIpv4, parseCidr, parseIpv4, cidrContains } from "../../components/spec/net";
 import type { PlatformSpec } from "../../components/spec/types";
 import type { Topology, TopologyVip } from "../../components/topology/types";
-import { reloadFileVar } from "../../components/targets/docker";
-import { unwrapSecrets, type RecordedResource } from "../lib/mockEngine";
+import { ROLLOUT_CONTAINER_ENV, reloadFileVar } from "../../components/targets/docker";
+import { unwrapSecrets, type RecordedResource, type StateHook } from "../lib/mockEngine";
+import type { RunRecord } from "./change";
 import { preview, stagedContents, type PreviewArgs } from "../preview-offline";
 import { realState } from "./realState";
 
@@ -42,6 +43,8 @@ export interface LabService {
     volumes: string[];
     /** Docker health-check command (exec form, without "CMD"). */
     healthCheck?: string[];
+    /** Its rollout step (docker target): what `pulumi up` runs before it stops (drain) and after it starts (ready). */
+    rollout?: { drain: string; ready: string };
 }
 
 export interface LabTask {
@@ -62,6 +65,8 @@ export interface LabDeployment {
     /** keepalived VIPs, as the topology placed them (nodes highest priority first). */
     vips: TopologyVip[];
     outputs: Record<string, unknown>;
+    /** The preview's resources (inputs unwrapped) and registrations: what an update drill plans from. */
+    record?: RunRecord;
 }
 
 const CONTAINER = "docker:index/container:Container";
@@ -105,10 +110,17 @@ export function deploymentFromResources(spec: PlatformSpec, resources: RecordedR
             healthCheck: hc?.[0] === "CMD" ? hc.slice(1) : undefined,
         });
     }
+    const envOf = (r: RecordedResource) => (r.inputs.environment as Record<string, string> | undefined) ?? {};
+    for (const r of resources) {
+        const container = r.type === LOCAL_COMMAND ? envOf(r)[ROLLOUT_CONTAINER_ENV] : undefined;
+        const svc = container ? services.find((s) => s.container === container) : undefined;
+        if (svc) svc.rollout = { drain: r.inputs.delete as string, ready: r.inputs.create as string };
+    }
     const tasks = resources
         // Not the balancers' reload steps: at creation they find the file the container already has
         // and do nothing (docker target, renderReloadScript); the lab starts its balancers on those files.
-        .filter((r) => r.type === LOCAL_COMMAND && !(reloadFileVar(0) in ((r.inputs.environment as Record<string, string> | undefined) ?? {})))
+        // Nor the rollout steps: the lab waits for each service itself, and its drills run them.
+        .filter((r) => r.type === LOCAL_COMMAND && !(reloadFileVar(0) in envOf(r)) && !(ROLLOUT_CONTAINER_ENV in envOf(r)))
         .map((r) => ({ name: r.name, script: r.inputs.create as string, env: (r.inputs.environment as Record<string, string> | undefined) ?? {} }));
     return { spec, subnet, nodes, services, tasks, vips, outputs };
 }
@@ -216,8 +228,13 @@ export function sshDeploymentFromResources(spec: PlatformSpec, resources: Record
  * The stack's offline preview with real certificates and passwords. Image references in the
  * container inputs are image IDs of the mocked pulls; the image name is kept instead.
  */
-export async function labDeployment(args: Pick<PreviewArgs, "stack" | "configFile" | "sets">): Promise<LabDeployment> {
-    const { run, platform } = await preview(args, { state: realState });
+export async function labDeployment(
+    args: Pick<PreviewArgs, "stack" | "configFile" | "sets">,
+    state: StateHook = realState,
+    opts: { again?: boolean } = {},
+): Promise<LabDeployment> {
+    // `again`: a second preview in this process (the lab's run under tsx), which must load the program afresh.
+    const { run, platform } = await preview(args, { state, ...(opts.again ? { importer: freshProgram } : {}) });
     const { spec, topology } = platform as { spec: PlatformSpec; topology: Topology };
     if (spec.target !== "docker" && spec.target !== "ssh") throw new Error(`the lab runs target docker and ssh stacks (this one is ${spec.target})`);
     const resources = run.resources.map((r) => {
@@ -229,7 +246,18 @@ export async function labDeployment(args: Pick<PreviewArgs, "stack" | "configFil
         return { ...r, inputs };
     });
     const outputs = Object.fromEntries(Object.entries(run.outputs).map(([k, o]) => [k, unwrapSecrets(o.value)]));
-    return spec.target === "ssh" ? sshDeploymentFromResources(spec, resources, outputs, topology.vips) : deploymentFromResources(spec, resources, outputs, topology.vips);
+    const d = spec.target === "ssh" ? sshDeploymentFromResources(spec, resources, outputs, topology.vips) : deploymentFromResources(spec, resources, outputs, topology.vips);
+    return { ...d, record: { resources, registrations: run.registrations } };
+}
+
+/**
+ * The program loaded afresh, so a second preview in this process (an update drill's changed stack)
+ * registers its resources again: the stack's own modules leave the require cache first.
+ */
+async function freshProgram(program: string): Promise<Record<string, unknown>> {
+    const repo = resolve(__dirname, "..", "..");
+    for (const id of Object.keys(require.cache)) if (id.startsWith(repo) && !id.includes("node_modules") && !id.includes(`${repo}/scripts/`)) delete require.cache[id];
+    return require(program);
 }
 
 /** A service's files as its container would see them, under `root` (secrets 0600, dirs 0700). */

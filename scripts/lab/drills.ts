@@ -254,6 +254,44 @@ async function controlPlaneNodeToKill(lab: Lab, facts: Record<string, string | n
     return nodes[i];
 }
 
+/**
+ * An update drill (`--change KEY=VALUE`): the planned change applied to the running lab as `pulumi
+ * up` would apply it (Lab.applyChange), under the same load and checks as the other drills.
+ */
+export function updateDrill(lab: Lab): Drill {
+    const change = lab.change!;
+    return {
+        id: "update",
+        title: `pulumi up with ${change.sets.join(" ")}: ${change.plan.changes.length} resource changes applied in the engine's order`,
+        async run({ lab, fault, facts }) {
+            fault();
+            const t0 = Date.now();
+            const effects = await lab.applyChange(change.after, change.plan, () => undefined);
+            facts.changes = change.plan.changes.length;
+            facts.effects = effects.join("; ");
+            facts.appliedMs = Date.now() - t0;
+            facts.mostOutAtOnce = [...lab.mostOut].map(([role, n]) => `${role} ${n}`).join(", ") || "none";
+            // Back on the changed stack: a route written now reaches every gateway.
+            facts.newRouteOnEveryGatewayMs = await newRouteOnEveryGatewayMs(lab, "after-update");
+        },
+        checks: (o) => {
+            const most = String(o.report.facts.mostOutAtOnce ?? "");
+            const checks = [
+                // `pulumi up` never takes two replicas of a role out together: etcd keeps its quorum, gateways and control plane one serving.
+                check("one replica of a role out at a time", most === "none" || most.split(", ").every((x) => Number(x.split(" ").pop()) <= 1), `most replicas out at once, by role: ${most}`),
+                noLostWrites(o),
+                writesResumed(o),
+            ];
+            // haproxy drains and holds out a replaced replica until it is healthy and UP; nginx reports, as in rolling-replace.
+            if (o.report.facts.activeChecks === "yes") checks.unshift(noReadFailures(o), check("no failed writes", o.report.writes.failed === 0, `${o.report.writes.failed} of ${o.report.writes.sent} route PUTs failed`));
+            return checks;
+        },
+    };
+}
+
+/** Services with a rollout step, in the order `pulumi up` replaces them: gateways, then the control plane. */
+const rolledServices = (lab: Lab) => ["data-plane", "control-plane"].flatMap((role) => lab.d.services.filter((s) => s.role === role && s.rollout));
+
 /** API7 v3 keeps its configuration in the control plane's database, not in an etcd of the stack's. */
 const noEtcd = (lab: Lab) => (lab.byService("etcd").length ? undefined : `the stack runs no etcd (flavor ${lab.spec.flavor} keeps its configuration in the control plane's database)`);
 
@@ -416,6 +454,38 @@ export const DRILLS: Drill[] = [
             // ready or not, and does not retry the 404 an unsynced gateway answers. Reported, not asserted.
             if (o.report.facts.activeChecks === "yes") checks.unshift(noReadFailures(o));
             return checks;
+        },
+    },
+    {
+        id: "rolling-replace",
+        title: "Replace every gateway, then every control-plane service, as `pulumi up` replaces them: drain and graceful stop (the rollout step's deletion), a new process, healthy and back in rotation (its creation), next",
+        notApplicable: (lab) => (rolledServices(lab).length ? undefined : `the ${lab.spec.target} target runs no rollout steps (docker target)`),
+        async run({ lab, fault, facts }) {
+            fault();
+            const t0 = Date.now();
+            for (const svc of rolledServices(lab)) {
+                const drained = await lab.runScript(svc.rollout!.drain);
+                if (drained.code !== 0) throw new Error(`${svc.container}: the rollout step's deletion failed (exit ${drained.code}):\n${drained.out}`);
+                if (lab.supervisor.running(svc.container)) throw new Error(`${svc.container}: still running after the rollout step's deletion stopped it`);
+                facts[`${svc.node}-${svc.service} drained+stopped ms`] = drained.ms;
+                facts[`${svc.node}-${svc.service} started after ms`] = Date.now() - t0;
+                lab.start(svc);
+                const ready = await lab.runScript(svc.rollout!.ready);
+                if (ready.code !== 0) throw new Error(`${svc.container}: the rollout step's creation failed (exit ${ready.code}):\n${ready.out}`);
+                facts[`${svc.node}-${svc.service} healthy+in rotation ms`] = ready.ms;
+            }
+            facts.replaced = rolledServices(lab).length;
+        },
+        checks: (o) => {
+            const firstAt = o.faultAt + Math.min(...Object.entries(o.report.facts).filter(([k]) => k.endsWith("started after ms")).map(([, v]) => Number(v)));
+            // haproxy holds a replacement out (drained) until its health check passes: no read or write may fail.
+            // nginx (open source) sends requests to a replacement as soon as it listens; failures after the first
+            // replacement starts are reported, as in rolling-restart.
+            if (o.report.facts.activeChecks === "yes")
+                return [noReadFailures(o), check("no failed writes", o.report.writes.failed === 0, `${o.report.writes.failed} of ${o.report.writes.sent} route PUTs failed`), noLostWrites(o), writesResumed(o)];
+            const before = o.load.reads.filter((r) => r.t0 < firstAt);
+            o.report.facts.readsFailedAfterFirstReplacement = o.report.reads.failed - before.filter((r) => !r.ok).length;
+            return [check("no failed reads before a replacement starts", before.every((r) => r.ok), `drain and graceful stop: ${before.filter((r) => !r.ok).length} of ${before.length} GETs failed`), noLostWrites(o), writesResumed(o)];
         },
     },
     {

@@ -5,7 +5,7 @@
 // balancers; API7 v3's gateways reach the DP Manager through the control-plane balancer, so there
 // the balancers start before them.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { etcdPrefix } from "../../components/render/etcd";
@@ -16,9 +16,13 @@ import { previewPlatform } from "../preview-offline";
 import { databaseArgv, databaseHealthy, databaseRouteIds, planDatabase, seedDatabase, type LabDatabase } from "./database";
 import { issueDpIdentity } from "./standins/dpIdentity";
 import { labDeployment, labSubnet, type LabDeployment, type LabService } from "./deployment";
+import { planChange, type ChangePlan, type PlannedChange } from "./change";
+import { statefulRealState } from "./realState";
+import type { RecordedResource } from "../lib/mockEngine";
+import { ROLLOUT_CONTAINER_ENV, reloadFileVar } from "../../components/targets/docker";
 import { CLIENT_NS, createLabNetwork, destroyLabNetwork, namespacePids, nodeNamespace } from "./netns";
 import { crashProcesses, execIn, Supervisor, type RunResult } from "./processes";
-import { dockerShim, healthCheckArgv, HOST_PROGRAMS, prepareService, serviceKind, type Launch } from "./programs";
+import { dockerShim, healthCheckArgv, HOST_PROGRAMS, LAB_PID_FILE, prepareService, serviceKind, type Launch } from "./programs";
 import { holdsNow, VipWatch } from "./vips";
 import { IpvsWatch } from "./ipvs";
 import type { TopologyVip } from "../../components/topology/types";
@@ -81,7 +85,8 @@ export class Lab {
     private consoleToken = "";
 
     private constructor(
-        readonly d: LabDeployment,
+        /** What runs now: an update drill moves it to the changed stack's deployment. */
+        public d: LabDeployment,
         readonly workDir: string,
         readonly database?: LabDatabase,
     ) {
@@ -90,7 +95,10 @@ export class Lab {
         this.supervisor = new Supervisor(join(workDir, "logs"));
     }
 
-    static async create(args: { stack: string; configFile?: string; sets: string[]; workDir: string }): Promise<Lab> {
+    /** With `changes`, the change an update drill applies: the changed stack's deployment and the plan to it. */
+    change?: { sets: string[]; after: LabDeployment; plan: ChangePlan };
+
+    static async create(args: { stack: string; configFile?: string; sets: string[]; workDir: string; changes?: string[] }): Promise<Lab> {
         let sets = args.sets;
         let database: LabDatabase | undefined;
         const { spec, topology } = previewPlatform(args).platform;
@@ -101,12 +109,22 @@ export class Lab {
             database = planDatabase(clientAddress(subnet, [...used, clientAddress(subnet, used)]), issueDpIdentity());
             sets = [...sets, ...database.sets];
         }
-        const d = await labDeployment({ ...args, sets });
+        // One state for both previews: what the change leaves alone keeps its passwords, keys and certificates.
+        const state = statefulRealState();
+        const d = await labDeployment({ ...args, sets }, state);
         for (const s of d.services) serviceKind(d, s); // refuse an unsupported stack before touching the network
+        let change: Lab["change"];
+        if (args.changes?.length) {
+            const after = await labDeployment({ ...args, sets: [...sets, ...args.changes] }, state, { again: true });
+            for (const s of after.services) serviceKind(after, s);
+            change = { sets: args.changes, after, plan: planChange(d.record!, after.record!) };
+        }
         if (d.spec.loadBalancer.kind === "lvs" && !existsSync("/proc/net/ip_vs")) throw new Error("kind lvs needs IPVS in the kernel (/proc/net/ip_vs; modprobe ip_vs), which this machine lacks");
         rmSync(args.workDir, { recursive: true, force: true });
         mkdirSync(args.workDir, { recursive: true, mode: 0o700 });
-        return new Lab(d, args.workDir, database);
+        const lab = new Lab(d, args.workDir, database);
+        lab.change = change;
+        return lab;
     }
 
     get spec() {
@@ -156,12 +174,7 @@ export class Lab {
             const root = join(workDir, "nodes", svc.node, svc.service);
             this.services.set(svc.container, { svc, ns: nodeNamespace(svc.node), root, launch: prepareService(d, svc, { root, ...https }) });
         }
-        const bin = join(workDir, "bin");
-        mkdirSync(bin, { recursive: true });
-        // etcdctl's 2 s dial and 5 s command timeouts are client defaults, not the stack's: they stretch with the machine.
-        const etcdctlFlags: Record<string, string[]> = SLOWDOWN > 1 ? { etcdctl: [`--dial-timeout=${2 * SLOWDOWN}s`, `--command-timeout=${5 * SLOWDOWN}s`] } : {};
-        writeFileSync(join(bin, "docker"), dockerShim([...this.services.values()].map((r) => ({ container: r.svc.container, ns: r.ns, root: r.root })), etcdctlFlags));
-        chmodSync(join(bin, "docker"), 0o755);
+        this.writeShim();
 
         const phase = async (what: string, svcs: LabService[]) => {
             if (svcs.length === 0) return;
@@ -258,6 +271,147 @@ export class Lab {
         log(`console: logged in as ${admin.user}`);
     }
 
+    /** The lab's `docker` for steps and tasks, for the services it runs now. */
+    private writeShim(): void {
+        const bin = join(this.workDir, "bin");
+        mkdirSync(bin, { recursive: true });
+        // etcdctl's 2 s dial and 5 s command timeouts are client defaults, not the stack's: they stretch with the machine.
+        const etcdctlFlags: Record<string, string[]> = SLOWDOWN > 1 ? { etcdctl: [`--dial-timeout=${2 * SLOWDOWN}s`, `--command-timeout=${5 * SLOWDOWN}s`] } : {};
+        const containers = [...this.services.values()].map((r) => ({ container: r.svc.container, ns: r.ns, root: r.root, healthCheck: healthCheckArgv(r.svc, r.root) }));
+        writeFileSync(join(bin, "docker"), dockerShim(containers, etcdctlFlags));
+        chmodSync(join(bin, "docker"), 0o755);
+    }
+
+    /** A service's container as `pulumi up` would create it now: its files, its command line. */
+    private install(d: LabDeployment, svc: LabService): void {
+        const node = d.nodes.find((n) => n.name === svc.node);
+        if (!this.d.nodes.some((n) => n.name === svc.node && n.address === node?.address))
+            throw new Error(`${svc.container}: its node ${svc.node} is new or moved; the lab does not add nodes to a running lab yet`);
+        const root = join(this.workDir, "nodes", svc.node, svc.service);
+        this.services.set(svc.container, { svc, ns: nodeNamespace(svc.node), root, launch: prepareService(d, svc, { root, ...this.httpsCertificate() }) });
+        this.writeShim();
+    }
+
+    /**
+     * Applies a planned change to the running lab as `pulumi up` would (change.ts): every resource
+     * once its dependencies are done, independent ones at the same time; a delete-first replacement
+     * deletes its replaced dependents, then itself, then creates itself; other replaced and removed
+     * resources are deleted at the end. Effects: containers start and stop (a new one waited for
+     * when the container waits for health), commands run their create, update or delete script with
+     * their environment, a balancer's reload step rewrites its files and signals it. Returns the
+     * effects in the order they ran.
+     */
+    async applyChange(after: LabDeployment, plan: ChangePlan, log: (s: string) => void): Promise<string[]> {
+        const before = this.d;
+        this.outNow.clear();
+        this.mostOut.clear();
+        const done = new Map<string, Promise<void>>();
+        const deleted = new Set<string>();
+        const late: PlannedChange[] = [];
+        const effects: string[] = [];
+        const byKey = new Map(plan.changes.map((c) => [c.key, c]));
+        const note = (s: string) => {
+            effects.push(s);
+            log(`  ${s}`);
+        };
+        const del = async (c: PlannedChange) => {
+            if (deleted.has(c.key)) return;
+            deleted.add(c.key);
+            await this.effect("delete", c.before!, before, note);
+        };
+        const step = (key: string): Promise<void> => {
+            let p = done.get(key);
+            if (!p) {
+                p = (async () => {
+                    await Promise.all((plan.dependencies.get(key) ?? []).map(step));
+                    const c = byKey.get(key);
+                    if (!c || c.op === "delete") return;
+                    if (c.op === "create") return this.effect("create", c.after!, after, note);
+                    if (c.op === "update") return this.effect("update", c.after!, after, note, c.before);
+                    if (c.deleteFirst) {
+                        for (const k of plan.dependents.get(key) ?? []) await del(byKey.get(k)!);
+                        await del(c);
+                    } else if (!deleted.has(key)) late.push(c);
+                    await this.effect("create", c.after!, after, note);
+                })();
+                done.set(key, p);
+            }
+            return p;
+        };
+        await Promise.all(after.record!.resources.map((r) => step(`${r.type}::${r.name}`)));
+        for (const c of [...late, ...plan.changes.filter((x) => x.op === "delete")]) await del(c);
+        this.d = after;
+        return effects;
+    }
+
+    /** Replicas out of service now (drained, stopped or removed, and not yet healthy again), by role. */
+    private readonly outNow = new Map<string, Set<string>>();
+    /** The most replicas of each role out at once during the last applied change. */
+    readonly mostOut = new Map<string, number>();
+
+    private markOut(svc: LabService, out: boolean): void {
+        const set = this.outNow.get(svc.role) ?? new Set<string>();
+        if (out) set.add(svc.container);
+        else set.delete(svc.container);
+        this.outNow.set(svc.role, set);
+        this.mostOut.set(svc.role, Math.max(this.mostOut.get(svc.role) ?? 0, set.size));
+    }
+
+    /** One resource's effect on the lab; resources the lab has no part of (images, keys, passwords) have none. */
+    private async effect(op: "create" | "update" | "delete", r: RecordedResource, d: LabDeployment, note: (s: string) => void, previous?: RecordedResource): Promise<void> {
+        const started = Date.now();
+        if (r.type === "docker:index/container:Container") {
+            const svc = d.services.find((s) => s.container === r.inputs.name);
+            if (!svc) return; // a node's pause container: the lab's namespace stays
+            if (op === "delete") {
+                this.markOut(svc, true);
+                // The provider removes a container by force (SIGKILL) unless something stopped it first.
+                await this.supervisor.stop(svc.container, "SIGKILL");
+                this.services.delete(svc.container);
+                this.writeShim();
+                return note(`${svc.container}: removed (${Date.now() - started} ms)`);
+            }
+            this.install(d, svc);
+            this.start(svc);
+            if (r.inputs.wait === true) await this.waitHealthyRestarting(svc, note);
+            this.markOut(svc, false);
+            return note(`${svc.container}: created${r.inputs.wait === true ? ", healthy" : ""} (${Date.now() - started} ms)`);
+        }
+        if (r.type !== "command:local:Command") return;
+        const env = (r.inputs.environment as Record<string, string> | undefined) ?? {};
+        if (reloadFileVar(0) in env) {
+            if (op === "delete") return;
+            const container = `${d.spec.stack}-${r.name.replace(/-reload$/, "")}`;
+            const svc = d.services.find((s) => s.container === container)!;
+            await this.reload(d, svc);
+            return note(`${r.name}: ${svc.container} reloaded (${Date.now() - started} ms)`);
+        }
+        const script = r.inputs[op] as string | undefined;
+        if (!script) return;
+        // A rollout step's deletion drains and stops its replica: out from here.
+        const rolled = op === "delete" ? this.d.services.find((s) => s.container === env[ROLLOUT_CONTAINER_ENV]) : undefined;
+        if (rolled) this.markOut(rolled, true);
+        const stdout = (previous ?? r).state.stdout;
+        const res = await this.runScript(script, { ...env, ...(op !== "create" && typeof stdout === "string" ? { PULUMI_COMMAND_STDOUT: stdout } : {}) });
+        if (res.code !== 0) throw new Error(`${r.name}: its ${op} failed (exit ${res.code}), as \`pulumi up\` would:\n${res.out}`);
+        note(`${r.name}: ${op} (${res.ms} ms)`);
+    }
+
+    /**
+     * What a balancer's reload step does (docker target, renderReloadScript; run for real against
+     * haproxy and nginx in test/render/balancers.test.ts): the program checks the new file, it is
+     * put in place, and PID 1 is signalled (haproxy's master SIGUSR2, nginx's SIGHUP).
+     */
+    private async reload(d: LabDeployment, svc: LabService): Promise<void> {
+        const r = this.services.get(svc.container)!;
+        const launch = prepareService(d, svc, { root: r.root, ...this.httpsCertificate() });
+        this.services.set(svc.container, { ...r, svc, launch });
+        const kind = serviceKind(d, svc);
+        const pid = Number(readFileSync(join(r.root, LAB_PID_FILE), "utf8"));
+        process.kill(pid, kind === "haproxy" ? "SIGUSR2" : "SIGHUP");
+        await sleep(500);
+    }
+
     private byRole(role: string): LabService[] {
         return this.d.services.filter((s) => s.role === role);
     }
@@ -267,6 +421,7 @@ export class Lab {
         mkdirSync(dir, { recursive: true, mode: 0o700 });
         const httpsCert = join(dir, "gateway.crt");
         const httpsKey = join(dir, "gateway.key");
+        if (existsSync(httpsCert) && existsSync(httpsKey)) return { httpsCert, httpsKey };
         const r = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", httpsKey, "-out", httpsCert, "-days", "1", "-subj", "/CN=gateway-ha-lab"], { encoding: "utf8" });
         if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
         return { httpsCert, httpsKey };
@@ -274,7 +429,8 @@ export class Lab {
 
     start(svc: LabService): void {
         const r = this.services.get(svc.container)!;
-        this.supervisor.start(svc.container, r.ns, r.launch.argv, r.launch.env, REPO);
+        const pid = this.supervisor.start(svc.container, r.ns, r.launch.argv, r.launch.env, REPO);
+        writeFileSync(join(r.root, LAB_PID_FILE), `${pid}\n`);
     }
 
     /** SIGKILL (a crash) or SIGTERM with a grace period (`docker stop`). */
@@ -323,13 +479,17 @@ export class Lab {
 
     async runTask(name: string): Promise<RunResult> {
         const t = this.d.tasks.find((x) => x.name === name)!;
-        // The task's own script and environment; only `docker` is the lab's.
-        const env = { ...t.env, PATH: `${join(this.workDir, "bin")}:${process.env.PATH}` };
+        return this.runScript(t.script, t.env);
+    }
+
+    /** A step's script as `pulumi up` runs it where it runs: its own environment; only `docker` is the lab's. */
+    runScript(script: string, stepEnv: Record<string, string> = {}): Promise<RunResult> {
+        const env = { ...stepEnv, PATH: `${join(this.workDir, "bin")}:${process.env.PATH}` };
         return new Promise((resolve) => {
             const started = Date.now();
             // On stdin, as the targets send it: its secrets stay off command lines.
             const child = spawn("/bin/sh", ["-s"], { env, stdio: ["pipe", "pipe", "pipe"] });
-            child.stdin.end(t.script);
+            child.stdin.end(script);
             let out = "";
             child.stdout.on("data", (x) => (out += x));
             child.stderr.on("data", (x) => (out += x));

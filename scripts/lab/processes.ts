@@ -81,7 +81,8 @@ export class Supervisor {
 
     constructor(private readonly logDir: string) {}
 
-    start(key: string, ns: string, argv: string[], env: Record<string, string>, cwd: string): void {
+    /** Starts the service; returns its process-group leader's PID. */
+    start(key: string, ns: string, argv: string[], env: Record<string, string>, cwd: string): number {
         if (this.running(key)) throw new Error(`${key} is already running`);
         const fd = openSync(join(this.logDir, `${key}.log`), "a");
         // A file, not a pipe: nginx cannot open a socket as /dev/stdout, and pipes can fill up.
@@ -97,6 +98,7 @@ export class Supervisor {
             }
         });
         this.procs.set(key, child);
+        return child.pid!;
     }
 
     running(key: string): boolean {

@@ -17,7 +17,11 @@ export const HOST_PROGRAMS: Record<string, string> = {
     keepalived: "/usr/sbin/keepalived",
     curl: "/usr/bin/curl",
     sh: "/bin/sh",
+    socat: "/usr/bin/socat",
 };
+
+/** Where the lab keeps a running service's process-group leader: what the docker shim signals and inspects. */
+export const LAB_PID_FILE = ".lab-pid";
 
 const REPO = resolve(__dirname, "..", "..");
 export const STANDIN_SCRIPT = join(REPO, "scripts", "lab", "standins", "apisix.ts");
@@ -155,39 +159,71 @@ export function healthCheckArgv(svc: LabService, root: string): string[] | undef
 const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
- * A `docker` for the deployment's tasks (etcd's bootstrap script runs `docker exec CONTAINER
- * etcdctl …`): it runs the command in the container's node namespace with its files. `flags`
- * go before a program's own arguments (which win over them): client defaults the lab stretches.
+ * A `docker` for the deployment's tasks and steps (etcd's bootstrap runs `docker exec CONTAINER
+ * etcdctl …`; a rollout step drains a balancer with `docker exec LB socat …` and stops a gateway):
+ * `exec` runs the command in the container's node namespace with its files; `container inspect`
+ * answers the state formats the steps read (running from the service's process, health from its
+ * own health check); `stop` signals the service's process group as `docker stop` does: the signal,
+ * then SIGKILL after `--time`. `flags` go before a program's own arguments (which win over them):
+ * client defaults the lab stretches.
  */
-export function dockerShim(containers: { container: string; ns: string; root: string }[], flags: Record<string, string[]> = {}): string {
-    const cases = containers.map((c) => `    ${shq(c.container)}) ns=${shq(c.ns)}; root=${shq(c.root)} ;;`).join("\n");
+export function dockerShim(containers: { container: string; ns: string; root: string; healthCheck?: string[] }[], flags: Record<string, string[]> = {}): string {
+    const cases = containers.map((c) => `    ${shq(c.container)}) ns=${shq(c.ns)}; root=${shq(c.root)}; hc=${shq((c.healthCheck ?? []).map(shq).join(" "))} ;;`).join("\n");
     const programs = Object.entries(HOST_PROGRAMS)
         .map(([name, p]) => `    ${name}) prog=${shq(p)}; shift${flags[name]?.length ? `; set -- ${flags[name].map(shq).join(" ")} "$@"` : ""} ;;`)
         .join("\n");
     return `#!/bin/sh
-# gateway-ha lab: 'docker exec' for the lab's services (generated per run), and 'docker container
-# inspect', which finds every one of them running (a member's namespace outlives its process).
+# gateway-ha lab: 'docker exec', 'docker container inspect' and 'docker stop' for the lab's services (generated per run).
 set -eu
-if [ "\${1:-} \${2:-}" = "container inspect" ]; then
-    for last; do :; done
-    case "$last" in
-${containers.map((c) => `        ${shq(c.container)}) echo true; exit 0 ;;`).join("\n")}
+container() {
+    case "$1" in
+${cases}
+    *) echo "lab docker: no container $1" >&2; exit 1 ;;
     esac
-    echo "lab docker: no container $last" >&2
-    exit 1
+}
+alive() { [ -f "$root/${LAB_PID_FILE}" ] && kill -0 "$(cat "$root/${LAB_PID_FILE}")" 2>/dev/null; }
+if [ "\${1:-} \${2:-}" = "container inspect" ]; then
+    fmt=""
+    [ "\${3:-}" != -f ] || fmt=$4
+    for last; do :; done
+    container "$last"
+    if alive; then state=running; else state=exited; fi
+    case "$fmt" in
+    *.State.Health.Status*)
+        if [ -z "$hc" ]; then echo "$state"
+        elif [ "$state" = running ] && eval "ip netns exec \"\$ns\" $hc" >/dev/null 2>&1; then echo healthy
+        else echo unhealthy; fi ;;
+    *.State.Health*) if [ -n "$hc" ]; then echo -; else echo "$state"; fi ;;
+    *.State.Running*) if [ "$state" = running ]; then echo true; else echo false; fi ;;
+    *) echo "lab docker: inspect format $fmt" >&2; exit 2 ;;
+    esac
+    exit 0
 fi
-[ "\${1:-}" = exec ] || { echo "lab docker: only 'docker exec' and 'docker container inspect' are available" >&2; exit 2; }
+if [ "\${1:-}" = stop ]; then
+    shift
+    sig=TERM
+    t=10
+    while [ $# -gt 1 ]; do
+        case "$1" in --signal | -s) sig=\${2#SIG}; shift 2 ;; --time | -t) t=$2; shift 2 ;; *) break ;; esac
+    done
+    container "$1"
+    alive || { echo "$1"; exit 0; }
+    pid=$(cat "$root/${LAB_PID_FILE}")
+    kill -s "$sig" -- "-$pid" 2>/dev/null || :
+    i=0
+    while kill -0 "$pid" 2>/dev/null && [ "$i" -lt $((t * 10)) ]; do sleep 0.1; i=$((i + 1)); done
+    kill -s KILL -- "-$pid" 2>/dev/null || :
+    echo "$1"
+    exit 0
+fi
+[ "\${1:-}" = exec ] || { echo "lab docker: only 'docker exec', 'docker container inspect' and 'docker stop' are available" >&2; exit 2; }
 shift
 # -e VAR forwards the caller's variable: ip netns exec keeps the environment anyway.
 while [ $# -gt 0 ]; do
     case "$1" in -i | -t | -it) shift ;; -e) shift 2 ;; *) break ;; esac
 done
-container=$1
+container "$1"
 shift
-case "$container" in
-${cases}
-    *) echo "lab docker: no container $container" >&2; exit 1 ;;
-esac
 case "\${1##*/}" in
 ${programs}
     *) echo "lab docker: no host program for $1" >&2; exit 127 ;;
@@ -198,6 +234,7 @@ while [ "$n" -gt 0 ]; do
     shift
     case "$a" in
         --*=/*) p=\${a#*=}; [ -e "$root$p" ] && a="\${a%%=*}=$root$p" ;;
+        UNIX-CONNECT:/*) p=\${a#UNIX-CONNECT:}; [ -e "$root$p" ] && a="UNIX-CONNECT:$root$p" ;;
         /*) [ -e "$root$a" ] && a="$root$a" ;;
     esac
     set -- "$@" "$a"

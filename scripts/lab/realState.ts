@@ -109,6 +109,20 @@ function password(inputs: Inputs): string {
     return Array.from({ length: Number(inputs.length ?? 16) }, () => chars[randomInt(chars.length)]).join("");
 }
 
+/**
+ * A state hook that remembers: a resource asked for again with the same inputs gets the same values,
+ * as Pulumi keeps an unchanged resource's outputs. Two previews through it (before and after a
+ * config change) differ only where `pulumi up` would create or replace something.
+ */
+export function statefulRealState(): StateHook {
+    const kept = new Map<string, Record<string, unknown> | undefined>();
+    return (type, name, rawInputs) => {
+        const key = `${type}::${name}::${JSON.stringify(rawInputs)}`;
+        if (!kept.has(key)) kept.set(key, realState(type, name, rawInputs));
+        return kept.get(key);
+    };
+}
+
 /** Real values for random and tls resources; everything else as the offline preview mocks it. */
 export const realState: StateHook = (type, name, rawInputs) => {
     const inputs = unwrapSecrets(rawInputs) as Inputs;

@@ -36,6 +36,8 @@ export interface LabReport {
     /** Drills that do not fit the stack, and why. */
     skipped: { id: string; reason: string }[];
     passed: boolean;
+    /** An update drill's change (`--change`) and its plan, one line per resource. */
+    change?: { sets: string[]; plan: string[] };
 }
 
 /**

@@ -2,6 +2,10 @@
 // drills its failover under load (see README, "HA lab"). Linux, root.
 //
 //   npm run test:lab -- [--stack NAME] [--config-file FILE] [--set KEY=VALUE]... [--drills ID,…] [--report PATH]
+//   npm run test:lab -- [--stack NAME] [--set KEY=VALUE]... --change KEY=VALUE [--change …] [--report PATH]
+//
+// With --change, the one drill is the update: the stack as --set says is brought up, then the change
+// is applied to it as `pulumi up` would, under load.
 //
 // Exit 0 when every drill's checks pass, 1 when one fails, 2 on bad usage or configuration.
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -10,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ConfigValidationError } from "../../components/spec";
 import { parseOptions, UsageError } from "../lib/cli";
-import { DRILLS, runDrill } from "./drills";
+import { describePlan } from "./change";
+import { DRILLS, runDrill, updateDrill } from "./drills";
 import { Lab } from "./lab";
 import { destroyLabNetwork } from "./netns";
 import { HOST_PROGRAMS } from "./programs";
@@ -23,11 +28,15 @@ export interface LabArgs {
     report: string;
     /** Drill ids to run; all of them when empty. */
     drills: string[];
+    /** Config changes an update drill applies to the running stack (`--change`, as `--set`). */
+    changes: string[];
 }
 
 export function parseLabArgs(argv: string[]): LabArgs {
-    const o = parseOptions(argv, { values: ["--stack", "--config-file", "--report", "--drills"], repeated: ["--set"] });
+    const o = parseOptions(argv, { values: ["--stack", "--config-file", "--report", "--drills"], repeated: ["--set", "--change"] });
     const drills = (o.values.get("--drills") ?? "").split(",").filter(Boolean);
+    const changes = o.repeated.get("--change") ?? [];
+    if (changes.length && drills.length) throw new UsageError("--change runs the update drill alone: leave out --drills");
     const unknown = drills.filter((id) => !DRILLS.some((d) => d.id === id));
     if (unknown.length) throw new UsageError(`--drills: no drill ${unknown.join(", ")} (drills: ${DRILLS.map((d) => d.id).join(", ")})`);
     return {
@@ -35,6 +44,7 @@ export function parseLabArgs(argv: string[]): LabArgs {
         stack: o.values.get("--stack") ?? "dev",
         ...(o.values.has("--config-file") ? { configFile: o.values.get("--config-file") } : {}),
         sets: o.repeated.get("--set") ?? [],
+        changes,
         report: o.values.get("--report") ?? "lab-report.json",
     };
 }
@@ -114,15 +124,21 @@ async function main(): Promise<number> {
             drills: [],
             skipped: [],
             passed: false,
+            ...(lab.change ? { change: { sets: lab.change.sets, plan: describePlan(lab.change.plan) } } : {}),
         };
-        for (const [i, drill] of DRILLS.entries()) {
+        if (lab.change) {
+            log(`the change ${lab.change.sets.join(" ")}, as \`pulumi up\` would apply it:`);
+            for (const line of describePlan(lab.change.plan)) log(`  ${line}`);
+        }
+        const drills = lab.change ? [updateDrill(lab)] : DRILLS;
+        for (const [i, drill] of drills.entries()) {
             const skip = args.drills.length && !args.drills.includes(drill.id) ? "not chosen (--drills)" : drill.notApplicable?.(lab);
             if (skip) {
                 report.skipped.push({ id: drill.id, reason: skip });
-                log(`drill ${i + 1}/${DRILLS.length}: ${drill.id}: skipped, ${skip}`);
+                log(`drill ${i + 1}/${drills.length}: ${drill.id}: skipped, ${skip}`);
                 continue;
             }
-            log(`drill ${i + 1}/${DRILLS.length}: ${drill.id}`);
+            log(`drill ${i + 1}/${drills.length}: ${drill.id}`);
             const { report: r } = await runDrill(lab, drill, i);
             report.drills.push(r);
             for (const c of r.checks.filter((c) => !c.ok)) log(`  FAIL ${c.name}: ${c.detail}`);

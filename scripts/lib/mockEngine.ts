@@ -30,6 +30,46 @@ export interface ProgramRun {
     stack: string;
     resources: RecordedResource[];
     outputs: Record<string, OutputValue>;
+    /** Every registration with its resource options, components included, in registration order. */
+    registrations: Registration[];
+}
+
+/** What the monitor saw besides inputs: resource options that never reach the mocks' newResource. */
+export interface Registration {
+    type: string;
+    name: string;
+    retainOnDelete: boolean;
+    protect: boolean;
+    deleteBeforeReplace: boolean;
+    ignoreChanges: string[];
+    /** Provider reference `urn::id`, "" for the default provider. */
+    provider: string;
+    parent: string;
+    /** URNs of the resources it waits for (dependsOn, and resources its inputs come from). */
+    dependencies: string[];
+}
+
+let capture: Registration[] | undefined;
+let patched = false;
+/** Records every registration request the mock monitor receives while a run is under way. */
+function patchMonitor(): void {
+    if (patched) return;
+    patched = true;
+    const original = MockMonitor.prototype.registerResource;
+    MockMonitor.prototype.registerResource = function (this: MockMonitor, req: any, callback: (err: any, res: any) => void) {
+        capture?.push({
+            type: req.getType(),
+            name: req.getName(),
+            retainOnDelete: Boolean(req.getRetainondelete?.()),
+            protect: Boolean(req.getProtect?.()),
+            deleteBeforeReplace: Boolean(req.getDeletebeforereplace?.()),
+            ignoreChanges: req.getIgnorechangesList?.() ?? [],
+            provider: req.getProvider(),
+            parent: req.getParent(),
+            dependencies: req.getDependenciesList(),
+        });
+        return original.call(this, req, callback);
+    };
 }
 
 export type StateHook = (type: string, name: string, inputs: Record<string, unknown>) => Record<string, unknown> | undefined;
@@ -187,17 +227,21 @@ export async function runProgram(opts: {
     const previous = process.listeners("unhandledRejection");
     process.removeAllListeners("unhandledRejection");
     process.on("unhandledRejection", (e) => failures.push(e));
+    patchMonitor();
+    const registrations: Registration[] = [];
+    capture = registrations;
     try {
         const run = await recordProgram(opts);
         if (failures.length) throw new Error(failures.map((e) => (e instanceof Error ? e.message : String(e))).join("\n"));
-        return run;
+        return { ...run, registrations };
     } finally {
+        capture = undefined;
         process.removeAllListeners("unhandledRejection");
         for (const l of previous) process.on("unhandledRejection", l);
     }
 }
 
-async function recordProgram(opts: Parameters<typeof runProgram>[0]): Promise<ProgramRun> {
+async function recordProgram(opts: Parameters<typeof runProgram>[0]): Promise<Omit<ProgramRun, "registrations">> {
     const resources: RecordedResource[] = [];
     pulumi.runtime.setAllConfig(opts.config, opts.secretKeys);
     await pulumi.runtime.setMocks(

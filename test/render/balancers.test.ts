@@ -17,6 +17,7 @@ import { renderNginxConf } from "../../components/render/nginx";
 import { DP_MANAGER_TLS_SERVER_NAME } from "../../components/render/gateway";
 import { balancerReload } from "../../components/loadBalancer";
 import { reloadFileVar, renderReloadScript } from "../../components/targets/docker";
+import { GATEWAY_BACKENDS, HAPROXY_ADMIN_SOCKET, renderRolloutDrainScript, renderRolloutReadyScript, rolloutPlan } from "../../components/render/rollout";
 import { issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
 
 const NGINX = "/usr/sbin/nginx";
@@ -363,6 +364,20 @@ class FakeGateway {
         }
     }
 
+    /** A graceful stop (nginx's SIGQUIT): listeners closed, requests in flight answered, idle connections closed. */
+    async stopGracefully() {
+        await Promise.all(
+            this.servers.map(
+                (s) =>
+                    new Promise<void>((resolve) => {
+                        s.close(() => resolve());
+                        s.closeIdleConnections();
+                    }),
+            ),
+        );
+        this.servers = [];
+    }
+
     /** Gone: every listener closed, open connections reset, so new connects are refused. */
     async kill() {
         await Promise.all(
@@ -386,14 +401,20 @@ class FakeGateway {
 function onLoopback(kind: Kind, rendered: string, dir: string): string {
     const text =
         kind === "haproxy"
-            ? rendered.replace(/^(\s+bind ):(\d+)$/gm, `$1${LB_ADDR}:$2`)
+            ? rendered.replace(/^(\s+bind ):(\d+)$/gm, `$1${LB_ADDR}:$2`).replace(HAPROXY_ADMIN_SOCKET, join(dir, "admin.sock"))
             : rendered.replace(/^(\s+listen )(\d+);$/gm, `$1${LB_ADDR}:$2;`).replace(/^pid \S+;$/m, `pid ${dir}/nginx.pid;`);
     expect(text.split(LB_ADDR).length - 1, "bind rewrite").toBe(2);
     return text;
 }
 
 /** The rendered gateway balancer in front of these gateways, as the live harnesses run it. */
-function loopbackGatewayBalancer(kind: Kind, gateways: { name: string; address: string }[], ports: { http: number; https: number; status: number }, dir: string): string {
+function loopbackGatewayBalancer(
+    kind: Kind,
+    gateways: { name: string; address: string }[],
+    ports: { http: number; https: number; status: number },
+    dir: string,
+    healthCheck: typeof HC = HC,
+): string {
     const { spec, topology } = loadPlatform(
         cfg({
             layout: "custom",
@@ -405,7 +426,7 @@ function loopbackGatewayBalancer(kind: Kind, gateways: { name: string; address: 
                 { name: "lb-1", address: LB_ADDR, roles: ["load-balancer"] },
             ],
             dataPlane: { httpPort: ports.http, httpsPort: ports.https, statusPort: ports.status },
-            loadBalancer: { kind, healthCheck: HC, retries: RETRIES },
+            loadBalancer: { kind, healthCheck, retries: RETRIES },
         }),
         ctx,
     );
@@ -618,6 +639,166 @@ describe.each(KINDS)("%s live on loopback", (kind) => {
     }, 45_000);
 });
 
+// A rolling replacement's steps (render/rollout.ts) against the real balancer: the drain step takes
+// a gateway out and stops it gracefully, a new one starts, the ready step puts it back; reads keep
+// flowing through the balancer all along. `docker` is a harness stand-in: it reaches the balancer's
+// runtime API with the real socat, reports the fake gateways' state, and asks the test to stop one.
+const FAST_HC = { path: "/status/ready", intervalSeconds: 1, timeoutSeconds: 1, fall: 2, rise: 2 };
+
+function harnessDocker(dir: string): string {
+    return `#!/bin/sh
+set -eu
+d=${dir}
+echo "$*" >> "$d/docker.log"
+case "$1 $2" in
+"container inspect")
+    fmt=$4 c=$5
+    if [ "$c" = lb ]; then echo true; exit 0; fi
+    if [ -e "$d/$c.up" ]; then up=1; else up=0; fi
+    case "$fmt" in
+    *Health.Status*) [ "$up" = 1 ] && echo healthy || echo starting ;;
+    *State.Running*) [ "$up" = 1 ] && echo true || echo false ;;
+    *) echo - ;;
+    esac ;;
+"exec -i")
+    shift 3
+    [ "$1" = socat ] || { echo "harness docker: only socat" >&2; exit 2; }
+    exec socat -t 5 - "UNIX-CONNECT:$d/admin.sock" ;;
+"stop --signal")
+    for c; do :; done
+    echo "show stat" | socat -t 5 - "UNIX-CONNECT:$d/admin.sock" > "$d/at-stop.csv" || : > "$d/at-stop.csv"
+    touch "$d/$c.stop"
+    i=0
+    while [ -e "$d/$c.up" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done ;;
+*) echo "harness docker: $*" >&2; exit 2 ;;
+esac
+`;
+}
+
+function runScript(script: string, dir: string): Promise<{ code: number | null; out: string }> {
+    return new Promise((resolve) => {
+        const child = spawn("/bin/sh", ["-c", script], { env: { PATH: `${join(dir, "bin")}:${process.env.PATH}` } });
+        let out = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (out += d));
+        const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+        child.on("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code, out });
+        });
+    });
+}
+
+describe.each(KINDS)("%s: a rolling replacement's drain and ready steps", (kind) => {
+    let dir: string;
+    let balancer: Balancer | undefined;
+    let gateways: FakeGateway[] = [];
+    afterAll(async () => {
+        await balancer?.stop();
+        await Promise.all(gateways.map((g) => g.kill()));
+        if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("drains and stops one gateway, brings its replacement back into rotation, and no read fails meanwhile", async () => {
+        dir = mkdtempSync(join(tmpdir(), `gateway-ha-rollout-${kind}-`));
+        mkdirSync(join(dir, "bin"));
+        writeFileSync(join(dir, "bin", "docker"), harnessDocker(dir));
+        chmodSync(join(dir, "bin", "docker"), 0o755);
+        const picked = new Set<number>();
+        while (picked.size < 3) picked.add(await freePort());
+        const [httpPort, httpsPort, statusPort] = [...picked];
+        const ports = { http: httpPort, https: httpsPort, status: statusPort };
+        const hits: Hit[] = [];
+        gateways = GW_ADDRS.map((a, i) => new FakeGateway(`gw-${i + 1}`, a, hits));
+        for (const g of gateways) {
+            await g.start(ports);
+            writeFileSync(join(dir, `${g.name}.up`), "");
+        }
+        const file = join(dir, kind === "haproxy" ? "haproxy.cfg" : "nginx.conf");
+        writeFileSync(file, loopbackGatewayBalancer(kind, gateways, ports, dir, FAST_HC));
+        balancer = new Balancer(join(dir, `${kind}.log`));
+        balancer.start(kind === "haproxy" ? HAPROXY : NGINX, balancerArgs(kind, file, dir));
+        let ready = false;
+        for (let i = 0; i < 50 && !ready && balancer.running; i++) {
+            ready = (await send(ports.http, "GET", "ready")).status === 200;
+            if (!ready) await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(ready, balancer.output).toBe(true);
+
+        const { spec, topology } = loadPlatform(cfg({ loadBalancer: { kind, healthCheck: FAST_HC } }), ctx);
+        const plan = { ...rolloutPlan(spec, topology, "gateway", { backends: [...GATEWAY_BACKENDS], stopSignal: "QUIT", shutdownSeconds: 3 }), readyTimeoutSeconds: 20 };
+        const lb = [{ container: "lb" }];
+        const self = { container: "gw-1" };
+
+        // Reads through the balancer for the whole replacement.
+        const replies: Reply[] = [];
+        let loading = true;
+        const load = (async () => {
+            for (let i = 0; loading && i < 5000; i++) replies.push(await send(ports.http, "GET", `load-${i}`));
+        })();
+        // The harness's `docker stop`: the gateway stops gracefully once asked.
+        const stopper = (async () => {
+            for (let i = 0; i < 300 && !existsSync(join(dir, "gw-1.stop")); i++) await new Promise((r) => setTimeout(r, 50));
+            await gateways[0].stopGracefully();
+            rmSync(join(dir, "gw-1.up"));
+        })();
+        const drained = await runScript(renderRolloutDrainScript(plan, self, "gw-1", lb), dir);
+        await stopper;
+        expect(drained.code, drained.out).toBe(0);
+        expect(readFileSync(join(dir, "docker.log"), "utf8")).toContain(`stop --signal QUIT --time 13 gw-1`);
+        if (kind === "haproxy") {
+            // At the stop, every backend had the gateway drained and idle.
+            const rows = readFileSync(join(dir, "at-stop.csv"), "utf8").split("\n").map((l) => l.split(","));
+            for (const be of GATEWAY_BACKENDS) {
+                const row = rows.find((r) => r[0] === be && r[1] === "gw-1");
+                // DRAIN, possibly with a check transition ("DRAIN 1/2") as the gateway winds down.
+                expect(row?.[17], `${be}/gw-1 at the stop`).toMatch(/^DRAIN/);
+                expect(row?.[4], `${be}/gw-1 sessions at the stop`).toBe("0");
+            }
+            // Once stopped it is marked down, so its replacement counts only after `rise` passing checks.
+            const after = spawnSync("socat", ["-t", "5", "-", `UNIX-CONNECT:${join(dir, "admin.sock")}`], { input: "show stat\n", encoding: "utf8" }).stdout;
+            for (const be of GATEWAY_BACKENDS) expect(after.split("\n").find((l) => l.startsWith(`${be},gw-1,`))?.split(",")[17], be).toMatch(/DOWN/);
+        }
+
+        // The replacement container: up, then the ready step.
+        const replacement = new FakeGateway("gw-1", GW_ADDRS[0], hits);
+        gateways[0] = replacement;
+        await replacement.start(ports);
+        writeFileSync(join(dir, "gw-1.up"), "");
+        const started = Date.now();
+        const back = await runScript(renderRolloutReadyScript(plan, self, "gw-1", lb), dir);
+        expect(back.code, back.out).toBe(0);
+        // nginx keeps no state to set: the step waited its fail_timeout (interval x fall).
+        if (kind === "nginx") expect(Date.now() - started).toBeGreaterThanOrEqual(FAST_HC.intervalSeconds * FAST_HC.fall * 1000);
+        if (kind === "haproxy") {
+            const stat = spawnSync("socat", ["-t", "5", "-", `UNIX-CONNECT:${join(dir, "admin.sock")}`], { input: "show stat\n", encoding: "utf8" }).stdout;
+            for (const be of GATEWAY_BACKENDS) expect(stat.split("\n").find((l) => l.startsWith(`${be},gw-1,`))?.split(",")[17], be).toBe("UP");
+        }
+        hits.length = 0;
+        await new Promise((r) => setTimeout(r, 500));
+        loading = false;
+        await load;
+        expect(replies.length).toBeGreaterThan(20);
+        expect(replies.filter((r) => r.status !== 200), balancer.output).toEqual([]);
+        // Back in rotation: the replacement takes reads again (bounded: a loaded machine may still see one slow connect).
+        for (let i = 0; i < 20 && !hits.some((h) => h.gateway === "gw-1"); i++) await burst20(ports.http);
+        expect(hits.filter((h) => h.gateway === "gw-1").length, balancer.output.slice(-3000)).toBeGreaterThan(0);
+    }, 90_000);
+
+    it("the ready step fails `pulumi up` when the replacement never turns healthy, naming it", async () => {
+        rmSync(join(dir, "gw-2.up"), { force: true });
+        const { spec, topology } = loadPlatform(cfg({ loadBalancer: { kind, healthCheck: FAST_HC } }), ctx);
+        const plan = { ...rolloutPlan(spec, topology, "gateway", { backends: [...GATEWAY_BACKENDS], stopSignal: "QUIT", shutdownSeconds: 3 }), readyTimeoutSeconds: 2 };
+        const r = await runScript(renderRolloutReadyScript(plan, { container: "gw-2" }, "gw-2", [{ container: "lb" }]), dir);
+        expect(r.code).toBe(1);
+        expect(r.out).toContain("gw-2 is not healthy after 2 s");
+    }, 30_000);
+});
+
+async function burst20(port: number): Promise<void> {
+    for (let i = 0; i < 20; i++) await send(port, "GET", `after-${i}`);
+}
+
 // API7 v3: the control-plane balancer relays the DP Manager's mTLS untouched, so the DP Manager
 // sees the gateway's client certificate. Two DP Managers as the contract says they behave (TLS with
 // the server certificate of their own CA, client certificate required), the real balancer in front.
@@ -683,7 +864,7 @@ describe.each(KINDS)("%s relays the DP Manager's mTLS (API7 v3)", (kind) => {
         let text = render(kind, spec, topology, "control-plane");
         let args: string[];
         if (kind === "haproxy") {
-            text = text.replace(/^(\s+bind ):(\d+)$/gm, `$1${LB_ADDR}:$2`);
+            text = text.replace(/^(\s+bind ):(\d+)$/gm, `$1${LB_ADDR}:$2`).replace(HAPROXY_ADMIN_SOCKET, join(dir, "admin.sock"));
             writeFileSync(join(dir, "haproxy.cfg"), text);
             args = ["-f", join(dir, "haproxy.cfg"), "-db"];
         } else {

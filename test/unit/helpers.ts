@@ -6,7 +6,6 @@
 // process-wide runtime, which runProgram re-points at fresh mocks. Runs must be sequential.
 import * as path from "node:path";
 import { vi } from "vitest";
-import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import {
     SECRET_SIG,
     SECRET_SIG_KEY,
@@ -16,6 +15,7 @@ import {
     unwrapSecrets,
     type ProgramRun,
     type RecordedResource,
+    type Registration,
     type StateHook,
 } from "../../scripts/lib/mockEngine";
 
@@ -52,45 +52,7 @@ export const PROVIDER_SECRET_OUTPUTS: Record<string, string[]> = {
     [T.accessKey]: ["secret", "sesSmtpPasswordV4"],
 };
 
-/** What the monitor saw besides inputs: resource options that never reach the mocks' newResource. */
-export interface Registration {
-    type: string;
-    name: string;
-    retainOnDelete: boolean;
-    protect: boolean;
-    deleteBeforeReplace: boolean;
-    ignoreChanges: string[];
-    /** Provider reference `urn::id`, "" for the default provider. */
-    provider: string;
-    parent: string;
-    /** URNs of the resources it waits for (dependsOn, and resources its inputs come from). */
-    dependencies: string[];
-}
-
-let capture: Registration[] | undefined;
-let patched = false;
-function patchMonitor(): void {
-    if (patched) return;
-    patched = true;
-    const original = MockMonitor.prototype.registerResource;
-    MockMonitor.prototype.registerResource = function (this: MockMonitor, req: any, callback: (err: any, res: any) => void) {
-        capture?.push({
-            type: req.getType(),
-            name: req.getName(),
-            retainOnDelete: Boolean(req.getRetainondelete?.()),
-            protect: Boolean(req.getProtect?.()),
-            deleteBeforeReplace: Boolean(req.getDeletebeforereplace?.()),
-            ignoreChanges: req.getIgnorechangesList?.() ?? [],
-            provider: req.getProvider(),
-            parent: req.getParent(),
-            dependencies: req.getDependenciesList(),
-        });
-        return original.call(this, req, callback);
-    };
-}
-
 export interface PlatformRun extends ProgramRun {
-    registrations: Registration[];
     /** Every provider-computed secret value the mocks handed out (passwords, private keys). */
     generatedSecrets: string[];
     /** How many times the mocks were asked to create a resource. */
@@ -110,7 +72,6 @@ let runs = 0;
 
 /** Runs index.ts with this config (full `gateway-ha:*` keys) on a fresh module graph. */
 export async function runPlatform(config: Record<string, string>, opts: RunOptions = {}): Promise<PlatformRun> {
-    patchMonitor();
     const generatedSecrets: string[] = [];
     let newResourceCalls = 0;
     const state: StateHook = (type, name, inputs) => {
@@ -127,25 +88,19 @@ export async function runPlatform(config: Record<string, string>, opts: RunOptio
         }
         return s;
     };
-    const registrations: Registration[] = [];
-    capture = registrations;
-    try {
-        const run = await runProgram({
-            program: PROGRAM,
-            project: PROJECT,
-            stack: opts.stack ?? `unit${++runs}`,
-            config,
-            secretKeys: opts.secretKeys,
-            state,
-            importer: (p) => {
-                vi.resetModules();
-                return import(p);
-            },
-        });
-        return { ...run, registrations, generatedSecrets, newResourceCalls };
-    } finally {
-        capture = undefined;
-    }
+    const run = await runProgram({
+        program: PROGRAM,
+        project: PROJECT,
+        stack: opts.stack ?? `unit${++runs}`,
+        config,
+        secretKeys: opts.secretKeys,
+        state,
+        importer: (p) => {
+            vi.resetModules();
+            return import(p);
+        },
+    });
+    return { ...run, generatedSecrets, newResourceCalls };
 }
 
 export function ofType(run: ProgramRun, type: string): RecordedResource[] {

@@ -5,7 +5,7 @@
 // The mock-engine runs go through the real `labDeployment` (so its image-name and secret
 // unwrapping are what is tested). vi.resetModules() before each run makes index.ts and its
 // components load afresh, as helpers.ts's importer does; the runs are memoised and sequential.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -16,7 +16,7 @@ import { exportsOf, labDeployment, parseEnvFile, writeServiceFiles, type LabDepl
 import { holdersAt, longestSplitMs, parseAddressLine, soleHolderAt, splitBrainMs, timeline, vacantMs, type VipEvent } from "../../scripts/lab/vips";
 import { clientAddress, waitFor } from "../../scripts/lab/lab";
 import { nodeNamespace } from "../../scripts/lab/netns";
-import { API7_STANDIN_SCRIPT, API7_V2_CONSOLE_SCRIPT, dockerShim, healthCheckArgv, hostProgram, mapArg, mapContent, mapPath, prepareService, serviceKind, STANDIN_SCRIPT } from "../../scripts/lab/programs";
+import { API7_STANDIN_SCRIPT, API7_V2_CONSOLE_SCRIPT, dockerShim, healthCheckArgv, hostProgram, LAB_PID_FILE, mapArg, mapContent, mapPath, prepareService, serviceKind, STANDIN_SCRIPT } from "../../scripts/lab/programs";
 import { DATABASE_PORT, planDatabase } from "../../scripts/lab/database";
 import { loadApi7Config } from "../../scripts/lab/standins/api7";
 import { loadConsoleConfig } from "../../scripts/lab/standins/api7v2Console";
@@ -577,6 +577,37 @@ describe("programs: services on this machine", () => {
             expect(r.stdout.split("\n").slice(4, -1)).toEqual(["put", ...tricky]);
         });
 
+        it("maps a socat UNIX-CONNECT address under the root (a balancer's runtime API)", () => {
+            fs.mkdirSync(path.join(root, "tmp"), { recursive: true });
+            fs.writeFileSync(path.join(root, "tmp", "haproxy-admin.sock"), "");
+            const r = docker(["exec", "-i", "dev-etcd-1-etcd", "socat", "-t", "5", "-", "UNIX-CONNECT:/tmp/haproxy-admin.sock"]);
+            expect(r.status, r.stderr).toBe(0);
+            expect(r.stdout.split("\n").slice(3, -1)).toEqual(["/usr/bin/socat", "-t", "5", "-", `UNIX-CONNECT:${root}/tmp/haproxy-admin.sock`]);
+        });
+
+        it("inspects a container's state from its process and its health from its own check; stop signals its group, then kills it", async () => {
+            const hcShim = path.join(dir, "docker-hc");
+            fs.writeFileSync(hcShim, dockerShim([{ container: "c", ns, root, healthCheck: ["/usr/bin/curl", "-f", "http://127.0.0.1:1/"] }]));
+            const run = (...args: string[]) => spawnSync("sh", [hcShim, ...args], { encoding: "utf8", env: { ...process.env, PATH: `${path.join(dir, "bin")}:${process.env.PATH}` } }).stdout.trim();
+            const health = "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}";
+            fs.rmSync(path.join(root, LAB_PID_FILE), { force: true });
+            expect(run("container", "inspect", "-f", "{{.State.Running}}", "c")).toBe("false");
+            expect(run("container", "inspect", "-f", health, "c")).toBe("unhealthy");
+            // A process that ignores the graceful signal: stop waits --time, then kills the group.
+            const child = spawn("sh", ["-c", "trap '' QUIT; sleep 30 & wait"], { detached: true, stdio: "ignore" });
+            const exited = new Promise((r) => child.once("exit", r));
+            fs.writeFileSync(path.join(root, LAB_PID_FILE), `${child.pid}\n`);
+            expect(run("container", "inspect", "-f", "{{.State.Running}}", "c")).toBe("true");
+            // The fake `ip` exits 0: the health check passes.
+            expect(run("container", "inspect", "-f", health, "c")).toBe("healthy");
+            expect(run("container", "inspect", "-f", "{{if .State.Health}}-{{else}}{{.State.Status}}{{end}}", "c")).toBe("-");
+            const started = Date.now();
+            expect(run("stop", "--signal", "QUIT", "--time", "1", "c")).toBe("c");
+            await exited;
+            expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+            expect(run("container", "inspect", "-f", "{{.State.Running}}", "c")).toBe("false");
+        });
+
         it("fails for an unknown container (1), an unknown program (127) and anything but exec (2)", () => {
             const unknown = docker(["exec", "-i", "no-such-container", "etcdctl", "endpoint", "health"]);
             expect(unknown.status).toBe(1);
@@ -775,7 +806,7 @@ describe("lab helpers and argument parsing", () => {
 
     describe("parseLabArgs", () => {
         it("defaults to the dev stack and lab-report.json", () => {
-            expect(parseLabArgs([])).toEqual({ stack: "dev", sets: [], report: "lab-report.json", drills: [] });
+            expect(parseLabArgs([])).toEqual({ stack: "dev", sets: [], changes: [], report: "lab-report.json", drills: [] });
         });
         it("reads every option, --set repeatedly", () => {
             expect(parseLabArgs(["--stack", "s1", "--config-file", "f.yaml", "--set", "a=1", "--set", "b.c=2", "--report", "out.json", "--drills", "vip-keepalived-kill,lvs-real-server-failure"])).toEqual({
@@ -783,8 +814,13 @@ describe("lab helpers and argument parsing", () => {
                 drills: ["vip-keepalived-kill", "lvs-real-server-failure"],
                 configFile: "f.yaml",
                 sets: ["a=1", "b.c=2"],
+                changes: [],
                 report: "out.json",
             });
+        });
+        it("reads --change repeatedly, and refuses it with --drills (the update drill runs alone)", () => {
+            expect(parseLabArgs(["--change", "dataPlane.image=x:1", "--change", "loadBalancer.healthCheck.rise=3"]).changes).toEqual(["dataPlane.image=x:1", "loadBalancer.healthCheck.rise=3"]);
+            expect(() => parseLabArgs(["--change", "a=1", "--drills", "kill-gateway"])).toThrow(/--change runs the update drill alone/);
         });
         it("throws a usage error on an unknown argument or a missing value", () => {
             expect(() => parseLabArgs(["--bogus"])).toThrow(UsageError);

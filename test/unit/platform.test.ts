@@ -421,8 +421,8 @@ describe("flavor api7-v3", () => {
     it("creates no etcd resources at all", () => {
         expect(run.resources.filter((r) => /etcd/i.test(r.type) || /etcd/i.test(r.name))).toEqual([]);
         for (const t of [T.volume, T.privateKey]) expect(ofType(run, t), t).toEqual([]);
-        // The only commands are the balancers' reload steps.
-        expect(ofType(run, T.command).filter((c) => !c.name.endsWith("-lb-reload"))).toEqual([]);
+        // The only commands are the balancers' reload steps and the rollout steps.
+        expect(ofType(run, T.command).filter((c) => !c.name.endsWith("-lb-reload") && !c.name.endsWith("-rollout"))).toEqual([]);
         // The one generated password is the dashboard's admin login (set through its API by api7:identity).
         expect(ofType(run, T.password).map((p) => p.name)).toEqual(["gateway-ha-control-plane-dashboard-admin-password"]);
         expect(run.resources.filter((r) => r.type.startsWith("tls:"))).toEqual([]);

@@ -465,14 +465,15 @@ async function main(): Promise<void> {
 
     const servers: http.Server[] = [];
     let stop = () => {};
-    // Graceful: stop accepting, let requests in flight finish, and be gone within about a second.
+    // Stop accepting, close idle keep-alive connections, let requests in flight finish (each connection
+    // closes after its answer); SIGTERM within about a second, SIGQUIT within worker_shutdown_timeout.
     exitOnSignals(() => {
         stop();
         etcd.close();
         const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
         for (const s of servers) s.closeIdleConnections();
         return Promise.all(closed);
-    });
+    }, config.shutdownTimeoutMs);
 
     if (config.role === "data_plane") {
         const dp = new DataPlane(config, etcd);

@@ -61,6 +61,19 @@ export interface StandinConfig {
     readyEndpoint: boolean;
     metrics?: Listen;
     admin: AdminSettings;
+    /** `nginx_config.worker_shutdown_timeout`: how long a graceful stop (SIGQUIT) lets requests finish. */
+    shutdownTimeoutMs: number;
+}
+
+/**
+ * An nginx time (`30s`, `1m`, `500ms`, a bare number of seconds), as `worker_shutdown_timeout` takes
+ * it; nginx refuses anything else at start ("invalid value"). APISIX's default is 240s.
+ */
+export function nginxTimeMs(value: unknown, key: string): number {
+    if (value === undefined) return 240_000;
+    const m = /^(\d+)(ms|s|m|h)?$/.exec(String(value));
+    if (!m) throw new ConfigError(`${key}: invalid value "${String(value)}"`);
+    return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? "s") as "s"];
 }
 
 // APISIX's pattern (apisix/cli/file.lua): a name of [A-Za-z0-9_], optionally `:=` and a default of [A-Za-z0-9_.-].
@@ -210,5 +223,6 @@ export function loadConfig(opts: { root: string; configPath: string; env: NodeJS
         readyEndpoint: flavor === "apisix",
         metrics: exportAddr ? listen(exportAddr.ip, exportAddr.port, "plugin_attr.prometheus.export_addr.port") : undefined,
         admin,
+        shutdownTimeoutMs: nginxTimeMs(doc.nginx_config?.worker_shutdown_timeout, "nginx_config.worker_shutdown_timeout"),
     };
 }

@@ -18,15 +18,23 @@ export function runStandin(main: () => Promise<void>, isExpected: (e: unknown) =
     });
 }
 
-/** On SIGTERM or SIGINT: `close` (requests in flight finish), then exit 0, after 900 ms at the latest. */
-export function exitOnSignals(close: () => Promise<unknown>): void {
-    const shutdown = (signal: string) => {
+/**
+ * On SIGTERM or SIGINT: `close` (requests in flight finish), then exit 0, after 900 ms at the latest.
+ * With `quitGraceMs`, SIGQUIT is nginx's graceful shutdown, as APISIX images stop (`docker stop`
+ * sends their STOPSIGNAL, SIGQUIT): the same `close`, waited for up to worker_shutdown_timeout.
+ */
+export function exitOnSignals(close: () => Promise<unknown>, quitGraceMs?: number): void {
+    let stopping = false;
+    const shutdown = (signal: string, graceMs: number) => {
+        if (stopping) return;
+        stopping = true;
         log(`${signal}: shutting down`);
-        void Promise.race([close(), new Promise((r) => setTimeout(r, 900))]).then(() => {
+        void Promise.race([close(), new Promise((r) => setTimeout(r, graceMs))]).then(() => {
             log("exit");
             process.exit(0);
         });
     };
-    process.once("SIGTERM", () => shutdown("SIGTERM"));
-    process.once("SIGINT", () => shutdown("SIGINT"));
+    process.once("SIGTERM", () => shutdown("SIGTERM", 900));
+    process.once("SIGINT", () => shutdown("SIGINT", 900));
+    if (quitGraceMs !== undefined) process.once("SIGQUIT", () => shutdown("SIGQUIT (graceful)", quitGraceMs));
 }

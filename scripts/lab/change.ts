@@ -1,0 +1,134 @@
+// What `pulumi up` does to a running stack when its config changes, from two offline previews of
+// it (before and after, with the same state for unchanged resources): per resource, create,
+// update, replace or delete, by the providers' rules; replacements that follow from a replaced
+// resource's new ID; the engine's order (dependencies; a delete-before-replace resource's
+// dependents deleted before it; other replaced and removed resources deleted at the end).
+import { isDeepStrictEqual } from "node:util";
+import type { RecordedResource, Registration } from "../lib/mockEngine";
+
+export type ChangeOp = "create" | "update" | "replace" | "delete";
+
+export interface PlannedChange {
+    /** `type::name`: unique in this program. */
+    key: string;
+    type: string;
+    name: string;
+    op: ChangeOp;
+    /** Inputs that differ (or why it is replaced). */
+    reason: string;
+    /** Replaced delete-first: its replaced dependents are deleted before it, then it is deleted, then created. */
+    deleteFirst: boolean;
+    before?: RecordedResource;
+    after?: RecordedResource;
+}
+
+export interface ChangePlan {
+    /** Every change, in the after-run's registration order (deletes of removed resources last, reversed). */
+    changes: PlannedChange[];
+    /** Per after-resource key, the keys it waits for (its registration's dependencies). */
+    dependencies: Map<string, string[]>;
+    /** Per delete-first replacement, the keys of its replaced dependents (deleted before it). */
+    dependents: Map<string, string[]>;
+}
+
+export interface RunRecord {
+    resources: RecordedResource[];
+    registrations: Registration[];
+}
+
+const keyOf = (r: { type: string; name: string }) => `${r.type}::${r.name}`;
+
+/** The provider's verdict on changed inputs (ignoreChanges already removed). */
+function providerOp(type: string, changed: string[]): "update" | "replace" {
+    if (type === "command:local:Command" || type === "command:remote:Command") return changed.includes("triggers") ? "replace" : "update";
+    // Docker containers, images, volumes and networks, tls and random: every input forces a new resource.
+    return "replace";
+}
+
+function changedInputs(before: Record<string, unknown>, after: Record<string, unknown>, ignore: string[]): string[] {
+    const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+    return [...keys].filter((k) => !ignore.includes(k) && !isDeepStrictEqual(before[k], after[k])).sort();
+}
+
+/** Whether `value` holds `needle` as one of its strings (an ID a resource's inputs carry). */
+function holds(value: unknown, needle: string): boolean {
+    if (typeof value === "string") return value === needle || value.includes(needle);
+    if (Array.isArray(value)) return value.some((v) => holds(v, needle));
+    if (value && typeof value === "object") return Object.values(value).some((v) => holds(v, needle));
+    return false;
+}
+
+/**
+ * Plans a change from the before and after runs (inputs unwrapped). A replaced resource gets a new
+ * ID, so every resource whose inputs carry the old one changes too (the rollout step that a
+ * container's ID triggers, a service joined to a replaced node container's network), until nothing
+ * more changes.
+ */
+export function planChange(before: RunRecord, after: RunRecord): ChangePlan {
+    const beforeBy = new Map(before.resources.map((r) => [keyOf(r), r]));
+    const afterBy = new Map(after.resources.map((r) => [keyOf(r), r]));
+    const regOf = (run: RunRecord, r: RecordedResource) => run.registrations.find((g) => g.type === r.type && g.name === r.name);
+    const urnToKey = new Map([...before.resources, ...after.resources].map((r) => [r.urn, keyOf(r)]));
+
+    const changes = new Map<string, PlannedChange>();
+    for (const r of after.resources) {
+        const old = beforeBy.get(keyOf(r));
+        const reg = regOf(after, r);
+        if (!old) {
+            changes.set(keyOf(r), { key: keyOf(r), type: r.type, name: r.name, op: "create", reason: "new", deleteFirst: false, after: r });
+            continue;
+        }
+        const changed = changedInputs(old.inputs, r.inputs, reg?.ignoreChanges ?? []);
+        if (changed.length)
+            changes.set(keyOf(r), {
+                key: keyOf(r),
+                type: r.type,
+                name: r.name,
+                op: providerOp(r.type, changed),
+                reason: changed.join(", "),
+                deleteFirst: Boolean(reg?.deleteBeforeReplace),
+                before: old,
+                after: r,
+            });
+    }
+    // A replaced resource's dependents whose inputs carry its ID.
+    for (let grew = true; grew; ) {
+        grew = false;
+        for (const c of [...changes.values()].filter((x) => x.op === "replace")) {
+            const id = c.before!.state.id ?? `${c.name}-id`;
+            for (const r of after.resources) {
+                const k = keyOf(r);
+                const old = beforeBy.get(k);
+                const existing = changes.get(k);
+                if (!old || existing?.op === "replace" || existing?.op === "create" || !holds(old.inputs, String(id))) continue;
+                const reg = regOf(after, r);
+                const field = Object.keys(old.inputs).find((f) => holds(old.inputs[f], String(id)))!;
+                const op = providerOp(r.type, [field]);
+                if (existing?.op === op) continue;
+                changes.set(k, { key: k, type: r.type, name: r.name, op, reason: `${field} holds ${c.name}'s ID`, deleteFirst: Boolean(reg?.deleteBeforeReplace), before: old, after: r });
+                grew = true;
+            }
+        }
+    }
+    const dependencies = new Map(after.resources.map((r) => [keyOf(r), (regOf(after, r)?.dependencies ?? []).map((u) => urnToKey.get(u)).filter((k): k is string => !!k)]));
+    const dependents = new Map<string, string[]>();
+    for (const c of changes.values()) {
+        if (c.op !== "replace" || !c.deleteFirst) continue;
+        // The engine deletes the replaced resources that depend on it first (its dependents' own replacement follows it).
+        dependents.set(
+            c.key,
+            [...changes.values()].filter((d) => d.op === "replace" && d.key !== c.key && (dependencies.get(d.key) ?? []).includes(c.key)).map((d) => d.key),
+        );
+    }
+    const removed = before.resources
+        .filter((r) => !afterBy.has(keyOf(r)))
+        .reverse()
+        .map((r): PlannedChange => ({ key: keyOf(r), type: r.type, name: r.name, op: "delete", reason: "no longer in the program", deleteFirst: false, before: r }));
+    const ordered = after.resources.map((r) => changes.get(keyOf(r))).filter((c): c is PlannedChange => !!c);
+    return { changes: [...ordered, ...removed], dependencies, dependents };
+}
+
+/** One line per change, for the report and the log. */
+export function describePlan(plan: ChangePlan): string[] {
+    return plan.changes.map((c) => `${c.op.padEnd(7)} ${c.type} ${c.name}${c.op === "replace" && c.deleteFirst ? " (delete first)" : ""}: ${c.reason}`);
+}
