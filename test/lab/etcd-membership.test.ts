@@ -13,7 +13,7 @@ import type { Topology } from "../../components/topology";
 import { ETCD_PKI_FILES, etcdClientUrls, etcdInitialCluster, etcdMemberArgs, etcdMemberName, etcdMemberSans, renderEtcdBootstrapScript } from "../../components/render/etcd";
 import { ETCD_MEMBER_ENV, etcdMemberStepEnv, founderRecord, parseJoinRecord, renderEtcdGateScript, renderEtcdJoinScript, renderEtcdRemoveScript, type EtcdJoinRecord } from "../../components/render/etcdMembership";
 import { cfg } from "../config";
-import { ETCD, ETCDCTL, Pki, freePortPair, haveTools, run } from "./etcdHarness";
+import { ETCD, ETCDCTL, Pki, freePortPair, haveTools, run, runAsync } from "./etcdHarness";
 
 const ADDRS = ["127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14", "127.0.0.15"];
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -41,9 +41,9 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         return `export ETCDCTL_ENDPOINTS=${q(etcdClientUrls(p.spec, p.topology).join(","))}\ntool() { ${ETCDCTL} --cacert=${q(pki.ca)} --cert=${q(c.cert)} --key=${q(c.key)} --dial-timeout=2s --command-timeout=5s "$@"; }`;
     }
 
-    function step(script: string, p: { spec: PlatformSpec; topology: Topology }, index: number, viaMember: number, extra: Record<string, string> = {}) {
+    async function step(script: string, p: { spec: PlatformSpec; topology: Topology }, index: number, viaMember: number, extra: Record<string, string> = {}) {
         const env = { PATH: process.env.PATH, ETCD_ROOT_PASSWORD: rootPassword, ETCD_BOOTSTRAP_DELAY: "1", ...etcdMemberStepEnv(p.spec, p.topology, index), [ETCD_MEMBER_ENV.founders]: etcdInitialCluster(three.spec, three.topology), [ETCD_MEMBER_ENV.dataDir]: join(memberDir(index), "data"), ...extra };
-        const r = run("sh", ["-c", `${prelude(p, viaMember)}\n${script}`], { env, timeoutMs: 120_000 });
+        const r = await runAsync("sh", ["-c", `${prelude(p, viaMember)}\n${script}`], { env, timeoutMs: 120_000 });
         expect(r.out).not.toContain(rootPassword);
         return r;
     }
@@ -64,14 +64,14 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
     }
 
-    function join_(p: { spec: PlatformSpec; topology: Topology }, i: number, via: number, extra: Record<string, string> = {}) {
-        const r = step(renderEtcdJoinScript(p.spec), p, i, via, extra);
+    async function join_(p: { spec: PlatformSpec; topology: Topology }, i: number, via: number, extra: Record<string, string> = {}) {
+        const r = await step(renderEtcdJoinScript(p.spec), p, i, via, extra);
         expect(r.status, r.out).toBe(0);
         return { record: parseJoinRecord(r.stdout), log: r.stderr };
     }
 
-    function gate(p: { spec: PlatformSpec; topology: Topology }, i: number, via: number) {
-        const r = step(renderEtcdGateScript(p.spec), p, i, via);
+    async function gate(p: { spec: PlatformSpec; topology: Topology }, i: number, via: number) {
+        const r = await step(renderEtcdGateScript(p.spec), p, i, via);
         expect(r.status, r.out).toBe(0);
         gated.set(i, r.stdout.trim());
         return r;
@@ -118,38 +118,38 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
     }, 30_000);
 
     it("first deployment: members join one after another, each a founder, and auth is bootstrapped", async () => {
-        const first = join_(three, 0, 0);
+        const first = await join_(three, 0, 0);
         expect(first.record).toEqual({ state: "new", initialCluster: etcdInitialCluster(three.spec, three.topology), dataDir: join(memberDir(0), "data") });
         expect(first.log).toContain("no member answers: a founder");
         start(three, 0, first.record);
         // Member 1 runs, but answers no client before it has a quorum: members 2 and 3 found it too.
         for (const i of [1, 2]) {
-            const j = join_(three, i, 0);
+            const j = await join_(three, i, 0);
             expect(j.record).toEqual({ ...first.record, dataDir: join(memberDir(i), "data") });
             start(three, i, j.record);
         }
-        for (const i of [0, 1, 2]) gate(three, i, 0);
-        const boot = run("sh", ["-c", `${prelude(three, 0)}\n${renderEtcdBootstrapScript(three.spec, three.topology)}`], {
+        for (const i of [0, 1, 2]) await gate(three, i, 0);
+        const boot = await runAsync("sh", ["-c", `${prelude(three, 0)}\n${renderEtcdBootstrapScript(three.spec, three.topology)}`], {
             env: { PATH: process.env.PATH, ETCD_ROOT_PASSWORD: rootPassword, ETCD_CONTROL_PLANE_PASSWORD: "cp-pw-1", ETCD_GATEWAY_PASSWORD: "gw-pw-1" },
             timeoutMs: 120_000,
         });
         expect(boot.status, boot.out).toBe(0);
         expect(ctl(three, ["put", "/apisix/routes/1", "before-scaling"]).status).toBe(0);
         // Re-running a healthy member's join moves nothing: the same record.
-        const again = join_(three, 1, 0);
+        const again = await join_(three, 1, 0);
         expect(again.log).toContain("already a healthy member");
         expect(again.record).toEqual(parseJoinRecord(`new ${first.record.initialCluster} ${join(memberDir(1), "data")}`));
     }, 180_000);
 
-    it("3 -> 5: each new member joins as a learner, is promoted once caught up, one at a time", () => {
+    it("3 -> 5: each new member joins as a learner, is promoted once caught up, one at a time", async () => {
         for (const i of [3, 4]) {
-            const j = join_(five, i, 0);
+            const j = await join_(five, i, 0);
             expect(j.record.state).toBe("existing");
             expect(j.record.dataDir).toMatch(new RegExp(`^${join(memberDir(i), "data")}/[0-9a-f]+$`));
             expect(j.record.initialCluster.split(",")).toHaveLength(i + 1);
             expect(members(five).find((m) => m.name === "" || m.name === etcdMemberName(five.topology, i))?.learner ?? true).toBe(true);
             start(five, i, j.record);
-            gate(five, i, 0);
+            await gate(five, i, 0);
             expect(members(five).filter((m) => !m.learner)).toHaveLength(i + 1);
         }
         const r = ctl(five, ["get", "/apisix/routes/1", "--print-value-only", "--consistency=s"], [etcdClientUrls(five.spec, five.topology)[4]]);
@@ -159,7 +159,7 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
 
     it("5 -> 3: members are removed before they stop, last first, and quorum never drops", async () => {
         for (const i of [4, 3]) {
-            const r = step(renderEtcdRemoveScript(five.spec), five, i, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(i)}\n` });
+            const r = await step(renderEtcdRemoveScript(five.spec), five, i, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(i)}\n` });
             expect(r.status, r.out).toBe(0);
             expect(r.stderr).toContain(`removed member ${gated.get(i)}`);
             await kill(i);
@@ -167,12 +167,12 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         }
         expect(members(three).map((m) => m.name).sort()).toEqual(["etcd-1-etcd", "etcd-2-etcd", "etcd-3-etcd"]);
         // A destroy deletes every gate: the last three stay members, so kept volumes form the cluster again.
-        const last = step(renderEtcdRemoveScript(three.spec), three, 2, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(2)}\n` });
+        const last = await step(renderEtcdRemoveScript(three.spec), three, 2, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(2)}\n` });
         expect(last.status, last.out).toBe(0);
         expect(last.stderr).toContain("only 2 voters would remain");
         expect(members(three)).toHaveLength(3);
         // Removing again finds nothing to do.
-        const again = step(renderEtcdRemoveScript(five.spec), five, 4, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(4)}\n` });
+        const again = await step(renderEtcdRemoveScript(five.spec), five, 4, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(4)}\n` });
         expect(again.status, again.out).toBe(0);
         expect(again.stderr).toContain("nothing to remove");
         expect(ctl(three, ["get", "/apisix/routes/2", "--print-value-only"]).stdout.trim()).toBe("five-members");
@@ -187,16 +187,16 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         expect(refused.out).toContain("has already been bootstrapped");
         const oldId = members(three).find((m) => m.name === "etcd-2-etcd")!.id;
 
-        const j = join_(three, 1, 0);
+        const j = await join_(three, 1, 0);
         expect(j.log).toContain(`member ${oldId} is listed but not healthy`);
         expect(j.record.state).toBe("existing");
         start(three, 1, j.record);
-        gate(three, 1, 0);
+        await gate(three, 1, 0);
         const now = members(three);
         expect(now.map((m) => m.name).sort()).toEqual(["etcd-1-etcd", "etcd-2-etcd", "etcd-3-etcd"]);
         expect(now.find((m) => m.name === "etcd-2-etcd")!.id).not.toBe(oldId);
         // The replaced gate's delete runs with the old ID: the new incarnation stays.
-        const oldGate = step(renderEtcdRemoveScript(three.spec), three, 1, 0, { PULUMI_COMMAND_STDOUT: `${oldId}\n` });
+        const oldGate = await step(renderEtcdRemoveScript(three.spec), three, 1, 0, { PULUMI_COMMAND_STDOUT: `${oldId}\n` });
         expect(oldGate.status, oldGate.out).toBe(0);
         expect(oldGate.stderr).toContain("nothing to remove");
         expect(members(three).map((m) => m.name)).toContain("etcd-2-etcd");
@@ -206,7 +206,7 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
 
     it("steps run against any healthy member: with member 1 down, the bootstrap and a gate still pass", async () => {
         await kill(0);
-        const boot = run("sh", ["-c", `${prelude(three, 2)}\n${renderEtcdBootstrapScript(three.spec, three.topology)}`], {
+        const boot = await runAsync("sh", ["-c", `${prelude(three, 2)}\n${renderEtcdBootstrapScript(three.spec, three.topology)}`], {
             env: { PATH: process.env.PATH, ETCD_ROOT_PASSWORD: rootPassword, ETCD_CONTROL_PLANE_PASSWORD: "cp-pw-1", ETCD_GATEWAY_PASSWORD: "gw-pw-1", ETCD_BOOTSTRAP_TRIES: "2", ETCD_BOOTSTRAP_DELAY: "1" },
             timeoutMs: 60_000,
         });
@@ -214,16 +214,16 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         expect(boot.status).not.toBe(0);
         expect(boot.stderr).toContain("etcd did not report 3 healthy members");
         // A joining member would not be turned away: the cluster answers through members 2 and 3.
-        const listed = step(renderEtcdGateScript(three.spec), three, 2, 2);
+        const listed = await step(renderEtcdGateScript(three.spec), three, 2, 2);
         expect(listed.status, listed.out).toBe(0);
         // Member 1 back with its data: its founder flags are ignored, it rejoins.
         start(three, 0, founderRecord(etcdInitialCluster(three.spec, three.topology), join(memberDir(0), "data")));
-        gate(three, 0, 2);
+        await gate(three, 0, 2);
     }, 120_000);
 
     it("refuses to found a second cluster: a new member while every deployed member is down", async () => {
         await Promise.all([0, 1, 2].map(kill));
-        const r = step(renderEtcdJoinScript(five.spec), five, 3, 0, { ETCD_BOOTSTRAP_TRIES: "2" });
+        const r = await step(renderEtcdJoinScript(five.spec), five, 3, 0, { ETCD_BOOTSTRAP_TRIES: "2" });
         expect(r.status).not.toBe(0);
         expect(r.stderr).toContain("refusing to add a member that is not a founder until the cluster is back");
         expect(r.stdout).toBe("");

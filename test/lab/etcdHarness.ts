@@ -1,6 +1,6 @@
 // Shared by the real-etcd tests: tool paths, free loopback ports, a synchronous runner and a PKI
 // like the stack's (one CA; member certificates for client and server; client certificates).
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -41,6 +41,26 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Nod
         killSignal: "SIGKILL",
     });
     return { status: r.status, out: `${r.stdout ?? ""}${r.stderr ?? ""}`, stdout: r.stdout ?? "", stderr: r.stderr ?? "", ms: Date.now() - started, error: r.error };
+}
+
+/**
+ * `run` without blocking the event loop: the steps (a learner's promotion waits for it to catch up)
+ * can take tens of seconds, and vitest's worker must answer its runner meanwhile (a 60 s RPC timeout).
+ */
+export function runAsync(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<ReturnType<typeof run>> {
+    const started = Date.now();
+    return new Promise((resolve) => {
+        const child = spawn(cmd, args, { env: opts.env ?? { PATH: process.env.PATH }, stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 20_000);
+        child.on("close", (status) => {
+            clearTimeout(timer);
+            resolve({ status, out: `${stdout}${stderr}`, stdout, stderr, ms: Date.now() - started, error: undefined });
+        });
+    });
 }
 
 export function openssl(args: string[], cwd: string) {
