@@ -365,27 +365,22 @@ class FakeGateway {
     }
 
     /** A graceful stop (nginx's SIGQUIT): listeners closed, requests in flight answered, idle connections closed. */
-    async stopGracefully() {
-        await Promise.all(
-            this.servers.map(
-                (s) =>
-                    new Promise<void>((resolve) => {
-                        s.close(() => resolve());
-                        s.closeIdleConnections();
-                    }),
-            ),
-        );
-        this.servers = [];
+    stopGracefully() {
+        return this.close((s) => s.closeIdleConnections());
     }
 
     /** Gone: every listener closed, open connections reset, so new connects are refused. */
-    async kill() {
+    kill() {
+        return this.close((s) => s.closeAllConnections());
+    }
+
+    private async close(connections: (s: http.Server) => void) {
         await Promise.all(
             this.servers.map(
                 (s) =>
                     new Promise<void>((resolve) => {
                         s.close(() => resolve());
-                        s.closeAllConnections();
+                        connections(s);
                     }),
             ),
         );
