@@ -20,6 +20,7 @@ import {
     etcdMemberStepEnv,
     parseJoinRecord,
     renderEtcdGateScript,
+    renderEtcdRolloutScript,
     renderEtcdJoinScript,
     renderEtcdRemoveScript,
 } from "./render/etcdMembership";
@@ -124,6 +125,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 retries: 5,
                 startPeriodSeconds: 20,
             },
+            // A graceful stop hands the leadership over first: no election timeout without a leader.
+            stopGraceSeconds: 30,
         }));
         const userEnv = Object.fromEntries(
             etcdUsers(spec)
@@ -184,9 +187,11 @@ export class EtcdCluster extends pulumi.ComponentResource {
     /**
      * Membership as code (etcdMembership.ts), one member after another: a founders record (the
      * first deployment's members, kept for good); per member a join step (its first-start record:
-     * founder, learner added, or repaired) that its service's flags come from, then a gate (promote,
-     * healthy) whose deletion removes the member before its service goes. Joins and gates chain in
-     * member order, so a scale-up adds one learner at a time and a scale-down removes the last first.
+     * founder, learner added, or repaired) that its service's flags come from, a rollout step
+     * (replaced with its container: back before the next member's container may change), then a
+     * gate (promote, healthy) whose deletion removes the member before its service goes. Joins,
+     * containers and gates chain in member order, so a scale-up adds one learner at a time, a
+     * scale-down removes the last first, and an image upgrade replaces one member at a time.
      * Returns the gates.
      */
     private membership(
@@ -207,6 +212,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
         };
         const gates: pulumi.CustomResource[] = [];
         let previousJoin: pulumi.Resource = founders;
+        let previousRollout: pulumi.Resource | undefined;
         specs.forEach((svc, i) => {
             const env: Record<string, pulumi.Input<string>> = {
                 ...etcdMemberStepEnv(spec, topology, i),
@@ -232,9 +238,14 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 {
                     ...svc,
                     command: first.apply((r) => ["/usr/local/bin/etcd", ...etcdMemberArgs(spec, topology, i, ETCD_CONTAINER_PATHS, r)]),
-                    waitHealthy: first.apply((r) => r.state === "new"),
+                    waitHealthy: false,
                 },
-                { ...child, dependsOn: [join.resource] },
+                // A changed member (an image upgrade) is replaced only once the previous one is back.
+                { ...child, dependsOn: [join.resource, ...(previousRollout ? [previousRollout] : [])] },
+            ).resource;
+            previousRollout = runStep(
+                { ...common, name: `${svc.name}-rollout`, script: renderEtcdRolloutScript(spec), env, triggers: [container.id] },
+                { ...child, dependsOn: [container] },
             ).resource;
             gates.push(
                 runStep(

@@ -70,14 +70,20 @@ export interface ServiceSpec {
     command?: string[] | pulumi.Output<string[]>;
     /**
      * Whether `pulumi up` waits for the health check when the service is created (default true): false
-     * for a member whose health a later step establishes (an etcd learner is healthy once promoted).
+     * for an etcd member, whose steps establish its health (a founder alone is never healthy, a learner
+     * not until promoted). Not a replacing input of a Docker container: changing it updates in place.
      */
-    waitHealthy?: pulumi.Input<boolean>;
+    waitHealthy?: boolean;
     env?: Record<string, pulumi.Input<string>>;
     files: FileSpec[];
     /** Persistent named volumes: survive container replacement. */
     volumes?: { name: string; containerPath: string }[];
     healthCheck?: HealthCheckSpec;
+    /**
+     * Seconds its removal waits after SIGTERM before it is killed (an etcd member hands its leadership
+     * over on SIGTERM). Docker's provider otherwise removes a container by force; Compose waits 10 s.
+     */
+    stopGraceSeconds?: number;
     /** Linux capabilities added to the defaults, e.g. NET_ADMIN for keepalived. */
     capabilities?: string[];
     /** Full privileges: only for the LVS real-server setup, which writes /proc/sys/net sysctls. */

@@ -306,3 +306,41 @@ change remove "$id" >/dev/null || die "could not remove member $id"
 say "removed member $id"
 `;
 }
+
+/**
+ * The rollout step, run after the member's container is (re)created, which the next member's
+ * container waits for: so a changed member container (an image upgrade) is replaced one member at
+ * a time, each back before the next stops. Done once the member answers as a healthy voter, or is
+ * a learner (it does not vote; its gate promotes it), or no member has a leader on three checks in
+ * a row (longer than an election): the cluster is forming (the first deployment starts its
+ * founders in this order, and a founder alone answers no client before a quorum runs), or it had
+ * lost its quorum already, when stopping the next member costs nothing more.
+ */
+export function renderEtcdRolloutScript(spec: PlatformSpec): string {
+    const e = ETCD_MEMBER_ENV;
+    return `${prelude(spec, "etcd member rollout step")}
+# leaderless: no member answers \`endpoint status\` with a leader (etcd omits a zero leader).
+leaderless() {
+    _s=$(tool endpoint status -w json 2>/dev/null) || true
+    ! printf '%s\\n' "$_s" | grep -q '"leader":[1-9]'
+}
+i=1
+seen=0
+while :; do
+    if list=$(members 2>/dev/null); then
+        seen=0
+        me=$(this_member "$list")
+        if [ -n "$me" ] && [ "$(field "$me" 6)" = true ]; then say "a learner: its gate promotes it"; exit 0; fi
+        if [ -n "$me" ] && healthy "$${e.clientUrl}"; then say "a healthy voter again"; exit 0; fi
+    elif leaderless; then
+        seen=$((seen + 1))
+        if [ "$seen" -ge 3 ]; then say "no member has a leader: the cluster is forming (or had no quorum)"; exit 0; fi
+    else
+        seen=0
+    fi
+    [ "$i" -lt "$tries" ] || die "the member is not back as a healthy voter after $tries tries: not stopping the next member"
+    i=$((i + 1))
+    sleep "$delay"
+done
+`;
+}

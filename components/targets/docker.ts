@@ -248,9 +248,10 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                     startPeriod: seconds(hc.startPeriodSeconds),
                 },
                 // With a health check, `pulumi up` waits for it and fails if the service never turns healthy
-                // (unless a later step gates it: an etcd learner).
-                wait: hc === undefined ? false : pulumi.output(svc.waitHealthy ?? true),
+                // (unless its steps gate it: an etcd member).
+                wait: hc !== undefined && (svc.waitHealthy ?? true),
                 waitTimeout: 180,
+                ...(svc.stopGraceSeconds ? { destroyGraceSeconds: svc.stopGraceSeconds } : {}),
                 labels: [
                     ...Object.entries(serviceLabels(this.spec.stack, svc)).map(([label, value]) => ({ label, value })),
                     ...(secretFiles.length ? [{ label: LABELS.secretFiles, value: secretFiles.join(",") }] : []),

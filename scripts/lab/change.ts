@@ -38,10 +38,33 @@ export interface RunRecord {
 
 const keyOf = (r: { type: string; name: string }) => `${r.type}::${r.name}`;
 
+/**
+ * A Docker container's inputs that the provider changes in place (kreuzwerker/terraform-provider-docker's
+ * container schema: not ForceNew); any other changed input replaces the container.
+ */
+export const CONTAINER_IN_PLACE_INPUTS = [
+    "wait",
+    "waitTimeout",
+    "restart",
+    "maxRetryCount",
+    "memory",
+    "memorySwap",
+    "cpuShares",
+    "mustRun",
+    "start",
+    "rm",
+    "attach",
+    "logs",
+    "removeVolumes",
+    "destroyGraceSeconds",
+    "containerReadRefreshTimeoutMilliseconds",
+];
+
 /** The provider's verdict on changed inputs (ignoreChanges already removed). */
-function providerOp(type: string, changed: string[]): "update" | "replace" {
+export function providerOp(type: string, changed: string[]): "update" | "replace" {
     if (type === "command:local:Command" || type === "command:remote:Command") return changed.includes("triggers") ? "replace" : "update";
-    // Docker containers, images, volumes and networks, tls and random: every input forces a new resource.
+    if (type === "docker:index/container:Container") return changed.every((k) => CONTAINER_IN_PLACE_INPUTS.includes(k)) ? "update" : "replace";
+    // Docker images, volumes and networks, tls and random: every input forces a new resource.
     return "replace";
 }
 

@@ -7,6 +7,7 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { createInterface } from "node:readline";
 import { etcdPrefix } from "../../components/render/etcd";
 import { formatIpv4, parseCidr } from "../../components/spec/net";
@@ -340,10 +341,13 @@ export class Lab {
         };
         await Promise.all(after.record!.resources.map((r) => step(`${r.type}::${r.name}`)));
         for (const c of [...late, ...plan.changes.filter((x) => x.op === "delete")]) await del(c);
+        await Promise.all(this.healthyAgain.splice(0));
         this.d = after;
         return effects;
     }
 
+    /** Containers created without waiting for health, until they pass it. */
+    private readonly healthyAgain: Promise<void>[] = [];
     /** Replicas out of service now (drained, stopped or removed, and not yet healthy again), by role. */
     private readonly outNow = new Map<string, Set<string>>();
     /** The most replicas of each role out at once during the last applied change. */
@@ -365,16 +369,28 @@ export class Lab {
             if (!svc) return; // a node's pause container: the lab's namespace stays
             if (op === "delete") {
                 this.markOut(svc, true);
-                // The provider removes a container by force (SIGKILL) unless something stopped it first.
-                await this.supervisor.stop(svc.container, "SIGKILL");
+                // The provider removes a container by force (SIGKILL) unless something stopped it first, or
+                // after `docker stop` (SIGTERM, then SIGKILL after destroyGraceSeconds) when that is set.
+                const grace = r.inputs.destroyGraceSeconds;
+                if (typeof grace === "number" && grace > 0) await this.supervisor.stop(svc.container, "SIGTERM", grace * 1000);
+                else await this.supervisor.stop(svc.container, "SIGKILL");
                 this.services.delete(svc.container);
                 this.writeShim();
                 return note(`${svc.container}: removed (${Date.now() - started} ms)`);
             }
+            // The inputs the provider changes in place (change.ts) do nothing to a running container here.
+            if (op === "update") return note(`${svc.container}: updated in place (${Object.keys(r.inputs).filter((k) => previous && !isDeepStrictEqual(previous.inputs[k], r.inputs[k])).join(", ")})`);
             this.install(d, svc);
             this.start(svc);
-            if (r.inputs.wait === true) await this.waitHealthyRestarting(svc, note);
-            this.markOut(svc, false);
+            if (r.inputs.wait === true) {
+                await this.waitHealthyRestarting(svc, note);
+                this.markOut(svc, false);
+            } else {
+                // Not waited for by `pulumi up`: out of service until its own health check passes (a later step waits for that).
+                const back = this.waitHealthyRestarting(svc, () => {}).then(() => this.markOut(svc, false));
+                back.catch(() => {}); // reported where the change ends, not as an unhandled rejection
+                this.healthyAgain.push(back);
+            }
             return note(`${svc.container}: created${r.inputs.wait === true ? ", healthy" : ""} (${Date.now() - started} ms)`);
         }
         if (r.type !== "command:local:Command") return;

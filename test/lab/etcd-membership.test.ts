@@ -1,6 +1,7 @@
-// etcd membership as code on real etcd (127.0.0.11-15, TLS and auth): the rendered join, gate and
-// remove scripts found a cluster, grow it 3 -> 5 one learner at a time, shrink it 5 -> 3, repair a
-// member whose data was wiped, and refuse to found a second cluster beside one that is down.
+// etcd membership as code on real etcd (127.0.0.11-15, TLS and auth): the rendered join, gate,
+// rollout and remove scripts found a cluster, roll a member, grow it 3 -> 5 one learner at a time,
+// shrink it 5 -> 3, repair a member whose data was wiped, and refuse to found a second cluster
+// beside one that is down.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -11,7 +12,7 @@ import { loadPlatform } from "../../components/spec";
 import type { PlatformSpec } from "../../components/spec/types";
 import type { Topology } from "../../components/topology";
 import { ETCD_PKI_FILES, etcdClientUrls, etcdInitialCluster, etcdMemberArgs, etcdMemberName, etcdMemberSans, renderEtcdBootstrapScript } from "../../components/render/etcd";
-import { ETCD_MEMBER_ENV, etcdMemberStepEnv, founderRecord, parseJoinRecord, renderEtcdGateScript, renderEtcdJoinScript, renderEtcdRemoveScript, type EtcdJoinRecord } from "../../components/render/etcdMembership";
+import { ETCD_MEMBER_ENV, etcdMemberStepEnv, founderRecord, parseJoinRecord, renderEtcdGateScript, renderEtcdJoinScript, renderEtcdRemoveScript, renderEtcdRolloutScript, type EtcdJoinRecord } from "../../components/render/etcdMembership";
 import { cfg } from "../config";
 import { ETCD, ETCDCTL, Pki, freePortPair, haveTools, run, runAsync } from "./etcdHarness";
 
@@ -122,11 +123,16 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         expect(first.record).toEqual({ state: "new", initialCluster: etcdInitialCluster(three.spec, three.topology), dataDir: join(memberDir(0), "data") });
         expect(first.log).toContain("no member answers: a founder");
         start(three, 0, first.record);
-        // Member 1 runs, but answers no client before it has a quorum: members 2 and 3 found it too.
+        // Member 1 runs, but answers no client before it has a quorum: its rollout step lets member 2 start.
+        const forming = await step(renderEtcdRolloutScript(three.spec), three, 0, 0);
+        expect(forming.status, forming.out).toBe(0);
+        expect(forming.stderr).toContain("the cluster is forming");
         for (const i of [1, 2]) {
             const j = await join_(three, i, 0);
             expect(j.record).toEqual({ ...first.record, dataDir: join(memberDir(i), "data") });
             start(three, i, j.record);
+            const rolled = await step(renderEtcdRolloutScript(three.spec), three, i, 0);
+            expect(rolled.status, rolled.out).toBe(0);
         }
         for (const i of [0, 1, 2]) await gate(three, i, 0);
         const boot = await runAsync("sh", ["-c", `${prelude(three, 0)}\n${renderEtcdBootstrapScript(three.spec, three.topology)}`], {
@@ -141,6 +147,20 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         expect(again.record).toEqual(parseJoinRecord(`new ${first.record.initialCluster} ${join(memberDir(1), "data")}`));
     }, 180_000);
 
+    it("a replaced member (an image upgrade): its rollout step holds the next member back until it is a healthy voter again", async () => {
+        await kill(0);
+        // Down while the others keep the quorum (and a leader): not a forming cluster, so the step fails.
+        const held = await step(renderEtcdRolloutScript(three.spec), three, 0, 1, { ETCD_BOOTSTRAP_TRIES: "3" });
+        expect(held.status).not.toBe(0);
+        expect(held.stderr).toContain("not stopping the next member");
+        expect(held.stderr).not.toContain("forming");
+        start(three, 0, founderRecord(etcdInitialCluster(three.spec, three.topology), join(memberDir(0), "data")));
+        const back = await step(renderEtcdRolloutScript(three.spec), three, 0, 1);
+        expect(back.status, back.out).toBe(0);
+        expect(back.stderr).toContain("a healthy voter again");
+        expect(ctl(three, ["get", "/apisix/routes/1", "--print-value-only"], [etcdClientUrls(three.spec, three.topology)[0]]).stdout.trim()).toBe("before-scaling");
+    }, 120_000);
+
     it("3 -> 5: each new member joins as a learner, is promoted once caught up, one at a time", async () => {
         for (const i of [3, 4]) {
             const j = await join_(five, i, 0);
@@ -149,6 +169,10 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
             expect(j.record.initialCluster.split(",")).toHaveLength(i + 1);
             expect(members(five).find((m) => m.name === "" || m.name === etcdMemberName(five.topology, i))?.learner ?? true).toBe(true);
             start(five, i, j.record);
+            // A learner does not vote: its rollout step lets the next member go, its gate promotes it.
+            const rolled = await step(renderEtcdRolloutScript(five.spec), five, i, 0);
+            expect(rolled.status, rolled.out).toBe(0);
+            expect(rolled.stderr).toContain("a learner");
             await gate(five, i, 0);
             expect(members(five).filter((m) => !m.learner)).toHaveLength(i + 1);
         }

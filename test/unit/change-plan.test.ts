@@ -1,7 +1,7 @@
 // The update drills' planner (scripts/lab/change.ts) on two mock-engine runs of the program: what
 // `pulumi up` would create, update, replace or delete, and in which order.
 import { describe, expect, it } from "vitest";
-import { planChange, type ChangePlan, type RunRecord } from "../../scripts/lab/change";
+import { planChange, providerOp, type ChangePlan, type RunRecord } from "../../scripts/lab/change";
 import { unwrapSecrets } from "../../scripts/lib/mockEngine";
 import { T, cfg, runPlatform } from "./helpers";
 
@@ -48,12 +48,52 @@ describe("planning a change to a running stack", () => {
         expect(changed.filter((c) => /dp-[12]-gateway/.test(c))).toEqual([]);
     });
 
-    it("an etcd image: the three members are replaced with nothing between them (the lab's update drill shows them out at once)", async () => {
+    it("an etcd image: the members are replaced one at a time, each with its rollout step, the next after the previous one's step", async () => {
         const plan = planChange(await record({ flavor: "apisix" }), await record({ flavor: "apisix", etcd: { image: "gcr.io/etcd-development/etcd:v3.5.22" } }));
-        const members = plan.changes.filter((c) => c.type === T.container);
-        expect(members.map((c) => c.name)).toEqual(["etcd-1-etcd", "etcd-2-etcd", "etcd-3-etcd"]);
-        const chained = (i: number) => (plan.dependencies.get(`${T.container}::etcd-${i}-etcd`) ?? []).some((k) => k.includes("etcd-") && k.endsWith("-etcd") && k !== `${T.container}::etcd-${i}-etcd`);
-        expect([1, 2, 3].map(chained)).toEqual([false, false, false]);
+        expect(ops(plan).filter((c) => /etcd-\d-etcd/.test(c))).toEqual([
+            "replace etcd-1-etcd",
+            "replace etcd-1-etcd-rollout",
+            "replace etcd-2-etcd",
+            "replace etcd-2-etcd-rollout",
+            "replace etcd-3-etcd",
+            "replace etcd-3-etcd-rollout",
+        ]);
+        for (const i of [1, 2, 3]) {
+            const key = `${T.container}::etcd-${i}-etcd`;
+            expect(plan.changes.find((c) => c.key === key)!.deleteFirst).toBe(true);
+            expect(plan.dependents.get(key)).toEqual([`${T.command}::etcd-${i}-etcd-rollout`]);
+            if (i > 1) expect(plan.dependencies.get(key)).toContain(`${T.command}::etcd-${i - 1}-etcd-rollout`);
+        }
+        // Membership is untouched: no join or gate runs, so no member is removed or added.
+        expect(ops(plan).filter((c) => /-etcd-(join|gate)$/.test(c))).toEqual([]);
         expect(ops(plan)).toContain("delete local-gcr-io-etcd-development-etcd-v3-5-21");
+    });
+
+    it("upgrading a stack deployed before members were rolled: rollout steps created, the members' `wait` and stop grace changed in place, nothing replaced", async () => {
+        const now = await record({ flavor: "apisix" });
+        const earlier: RunRecord = {
+            resources: now.resources
+                .filter((r) => !/^etcd-\d-etcd-rollout$/.test(r.name))
+                .map((r) => (r.type === T.container && /^etcd-\d-etcd$/.test(r.name) ? { ...r, inputs: { ...Object.fromEntries(Object.entries(r.inputs).filter(([k]) => k !== "destroyGraceSeconds")), wait: true } } : r)),
+            registrations: now.registrations,
+        };
+        expect(ops(planChange(earlier, now))).toEqual([
+            "update etcd-1-etcd",
+            "create etcd-1-etcd-rollout",
+            "update etcd-2-etcd",
+            "create etcd-2-etcd-rollout",
+            "update etcd-3-etcd",
+            "create etcd-3-etcd-rollout",
+        ]);
+    });
+
+    it("the Docker provider's rule: a container's inputs outside its schema's ForceNew set change in place", () => {
+        expect(providerOp(T.container, ["wait"])).toBe("update");
+        expect(providerOp(T.container, ["restart", "memory"])).toBe("update");
+        expect(providerOp(T.container, ["wait", "image"])).toBe("replace");
+        expect(providerOp(T.container, ["cpus"])).toBe("replace");
+        expect(providerOp(T.command, ["environment"])).toBe("update");
+        expect(providerOp(T.command, ["triggers"])).toBe("replace");
+        expect(providerOp("docker:index/remoteImage:RemoteImage", ["keepLocally"])).toBe("replace");
     });
 });

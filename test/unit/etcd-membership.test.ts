@@ -1,5 +1,6 @@
-// etcd membership as code on the docker target, under the mock engine: the steps, their order, and
-// what a deployed stack's kept records do to the member containers when it scales or heals.
+// etcd membership as code on the docker target, under the mock engine: the steps, their order
+// (members rolled one at a time), and what a deployed stack's kept records do to the member
+// containers when it scales or heals.
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadPlatform } from "../../components/spec";
 import { etcdInitialCluster, etcdMemberArgs } from "../../components/render/etcd";
@@ -46,15 +47,32 @@ describe("etcd membership steps (docker target)", () => {
         }
     });
 
-    it("founders start exactly as before membership was managed: an existing stack's members are not replaced", () => {
+    it("founders start with the same flags as before membership was managed: an existing stack's members are not replaced", () => {
         for (const i of [1, 2, 3]) {
             expect(command(run, i)).toEqual(["/usr/local/bin/etcd", ...etcdMemberArgs(spec3.spec, spec3.topology, i - 1)]);
-            expect(find(run, T.container, `etcd-${i}-etcd`).inputs.wait).toBe(true);
+            // Their rollout steps gate them instead (Docker's `wait` changes in place, see change-plan.test.ts).
+            expect(find(run, T.container, `etcd-${i}-etcd`).inputs.wait).toBe(false);
+        }
+    });
+
+    it("member containers roll one at a time: each one's rollout step (its container's ID as trigger) before the next container", () => {
+        for (const i of [1, 2, 3]) {
+            const rollout = find(run, T.command, `etcd-${i}-etcd-rollout`);
+            expect(rollout.inputs.triggers).toEqual([`etcd-${i}-etcd-id`]);
+            expect(rollout.inputs.create).toContain("etcd member rollout step");
+            expect(rollout.inputs.delete).toBeUndefined();
+            expect(dependsOn(registration(run, T.command, rollout.name), T.container, `etcd-${i}-etcd`)).toBe(true);
+            const container = registration(run, T.container, `etcd-${i}-etcd`);
+            expect(container.deleteBeforeReplace).toBe(true);
+            // Removed with `docker stop` first: a leader hands its leadership over instead of vanishing.
+            expect(find(run, T.container, `etcd-${i}-etcd`).inputs.destroyGraceSeconds).toBe(30);
+            if (i > 1) expect(dependsOn(container, T.command, `etcd-${i - 1}-etcd-rollout`)).toBe(true);
+            else expect(container.dependencies.some((u) => u.includes("-rollout"))).toBe(false);
         }
     });
 
     it("the root password reaches the steps as a secret, never in a script", () => {
-        for (const name of ["etcd-2-etcd-join", "etcd-2-etcd-gate"]) {
+        for (const name of ["etcd-2-etcd-join", "etcd-2-etcd-gate", "etcd-2-etcd-rollout"]) {
             const r = find(run, T.command, name);
             const pw = env(run, name).ETCD_ROOT_PASSWORD;
             expect(pw).toMatch(/^mockpw-/);
