@@ -24,7 +24,7 @@ import {
     renderEtcdJoinScript,
     renderEtcdRemoveScript,
 } from "./render/etcdMembership";
-import type { FileSpec, ServiceSpec, Target } from "./service";
+import { PRINT_RECORD, type FileSpec, type ServiceSpec, type Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
 import type { Topology } from "./topology/types";
 
@@ -149,7 +149,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             `${name}-founders`,
             {
                 create: `printf '%s\\n' "$${ETCD_FOUNDERS_RECORD_ENV}"`,
-                update: `printf '%s\\n' "$PULUMI_COMMAND_STDOUT"`,
+                update: PRINT_RECORD,
                 interpreter: ["/bin/sh", "-c"],
                 environment: { [ETCD_FOUNDERS_RECORD_ENV]: planned },
             },

@@ -21,6 +21,9 @@ export function serviceLabels(stack: string, svc: Pick<ServiceSpec, "node" | "ro
 }
 
 /** A rendered configuration file a service receives. */
+/** A record step's update: it prints what its creation printed, so the record survives later updates. */
+export const PRINT_RECORD = `printf '%s\\n' "$PULUMI_COMMAND_STDOUT"`;
+
 export interface FileSpec {
     /** Absolute path inside the service's filesystem. */
     path: string;

@@ -10,6 +10,7 @@ import {
     LABELS,
     dependsOnList,
     fileContent,
+    PRINT_RECORD,
     serviceLabels,
     type DeployedService,
     type EntryPoints,
@@ -346,7 +347,7 @@ tool() {
             step.name,
             {
                 create,
-                update: step.keepOutput ? `printf '%s\\n' "$PULUMI_COMMAND_STDOUT"` : create,
+                update: step.keepOutput ? PRINT_RECORD : create,
                 ...(step.deleteScript ? { delete: `${prelude}${step.deleteScript}` } : {}),
                 interpreter: ["/bin/sh", "-c"],
                 environment: step.env,

@@ -266,7 +266,7 @@ export function updateDrill(lab: Lab): Drill {
         async run({ lab, fault, facts }) {
             fault();
             const t0 = Date.now();
-            const effects = await lab.applyChange(change.after, change.plan, () => undefined);
+            const effects = await lab.applyChange(change.after, change.plan, () => undefined, change.refresh);
             facts.changes = change.plan.changes.length;
             facts.effects = effects.join("; ");
             facts.appliedMs = Date.now() - t0;

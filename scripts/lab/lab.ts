@@ -21,7 +21,7 @@ import { planChange, type ChangePlan, type PlannedChange } from "./change";
 import { statefulRealState } from "./realState";
 import type { RecordedResource } from "../lib/mockEngine";
 import { ROLLOUT_CONTAINER_ENV, reloadFileVar } from "../../components/targets/docker";
-import { CLIENT_NS, createLabNetwork, destroyLabNetwork, namespacePids, nodeNamespace } from "./netns";
+import { attachToLabNetwork, CLIENT_NS, createLabNetwork, destroyLabNetwork, namespacePids, nodeNamespace } from "./netns";
 import { crashProcesses, execIn, Supervisor, type RunResult } from "./processes";
 import { dockerShim, healthCheckArgv, HOST_PROGRAMS, LAB_PID_FILE, prepareService, serviceKind, type Launch } from "./programs";
 import { holdsNow, VipWatch } from "./vips";
@@ -72,6 +72,9 @@ interface Running {
     launch: Launch;
 }
 
+/** The changed program previewed again once a step printed `stdout` (the engine resolves that output). */
+export type Refresh = (step: string, stdout: string) => Promise<LabDeployment>;
+
 export class Lab {
     readonly services = new Map<string, Running>();
     readonly supervisor: Supervisor;
@@ -97,7 +100,7 @@ export class Lab {
     }
 
     /** With `changes`, the change an update drill applies: the changed stack's deployment and the plan to it. */
-    change?: { sets: string[]; after: LabDeployment; plan: ChangePlan };
+    change?: { sets: string[]; after: LabDeployment; plan: ChangePlan; refresh: Refresh };
 
     static async create(args: { stack: string; configFile?: string; sets: string[]; workDir: string; changes?: string[] }): Promise<Lab> {
         let sets = args.sets;
@@ -111,14 +114,21 @@ export class Lab {
             sets = [...sets, ...database.sets];
         }
         // One state for both previews: what the change leaves alone keeps its passwords, keys and certificates.
-        const state = statefulRealState();
+        // Steps' stdout as the lab's runs printed it, where it differs from the preview's assumption.
+        const observed = new Map<string, string>();
+        const state = statefulRealState(observed);
         const d = await labDeployment({ ...args, sets }, state);
         for (const s of d.services) serviceKind(d, s); // refuse an unsupported stack before touching the network
         let change: Lab["change"];
         if (args.changes?.length) {
             const after = await labDeployment({ ...args, sets: [...sets, ...args.changes] }, state, { again: true });
             for (const s of after.services) serviceKind(after, s);
-            change = { sets: args.changes, after, plan: planChange(d.record!, after.record!) };
+            const changed = { ...args, sets: [...sets, ...args.changes] };
+            const refresh: Refresh = (step, stdout) => {
+                observed.set(step, stdout);
+                return labDeployment(changed, state, { again: true });
+            };
+            change = { sets: args.changes, after, plan: planChange(d.record!, after.record!), refresh };
         }
         if (d.spec.loadBalancer.kind === "lvs" && !existsSync("/proc/net/ip_vs")) throw new Error("kind lvs needs IPVS in the kernel (/proc/net/ip_vs; modprobe ip_vs), which this machine lacks");
         rmSync(args.workDir, { recursive: true, force: true });
@@ -169,7 +179,10 @@ export class Lab {
     async setUp(log: (s: string) => void): Promise<void> {
         const { d, workDir } = this;
         const database = this.database ? [{ ns: this.database.ns, address: this.database.address }] : [];
-        createLabNetwork([...d.nodes.map((n) => ({ ns: nodeNamespace(n.name), address: n.address })), { ns: CLIENT_NS, address: this.client }, ...database], Number(d.subnet.split("/")[1]));
+        const attachments = [...d.nodes.map((n) => ({ ns: nodeNamespace(n.name), address: n.address })), { ns: CLIENT_NS, address: this.client }, ...database];
+        createLabNetwork(attachments, Number(d.subnet.split("/")[1]));
+        this.switchPorts = attachments.length;
+        for (const n of d.nodes) this.attached.set(n.name, n.address);
         const https = this.httpsCertificate();
         for (const svc of d.services) {
             const root = join(workDir, "nodes", svc.node, svc.service);
@@ -283,11 +296,23 @@ export class Lab {
         chmodSync(join(bin, "docker"), 0o755);
     }
 
-    /** A service's container as `pulumi up` would create it now: its files, its command line. */
+    /** Nodes on the lab's network, with their addresses; switch ports used so far. */
+    private readonly attached = new Map<string, string>();
+    private switchPorts = 0;
+
+    /**
+     * A service's container as `pulumi up` would create it now: its files, its command line. A node
+     * the change adds joins the lab's network first, as its Docker container joins the stack's network.
+     */
     private install(d: LabDeployment, svc: LabService): void {
-        const node = d.nodes.find((n) => n.name === svc.node);
-        if (!this.d.nodes.some((n) => n.name === svc.node && n.address === node?.address))
-            throw new Error(`${svc.container}: its node ${svc.node} is new or moved; the lab does not add nodes to a running lab yet`);
+        const node = d.nodes.find((n) => n.name === svc.node)!;
+        const at = this.attached.get(node.name);
+        if (at === undefined) {
+            attachToLabNetwork({ ns: nodeNamespace(node.name), address: node.address }, this.switchPorts++, Number(d.subnet.split("/")[1]));
+            this.attached.set(node.name, node.address);
+        } else if (at !== node.address) {
+            throw new Error(`${svc.container}: its node ${svc.node} moved from ${at} to ${node.address}; addresses are stable, so the lab does not move nodes`);
+        }
         const root = join(this.workDir, "nodes", svc.node, svc.service);
         this.services.set(svc.container, { svc, ns: nodeNamespace(svc.node), root, launch: prepareService(d, svc, { root, ...this.httpsCertificate() }) });
         this.writeShim();
@@ -302,8 +327,17 @@ export class Lab {
      * their environment, a balancer's reload step rewrites its files and signals it. Returns the
      * effects in the order they ran.
      */
-    async applyChange(after: LabDeployment, plan: ChangePlan, log: (s: string) => void): Promise<string[]> {
+    async applyChange(after: LabDeployment, plan: ChangePlan, log: (s: string) => void, refresh?: Refresh): Promise<string[]> {
         const before = this.d;
+        // The program as the engine sees it now: resolved again when a step prints what others read.
+        let current = after;
+        const now = (c: PlannedChange) => current.record!.resources.find((r) => r.type === c.type && r.name === c.name) ?? c.after!;
+        const printed = async (c: PlannedChange, stdout: string | void) => {
+            const assumed = now(c).state.stdout;
+            if (!refresh || typeof stdout !== "string" || typeof assumed !== "string" || !assumed.trim() || assumed.trim() === stdout.trim()) return;
+            current = await refresh(c.name, stdout);
+            note(`${c.name}: printed ${JSON.stringify(stdout.trim())}; the program resolved again with it`);
+        };
         this.outNow.clear();
         this.mostOut.clear();
         const done = new Map<string, Promise<void>>();
@@ -327,13 +361,13 @@ export class Lab {
                     await Promise.all((plan.dependencies.get(key) ?? []).map(step));
                     const c = byKey.get(key);
                     if (!c || c.op === "delete") return;
-                    if (c.op === "create") return this.effect("create", c.after!, after, note);
-                    if (c.op === "update") return this.effect("update", c.after!, after, note, c.before);
+                    if (c.op === "create") return printed(c, await this.effect("create", now(c), current, note));
+                    if (c.op === "update") return printed(c, await this.effect("update", now(c), current, note, c.before));
                     if (c.deleteFirst) {
                         for (const k of plan.dependents.get(key) ?? []) await del(byKey.get(k)!);
                         await del(c);
                     } else if (!deleted.has(key)) late.push(c);
-                    await this.effect("create", c.after!, after, note);
+                    await printed(c, await this.effect("create", now(c), current, note));
                 })();
                 done.set(key, p);
             }
@@ -342,7 +376,7 @@ export class Lab {
         await Promise.all(after.record!.resources.map((r) => step(`${r.type}::${r.name}`)));
         for (const c of [...late, ...plan.changes.filter((x) => x.op === "delete")]) await del(c);
         await Promise.all(this.healthyAgain.splice(0));
-        this.d = after;
+        this.d = current;
         return effects;
     }
 
@@ -361,8 +395,8 @@ export class Lab {
         this.mostOut.set(svc.role, Math.max(this.mostOut.get(svc.role) ?? 0, set.size));
     }
 
-    /** One resource's effect on the lab; resources the lab has no part of (images, keys, passwords) have none. */
-    private async effect(op: "create" | "update" | "delete", r: RecordedResource, d: LabDeployment, note: (s: string) => void, previous?: RecordedResource): Promise<void> {
+    /** One resource's effect on the lab; resources the lab has no part of (images, keys, passwords) have none. A command's stdout is returned. */
+    private async effect(op: "create" | "update" | "delete", r: RecordedResource, d: LabDeployment, note: (s: string) => void, previous?: RecordedResource): Promise<string | void> {
         const started = Date.now();
         if (r.type === "docker:index/container:Container") {
             const svc = d.services.find((s) => s.container === r.inputs.name);
@@ -411,6 +445,7 @@ export class Lab {
         const res = await this.runScript(script, { ...env, ...(op !== "create" && typeof stdout === "string" ? { PULUMI_COMMAND_STDOUT: stdout } : {}) });
         if (res.code !== 0) throw new Error(`${r.name}: its ${op} failed (exit ${res.code}), as \`pulumi up\` would:\n${res.out}`);
         note(`${r.name}: ${op} (${res.ms} ms)`);
+        return res.stdout;
     }
 
     /**
@@ -499,7 +534,7 @@ export class Lab {
     }
 
     /** A step's script as `pulumi up` runs it where it runs: its own environment; only `docker` is the lab's. */
-    runScript(script: string, stepEnv: Record<string, string> = {}): Promise<RunResult> {
+    runScript(script: string, stepEnv: Record<string, string> = {}): Promise<RunResult & { stdout: string }> {
         const env = { ...stepEnv, PATH: `${join(this.workDir, "bin")}:${process.env.PATH}` };
         return new Promise((resolve) => {
             const started = Date.now();
@@ -507,12 +542,16 @@ export class Lab {
             const child = spawn("/bin/sh", ["-s"], { env, stdio: ["pipe", "pipe", "pipe"] });
             child.stdin.end(script);
             let out = "";
-            child.stdout.on("data", (x) => (out += x));
+            let stdout = "";
+            child.stdout.on("data", (x) => {
+                out += x;
+                stdout += x;
+            });
             child.stderr.on("data", (x) => (out += x));
             const timer = setTimeout(() => child.kill("SIGKILL"), 120_000 * SLOWDOWN);
             child.on("close", (code) => {
                 clearTimeout(timer);
-                resolve({ code, out, ms: Date.now() - started });
+                resolve({ code, out, stdout, ms: Date.now() - started });
             });
         });
     }

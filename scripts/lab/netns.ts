@@ -53,18 +53,20 @@ export interface Attachment {
     address: string;
 }
 
-/** Creates the switch, then one namespace per attachment with `eth0` on the bridge. */
+/** Creates the switch, then one namespace per attachment with `eth0` on the bridge (switch ports p0, p1, ...). */
 export function createLabNetwork(attachments: Attachment[], prefixLength: number): void {
     ip(["netns", "add", SWITCH_NS]);
     ip(["-n", SWITCH_NS, "link", "add", BRIDGE, "type", "bridge"]);
     ip(["-n", SWITCH_NS, "link", "set", BRIDGE, "up"]);
-    attachments.forEach((a, i) => {
-        const port = `p${i}`;
-        ip(["netns", "add", a.ns]);
-        ip(["-n", a.ns, "link", "set", "lo", "up"]);
-        ip(["-n", SWITCH_NS, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", a.ns]);
-        ip(["-n", SWITCH_NS, "link", "set", port, "master", BRIDGE, "up"]);
-        ip(["-n", a.ns, "addr", "add", `${a.address}/${prefixLength}`, "dev", "eth0"]);
-        ip(["-n", a.ns, "link", "set", "eth0", "up"]);
-    });
+    attachments.forEach((a, i) => attachToLabNetwork(a, i, prefixLength));
+}
+
+/** One more namespace with `eth0` on the running lab's bridge, through switch port `p<port>` (a node added by a change). */
+export function attachToLabNetwork(a: Attachment, port: number, prefixLength: number): void {
+    ip(["netns", "add", a.ns]);
+    ip(["-n", a.ns, "link", "set", "lo", "up"]);
+    ip(["-n", SWITCH_NS, "link", "add", `p${port}`, "type", "veth", "peer", "name", "eth0", "netns", a.ns]);
+    ip(["-n", SWITCH_NS, "link", "set", `p${port}`, "master", BRIDGE, "up"]);
+    ip(["-n", a.ns, "addr", "add", `${a.address}/${prefixLength}`, "dev", "eth0"]);
+    ip(["-n", a.ns, "link", "set", "eth0", "up"]);
 }

@@ -6,6 +6,7 @@ import { generateKeyPairSync, randomBytes, randomInt } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PRINT_RECORD } from "../../components/service";
 import { asSecret, defaultState, unwrapSecrets, type StateHook } from "../lib/mockEngine";
 
 const OPENSSL = "openssl";
@@ -114,13 +115,33 @@ function password(inputs: Inputs): string {
  * as Pulumi keeps an unchanged resource's outputs. Two previews through it (before and after a
  * config change) differ only where `pulumi up` would create or replace something.
  */
-export function statefulRealState(): StateHook {
+export function statefulRealState(observed: ReadonlyMap<string, string> = new Map()): StateHook {
     const kept = new Map<string, Record<string, unknown> | undefined>();
+    const last = new Map<string, { inputs: Record<string, unknown>; state: Record<string, unknown> | undefined }>();
     return (type, name, rawInputs) => {
         const key = `${type}::${name}::${JSON.stringify(rawInputs)}`;
-        if (!kept.has(key)) kept.set(key, realState(type, name, rawInputs));
-        return kept.get(key);
+        if (!kept.has(key)) {
+            const before = last.get(`${type}::${name}`);
+            let state = realState(type, name, rawInputs);
+            // A record step (its update prints its first stdout again) updated in place keeps what it printed.
+            if (type === LOCAL_COMMAND && before && isRecordUpdate(before.inputs, rawInputs)) state = { ...state, stdout: before.state?.stdout };
+            kept.set(key, state);
+        }
+        let state = kept.get(key);
+        // What the step printed when the lab ran it: the engine resolves its stdout to that.
+        if (type === LOCAL_COMMAND && observed.has(name)) state = { ...state, stdout: observed.get(name) };
+        last.set(`${type}::${name}`, { inputs: rawInputs, state });
+        return state;
     };
+}
+
+const LOCAL_COMMAND = "command:local:Command";
+
+/** The same record step with its triggers unchanged: the provider updates it, and its update only prints its stdout. */
+function isRecordUpdate(before: Record<string, unknown>, after: Record<string, unknown>): boolean {
+    const plain = (i: Record<string, unknown>) => unwrapSecrets(i) as Record<string, unknown>;
+    const [b, a] = [plain(before), plain(after)];
+    return a.update === PRINT_RECORD && b.update === PRINT_RECORD && JSON.stringify(a.triggers ?? null) === JSON.stringify(b.triggers ?? null);
 }
 
 /** Real values for random and tls resources; everything else as the offline preview mocks it. */

@@ -147,13 +147,14 @@ describe("default dev stack (apisix, standard layout, haproxy)", () => {
         expect(run.registrations.filter((r) => r.type === T.password && r.protect)).toHaveLength(3);
     });
 
-    it("etcd members have an exec health check that `pulumi up` waits for", () => {
+    it("etcd members have an exec health check, which their rollout and gate steps wait for (not Docker's `wait`: a founder alone is never healthy)", () => {
         for (const m of services(run, "etcd")) {
             const hc = m.inputs.healthcheck as { tests: string[]; interval: string; retries: number };
             expect(hc.tests.slice(0, 2)).toEqual(["CMD", "/usr/local/bin/etcdctl"]);
             expect(hc.tests.slice(-2)).toEqual(["endpoint", "health"]);
             expect(hc.tests).toContain(`--endpoints=https://${address[nodeOf(m)!]}:2379`);
-            expect(m.inputs.wait).toBe(true);
+            expect(m.inputs.wait).toBe(false);
+            expect(find(run, T.command, `${m.name}-rollout`).inputs.create).toContain("healthy");
         }
     });
 
