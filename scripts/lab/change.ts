@@ -148,6 +148,12 @@ export function planChange(before: RunRecord, after: RunRecord): ChangePlan {
         .reverse()
         .map((r): PlannedChange => ({ key: keyOf(r), type: r.type, name: r.name, op: "delete", reason: "no longer in the program", deleteFirst: false, before: r }));
     const ordered = after.resources.map((r) => changes.get(keyOf(r))).filter((c): c is PlannedChange => !!c);
+    // The engine refuses, at preview, to delete or replace a resource its state holds as protected.
+    const refused = [...ordered, ...removed].filter((c) => (c.op === "delete" || c.op === "replace") && regOf(before, c.before!)?.protect);
+    if (refused.length)
+        throw new Error(
+            `pulumi up would fail at its preview: it would ${refused.map((c) => `${c.op} ${c.name}`).join(", ")}, which ${refused.length > 1 ? "are" : "is"} protected (protectData; see the README, "Destroying a stack")`,
+        );
     return { changes: [...ordered, ...removed], dependencies, dependents };
 }
 

@@ -273,6 +273,14 @@ export function updateDrill(lab: Lab): Drill {
             facts.mostOutAtOnce = [...lab.mostOut].map(([role, n]) => `${role} ${n}`).join(", ") || "none";
             // Back on the changed stack: a route written now reaches every gateway.
             facts.newRouteOnEveryGatewayMs = await newRouteOnEveryGatewayMs(lab, "after-update");
+            if (!noEtcd(lab)) {
+                // etcd's own view: exactly the planned members, each started and voting.
+                const listed = await lab.etcdctl(["member", "list"]);
+                if (listed.code !== 0) throw new Error(`etcdctl member list failed after the change:\n${listed.out}`);
+                const rows = listed.out.split("\n").filter((l) => /^[0-9a-f]+, /.test(l)).map((l) => l.split(", "));
+                facts.etcdVoters = rows.filter(([, status, , , , learner]) => status === "started" && learner === "false").map(([, , name]) => name).sort().join(",");
+                facts.etcdPlanned = lab.byService("etcd").map((s) => s.container.replace(`${lab.spec.stack}-`, "")).sort().join(",");
+            }
         },
         checks: (o) => {
             const most = String(o.report.facts.mostOutAtOnce ?? "");
@@ -282,6 +290,8 @@ export function updateDrill(lab: Lab): Drill {
                 noLostWrites(o),
                 writesResumed(o),
             ];
+            const { etcdVoters, etcdPlanned } = o.report.facts;
+            if (etcdPlanned !== undefined) checks.push(check("etcd's members are the planned ones, all voting", etcdVoters === etcdPlanned, `voters ${etcdVoters}; planned ${etcdPlanned}`));
             // haproxy drains and holds out a replaced replica until it is healthy and UP; nginx reports, as in rolling-replace.
             if (o.report.facts.activeChecks === "yes") checks.unshift(noReadFailures(o), check("no failed writes", o.report.writes.failed === 0, `${o.report.writes.failed} of ${o.report.writes.sent} route PUTs failed`));
             return checks;

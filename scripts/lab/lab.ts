@@ -352,7 +352,7 @@ export class Lab {
         const del = async (c: PlannedChange) => {
             if (deleted.has(c.key)) return;
             deleted.add(c.key);
-            await this.effect("delete", c.before!, before, note);
+            await this.effect("delete", c.before!, before, note, undefined, c.op === "delete");
         };
         const step = (key: string): Promise<void> => {
             let p = done.get(key);
@@ -396,7 +396,7 @@ export class Lab {
     }
 
     /** One resource's effect on the lab; resources the lab has no part of (images, keys, passwords) have none. A command's stdout is returned. */
-    private async effect(op: "create" | "update" | "delete", r: RecordedResource, d: LabDeployment, note: (s: string) => void, previous?: RecordedResource): Promise<string | void> {
+    private async effect(op: "create" | "update" | "delete", r: RecordedResource, d: LabDeployment, note: (s: string) => void, previous?: RecordedResource, removedForGood = false): Promise<string | void> {
         const started = Date.now();
         if (r.type === "docker:index/container:Container") {
             const svc = d.services.find((s) => s.container === r.inputs.name);
@@ -410,7 +410,9 @@ export class Lab {
                 else await this.supervisor.stop(svc.container, "SIGKILL");
                 this.services.delete(svc.container);
                 this.writeShim();
-                return note(`${svc.container}: removed (${Date.now() - started} ms)`);
+                // Scaled down: no longer a replica of its role, so not one out of service either.
+                if (removedForGood) this.markOut(svc, false);
+                return note(`${svc.container}: removed${removedForGood ? " for good" : ""} (${Date.now() - started} ms)`);
             }
             // The inputs the provider changes in place (change.ts) do nothing to a running container here.
             if (op === "update") return note(`${svc.container}: updated in place (${Object.keys(r.inputs).filter((k) => previous && !isDeepStrictEqual(previous.inputs[k], r.inputs[k])).join(", ")})`);

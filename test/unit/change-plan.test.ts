@@ -87,6 +87,24 @@ describe("planning a change to a running stack", () => {
         ]);
     });
 
+    it("etcd 5 -> 3 with protected data fails as the engine's preview does, naming the protected volumes", async () => {
+        const five = await record({ flavor: "apisix", etcd: { members: 5 } });
+        expect(() => planChange(five, { ...five, resources: five.resources.filter((r) => !/etcd-[45]/.test(r.name)) })).toThrow(
+            /pulumi up would fail at its preview: it would .*delete etcd-5-etcd-data.*delete etcd-4-etcd-data.*protected \(protectData/,
+        );
+    });
+
+    it("etcd 5 -> 3 without protection: member 5's gate (member remove) goes before its container, then member 4's, and the consumers follow", async () => {
+        const plan = planChange(await record({ flavor: "apisix", protectData: false, etcd: { members: 5 } }), await record({ flavor: "apisix", protectData: false, etcd: { members: 3 } }));
+        const deletes = plan.changes.filter((c) => c.op === "delete").map((c) => c.name);
+        // Removed resources are deleted last, in the reverse of their registration order.
+        expect(deletes.indexOf("etcd-5-etcd-gate")).toBeLessThan(deletes.indexOf("etcd-5-etcd"));
+        expect(deletes.indexOf("etcd-5-etcd")).toBeLessThan(deletes.indexOf("etcd-4-etcd-gate"));
+        expect(deletes.indexOf("etcd-4-etcd-gate")).toBeLessThan(deletes.indexOf("etcd-4-etcd"));
+        expect(deletes).toEqual(expect.arrayContaining(["etcd-5-etcd-data", "etcd-4-etcd-data", "etcd-5-etcd-join", "etcd-4-etcd-rollout"]));
+        expect(ops(plan)).toEqual(expect.arrayContaining(["replace dp-1-gateway", "replace cp-1-apisix-cp", "replace gateway-ha-etcd-bootstrap"]));
+    });
+
     it("the Docker provider's rule: a container's inputs outside its schema's ForceNew set change in place", () => {
         expect(providerOp(T.container, ["wait"])).toBe("update");
         expect(providerOp(T.container, ["restart", "memory"])).toBe("update");
