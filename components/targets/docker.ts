@@ -106,6 +106,10 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     private readonly images = new Map<string, docker.RemoteImage>();
     /** The last rollout step of each role's service: the next replica waits for it. */
     private readonly lastRollout = new Map<string, command.local.Command>();
+    /** Every rollout step, with the balancers in front of its replica. */
+    private readonly rollouts: { step: command.local.Command; balancers: string[] }[] = [];
+    /** Balancer reload steps, created once every replica they balance is known (complete). */
+    private readonly pendingReloads: (() => void)[] = [];
 
     constructor(name: string, args: DockerTargetArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gateway-ha:targets:DockerTarget", name, {}, opts);
@@ -183,8 +187,14 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         };
     }
 
-    /** Containers are complete when created: nothing is collected per node. */
-    complete(): void {}
+    /**
+     * Containers are complete when created. A balancer's reload step waits for the rollout steps of
+     * every replica behind it: a replica the change adds is healthy and ready before the balancer
+     * sends it requests (nginx has no active check to hold it back).
+     */
+    complete(): void {
+        for (const create of this.pendingReloads.splice(0)) create();
+    }
 
     private containerName(service: string): string {
         return `${this.spec.stack}-${service}`;
@@ -268,8 +278,17 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 ...(svc.reload ? { ignoreChanges: ["uploads"] } : {}),
             },
         );
-        if (svc.reload) this.reloadStep(svc, svc.reload, container, resOpts);
-        if (svc.rollout) this.lastRollout.set(chain, this.rolloutStep(svc, svc.rollout, container, resOpts));
+        if (svc.rollout) {
+            const step = this.rolloutStep(svc, svc.rollout, container, resOpts);
+            this.lastRollout.set(chain, step);
+            this.rollouts.push({ step, balancers: svc.rollout.balancers.map((b) => b.name) });
+        }
+        const reload = svc.reload;
+        if (reload)
+            this.pendingReloads.push(() => {
+                const behind = this.rollouts.filter((r) => r.balancers.includes(svc.name)).map((r) => r.step);
+                this.reloadStep(svc, reload, container, { ...resOpts, dependsOn: [...dependsOnList(resOpts.dependsOn), ...behind] });
+            });
         return { spec: svc, resource: container };
     }
 
@@ -315,7 +334,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 environment: { ...Object.fromEntries(files.map((c, i) => [reloadFileVar(i), c])), ...(host ? { DOCKER_HOST: host } : {}) },
                 triggers: [container.id, ...files],
             },
-            { ...opts, dependsOn: [container] },
+            { ...opts, dependsOn: [...dependsOnList(opts.dependsOn), container] },
         );
     }
 

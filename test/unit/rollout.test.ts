@@ -41,6 +41,15 @@ describe("rolling replacement (docker target)", () => {
         }
     });
 
+    it("a balancer's reload step waits for the rollout step of every replica behind it: an added replica is ready before the balancer sends it requests", () => {
+        const gatewayLb = registration(run, T.command, "lb-1-gateway-lb-reload");
+        for (const i of [1, 2, 3]) expect(dependsOn(gatewayLb, T.command, `dp-${i}-gateway-rollout`), `dp-${i}`).toBe(true);
+        expect(dependsOn(gatewayLb, T.command, "cp-1-apisix-cp-rollout")).toBe(false);
+        const cpLb = registration(run, T.command, "lb-1-control-plane-lb-reload");
+        for (const i of [1, 2]) expect(dependsOn(cpLb, T.command, `cp-${i}-apisix-cp-rollout`), `cp-${i}`).toBe(true);
+        expect(dependsOn(cpLb, T.command, "dp-1-gateway-rollout")).toBe(false);
+    });
+
     it("the drain step takes the gateway out of both gateway backends of every balancer, then stops it with its graceful signal above its shutdown timeout", () => {
         const step = find(run, T.command, "dp-2-gateway-rollout");
         const drain = step.inputs.delete as string;
