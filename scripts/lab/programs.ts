@@ -40,10 +40,14 @@ export function hostProgram(command: string): string {
     return p;
 }
 
-/** A container path resolves under the service's root when the lab placed something there (or it is /tmp). */
+/**
+ * A container path resolves under the service's root when the lab placed it or its directory there
+ * (a joined etcd member's data dir inside its volume), or it is /tmp.
+ */
 export function mapPath(root: string, p: string): string {
     if (!p.startsWith("/")) return p;
-    return p === "/tmp" || p.startsWith("/tmp/") || existsSync(join(root, p)) ? join(root, p) : p;
+    const placed = existsSync(join(root, p)) || (dirname(p) !== "/" && existsSync(join(root, dirname(p))));
+    return p === "/tmp" || p.startsWith("/tmp/") || placed ? join(root, p) : p;
 }
 
 /** Maps `/path` and `--flag=/path` arguments. */

@@ -316,11 +316,13 @@ describe("programs: services on this machine", () => {
             fs.writeFileSync(path.join(root, "etc/app/app.conf"), "");
         });
 
-        it("mapPath maps /tmp always, paths the lab placed under the root, and nothing else", () => {
+        it("mapPath maps /tmp always, paths the lab placed under the root or in a directory it placed, and nothing else", () => {
             expect(mapPath(root, "/tmp/x")).toBe(path.join(root, "tmp/x"));
             expect(mapPath(root, "/tmp")).toBe(path.join(root, "tmp"));
             expect(mapPath(root, "/etc/app/app.conf")).toBe(path.join(root, "etc/app/app.conf"));
-            expect(mapPath(root, "/etc/app/missing.conf")).toBe("/etc/app/missing.conf");
+            // A joined etcd member's data dir, made by etcd inside its volume: never on the host.
+            expect(mapPath(root, "/etc/app/e909b1e99f2b427c")).toBe(path.join(root, "etc/app/e909b1e99f2b427c"));
+            expect(mapPath(root, "/etc/other/missing.conf")).toBe("/etc/other/missing.conf");
             expect(mapPath(root, "/tmpfoo")).toBe("/tmpfoo"); // not under /tmp
             expect(mapPath(root, "relative/path")).toBe("relative/path");
             expect(mapPath(root, "daemon off;")).toBe("daemon off;");
@@ -330,7 +332,7 @@ describe("programs: services on this machine", () => {
             expect(mapArg(root, "/etc/app/app.conf")).toBe(path.join(root, "etc/app/app.conf"));
             expect(mapArg(root, "--config=/etc/app/app.conf")).toBe(`--config=${path.join(root, "etc/app/app.conf")}`);
             expect(mapArg(root, "--pid=/tmp/a.pid")).toBe(`--pid=${path.join(root, "tmp/a.pid")}`);
-            expect(mapArg(root, "--config=/etc/app/missing.conf")).toBe("--config=/etc/app/missing.conf");
+            expect(mapArg(root, "--config=/etc/other/missing.conf")).toBe("--config=/etc/other/missing.conf");
             expect(mapArg(root, "--endpoints=https://172.28.0.11:2379")).toBe("--endpoints=https://172.28.0.11:2379");
             expect(mapArg(root, "-f")).toBe("-f");
         });
