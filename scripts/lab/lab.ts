@@ -423,7 +423,8 @@ export class Lab {
                 this.markOut(svc, false);
             } else {
                 // Not waited for by `pulumi up`: out of service until its own health check passes (a later step waits for that).
-                const back = this.waitHealthyRestarting(svc, () => {}).then(() => this.markOut(svc, false));
+                // As long as the change may take (a learner turns healthy once its gate has promoted it).
+                const back = this.waitHealthyRestarting(svc, () => {}, 600_000 * SLOWDOWN).then(() => this.markOut(svc, false));
                 back.catch(() => {}); // reported where the change ends, not as an unhandled rejection
                 this.healthyAgain.push(back);
             }
@@ -511,10 +512,10 @@ export class Lab {
      * API7 v3 gateway whose DP Manager the balancer has not yet found up dies at start (init_etcd)
      * and comes back this way (a CI run saw both gateways exit 0.4 s after the DP Managers listened).
      */
-    private async waitHealthyRestarting(svc: LabService, log: (s: string) => void): Promise<number> {
+    private async waitHealthyRestarting(svc: LabService, log: (s: string) => void, timeoutMs = 60_000 * SLOWDOWN): Promise<number> {
         let delayMs = 100;
         let restartAt = 0;
-        return waitFor(`${svc.container} to pass its health check`, 60_000 * SLOWDOWN, async () => {
+        return waitFor(`${svc.container} to pass its health check`, timeoutMs, async () => {
             if (this.supervisor.running(svc.container)) return this.healthy(svc);
             if (!restartAt) restartAt = Date.now() + delayMs;
             if (Date.now() < restartAt) return false;
