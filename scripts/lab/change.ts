@@ -29,6 +29,8 @@ export interface ChangePlan {
     dependencies: Map<string, string[]>;
     /** Per delete-first replacement, the keys of its replaced dependents (deleted before it). */
     dependents: Map<string, string[]>;
+    /** Resources replaced whatever their inputs (`pulumi up --replace`). */
+    replace: string[];
 }
 
 export interface RunRecord {
@@ -87,16 +89,24 @@ function holds(value: unknown, needle: string): boolean {
  * container's ID triggers, a service joined to a replaced node container's network), until nothing
  * more changes.
  */
-export function planChange(before: RunRecord, after: RunRecord): ChangePlan {
+export function planChange(before: RunRecord, after: RunRecord, opts: { replace?: string[] } = {}): ChangePlan {
     const beforeBy = new Map(before.resources.map((r) => [keyOf(r), r]));
     const afterBy = new Map(after.resources.map((r) => [keyOf(r), r]));
     const regOf = (run: RunRecord, r: RecordedResource) => run.registrations.find((g) => g.type === r.type && g.name === r.name);
     const urnToKey = new Map([...before.resources, ...after.resources].map((r) => [r.urn, keyOf(r)]));
 
     const changes = new Map<string, PlannedChange>();
+    const forced = opts.replace ?? [];
+    const unknown = forced.filter((n) => !after.resources.some((r) => r.name === n && beforeBy.has(keyOf(r))));
+    if (unknown.length) throw new Error(`--replace: no resource named ${unknown.join(", ")} in both the deployed and the changed stack`);
     for (const r of after.resources) {
         const old = beforeBy.get(keyOf(r));
         const reg = regOf(after, r);
+        if (old && forced.includes(r.name)) {
+            // `pulumi up --replace URN`: replaced whatever its inputs.
+            changes.set(keyOf(r), { key: keyOf(r), type: r.type, name: r.name, op: "replace", reason: "--replace", deleteFirst: Boolean(reg?.deleteBeforeReplace), before: old, after: r });
+            continue;
+        }
         if (!old) {
             changes.set(keyOf(r), { key: keyOf(r), type: r.type, name: r.name, op: "create", reason: "new", deleteFirst: false, after: r });
             continue;
@@ -154,7 +164,7 @@ export function planChange(before: RunRecord, after: RunRecord): ChangePlan {
         throw new Error(
             `pulumi up would fail at its preview: it would ${refused.map((c) => `${c.op} ${c.name}`).join(", ")}, which ${refused.length > 1 ? "are" : "is"} protected (protectData; see the README, "Destroying a stack")`,
         );
-    return { changes: [...ordered, ...removed], dependencies, dependents };
+    return { changes: [...ordered, ...removed], dependencies, dependents, replace: forced };
 }
 
 /** One line per change, for the report and the log. */

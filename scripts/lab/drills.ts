@@ -265,6 +265,8 @@ export function updateDrill(lab: Lab): Drill {
         title: `pulumi up with ${change.sets.join(" ")}: ${change.plan.changes.length} resource changes applied in the engine's order`,
         async run({ lab, fault, facts }) {
             fault();
+            // A lost disk first: the next `up` (its --replace) is what repairs the member.
+            if (change.wipe) facts.wipedMember = await lab.wipeEtcdData(change.wipe);
             const t0 = Date.now();
             const effects = await lab.applyChange(change.after, change.plan, () => undefined, change.refresh);
             facts.changes = change.plan.changes.length;

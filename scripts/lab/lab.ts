@@ -100,9 +100,9 @@ export class Lab {
     }
 
     /** With `changes`, the change an update drill applies: the changed stack's deployment and the plan to it. */
-    change?: { sets: string[]; after: LabDeployment; plan: ChangePlan; refresh: Refresh };
+    change?: { sets: string[]; after: LabDeployment; plan: ChangePlan; refresh: Refresh; wipe?: string };
 
-    static async create(args: { stack: string; configFile?: string; sets: string[]; workDir: string; changes?: string[] }): Promise<Lab> {
+    static async create(args: { stack: string; configFile?: string; sets: string[]; workDir: string; changes?: string[]; replace?: string[]; wipe?: string }): Promise<Lab> {
         let sets = args.sets;
         let database: LabDatabase | undefined;
         const { spec, topology } = previewPlatform(args).platform;
@@ -120,15 +120,17 @@ export class Lab {
         const d = await labDeployment({ ...args, sets }, state);
         for (const s of d.services) serviceKind(d, s); // refuse an unsupported stack before touching the network
         let change: Lab["change"];
-        if (args.changes?.length) {
-            const after = await labDeployment({ ...args, sets: [...sets, ...args.changes] }, state, { again: true });
+        const changes = args.changes ?? [];
+        const replace = args.replace ?? [];
+        if (changes.length || replace.length) {
+            const changed = { ...args, sets: [...sets, ...changes] };
+            const after = await labDeployment(changed, state, { again: true });
             for (const s of after.services) serviceKind(after, s);
-            const changed = { ...args, sets: [...sets, ...args.changes] };
             const refresh: Refresh = (step, stdout) => {
                 observed.set(step, stdout);
                 return labDeployment(changed, state, { again: true });
             };
-            change = { sets: args.changes, after, plan: planChange(d.record!, after.record!), refresh };
+            change = { sets: [...changes, ...replace.map((r) => `--replace ${r}`)], after, plan: planChange(d.record!, after.record!, { replace }), refresh, ...(args.wipe ? { wipe: args.wipe } : {}) };
         }
         if (d.spec.loadBalancer.kind === "lvs" && !existsSync("/proc/net/ip_vs")) throw new Error("kind lvs needs IPVS in the kernel (/proc/net/ip_vs; modprobe ip_vs), which this machine lacks");
         rmSync(args.workDir, { recursive: true, force: true });
@@ -336,11 +338,24 @@ export class Lab {
             const assumed = now(c).state.stdout;
             if (!refresh || typeof stdout !== "string" || typeof assumed !== "string" || !assumed.trim() || assumed.trim() === stdout.trim()) return;
             current = await refresh(c.name, stdout);
+            // The engine diffs each resource when it gets to it: what has not started yet follows the program as resolved now.
+            live = planChange(before.record!, current.record!, { replace: plan.replace });
+            const relive = new Map(live.changes.map((x) => [x.key, x]));
+            for (const k of [...byKey.keys(), ...relive.keys()]) {
+                if (decided.has(k)) continue;
+                const x = relive.get(k);
+                if (x) byKey.set(k, x);
+                else byKey.delete(k);
+            }
             note(`${c.name}: printed ${JSON.stringify(stdout.trim())}; the program resolved again with it`);
         };
-        this.outNow.clear();
+        let live = plan;
+        // Out already (a fault before the change): counted with what the change takes out.
         this.mostOut.clear();
+        for (const [role, set] of this.outNow) this.mostOut.set(role, set.size);
         const done = new Map<string, Promise<void>>();
+        /** Resources whose change has been decided (their dependencies done). */
+        const decided = new Set<string>();
         const deleted = new Set<string>();
         const late: PlannedChange[] = [];
         const effects: string[] = [];
@@ -359,12 +374,13 @@ export class Lab {
             if (!p) {
                 p = (async () => {
                     await Promise.all((plan.dependencies.get(key) ?? []).map(step));
+                    decided.add(key);
                     const c = byKey.get(key);
                     if (!c || c.op === "delete") return;
                     if (c.op === "create") return printed(c, await this.effect("create", now(c), current, note));
                     if (c.op === "update") return printed(c, await this.effect("update", now(c), current, note, c.before));
                     if (c.deleteFirst) {
-                        for (const k of plan.dependents.get(key) ?? []) await del(byKey.get(k)!);
+                        for (const k of live.dependents.get(key) ?? []) await del(byKey.get(k)!);
                         await del(c);
                     } else if (!deleted.has(key)) late.push(c);
                     await printed(c, await this.effect("create", now(c), current, note));
@@ -374,7 +390,7 @@ export class Lab {
             return p;
         };
         await Promise.all(after.record!.resources.map((r) => step(`${r.type}::${r.name}`)));
-        for (const c of [...late, ...plan.changes.filter((x) => x.op === "delete")]) await del(c);
+        for (const c of [...late, ...live.changes.filter((x) => x.op === "delete")]) await del(c);
         await Promise.all(this.healthyAgain.splice(0));
         this.d = current;
         return effects;
@@ -384,6 +400,26 @@ export class Lab {
     private readonly healthyAgain: Promise<void>[] = [];
     /** Replicas out of service now (drained, stopped or removed, and not yet healthy again), by role. */
     private readonly outNow = new Map<string, Set<string>>();
+    /**
+     * An etcd member's data lost (a disk replaced): the member is killed, its volumes emptied, and it
+     * is started again as Docker's restart policy would. etcd refuses to start it; returns its words.
+     */
+    async wipeEtcdData(node: string): Promise<string> {
+        const svc = this.d.services.find((s) => s.service === "etcd" && s.node === node);
+        if (!svc) throw new Error(`--wipe: no etcd member on node ${node} (members: ${this.byService("etcd").map((s) => s.node).join(", ")})`);
+        this.markOut(svc, true);
+        await this.supervisor.stop(svc.container, "SIGKILL");
+        const root = this.services.get(svc.container)!.root;
+        for (const v of svc.volumes) {
+            rmSync(join(root, v), { recursive: true, force: true });
+            mkdirSync(join(root, v), { recursive: true, mode: 0o700 });
+        }
+        this.start(svc);
+        await waitFor(`${svc.container} to exit on its empty data dir`, 30_000 * SLOWDOWN, async () => !this.supervisor.running(svc.container));
+        const said = this.supervisor.log(svc.container).split("\n").filter((l) => l.includes("has already been bootstrapped")).pop();
+        return said ? /"error":"([^"]*)"/.exec(said)?.[1] ?? said : "exited";
+    }
+
     /** The most replicas of each role out at once during the last applied change. */
     readonly mostOut = new Map<string, number>();
 

@@ -2,7 +2,7 @@
 // workers die with their master), logging to a file, and stopped by signal like a container:
 // SIGTERM then SIGKILL after a grace period (`docker stop`), or SIGKILL at once (a crash).
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { namespacePids } from "./netns";
 
@@ -99,6 +99,12 @@ export class Supervisor {
         });
         this.procs.set(key, child);
         return child.pid!;
+    }
+
+    /** What the service has written to its log so far. */
+    log(key: string): string {
+        const path = join(this.logDir, `${key}.log`);
+        return existsSync(path) ? readFileSync(path, "utf8") : "";
     }
 
     running(key: string): boolean {

@@ -3,9 +3,11 @@
 //
 //   npm run test:lab -- [--stack NAME] [--config-file FILE] [--set KEY=VALUE]... [--drills ID,…] [--report PATH]
 //   npm run test:lab -- [--stack NAME] [--set KEY=VALUE]... --change KEY=VALUE [--change …] [--report PATH]
+//   npm run test:lab -- [--stack NAME] [--set KEY=VALUE]... [--wipe NODE] --replace NAME [--replace …] [--report PATH]
 //
-// With --change, the one drill is the update: the stack as --set says is brought up, then the change
-// is applied to it as `pulumi up` would, under load.
+// With --change or --replace, the one drill is the update: the stack as --set says is brought up,
+// then the change is applied to it as `pulumi up [--replace URN]` would, under load. --wipe first
+// empties the data of the etcd member on NODE (a lost disk).
 //
 // Exit 0 when every drill's checks pass, 1 when one fails, 2 on bad usage or configuration.
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -30,13 +32,20 @@ export interface LabArgs {
     drills: string[];
     /** Config changes an update drill applies to the running stack (`--change`, as `--set`). */
     changes: string[];
+    /** Resources the update drill replaces whatever their inputs (`pulumi up --replace`), by name. */
+    replace: string[];
+    /** The node of an etcd member whose data the update drill wipes before it applies the change. */
+    wipe?: string;
 }
 
 export function parseLabArgs(argv: string[]): LabArgs {
-    const o = parseOptions(argv, { values: ["--stack", "--config-file", "--report", "--drills"], repeated: ["--set", "--change"] });
+    const o = parseOptions(argv, { values: ["--stack", "--config-file", "--report", "--drills", "--wipe"], repeated: ["--set", "--change", "--replace"] });
     const drills = (o.values.get("--drills") ?? "").split(",").filter(Boolean);
     const changes = o.repeated.get("--change") ?? [];
-    if (changes.length && drills.length) throw new UsageError("--change runs the update drill alone: leave out --drills");
+    const replace = o.repeated.get("--replace") ?? [];
+    const wipe = o.values.get("--wipe");
+    if ((changes.length || replace.length) && drills.length) throw new UsageError("--change and --replace run the update drill alone: leave out --drills");
+    if (wipe !== undefined && !changes.length && !replace.length) throw new UsageError("--wipe is a fault before an update: give --change or --replace too");
     const unknown = drills.filter((id) => !DRILLS.some((d) => d.id === id));
     if (unknown.length) throw new UsageError(`--drills: no drill ${unknown.join(", ")} (drills: ${DRILLS.map((d) => d.id).join(", ")})`);
     return {
@@ -45,6 +54,8 @@ export function parseLabArgs(argv: string[]): LabArgs {
         ...(o.values.has("--config-file") ? { configFile: o.values.get("--config-file") } : {}),
         sets: o.repeated.get("--set") ?? [],
         changes,
+        replace,
+        ...(wipe !== undefined ? { wipe } : {}),
         report: o.values.get("--report") ?? "lab-report.json",
     };
 }

@@ -105,6 +105,14 @@ describe("planning a change to a running stack", () => {
         expect(ops(plan)).toEqual(expect.arrayContaining(["replace dp-1-gateway", "replace cp-1-apisix-cp", "replace gateway-ha-etcd-bootstrap"]));
     });
 
+    it("--replace: the named resource is replaced whatever its inputs; an unknown name is refused", async () => {
+        const a = await record({ flavor: "apisix" });
+        const plan = planChange(a, a, { replace: ["etcd-2-etcd-join"] });
+        expect(ops(plan)).toEqual(["replace etcd-2-etcd-join"]);
+        expect(plan.changes[0].reason).toBe("--replace");
+        expect(() => planChange(a, a, { replace: ["etcd-9-etcd-join"] })).toThrow(/--replace: no resource named etcd-9-etcd-join/);
+    });
+
     it("the Docker provider's rule: a container's inputs outside its schema's ForceNew set change in place", () => {
         expect(providerOp(T.container, ["wait"])).toBe("update");
         expect(providerOp(T.container, ["restart", "memory"])).toBe("update");

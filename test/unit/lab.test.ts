@@ -808,7 +808,7 @@ describe("lab helpers and argument parsing", () => {
 
     describe("parseLabArgs", () => {
         it("defaults to the dev stack and lab-report.json", () => {
-            expect(parseLabArgs([])).toEqual({ stack: "dev", sets: [], changes: [], report: "lab-report.json", drills: [] });
+            expect(parseLabArgs([])).toEqual({ stack: "dev", sets: [], changes: [], replace: [], report: "lab-report.json", drills: [] });
         });
         it("reads every option, --set repeatedly", () => {
             expect(parseLabArgs(["--stack", "s1", "--config-file", "f.yaml", "--set", "a=1", "--set", "b.c=2", "--report", "out.json", "--drills", "vip-keepalived-kill,lvs-real-server-failure"])).toEqual({
@@ -817,12 +817,18 @@ describe("lab helpers and argument parsing", () => {
                 configFile: "f.yaml",
                 sets: ["a=1", "b.c=2"],
                 changes: [],
+                replace: [],
                 report: "out.json",
             });
         });
         it("reads --change repeatedly, and refuses it with --drills (the update drill runs alone)", () => {
             expect(parseLabArgs(["--change", "dataPlane.image=x:1", "--change", "loadBalancer.healthCheck.rise=3"]).changes).toEqual(["dataPlane.image=x:1", "loadBalancer.healthCheck.rise=3"]);
-            expect(() => parseLabArgs(["--change", "a=1", "--drills", "kill-gateway"])).toThrow(/--change runs the update drill alone/);
+            expect(() => parseLabArgs(["--change", "a=1", "--drills", "kill-gateway"])).toThrow(/--change and --replace run the update drill alone/);
+        });
+        it("reads --replace repeatedly and --wipe, a fault only before an update", () => {
+            expect(parseLabArgs(["--wipe", "etcd-2", "--replace", "etcd-2-etcd-join"])).toMatchObject({ wipe: "etcd-2", replace: ["etcd-2-etcd-join"], changes: [] });
+            expect(() => parseLabArgs(["--replace", "x", "--drills", "kill-gateway"])).toThrow(/run the update drill alone/);
+            expect(() => parseLabArgs(["--wipe", "etcd-2"])).toThrow(/--wipe is a fault before an update: give --change or --replace too/);
         });
         it("throws a usage error on an unknown argument or a missing value", () => {
             expect(() => parseLabArgs(["--bogus"])).toThrow(UsageError);
