@@ -96,6 +96,7 @@ export function etcdMemberStepEnv(spec: PlatformSpec, topology: Topology, index:
 /** Shell helpers shared by the three scripts. */
 function prelude(spec: PlatformSpec, title: string): string {
     const root = etcdUsers(spec).find((u) => u.name === "root")!.passwordEnv;
+    const prev = ETCD_BOOTSTRAP_ENV.previousRootPassword;
     const e = ETCD_MEMBER_ENV;
     return `# gateway-ha: ${title}. Generated: do not edit.
 # The caller defines \`tool\`: etcdctl run where a member's certificate is, forwarding ETCDCTL_USER
@@ -118,6 +119,16 @@ ${
 # Membership changes need root once auth is on; while it is off etcd ignores the credentials.
 ETCDCTL_USER="root:$${root}"
 export ETCDCTL_USER
+# A root password rotation: etcd keeps the previous password until the bootstrap (after every
+# member's steps) changes it.
+if [ -n "\${${prev}-}" ]; then
+    _a=$(tool member list 2>&1) || case $_a in
+        *'authentication failed'*)
+            say "etcd still has the previous root password: using it until the bootstrap rotates it"
+            ETCDCTL_USER="root:$${prev}"
+            ;;
+    esac
+fi
 `
         : ""
 }
@@ -287,7 +298,8 @@ printf '%s\\n' "$id"
 /**
  * The gate step's delete: removes the member it gated (ID from PULUMI_COMMAND_STDOUT, else by peer
  * URL) before its service goes, only while the others keep quorum and at least 3 voters remain (a
- * destroyed stack keeps its last three). Gone already, or replaced by a repair: nothing to do.
+ * destroyed stack keeps its last three); a leader hands its leadership to another voter first.
+ * Gone already, or replaced by a repair: nothing to do.
  */
 export function renderEtcdRemoveScript(spec: PlatformSpec): string {
     return `${prelude(spec, "etcd member removal")}
@@ -302,6 +314,20 @@ id=$(field "$me" 1)
 left=$(printf '%s\\n' "$list" | awk -F'|' -v id="$id" '$1 != id && $6 != "true"' | grep -c .) || true
 if [ "$left" -lt 3 ]; then say "keeping member $id: only $left voters would remain"; exit 0; fi
 quorum_without "$id" || die "removing member $id would leave no healthy quorum: not removing it"
+# The leader removed would leave the rest without one for an election timeout: hand it over first
+# (\`endpoint status\` JSON gives IDs in decimal: the member is the leader when both agree).
+url=$(field "$me" 5)
+st=$( (ETCDCTL_ENDPOINTS=$url; export ETCDCTL_ENDPOINTS; tool endpoint status -w json) 2>/dev/null) || st=
+self=$(printf '%s\\n' "$st" | sed -n 's/.*"member_id":\\([0-9]*\\).*/\\1/p' | head -n 1)
+lead=$(printf '%s\\n' "$st" | sed -n 's/.*"leader":\\([0-9]*\\).*/\\1/p' | head -n 1)
+if [ -n "$self" ] && [ "$self" = "$lead" ]; then
+    to=$(printf '%s\\n' "$list" | awk -F'|' -v id="$id" '$1 != id && $2 == "started" && $6 != "true" { print $1; exit }')
+    if [ -n "$to" ] && (ETCDCTL_ENDPOINTS=$url; export ETCDCTL_ENDPOINTS; tool move-leader "$to" >/dev/null 2>&1); then
+        say "handed the leadership from $id to $to"
+    else
+        say "could not hand the leadership over first: the others elect a leader after the member goes"
+    fi
+fi
 change remove "$id" >/dev/null || die "could not remove member $id"
 say "removed member $id"
 `;

@@ -124,6 +124,8 @@ export const etcdSchema = z.strictObject({
     peerPort: port.default(2380),
     /** Stop etcd from taking writes at this backend size (bytes); etcd's own default is 2 GiB. */
     quotaBackendBytes: z.number().int().positive().default(2 * 1024 ** 3),
+    /** Raise by one to rotate etcd's root password: the next `up` generates a new one and changes it in etcd with the previous one. */
+    rootPasswordRotation: z.number().int().min(0, "must be 0 or more").default(0),
 });
 
 export const controlPlaneSchema = z.strictObject({

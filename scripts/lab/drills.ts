@@ -267,6 +267,7 @@ export function updateDrill(lab: Lab): Drill {
             fault();
             // A lost disk first: the next `up` (its --replace) is what repairs the member.
             if (change.wipe) facts.wipedMember = await lab.wipeEtcdData(change.wipe);
+            const rootBefore = lab.etcdRootPassword;
             const t0 = Date.now();
             const effects = await lab.applyChange(change.after, change.plan, () => undefined, change.refresh);
             facts.changes = change.plan.changes.length;
@@ -282,6 +283,8 @@ export function updateDrill(lab: Lab): Drill {
                 const rows = listed.out.split("\n").filter((l) => /^[0-9a-f]+, /.test(l)).map((l) => l.split(", "));
                 facts.etcdVoters = rows.filter(([, status, , , , learner]) => status === "started" && learner === "false").map(([, , name]) => name).sort().join(",");
                 facts.etcdPlanned = lab.byService("etcd").map((s) => s.container.replace(`${lab.spec.stack}-`, "")).sort().join(",");
+                // A rotated root password: the member list above came with the new one; the old one is refused.
+                if (rootBefore && rootBefore !== lab.etcdRootPassword) facts.previousRootPassword = /authentication failed/.test((await lab.etcdctl(["member", "list"], undefined, rootBefore)).out) ? "refused" : "still accepted";
             }
         },
         checks: (o) => {
@@ -294,6 +297,8 @@ export function updateDrill(lab: Lab): Drill {
             ];
             const { etcdVoters, etcdPlanned } = o.report.facts;
             if (etcdPlanned !== undefined) checks.push(check("etcd's members are the planned ones, all voting", etcdVoters === etcdPlanned, `voters ${etcdVoters}; planned ${etcdPlanned}`));
+            const previous = o.report.facts.previousRootPassword;
+            if (previous !== undefined) checks.push(check("etcd takes the rotated root password and refuses the previous one", previous === "refused", `the previous root password is ${previous}`));
             // haproxy drains and holds out a replaced replica until it is healthy and UP; nginx reports, as in rolling-replace.
             if (o.report.facts.activeChecks === "yes") checks.unshift(noReadFailures(o), check("no failed writes", o.report.writes.failed === 0, `${o.report.writes.failed} of ${o.report.writes.sent} route PUTs failed`));
             return checks;

@@ -611,14 +611,18 @@ export class Lab {
     }
 
     /** etcdctl as root against every member, run in a running member's namespace with its files. */
-    async etcdctl(args: string[], timeoutMs = 10_000 * SLOWDOWN): Promise<RunResult> {
+    /** etcd's root password as the stack now has it (undefined without auth). */
+    get etcdRootPassword(): string | undefined {
+        return this.d.tasks.map((t) => t.env.ETCD_ROOT_PASSWORD).find(Boolean);
+    }
+
+    async etcdctl(args: string[], timeoutMs = 10_000 * SLOWDOWN, root = this.etcdRootPassword): Promise<RunResult> {
         const member = this.byService("etcd").find((s) => this.supervisor.running(s.container));
         if (!member) throw new Error("no etcd member is running");
         const r = this.services.get(member.container)!;
         const hc = healthCheckArgv(member, r.root)!;
         const tls = hc.filter((a) => /^--(cacert|cert|key)=/.test(a));
         const endpoints = `--endpoints=${(this.d.outputs.etcdEndpoints as string[]).join(",")}`;
-        const root = this.d.tasks.map((t) => t.env.ETCD_ROOT_PASSWORD).find(Boolean);
         return execIn(r.ns, [HOST_PROGRAMS.etcdctl, endpoints, ...tls, `--dial-timeout=${2 * SLOWDOWN}s`, `--command-timeout=${5 * SLOWDOWN}s`, ...args], {
             timeoutMs,
             env: root ? { ETCDCTL_USER: `root:${root}` } : {},

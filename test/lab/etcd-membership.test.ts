@@ -147,6 +147,29 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         expect(again.record).toEqual(parseJoinRecord(`new ${first.record.initialCluster} ${join(memberDir(1), "data")}`));
     }, 180_000);
 
+    it("a root password rotation: membership steps use the previous password until the bootstrap changes it", async () => {
+        const next = `n$\`'${randomBytes(9).toString("base64url")}`;
+        const bootstrap = (root: string, previous: string) =>
+            runAsync("sh", ["-c", `${prelude(three, 0)}\n${renderEtcdBootstrapScript(three.spec, three.topology)}`], {
+                env: { PATH: process.env.PATH, ETCD_ROOT_PASSWORD: root, ETCD_ROOT_PASSWORD_PREVIOUS: previous, ETCD_CONTROL_PLANE_PASSWORD: "cp-pw-1", ETCD_GATEWAY_PASSWORD: "gw-pw-1" },
+                timeoutMs: 120_000,
+            });
+        // `pulumi up` runs the members' steps first: etcd still has the previous password.
+        const gated = await step(renderEtcdGateScript(three.spec), three, 1, 0, { ETCD_ROOT_PASSWORD: next, ETCD_ROOT_PASSWORD_PREVIOUS: rootPassword });
+        expect(gated.status, gated.out).toBe(0);
+        expect(gated.stderr).toContain("etcd still has the previous root password");
+        expect(gated.out).not.toContain(next);
+        const rotated = await bootstrap(next, rootPassword);
+        expect(rotated.status, rotated.out).toBe(0);
+        expect(rotated.stderr).toContain("rotating the root password");
+        // Afterwards the steps authenticate with the new one directly.
+        const after = await step(renderEtcdGateScript(three.spec), three, 1, 0, { ETCD_ROOT_PASSWORD: next, ETCD_ROOT_PASSWORD_PREVIOUS: rootPassword });
+        expect(after.status, after.out).toBe(0);
+        expect(after.stderr).not.toContain("previous root password");
+        // Back to the password the other cases use: a second rotation.
+        expect((await bootstrap(rootPassword, next)).status).toBe(0);
+    }, 180_000);
+
     it("a replaced member (an image upgrade): its rollout step holds the next member back until it is a healthy voter again", async () => {
         await kill(0);
         // Down while the others keep the quorum (and a leader): not a forming cluster, so the step fails.
@@ -181,11 +204,15 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         expect(ctl(five, ["put", "/apisix/routes/2", "five-members"]).status).toBe(0);
     }, 180_000);
 
-    it("5 -> 3: members are removed before they stop, last first, and quorum never drops", async () => {
+    it("5 -> 3: members are removed before they stop, last first, a leader hands its leadership over first, and quorum never drops", async () => {
+        // Member 5 leads when its removal comes: the script moves the leadership before removing it.
+        const moved = ctl(five, ["move-leader", gated.get(4)!]);
+        expect(moved.status, moved.out).toBe(0);
         for (const i of [4, 3]) {
             const r = await step(renderEtcdRemoveScript(five.spec), five, i, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(i)}\n` });
             expect(r.status, r.out).toBe(0);
             expect(r.stderr).toContain(`removed member ${gated.get(i)}`);
+            if (i === 4) expect(r.stderr).toContain(`handed the leadership from ${gated.get(4)} to`);
             await kill(i);
             expect(members(five).map((m) => m.name)).not.toContain(etcdMemberName(five.topology, i));
         }

@@ -113,6 +113,30 @@ describe("planning a change to a running stack", () => {
         expect(() => planChange(a, a, { replace: ["etcd-9-etcd-join"] })).toThrow(/--replace: no resource named etcd-9-etcd-join/);
     });
 
+    it("root password rotation 0 -> 1 -> 2: a new password in the other slot each time, nothing protected replaced, no container touched", async () => {
+        const at = (n: number) => record({ flavor: "apisix", etcd: { rootPasswordRotation: n } });
+        const [r0, r1, r2] = [await at(0), await at(1), await at(2)];
+        const first = planChange(r0, r1);
+        expect(ops(first)).toContain("create gateway-ha-etcd-root-password-alt");
+        expect(ops(first)).toContain("update gateway-ha-etcd-bootstrap");
+        expect(ops(first).filter((c) => c.startsWith("replace") || c.startsWith("delete"))).toEqual([]);
+        expect(first.changes.filter((c) => c.type === T.container)).toEqual([]);
+        // Only the active slot is protected: the previous one is what the next rotation regenerates.
+        const protectedIn = (r: RunRecord, name: string) => r.registrations.find((g) => g.name === name)!.protect;
+        expect([protectedIn(r1, "gateway-ha-etcd-root-password-alt"), protectedIn(r1, "gateway-ha-etcd-root-password")]).toEqual([true, false]);
+        const second = planChange(r1, r2);
+        expect(ops(second)).toContain("replace gateway-ha-etcd-root-password");
+        expect(ops(second).filter((c) => c.includes("root-password-alt"))).toEqual([]);
+        expect(second.changes.filter((c) => c.type === T.container)).toEqual([]);
+        // Rotation 0 leaves a stack deployed before rotation existed as it was: one password, no previous.
+        const plain = unwrapSecrets(r0.resources.find((r) => r.name === "gateway-ha-etcd-bootstrap")!.inputs.environment) as Record<string, string>;
+        expect(plain.ETCD_ROOT_PASSWORD_PREVIOUS).toBeUndefined();
+        const env1 = unwrapSecrets(r1.resources.find((r) => r.name === "gateway-ha-etcd-bootstrap")!.inputs.environment) as Record<string, string>;
+        const env2 = unwrapSecrets(r2.resources.find((r) => r.name === "gateway-ha-etcd-bootstrap")!.inputs.environment) as Record<string, string>;
+        expect(env1.ETCD_ROOT_PASSWORD_PREVIOUS).toBe(plain.ETCD_ROOT_PASSWORD);
+        expect(env2.ETCD_ROOT_PASSWORD_PREVIOUS).toBe(env1.ETCD_ROOT_PASSWORD);
+    });
+
     it("the Docker provider's rule: a container's inputs outside its schema's ForceNew set change in place", () => {
         expect(providerOp(T.container, ["wait"])).toBe("update");
         expect(providerOp(T.container, ["restart", "memory"])).toBe("update");
