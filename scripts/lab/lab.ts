@@ -483,7 +483,9 @@ export class Lab {
         const stdout = (previous ?? r).state.stdout;
         const res = await this.runScript(script, { ...env, ...(op !== "create" && typeof stdout === "string" ? { PULUMI_COMMAND_STDOUT: stdout } : {}) });
         if (res.code !== 0) throw new Error(`${r.name}: its ${op} failed (exit ${res.code}), as \`pulumi up\` would:\n${res.out}`);
-        note(`${r.name}: ${op} (${res.ms} ms)`);
+        // What a membership step said it did (removed, handed the leadership over, repaired).
+        const said = res.out.split("\n").filter((l) => /^etcd-membership: .*(removed|handed|could not hand|adding|promoting)/.test(l)).map((l) => l.replace(/^etcd-membership: [^:]*: /, ""));
+        note(`${r.name}: ${op} (${res.ms} ms)${said.length ? `: ${said.join(", ")}` : ""}`);
         return res.stdout;
     }
 
