@@ -20,10 +20,10 @@ export function serviceLabels(stack: string, svc: Pick<ServiceSpec, "node" | "ro
     return { [LABELS.stack]: stack, [LABELS.node]: svc.node.name, [LABELS.role]: svc.role, [LABELS.service]: svc.service };
 }
 
-/** A rendered configuration file a service receives. */
 /** A record step's update: it prints what its creation printed, so the record survives later updates. */
 export const PRINT_RECORD = `printf '%s\\n' "$PULUMI_COMMAND_STDOUT"`;
 
+/** A rendered configuration file a service receives. */
 export interface FileSpec {
     /** Absolute path inside the service's filesystem. */
     path: string;
