@@ -423,6 +423,19 @@ export class Lab {
     /** The most replicas of each role out at once during the last applied change. */
     readonly mostOut = new Map<string, number>();
 
+    /**
+     * A replica leaves service. Those of its role marked out but healthy at this instant are counted
+     * back first: their watchers poll, and the step that let this one go may have seen them back a
+     * poll earlier (a CI run counted two etcd members out when the rollout step had just seen one healthy).
+     */
+    private async goOut(svc: LabService): Promise<void> {
+        for (const container of [...(this.outNow.get(svc.role) ?? [])]) {
+            const other = this.d.services.find((s) => s.container === container);
+            if (other && container !== svc.container && this.services.has(container) && (await this.healthy(other))) this.markOut(other, false);
+        }
+        this.markOut(svc, true);
+    }
+
     private markOut(svc: LabService, out: boolean): void {
         const set = this.outNow.get(svc.role) ?? new Set<string>();
         if (out) set.add(svc.container);
@@ -438,7 +451,7 @@ export class Lab {
             const svc = d.services.find((s) => s.container === r.inputs.name);
             if (!svc) return; // a node's pause container: the lab's namespace stays
             if (op === "delete") {
-                this.markOut(svc, true);
+                await this.goOut(svc);
                 // The provider removes a container by force (SIGKILL) unless something stopped it first, or
                 // after `docker stop` (SIGTERM, then SIGKILL after destroyGraceSeconds) when that is set.
                 const grace = r.inputs.destroyGraceSeconds;
@@ -479,7 +492,7 @@ export class Lab {
         if (!script) return;
         // A rollout step's deletion drains and stops its replica: out from here.
         const rolled = op === "delete" ? this.d.services.find((s) => s.container === env[ROLLOUT_CONTAINER_ENV]) : undefined;
-        if (rolled) this.markOut(rolled, true);
+        if (rolled) await this.goOut(rolled);
         const stdout = (previous ?? r).state.stdout;
         const res = await this.runScript(script, { ...env, ...(op !== "create" && typeof stdout === "string" ? { PULUMI_COMMAND_STDOUT: stdout } : {}) });
         if (res.code !== 0) throw new Error(`${r.name}: its ${op} failed (exit ${res.code}), as \`pulumi up\` would:\n${res.out}`);
