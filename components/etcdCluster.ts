@@ -25,8 +25,10 @@ import {
     renderEtcdJoinScript,
     renderEtcdRemoveScript,
 } from "./render/etcdMembership";
+import { CA_PHASE_ENV, caPhaseRecord, renderCaPhaseScript } from "./render/caRotation";
 import { PRINT_RECORD, type FileSpec, type ServiceSpec, type Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
+import { trustedCaGenerations } from "./spec/validate";
 import type { Topology } from "./topology/types";
 
 export const ETCD_CONSUMERS = ["control-plane", "gateway"] as const;
@@ -92,7 +94,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             throw new Error(`EtcdCluster ${name}: etcd.members must be odd and at least 3, got ${members.length}`);
         const child = { parent: this };
 
-        const ca = spec.etcd.tls ? new CertificateAuthority(`${name}-pki`, `${spec.project}-${spec.stack} etcd CA`, child) : undefined;
+        const ca = spec.etcd.tls ? this.certificateAuthority(name, spec) : undefined;
         this.caCertPem = ca ? ca.certPem : pulumi.output("");
 
         const passwords = new Map<string, pulumi.Output<string>>();
@@ -227,6 +229,20 @@ export class EtcdCluster extends pulumi.ComponentResource {
         this.tls = spec.etcd.tls;
         this.certificateExpiry = pulumi.output(ca?.expiry ?? {}) as pulumi.Output<Record<string, string>>;
         this.registerOutputs({ clientUrls: this.clientUrls, caCertPem: this.caCertPem, certificateExpiry: this.certificateExpiry });
+    }
+
+    /**
+     * The CA generations the phase asks for, behind the rotation's guard: a phase that would strand
+     * a running member or client fails `pulumi up` before any CA or certificate changes.
+     */
+    private certificateAuthority(name: string, spec: PlatformSpec): CertificateAuthority {
+        const generations = { signing: spec.etcd.caGeneration, trusted: trustedCaGenerations(spec.etcd) };
+        const guard = new command.local.Command(
+            `${name}-ca-phase`,
+            { create: renderCaPhaseScript(), update: renderCaPhaseScript(), interpreter: ["/bin/sh", "-c"], environment: { [CA_PHASE_ENV]: caPhaseRecord(generations) } },
+            { parent: this },
+        );
+        return new CertificateAuthority(`${name}-pki`, `${spec.project}-${spec.stack} etcd CA`, generations, { parent: this, dependsOn: [guard] });
     }
 
     /**

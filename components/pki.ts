@@ -19,32 +19,58 @@ const EARLY_RENEWAL_HOURS = 24 * 30;
  */
 export const RENEWAL_STAGGER_HOURS = 24 * 7;
 
+/** A CA rotation's state: the generation that signs, and those trusted (spec/validate.ts, checkEtcdCaTrust). */
+export interface CaGenerations {
+    signing: number;
+    /** Oldest first; includes `signing`. */
+    trusted: number[];
+}
+
+/**
+ * A CA per trusted generation; the signing one issues every certificate. Generation 0 keeps the
+ * names a stack had before rotation existed, so its CA stays; a later generation is its own
+ * resources (`<name>-ca-<g>`), created when first trusted and deleted when no longer trusted.
+ */
 export class CertificateAuthority {
+    /** The trust bundle: every trusted generation's certificate, oldest first. */
     readonly certPem: pulumi.Output<string>;
-    /** When each certificate expires (RFC 3339), by id (`ca` for the CA itself): what the rotation runbook watches. */
+    /** When each certificate expires (RFC 3339), by id: `ca` the signing CA, `ca-<g>` another trusted one. */
     readonly expiry: Record<string, pulumi.Output<string>> = {};
     private readonly key: tls.PrivateKey;
+    private readonly signingCertPem: pulumi.Output<string>;
 
     constructor(
         private readonly name: string,
         commonName: string,
+        generations: CaGenerations,
         private readonly opts: pulumi.CustomResourceOptions,
     ) {
-        this.key = new tls.PrivateKey(`${name}-ca-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, opts);
-        const cert = new tls.SelfSignedCert(
-            `${name}-ca`,
-            {
-                privateKeyPem: this.key.privateKeyPem,
-                isCaCertificate: true,
-                subject: { commonName, organization: "gateway-ha" },
-                validityPeriodHours: VALIDITY_HOURS * 5,
-                earlyRenewalHours: EARLY_RENEWAL_HOURS,
-                allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
-            },
-            opts,
-        );
-        this.certPem = cert.certPem;
-        this.expiry.ca = cert.validityEndTime;
+        const made = new Map<number, { key: tls.PrivateKey; cert: tls.SelfSignedCert }>();
+        for (const g of new Set([...generations.trusted, generations.signing])) {
+            const id = g === 0 ? `${name}-ca` : `${name}-ca-${g}`;
+            const key = new tls.PrivateKey(`${id}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, opts);
+            const cert = new tls.SelfSignedCert(
+                id,
+                {
+                    privateKeyPem: key.privateKeyPem,
+                    isCaCertificate: true,
+                    // Distinct subjects: a verifier picks the issuer of a certificate by name.
+                    subject: { commonName: g === 0 ? commonName : `${commonName} ${g}`, organization: "gateway-ha" },
+                    validityPeriodHours: VALIDITY_HOURS * 5,
+                    earlyRenewalHours: EARLY_RENEWAL_HOURS,
+                    allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
+                },
+                opts,
+            );
+            made.set(g, { key, cert });
+            this.expiry[g === generations.signing ? "ca" : `ca-${g}`] = cert.validityEndTime;
+        }
+        const signing = made.get(generations.signing)!;
+        this.key = signing.key;
+        this.signingCertPem = signing.cert.certPem;
+        const trusted = generations.trusted.map((g) => made.get(g)!.cert.certPem);
+        // One CA: its certificate as it was before rotation existed (no content change for a deployed stack).
+        this.certPem = trusted.length === 1 ? trusted[0] : pulumi.all(trusted).apply((pems) => pems.map((p) => (p.endsWith("\n") ? p : `${p}\n`)).join(""));
     }
 
     /**
@@ -68,7 +94,7 @@ export class CertificateAuthority {
             {
                 certRequestPem: csr.certRequestPem,
                 caPrivateKeyPem: this.key.privateKeyPem,
-                caCertPem: this.certPem,
+                caCertPem: this.signingCertPem,
                 validityPeriodHours: VALIDITY_HOURS,
                 earlyRenewalHours: EARLY_RENEWAL_HOURS + renewalOrder * RENEWAL_STAGGER_HOURS,
                 allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],

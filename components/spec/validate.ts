@@ -232,10 +232,31 @@ export function checkNetworks(c: PlatformConfig): Issues {
     return issues;
 }
 
+/**
+ * A CA rotation's phases (README, "Rotating the CA"): trust the next CA too, sign with it, trust it
+ * alone. The signing CA is always trusted, and at most two consecutive generations are.
+ */
+export function checkEtcdCaTrust(etcd: Pick<PlatformConfig["etcd"], "tls" | "caGeneration" | "caTrust">): Issues {
+    const trust = etcd.caTrust;
+    if (!etcd.tls && (etcd.caGeneration > 0 || trust !== undefined))
+        return [{ key: etcd.caGeneration > 0 ? "etcd.caGeneration" : "etcd.caTrust", value: etcd.caGeneration > 0 ? etcd.caGeneration : trust, rule: "needs etcd.tls: without TLS there is no CA to rotate" }];
+    if (trust === undefined) return [];
+    if (!trust.includes(etcd.caGeneration))
+        return [{ key: "etcd.caTrust", value: trust, rule: `must include etcd.caGeneration (${etcd.caGeneration}): the CA that signs the certificates must be trusted` }];
+    const distinct = [...new Set(trust)].sort((a, b) => a - b);
+    if (distinct.length !== trust.length || distinct.length > 2 || (distinct.length === 2 && distinct[1] - distinct[0] !== 1))
+        return [{ key: "etcd.caTrust", value: trust, rule: "must hold one CA generation, or two consecutive ones during a rotation (such as [0, 1])" }];
+    return [];
+}
+
+/** The CA generations trusted, oldest first. */
+export const trustedCaGenerations = (etcd: Pick<PlatformConfig["etcd"], "caGeneration" | "caTrust">): number[] => [...new Set(etcd.caTrust ?? [etcd.caGeneration])].sort((a, b) => a - b);
+
 export function validateConfig(c: PlatformConfig, raw: Record<string, unknown>, dsn: string | undefined): Issues {
     return [
         ...checkChoices(c),
         ...checkEtcdTiming(c.etcd),
+        ...checkEtcdCaTrust(c.etcd),
         ...checkLayoutCounts(c, raw),
         ...checkNodes(c),
         ...checkHealthCheck(c.loadBalancer, c.dataPlane.statusPort, c.target),

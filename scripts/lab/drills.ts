@@ -262,7 +262,7 @@ export function updateDrill(lab: Lab): Drill {
     const change = lab.change!;
     return {
         id: "update",
-        title: `pulumi up with ${change.sets.join(" ")}: ${change.plan.changes.length} resource changes applied in the engine's order`,
+        title: `pulumi up with ${change.sets.join(" ")}: ${change.plan.changes.length} resource changes applied in the engine's order${lab.then.map((t) => `; then pulumi up with ${t}`).join("")}`,
         async run({ lab, fault, facts }) {
             fault();
             // A lost disk first: the next `up` (its --replace) is what repairs the member.
@@ -270,10 +270,19 @@ export function updateDrill(lab: Lab): Drill {
             const rootBefore = lab.etcdRootPassword;
             const t0 = Date.now();
             const effects = await lab.applyChange(change.after, change.plan, () => undefined, change.refresh);
-            facts.changes = change.plan.changes.length;
+            const most = new Map(lab.mostOut);
+            let changes = change.plan.changes.length;
+            // Each further `up` (a rotation's next phase) is planned from what runs once the previous one is done.
+            for (const [k, t] of lab.then.entries()) {
+                const next = await lab.planThen(k);
+                changes += next.plan.changes.length;
+                effects.push(`then ${t}: ${next.plan.changes.length} changes`, ...(await lab.applyChange(next.after, next.plan, () => undefined, next.refresh)));
+                for (const [role, n] of lab.mostOut) most.set(role, Math.max(most.get(role) ?? 0, n));
+            }
+            facts.changes = changes;
             facts.effects = effects.join("; ");
             facts.appliedMs = Date.now() - t0;
-            facts.mostOutAtOnce = [...lab.mostOut].map(([role, n]) => `${role} ${n}`).join(", ") || "none";
+            facts.mostOutAtOnce = [...most].map(([role, n]) => `${role} ${n}`).join(", ") || "none";
             // Back on the changed stack: a route written now reaches every gateway.
             facts.newRouteOnEveryGatewayMs = await newRouteOnEveryGatewayMs(lab, "after-update");
             if (!noEtcd(lab)) {
@@ -283,6 +292,12 @@ export function updateDrill(lab: Lab): Drill {
                 const rows = listed.out.split("\n").filter((l) => /^[0-9a-f]+, /.test(l)).map((l) => l.split(", "));
                 facts.etcdVoters = rows.filter(([, status, , , , learner]) => status === "started" && learner === "false").map(([, , name]) => name).sort().join(",");
                 facts.etcdPlanned = lab.byService("etcd").map((s) => s.container.replace(`${lab.spec.stack}-`, "")).sort().join(",");
+                // Every member serves a certificate of the CA the stack signs with now (a CA rotation's last phase: the only one trusted).
+                if (lab.spec.etcd.tls) {
+                    const g = lab.spec.etcd.caGeneration;
+                    facts.etcdSigningCa = `${lab.spec.project}-${lab.spec.stack} etcd CA${g > 0 ? ` ${g}` : ""}`;
+                    facts.etcdServerIssuers = Object.entries(await lab.etcdServerIssuers()).map(([m, issuer]) => `${m}: ${issuer}`).join("; ");
+                }
                 // A rotated root password: the member list above came with the new one; the old one is refused.
                 if (rootBefore && rootBefore !== lab.etcdRootPassword) facts.previousRootPassword = /authentication failed/.test((await lab.etcdctl(["member", "list"], undefined, rootBefore)).out) ? "refused" : "still accepted";
             }
@@ -297,6 +312,11 @@ export function updateDrill(lab: Lab): Drill {
             ];
             const { etcdVoters, etcdPlanned } = o.report.facts;
             if (etcdPlanned !== undefined) checks.push(check("etcd's members are the planned ones, all voting", etcdVoters === etcdPlanned, `voters ${etcdVoters}; planned ${etcdPlanned}`));
+            const { etcdSigningCa, etcdServerIssuers } = o.report.facts;
+            if (etcdSigningCa !== undefined) {
+                const issuers = String(etcdServerIssuers).split("; ").map((x) => x.slice(x.indexOf(": ") + 2));
+                checks.push(check("every etcd member serves a certificate of the signing CA", issuers.every((x) => x.endsWith(`CN = ${etcdSigningCa}`)), `signing CA ${etcdSigningCa}; served: ${etcdServerIssuers}`));
+            }
             const previous = o.report.facts.previousRootPassword;
             if (previous !== undefined) checks.push(check("etcd takes the rotated root password and refuses the previous one", previous === "refused", `the previous root password is ${previous}`));
             // haproxy drains and holds out a replaced replica until it is healthy and UP; nginx reports, as in rolling-replace.

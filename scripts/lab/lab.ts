@@ -75,6 +75,15 @@ interface Running {
 /** The changed program previewed again once a step printed `stdout` (the engine resolves that output). */
 export type Refresh = (step: string, stdout: string) => Promise<LabDeployment>;
 
+/** One `pulumi up` an update drill applies: the config changes so far, the changed stack's deployment and the plan to it. */
+export interface LabChange {
+    sets: string[];
+    after: LabDeployment;
+    plan: ChangePlan;
+    refresh: Refresh;
+    wipe?: string;
+}
+
 export class Lab {
     readonly services = new Map<string, Running>();
     readonly supervisor: Supervisor;
@@ -100,9 +109,18 @@ export class Lab {
     }
 
     /** With `changes`, the change an update drill applies: the changed stack's deployment and the plan to it. */
-    change?: { sets: string[]; after: LabDeployment; plan: ChangePlan; refresh: Refresh; wipe?: string };
+    change?: LabChange;
+    /** Further `pulumi up`s after `change` (--then), one more config change each, in order. */
+    then: string[] = [];
+    private planTo?: (sets: string[], from: LabDeployment) => Promise<LabChange>;
 
-    static async create(args: { stack: string; configFile?: string; sets: string[]; workDir: string; changes?: string[]; replace?: string[]; wipe?: string }): Promise<Lab> {
+    /** The `k`th further `pulumi up` (--then), planned from what runs now: the changes so far and its own. */
+    async planThen(k: number): Promise<LabChange> {
+        const sets = [...this.change!.sets.filter((x) => !x.startsWith("--replace ")), ...this.then.slice(0, k + 1)];
+        return this.planTo!(sets, this.d);
+    }
+
+    static async create(args: { stack: string; configFile?: string; sets: string[]; workDir: string; changes?: string[]; replace?: string[]; wipe?: string; then?: string[] }): Promise<Lab> {
         let sets = args.sets;
         let database: LabDatabase | undefined;
         const { spec, topology } = previewPlatform(args).platform;
@@ -113,16 +131,14 @@ export class Lab {
             database = planDatabase(clientAddress(subnet, [...used, clientAddress(subnet, used)]), issueDpIdentity());
             sets = [...sets, ...database.sets];
         }
-        // One state for both previews: what the change leaves alone keeps its passwords, keys and certificates.
+        // One state for every preview: what a change leaves alone keeps its passwords, keys and certificates.
         // Steps' stdout as the lab's runs printed it, where it differs from the preview's assumption.
         const observed = new Map<string, string>();
         const state = statefulRealState(observed);
         const d = await labDeployment({ ...args, sets }, state);
         for (const s of d.services) serviceKind(d, s); // refuse an unsupported stack before touching the network
-        let change: Lab["change"];
-        const changes = args.changes ?? [];
         const replace = args.replace ?? [];
-        if (changes.length || replace.length) {
+        const planTo = async (changes: string[], from: LabDeployment, replaced: string[] = []): Promise<LabChange> => {
             const changed = { ...args, sets: [...sets, ...changes] };
             const after = await labDeployment(changed, state, { again: true });
             for (const s of after.services) serviceKind(after, s);
@@ -130,13 +146,17 @@ export class Lab {
                 observed.set(step, stdout);
                 return labDeployment(changed, state, { again: true });
             };
-            change = { sets: [...changes, ...replace.map((r) => `--replace ${r}`)], after, plan: planChange(d.record!, after.record!, { replace }), refresh, ...(args.wipe ? { wipe: args.wipe } : {}) };
-        }
+            return { sets: [...changes, ...replaced.map((r) => `--replace ${r}`)], after, plan: planChange(from.record!, after.record!, { replace: replaced }), refresh };
+        };
+        const changes = args.changes ?? [];
+        const change = changes.length || replace.length ? { ...(await planTo(changes, d, replace)), ...(args.wipe ? { wipe: args.wipe } : {}) } : undefined;
         if (d.spec.loadBalancer.kind === "lvs" && !existsSync("/proc/net/ip_vs")) throw new Error("kind lvs needs IPVS in the kernel (/proc/net/ip_vs; modprobe ip_vs), which this machine lacks");
         rmSync(args.workDir, { recursive: true, force: true });
         mkdirSync(args.workDir, { recursive: true, mode: 0o700 });
         const lab = new Lab(d, args.workDir, database);
         lab.change = change;
+        lab.then = args.then ?? [];
+        lab.planTo = planTo;
         return lab;
     }
 
@@ -625,12 +645,24 @@ export class Lab {
         return new IpvsWatch(() => namespacePids(nodeNamespace(node))[0], address, port);
     }
 
-    /** etcdctl as root against every member, run in a running member's namespace with its files. */
     /** etcd's root password as the stack now has it (undefined without auth). */
     get etcdRootPassword(): string | undefined {
         return this.d.tasks.map((t) => t.env.ETCD_ROOT_PASSWORD).find(Boolean);
     }
 
+    /** The issuer of the certificate each etcd member serves on its client port, by member (TLS stacks). */
+    async etcdServerIssuers(): Promise<Record<string, string>> {
+        const out: Record<string, string> = {};
+        for (const [i, url] of (this.d.outputs.etcdEndpoints as string[]).entries()) {
+            const member = this.byService("etcd")[i];
+            const { hostname, port } = new URL(url);
+            const r = await execIn(this.services.get(member.container)!.ns, ["/usr/bin/openssl", "s_client", "-connect", `${hostname}:${port}`, "-showcerts"], { timeoutMs: 10_000 * SLOWDOWN, input: "" });
+            out[member.container.replace(`${this.spec.stack}-`, "")] = /^\s*0 s:.*\n\s*i:(.*)$/m.exec(r.out)?.[1]?.trim() ?? `none (${r.out.split("\n")[0]})`;
+        }
+        return out;
+    }
+
+    /** etcdctl as root against every member, run in a running member's namespace with its files. */
     async etcdctl(args: string[], timeoutMs = 10_000 * SLOWDOWN, root = this.etcdRootPassword): Promise<RunResult> {
         const member = this.byService("etcd").find((s) => this.supervisor.running(s.container));
         if (!member) throw new Error("no etcd member is running");

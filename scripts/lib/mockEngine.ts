@@ -5,6 +5,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import { ETCD_FOUNDERS_RECORD_ENV, ETCD_MEMBER_ENV, formatJoinRecord, founderRecord } from "../../components/render/etcdMembership";
+import { CA_PHASE_ENV } from "../../components/render/caRotation";
 
 export const SECRET_SIG_KEY = pulumi.runtime.specialSigKey;
 export const SECRET_SIG = pulumi.runtime.specialSecretSig;
@@ -133,8 +134,12 @@ export function defaultState(type: string, name: string, inputs: Record<string, 
         case "tls:index/certRequest:CertRequest":
             return { ...inputs, certRequestPem: pem("CERTIFICATE REQUEST", `mock csr ${name}`) };
         case "tls:index/selfSignedCert:SelfSignedCert":
-        case "tls:index/locallySignedCert:LocallySignedCert":
             return { ...inputs, certPem: pem("CERTIFICATE", `mock cert ${name}`), ...validity(inputs) };
+        case "tls:index/locallySignedCert:LocallySignedCert": {
+            // Reissued by another CA, a certificate differs (a CA rotation's switch reaches its users).
+            const issuer = createHash("sha256").update(String(unwrapSecrets(inputs.caCertPem) ?? "")).digest("hex").slice(0, 8);
+            return { ...inputs, certPem: pem("CERTIFICATE", `mock cert ${name} by ${issuer}`), ...validity(inputs) };
+        }
         case "docker:index/remoteImage:RemoteImage":
             return { ...inputs, imageId: `sha256:mock-${name}`, repoDigest: `${inputs.name}@sha256:mock` };
         case "command:local:Command":
@@ -152,11 +157,13 @@ export function defaultState(type: string, name: string, inputs: Record<string, 
 
 /**
  * What a step prints on a first deployment, where other resources read it: the etcd founders record
- * prints the planned cluster, and a member's join step the founders' first-start record.
+ * prints the planned cluster, a member's join step the founders' first-start record, the CA
+ * rotation's guard its phase.
  */
 function stepStdout(inputs: Record<string, unknown>): string {
     const env = unwrapSecrets(inputs.environment ?? {}) as Record<string, string>;
     if (ETCD_FOUNDERS_RECORD_ENV in env) return `${env[ETCD_FOUNDERS_RECORD_ENV]}\n`;
+    if (CA_PHASE_ENV in env) return `${env[CA_PHASE_ENV]}\n`;
     if (ETCD_MEMBER_ENV.founders in env) return `${formatJoinRecord(founderRecord(env[ETCD_MEMBER_ENV.founders], env[ETCD_MEMBER_ENV.dataDir]))}\n`;
     return "";
 }

@@ -808,7 +808,7 @@ describe("lab helpers and argument parsing", () => {
 
     describe("parseLabArgs", () => {
         it("defaults to the dev stack and lab-report.json", () => {
-            expect(parseLabArgs([])).toEqual({ stack: "dev", sets: [], changes: [], replace: [], report: "lab-report.json", drills: [] });
+            expect(parseLabArgs([])).toEqual({ stack: "dev", sets: [], changes: [], replace: [], then: [], report: "lab-report.json", drills: [] });
         });
         it("reads every option, --set repeatedly", () => {
             expect(parseLabArgs(["--stack", "s1", "--config-file", "f.yaml", "--set", "a=1", "--set", "b.c=2", "--report", "out.json", "--drills", "vip-keepalived-kill,lvs-real-server-failure"])).toEqual({
@@ -818,6 +818,7 @@ describe("lab helpers and argument parsing", () => {
                 sets: ["a=1", "b.c=2"],
                 changes: [],
                 replace: [],
+                then: [],
                 report: "out.json",
             });
         });
@@ -829,6 +830,10 @@ describe("lab helpers and argument parsing", () => {
             expect(parseLabArgs(["--wipe", "etcd-2", "--replace", "etcd-2-etcd-join"])).toMatchObject({ wipe: "etcd-2", replace: ["etcd-2-etcd-join"], changes: [] });
             expect(() => parseLabArgs(["--replace", "x", "--drills", "kill-gateway"])).toThrow(/run the update drill alone/);
             expect(() => parseLabArgs(["--wipe", "etcd-2"])).toThrow(/--wipe is a fault before an update: give --change or --replace too/);
+        });
+        it("reads --then repeatedly, in order: further `pulumi up`s after a change", () => {
+            expect(parseLabArgs(["--change", "etcd.caTrust=[0,1]", "--then", "etcd.caGeneration=1", "--then", "etcd.caTrust=[1]"]).then).toEqual(["etcd.caGeneration=1", "etcd.caTrust=[1]"]);
+            expect(() => parseLabArgs(["--then", "etcd.caGeneration=1"])).toThrow(/--then is a further `pulumi up` after the change: give --change or --replace too/);
         });
         it("throws a usage error on an unknown argument or a missing value", () => {
             expect(() => parseLabArgs(["--bogus"])).toThrow(UsageError);

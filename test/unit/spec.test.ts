@@ -4,6 +4,7 @@ import { CTX as ctx, cfg, dpManagerIdentityConfig, issuesOf } from "../config";
 import { certificateNotAfter } from "../../components/spec/certificates";
 import {
     checkDatabase,
+    checkEtcdCaTrust,
     checkEtcdTiming,
     checkHealthCheck,
     loadPlatform,
@@ -79,6 +80,7 @@ describe("validation names the key, the value and the rule", () => {
     const cases: [string, Record<string, unknown>, string, RegExp][] = [
         ["even etcd members", { etcd: { members: 4 } }, "etcd.members", /odd number/],
         ["too few etcd members", { etcd: { members: 1 } }, "etcd.members", /at least 3/],
+        ["a signing CA not trusted", { etcd: { caGeneration: 1, caTrust: [0] } }, "etcd.caTrust", /must include etcd.caGeneration \(1\)/],
         ["one gateway", { dataPlane: { replicas: 1 } }, "dataPlane.replicas", /at least 2 gateways/],
         ["unknown flavor", { flavor: "kong" }, "flavor", /unknown flavor/],
         ["unknown target", { target: "nomad" }, "target", /unknown target/],
@@ -180,6 +182,17 @@ describe("pure rule functions", () => {
         expect(checkEtcdTiming({ heartbeatMs: 100, electionMs: 500 })).toEqual([]);
         expect(checkEtcdTiming({ heartbeatMs: 100, electionMs: 499 })).toHaveLength(1);
         expect(checkEtcdTiming({ heartbeatMs: 100, electionMs: 50001 })).toHaveLength(1);
+    });
+    it("checkEtcdCaTrust: the signing CA trusted, at most two consecutive generations, only with TLS", () => {
+        const at = (caGeneration: number, caTrust?: number[], tls = true) => checkEtcdCaTrust({ tls, caGeneration, ...(caTrust ? { caTrust } : {}) });
+        // The three phases of a rotation, and the steady states around them.
+        for (const [g, t] of [[0, undefined], [0, [0, 1]], [1, [0, 1]], [1, [1]], [1, undefined], [1, [2, 1]]] as const) expect(at(g, t ? [...t] : undefined)).toEqual([]);
+        expect(at(1, [0])).toEqual([{ key: "etcd.caTrust", value: [0], rule: "must include etcd.caGeneration (1): the CA that signs the certificates must be trusted" }]);
+        expect(at(0, [0, 2])[0].rule).toMatch(/two consecutive ones/);
+        expect(at(1, [0, 1, 2])[0].rule).toMatch(/two consecutive ones/);
+        expect(at(1, [1, 1])[0].rule).toMatch(/two consecutive ones/);
+        expect(at(1, undefined, false)).toEqual([{ key: "etcd.caGeneration", value: 1, rule: "needs etcd.tls: without TLS there is no CA to rotate" }]);
+        expect(at(0, [0, 1], false)[0].key).toBe("etcd.caTrust");
     });
     it("checkDatabase", () => {
         expect(checkDatabase("api7-v3", V3_DSN)).toEqual([]);
