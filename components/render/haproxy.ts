@@ -22,6 +22,14 @@ function serverLine(node: TopologyNode, port: number, checkArgs: string): string
     return `    server ${node.name} ${node.address}:${port} ${checkArgs}`;
 }
 
+/**
+ * Shared by every HTTP-mode frontend (haproxy refuses it in TCP mode). At a reload the old worker
+ * keeps a client's idle keep-alive connection until its next request and answers that with
+ * "Connection: close"; closed at once instead, a request sent as the close arrives is reset, and
+ * clients that do not retry (an ALB, Node's agent) fail it.
+ */
+const HTTP_FRONTEND_OPTIONS = ["    option httplog", "    option forwardfor", "    option idle-close-on-response"];
+
 /** Retry policy shared by every HTTP-mode backend. */
 function httpRetryLines(spec: PlatformSpec): string[] {
     return [
@@ -49,8 +57,7 @@ function gatewaySections(spec: PlatformSpec, topology: Topology): string[] {
         "frontend fe_gateway_http",
         "    mode http",
         `    bind :${dp.httpPort}`,
-        "    option httplog",
-        "    option forwardfor",
+        ...HTTP_FRONTEND_OPTIONS,
         `    default_backend ${GATEWAY_BACKENDS[0]}`,
         "",
         `backend ${GATEWAY_BACKENDS[0]}`,
@@ -97,8 +104,7 @@ function httpSections(spec: PlatformSpec, service: string, port: number, servers
         `frontend fe_${service}`,
         "    mode http",
         `    bind :${port}`,
-        "    option httplog",
-        "    option forwardfor",
+        ...HTTP_FRONTEND_OPTIONS,
         `    default_backend ${controlPlaneBackend(service)}`,
         "",
         `backend ${controlPlaneBackend(service)}`,
