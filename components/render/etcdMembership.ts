@@ -196,7 +196,7 @@ quorum_without() {
  * The join step, run before the member's service is (re)created. Prints the member's first-start
  * record (EtcdJoinRecord). A founder while no member answers (the first deployment) or that never
  * started: the founders' record; any other member while none answers: refused. A member not in the cluster: `member add --learner`. A
- * member listed but not healthy (data lost, or a new address): removed and added again, into a
+ * member listed but not healthy (data lost) or at another address: removed and added again, into a
  * fresh data directory, provided quorum holds without it. A healthy listed member: its record
  * again, unchanged, so re-running the step moves nothing.
  */
@@ -244,8 +244,11 @@ if [ -n "$me" ]; then
         if is_founder && [ "$id" = "$${e.founderId}" ]; then founders; else record existing "$(printf '%s\\n' "$list" | awk -F'|' '{ printf "%s%s=%s", (NR > 1 ? "," : ""), $3, $4 }')" "$${e.dataDir}/$id"; fi
         exit 0
     fi
-    quorum_without "$id" || die "member $id is listed but not healthy, and the others are no quorum without it: not removing it"
-    say "member $id is listed but not healthy (status $status, peer $peer): removing it to add it again with empty data"
+    # A new address: etcd would reach the member where it no longer listens. Added again at the new
+    # one, it catches up from the leader (etcd's data is small; no half-moved member in between).
+    if [ "$peer" != "$${e.peerUrl}" ]; then why="is listed at $peer, not $${e.peerUrl}"; else why="is listed but not healthy (status $status)"; fi
+    quorum_without "$id" || die "member $id $why, and the others are no quorum without it: not removing it"
+    say "member $id $why: removing it to add it again with empty data"
     change remove "$id" >/dev/null || die "could not remove member $id"
 fi
 

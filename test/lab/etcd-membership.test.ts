@@ -1,7 +1,7 @@
 // etcd membership as code on real etcd (127.0.0.11-15, TLS and auth): the rendered join, gate,
 // rollout and remove scripts found a cluster, roll a member, grow it 3 -> 5 one learner at a time,
-// shrink it 5 -> 3, repair a member whose data was wiped, and refuse to found a second cluster
-// beside one that is down.
+// shrink it 5 -> 3, repair a member whose data was wiped or whose address changed, and refuse to
+// found a second cluster beside one that is down.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -11,16 +11,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadPlatform } from "../../components/spec";
 import type { PlatformSpec } from "../../components/spec/types";
 import type { Topology } from "../../components/topology";
-import { ETCD_PKI_FILES, etcdClientUrls, etcdInitialCluster, etcdMemberArgs, etcdMemberName, etcdMemberSans, renderEtcdBootstrapScript } from "../../components/render/etcd";
+import { ETCD_PKI_FILES, etcdClientUrls, etcdInitialCluster, etcdMemberArgs, etcdMemberName, etcdMemberSans, etcdPeerUrl, renderEtcdBootstrapScript } from "../../components/render/etcd";
 import { ETCD_MEMBER_ENV, etcdMemberStepEnv, founderRecord, parseJoinRecord, renderEtcdGateScript, renderEtcdJoinScript, renderEtcdRemoveScript, renderEtcdRolloutScript, type EtcdJoinRecord } from "../../components/render/etcdMembership";
 import { cfg } from "../config";
 import { ETCD, ETCDCTL, Pki, freePortPair, haveTools, run, runAsync } from "./etcdHarness";
 
 const ADDRS = ["127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14", "127.0.0.15"];
+/** Where member 2 moves to (a node given another address). */
+const MOVED = "127.0.0.16";
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-function platform(members: number, clientPort: number, peerPort: number, clusterToken: string): { spec: PlatformSpec; topology: Topology } {
-    const nodes = [...ADDRS.slice(0, members).map((address, i) => ({ name: `etcd-${i + 1}`, address })), ...["cp-1", "cp-2", "dp-1", "dp-2", "lb-1"].map((name, i) => ({ name, address: `127.0.0.${21 + i}` }))];
+function platform(members: number, clientPort: number, peerPort: number, clusterToken: string, addrs = ADDRS): { spec: PlatformSpec; topology: Topology } {
+    const nodes = [...addrs.slice(0, members).map((address, i) => ({ name: `etcd-${i + 1}`, address })), ...["cp-1", "cp-2", "dp-1", "dp-2", "lb-1"].map((name, i) => ({ name, address: `127.0.0.${21 + i}` }))];
     return loadPlatform(cfg({ docker: { subnet: "127.0.0.0/24" }, nodes, etcd: { members, clientPort, peerPort, clusterToken, heartbeatMs: 50, electionMs: 500 } }), { project: "gateway-ha", stack: "lab" });
 }
 
@@ -31,6 +33,7 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
     let pki: Pki;
     let three: { spec: PlatformSpec; topology: Topology };
     let five: { spec: PlatformSpec; topology: Topology };
+    let moved: { spec: PlatformSpec; topology: Topology };
     const gated = new Map<number, string>();
 
     const memberDir = (i: number) => join(work, `m${i + 1}`);
@@ -97,10 +100,11 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
     }
 
     beforeAll(async () => {
-        const [client, peer] = await freePortPair(ADDRS);
+        const [client, peer] = await freePortPair([...ADDRS, MOVED]);
         const token = `gwha-membership-${randomBytes(4).toString("hex")}`;
         three = platform(3, client, peer, token);
         five = platform(5, client, peer, token);
+        moved = platform(3, client, peer, token, ADDRS.map((a, i) => (i === 1 ? MOVED : a)));
         pki = new Pki();
         for (let i = 0; i < 5; i++) {
             mkdirSync(join(memberDir(i), "pki"), { recursive: true, mode: 0o700 });
@@ -271,6 +275,27 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         start(three, 0, founderRecord(etcdInitialCluster(three.spec, three.topology), join(memberDir(0), "data")));
         await gate(three, 0, 2);
     }, 120_000);
+
+    it("a member given a new address is repaired by its join step: removed at the old one, added at the new one, caught up", async () => {
+        const oldId = members(three).find((m) => m.name === "etcd-2-etcd")!.id;
+        // Its certificate names the new address (on a target, the reissued certificate replaces the container anyway).
+        const sans = etcdMemberSans(moved.topology, 1);
+        pki.issue(etcdMemberName(moved.topology, 1), { ...sans, ipAddresses: [...sans.ipAddresses, "127.0.0.1"] }, join(memberDir(1), "pki"), ETCD_PKI_FILES.cert, ETCD_PKI_FILES.key);
+        // The join step runs before the container is replaced: the member still serves at its old address.
+        const j = await join_(moved, 1, 0);
+        expect(j.log).toContain(`member ${oldId} is listed at ${etcdPeerUrl(three.spec, three.topology, 1)}, not ${etcdPeerUrl(moved.spec, moved.topology, 1)}: removing it`);
+        expect(j.record.state).toBe("existing");
+        expect(j.record.initialCluster).toContain(`etcd-2-etcd=${etcdPeerUrl(moved.spec, moved.topology, 1)}`);
+        await kill(1);
+        start(moved, 1, j.record);
+        await gate(moved, 1, 0);
+        const listed = ctl(moved, ["member", "list"]);
+        expect(listed.stdout).toContain(`etcd-2-etcd, ${etcdPeerUrl(moved.spec, moved.topology, 1)}`);
+        expect(listed.stdout).not.toContain(ADDRS[1]);
+        expect(members(moved).filter((m) => !m.learner).map((m) => m.name).sort()).toEqual(["etcd-1-etcd", "etcd-2-etcd", "etcd-3-etcd"]);
+        const r = ctl(moved, ["get", "/apisix/routes/2", "--print-value-only", "--consistency=s"], [etcdClientUrls(moved.spec, moved.topology)[1]]);
+        expect(r.stdout.trim()).toBe("five-members");
+    }, 180_000);
 
     it("refuses to found a second cluster: a new member while every deployed member is down", async () => {
         await Promise.all([0, 1, 2].map(kill));

@@ -5,8 +5,8 @@ import { planChange, providerOp, type ChangePlan, type RunRecord } from "../../s
 import { unwrapSecrets } from "../../scripts/lib/mockEngine";
 import { T, cfg, runPlatform } from "./helpers";
 
-async function record(config: Record<string, unknown>): Promise<RunRecord> {
-    const run = await runPlatform(cfg(config), { stack: "plan" });
+async function record(config: Record<string, unknown>, opts: { stdoutOf?: (name: string) => string | undefined } = {}): Promise<RunRecord> {
+    const run = await runPlatform(cfg(config), { stack: "plan", ...opts });
     return { resources: run.resources.map((r) => ({ ...r, inputs: unwrapSecrets(r.inputs) as Record<string, unknown> })), registrations: run.registrations };
 }
 
@@ -67,6 +67,31 @@ describe("planning a change to a running stack", () => {
         // Membership is untouched: no join or gate runs, so no member is removed or added.
         expect(ops(plan).filter((c) => /-etcd-(join|gate)$/.test(c))).toEqual([]);
         expect(ops(plan)).toContain("delete local-gcr-io-etcd-development-etcd-v3-5-21");
+    });
+
+    it("an etcd member given a new address: its join step runs again (remove and add, shown on real etcd) before its container is replaced; the other members keep every input", async () => {
+        const nodes = (address: string) => [
+            ...["172.28.0.11", address, "172.28.0.13"].map((a, i) => ({ name: `etcd-${i + 1}`, roles: ["etcd"], address: a })),
+            { name: "cp-1", roles: ["control-plane"], address: "172.28.0.21" },
+            { name: "dp-1", roles: ["data-plane"], address: "172.28.0.31" },
+            { name: "dp-2", roles: ["data-plane"], address: "172.28.0.32" },
+            { name: "lb-1", roles: ["load-balancer"], address: "172.28.0.41" },
+        ];
+        const before = await record({ flavor: "apisix", layout: "custom", nodes: nodes("172.28.0.12") });
+        const founders = String((before.resources.find((r) => r.name === "gateway-ha-etcd-founders")!.inputs.environment as Record<string, string>).ETCD_PLANNED_FOUNDERS);
+        // As the earlier up kept them: the founders record, and member 2's join re-run at the new address (a learner's record).
+        const rejoined = `existing ${founders.replace("172.28.0.12", "172.28.0.16")} /var/lib/etcd/9f8e7d6c`;
+        const after = await record(
+            { flavor: "apisix", layout: "custom", nodes: nodes("172.28.0.16") },
+            { stdoutOf: (name) => (name === "gateway-ha-etcd-founders" ? `${founders}\n` : name === "etcd-2-etcd-join" ? `${rejoined}\n` : undefined) },
+        );
+        const plan = planChange(before, after);
+        const etcd = ops(plan).filter((c) => /etcd-\d-etcd/.test(c));
+        expect(etcd).toEqual(expect.arrayContaining(["replace etcd-2-etcd-join", "replace etcd-2-etcd", "replace etcd-2-etcd-gate"]));
+        expect(plan.changes.find((c) => c.name === "etcd-2-etcd-join")!.reason).toMatch(/triggers/);
+        expect(plan.dependencies.get(`${T.container}::etcd-2-etcd`)).toContain(`${T.command}::etcd-2-etcd-join`);
+        // Members 1 and 3 are neither replaced nor re-joined; their steps only learn the new endpoint list (an update prints the same record).
+        expect(etcd.filter((c) => /etcd-[13]-etcd/.test(c) && !c.startsWith("update"))).toEqual([]);
     });
 
     it("upgrading a stack deployed before members were rolled: rollout steps created, the members' `wait` and stop grace changed in place, nothing replaced", async () => {
