@@ -103,27 +103,65 @@ function eachServer(rollout: RolloutSpec, body: string[], indent = ""): string[]
 export function renderRolloutDrainScript(rollout: RolloutSpec, self: RolloutContainer, server: string, balancers: RolloutContainer[]): string {
     const lines = [...prelude(rollout.balancerKind === "haproxy" ? balancers : []), `self=${ref(self)}`, `server=${q(server)}`];
     lines.push('running "$self" || exit 0');
-    if (rollout.balancerKind === "haproxy") {
-        lines.push(
-            ...eachServer(rollout, ["rc=0", 'setsrv "$b" "$be" "state drain" || rc=$?', '[ "$rc" != 1 ] || exit 1']),
-            "i=0",
-            `while [ "$i" -lt ${rollout.drainSeconds} ]; do`,
-            "    busy=0",
-            ...eachServer(rollout, ['n=$(srvstat "$b" "$be" "$server" 5)', '[ "${n:-0}" = 0 ] || busy=1'], "    "),
-            '    [ "$busy" = 1 ] || break',
-            "    sleep 1",
-            "    i=$((i + 1))",
-            "done",
-            `echo "gateway-ha: ${server} drained after \${i} s"`,
-        );
-    }
+    if (rollout.balancerKind === "haproxy") lines.push(...drainLines(rollout, server));
     lines.push(`dk "$self" stop --signal ${rollout.stopSignal} --time ${rollout.stopGraceSeconds} "\${self#*|}" >/dev/null`, `echo "gateway-ha: ${server} stopped"`);
-    if (rollout.balancerKind === "haproxy") {
-        // It is gone: say so, so the ready step waits for `rise` passing checks of its replacement, not
-        // for a state the checks had not yet taken back (fall x interval). A refusal only warns: its checks will find it down.
-        lines.push(...eachServer(rollout, ['setsrv "$b" "$be" "health down" || :']));
-    }
+    if (rollout.balancerKind === "haproxy") lines.push(...markedDownLines(rollout));
     return `${lines.join("\n")}\n`;
+}
+
+/** On every running haproxy: `state drain`, then wait until the replica's sessions end (at most drainSeconds). */
+function drainLines(rollout: RolloutSpec, server: string): string[] {
+    return [
+        ...eachServer(rollout, ["rc=0", 'setsrv "$b" "$be" "state drain" || rc=$?', '[ "$rc" != 1 ] || exit 1']),
+        "i=0",
+        `while [ "$i" -lt ${rollout.drainSeconds} ]; do`,
+        "    busy=0",
+        ...eachServer(rollout, ['n=$(srvstat "$b" "$be" "$server" 5)', '[ "${n:-0}" = 0 ] || busy=1'], "    "),
+        '    [ "$busy" = 1 ] || break',
+        "    sleep 1",
+        "    i=$((i + 1))",
+        "done",
+        `echo "gateway-ha: ${server} drained after \${i} s"`,
+    ];
+}
+
+/**
+ * The replica is (about to be) gone: say so, so the return waits for `rise` passing checks of its
+ * replacement, not for a state the checks had not yet taken back (fall x interval). A refusal only
+ * warns: its checks will find it down.
+ */
+function markedDownLines(rollout: RolloutSpec): string[] {
+    return eachServer(rollout, ['setsrv "$b" "$be" "health down" || :']);
+}
+
+/** On every running haproxy that lists the replica: `state ready`, then wait until its checks mark it UP. */
+function returnLines(rollout: RolloutSpec): string[] {
+    return eachServer(rollout, [
+        "rc=0",
+        'setsrv "$b" "$be" "state ready" || rc=$?',
+        '[ "$rc" != 1 ] || exit 1',
+        '[ "$rc" = 0 ] || continue',
+        "i=0",
+        'until [ "$(srvstat "$b" "$be" "$server" 18)" = UP ]; do',
+        `    [ "$i" -lt ${rollout.readyTimeoutSeconds} ] || { echo "gateway-ha: \${b#*|} has not marked $be/$server UP after ${rollout.readyTimeoutSeconds} s" >&2; exit 1; }`,
+        "    sleep 1",
+        "    i=$((i + 1))",
+        "done",
+    ]);
+}
+
+/**
+ * For a target whose steps run on each balancer's own host (ssh), where another host's replica is
+ * stopped and started by its own step: the replica taken out of this host's haproxy (drained, then
+ * marked down, as it stops next), and put back once its replacement is healthy.
+ */
+export function renderBalancerDrainScript(rollout: RolloutSpec, server: string, balancer: string): string {
+    return [...prelude([{ container: balancer }]), `server=${q(server)}`, ...drainLines(rollout, server), ...markedDownLines(rollout)].join("\n") + "\n";
+}
+
+/** renderBalancerDrainScript's counterpart: the replica back in this host's haproxy, UP. */
+export function renderBalancerReturnScript(rollout: RolloutSpec, server: string, balancer: string): string {
+    return [...prelude([{ container: balancer }]), `server=${q(server)}`, ...returnLines(rollout), `echo "gateway-ha: ${server} in rotation on ${balancer}"`].join("\n") + "\n";
 }
 
 /**
@@ -145,20 +183,7 @@ export function renderRolloutReadyScript(rollout: RolloutSpec, self: RolloutCont
         "done",
     );
     if (rollout.balancerKind === "haproxy") {
-        lines.push(
-            ...eachServer(rollout, [
-                "rc=0",
-                'setsrv "$b" "$be" "state ready" || rc=$?',
-                '[ "$rc" != 1 ] || exit 1',
-                '[ "$rc" = 0 ] || continue',
-                "i=0",
-                'until [ "$(srvstat "$b" "$be" "$server" 18)" = UP ]; do',
-                `    [ "$i" -lt ${rollout.readyTimeoutSeconds} ] || { echo "gateway-ha: \${b#*|} has not marked $be/$server UP after ${rollout.readyTimeoutSeconds} s" >&2; exit 1; }`,
-                "    sleep 1",
-                "    i=$((i + 1))",
-                "done",
-            ]),
-        );
+        lines.push(...returnLines(rollout));
     } else if (rollout.rotationSeconds > 0) {
         lines.push(`sleep ${rollout.rotationSeconds}`);
     }

@@ -219,6 +219,8 @@ export interface RunSpec {
     volumes: string[];
     healthCheck?: HealthCheckSpec;
     timeoutSeconds: number;
+    /** After a restart, once healthy: until a balancer without runtime state (nginx, keepalived) sends it traffic again. */
+    rotationSeconds?: number;
 }
 
 /**
@@ -235,12 +237,14 @@ export function renderRunScript(r: RunSpec): string {
         [
             "set -eu",
             "fresh=no",
+            "restarted=no",
             ...r.volumes.map((v) => `[ -n "$(ls -A ${q(SSH_LAYOUT.volumeData(v))} 2>/dev/null)" ] || fresh=yes`),
             `if [ "$(cat ${applied} 2>/dev/null)" = ${q(r.trigger)} ] && [ "$(docker inspect --format '{{.State.Running}}' ${name} 2>/dev/null)" = true ]; then`,
             `  echo "gateway-ha: ${r.name} already runs this configuration"`,
             "else",
             `  rm -f ${applied}`,
             `  docker compose -f ${q(composePath(r.name))} up -d --force-recreate --no-deps`,
+            "  restarted=yes",
             "fi",
             `deadline=$(( $(date +%s) + ${r.timeoutSeconds} ))`,
             `want=${r.healthCheck ? "healthy" : "running"}`,
@@ -259,14 +263,21 @@ export function renderRunScript(r: RunSpec): string {
             "  fi",
             "  sleep 2",
             "done",
+            ...(r.rotationSeconds ? [`[ "$restarted" = no ] || sleep ${r.rotationSeconds}`] : []),
             `printf '%s\\n' ${q(r.trigger)} > ${applied}`,
             `echo "gateway-ha: ${r.name} is $want"`,
         ].join("\n"),
     );
 }
 
-export function renderRemoveScript(name: string): string {
-    return remoteScript(`docker rm -f ${q(name)} >/dev/null 2>&1 || true`);
+/**
+ * Stops a service gracefully (its program's own signal, killed after `graceSeconds`), then removes
+ * it: a replacement, a scale-down and a destroy let it finish what it carries.
+ */
+export function renderRemoveScript(name: string, stop: { signal?: string; graceSeconds: number }): string {
+    return remoteScript(
+        [`docker stop ${stop.signal ? `--signal ${stop.signal} ` : ""}--time ${stop.graceSeconds} ${q(name)} >/dev/null 2>&1 || true`, `docker rm -f ${q(name)} >/dev/null 2>&1 || true`].join("\n"),
+    );
 }
 
 export interface HostTask {

@@ -38,10 +38,12 @@ import {
     renderTaskOnHost,
     renderVerifyScript,
     renderInstallFiles,
+    remoteScript,
     stdinCommand,
     verifyPlans,
     stagedPath,
 } from "../render/ssh";
+import { renderBalancerDrainScript, renderBalancerReturnScript } from "../render/rollout";
 import type { ComposeService } from "../render/cloudInit";
 import { dependsOnList, fileContent, planTimeCommand, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec } from "../service";
 import type { Role } from "../spec/schema";
@@ -49,6 +51,9 @@ import { pinnedHostKey } from "../spec/knownHosts";
 import type { PlatformSpec } from "../spec/types";
 import { controlPlanePorts } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
+
+/** `docker stop`'s grace for a service that sets none (Docker's own default is 10 s; etcd sets 30). */
+const DEFAULT_STOP_GRACE_SECONDS = 10;
 
 export interface SshTargetArgs {
     spec: PlatformSpec;
@@ -98,7 +103,8 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
     private readonly services: RunningService[] = [];
     private readonly tasks: command.remote.Command[] = [];
     /** The last run step of each role: the next member of the role waits for it. */
-    private readonly lastOfRole = new Map<Role, command.remote.Command>();
+    /** What the next replica of a role waits for: the previous one's run step, or its returns to the balancers. */
+    private readonly lastOfRole = new Map<Role, command.remote.Command[]>();
     private completed = false;
 
     constructor(name: string, args: SshTargetArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -242,23 +248,55 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
             svc.name,
             svc.node,
             trigger.apply((t) =>
-                renderRunScript({ name: svc.name, trigger: t, volumes: (svc.volumes ?? []).map((v) => v.name), healthCheck: svc.healthCheck, timeoutSeconds: this.spec.ssh.healthTimeoutSeconds }),
+                renderRunScript({
+                    name: svc.name,
+                    trigger: t,
+                    volumes: (svc.volumes ?? []).map((v) => v.name),
+                    healthCheck: svc.healthCheck,
+                    timeoutSeconds: this.spec.ssh.healthTimeoutSeconds,
+                    rotationSeconds: svc.rollout?.rotationSeconds,
+                }),
             ),
             // The provider runs a delete with the create's stdin (the run script): it gets a command line of its own.
-            { delete: inlineCommand(this.access[svc.node.name].user, renderRemoveScript(svc.name)), triggers: [trigger] },
+            {
+                delete: inlineCommand(this.access[svc.node.name].user, renderRemoveScript(svc.name, { signal: svc.rollout?.stopSignal, graceSeconds: svc.rollout?.stopGraceSeconds ?? svc.stopGraceSeconds ?? DEFAULT_STOP_GRACE_SECONDS })),
+                triggers: [trigger],
+            },
             {
                 ...opts,
                 parent: opts.parent ?? this,
-                // The previous member of the role is healthy before this one restarts: one at a time.
-                dependsOn: [files, ...(previous ? [previous] : []), ...dependsOnList(opts.dependsOn)],
+                // The previous member of the role is healthy (and back in its balancers) before this one restarts: one at a time.
+                dependsOn: [files, ...(previous ?? []), ...dependsOnList(opts.dependsOn)],
                 // A replacement (new trigger) must stop the old container before starting the new one,
                 // or the old step's delete would remove the container the new step just started.
                 deleteBeforeReplace: true,
             },
         );
-        this.lastOfRole.set(svc.role, run);
+        const returns = this.balancerReturns(svc, run, parentOpts.parent);
+        this.lastOfRole.set(svc.role, returns.length ? returns : [run]);
         this.services.push({ spec: svc, run, trigger });
         return { spec: svc, resource: run };
+    }
+
+    /**
+     * A replica behind haproxy: one step per balancer node, on that node's host, after the replica's
+     * run step. Its creation puts the replica back in that haproxy once healthy (state ready, then
+     * UP by haproxy's own checks); its deletion drains it there first. The engine deletes it before
+     * the run step it depends on (a delete-before-replace, a scale-down, a destroy), so a replica is
+     * drained everywhere before it stops, and the next replica waits until this one is back.
+     */
+    private balancerReturns(svc: ServiceSpec, run: command.remote.Command, parent: pulumi.Resource): command.remote.Command[] {
+        const rollout = svc.rollout;
+        if (!rollout || rollout.balancerKind !== "haproxy") return [];
+        return rollout.balancers.map((b) =>
+            this.command(
+                `${svc.name}-in-${b.name}`,
+                b.node,
+                remoteScript(renderBalancerReturnScript(rollout, svc.node.name, b.name)),
+                { delete: inlineCommand(this.access[b.node.name].user, remoteScript(renderBalancerDrainScript(rollout, svc.node.name, b.name))), triggers: [run.id] },
+                { parent, dependsOn: [run, this.host(b.node, `deployService(${svc.name})`)] },
+            ),
+        );
     }
 
     /** Runs on its service's host, after it; secrets in the task's env reach the host inside the (secret) script. */

@@ -17,7 +17,7 @@ import { renderNginxConf } from "../../components/render/nginx";
 import { DP_MANAGER_TLS_SERVER_NAME } from "../../components/render/gateway";
 import { balancerReload } from "../../components/loadBalancer";
 import { reloadFileVar, renderReloadScript } from "../../components/targets/docker";
-import { GATEWAY_BACKENDS, HAPROXY_ADMIN_SOCKET, renderRolloutDrainScript, renderRolloutReadyScript, rolloutPlan } from "../../components/render/rollout";
+import { GATEWAY_BACKENDS, HAPROXY_ADMIN_SOCKET, renderBalancerDrainScript, renderBalancerReturnScript, renderRolloutDrainScript, renderRolloutReadyScript, rolloutPlan } from "../../components/render/rollout";
 import { issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
 
 const NGINX = "/usr/sbin/nginx";
@@ -688,6 +688,7 @@ describe.each(KINDS)("%s: a rolling replacement's drain and ready steps", (kind)
     let dir: string;
     let balancer: Balancer | undefined;
     let gateways: FakeGateway[] = [];
+    let ports: { http: number; https: number; status: number };
     afterAll(async () => {
         await balancer?.stop();
         await Promise.all(gateways.map((g) => g.kill()));
@@ -702,7 +703,7 @@ describe.each(KINDS)("%s: a rolling replacement's drain and ready steps", (kind)
         const picked = new Set<number>();
         while (picked.size < 3) picked.add(await freePort());
         const [httpPort, httpsPort, statusPort] = [...picked];
-        const ports = { http: httpPort, https: httpsPort, status: statusPort };
+        ports = { http: httpPort, https: httpsPort, status: statusPort };
         const hits: Hit[] = [];
         gateways = GW_ADDRS.map((a, i) => new FakeGateway(`gw-${i + 1}`, a, hits));
         for (const g of gateways) {
@@ -778,6 +779,40 @@ describe.each(KINDS)("%s: a rolling replacement's drain and ready steps", (kind)
         // Back in rotation: the replacement takes reads again (bounded: a loaded machine may still see one slow connect).
         for (let i = 0; i < 20 && !hits.some((h) => h.gateway === "gw-1"); i++) await burst20(ports.http);
         expect(hits.filter((h) => h.gateway === "gw-1").length, balancer.output.slice(-3000)).toBeGreaterThan(0);
+    }, 90_000);
+
+    // The ssh target runs these on the balancer's own host, around the replica's run step on its host:
+    // the drain before its delete stops the gateway, the return after its replacement is healthy.
+    it.runIf(kind === "haproxy")("ssh: the balancer host's steps drain a gateway (marked down once idle) and put its replacement back UP; no read fails meanwhile", async () => {
+        const { spec, topology } = loadPlatform(cfg({ loadBalancer: { kind, healthCheck: FAST_HC } }), ctx);
+        const plan = { ...rolloutPlan(spec, topology, "gateway", { backends: [...GATEWAY_BACKENDS], stopSignal: "QUIT", shutdownSeconds: 3 }), readyTimeoutSeconds: 20 };
+        const stat = (be: string) => spawnSync("socat", ["-t", "5", "-", `UNIX-CONNECT:${join(dir, "admin.sock")}`], { input: "show stat\n", encoding: "utf8" }).stdout.split("\n").find((l) => l.startsWith(`${be},gw-2,`))?.split(",") ?? [];
+        const replies: Reply[] = [];
+        let loading = true;
+        const load = (async () => {
+            for (let i = 0; loading && i < 5000; i++) replies.push(await send(ports.http, "GET", `ssh-load-${i}`));
+        })();
+        const drained = await runScript(renderBalancerDrainScript(plan, "gw-2", "lb"), dir);
+        expect(drained.code, drained.out).toBe(0);
+        for (const be of GATEWAY_BACKENDS) {
+            expect(stat(be)[17], be).toMatch(/^(DRAIN|DOWN|MAINT)/);
+            expect(stat(be)[4], `${be}/gw-2 sessions once drained`).toBe("0");
+        }
+        // The run step's delete stops it; its replacement starts healthy.
+        await gateways[1].stopGracefully();
+        rmSync(join(dir, "gw-2.up"));
+        const replacement = new FakeGateway("gw-2", GW_ADDRS[1], []);
+        gateways[1] = replacement;
+        await replacement.start(ports);
+        writeFileSync(join(dir, "gw-2.up"), "");
+        const back = await runScript(renderBalancerReturnScript(plan, "gw-2", "lb"), dir);
+        expect(back.code, back.out).toBe(0);
+        expect(back.out).toContain("gw-2 in rotation on lb");
+        for (const be of GATEWAY_BACKENDS) expect(stat(be)[17], be).toBe("UP");
+        loading = false;
+        await load;
+        expect(replies.length).toBeGreaterThan(20);
+        expect(replies.filter((r) => r.status !== 200), balancer!.output).toEqual([]);
     }, 90_000);
 
     it("the ready step fails `pulumi up` when the replacement never turns healthy, naming it", async () => {

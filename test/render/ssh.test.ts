@@ -23,9 +23,23 @@ import {
     renderTaskOnHost,
     renderVerifyScript,
     renderInstallFiles,
+    remoteScript,
     stdinCommand,
     verifyPlans,
 } from "../../components/render/ssh";
+import { GATEWAY_BACKENDS, renderBalancerDrainScript, renderBalancerReturnScript } from "../../components/render/rollout";
+import type { RolloutSpec } from "../../components/service";
+
+const ROLLOUT: RolloutSpec = {
+    balancers: [],
+    balancerKind: "haproxy",
+    backends: [...GATEWAY_BACKENDS],
+    rotationSeconds: 0,
+    stopSignal: "QUIT",
+    drainSeconds: 60,
+    stopGraceSeconds: 70,
+    readyTimeoutSeconds: 180,
+};
 
 const shOk = (script: string) => {
     const r = spawnSync("sh", ["-n"], { input: script, encoding: "utf8" });
@@ -140,12 +154,12 @@ describe("host scripts", () => {
     it("commands: the script on stdin as root, through passwordless sudo for anyone else; a delete's command line is self-contained", () => {
         expect(stdinCommand("root")).toBe("sh -s");
         expect(stdinCommand("deploy")).toBe("sudo -n sh -s");
-        const del = inlineCommand("deploy", renderRemoveScript("node-4-gateway"));
+        const del = inlineCommand("deploy", renderRemoveScript("node-4-gateway", { signal: "QUIT", graceSeconds: 70 }));
         expect(del.startsWith("sudo -n sh -c '")).toBe(true);
         expect(inlineCommand("root", "true").startsWith("sh -c ")).toBe(true);
         // The quoted script comes back intact: sh prints what `sh -c` would run.
         const r = spawnSync("sh", ["-c", `printf '%s' ${del.slice("sudo -n sh -c ".length)}`], { encoding: "utf8" });
-        expect(r.stdout).toBe(renderRemoveScript("node-4-gateway"));
+        expect(r.stdout).toBe(renderRemoveScript("node-4-gateway", { signal: "QUIT", graceSeconds: 70 }));
         expect(shOk(r.stdout)).toEqual({ ok: true, stderr: "" });
     });
 
@@ -154,6 +168,10 @@ describe("host scripts", () => {
         ["files", renderInstallFiles("svc", [{ staged: "/var/lib/gateway-ha/staging/svc.0a1b", path: "/opt/x/it's.yaml", mode: "0600", copy: "svc-copy-x" }], ["/var/lib/gateway-ha/volumes/v/data"])],
         ["run (health)", renderRunScript({ name: "node-1-etcd", trigger: "abc123", volumes: ["node-1-etcd-data"], healthCheck: { command: ["etcdctl", "endpoint", "health"], intervalSeconds: 5, timeoutSeconds: 3, retries: 5, startPeriodSeconds: 20 }, timeoutSeconds: 300 })],
         ["run (no health)", renderRunScript({ name: "lb-1-gateway-lb", trigger: "abc123", volumes: [], timeoutSeconds: 60 })],
+        ["run (a passive balancer's rotation)", renderRunScript({ name: "node-4-gateway", trigger: "abc123", volumes: [], timeoutSeconds: 60, rotationSeconds: 6 })],
+        ["remove", renderRemoveScript("node-4-gateway", { signal: "QUIT", graceSeconds: 70 })],
+        ["balancer drain", remoteScript(renderBalancerDrainScript(ROLLOUT, "node-4", "lb-1-gateway-lb"))],
+        ["balancer return", remoteScript(renderBalancerReturnScript(ROLLOUT, "node-4", "lb-1-gateway-lb"))],
         ["task", renderTaskOnHost({ container: "node-1-etcd", toolArgv: ["etcdctl", "--endpoints=x"], toolEnv: ["ETCDCTL_USER"], script: 'tool endpoint health\necho "$ROOT_PW" >/dev/null', env: { ROOT_PW: "it's" } })],
         ["verify", renderVerifyScript({ node: "lb-1", checks: [{ container: "lb-1-gateway-lb", command: ["true"] }], statusUrls: ["http://192.168.101.14:7085/status"], listeners: [{ url: "http://127.0.0.1:80/", what: "the gateway balancer" }] })],
     ])("%s passes sh -n", (_, script) => {
@@ -270,6 +288,30 @@ describe("host scripts", () => {
         expect(s).toMatch(/if \[ "\$\(cat '\/opt\/gateway-ha\/services\/node-1-etcd\/applied' 2>\/dev\/null\)" = 'abc123' \] && .*State\.Running/);
         expect(s.indexOf("printf '%s\\n' 'abc123' > '/opt/gateway-ha/services/node-1-etcd/applied'")).toBeGreaterThan(s.indexOf("healthy:running/healthy"));
         expect(renderRunScript({ name: "lb", trigger: "t", volumes: [], timeoutSeconds: 60 })).toContain("want=running");
+    });
+
+    it("run: behind a balancer without runtime state, a restarted replica waits its rotation; a re-run that restarts nothing waits nothing", () => {
+        const s = renderRunScript({ name: "node-4-gateway", trigger: "t", volumes: [], timeoutSeconds: 60, rotationSeconds: 6 });
+        expect(s).toContain('[ "$restarted" = no ] || sleep 6');
+        expect(s.indexOf("restarted=yes")).toBeGreaterThan(s.indexOf("--force-recreate"));
+        expect(s.indexOf("sleep 6")).toBeLessThan(s.indexOf("> '/opt/gateway-ha/services/node-4-gateway/applied'"));
+        expect(renderRunScript({ name: "node-4-gateway", trigger: "t", volumes: [], timeoutSeconds: 60 })).not.toContain('|| sleep');
+    });
+
+    it("remove, run for real against a docker stand-in: a graceful stop with the program's signal and grace, then the removal; a container already gone is no error", () => {
+        const dir = mkdtempSync(join(tmpdir(), "gwha-remove-"));
+        try {
+            writeFileSync(join(dir, "docker"), `#!/bin/sh\necho "$*" >> ${dir}/calls\n[ -e ${dir}/gone ] && exit 1\nexit 0\n`);
+            chmodSync(join(dir, "docker"), 0o755);
+            const run = () => spawnSync("sh", ["-s"], { input: renderRemoveScript("node-4-gateway", { signal: "QUIT", graceSeconds: 70 }), encoding: "utf8", env: { PATH: `${dir}:${process.env.PATH}` } });
+            expect(run().status).toBe(0);
+            expect(readFileSync(join(dir, "calls"), "utf8").trim().split("\n")).toEqual(["stop --signal QUIT --time 70 node-4-gateway", "rm -f node-4-gateway"]);
+            writeFileSync(join(dir, "gone"), "");
+            expect(run().status).toBe(0);
+            expect(renderRemoveScript("node-1-etcd", { graceSeconds: 30 })).toContain("docker stop --time 30 'node-1-etcd'");
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     it("verify: the host's health checks, gateway status endpoints answering 200, listeners forwarding (no 502/503/504, an answer at all)", () => {

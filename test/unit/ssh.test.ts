@@ -5,7 +5,9 @@
 import { createHash, createHmac } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { filesInstalled, q, renderRemoveScript } from "../../components/render/ssh";
+import { filesInstalled, q, remoteScript, renderRemoveScript } from "../../components/render/ssh";
+import { GATEWAY_BACKENDS, STOP_MARGIN_SECONDS, controlPlaneBackend, renderBalancerDrainScript, renderBalancerReturnScript, rolloutPlan } from "../../components/render/rollout";
+import { controlPlanePorts } from "../../components/topology";
 import { ConfigValidationError, loadPlatform, type ConfigIssue } from "../../components/spec";
 import { pinnedHostKey } from "../../components/spec/knownHosts";
 import { renderedFiles, stagedContents } from "../../scripts/preview-offline";
@@ -56,8 +58,15 @@ const copiesOf = (run: PlatformRun, svc: string) => {
     );
 };
 const SERVICES = ["node-1-etcd", "node-2-etcd", "node-3-etcd", "node-1-apisix-cp", "node-2-apisix-cp", "node-4-gateway", "node-5-gateway", "lb-1-gateway-lb", "lb-1-control-plane-lb"];
-/** The node a service or step runs on: its name's prefix. */
-const nodeOf = (step: string) => NODES.find((n) => step.startsWith(`${n.name}-`))!;
+/** Each replica behind haproxy and the balancer it returns to (a step on the balancer's host). */
+const RETURNS = [
+    ["node-1-apisix-cp", "lb-1-control-plane-lb"],
+    ["node-2-apisix-cp", "lb-1-control-plane-lb"],
+    ["node-4-gateway", "lb-1-gateway-lb"],
+    ["node-5-gateway", "lb-1-gateway-lb"],
+] as const;
+/** The node a service or step runs on: its name's prefix (a return step's: its balancer's). */
+const nodeOf = (step: string) => NODES.find((n) => step.replace(/^.*-in-/, "").startsWith(`${n.name}-`))!;
 
 function issues(config: Record<string, string>): ConfigIssue[] {
     try {
@@ -77,7 +86,7 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         run = await runPlatform(config, { stack: STACK, secretKeys: SECRET_KEYS });
     });
 
-    it("creates only remote commands and copies (and the etcd founders record and CA phase guard), no Docker or cloud resource: one host step per node, copies, a files and a run step per service, a verify step per host", () => {
+    it("creates only remote commands and copies (and the etcd founders record and CA phase guard), no Docker or cloud resource: one host step per node, copies, a files and a run step per service, a return step per replica and balancer, a verify step per host", () => {
         expect(run.resources.filter((r) => r.type.startsWith("docker:") || r.type.startsWith("aws:"))).toEqual([]);
         // On the deployer only the etcd CA phase guard and founders record (they print their environment; nothing to reach).
         expect(ofType(run, T.command).map((c) => c.name).sort()).toEqual(["gateway-ha-etcd-ca-phase", "gateway-ha-etcd-founders"]);
@@ -89,6 +98,7 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
                 ...topology.nodes.flatMap((n) => [`gateway-ha-ssh-${n.name}`, `gateway-ha-ssh-verify-${n.name}`]),
                 ...SERVICES,
                 ...SERVICES.map((s) => `${s}-files`),
+                ...RETURNS.map(([s, lb]) => `${s}-in-${lb}`),
                 "gateway-ha-etcd-bootstrap",
             ].sort(),
         );
@@ -180,7 +190,9 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         expect(stdinOf(gw)).toContain("docker compose -f '/opt/gateway-ha/services/node-4-gateway/compose.yaml' up -d --force-recreate --no-deps");
         expect(stdinOf(gw)).toContain("want=healthy");
         // The provider hands a delete the create's stdin (the run script): the delete must not read it.
-        expect(gw.inputs.delete).toBe(`sudo -n sh -c ${q(renderRemoveScript("node-4-gateway"))}`);
+        // A graceful stop: APISIX's QUIT, killed after its shutdown timeout and a margin.
+        const { spec } = loadPlatform(config, { project: PROJECT, stack: STACK });
+        expect(gw.inputs.delete).toBe(`sudo -n sh -c ${q(renderRemoveScript("node-4-gateway", { signal: "QUIT", graceSeconds: spec.dataPlane.shutdownTimeoutSeconds + STOP_MARGIN_SECONDS }))}`);
         for (const s of SERVICES) {
             const reg = registration(run, T.remoteCommand, s);
             expect(reg.deleteBeforeReplace, s).toBe(true);
@@ -188,21 +200,45 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         }
     });
 
-    it("updates go one member at a time: gateways, control-plane nodes and etcd members each wait for the previous one", () => {
+    it("updates go one member at a time: etcd members each wait for the previous one; gateways and control-plane nodes for the previous one back in its balancer", () => {
         const chains = [
             ["node-1-etcd", "node-2-etcd", "node-3-etcd"],
             ["node-1-apisix-cp", "node-2-apisix-cp"],
             ["node-4-gateway", "node-5-gateway"],
         ];
+        const waitedFor = (s: string) => RETURNS.find(([r]) => r === s)?.join("-in-") ?? s;
         for (const chain of chains)
             chain.forEach((s, i) => {
                 const reg = registration(run, T.remoteCommand, s);
-                if (i > 0) expect(dependsOn(reg, T.remoteCommand, chain[i - 1]), `${s} waits for ${chain[i - 1]}`).toBe(true);
-                for (const later of chain.slice(i + 1)) expect(dependsOn(reg, T.remoteCommand, later), `${s} must not wait for ${later}`).toBe(false);
+                if (i > 0) expect(dependsOn(reg, T.remoteCommand, waitedFor(chain[i - 1])), `${s} waits for ${waitedFor(chain[i - 1])}`).toBe(true);
+                for (const later of chain.slice(i + 1)) expect(dependsOn(reg, T.remoteCommand, waitedFor(later)), `${s} must not wait for ${later}`).toBe(false);
             });
         // Gateways and the control plane start once etcd is bootstrapped.
         expect(dependsOn(registration(run, T.remoteCommand, "node-4-gateway"), T.remoteCommand, "gateway-ha-etcd-bootstrap")).toBe(true);
         expect(dependsOn(registration(run, T.remoteCommand, "node-1-apisix-cp"), T.remoteCommand, "gateway-ha-etcd-bootstrap")).toBe(true);
+    });
+
+    it("a replica behind haproxy: a step on the balancer's host puts it back once its run step is done, and its deletion drains it there first (the engine deletes it before the run step it depends on)", () => {
+        const { spec, topology } = loadPlatform(config, { project: PROJECT, stack: STACK });
+        for (const [svc, lb] of RETURNS) {
+            const step = cmd(run, `${svc}-in-${lb}`);
+            expect(connectionOf(step).host, `${svc} returns on the balancer's host`).toBe(ADDR(5));
+            const node = svc.replace(/-(gateway|apisix-cp)$/, "");
+            const gateway = lb.includes("gateway");
+            const rollout = rolloutPlan(spec, topology, gateway ? "gateway" : "control-plane", {
+                backends: gateway ? [...GATEWAY_BACKENDS] : controlPlanePorts(spec).map((p) => controlPlaneBackend(p.service)),
+                stopSignal: "QUIT",
+                shutdownSeconds: spec.dataPlane.shutdownTimeoutSeconds,
+            });
+            expect(stdinOf(step)).toBe(remoteScript(renderBalancerReturnScript(rollout, node, lb)));
+            expect(step.inputs.delete).toBe(`sudo -n sh -c ${q(remoteScript(renderBalancerDrainScript(rollout, node, lb)))}`);
+            const reg = registration(run, T.remoteCommand, step.name);
+            expect(dependsOn(reg, T.remoteCommand, svc)).toBe(true);
+            // Its trigger is the run step's ID: a new run step (a restart) means a new return, and the old one's drain first.
+            expect((step.inputs.triggers as unknown[]).length).toBe(1);
+        }
+        // Balancers and etcd have none.
+        expect(ofType(run, T.remoteCommand).filter((c) => /^(lb-1|node-\d-etcd).*-in-/.test(c.name))).toEqual([]);
     });
 
     it("the etcd bootstrap runs on member 1's host, its passwords only inside its secret script", () => {
@@ -298,7 +334,8 @@ describe("target ssh with the SSH agent, a root login on another port, and other
         expect(c.privateKey).toBeUndefined();
         expect(c.agentSocketPath).toBeUndefined();
         expect(host.inputs.create).toBe("sh -s");
-        expect(cmd(run, "lb-1-gateway-lb").inputs.delete).toBe(`sh -c ${q(renderRemoveScript("lb-1-gateway-lb"))}`);
+        // A balancer stops on haproxy's graceful signal, with its own grace.
+        expect(cmd(run, "lb-1-gateway-lb").inputs.delete).toBe(`sh -c ${q(renderRemoveScript("lb-1-gateway-lb", { signal: "USR1", graceSeconds: 30 }))}`);
         expect(cmd(run, "gateway-ha-ssh-node-4").inputs.create).toBe("sudo -n sh -s");
     });
 
