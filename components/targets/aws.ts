@@ -4,7 +4,10 @@
 // the gateways and an internal one, on fixed addresses, the control plane. Secrets travel through
 // SSM Parameter Store, never through user data.
 import * as aws from "@pulumi/aws";
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
+import { GATE_INSTANCE_ENV, renderNodeGateScript } from "../render/awsGate";
 import { checkUserDataSize, renderCloudConfig, type NodeBoot, type NodeService, type NodeTask } from "../render/cloudInit";
 import { planTimeCommand, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec, type WorkloadRole } from "../service";
 import type { Role } from "../spec/schema";
@@ -39,6 +42,11 @@ export function instanceTypeOf(spec: PlatformSpec, node: Pick<TopologyNode, "rol
     return types[node.roles[0]] ?? spec.aws.instanceTypes.default;
 }
 
+/** Once an instance runs: its boot (image pulls, the etcd bootstrap's retries) and services' health. */
+const GATE_HEALTH_TIMEOUT_SECONDS = 900;
+/** Until a started instance's SSM agent answers. */
+const GATE_REACH_TIMEOUT_SECONDS = 600;
+
 /** SSM parameter path prefix of a node: its instance may read exactly this subtree. */
 export function parameterPrefix(spec: PlatformSpec, node: string): string {
     return `/gateway-ha/${spec.stack}/${node}`;
@@ -57,6 +65,8 @@ interface NodeState {
     tasks: pulumi.Output<NodeTask>[];
     /** Non-secret file contents, checked for Pulumi secrets before they go into user data. */
     plainContents: { where: string; content: pulumi.Input<string> }[];
+    /** Versions of the node's SSM parameters: in its user data, so a changed secret restarts the node. */
+    parameterVersions: pulumi.Output<number>[];
     resolveUserData: (userData: pulumi.Output<string>) => void;
 }
 
@@ -212,7 +222,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
 
         // Instances exist before the components hand over their services, so components can depend on
         // them; each one's user data waits for complete(), which renders it from everything collected.
-        const previousOfRole = new Map<Role, aws.ec2.Instance>();
+        const previousOfRole = new Map<Role, pulumi.Resource>();
         for (const node of topology.nodes) {
             if (node.zone === undefined) throw new Error(`AwsTarget ${name}: node ${node.name} has no zone`);
             let resolveUserData!: (userData: pulumi.Output<string>) => void;
@@ -245,13 +255,33 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                     // A newer image must not replace etcd members (and every other node) on the next `up`;
                     // replace nodes deliberately, one at a time.
                     ignoreChanges: ["ami"],
-                    // Members of a role update one after another. The provider waits for "running", not for
-                    // the services' health, so this narrows but does not close the window.
+                    // Members of a role update one after another, each once the previous one passed its gate.
                     ...(previous ? { dependsOn: [previous] } : {}),
                 },
             );
-            previousOfRole.set(primary, instance);
-            this.nodes.set(node.name, { node, instance, services: [], tasks: [], plainContents: [], resolveUserData });
+            // The provider waits for "running" only: the gate asks the instance (SSM Run Command) until
+            // its boot succeeded and its services are healthy, and fails `pulumi up` otherwise. It runs
+            // again whenever the instance or its user data changes (a restart).
+            const gateScript = renderNodeGateScript({
+                node: node.name,
+                stack: spec.stack,
+                region: a.region,
+                healthTimeoutSeconds: GATE_HEALTH_TIMEOUT_SECONDS,
+                reachTimeoutSeconds: GATE_REACH_TIMEOUT_SECONDS,
+            });
+            const gate = new command.local.Command(
+                `${name}-${node.name}-gate`,
+                {
+                    create: gateScript,
+                    update: gateScript,
+                    interpreter: ["/bin/sh", "-c"],
+                    environment: { [GATE_INSTANCE_ENV]: instance.id },
+                    triggers: [instance.id, instance.userData],
+                },
+                { parent: this, dependsOn: [instance] },
+            );
+            previousOfRole.set(primary, gate);
+            this.nodes.set(node.name, { node, instance, services: [], tasks: [], plainContents: [], parameterVersions: [], resolveUserData });
 
             // The instance may read its own node's parameters only: the condition ties the grant to this instance.
             new aws.iam.RolePolicy(
@@ -398,12 +428,14 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
     /** A SecureString parameter under the node's prefix; the value stays a Pulumi secret. */
     private parameter(node: string, key: string, value: pulumi.Input<string>, parent: pulumi.Resource | undefined): pulumi.Output<string> {
         const path = `${parameterPrefix(this.spec, node)}/${key}`.replace(/[^A-Za-z0-9_.\-/]/g, "_");
-        return new aws.ssm.Parameter(
+        const parameter = new aws.ssm.Parameter(
             `${slug(path.slice(`/gateway-ha/${this.spec.stack}/`.length))}`,
             // Intelligent-Tiering: standard (free) up to 4 KB, advanced only for larger files.
             { name: path, type: "SecureString", tier: "Intelligent-Tiering", value: pulumi.secret(value), tags: { [TAGS.node]: node } },
             { parent: parent ?? this, provider: this.provider },
-        ).name;
+        );
+        this.nodes.get(node)!.parameterVersions.push(parameter.version);
+        return parameter.name;
     }
 
     deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
@@ -474,11 +506,14 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         for (const s of this.nodes.values()) {
             // A secret in a file not marked secret would land in user data: refuse it.
             const leaks = Promise.all(s.plainContents.map(async (p) => ((await pulumi.isSecret(pulumi.output(p.content))) ? p.where : undefined)));
+            // The versions (not the values) of the secrets the node reads: a rotated secret changes
+            // them, so the node restarts (in its role's order, gated) and fetches it.
+            const secretsVersion = pulumi.all(s.parameterVersions).apply((v) => createHash("sha256").update(v.join(",")).digest("hex").slice(0, 12));
             s.resolveUserData(
-                pulumi.all([pulumi.all(s.services), pulumi.all(s.tasks), leaks]).apply(([services, tasks, secretFiles]) => {
+                pulumi.all([pulumi.all(s.services), pulumi.all(s.tasks), leaks, secretsVersion]).apply(([services, tasks, secretFiles, secrets]) => {
                     const bad = secretFiles.filter((w): w is string => w !== undefined);
                     if (bad.length) throw new Error(`node ${s.node.name}: ${bad.join(", ")} holds a Pulumi secret but is not marked secret; it would be in user data`);
-                    const boot: NodeBoot = { node: s.node.name, region: this.spec.aws.region, cpus: s.node.cpus, memoryGb: s.node.memoryGb, services, tasks };
+                    const boot: NodeBoot = { node: s.node.name, region: this.spec.aws.region, cpus: s.node.cpus, memoryGb: s.node.memoryGb, services, tasks, secretsVersion: secrets };
                     return checkUserDataSize(s.node.name, renderCloudConfig(boot));
                 }),
             );

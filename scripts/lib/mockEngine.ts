@@ -147,6 +147,9 @@ export function defaultState(type: string, name: string, inputs: Record<string, 
             return { ...inputs, stdout: stepStdout(inputs), stderr: "" };
         case "aws:lb/loadBalancer:LoadBalancer":
             return { ...inputs, arn: awsArn(type, name), dnsName: `${name}-0123456789.elb.amazonaws.com` };
+        case "aws:ssm/parameter:Parameter":
+            // AWS counts versions up on every change; here a new value gives another version, the same value the same.
+            return { ...inputs, arn: awsArn(type, name), version: parseInt(createHash("sha256").update(String(unwrapSecrets(inputs.value))).digest("hex").slice(0, 6), 16) };
         case "aws:iam/role:Role":
         case "aws:iam/instanceProfile:InstanceProfile":
             return { ...inputs, name: inputs.name ?? `${name}-mock`, arn: awsArn(type, name) };

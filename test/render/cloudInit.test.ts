@@ -131,7 +131,8 @@ describe("#cloud-config document", () => {
         );
         expect(fileIn(text, `${NODE_PATHS.files}/node-1-etcd/etc/etcd/pki/ca.crt`).content).toBe("-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n");
         expect(decoded(fileIn(text, `${NODE_PATHS.tasks}/gateway-ha-etcd-bootstrap.sh`))).toBe(renderTaskScript(BOOT.tasks[0]));
-        expect(fileIn(text, NODE_PATHS.perBoot).content).toBe(PER_BOOT_SCRIPT);
+        expect(decoded(fileIn(text, NODE_PATHS.perBoot))).toBe(PER_BOOT_SCRIPT);
+        expect(decoded(fileIn(text, NODE_PATHS.fetchSecrets))).toBe(FETCH_SECRETS_PY);
         expect(fileIn(text, NODE_PATHS.perBoot).permissions).toBe("0700");
     });
 
@@ -197,9 +198,10 @@ describe("boot scripts", () => {
 
     it("apply: finds the EBS volume by its NVMe serial, formats only an empty one, mounts it nofail, then starts services and retries the task", () => {
         expect(apply).toContain("mount_volume /dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0 /var/lib/gateway-ha/volumes/node-1-etcd-data");
-        expect(apply).toMatch(/blkid "\$dev" >\/dev\/null \|\| mkfs\.ext4/);
+        // A filesystem made on this boot marks it (tmpfs) for the health gate: a new member, its cluster maybe forming.
+        expect(apply).toContain(`blkid "$dev" >/dev/null || { mkfs.ext4 -q "$dev"; : >${NODE_PATHS.freshVolume}; }`);
         expect(apply).toContain("defaults,nofail");
-        const order = ["mount_volume /dev", "fetch-secrets.py", "docker compose -f /opt/gateway-ha/compose.yaml up -d", "sh /opt/gateway-ha/tasks/gateway-ha-etcd-bootstrap.sh"].map((s) => apply.indexOf(s));
+        const order = ["mount_volume /dev", "fetch-secrets.py", "docker compose -f /opt/gateway-ha/compose.yaml up -d", `: >${NODE_PATHS.servicesUp}`, "sh /opt/gateway-ha/tasks/gateway-ha-etcd-bootstrap.sh"].map((s) => apply.indexOf(s));
         expect(order.every((i) => i >= 0)).toBe(true);
         expect([...order].sort((a, b) => a - b)).toEqual(order);
         expect(apply).toMatch(/\[ \$n -lt 20 \]/);

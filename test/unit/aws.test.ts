@@ -6,7 +6,8 @@ import { parse } from "yaml";
 import { loadPlatform } from "../../components/spec";
 import type { Flow } from "../../components/topology";
 import { defaultCall, isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
-import { PROJECT, cfg, find, findPlainSecrets, ofType, registration, runPlatform, scanRun, type PlatformRun } from "./helpers";
+import { GATE_INSTANCE_ENV, renderNodeGateScript } from "../../components/render/awsGate";
+import { PROJECT, cfg, dependsOn, find, findPlainSecrets, ofType, registration, runPlatform, scanRun, type PlatformRun } from "./helpers";
 
 const A = {
     vpc: "aws:ec2/vpc:Vpc",
@@ -36,6 +37,7 @@ const A = {
 const REGION = "eu-west-1";
 const DSN = "postgres://api7:Dsn-Secret-4e2a@db.internal:5432/api7ee";
 const PREFIX = "gateway-ha-aws";
+const GATE = "command:local:Command";
 const HC = { intervalSeconds: 10, timeoutSeconds: 4, fall: 4, rise: 3 };
 
 const idOf = (r: RecordedResource) => `${r.name}-id`;
@@ -144,14 +146,38 @@ describe("target aws, apisix, standard layout", () => {
         }
     });
 
-    it("members of a role update one at a time: each instance waits for the previous one of its role", () => {
+    it("members of a role update one at a time: each instance waits for the previous one's health gate", () => {
         for (const role of ["etcd", "control-plane", "data-plane"] as const) {
             const members = topology.byRole[role];
             members.slice(1).forEach((node, k) => {
                 const deps = registration(run, A.instance, `${PREFIX}-${node.name}`).dependencies;
-                expect(deps.some((u) => u.endsWith(`::${PREFIX}-${members[k].name}`)), node.name).toBe(true);
+                expect(deps.some((u) => u.endsWith(`${GATE}::${PREFIX}-${members[k].name}-gate`)), node.name).toBe(true);
             });
         }
+    });
+
+    it("a health gate per instance, after it: SSM Run Command on that instance, re-run when the instance or its user data changes", () => {
+        for (const node of topology.nodes) {
+            const gate = find(run, GATE, `${PREFIX}-${node.name}-gate`);
+            const instance = instanceOf(run, node.name);
+            expect(dependsOn(registration(run, GATE, gate.name), A.instance, `${PREFIX}-${node.name}`)).toBe(true);
+            expect(gate.inputs.create).toBe(renderNodeGateScript({ node: node.name, stack, region: REGION, healthTimeoutSeconds: 900, reachTimeoutSeconds: 600 }));
+            expect(gate.inputs.update).toBe(gate.inputs.create);
+            // The mock engine's IDs are `<name>-id`.
+            expect((gate.inputs.environment as Record<string, string>)[GATE_INSTANCE_ENV]).toBe(`${instance.name}-id`);
+            expect(gate.inputs.triggers).toEqual([`${instance.name}-id`, instance.inputs.userData]);
+        }
+    });
+
+    it("a rotated secret restarts exactly the nodes that read it: their user data names their secrets' versions, no value", async () => {
+        const rotated = await runPlatform({ ...config, "gateway-ha:etcd": JSON.stringify({ ...JSON.parse(config["gateway-ha:etcd"] ?? "{}"), rootPasswordRotation: 1 }) }, { stack });
+        const changed = topology.nodes.filter((n) => instanceOf(rotated, n.name).inputs.userData !== instanceOf(run, n.name).inputs.userData).map((n) => n.name);
+        // The root password: the etcd members' bootstrap task and the members' steps read it; no gateway does.
+        expect(changed.length).toBeGreaterThan(0);
+        expect(changed.every((n) => topology.byRole.etcd.some((m) => m.name === n))).toBe(true);
+        const line = (r: PlatformRun, n: string) => String(instanceOf(r, n).inputs.userData).match(/# secrets [0-9a-f]{12}$/m)?.[0];
+        expect(line(run, changed[0])).toBeDefined();
+        expect(line(rotated, changed[0])).not.toBe(line(run, changed[0]));
     });
 
     it("etcd data lives on its own encrypted gp3 volume in the member's zone, retained and attached", () => {
