@@ -3,7 +3,8 @@
 // Hosts run each service with Docker Compose and host networking, as in seed 001, from a Compose
 // file of its own built by the same renderer the AWS target uses.
 import { composeFile, toolFunction, type ComposeService, type HostLayout } from "./cloudInit";
-import type { HealthCheckSpec } from "../service";
+import { LABELS, type HealthCheckSpec } from "../service";
+import { FIREWALLD_STATE, FIREWALL_CHAIN } from "./hostFirewall";
 import { cidrContains, parseCidr, parseIpv4 } from "../spec/net";
 import type { PlatformSpec } from "../spec/types";
 import type { Topology, TopologyNode } from "../topology/types";
@@ -277,6 +278,41 @@ export function renderRunScript(r: RunSpec): string {
 export function renderRemoveScript(name: string, stop: { signal?: string; graceSeconds: number }): string {
     return remoteScript(
         [`docker stop ${stop.signal ? `--signal ${stop.signal} ` : ""}--time ${stop.graceSeconds} ${q(name)} >/dev/null 2>&1 || true`, `docker rm -f ${q(name)} >/dev/null 2>&1 || true`].join("\n"),
+    );
+}
+
+/**
+ * What `ssh.purgeOnDestroy` runs when a node's purge step is deleted (a destroy, or the node leaving
+ * the stack), after every service on the host is gone: the stack's containers that are left, the
+ * firewall (boot unit, iptables chain, the firewalld rules it added), files, secrets and staged
+ * copies, and the data directories unless `keepData`. Idempotent: a second run finds nothing.
+ */
+export function renderHostPurge(p: { node: string; stack: string; keepData: boolean }): string {
+    const unit = HOST_PATHS.firewallUnit.split("/").pop()!;
+    return remoteScript(
+        [
+            "set -u",
+            `ids=$(docker ps -aq --filter ${q(`label=${LABELS.stack}=${p.stack}`)} 2>/dev/null) || ids=`,
+            '[ -z "$ids" ] || docker rm -f $ids >/dev/null',
+            `systemctl disable --now ${unit} >/dev/null 2>&1 || true`,
+            `rm -f ${HOST_PATHS.firewallUnit}`,
+            "systemctl daemon-reload >/dev/null 2>&1 || true",
+            "if command -v iptables >/dev/null 2>&1; then",
+            `  while iptables -w -D INPUT -j ${FIREWALL_CHAIN} 2>/dev/null; do :; done`,
+            `  iptables -w -F ${FIREWALL_CHAIN} 2>/dev/null || true`,
+            `  iptables -w -X ${FIREWALL_CHAIN} 2>/dev/null || true`,
+            "fi",
+            `if [ -f ${FIREWALLD_STATE} ] && command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd -q --state 2>/dev/null; then`,
+            "  zone=$(firewall-cmd --get-default-zone)",
+            "  while IFS= read -r rule; do",
+            '    firewall-cmd -q --permanent --zone="$zone" --remove-rich-rule="$rule" || true',
+            '    firewall-cmd -q --zone="$zone" --remove-rich-rule="$rule" || true',
+            `  done < ${FIREWALLD_STATE}`,
+            "fi",
+            `rm -rf ${FIREWALLD_STATE.replace(/\/[^/]+$/, "")} ${HOST_PATHS.root} ${HOST_PATHS.staging}`,
+            p.keepData ? `echo "gateway-ha: ${p.node}: purged; data kept in ${HOST_PATHS.volumes} (protectData)"` : `rm -rf ${HOST_PATHS.volumes.replace(/\/[^/]+$/, "")}`,
+            ...(p.keepData ? [] : [`echo "gateway-ha: ${p.node}: purged, data included"`]),
+        ].join("\n"),
     );
 }
 

@@ -377,6 +377,12 @@ export const sshSchema = z.strictObject({
     waitSeconds: z.number().int().min(0, "must be 0–3600").max(3600, "must be 0–3600").default(300),
     /** How long a restarted service may take to turn healthy before `pulumi up` fails. */
     healthTimeoutSeconds: z.number().int().min(10, "must be 10–3600").max(3600, "must be 10–3600").default(300),
+    /**
+     * `pulumi destroy` (or a node leaving the stack) also removes what the stack put on the host: its
+     * containers, files, secrets, staged copies and firewall rules, and with `protectData: false` its
+     * data directories. Docker stays. Off: the hosts keep everything but the containers.
+     */
+    purgeOnDestroy: z.boolean().default(false),
     /** Sources of the flows from outside the platform, for the host firewalls. */
     firewall: z
         .strictObject({

@@ -32,6 +32,7 @@ import {
     inlineCommand,
     renderEnvFile,
     renderHostBootstrap,
+    renderHostPurge,
     renderRemoveScript,
     renderRunScript,
     renderServiceCompose,
@@ -92,6 +93,8 @@ const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 export class SshTarget extends pulumi.ComponentResource implements Target {
     /** Each node's preparation step (Docker, directories, firewall), by node name. */
     readonly hosts: Record<string, command.remote.Command>;
+    /** Per node, what the node's files and tasks wait for, so a destroy deletes it (the purge) after them. */
+    private readonly purges: Record<string, command.remote.Command> = {};
     /** The post-deploy verification, by node name, for the nodes with checks; created by complete(). */
     readonly verify: Record<string, command.remote.Command> = {};
     private readonly targetName: string;
@@ -155,6 +158,15 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
             host.stdout.apply((out) => out.split("\n").filter((l) => l.startsWith(WARNING_PREFIX)).forEach((l) => pulumi.log.warn(l, host)));
             host.stderr.apply((err) => err.split("\n").filter((l) => l.startsWith(WARNING_PREFIX)).forEach((l) => pulumi.log.warn(l, host)));
             this.hosts[node.name] = host;
+            // Always present, so turning purgeOnDestroy off updates it (no delete command) instead of deleting it (a purge).
+            const purge = spec.ssh.purgeOnDestroy;
+            this.purges[node.name] = this.command(
+                `${name}-purge-${node.name}`,
+                node,
+                remoteScript(`echo "gateway-ha: ${node.name}: purge on destroy ${purge ? `on${spec.protectData ? ", data kept" : ", data included"}` : "off"}"`),
+                purge ? { delete: inlineCommand(node.ssh!.user, renderHostPurge({ node: node.name, stack: spec.stack, keepData: spec.protectData })) } : {},
+                { parent: this, dependsOn: [host] },
+            );
         }
         this.registerOutputs({});
     }
@@ -238,7 +250,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const copies = hostFiles.map((f, i) => this.stage(svc, f, staged.apply((names) => names[i]), { ...parentOpts, dependsOn: [host] }));
         const dirs = (svc.volumes ?? []).map((v) => SSH_LAYOUT.volumeData(v.name));
         const script = staged.apply((names) => renderInstallFiles(svc.name, hostFiles.map((f, i) => ({ staged: names[i], path: f.path, mode: f.mode, copy: f.copy })), dirs, svc.image));
-        const files = this.command(`${svc.name}-files`, svc.node, script, {}, { ...parentOpts, dependsOn: [host, ...copies] });
+        const files = this.command(`${svc.name}-files`, svc.node, script, {}, { ...parentOpts, dependsOn: [host, this.purges[svc.node.name], ...copies] });
 
         // What the service reads (Compose file with image, command, health check and limits; files;
         // env), through the staged names, which are keyed digests of each file's path and content.
@@ -307,7 +319,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
             .apply((env) => renderTaskOnHost({ container: task.runIn.name, toolArgv: task.toolArgv, toolEnv: task.toolEnv, script: task.script, env }));
         const cmd = this.command(task.name, task.runIn.node, Object.keys(task.env).length ? pulumi.secret(script) : script, { triggers: task.triggers }, {
             ...opts,
-            dependsOn: [host, ...dependsOnList(opts.dependsOn)],
+            dependsOn: [host, this.purges[task.runIn.node.name], ...dependsOnList(opts.dependsOn)],
         });
         this.tasks.push(cmd);
         return cmd;

@@ -18,6 +18,7 @@ import {
     inlineCommand,
     renderEnvFile,
     renderHostBootstrap,
+    renderHostPurge,
     renderRemoveScript,
     renderRunScript,
     renderTaskOnHost,
@@ -309,6 +310,62 @@ describe("host scripts", () => {
             writeFileSync(join(dir, "gone"), "");
             expect(run().status).toBe(0);
             expect(renderRemoveScript("node-1-etcd", { graceSeconds: 30 })).toContain("docker stop --time 30 'node-1-etcd'");
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("purge, run for real as root in a mount namespace with stand-ins: the stack's containers, firewall (unit, iptables chain, its firewalld rules), files, secrets and staging go; data only without protectData; a second run finds nothing", () => {
+        const dir = mkdtempSync(join(tmpdir(), "gwha-purge-"));
+        try {
+            const tool = (name: string, body: string) => {
+                writeFileSync(join(dir, name), `#!/bin/sh\necho "${name} $*" >> ${dir}/calls\n${body}\n`);
+                chmodSync(join(dir, name), 0o755);
+            };
+            tool("docker", `case "$1" in ps) [ -e ${dir}/gone ] || echo "c1 c2" ;; esac`);
+            tool("systemctl", "exit 0");
+            // The chain is in INPUT twice (a hand-run script): each -D removes one, then it fails.
+            tool("iptables", `case "$2" in -D) n=$(cat ${dir}/jumps 2>/dev/null || echo 2); [ "$n" -gt 0 ] || exit 1; echo $((n - 1)) > ${dir}/jumps ;; esac`);
+            tool("firewall-cmd", `case "$1" in --get-default-zone) echo public ;; esac`);
+            const run = (keepData: boolean) => {
+                rmSync(join(dir, "calls"), { force: true });
+                const setup = [
+                    "mount -t tmpfs t /opt && mount -t tmpfs t /var/lib && mount -t tmpfs t /etc",
+                    "mkdir -p /etc/gateway-ha /etc/systemd/system /opt/gateway-ha/secrets/x /var/lib/gateway-ha/staging /var/lib/gateway-ha/volumes/etcd-1-data/data",
+                    "echo 'rule family=\"ipv4\" port port=\"2379\" protocol=\"tcp\" accept' > /etc/gateway-ha/firewalld-rules",
+                    "touch /etc/systemd/system/gateway-ha-firewall.service /opt/gateway-ha/secrets/x/key /var/lib/gateway-ha/staging/s.1 /var/lib/gateway-ha/volumes/etcd-1-data/data/db",
+                    "sh -s",
+                    "find /opt /var/lib /etc -mindepth 1 | sort",
+                ].join(" && ");
+                const r = spawnSync("unshare", ["-m", "--propagation", "private", "sh", "-c", setup], {
+                    input: renderHostPurge({ node: "node-1", stack: "onprem", keepData }),
+                    encoding: "utf8",
+                    env: { PATH: `${dir}:${process.env.PATH}` },
+                });
+                // /etc/systemd is the host's, not the stack's: it stays (the unit file in it goes).
+                return { status: r.status, left: r.stdout.split("\n").filter((l) => l.startsWith("/") && l !== "/etc/systemd" && l !== "/etc/systemd/system"), said: r.stdout, stderr: r.stderr, calls: readFileSync(join(dir, "calls"), "utf8").trim().split("\n") };
+            };
+            const kept = run(true);
+            expect(kept.status, kept.stderr).toBe(0);
+            expect(kept.left).toEqual(["/var/lib/gateway-ha", "/var/lib/gateway-ha/volumes", "/var/lib/gateway-ha/volumes/etcd-1-data", "/var/lib/gateway-ha/volumes/etcd-1-data/data", "/var/lib/gateway-ha/volumes/etcd-1-data/data/db"]);
+            expect(kept.said).toContain("gateway-ha: node-1: purged; data kept in /var/lib/gateway-ha/volumes (protectData)");
+            expect(kept.calls).toEqual(
+                expect.arrayContaining([
+                    "docker ps -aq --filter label=gateway-ha.stack=onprem",
+                    "docker rm -f c1 c2",
+                    "systemctl disable --now gateway-ha-firewall.service",
+                    "iptables -w -F GATEWAY-HA",
+                    "iptables -w -X GATEWAY-HA",
+                    'firewall-cmd -q --permanent --zone=public --remove-rich-rule=rule family="ipv4" port port="2379" protocol="tcp" accept',
+                ]),
+            );
+            expect(kept.calls.filter((c) => c === "iptables -w -D INPUT -j GATEWAY-HA")).toHaveLength(3);
+            writeFileSync(join(dir, "gone"), "");
+            const all = run(false);
+            expect(all.status, all.stderr).toBe(0);
+            expect(all.left).toEqual([]);
+            expect(all.said).toContain("gateway-ha: node-1: purged, data included");
+            expect(all.calls).not.toContain("docker rm -f c1 c2");
         } finally {
             rmSync(dir, { recursive: true, force: true });
         }

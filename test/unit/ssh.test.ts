@@ -5,7 +5,7 @@
 import { createHash, createHmac } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { filesInstalled, q, remoteScript, renderRemoveScript } from "../../components/render/ssh";
+import { filesInstalled, q, remoteScript, renderHostPurge, renderRemoveScript } from "../../components/render/ssh";
 import { GATEWAY_BACKENDS, STOP_MARGIN_SECONDS, controlPlaneBackend, renderBalancerDrainScript, renderBalancerReturnScript, rolloutPlan } from "../../components/render/rollout";
 import { controlPlanePorts } from "../../components/topology";
 import { ConfigValidationError, loadPlatform, type ConfigIssue } from "../../components/spec";
@@ -95,7 +95,7 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         expect(ofType(run, T.copyToRemote).map((c) => c.name).sort()).toEqual(SERVICES.flatMap((s) => [...copiesOf(run, s).values()].map((c) => c.name)).sort());
         expect(ofType(run, T.remoteCommand).map((c) => c.name).sort()).toEqual(
             [
-                ...topology.nodes.flatMap((n) => [`gateway-ha-ssh-${n.name}`, `gateway-ha-ssh-verify-${n.name}`]),
+                ...topology.nodes.flatMap((n) => [`gateway-ha-ssh-${n.name}`, `gateway-ha-ssh-purge-${n.name}`, `gateway-ha-ssh-verify-${n.name}`]),
                 ...SERVICES,
                 ...SERVICES.map((s) => `${s}-files`),
                 ...RETURNS.map(([s, lb]) => `${s}-in-${lb}`),
@@ -239,6 +239,21 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         }
         // Balancers and etcd have none.
         expect(ofType(run, T.remoteCommand).filter((c) => /^(lb-1|node-\d-etcd).*-in-/.test(c.name))).toEqual([]);
+    });
+
+    it("a purge step per node, off by default: no delete command, and every files step and task on the node depends on it (a destroy deletes it last)", async () => {
+        for (const n of topology.nodes) {
+            const purge = cmd(run, `gateway-ha-ssh-purge-${n.name}`);
+            expect(purge.inputs.delete, n.name).toBeUndefined();
+            expect(connectionOf(purge).host).toBe(n.address);
+        }
+        for (const s of SERVICES) expect(dependsOn(registration(run, T.remoteCommand, `${s}-files`), T.remoteCommand, `gateway-ha-ssh-purge-${nodeOf(s).name}`), s).toBe(true);
+        expect(dependsOn(registration(run, T.remoteCommand, "gateway-ha-etcd-bootstrap"), T.remoteCommand, "gateway-ha-ssh-purge-node-1")).toBe(true);
+        // On: its deletion purges, data kept while protectData is on.
+        for (const protectData of [true, false]) {
+            const on = await runPlatform(sshConfig({ protectData }, { purgeOnDestroy: true }), { stack: STACK, secretKeys: SECRET_KEYS });
+            expect(cmd(on, "gateway-ha-ssh-purge-node-4").inputs.delete).toBe(`sudo -n sh -c ${q(renderHostPurge({ node: "node-4", stack: STACK, keepData: protectData }))}`);
+        }
     });
 
     it("the etcd bootstrap runs on member 1's host, its passwords only inside its secret script", () => {
