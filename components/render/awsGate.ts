@@ -19,6 +19,8 @@ export interface NodeGate {
     healthTimeoutSeconds: number;
     /** How long the instance may take to answer SSM at all (its agent registers after boot). */
     reachTimeoutSeconds: number;
+    /** Between attempts to reach the agent, and between polls of the command (AWS's API is rate-limited). */
+    pollSeconds: number;
 }
 
 /**
@@ -88,14 +90,14 @@ while :; do
     if cmd=$(aws ssm send-command --region "$region" --instance-ids "$id" --document-name AWS-RunShellScript --comment ${q(`gateway-ha health gate ${g.node}`)} --parameters "$params" --query Command.CommandId --output text 2>&1); then break; fi
     case "$cmd" in *InvalidInstanceId*) ;; *) echo "gateway-ha: ${g.node}: aws ssm send-command failed: $cmd" >&2; exit 1 ;; esac
     [ "$(date +%s)" -lt "$deadline" ] || { echo "gateway-ha: ${g.node} ($id) is not reachable through SSM after ${g.reachTimeoutSeconds} s (its agent has not registered: no route to SSM, or no instance profile)" >&2; exit 1; }
-    sleep 10
+    sleep ${g.pollSeconds}
 done
 deadline=$(( $(date +%s) + ${runFor + 60} ))
 while :; do
     status=$(aws ssm get-command-invocation --region "$region" --command-id "$cmd" --instance-id "$id" --query Status --output text 2>/dev/null) || status=Pending
     case "$status" in Success | Failed | Cancelled | TimedOut | DeliveryTimedOut | ExecutionTimedOut | Undeliverable | Terminated) break ;; esac
     [ "$(date +%s)" -lt "$deadline" ] || { echo "gateway-ha: ${g.node}: the health gate's command $cmd is still $status" >&2; exit 1; }
-    sleep 5
+    sleep ${g.pollSeconds}
 done
 out=$(aws ssm get-command-invocation --region "$region" --command-id "$cmd" --instance-id "$id" --query StandardOutputContent --output text 2>&1) || out=
 if [ "$status" = Success ]; then printf '%s\\n' "$out" | tail -n 1; exit 0; fi

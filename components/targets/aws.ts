@@ -46,6 +46,7 @@ export function instanceTypeOf(spec: PlatformSpec, node: Pick<TopologyNode, "rol
 const GATE_HEALTH_TIMEOUT_SECONDS = 900;
 /** Until a started instance's SSM agent answers. */
 const GATE_REACH_TIMEOUT_SECONDS = 600;
+const GATE_POLL_SECONDS = 10;
 
 /** SSM parameter path prefix of a node: its instance may read exactly this subtree. */
 export function parameterPrefix(spec: PlatformSpec, node: string): string {
@@ -268,6 +269,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                 region: a.region,
                 healthTimeoutSeconds: GATE_HEALTH_TIMEOUT_SECONDS,
                 reachTimeoutSeconds: GATE_REACH_TIMEOUT_SECONDS,
+                pollSeconds: GATE_POLL_SECONDS,
             });
             const gate = new command.local.Command(
                 `${name}-${node.name}-gate`,

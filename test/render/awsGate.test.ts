@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { GATE_INSTANCE_ENV, renderNodeGateCheck, renderNodeGateScript, type NodeGate } from "../../components/render/awsGate";
 
-const GATE: NodeGate = { node: "dp-1", stack: "prod", region: "eu-west-1", healthTimeoutSeconds: 4, reachTimeoutSeconds: 60 };
+const GATE: NodeGate = { node: "dp-1", stack: "prod", region: "eu-west-1", healthTimeoutSeconds: 4, reachTimeoutSeconds: 60, pollSeconds: 1 };
 
 let dir: string;
 

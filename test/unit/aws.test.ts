@@ -161,7 +161,7 @@ describe("target aws, apisix, standard layout", () => {
             const gate = find(run, GATE, `${PREFIX}-${node.name}-gate`);
             const instance = instanceOf(run, node.name);
             expect(dependsOn(registration(run, GATE, gate.name), A.instance, `${PREFIX}-${node.name}`)).toBe(true);
-            expect(gate.inputs.create).toBe(renderNodeGateScript({ node: node.name, stack, region: REGION, healthTimeoutSeconds: 900, reachTimeoutSeconds: 600 }));
+            expect(gate.inputs.create).toBe(renderNodeGateScript({ node: node.name, stack, region: REGION, healthTimeoutSeconds: 900, reachTimeoutSeconds: 600, pollSeconds: 10 }));
             expect(gate.inputs.update).toBe(gate.inputs.create);
             // The mock engine's IDs are `<name>-id`.
             expect((gate.inputs.environment as Record<string, string>)[GATE_INSTANCE_ENV]).toBe(`${instance.name}-id`);
