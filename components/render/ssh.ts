@@ -273,12 +273,19 @@ export function renderRunScript(r: RunSpec): string {
 
 /**
  * Stops a service gracefully (its program's own signal, killed after `graceSeconds`), then removes
- * it: a replacement, a scale-down and a destroy let it finish what it carries.
+ * it: a replacement, a scale-down and a destroy let it finish what it carries. The signal goes with
+ * `docker kill --signal` and a bounded wait: `docker stop --signal` needs Docker 23, hosts may run 20.10.
  */
 export function renderRemoveScript(name: string, stop: { signal?: string; graceSeconds: number }): string {
-    return remoteScript(
-        [`docker stop ${stop.signal ? `--signal ${stop.signal} ` : ""}--time ${stop.graceSeconds} ${q(name)} >/dev/null 2>&1 || true`, `docker rm -f ${q(name)} >/dev/null 2>&1 || true`].join("\n"),
-    );
+    const n = q(name);
+    const graceful = stop.signal
+        ? [
+              `docker kill --signal ${stop.signal} ${n} >/dev/null 2>&1 || true`,
+              "i=0",
+              `while [ "$(docker inspect -f '{{.State.Running}}' ${n} 2>/dev/null)" = true ] && [ "$i" -lt ${stop.graceSeconds} ]; do sleep 1; i=$((i + 1)); done`,
+          ]
+        : [`docker stop --time ${stop.graceSeconds} ${n} >/dev/null 2>&1 || true`];
+    return remoteScript([...graceful, `docker rm -f ${n} >/dev/null 2>&1 || true`].join("\n"));
 }
 
 /**
@@ -310,8 +317,9 @@ export function renderHostPurge(p: { node: string; stack: string; keepData: bool
             `  done < ${FIREWALLD_STATE}`,
             "fi",
             `rm -rf ${FIREWALLD_STATE.replace(/\/[^/]+$/, "")} ${HOST_PATHS.root} ${HOST_PATHS.staging}`,
-            p.keepData ? `echo "gateway-ha: ${p.node}: purged; data kept in ${HOST_PATHS.volumes} (protectData)"` : `rm -rf ${HOST_PATHS.volumes.replace(/\/[^/]+$/, "")}`,
-            ...(p.keepData ? [] : [`echo "gateway-ha: ${p.node}: purged, data included"`]),
+            ...(p.keepData
+                ? [`echo "gateway-ha: ${p.node}: purged; data kept in ${HOST_PATHS.volumes} (protectData)"`]
+                : [`rm -rf ${HOST_PATHS.volumes.replace(/\/[^/]+$/, "")}`, `echo "gateway-ha: ${p.node}: purged, data included"`]),
         ].join("\n"),
     );
 }

@@ -105,7 +105,6 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
     private readonly hostDigests: string[] = [];
     private readonly services: RunningService[] = [];
     private readonly tasks: command.remote.Command[] = [];
-    /** The last run step of each role: the next member of the role waits for it. */
     /** What the next replica of a role waits for: the previous one's run step, or its returns to the balancers. */
     private readonly lastOfRole = new Map<Role, command.remote.Command[]>();
     private completed = false;

@@ -299,16 +299,41 @@ describe("host scripts", () => {
         expect(renderRunScript({ name: "node-4-gateway", trigger: "t", volumes: [], timeoutSeconds: 60 })).not.toContain('|| sleep');
     });
 
-    it("remove, run for real against a docker stand-in: a graceful stop with the program's signal and grace, then the removal; a container already gone is no error", () => {
+    it("remove, run for real against a docker stand-in (20.10: no `stop --signal`): the program's signal, a wait up to its grace while it finishes, then the removal; one that never exits is removed at the grace; a container already gone is no error", () => {
         const dir = mkdtempSync(join(tmpdir(), "gwha-remove-"));
         try {
-            writeFileSync(join(dir, "docker"), `#!/bin/sh\necho "$*" >> ${dir}/calls\n[ -e ${dir}/gone ] && exit 1\nexit 0\n`);
+            // The container runs until `exitsAfter` inspects have passed since the signal (never, without the file).
+            writeFileSync(
+                join(dir, "docker"),
+                `#!/bin/sh
+d=${dir}
+echo "$*" >> $d/calls
+[ -e $d/gone ] && { echo "Error: No such container" >&2; exit 1; }
+case "$1" in
+stop) for a; do [ "$a" != --signal ] || { echo "unknown flag: --signal" >&2; exit 125; }; done ;;
+kill) : > $d/signalled ;;
+inspect) if [ -e $d/signalled ] && [ -e $d/exitsAfter ]; then n=$(cat $d/exitsAfter); echo $((n - 1)) > $d/exitsAfter; [ "$n" -gt 0 ] && echo true || echo false; else echo true; fi ;;
+esac
+exit 0
+`,
+            );
             chmodSync(join(dir, "docker"), 0o755);
-            const run = () => spawnSync("sh", ["-s"], { input: renderRemoveScript("node-4-gateway", { signal: "QUIT", graceSeconds: 70 }), encoding: "utf8", env: { PATH: `${dir}:${process.env.PATH}` } });
-            expect(run().status).toBe(0);
-            expect(readFileSync(join(dir, "calls"), "utf8").trim().split("\n")).toEqual(["stop --signal QUIT --time 70 node-4-gateway", "rm -f node-4-gateway"]);
+            const run = (graceSeconds: number) => {
+                for (const f of ["calls", "signalled"]) rmSync(join(dir, f), { force: true });
+                const r = spawnSync("sh", ["-s"], { input: renderRemoveScript("node-4-gateway", { signal: "QUIT", graceSeconds }), encoding: "utf8", env: { PATH: `${dir}:${process.env.PATH}` } });
+                return { status: r.status, calls: readFileSync(join(dir, "calls"), "utf8").trim().split("\n") };
+            };
+            writeFileSync(join(dir, "exitsAfter"), "2");
+            const inspect = "inspect -f {{.State.Running}} node-4-gateway";
+            expect(run(70)).toEqual({ status: 0, calls: ["kill --signal QUIT node-4-gateway", inspect, inspect, inspect, "rm -f node-4-gateway"] });
+            rmSync(join(dir, "exitsAfter"));
+            const stuck = run(2);
+            expect(stuck.status).toBe(0);
+            expect(stuck.calls.filter((c) => c === inspect)).toHaveLength(3);
+            expect(stuck.calls.at(-1)).toBe("rm -f node-4-gateway");
             writeFileSync(join(dir, "gone"), "");
-            expect(run().status).toBe(0);
+            expect(run(70).status).toBe(0);
+            // Without a signal of its own: `docker stop` with the grace, which every version has.
             expect(renderRemoveScript("node-1-etcd", { graceSeconds: 30 })).toContain("docker stop --time 30 'node-1-etcd'");
         } finally {
             rmSync(dir, { recursive: true, force: true });
