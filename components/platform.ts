@@ -95,6 +95,8 @@ export class GatewayPlatform extends pulumi.ComponentResource {
             child,
         );
 
+        // A consumer password rotation's last step: the previous users go once both consumers have rolled.
+        this.etcd?.revokePreviousConsumerUsers([this.controlPlane, this.gateways]);
         target.complete();
         // VIPs, where they carry a side, are the entry points; the target's otherwise.
         const viaVip = vipEntryPoints(spec, topology);
@@ -123,8 +125,7 @@ export class GatewayPlatform extends pulumi.ComponentResource {
                     : null,
             ),
         };
-        const cred = (user: "root" | "control-plane" | "gateway", pw?: pulumi.Output<string>) =>
-            (pw ?? pulumi.output("")).apply((password) => ({ user, password }));
+        const cred = (user: string, pw?: pulumi.Output<string>) => (pw ?? pulumi.output("")).apply((password) => ({ user, password }));
         this.secretOutputs = {
             adminKey: pulumi.secret(this.controlPlane.adminKey ?? pulumi.output("")),
             dashboardAdmin: pulumi.secret(
@@ -136,8 +137,8 @@ export class GatewayPlatform extends pulumi.ComponentResource {
                 pulumi
                     .all([
                         cred("root", this.etcd?.rootPassword),
-                        cred("control-plane", this.etcd?.consumers["control-plane"].password),
-                        cred("gateway", this.etcd?.consumers.gateway.password),
+                        cred(this.etcd?.consumers["control-plane"].user ?? "control-plane", this.etcd?.consumers["control-plane"].password),
+                        cred(this.etcd?.consumers.gateway.user ?? "gateway", this.etcd?.consumers.gateway.password),
                     ])
                     .apply(([root, controlPlane, gateway]) => ({ root, "control-plane": controlPlane, gateway })),
             ),

@@ -5,7 +5,7 @@ import { formatIpv4, parseCidr, parseIpv4 } from "../spec/net";
 import { DP_MANAGER_PLAIN_PORT } from "../spec/schema";
 import type { PlatformSpec } from "../spec/types";
 import type { Topology } from "../topology/types";
-import { etcdClientUrls, etcdPrefix } from "./etcd";
+import { etcdClientUrls, etcdConsumerUser, etcdPrefix } from "./etcd";
 import { controlPlaneFallbackBlock, type S3Keys } from "./fallback";
 import { GENERATED_HEADER, SECRET_ENV, etcdClientBlock, trustedCertificate, workerShutdown } from "./gateway";
 
@@ -88,7 +88,7 @@ export function renderApi7v2DashboardConfig(spec: PlatformSpec, topology: Topolo
                 name: "default",
                 endpoints: etcdClientUrls(spec, topology).map((u) => u.replace(/^https?:\/\//, "")),
                 enable_auth: spec.etcd.auth,
-                ...(spec.etcd.auth ? { username: "control-plane", password: etcdPassword ?? "" } : {}),
+                ...(spec.etcd.auth ? { username: etcdConsumerUser(spec, "control-plane"), password: etcdPassword ?? "" } : {}),
                 mtls: spec.etcd.tls
                     ? { enable: true, key_file: `${pki}/client.key`, cert_file: `${pki}/client.crt`, ca_file: `${pki}/ca.crt` }
                     : { enable: false },

@@ -227,13 +227,24 @@ export function etcdPrefix(spec: PlatformSpec, consumer: EtcdConsumer): string {
     }
 }
 
+/**
+ * The etcd user a consumer signs in as. A consumer password rotation moves it between two users
+ * that take turns, so the running consumers keep working while they roll onto the new one: rotation
+ * N's active user is `<consumer>` for even N, `<consumer>-alt` for odd N; the other is the previous
+ * one, revoked once every consumer has rolled (renderEtcdRevokeScript).
+ */
+export function etcdConsumerUser(spec: PlatformSpec, consumer: EtcdConsumer, which: "active" | "previous" = "active"): string {
+    const odd = spec.etcd.consumerPasswordRotation % 2 === 1;
+    return odd === (which === "active") ? `${consumer}-alt` : consumer;
+}
+
 /** The etcd users the platform creates and the key prefixes they get: root; control-plane readwrite; gateway read-only. */
 export function etcdUsers(spec: PlatformSpec): EtcdUser[] {
     requireEtcd(spec);
     return [
         { name: "root", role: "root", passwordEnv: "ETCD_ROOT_PASSWORD" },
-        { name: "control-plane", role: "control-plane", permission: "readwrite", prefix: etcdPrefix(spec, "control-plane"), passwordEnv: "ETCD_CONTROL_PLANE_PASSWORD" },
-        { name: "gateway", role: "gateway", permission: "read", prefix: etcdPrefix(spec, "gateway"), passwordEnv: "ETCD_GATEWAY_PASSWORD" },
+        { name: etcdConsumerUser(spec, "control-plane"), role: "control-plane", permission: "readwrite", prefix: etcdPrefix(spec, "control-plane"), passwordEnv: "ETCD_CONTROL_PLANE_PASSWORD" },
+        { name: etcdConsumerUser(spec, "gateway"), role: "gateway", permission: "read", prefix: etcdPrefix(spec, "gateway"), passwordEnv: "ETCD_GATEWAY_PASSWORD" },
     ];
 }
 
@@ -441,6 +452,40 @@ export ETCDCTL_USER
             : "",
         `verify
 say "etcd healthy: $expected of $expected members"
+`,
+    ].join("\n");
+}
+
+/**
+ * POSIX sh script body, run once every consumer has rolled onto its rotated user: deletes the
+ * previous consumer users (etcd drops their tokens with them), after checking that the active ones
+ * exist. Idempotent; as root; the same `tool` contract as the bootstrap.
+ */
+export function renderEtcdRevokeScript(spec: PlatformSpec, topology: Topology): string {
+    const expected = members(spec, topology).length;
+    const rootVar = etcdUsers(spec).find((u) => u.name === "root")!.passwordEnv;
+    const consumers: EtcdConsumer[] = ["control-plane", "gateway"];
+    const pairs = consumers.map((c) => ({ active: etcdConsumerUser(spec, c), previous: etcdConsumerUser(spec, c, "previous") }));
+    return [
+        scriptPrelude(expected, `etcd consumer user revocation (${pairs.map((p) => p.previous).join(", ")})`),
+        `[ -n "\${${rootVar}-}" ] || die "${rootVar} is not set or empty"
+ETCDCTL_USER="root:$${rootVar}"
+export ETCDCTL_USER
+
+# revoke PREVIOUS ACTIVE: delete PREVIOUS once ACTIVE exists (the consumers run as ACTIVE now).
+revoke() {
+    run user get "$2" >/dev/null || die "the active user $2 is missing: not revoking $1 (run pulumi up again: the bootstrap creates it)"
+    _rc=0
+    _out=$(tool user get "$1" 2>&1) || _rc=$?
+    if [ "$_rc" -ne 0 ]; then
+        case $_out in *'user name not found'*) say "$1: already revoked"; return 0 ;; esac
+        printf '%s\\n' "$_out" >&2
+        die "etcdctl user get $1 failed"
+    fi
+    run user delete "$1" >/dev/null || die "could not delete user $1"
+    say "revoked $1 (its consumers run as $2)"
+}
+${pairs.map((p) => `revoke ${shq(p.previous)} ${shq(p.active)}`).join("\n")}
 `,
     ].join("\n");
 }

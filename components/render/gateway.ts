@@ -2,7 +2,7 @@
 import { stringify } from "yaml";
 import type { PlatformSpec } from "../spec/types";
 import type { Topology } from "../topology/types";
-import { ETCD_TLS_SERVER_NAME, etcdClientUrls, etcdPrefix } from "./etcd";
+import { ETCD_TLS_SERVER_NAME, etcdClientUrls, etcdConsumerUser, etcdPrefix } from "./etcd";
 import { fallbackS3Block, type S3Auth } from "./fallback";
 
 /** Paths inside the gateway and APISIX control-plane containers. */
@@ -66,7 +66,7 @@ export function etcdClientBlock(spec: PlatformSpec, topology: Topology, consumer
         host: etcdClientUrls(spec, topology),
         prefix: etcdPrefix(spec, consumer),
         timeout: 30,
-        ...(spec.etcd.auth ? { user: consumer, password: envRef(SECRET_ENV.etcdPassword) } : {}),
+        ...(spec.etcd.auth ? { user: etcdConsumerUser(spec, consumer), password: envRef(SECRET_ENV.etcdPassword) } : {}),
         ...(spec.etcd.tls ? { tls: { cert: APISIX_PATHS.cert, key: APISIX_PATHS.key, verify: true, sni: ETCD_TLS_SERVER_NAME } } : {}),
     };
 }

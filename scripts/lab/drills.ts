@@ -3,6 +3,7 @@
 // A drill injects its fault, holds it, recovers the way Docker's restart policy or an operator
 // would, and is judged on the client's records and on what etcd holds afterwards.
 // Drills of keepalived VIPs follow the VIP's holders from the kernel's address notifications.
+import { etcdUsers } from "../../components/render/etcd";
 import type { PlatformSpec } from "../../components/spec/types";
 import type { TopologyVip } from "../../components/topology/types";
 import type { LoadResult } from "./agent";
@@ -298,6 +299,13 @@ export function updateDrill(lab: Lab): Drill {
                     facts.etcdSigningCa = `${lab.spec.project}-${lab.spec.stack} etcd CA${g > 0 ? ` ${g}` : ""}`;
                     facts.etcdServerIssuers = Object.entries(await lab.etcdServerIssuers()).map(([m, issuer]) => `${m}: ${issuer}`).join("; ");
                 }
+                // etcd's users: root and the consumers' active users, no other (a consumer password rotation's previous ones revoked).
+                if (lab.spec.etcd.auth) {
+                    const users = await lab.etcdctl(["user", "list"]);
+                    if (users.code !== 0) throw new Error(`etcdctl user list failed after the change:\n${users.out}`);
+                    facts.etcdUsers = users.out.split("\n").filter(Boolean).sort().join(",");
+                    facts.etcdUsersPlanned = etcdUsers(lab.spec).map((u) => u.name).sort().join(",");
+                }
                 // A rotated root password: the member list above came with the new one; the old one is refused.
                 if (rootBefore && rootBefore !== lab.etcdRootPassword) facts.previousRootPassword = /authentication failed/.test((await lab.etcdctl(["member", "list"], undefined, rootBefore)).out) ? "refused" : "still accepted";
             }
@@ -317,6 +325,8 @@ export function updateDrill(lab: Lab): Drill {
                 const issuers = String(etcdServerIssuers).split("; ").map((x) => x.slice(x.indexOf(": ") + 2));
                 checks.push(check("every etcd member serves a certificate of the signing CA", issuers.every((x) => x.endsWith(`CN = ${etcdSigningCa}`)), `signing CA ${etcdSigningCa}; served: ${etcdServerIssuers}`));
             }
+            const { etcdUsers: users, etcdUsersPlanned } = o.report.facts;
+            if (etcdUsersPlanned !== undefined) checks.push(check("etcd's users are root and the consumers' active users (previous ones revoked)", users === etcdUsersPlanned, `users ${users}; planned ${etcdUsersPlanned}`));
             const previous = o.report.facts.previousRootPassword;
             if (previous !== undefined) checks.push(check("etcd takes the rotated root password and refuses the previous one", previous === "refused", `the previous root password is ${previous}`));
             // haproxy drains and holds out a replaced replica until it is healthy and UP; nginx reports, as in rolling-replace.

@@ -23,6 +23,7 @@ import {
     etcdUsers,
     renderEtcdBootstrapScript,
     renderEtcdHealthCheckScript,
+    renderEtcdRevokeScript,
 } from "../../components/render/etcd";
 
 const ETCD_ADDRS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"];
@@ -134,13 +135,13 @@ describe.skipIf(!haveTools)("real etcd cluster from the rendered flags and boots
     });
 
     /** Runs a rendered script with `sh -c`, the way the deploy adapter does. */
-    function runScript(script: string, cert: { cert: string; key: string }, extraEnv: Record<string, string> = {}, timeoutMs = 60_000) {
+    function runScript(script: string, cert: { cert: string; key: string }, extraEnv: Record<string, string> = {}, timeoutMs = 60_000, pollsHealth = true) {
         // Every argv `tool` receives is logged: passwords must never be among them.
         const argvLog = join(pki.dir, "tool-argv.log");
         rmSync(argvLog, { force: true });
         const r = run("sh", ["-c", `${toolDef(urls, pki.ca, cert, argvLog)}\n${script}`], { env: env(extraEnv), timeoutMs });
         const argv = existsSync(argvLog) ? readFileSync(argvLog, "utf8") : "";
-        expect(argv).toMatch(/endpoint health --cluster/);
+        if (pollsHealth) expect(argv).toMatch(/endpoint health --cluster/);
         for (const secret of [pw.root, pw.cp, pw.gw, ...Object.values(extraEnv).filter((v) => v.startsWith("p$"))]) {
             expect(r.out).not.toContain(secret);
             expect(argv).not.toContain(secret);
@@ -273,6 +274,52 @@ describe.skipIf(!haveTools)("real etcd cluster from the rendered flags and boots
         expect(ctl(["get", "/apisix/routes/1"], { user: asGateway() }).status).toBe(0);
         expect(ctl(["user", "list"], { user: `root:${old.root}` }).out).toContain("authentication failed");
         expect(ctl(["user", "list"], { user: asRoot() }).status).toBe(0);
+    });
+
+    it("a consumer password rotation: new users beside the previous ones, which work until the revoke deletes them; the next rotation takes turns back", () => {
+        const at = (n: number): PlatformSpec => ({ ...spec, etcd: { ...spec.etcd, consumerPasswordRotation: n } });
+        const users = () => ctl(["user", "list"], { user: asRoot() }).stdout.split("\n").filter(Boolean).sort();
+        const revoke = (n: number) => runScript(renderEtcdRevokeScript(at(n), topology), memberCert, {}, 60_000, false);
+        const previous = { ...pw };
+        pw.cp = password();
+        pw.gw = password();
+
+        // The revoke refuses to run before the bootstrap has made the active users: consumers would be locked out.
+        const early = revoke(1);
+        expect(early.status).not.toBe(0);
+        expect(early.stderr).toContain("the active user control-plane-alt is missing: not revoking control-plane");
+        expect(users()).toEqual(["control-plane", "gateway", "root"]);
+
+        const boot = runScript(renderEtcdBootstrapScript(at(1), topology), memberCert);
+        expect(boot.status, boot.out).toBe(0);
+        expect(users()).toEqual(["control-plane", "control-plane-alt", "gateway", "gateway-alt", "root"]);
+        // Consumers not rolled yet keep working as the previous users; rolled ones as the new, with the same rights.
+        expect(ctl(["put", "/apisix/routes/3", "old"], { user: `control-plane:${previous.cp}` }).status).toBe(0);
+        expect(ctl(["put", "/apisix/routes/3", "new"], { user: `control-plane-alt:${pw.cp}` }).status).toBe(0);
+        expect(ctl(["get", "/apisix/routes/3", "--print-value-only"], { user: `gateway-alt:${pw.gw}` }).stdout.trim()).toBe("new");
+        expect(ctl(["put", "/apisix/routes/3", "x"], { user: `gateway-alt:${pw.gw}` }).out).toContain("permission denied");
+        expect(ctl(["get", "/apisix/routes/3"], { user: `gateway:${previous.gw}` }).status).toBe(0);
+
+        const r = revoke(1);
+        expect(r.status, r.out).toBe(0);
+        expect(r.stderr).toContain("revoked control-plane (its consumers run as control-plane-alt)");
+        expect(r.stderr).toContain("revoked gateway (its consumers run as gateway-alt)");
+        expect(users()).toEqual(["control-plane-alt", "gateway-alt", "root"]);
+        expect(ctl(["get", "/apisix/routes/3"], { user: `gateway:${previous.gw}` }).out).toContain("authentication failed");
+        expect(ctl(["put", "/apisix/routes/3", "x"], { user: `control-plane:${previous.cp}` }).out).toContain("authentication failed");
+        expect(ctl(["get", "/apisix/routes/3"], { user: `gateway-alt:${pw.gw}` }).status).toBe(0);
+        expect(revoke(1).stderr).toContain("control-plane: already revoked");
+
+        // Rotation 2: back to the first user names, with new passwords.
+        const second = { ...pw };
+        pw.cp = password();
+        pw.gw = password();
+        expect(runScript(renderEtcdBootstrapScript(at(2), topology), memberCert).status).toBe(0);
+        expect(revoke(2).status).toBe(0);
+        expect(users()).toEqual(["control-plane", "gateway", "root"]);
+        expect(ctl(["get", "/apisix/routes/3"], { user: `gateway-alt:${second.gw}` }).out).toContain("authentication failed");
+        expect(ctl(["put", "/apisix/routes/3", "back"], { user: asControlPlane() }).status).toBe(0);
+        expect(ctl(["get", "/apisix/routes/3", "--print-value-only"], { user: asGateway() }).stdout.trim()).toBe("back");
     });
 
     it("refuses passwords etcdctl would cut (whitespace) or empty ones, before touching etcd", () => {

@@ -16,6 +16,7 @@ import {
     etcdMemberArgs,
     etcdMemberName,
     etcdMemberSans,
+    etcdConsumerUser,
     etcdPrefix,
     etcdUsers,
     renderEtcdBootstrapScript,
@@ -185,6 +186,15 @@ describe("etcd users and key prefixes", () => {
             { name: "control-plane", role: "control-plane", permission: "readwrite", prefix: "/apisix", passwordEnv: "ETCD_CONTROL_PLANE_PASSWORD" },
             { name: "gateway", role: "gateway", permission: "read", prefix: "/apisix", passwordEnv: "ETCD_GATEWAY_PASSWORD" },
         ]);
+    });
+
+    it("a consumer password rotation moves each consumer between two users in turn; roles, prefixes and password variables stay", () => {
+        const names = (n: number) => etcdUsers(load({ etcd: { consumerPasswordRotation: n } }).spec).map((u) => `${u.name}:${u.role}:${u.passwordEnv}`);
+        expect(names(1)).toEqual(["root:root:ETCD_ROOT_PASSWORD", "control-plane-alt:control-plane:ETCD_CONTROL_PLANE_PASSWORD", "gateway-alt:gateway:ETCD_GATEWAY_PASSWORD"]);
+        expect(names(2)).toEqual(names(0));
+        expect(names(3)).toEqual(names(1));
+        const spec = load({ etcd: { consumerPasswordRotation: 3 } }).spec;
+        expect([etcdConsumerUser(spec, "gateway"), etcdConsumerUser(spec, "gateway", "previous")]).toEqual(["gateway-alt", "gateway"]);
     });
 
     it("api7-v2: the dashboard owns /api7, gateways read /api7/<clusterId>", () => {

@@ -1,6 +1,8 @@
 // The update drills' planner (scripts/lab/change.ts) on two mock-engine runs of the program: what
 // `pulumi up` would create, update, replace or delete, and in which order.
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { APISIX_PATHS } from "../../components/render/gateway";
 import { planChange, providerOp, type ChangePlan, type RunRecord } from "../../scripts/lab/change";
 import { unwrapSecrets } from "../../scripts/lib/mockEngine";
 import { T, cfg, runPlatform } from "./helpers";
@@ -160,6 +162,34 @@ describe("planning a change to a running stack", () => {
         const env2 = unwrapSecrets(r2.resources.find((r) => r.name === "gateway-ha-etcd-bootstrap")!.inputs.environment) as Record<string, string>;
         expect(env1.ETCD_ROOT_PASSWORD_PREVIOUS).toBe(plain.ETCD_ROOT_PASSWORD);
         expect(env2.ETCD_ROOT_PASSWORD_PREVIOUS).toBe(env1.ETCD_ROOT_PASSWORD);
+    });
+
+    it("consumer password rotation 0 -> 1 -> 2: new users' passwords in the other slot, consumers rolled one at a time, then the previous users revoked", async () => {
+        const at = (n: number) => record({ flavor: "apisix", etcd: { consumerPasswordRotation: n } });
+        const [r0, r1, r2] = [await at(0), await at(1), await at(2)];
+        const first = planChange(r0, r1);
+        expect(ops(first).slice(0, 3)).toEqual(["create gateway-ha-etcd-control-plane-password-alt", "create gateway-ha-etcd-gateway-password-alt", "update gateway-ha-etcd-bootstrap"]);
+        expect(ops(first).at(-1)).toBe("create gateway-ha-etcd-revoke-previous-users");
+        // Every consumer is replaced (new user and password), each role one replica after another; no etcd member changes.
+        const replaced = first.changes.filter((c) => c.type === T.container).map((c) => c.name);
+        expect(replaced.sort()).toEqual(["cp-1-apisix-cp", "cp-2-apisix-cp", "dp-1-gateway", "dp-2-gateway"]);
+        expect(first.dependencies.get(`${T.container}::dp-2-gateway`)).toContain(`${T.command}::dp-1-gateway-rollout`);
+        // The revoke waits for the bootstrap (the new users exist) and for every consumer back in rotation.
+        const revokeDeps = first.dependencies.get(`${T.command}::gateway-ha-etcd-revoke-previous-users`);
+        expect(revokeDeps).toEqual(expect.arrayContaining([`${T.command}::gateway-ha-etcd-bootstrap`, ...replaced.map((n) => `${T.command}::${n}-rollout`)]));
+        const etcdUser = (r: RunRecord) => {
+            const uploads = r.resources.find((x) => x.name === "dp-1-gateway")!.inputs.uploads as { file: string; content: string }[];
+            return parse(uploads.find((u) => u.file === APISIX_PATHS.config)!.content).deployment.etcd.user;
+        };
+        expect([etcdUser(r0), etcdUser(r1), etcdUser(r2)]).toEqual(["gateway", "gateway-alt", "gateway"]);
+        // Only the active slot is protected; the previous one is what the next rotation regenerates.
+        const protectedIn = (r: RunRecord, name: string) => r.registrations.find((g) => g.name === name)!.protect;
+        expect([protectedIn(r1, "gateway-ha-etcd-gateway-password-alt"), protectedIn(r1, "gateway-ha-etcd-gateway-password")]).toEqual([true, false]);
+        const second = planChange(r1, r2);
+        expect(ops(second)).toEqual(expect.arrayContaining(["replace gateway-ha-etcd-control-plane-password", "replace gateway-ha-etcd-gateway-password", "replace gateway-ha-etcd-revoke-previous-users"]));
+        expect(ops(second).filter((c) => c.includes("password-alt"))).toEqual([]);
+        // Before the first rotation there is nothing to revoke: no step.
+        expect(r0.resources.some((r) => r.name.includes("revoke"))).toBe(false);
     });
 
     it("the Docker provider's rule: a container's inputs outside its schema's ForceNew set change in place", () => {

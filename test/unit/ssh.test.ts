@@ -264,6 +264,19 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         for (const m of ["node-1-etcd", "node-2-etcd", "node-3-etcd"]) expect(dependsOn(registration(run, T.remoteCommand, "gateway-ha-etcd-bootstrap"), T.remoteCommand, m)).toBe(true);
     });
 
+    it("a consumer password rotation: the revoke runs on member 1's host after every consumer's run and return steps, before verification; none before the first rotation", async () => {
+        expect(run.resources.some((r) => r.name.includes("revoke"))).toBe(false);
+        const rotated = await runPlatform(sshConfig({ etcd: { consumerPasswordRotation: 1 } }), { stack: STACK, secretKeys: SECRET_KEYS });
+        const revoke = cmd(rotated, "gateway-ha-etcd-revoke-previous-users");
+        expect(connectionOf(revoke).host).toBe(ADDR(0));
+        expect(isSecretWrapper(revoke.inputs.stdin)).toBe(true);
+        expect(stdinOf(revoke)).toContain("revoke 'control-plane' 'control-plane-alt'");
+        const reg = registration(rotated, T.remoteCommand, "gateway-ha-etcd-revoke-previous-users");
+        for (const s of ["node-1-apisix-cp", "node-2-apisix-cp", "node-4-gateway", "node-5-gateway"]) expect(dependsOn(reg, T.remoteCommand, s), s).toBe(true);
+        for (const [svc, lb] of RETURNS) expect(dependsOn(reg, T.remoteCommand, `${svc}-in-${lb}`), svc).toBe(true);
+        expect(dependsOn(registration(rotated, T.remoteCommand, "gateway-ha-ssh-verify-node-4"), T.remoteCommand, "gateway-ha-etcd-revoke-previous-users")).toBe(true);
+    });
+
     it("verification runs on each host after every service and task: its health checks, and from the balancer every gateway's status and the balancer forwarding", () => {
         for (const n of NODES) {
             const reg = registration(run, T.remoteCommand, `gateway-ha-ssh-verify-${n.name}`);
