@@ -194,7 +194,9 @@ export class EtcdCluster extends pulumi.ComponentResource {
         };
 
         // The first deployment's members, kept for good in a record on the deployer: an update
-        // prints the first stdout again, whatever the plan says now.
+        // prints the first stdout again, whatever the plan says now. Bound to the data like the
+        // volumes: after `destroy --exclude-protected`, a record made anew from the plan would make
+        // members added since founders of another cluster (3 -> 7: four of seven, a quorum).
         const planned = etcdInitialCluster(spec, topology);
         const founders = new command.local.Command(
             `${name}-founders`,
@@ -204,7 +206,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 interpreter: ["/bin/sh", "-c"],
                 environment: { [ETCD_FOUNDERS_RECORD_ENV]: planned },
             },
-            child,
+            { ...child, protect: spec.protectData },
         );
 
         if (target.runStep) {

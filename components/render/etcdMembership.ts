@@ -302,11 +302,23 @@ printf '%s\\n' "$id"
  * The gate step's delete: removes the member it gated (ID from PULUMI_COMMAND_STDOUT, else by peer
  * URL) before its service goes, only while the others keep quorum and at least 3 voters remain (a
  * destroyed stack keeps its last three); a leader hands its leadership to another voter first.
- * Gone already, or replaced by a repair: nothing to do.
+ * Gone already, replaced by a repair, or no member answers (the end of a destroy): nothing to do.
  */
 export function renderEtcdRemoveScript(spec: PlatformSpec): string {
     return `${prelude(spec, "etcd member removal")}
-list=$(members) || die "no etcd member answers: cannot remove this member"
+# No answer: no quorum, so no removal is possible. That is how a destroy ends (the engine may stop the
+# other members before the first one's gate goes), and a scale-down only gets here after the
+# bootstrap found the cluster healthy; failing would only block the destroy. Say so and keep it.
+# A few tries first: an election answers nothing for a moment.
+n=1
+until list=$(members); do
+    if [ "$n" -ge 5 ]; then
+        say "no etcd member answers (a destroy stops them one after another): it stays in the membership; if the cluster is still in use, remove it with etcdctl member remove once it answers"
+        exit 0
+    fi
+    n=$((n + 1))
+    sleep "$delay"
+done
 id=$(printf '%s\\n' "\${PULUMI_COMMAND_STDOUT-}" | grep . | tail -n 1 | tr -cd '0-9a-f') || id=
 # By the recorded ID only: after a repair the same peer URL belongs to the new incarnation.
 if [ -n "$id" ]; then me=$(printf '%s\\n' "$list" | awk -F'|' -v id="$id" '$1 == id'); else me=$(this_member "$list"); fi

@@ -171,3 +171,35 @@ export function planChange(before: RunRecord, after: RunRecord, opts: { replace?
 export function describePlan(plan: ChangePlan): string[] {
     return plan.changes.map((c) => `${c.op.padEnd(7)} ${c.type} ${c.name}${c.op === "replace" && c.deleteFirst ? " (delete first)" : ""}: ${c.reason}`);
 }
+
+/**
+ * `pulumi destroy --exclude-protected`: every resource not protected deleted, dependents first
+ * (the reverse of the registration order, which puts dependencies first), and what stays in the
+ * state: the protected resources and their parent components.
+ */
+export function planDestroy(before: RunRecord): { plan: ChangePlan; kept: RunRecord } {
+    const regOf = (r: RecordedResource) => before.registrations.find((g) => g.type === r.type && g.name === r.name);
+    // The protected resources stay, and with them their parent components.
+    const stays = new Set(before.resources.filter((r) => regOf(r)?.protect).map((r) => r.urn));
+    for (let grew = true; grew; ) {
+        grew = false;
+        for (const r of before.resources) {
+            const parent = stays.has(r.urn) ? regOf(r)?.parent : undefined;
+            if (parent && !stays.has(parent) && before.resources.some((x) => x.urn === parent)) {
+                stays.add(parent);
+                grew = true;
+            }
+        }
+    }
+    const deleted = before.resources.filter((r) => !stays.has(r.urn)).reverse();
+    const kept = before.resources.filter((r) => stays.has(r.urn));
+    return {
+        plan: {
+            changes: deleted.map((r) => ({ key: keyOf(r), type: r.type, name: r.name, op: "delete", reason: "destroy --exclude-protected", deleteFirst: false, before: r })),
+            dependencies: new Map(),
+            dependents: new Map(),
+            replace: [],
+        },
+        kept: { resources: kept, registrations: before.registrations.filter((g) => kept.some((r) => r.type === g.type && r.name === g.name)) },
+    };
+}

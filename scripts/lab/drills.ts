@@ -263,9 +263,16 @@ export function updateDrill(lab: Lab): Drill {
     const change = lab.change!;
     return {
         id: "update",
-        title: `pulumi up with ${change.sets.join(" ")}: ${change.plan.changes.length} resource changes applied in the engine's order${lab.then.map((t) => `; then pulumi up with ${t}`).join("")}`,
+        title: change.destroy
+            ? `pulumi destroy --exclude-protected (${change.plan.changes.length} resources deleted, the protected ones kept), then pulumi up with the same config, under load`
+            : `pulumi up with ${change.sets.join(" ")}: ${change.plan.changes.length} resource changes applied in the engine's order${lab.then.map((t) => `; then pulumi up with ${t}`).join("")}`,
         async run({ lab, fault, facts }) {
             fault();
+            // A destroy is an outage by design: what must hold is that the next `up` comes back on the kept data.
+            if (change.destroy) {
+                facts.destroyed = "yes";
+                if (!noEtcd(lab)) facts.etcdClusterBefore = await etcdClusterId(lab);
+            }
             // A lost disk first: the next `up` (its --replace) is what repairs the member.
             if (change.wipe) facts.wipedMember = await lab.wipeEtcdData(change.wipe);
             const rootBefore = lab.etcdRootPassword;
@@ -287,6 +294,7 @@ export function updateDrill(lab: Lab): Drill {
             // Back on the changed stack: a route written now reaches every gateway.
             facts.newRouteOnEveryGatewayMs = await newRouteOnEveryGatewayMs(lab, "after-update");
             if (!noEtcd(lab)) {
+                if (change.destroy) facts.etcdClusterAfter = await etcdClusterId(lab);
                 // etcd's own view: exactly the planned members, each started and voting.
                 const listed = await lab.etcdctl(["member", "list"]);
                 if (listed.code !== 0) throw new Error(`etcdctl member list failed after the change:\n${listed.out}`);
@@ -312,12 +320,19 @@ export function updateDrill(lab: Lab): Drill {
         },
         checks: (o) => {
             const most = String(o.report.facts.mostOutAtOnce ?? "");
+            const destroyed = o.report.facts.destroyed === "yes";
             const checks = [
                 // `pulumi up` never takes two replicas of a role out together: etcd keeps its quorum, gateways and control plane one serving.
-                check("one replica of a role out at a time", most === "none" || most.split(", ").every((x) => Number(x.split(" ").pop()) <= 1), `most replicas out at once, by role: ${most}`),
+                ...(destroyed ? [] : [check("one replica of a role out at a time", most === "none" || most.split(", ").every((x) => Number(x.split(" ").pop()) <= 1), `most replicas out at once, by role: ${most}`)]),
+                // After a destroy: every write acknowledged before it is in the store the next `up` brought back.
                 noLostWrites(o),
-                writesResumed(o),
+                // The load's writer keeps the Admin API key it started with, which a destroy does not keep (the
+                // next `up` generates a new one); a route written after it with the new key, to every gateway, is the test then.
+                destroyed ? check("a route written after the up reaches every gateway", typeof o.report.facts.newRouteOnEveryGatewayMs === "number", `in ${o.report.facts.newRouteOnEveryGatewayMs} ms`) : writesResumed(o),
             ];
+            const { etcdClusterBefore, etcdClusterAfter } = o.report.facts;
+            if (etcdClusterBefore !== undefined)
+                checks.push(check("the next up reuses etcd's data: the same cluster, not a new one", etcdClusterAfter === etcdClusterBefore, `cluster ID before the destroy ${etcdClusterBefore}; after the up ${etcdClusterAfter}`));
             const { etcdVoters, etcdPlanned } = o.report.facts;
             if (etcdPlanned !== undefined) checks.push(check("etcd's members are the planned ones, all voting", etcdVoters === etcdPlanned, `voters ${etcdVoters}; planned ${etcdPlanned}`));
             const { etcdSigningCa, etcdServerIssuers } = o.report.facts;
@@ -330,10 +345,18 @@ export function updateDrill(lab: Lab): Drill {
             const previous = o.report.facts.previousRootPassword;
             if (previous !== undefined) checks.push(check("etcd takes the rotated root password and refuses the previous one", previous === "refused", `the previous root password is ${previous}`));
             // haproxy drains and holds out a replaced replica until it is healthy and UP; nginx reports, as in rolling-replace.
-            if (o.report.facts.activeChecks === "yes") checks.unshift(noReadFailures(o), check("no failed writes", o.report.writes.failed === 0, `${o.report.writes.failed} of ${o.report.writes.sent} route PUTs failed`));
+            if (o.report.facts.activeChecks === "yes" && !destroyed) checks.unshift(noReadFailures(o), check("no failed writes", o.report.writes.failed === 0, `${o.report.writes.failed} of ${o.report.writes.sent} route PUTs failed`));
             return checks;
         },
     };
+}
+
+/** The etcd cluster's ID (decimal, from `endpoint status`): a cluster formed anew has another. */
+async function etcdClusterId(lab: Lab): Promise<string> {
+    const r = await lab.etcdctl(["endpoint", "status", "-w", "json"]);
+    const id = /"cluster_id":(\d+)/.exec(r.out)?.[1];
+    if (!id) throw new Error(`etcdctl endpoint status gave no cluster ID:\n${r.out}`);
+    return id;
 }
 
 /** Services with a rollout step, in the order `pulumi up` replaces them: gateways, then the control plane. */
@@ -661,7 +684,10 @@ export async function runDrill(lab: Lab, drill: Drill, index: number): Promise<D
     }
     const load = await lab.stopLoad();
     const endAt = Date.now();
-    const present = await lab.routeIds(idPrefix);
+    // A drill that failed may leave no store to ask: then its own error is the one to report.
+    const present = await lab.routeIds(idPrefix).catch((e: unknown) => {
+        throw error ? new Error(`drill ${drill.id} failed: ${error instanceof Error ? error.message : String(error)}\n(and the store could not be read afterwards: ${e instanceof Error ? e.message.split("\n")[0] : String(e)})`) : e;
+    });
     const lost = lostWrites(load.writes, present);
     const writes = streamFigures(load.writes, faultAt || endAt, endAt);
     facts.activeChecks = lab.spec.loadBalancer.kind === "haproxy" ? "yes" : "no";

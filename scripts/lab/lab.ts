@@ -17,7 +17,7 @@ import { previewPlatform } from "../preview-offline";
 import { databaseArgv, databaseHealthy, databaseRouteIds, planDatabase, seedDatabase, type LabDatabase } from "./database";
 import { issueDpIdentity } from "./standins/dpIdentity";
 import { labDeployment, labSubnet, type LabDeployment, type LabService } from "./deployment";
-import { planChange, type ChangePlan, type PlannedChange } from "./change";
+import { planChange, planDestroy, type ChangePlan, type PlannedChange } from "./change";
 import { statefulRealState } from "./realState";
 import type { RecordedResource } from "../lib/mockEngine";
 import { ROLLOUT_CONTAINER_ENV, reloadFileVar } from "../../components/targets/docker";
@@ -80,8 +80,10 @@ export interface LabChange {
     sets: string[];
     after: LabDeployment;
     plan: ChangePlan;
-    refresh: Refresh;
+    refresh?: Refresh;
     wipe?: string;
+    /** `pulumi destroy --exclude-protected`: the one further step (then) is `pulumi up` with the same config. */
+    destroy?: true;
 }
 
 export class Lab {
@@ -114,13 +116,26 @@ export class Lab {
     then: string[] = [];
     private planTo?: (sets: string[], from: LabDeployment) => Promise<LabChange>;
 
-    /** The `k`th further `pulumi up` (--then), planned from what runs now: the changes so far and its own. */
+    private planReup?: (from: LabDeployment) => Promise<LabChange>;
+
+    /** The `k`th further `pulumi up` (--then), planned from what runs now: the changes so far and its own. After a destroy: the stack again. */
     async planThen(k: number): Promise<LabChange> {
+        if (this.change?.destroy) return this.planReup!(this.d);
         const sets = [...this.change!.sets.filter((x) => !x.startsWith("--replace ")), ...this.then.slice(0, k + 1)];
         return this.planTo!(sets, this.d);
     }
 
-    static async create(args: { stack: string; configFile?: string; sets: string[]; workDir: string; changes?: string[]; replace?: string[]; wipe?: string; then?: string[] }): Promise<Lab> {
+    static async create(args: {
+        stack: string;
+        configFile?: string;
+        sets: string[];
+        workDir: string;
+        changes?: string[];
+        replace?: string[];
+        wipe?: string;
+        then?: string[];
+        destroy?: boolean;
+    }): Promise<Lab> {
         let sets = args.sets;
         let database: LabDatabase | undefined;
         const { spec, topology } = previewPlatform(args).platform;
@@ -149,14 +164,27 @@ export class Lab {
             return { sets: [...changes, ...replaced.map((r) => `--replace ${r}`)], after, plan: planChange(from.record!, after.record!, { replace: replaced }), refresh };
         };
         const changes = args.changes ?? [];
-        const change = changes.length || replace.length ? { ...(await planTo(changes, d, replace)), ...(args.wipe ? { wipe: args.wipe } : {}) } : undefined;
+        let change: LabChange | undefined = changes.length || replace.length ? { ...(await planTo(changes, d, replace)), ...(args.wipe ? { wipe: args.wipe } : {}) } : undefined;
+        let planReup: ((from: LabDeployment) => Promise<LabChange>) | undefined;
+        if (args.destroy) {
+            // What stays in the state runs nothing: the protected resources are volumes, passwords and records.
+            const { plan, kept } = planDestroy(d.record!);
+            change = { sets: ["destroy --exclude-protected"], after: { ...d, services: [], tasks: [], record: kept }, plan, destroy: true };
+            planReup = (from) => {
+                // The state forgets what the destroy deleted: created again, it gets new values (the CA, keys, unprotected passwords).
+                state.forget(plan.changes.map((c) => c.key));
+                for (const c of plan.changes) observed.delete(c.name);
+                return planTo([], from);
+            };
+        }
         if (d.spec.loadBalancer.kind === "lvs" && !existsSync("/proc/net/ip_vs")) throw new Error("kind lvs needs IPVS in the kernel (/proc/net/ip_vs; modprobe ip_vs), which this machine lacks");
         rmSync(args.workDir, { recursive: true, force: true });
         mkdirSync(args.workDir, { recursive: true, mode: 0o700 });
         const lab = new Lab(d, args.workDir, database);
         lab.change = change;
-        lab.then = args.then ?? [];
+        lab.then = args.destroy ? ["the same config"] : (args.then ?? []);
         lab.planTo = planTo;
+        lab.planReup = planReup;
         return lab;
     }
 

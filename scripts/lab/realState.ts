@@ -115,10 +115,10 @@ function password(inputs: Inputs): string {
  * as Pulumi keeps an unchanged resource's outputs. Two previews through it (before and after a
  * config change) differ only where `pulumi up` would create or replace something.
  */
-export function statefulRealState(observed: ReadonlyMap<string, string> = new Map()): StateHook {
+export function statefulRealState(observed: ReadonlyMap<string, string> = new Map()): StateHook & { forget(keys: string[]): void } {
     const kept = new Map<string, Record<string, unknown> | undefined>();
     const last = new Map<string, { inputs: Record<string, unknown>; state: Record<string, unknown> | undefined }>();
-    return (type, name, rawInputs) => {
+    const hook: StateHook = (type, name, rawInputs) => {
         const key = `${type}::${name}::${JSON.stringify(rawInputs)}`;
         if (!kept.has(key)) {
             const before = last.get(`${type}::${name}`);
@@ -133,6 +133,14 @@ export function statefulRealState(observed: ReadonlyMap<string, string> = new Ma
         last.set(`${type}::${name}`, { inputs: rawInputs, state });
         return state;
     };
+    /** Resources (`type::name`) deleted from the state: created again, they get new values (new passwords, keys, certificates). */
+    const forget = (keys: string[]) => {
+        for (const k of keys) {
+            last.delete(k);
+            for (const x of [...kept.keys()]) if (x.startsWith(`${k}::`)) kept.delete(x);
+        }
+    };
+    return Object.assign(hook, { forget });
 }
 
 const LOCAL_COMMAND = "command:local:Command";

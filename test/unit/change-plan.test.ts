@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { APISIX_PATHS } from "../../components/render/gateway";
-import { planChange, providerOp, type ChangePlan, type RunRecord } from "../../scripts/lab/change";
+import { planChange, planDestroy, providerOp, type ChangePlan, type RunRecord } from "../../scripts/lab/change";
 import { unwrapSecrets } from "../../scripts/lib/mockEngine";
 import { T, cfg, runPlatform } from "./helpers";
 
@@ -190,6 +190,31 @@ describe("planning a change to a running stack", () => {
         expect(ops(second).filter((c) => c.includes("password-alt"))).toEqual([]);
         // Before the first rotation there is nothing to revoke: no step.
         expect(r0.resources.some((r) => r.name.includes("revoke"))).toBe(false);
+    });
+
+    it("destroy --exclude-protected: everything but the etcd volumes, the active passwords and the founders record (with their parents) deleted, dependents first", async () => {
+        const r = await record({ flavor: "apisix" });
+        const { plan, kept } = planDestroy(r);
+        const keptNames = kept.resources.filter((x) => !x.type.startsWith("gateway-ha:")).map((x) => x.name).sort();
+        expect(keptNames).toEqual([
+            "etcd-1-etcd-data",
+            "etcd-2-etcd-data",
+            "etcd-3-etcd-data",
+            "gateway-ha-etcd-control-plane-password",
+            "gateway-ha-etcd-founders",
+            "gateway-ha-etcd-gateway-password",
+            "gateway-ha-etcd-root-password",
+        ]);
+        // Their parents stay in the state too (the engine keeps a protected resource's ancestors).
+        expect(kept.resources.filter((x) => x.type.startsWith("gateway-ha:")).map((x) => x.name).sort()).toEqual(["gateway-ha", "gateway-ha-etcd"]);
+        expect(plan.changes.every((c) => c.op === "delete")).toBe(true);
+        expect(plan.changes).toHaveLength(r.resources.length - kept.resources.length);
+        // A member's gate (its removal) goes before its container; a container before the network it joins.
+        const at = (name: string) => plan.changes.findIndex((c) => c.name === name);
+        for (const m of [1, 2, 3]) expect(at(`etcd-${m}-etcd-gate`)).toBeLessThan(at(`etcd-${m}-etcd`));
+        expect(at("dp-1-gateway")).toBeLessThan(at("gateway-ha-docker-network"));
+        // Without protectData nothing stays.
+        expect(planDestroy(await record({ flavor: "apisix", protectData: false })).kept.resources.filter((x) => !x.type.startsWith("gateway-ha:"))).toEqual([]);
     });
 
     it("the Docker provider's rule: a container's inputs outside its schema's ForceNew set change in place", () => {

@@ -21,7 +21,7 @@ import { DATABASE_PORT, planDatabase } from "../../scripts/lab/database";
 import { loadApi7Config } from "../../scripts/lab/standins/api7";
 import { loadConsoleConfig } from "../../scripts/lab/standins/api7v2Console";
 import { testDpIdentity } from "../config";
-import { usageExtensions } from "../../scripts/lab/realState";
+import { statefulRealState, usageExtensions } from "../../scripts/lab/realState";
 import { describeLast, formatTable, lostWrites, resumed, streamFigures, unavailabilityWindowMs, type DrillReport, type LabReport } from "../../scripts/lab/report";
 import { parseLabArgs } from "../../scripts/lab/run";
 import { procStat } from "../../scripts/lab/processes";
@@ -184,6 +184,16 @@ describe("realState: the dev stack's PKI and passwords are real", () => {
         expect(cpPw(other)).not.toBe(cpPw(d));
         expect(other.outputs.adminKey).not.toBe(d.outputs.adminKey);
         expect(new X509Certificate(other.outputs.etcdCaCert as string).fingerprint256).not.toBe(ca.fingerprint256);
+    });
+
+    it("the lab's state keeps a resource's values for the same inputs, and forgets them when a destroy deleted it", () => {
+        const state = statefulRealState();
+        const pw = (name: string) => (state("random:index/randomPassword:RandomPassword", name, { length: 32, special: false }) as { result: { value: string } }).result.value;
+        const [a, b] = [pw("a"), pw("b")];
+        expect([pw("a"), pw("b")]).toEqual([a, b]);
+        state.forget(["random:index/randomPassword:RandomPassword::a"]);
+        expect(pw("a")).not.toBe(a);
+        expect(pw("b")).toBe(b);
     });
 
     describe("usageExtensions (tls allowedUses → openssl extension lines)", () => {
@@ -808,7 +818,7 @@ describe("lab helpers and argument parsing", () => {
 
     describe("parseLabArgs", () => {
         it("defaults to the dev stack and lab-report.json", () => {
-            expect(parseLabArgs([])).toEqual({ stack: "dev", sets: [], changes: [], replace: [], then: [], report: "lab-report.json", drills: [] });
+            expect(parseLabArgs([])).toEqual({ stack: "dev", sets: [], changes: [], replace: [], then: [], destroy: false, report: "lab-report.json", drills: [] });
         });
         it("reads every option, --set repeatedly", () => {
             expect(parseLabArgs(["--stack", "s1", "--config-file", "f.yaml", "--set", "a=1", "--set", "b.c=2", "--report", "out.json", "--drills", "vip-keepalived-kill,lvs-real-server-failure"])).toEqual({
@@ -819,6 +829,7 @@ describe("lab helpers and argument parsing", () => {
                 changes: [],
                 replace: [],
                 then: [],
+                destroy: false,
                 report: "out.json",
             });
         });
@@ -834,6 +845,11 @@ describe("lab helpers and argument parsing", () => {
         it("reads --then repeatedly, in order: further `pulumi up`s after a change", () => {
             expect(parseLabArgs(["--change", "etcd.caTrust=[0,1]", "--then", "etcd.caGeneration=1", "--then", "etcd.caTrust=[1]"]).then).toEqual(["etcd.caGeneration=1", "etcd.caTrust=[1]"]);
             expect(() => parseLabArgs(["--then", "etcd.caGeneration=1"])).toThrow(/--then is a further `pulumi up` after the change: give --change or --replace too/);
+        });
+        it("reads --destroy, the update drill on its own: destroy --exclude-protected, then up", () => {
+            expect(parseLabArgs(["--set", "loadBalancer.kind=haproxy", "--destroy"])).toMatchObject({ destroy: true, changes: [], sets: ["loadBalancer.kind=haproxy"] });
+            for (const extra of [["--change", "a=1"], ["--replace", "x"], ["--wipe", "etcd-2"], ["--drills", "kill-gateway"]])
+                expect(() => parseLabArgs(["--destroy", ...extra]), extra[0]).toThrow(/--destroy is the update drill on its own/);
         });
         it("throws a usage error on an unknown argument or a missing value", () => {
             expect(() => parseLabArgs(["--bogus"])).toThrow(UsageError);
