@@ -244,7 +244,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
                     triggers: [spec.etcd.consumerPasswordRotation],
                 };
                 const opts = { ...child, dependsOn: [this.ready, ...after] };
-                return target.runStep ? target.runStep({ ...task, runInAny: specs }, opts).resource : target.runTask({ ...task, runIn: specs[0] }, opts);
+                if (target.runStep) return target.runStep({ ...task, runInAny: specs }, opts).resource;
+                return (target.runAtDeploy ?? target.runTask).call(target, { ...task, runIn: specs[0] }, opts);
             };
 
         this.clientUrls = etcdClientUrls(spec, topology);

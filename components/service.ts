@@ -225,6 +225,12 @@ export interface Target {
     runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): pulumi.CustomResource;
     /** Targets that can run steps on the deployer with any member's tool (docker); etcd membership needs it. */
     runStep?(step: StepSpec, opts: pulumi.CustomResourceOptions): StepResult;
+    /**
+     * Targets whose runTask runs at every boot (aws): a task run once when `pulumi up` reaches it,
+     * after its dependsOn, such as the revocation that ends a consumer password rotation. On the
+     * others runTask already runs that way.
+     */
+    runAtDeploy?(task: TaskSpec, opts: pulumi.CustomResourceOptions): pulumi.CustomResource;
     entryPoints(): EntryPoints;
     /**
      * The IAM role a role's nodes run under, when the target gives nodes one (aws instance

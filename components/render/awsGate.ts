@@ -5,7 +5,7 @@
 // otherwise; the next instance of the role waits for that answer. Needs the AWS CLI v2 where
 // `pulumi up` runs, with the credentials the provider uses.
 import { LABELS } from "../service";
-import { NODE_PATHS } from "./cloudInit";
+import { NODE_PATHS, toolFunction } from "./cloudInit";
 import { q } from "./ssh";
 
 /** The instance the gate asks, from the step's environment (an Output of the instance). */
@@ -72,37 +72,86 @@ export function renderNodeGateCheck(g: NodeGate): string {
     ].join("\n");
 }
 
+/** A script sent to one instance through SSM Run Command and waited for, from the deployer. */
+export interface SsmRun {
+    node: string;
+    region: string;
+    /** What SSM shows for the command. */
+    comment: string;
+    /** The instance's script (root, AWS-RunShellScript); its stdout is printed (all of it, or its last line). */
+    body: string;
+    runSeconds: number;
+    reachTimeoutSeconds: number;
+    pollSeconds: number;
+    /** Said after the instance's output when it fails (in double quotes: $status is SSM's verdict). */
+    failure: string;
+    /** Print only the last line of a successful run's output. */
+    lastLineOnly?: boolean;
+}
+
 /**
- * The deployer's side: send the check (base64, so no quoting reaches SSM's JSON), retried while the
+ * The deployer's side: send the body (base64, so no quoting reaches SSM's JSON), retried while the
  * instance's agent has not registered yet, then poll the invocation to its end and print what the
  * instance said. Exit 0 only on Success.
  */
-export function renderNodeGateScript(g: NodeGate): string {
-    const check = Buffer.from(renderNodeGateCheck(g), "utf8").toString("base64");
-    const runFor = g.healthTimeoutSeconds + 300;
+export function renderSsmRunScript(r: SsmRun): string {
+    const body = Buffer.from(r.body, "utf8").toString("base64");
     return `set -eu
-command -v aws >/dev/null || { echo "gateway-ha: the AWS CLI (aws) is needed where pulumi up runs, for the health gate of ${g.node}" >&2; exit 1; }
+command -v aws >/dev/null || { echo "gateway-ha: the AWS CLI (aws) is needed where pulumi up runs, for ${r.comment}" >&2; exit 1; }
 id=\${${GATE_INSTANCE_ENV}:?}
-region=${q(g.region)}
-params='{"commands":["echo ${check} | base64 -d | sh"],"executionTimeout":["${runFor}"]}'
-deadline=$(( $(date +%s) + ${g.reachTimeoutSeconds} ))
+region=${q(r.region)}
+params='{"commands":["echo ${body} | base64 -d | sh"],"executionTimeout":["${r.runSeconds}"]}'
+deadline=$(( $(date +%s) + ${r.reachTimeoutSeconds} ))
 while :; do
-    if cmd=$(aws ssm send-command --region "$region" --instance-ids "$id" --document-name AWS-RunShellScript --comment ${q(`gateway-ha health gate ${g.node}`)} --parameters "$params" --query Command.CommandId --output text 2>&1); then break; fi
-    case "$cmd" in *InvalidInstanceId*) ;; *) echo "gateway-ha: ${g.node}: aws ssm send-command failed: $cmd" >&2; exit 1 ;; esac
-    [ "$(date +%s)" -lt "$deadline" ] || { echo "gateway-ha: ${g.node} ($id) is not reachable through SSM after ${g.reachTimeoutSeconds} s (its agent has not registered: no route to SSM, or no instance profile)" >&2; exit 1; }
-    sleep ${g.pollSeconds}
+    if cmd=$(aws ssm send-command --region "$region" --instance-ids "$id" --document-name AWS-RunShellScript --comment ${q(r.comment)} --parameters "$params" --query Command.CommandId --output text 2>&1); then break; fi
+    case "$cmd" in *InvalidInstanceId*) ;; *) echo "gateway-ha: ${r.node}: aws ssm send-command failed: $cmd" >&2; exit 1 ;; esac
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "gateway-ha: ${r.node} ($id) is not reachable through SSM after ${r.reachTimeoutSeconds} s (its agent has not registered: no route to SSM, or no instance profile)" >&2; exit 1; }
+    sleep ${r.pollSeconds}
 done
-deadline=$(( $(date +%s) + ${runFor + 60} ))
+deadline=$(( $(date +%s) + ${r.runSeconds + 60} ))
 while :; do
     status=$(aws ssm get-command-invocation --region "$region" --command-id "$cmd" --instance-id "$id" --query Status --output text 2>/dev/null) || status=Pending
     case "$status" in Success | Failed | Cancelled | TimedOut | DeliveryTimedOut | ExecutionTimedOut | Undeliverable | Terminated) break ;; esac
-    [ "$(date +%s)" -lt "$deadline" ] || { echo "gateway-ha: ${g.node}: the health gate's command $cmd is still $status" >&2; exit 1; }
-    sleep ${g.pollSeconds}
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "gateway-ha: ${r.node}: the command $cmd (${r.comment}) is still $status" >&2; exit 1; }
+    sleep ${r.pollSeconds}
 done
 out=$(aws ssm get-command-invocation --region "$region" --command-id "$cmd" --instance-id "$id" --query StandardOutputContent --output text 2>&1) || out=
-if [ "$status" = Success ]; then printf '%s\\n' "$out" | tail -n 1; exit 0; fi
+if [ "$status" = Success ]; then printf '%s\\n' "$out"${r.lastLineOnly ? " | tail -n 1" : ""}; exit 0; fi
 printf '%s\\n' "$out" >&2
-echo "gateway-ha: ${g.node} ($id) failed its health gate ($status): pulumi up stops here, before the next node of its role" >&2
+echo "gateway-ha: ${r.node} ($id) ${r.failure}" >&2
 exit 1
 `;
+}
+
+/** The deployer's side of the health gate: the check through SSM; on failure `pulumi up` stops before the next node of the role. */
+export function renderNodeGateScript(g: NodeGate): string {
+    return renderSsmRunScript({
+        node: g.node,
+        region: g.region,
+        comment: `gateway-ha health gate ${g.node}`,
+        body: renderNodeGateCheck(g),
+        runSeconds: g.healthTimeoutSeconds + 300,
+        reachTimeoutSeconds: g.reachTimeoutSeconds,
+        pollSeconds: g.pollSeconds,
+        failure: "failed its health gate ($status): pulumi up stops here, before the next node of its role",
+        lastLineOnly: true,
+    });
+}
+
+/**
+ * A task the instance runs when `pulumi up` reaches it (not at boot): its environment read from
+ * the node's own SSM parameters (the instance role may read them), \`tool\` running toolArgv in
+ * its container, output and errors together for the deployer's log. No secret is in the body.
+ */
+export function renderTaskOnInstance(t: { region: string; container: string; toolArgv: string[]; toolEnv: string[]; script: string; env: { name: string; parameter: string }[] }): string {
+    return [
+        "exec 2>&1",
+        "set -eu",
+        ...t.env.flatMap((e) => [
+            `${e.name}=$(aws ssm get-parameter --region ${q(t.region)} --with-decryption --name ${q(e.parameter)} --query Parameter.Value --output text) || { echo "gateway-ha: could not read ${e.parameter}"; exit 1; }`,
+            `export ${e.name}`,
+        ]),
+        toolFunction(t),
+        t.script,
+    ].join("\n");
 }

@@ -309,9 +309,11 @@ export function renderEtcdRemoveScript(spec: PlatformSpec): string {
 # No answer: no quorum, so no removal is possible. That is how a destroy ends (the engine may stop the
 # other members before the first one's gate goes), and a scale-down only gets here after the
 # bootstrap found the cluster healthy; failing would only block the destroy. Say so and keep it.
-# A few tries first: an election answers nothing for a moment.
+# A few tries first: an election answers nothing for a moment. A refused password is no such case:
+# the step holds the root password of its last run, which a rotation in this same up has changed.
 n=1
 until list=$(members); do
+    case $(tool member list 2>&1) in *'authentication failed'*) die "etcd refused the root password this step last ran with: a root password rotation in the same pulumi up as removing this member; run pulumi up again with the previous member count, then remove it in an up of its own" ;; esac
     if [ "$n" -ge 5 ]; then
         say "no etcd member answers (a destroy stops them one after another): it stays in the membership; if the cluster is still in use, remove it with etcdctl member remove once it answers"
         exit 0

@@ -250,18 +250,13 @@ export function checkEtcdCaTrust(etcd: Pick<PlatformConfig["etcd"], "tls" | "caG
 }
 
 /** The CA generations trusted, oldest first. */
-/**
- * A consumer password rotation ends with a step that revokes the previous users once every consumer
- * has rolled onto the new ones; the aws target runs its tasks at boot, so it has no such step yet.
- */
-export function checkConsumerPasswordRotation(c: Pick<PlatformConfig, "target" | "flavor"> & { etcd: Pick<PlatformConfig["etcd"], "auth" | "consumerPasswordRotation"> }): Issues {
+/** A consumer password rotation needs consumers with passwords: etcd with auth. */
+export function checkConsumerPasswordRotation(c: Pick<PlatformConfig, "flavor"> & { etcd: Pick<PlatformConfig["etcd"], "auth" | "consumerPasswordRotation"> }): Issues {
     const value = c.etcd.consumerPasswordRotation;
     if (value === 0) return [];
     const key = "etcd.consumerPasswordRotation";
     if (c.flavor === "api7-v3") return [{ key, value, rule: "flavor api7-v3 has no etcd: its gateways authenticate to the DP Manager by certificate" }];
     if (!c.etcd.auth) return [{ key, value, rule: "needs etcd.auth: without auth the consumers have no passwords" }];
-    if (c.target === "aws")
-        return [{ key, value, rule: "not on target aws yet: it would leave the previous users valid (its tasks run at boot, so nothing revokes them after the consumers roll); rotate on docker or ssh" }];
     return [];
 }
 

@@ -7,9 +7,9 @@ import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
-import { GATE_INSTANCE_ENV, renderNodeGateScript } from "../render/awsGate";
+import { GATE_INSTANCE_ENV, renderNodeGateScript, renderSsmRunScript, renderTaskOnInstance } from "../render/awsGate";
 import { checkUserDataSize, renderCloudConfig, type NodeBoot, type NodeService, type NodeTask } from "../render/cloudInit";
-import { planTimeCommand, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec, type WorkloadRole } from "../service";
+import { dependsOnList, planTimeCommand, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec, type WorkloadRole } from "../service";
 import type { Role } from "../spec/schema";
 import type { PlatformSpec } from "../spec/types";
 import { firewallRules, type FirewallGroup } from "../topology/firewall";
@@ -62,6 +62,8 @@ const ruleDescription = (s: string) => s.replace(/[^A-Za-z0-9. _\-:/()#,@[\]+=&;
 interface NodeState {
     node: TopologyNode;
     instance: aws.ec2.Instance;
+    /** Its health gate: done once the instance has booted this user data and its services are healthy. */
+    gate: command.local.Command;
     services: pulumi.Output<NodeService>[];
     tasks: pulumi.Output<NodeTask>[];
     /** Non-secret file contents, checked for Pulumi secrets before they go into user data. */
@@ -283,7 +285,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                 { parent: this, dependsOn: [instance] },
             );
             previousOfRole.set(primary, gate);
-            this.nodes.set(node.name, { node, instance, services: [], tasks: [], plainContents: [], parameterVersions: [], resolveUserData });
+            this.nodes.set(node.name, { node, instance, gate, services: [], tasks: [], plainContents: [], parameterVersions: [], resolveUserData });
 
             // The instance may read its own node's parameters only: the condition ties the grant to this instance.
             new aws.iam.RolePolicy(
@@ -428,7 +430,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
     }
 
     /** A SecureString parameter under the node's prefix; the value stays a Pulumi secret. */
-    private parameter(node: string, key: string, value: pulumi.Input<string>, parent: pulumi.Resource | undefined): pulumi.Output<string> {
+    private parameter(node: string, key: string, value: pulumi.Input<string>, parent: pulumi.Resource | undefined, readAtBoot = true): pulumi.Output<string> {
         const path = `${parameterPrefix(this.spec, node)}/${key}`.replace(/[^A-Za-z0-9_.\-/]/g, "_");
         const parameter = new aws.ssm.Parameter(
             `${slug(path.slice(`/gateway-ha/${this.spec.stack}/`.length))}`,
@@ -436,7 +438,8 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
             { name: path, type: "SecureString", tier: "Intelligent-Tiering", value: pulumi.secret(value), tags: { [TAGS.node]: node } },
             { parent: parent ?? this, provider: this.provider },
         );
-        this.nodes.get(node)!.parameterVersions.push(parameter.version);
+        // Only what the boot reads restarts the node when it changes.
+        if (readAtBoot) this.nodes.get(node)!.parameterVersions.push(parameter.version);
         return parameter.name;
     }
 
@@ -499,6 +502,36 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
             pulumi.all(env).apply((e) => ({ name: task.name, container: task.runIn.name, toolArgv: task.toolArgv, toolEnv: task.toolEnv, script: task.script, env: e })),
         );
         return s.instance;
+    }
+
+    /**
+     * Not at boot: when `pulumi up` reaches it, after every node has passed its gate (the components'
+     * instances are the target's, so their dependsOn cannot say which), the instance of the task's
+     * service runs it through SSM Run Command. Its environment goes to the node's parameters, which
+     * the instance reads itself, so no secret is in the command; changing one restarts nothing.
+     */
+    runAtDeploy(task: TaskSpec, opts: pulumi.CustomResourceOptions): command.local.Command {
+        const s = this.state(task.runIn.node, `runAtDeploy(${task.name})`);
+        const env = Object.entries(task.env).map(([k, v]) =>
+            this.parameter(task.runIn.node.name, `tasks/${task.name}/env/${k}`, v, opts.parent, false).apply((parameter) => ({ name: k, parameter })),
+        );
+        const script = pulumi.all(env).apply((e) =>
+            renderSsmRunScript({
+                node: s.node.name,
+                region: this.spec.aws.region,
+                comment: `gateway-ha ${task.name}`,
+                body: renderTaskOnInstance({ region: this.spec.aws.region, container: task.runIn.name, toolArgv: task.toolArgv, toolEnv: task.toolEnv, script: task.script, env: e }),
+                runSeconds: GATE_HEALTH_TIMEOUT_SECONDS,
+                reachTimeoutSeconds: GATE_REACH_TIMEOUT_SECONDS,
+                pollSeconds: GATE_POLL_SECONDS,
+                failure: `failed ${task.name} ($status)`,
+            }),
+        );
+        return new command.local.Command(
+            task.name,
+            { create: script, update: script, interpreter: ["/bin/sh", "-c"], environment: { [GATE_INSTANCE_ENV]: s.instance.id }, triggers: task.triggers },
+            { ...opts, dependsOn: [...dependsOnList(opts.dependsOn), ...[...this.nodes.values()].map((n) => n.gate)] },
+        );
     }
 
     /** Renders each node's user data from what the components handed over. */

@@ -263,16 +263,19 @@ export function updateDrill(lab: Lab): Drill {
     const change = lab.change!;
     return {
         id: "update",
-        title: change.destroy
-            ? `pulumi destroy --exclude-protected (${change.plan.changes.length} resources deleted, the protected ones kept), then pulumi up with the same config, under load`
-            : `pulumi up with ${change.sets.join(" ")}: ${change.plan.changes.length} resource changes applied in the engine's order${lab.then.map((t) => `; then pulumi up with ${t}`).join("")}`,
+        title: `${
+            change.destroy
+                ? `pulumi destroy --exclude-protected (${change.plan.changes.length} resources deleted, the protected ones kept)`
+                : `pulumi up with ${change.sets.join(" ")}: ${change.plan.changes.length} resource changes applied in the engine's order`
+        }${lab.then.map((t) => (t === DESTROY ? `; then pulumi ${t}` : t === "up" ? "; then pulumi up with the same config" : `; then pulumi up with ${t}`)).join("")}`,
         async run({ lab, fault, facts }) {
             fault();
             // A destroy is an outage by design: what must hold is that the next `up` comes back on the kept data.
-            if (change.destroy) {
+            const beforeDestroy = async () => {
                 facts.destroyed = "yes";
                 if (!noEtcd(lab)) facts.etcdClusterBefore = await etcdClusterId(lab);
-            }
+            };
+            if (change.destroy) await beforeDestroy();
             // A lost disk first: the next `up` (its --replace) is what repairs the member.
             if (change.wipe) facts.wipedMember = await lab.wipeEtcdData(change.wipe);
             const rootBefore = lab.etcdRootPassword;
@@ -283,6 +286,7 @@ export function updateDrill(lab: Lab): Drill {
             // Each further `up` (a rotation's next phase) is planned from what runs once the previous one is done.
             for (const [k, t] of lab.then.entries()) {
                 const next = await lab.planThen(k);
+                if (next.destroy) await beforeDestroy();
                 changes += next.plan.changes.length;
                 effects.push(`then ${t}: ${next.plan.changes.length} changes`, ...(await lab.applyChange(next.after, next.plan, () => undefined, next.refresh)));
                 for (const [role, n] of lab.mostOut) most.set(role, Math.max(most.get(role) ?? 0, n));
@@ -294,7 +298,7 @@ export function updateDrill(lab: Lab): Drill {
             // Back on the changed stack: a route written now reaches every gateway.
             facts.newRouteOnEveryGatewayMs = await newRouteOnEveryGatewayMs(lab, "after-update");
             if (!noEtcd(lab)) {
-                if (change.destroy) facts.etcdClusterAfter = await etcdClusterId(lab);
+                if (facts.destroyed === "yes") facts.etcdClusterAfter = await etcdClusterId(lab);
                 // etcd's own view: exactly the planned members, each started and voting.
                 const listed = await lab.etcdctl(["member", "list"]);
                 if (listed.code !== 0) throw new Error(`etcdctl member list failed after the change:\n${listed.out}`);
@@ -350,6 +354,8 @@ export function updateDrill(lab: Lab): Drill {
         },
     };
 }
+
+const DESTROY = "destroy --exclude-protected";
 
 /** The etcd cluster's ID (decimal, from `endpoint status`): a cluster formed anew has another. */
 async function etcdClusterId(lab: Lab): Promise<string> {

@@ -5,7 +5,7 @@
 // balancers; API7 v3's gateways reach the DP Manager through the control-plane balancer, so there
 // the balancers start before them.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { createInterface } from "node:readline";
@@ -112,17 +112,13 @@ export class Lab {
 
     /** With `changes`, the change an update drill applies: the changed stack's deployment and the plan to it. */
     change?: LabChange;
-    /** Further `pulumi up`s after `change` (--then), one more config change each, in order. */
+    /** What runs after `change`, in order: each further `pulumi up` (--then), or a destroy and the `up` after it (--destroy). */
     then: string[] = [];
-    private planTo?: (sets: string[], from: LabDeployment) => Promise<LabChange>;
+    private thenPlans: ((from: LabDeployment) => Promise<LabChange>)[] = [];
 
-    private planReup?: (from: LabDeployment) => Promise<LabChange>;
-
-    /** The `k`th further `pulumi up` (--then), planned from what runs now: the changes so far and its own. After a destroy: the stack again. */
+    /** The `k`th step after the change, planned from what runs now. */
     async planThen(k: number): Promise<LabChange> {
-        if (this.change?.destroy) return this.planReup!(this.d);
-        const sets = [...this.change!.sets.filter((x) => !x.startsWith("--replace ")), ...this.then.slice(0, k + 1)];
-        return this.planTo!(sets, this.d);
+        return this.thenPlans[k](this.d);
     }
 
     static async create(args: {
@@ -164,27 +160,35 @@ export class Lab {
             return { sets: [...changes, ...replaced.map((r) => `--replace ${r}`)], after, plan: planChange(from.record!, after.record!, { replace: replaced }), refresh };
         };
         const changes = args.changes ?? [];
+        // Each --then adds its change to the ones before it.
+        const thenPlans = (args.then ?? []).map((_, k) => (from: LabDeployment) => planTo([...changes, ...args.then!.slice(0, k + 1)], from));
+        const then = [...(args.then ?? [])];
         let change: LabChange | undefined = changes.length || replace.length ? { ...(await planTo(changes, d, replace)), ...(args.wipe ? { wipe: args.wipe } : {}) } : undefined;
-        let planReup: ((from: LabDeployment) => Promise<LabChange>) | undefined;
         if (args.destroy) {
-            // What stays in the state runs nothing: the protected resources are volumes, passwords and records.
-            const { plan, kept } = planDestroy(d.record!);
-            change = { sets: ["destroy --exclude-protected"], after: { ...d, services: [], tasks: [], record: kept }, plan, destroy: true };
-            planReup = (from) => {
-                // The state forgets what the destroy deleted: created again, it gets new values (the CA, keys, unprotected passwords).
-                state.forget(plan.changes.map((c) => c.key));
-                for (const c of plan.changes) observed.delete(c.name);
-                return planTo([], from);
+            let destroyed: ChangePlan | undefined;
+            const destroy = async (from: LabDeployment): Promise<LabChange> => {
+                // What stays in the state runs nothing: the protected resources are volumes, passwords and records.
+                const { plan, kept } = planDestroy(from.record!);
+                destroyed = plan;
+                return { sets: ["destroy --exclude-protected"], after: { ...from, services: [], tasks: [], record: kept }, plan, destroy: true };
             };
+            const reup = (from: LabDeployment) => {
+                // The state forgets what the destroy deleted: created again, it gets new values (the CA, keys, unprotected passwords).
+                state.forget(destroyed!.changes.map((c) => c.key));
+                for (const c of destroyed!.changes) observed.delete(c.name);
+                return planTo(changes, from);
+            };
+            // With --change: that change first, then the destroy, then the up.
+            if (change) thenPlans.push(destroy, reup), then.push("destroy --exclude-protected", "up");
+            else (change = await destroy(d)), thenPlans.push(reup), then.push("up");
         }
         if (d.spec.loadBalancer.kind === "lvs" && !existsSync("/proc/net/ip_vs")) throw new Error("kind lvs needs IPVS in the kernel (/proc/net/ip_vs; modprobe ip_vs), which this machine lacks");
         rmSync(args.workDir, { recursive: true, force: true });
         mkdirSync(args.workDir, { recursive: true, mode: 0o700 });
         const lab = new Lab(d, args.workDir, database);
         lab.change = change;
-        lab.then = args.destroy ? ["the same config"] : (args.then ?? []);
-        lab.planTo = planTo;
-        lab.planReup = planReup;
+        lab.then = then;
+        lab.thenPlans = thenPlans;
         return lab;
     }
 
@@ -342,8 +346,11 @@ export class Lab {
         // etcdctl's 2 s dial and 5 s command timeouts are client defaults, not the stack's: they stretch with the machine.
         const etcdctlFlags: Record<string, string[]> = SLOWDOWN > 1 ? { etcdctl: [`--dial-timeout=${2 * SLOWDOWN}s`, `--command-timeout=${5 * SLOWDOWN}s`] } : {};
         const containers = [...this.services.values()].map((r) => ({ container: r.svc.container, ns: r.ns, root: r.root, healthCheck: healthCheckArgv(r.svc, r.root) }));
-        writeFileSync(join(bin, "docker"), dockerShim(containers, etcdctlFlags));
-        chmodSync(join(bin, "docker"), 0o755);
+        // Replaced, not rewritten: a step may be running the shim right now (writing it would fail with ETXTBSY).
+        const next = join(bin, `docker.${process.pid}.new`);
+        writeFileSync(next, dockerShim(containers, etcdctlFlags), { mode: 0o755 });
+        chmodSync(next, 0o755);
+        renameSync(next, join(bin, "docker"));
     }
 
     /** Nodes on the lab's network, with their addresses; switch ports used so far. */

@@ -4,14 +4,14 @@
 //   npm run test:lab -- [--stack NAME] [--config-file FILE] [--set KEY=VALUE]... [--drills ID,…] [--report PATH]
 //   npm run test:lab -- [--stack NAME] [--set KEY=VALUE]... --change KEY=VALUE [--change …] [--then KEY=VALUE …] [--report PATH]
 //   npm run test:lab -- [--stack NAME] [--set KEY=VALUE]... [--wipe NODE] --replace NAME [--replace …] [--report PATH]
-//   npm run test:lab -- [--stack NAME] [--set KEY=VALUE]... --destroy [--report PATH]
+//   npm run test:lab -- [--stack NAME] [--set KEY=VALUE]... [--change KEY=VALUE]... --destroy [--report PATH]
 //
 // With --change or --replace, the one drill is the update: the stack as --set says is brought up,
 // then the change is applied to it as `pulumi up [--replace URN]` would, under load. --wipe first
 // empties the data of the etcd member on NODE (a lost disk). Each --then is one more `pulumi up`
 // after the previous one, with one more change (a rotation's phases), under the same load.
-// --destroy: `pulumi destroy --exclude-protected`, then `pulumi up` again, under load; every write
-// acknowledged before must be there after, in the same etcd cluster.
+// --destroy: `pulumi destroy --exclude-protected`, then `pulumi up` again (after the change, with
+// --change), under load; every write acknowledged before must be there after, in the same etcd cluster.
 //
 // Exit 0 when every drill's checks pass, 1 when one fails, 2 on bad usage or configuration.
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -42,7 +42,7 @@ export interface LabArgs {
     wipe?: string;
     /** Further `pulumi up`s after the change, one more KEY=VALUE each, in order (`--then`). */
     then: string[];
-    /** The update drill is `pulumi destroy --exclude-protected`, then `pulumi up` with the same config (`--destroy`). */
+    /** The update drill ends with `pulumi destroy --exclude-protected`, then `pulumi up` with the same config (`--destroy`). */
     destroy: boolean;
 }
 
@@ -54,8 +54,8 @@ export function parseLabArgs(argv: string[]): LabArgs {
     const replace = o.repeated.get("--replace") ?? [];
     const wipe = o.values.get("--wipe");
     const then = o.repeated.get("--then") ?? [];
-    if (destroy && (changes.length || replace.length || then.length || wipe !== undefined || drills.length))
-        throw new UsageError("--destroy is the update drill on its own (destroy --exclude-protected, then up): leave out --change, --replace, --then, --wipe and --drills");
+    if (destroy && (replace.length || then.length || wipe !== undefined || drills.length))
+        throw new UsageError("--destroy is destroy --exclude-protected, then up, after any --change: leave out --replace, --then, --wipe and --drills");
     if (then.length && !changes.length && !replace.length) throw new UsageError("--then is a further `pulumi up` after the change: give --change or --replace too");
     if ((changes.length || replace.length) && drills.length) throw new UsageError("--change and --replace run the update drill alone: leave out --drills");
     if (wipe !== undefined && !changes.length && !replace.length) throw new UsageError("--wipe is a fault before an update: give --change or --replace too");
@@ -155,7 +155,8 @@ async function main(): Promise<number> {
         if (lab.change) {
             log(`the change ${lab.change.sets.join(" ")}, as \`pulumi up\` would apply it:`);
             for (const line of describePlan(lab.change.plan)) log(`  ${line}`);
-            for (const t of lab.then) log(`then \`pulumi up\` with ${t}${lab.change.destroy ? "" : " as well"} (planned from what runs then)`);
+            for (const t of lab.then)
+                log(t === "destroy --exclude-protected" ? `then \`pulumi ${t}\`` : t === "up" ? "then `pulumi up` with the same config (planned from what runs then)" : `then \`pulumi up\` with ${t} as well (planned from what runs then)`);
         }
         const drills = lab.change ? [updateDrill(lab)] : DRILLS;
         for (const [i, drill] of drills.entries()) {

@@ -226,6 +226,10 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         expect(last.status, last.out).toBe(0);
         expect(last.stderr).toContain("only 2 voters would remain");
         expect(members(three)).toHaveLength(3);
+        // A root password the step no longer holds (rotated in the same up): refused, and said why.
+        const stale = await step(renderEtcdRemoveScript(three.spec), three, 2, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(2)}\n`, ETCD_ROOT_PASSWORD: "stale-root-password" });
+        expect(stale.status).not.toBe(0);
+        expect(stale.stderr).toContain("etcd refused the root password this step last ran with");
         // Removing again finds nothing to do.
         const again = await step(renderEtcdRemoveScript(five.spec), five, 4, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(4)}\n` });
         expect(again.status, again.out).toBe(0);
@@ -303,5 +307,9 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         expect(r.status).not.toBe(0);
         expect(r.stderr).toContain("refusing to add a member that is not a founder until the cluster is back");
         expect(r.stdout).toBe("");
+        // The end of a destroy: no member answers a gate's removal; it keeps the member and succeeds.
+        const removal = await step(renderEtcdRemoveScript(three.spec), three, 0, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(0)}\n` });
+        expect(removal.status, removal.out).toBe(0);
+        expect(removal.stderr).toContain("no etcd member answers (a destroy stops them one after another): it stays in the membership");
     }, 60_000);
 });

@@ -6,7 +6,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { GATE_INSTANCE_ENV, renderNodeGateCheck, renderNodeGateScript, type NodeGate } from "../../components/render/awsGate";
+import { GATE_INSTANCE_ENV, renderNodeGateCheck, renderNodeGateScript, renderSsmRunScript, renderTaskOnInstance, type NodeGate } from "../../components/render/awsGate";
 
 const GATE: NodeGate = { node: "dp-1", stack: "prod", region: "eu-west-1", healthTimeoutSeconds: 4, reachTimeoutSeconds: 60, pollSeconds: 1 };
 
@@ -37,6 +37,9 @@ send-command)
     echo cmd-0001 ;;
 get-command-invocation)
     case "$*" in *"--query Status"*) cat $d/status ;; *StandardOutputContent*) cat $d/out ;; esac ;;
+get-parameter)
+    [ -e $d/parameter ] || { echo "An error occurred (ParameterNotFound)" >&2; exit 254; }
+    cat $d/parameter ;;
 esac`,
     );
     tool("cloud-init", `case "$2" in --wait) exit $(cat $d/cloud-init.rc 2>/dev/null || echo 0) ;; --long) echo "status: error"; echo "errors: scripts_per_boot failed" ;; esac`);
@@ -44,6 +47,7 @@ esac`,
         "docker",
         `case "$1" in
 ps) echo "$*" > $d/ps; printf 'etcd-1-etcd\\ndp-1-gateway\\n' ;;
+exec) echo "$* as $ETCDCTL_USER" >> $d/exec; echo "Role root deleted" ;;
 inspect) for c; do :; done; cat $d/state-$c ;;
 logs) for c; do :; done; echo "last lines of $c" ;;
 esac`,
@@ -119,4 +123,48 @@ describe("AWS health gate, run against stand-ins", () => {
         expect(none.status).toBe(1);
         expect(none.stderr).toContain("the AWS CLI (aws) is needed where pulumi up runs");
     });
+});
+
+describe("a task run at deploy time through SSM (the revocation that ends a consumer password rotation), against the same stand-ins", () => {
+    const PARAMETER = "/gateway-ha/prod/etcd-1/tasks/revoke/env/ETCD_ROOT_PASSWORD";
+    const task = () =>
+        renderSsmRunScript({
+            node: "etcd-1",
+            region: "eu-west-1",
+            comment: "gateway-ha revoke",
+            body: renderTaskOnInstance({
+                region: "eu-west-1",
+                container: "etcd-1-etcd",
+                toolArgv: ["/usr/local/bin/etcdctl", "--endpoints=https://10.0.0.1:2379"],
+                toolEnv: ["ETCDCTL_USER"],
+                script: 'ETCDCTL_USER="root:$ETCD_ROOT_PASSWORD"\nexport ETCDCTL_USER\ntool user delete gateway\necho "gateway-ha: revoked gateway" >&2',
+                env: [{ name: "ETCD_ROOT_PASSWORD", parameter: PARAMETER }],
+            }),
+            runSeconds: 60,
+            reachTimeoutSeconds: 10,
+            pollSeconds: 1,
+            failure: "failed gateway-ha revoke ($status)",
+        });
+    const run = () => spawnSync("/bin/sh", ["-c", task()], { encoding: "utf8", env: { PATH: `${dir}:${process.env.PATH}`, [GATE_INSTANCE_ENV]: "i-0etcd" }, timeout: 60_000 });
+
+    it("the instance reads the secret from its own parameter, runs the tool in the container with it, and the deployer prints all it said; no value is sent", () => {
+        writeFileSync(join(dir, "parameter"), "Root-Secret-77\n");
+        const r = run();
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stdout).toContain("Role root deleted");
+        expect(r.stdout).toContain("gateway-ha: revoked gateway");
+        expect(readFileSync(join(dir, "exec"), "utf8").trim()).toBe("exec -i -e ETCDCTL_USER etcd-1-etcd /usr/local/bin/etcdctl --endpoints=https://10.0.0.1:2379 user delete gateway as root:Root-Secret-77");
+        const log = readFileSync(join(dir, "aws.log"), "utf8");
+        expect(log).toContain(`ssm get-parameter --region eu-west-1 --with-decryption --name ${PARAMETER} --query Parameter.Value --output text`);
+        expect(log).toContain("--instance-ids i-0etcd");
+        expect(log + readFileSync(join(dir, "params"), "utf8")).not.toContain("Root-Secret-77");
+    }, 60_000);
+
+    it("a parameter the instance cannot read fails pulumi up, naming it, before the tool runs", () => {
+        const r = run();
+        expect(r.status).toBe(1);
+        expect(r.stderr).toContain(`gateway-ha: could not read ${PARAMETER}`);
+        expect(r.stderr).toContain("gateway-ha: etcd-1 (i-0etcd) failed gateway-ha revoke (Failed)");
+        expect(() => readFileSync(join(dir, "exec"), "utf8")).toThrow();
+    }, 60_000);
 });

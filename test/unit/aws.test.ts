@@ -180,6 +180,28 @@ describe("target aws, apisix, standard layout", () => {
         expect(line(rotated, changed[0])).not.toBe(line(run, changed[0]));
     });
 
+    it("a consumer password rotation: the consumers' nodes restart onto the new users, then one SSM command on etcd-1 revokes the previous ones, after every node's gate", async () => {
+        const withEtcd = (extra: Record<string, unknown>) => ({ ...config, "gateway-ha:etcd": JSON.stringify({ ...JSON.parse(config["gateway-ha:etcd"] ?? "{}"), ...extra }) });
+        expect(run.resources.some((r) => r.name.includes("revoke"))).toBe(false);
+        const rotated = await runPlatform(withEtcd({ consumerPasswordRotation: 1 }), { stack });
+        const revoke = find(rotated, GATE, "gateway-ha-etcd-revoke-previous-users");
+        const reg = registration(rotated, GATE, revoke.name);
+        for (const node of topology.nodes) expect(dependsOn(reg, GATE, `${PREFIX}-${node.name}-gate`), node.name).toBe(true);
+        const etcd1 = topology.byRole.etcd[0].name;
+        expect((revoke.inputs.environment as Record<string, string>)[GATE_INSTANCE_ENV]).toBe(`${PREFIX}-${etcd1}-id`);
+        // The instance reads the root password from its own parameter: the command names it, holds no value.
+        const script = String(revoke.inputs.create);
+        const body = Buffer.from(/echo ([A-Za-z0-9+/=]+) \| base64 -d \| sh/.exec(script)![1], "base64").toString("utf8");
+        expect(body).toContain(`--name '/gateway-ha/${stack}/${etcd1}/tasks/gateway-ha-etcd-revoke-previous-users/env/ETCD_ROOT_PASSWORD'`);
+        expect(body).toContain("revoke 'control-plane' 'control-plane-alt'");
+        expect(JSON.stringify(revoke.inputs)).not.toMatch(/mockpw/);
+        // Nodes restart for what they read at boot: every consumer node (its etcd password), never for the revoke's parameter.
+        const changed = topology.nodes.filter((n) => instanceOf(rotated, n.name).inputs.userData !== instanceOf(run, n.name).inputs.userData).map((n) => n.name);
+        for (const n of [...topology.byRole["control-plane"], ...topology.byRole["data-plane"]]) expect(changed, n.name).toContain(n.name);
+        expect(writtenFile(instanceOf(rotated, etcd1), "/opt/gateway-ha/secrets.json")).not.toContain("revoke");
+        expect(String(instanceOf(rotated, etcd1).inputs.userData)).not.toContain("revoke");
+    });
+
     it("etcd data lives on its own encrypted gp3 volume in the member's zone, retained and attached", () => {
         const volumes = ofType(run, A.volume);
         expect(volumes).toHaveLength(3);

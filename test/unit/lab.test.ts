@@ -846,10 +846,11 @@ describe("lab helpers and argument parsing", () => {
             expect(parseLabArgs(["--change", "etcd.caTrust=[0,1]", "--then", "etcd.caGeneration=1", "--then", "etcd.caTrust=[1]"]).then).toEqual(["etcd.caGeneration=1", "etcd.caTrust=[1]"]);
             expect(() => parseLabArgs(["--then", "etcd.caGeneration=1"])).toThrow(/--then is a further `pulumi up` after the change: give --change or --replace too/);
         });
-        it("reads --destroy, the update drill on its own: destroy --exclude-protected, then up", () => {
+        it("reads --destroy: destroy --exclude-protected, then up, after the --change if any", () => {
             expect(parseLabArgs(["--set", "loadBalancer.kind=haproxy", "--destroy"])).toMatchObject({ destroy: true, changes: [], sets: ["loadBalancer.kind=haproxy"] });
-            for (const extra of [["--change", "a=1"], ["--replace", "x"], ["--wipe", "etcd-2"], ["--drills", "kill-gateway"]])
-                expect(() => parseLabArgs(["--destroy", ...extra]), extra[0]).toThrow(/--destroy is the update drill on its own/);
+            expect(parseLabArgs(["--change", "etcd.members=5", "--destroy"])).toMatchObject({ destroy: true, changes: ["etcd.members=5"] });
+            for (const extra of [["--replace", "x"], ["--wipe", "etcd-2"], ["--drills", "kill-gateway"], ["--change", "a=1", "--then", "b=2"]])
+                expect(() => parseLabArgs(["--destroy", ...extra]), extra[0]).toThrow(/--destroy is destroy --exclude-protected, then up, after any --change/);
         });
         it("throws a usage error on an unknown argument or a missing value", () => {
             expect(() => parseLabArgs(["--bogus"])).toThrow(UsageError);

@@ -195,13 +195,12 @@ describe("pure rule functions", () => {
         expect(at(1, undefined, false)).toEqual([{ key: "etcd.caGeneration", value: 1, rule: "needs etcd.tls: without TLS there is no CA to rotate" }]);
         expect(at(0, [0, 1], false)[0].key).toBe("etcd.caTrust");
     });
-    it("checkConsumerPasswordRotation: only with etcd auth, and not on aws, whose tasks cannot revoke the previous users after the consumers roll", () => {
-        const at = (consumerPasswordRotation: number, target = "docker", flavor = "apisix", auth = true) =>
-            checkConsumerPasswordRotation({ target, flavor, etcd: { auth, consumerPasswordRotation } } as Parameters<typeof checkConsumerPasswordRotation>[0]);
-        expect([at(0), at(1), at(2, "ssh"), at(0, "aws"), at(0, "docker", "api7-v3")]).toEqual([[], [], [], [], []]);
-        expect(at(1, "aws")).toEqual([{ key: "etcd.consumerPasswordRotation", value: 1, rule: expect.stringMatching(/^not on target aws yet: it would leave the previous users valid/) }]);
-        expect(at(1, "docker", "api7-v3")[0].rule).toMatch(/has no etcd/);
-        expect(at(1, "docker", "apisix", false)[0].rule).toMatch(/^needs etcd.auth/);
+    it("checkConsumerPasswordRotation: only where the consumers have etcd passwords", () => {
+        const at = (consumerPasswordRotation: number, flavor = "apisix", auth = true) =>
+            checkConsumerPasswordRotation({ flavor, etcd: { auth, consumerPasswordRotation } } as Parameters<typeof checkConsumerPasswordRotation>[0]);
+        expect([at(0), at(1), at(2, "api7-v2"), at(0, "api7-v3"), at(0, "apisix", false)]).toEqual([[], [], [], [], []]);
+        expect(at(1, "api7-v3")).toEqual([{ key: "etcd.consumerPasswordRotation", value: 1, rule: expect.stringMatching(/has no etcd/) }]);
+        expect(at(1, "apisix", false)[0].rule).toMatch(/^needs etcd.auth/);
     });
     it("checkDatabase", () => {
         expect(checkDatabase("api7-v3", V3_DSN)).toEqual([]);
