@@ -4,8 +4,10 @@ import * as random from "@pulumi/random";
 import { CertificateAuthority, type IssuedCert } from "./pki";
 import {
     ETCD_BOOTSTRAP_ENV,
+    ETCD_CONSUMERS,
     ETCD_CONTAINER_PATHS,
     ETCD_PKI_FILES,
+    type EtcdConsumer,
     etcdClientUrls,
     etcdctlConnectionArgs,
     etcdMemberArgs,
@@ -33,8 +35,7 @@ import type { PlatformSpec } from "./spec/types";
 import { trustedCaGenerations } from "./spec/validate";
 import type { Topology } from "./topology/types";
 
-export const ETCD_CONSUMERS = ["control-plane", "gateway"] as const;
-export type EtcdConsumer = (typeof ETCD_CONSUMERS)[number];
+export { ETCD_CONSUMERS, type EtcdConsumer } from "./render/etcd";
 
 export interface EtcdClientIdentity {
     user: string;

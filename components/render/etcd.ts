@@ -49,7 +49,9 @@ export const ETCD_BOOTSTRAP_ENV = {
     previousRootPassword: "ETCD_ROOT_PASSWORD_PREVIOUS",
 } as const;
 
-export type EtcdConsumer = "control-plane" | "gateway";
+/** The services that sign in to etcd with a user of their own. */
+export const ETCD_CONSUMERS = ["control-plane", "gateway"] as const;
+export type EtcdConsumer = (typeof ETCD_CONSUMERS)[number];
 
 export interface EtcdUser {
     name: string;
@@ -464,8 +466,7 @@ say "etcd healthy: $expected of $expected members"
 export function renderEtcdRevokeScript(spec: PlatformSpec, topology: Topology): string {
     const expected = members(spec, topology).length;
     const rootVar = etcdUsers(spec).find((u) => u.name === "root")!.passwordEnv;
-    const consumers: EtcdConsumer[] = ["control-plane", "gateway"];
-    const pairs = consumers.map((c) => ({ active: etcdConsumerUser(spec, c), previous: etcdConsumerUser(spec, c, "previous") }));
+    const pairs = ETCD_CONSUMERS.map((c) => ({ active: etcdConsumerUser(spec, c), previous: etcdConsumerUser(spec, c, "previous") }));
     return [
         scriptPrelude(expected, `etcd consumer user revocation (${pairs.map((p) => p.previous).join(", ")})`),
         `[ -n "\${${rootVar}-}" ] || die "${rootVar} is not set or empty"

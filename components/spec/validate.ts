@@ -249,7 +249,6 @@ export function checkEtcdCaTrust(etcd: Pick<PlatformConfig["etcd"], "tls" | "caG
     return [];
 }
 
-/** The CA generations trusted, oldest first. */
 /** A consumer password rotation needs consumers with passwords: etcd with auth. */
 export function checkConsumerPasswordRotation(c: Pick<PlatformConfig, "flavor"> & { etcd: Pick<PlatformConfig["etcd"], "auth" | "consumerPasswordRotation"> }): Issues {
     const value = c.etcd.consumerPasswordRotation;
@@ -260,6 +259,7 @@ export function checkConsumerPasswordRotation(c: Pick<PlatformConfig, "flavor"> 
     return [];
 }
 
+/** The CA generations trusted, oldest first. */
 export const trustedCaGenerations = (etcd: Pick<PlatformConfig["etcd"], "caGeneration" | "caTrust">): number[] => [...new Set(etcd.caTrust ?? [etcd.caGeneration])].sort((a, b) => a - b);
 
 export function validateConfig(c: PlatformConfig, raw: Record<string, unknown>, dsn: string | undefined): Issues {
