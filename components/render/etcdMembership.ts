@@ -154,18 +154,21 @@ healthy() {
     printf '%s\\n' "$_h" | grep -q "^$1 is healthy"
 }
 
-# voters: the client URLs of the voting members that have run, comma-separated.
+# voters [ID]: the client URLs of the voting members that have run (but ID), comma-separated.
 voters() {
-    members | awk -F'|' '$6 != "true" && $5 != "" { printf "%s%s", (n++ ? "," : ""), $5 }'
+    members | awk -F'|' -v x="\${1-}" '$1 != x && $6 != "true" && $5 != "" { printf "%s%s", (n++ ? "," : ""), $5 }'
 }
 
 # change ARGS...: a membership change, sent to voters, retried while etcd refuses it for now; its
-# output in $_out.
+# output in $_out. Never sent to a member being removed: it stops as it applies its own removal,
+# and the answer is "server stopped" for a change that went through.
 change() {
     _c=1
+    _x=
+    [ "$1" != remove ] || _x=$2
     while :; do
         _rc=0
-        _v=$(voters) || _v=
+        _v=$(voters "$_x") || _v=
         _out=$(ETCDCTL_ENDPOINTS=\${_v:-$ETCDCTL_ENDPOINTS}; export ETCDCTL_ENDPOINTS; tool member "$@" 2>&1) || _rc=$?
         [ "$_rc" -ne 0 ] || return 0
         case $_out in
@@ -176,6 +179,14 @@ change() {
         _c=$((_c + 1))
         sleep "$delay"
     done
+}
+
+# remove_member ID: removes it. A removal whose answer was lost may have gone through: the member
+# list has the last word.
+remove_member() {
+    change remove "$1" >/dev/null && return 0
+    _l=$(members) || return 1
+    ! printf '%s\\n' "$_l" | awk -F'|' -v id="$1" '$1 == id' | grep -q .
 }
 
 # quorum_without ID: the voters other than ID that answer are a majority of the voters left.
@@ -249,7 +260,7 @@ if [ -n "$me" ]; then
     if [ "$peer" != "$${e.peerUrl}" ]; then why="is listed at $peer, not $${e.peerUrl}"; else why="is listed but not healthy (status $status)"; fi
     quorum_without "$id" || die "member $id $why, and the others are no quorum without it: not removing it"
     say "member $id $why: removing it to add it again with empty data"
-    change remove "$id" >/dev/null || die "could not remove member $id"
+    remove_member "$id" || die "could not remove member $id"
 fi
 
 say "adding as a learner"
@@ -345,7 +356,7 @@ if [ -n "$self" ] && [ "$self" = "$lead" ]; then
         say "could not hand the leadership over first: the others elect a leader after the member goes"
     fi
 fi
-change remove "$id" >/dev/null || die "could not remove member $id"
+remove_member "$id" || die "could not remove member $id"
 say "removed member $id"
 `;
 }

@@ -42,7 +42,7 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
     /** The target's half of the contract: etcdctl with a member's certificate. */
     function prelude(p: { spec: PlatformSpec; topology: Topology }, viaMember: number): string {
         const c = cert(viaMember);
-        return `export ETCDCTL_ENDPOINTS=${q(etcdClientUrls(p.spec, p.topology).join(","))}\ntool() { ${ETCDCTL} --cacert=${q(pki.ca)} --cert=${q(c.cert)} --key=${q(c.key)} --dial-timeout=2s --command-timeout=5s "$@"; }`;
+        return `export ETCDCTL_ENDPOINTS=${q(etcdClientUrls(p.spec, p.topology).join(","))}\ntool() { [ -z "\${REMOVALS_LOG-}" ] || [ "$1 \${2-}" != "member remove" ] || printf '%s\\n' "$ETCDCTL_ENDPOINTS" >>"$REMOVALS_LOG"; ${ETCDCTL} --cacert=${q(pki.ca)} --cert=${q(c.cert)} --key=${q(c.key)} --dial-timeout=2s --command-timeout=5s "$@"; }`;
     }
 
     async function step(script: string, p: { spec: PlatformSpec; topology: Topology }, index: number, viaMember: number, extra: Record<string, string> = {}) {
@@ -213,8 +213,13 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         const moved = ctl(five, ["move-leader", gated.get(4)!]);
         expect(moved.status, moved.out).toBe(0);
         for (const i of [4, 3]) {
-            const r = await step(renderEtcdRemoveScript(five.spec), five, i, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(i)}\n` });
+            const removals = join(work, `removals-${i}.log`);
+            const r = await step(renderEtcdRemoveScript(five.spec), five, i, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(i)}\n`, REMOVALS_LOG: removals });
             expect(r.status, r.out).toBe(0);
+            // Never sent to the member removed: it stops as it applies its removal ("server stopped").
+            const sentTo = readFileSync(removals, "utf8").trim().split("\n");
+            expect(sentTo.length).toBeGreaterThan(0);
+            for (const endpoints of sentTo) expect(endpoints.split(",")).not.toContain(etcdClientUrls(five.spec, five.topology)[i]);
             expect(r.stderr).toContain(`removed member ${gated.get(i)}`);
             if (i === 4) expect(r.stderr).toContain(`handed the leadership from ${gated.get(4)} to`);
             await kill(i);
