@@ -168,7 +168,7 @@ describe("planning a change to a running stack", () => {
         const at = (n: number) => record({ flavor: "apisix", etcd: { consumerPasswordRotation: n } });
         const [r0, r1, r2] = [await at(0), await at(1), await at(2)];
         const first = planChange(r0, r1);
-        expect(ops(first).slice(0, 3)).toEqual(["create gateway-ha-etcd-control-plane-password-alt", "create gateway-ha-etcd-gateway-password-alt", "update gateway-ha-etcd-bootstrap"]);
+        expect(ops(first).slice(0, 4)).toEqual(["update gateway-ha-etcd-rotation-guard", "create gateway-ha-etcd-control-plane-password-alt", "create gateway-ha-etcd-gateway-password-alt", "update gateway-ha-etcd-bootstrap"]);
         expect(ops(first).at(-1)).toBe("create gateway-ha-etcd-revoke-previous-users");
         // Every consumer is replaced (new user and password), each role one replica after another; no etcd member changes.
         const replaced = first.changes.filter((c) => c.type === T.container).map((c) => c.name);
@@ -204,6 +204,7 @@ describe("planning a change to a running stack", () => {
             "gateway-ha-etcd-founders",
             "gateway-ha-etcd-gateway-password",
             "gateway-ha-etcd-root-password",
+            "gateway-ha-etcd-rotation-guard",
         ]);
         // Their parents stay in the state too (the engine keeps a protected resource's ancestors).
         expect(kept.resources.filter((x) => x.type.startsWith("gateway-ha:")).map((x) => x.name).sort()).toEqual(["gateway-ha", "gateway-ha-etcd"]);

@@ -140,8 +140,8 @@ describe("default dev stack (apisix, standard layout, haproxy)", () => {
         expect(registration(run, T.container, "etcd-1-etcd").protect).toBe(false);
         const protectedTypes = new Set(run.registrations.filter((r) => r.protect).map((r) => r.type));
         expect([...protectedTypes].sort()).toEqual([T.command, T.password, T.volume].sort());
-        // The one protected step: etcd's founders record, bound to the data like the volumes.
-        expect(run.registrations.filter((r) => r.type === T.command && r.protect).map((r) => r.name)).toEqual(["gateway-ha-etcd-founders"]);
+        // The protected steps: etcd's founders record and the password rotations' guard, bound to the data like the volumes.
+        expect(run.registrations.filter((r) => r.type === T.command && r.protect).map((r) => r.name).sort()).toEqual(["gateway-ha-etcd-founders", "gateway-ha-etcd-rotation-guard"]);
         // The etcd users' passwords live in etcd's data: a new one would fail the bootstrap on a kept volume.
         const etcdPasswords = run.registrations.filter((r) => r.type === T.password && /-etcd-.*-password$/.test(r.name));
         expect(etcdPasswords.map((r) => r.name.replace(/^.*-etcd-/, "")).sort()).toEqual(["control-plane-password", "gateway-password", "root-password"]);

@@ -86,10 +86,10 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         run = await runPlatform(config, { stack: STACK, secretKeys: SECRET_KEYS });
     });
 
-    it("creates only remote commands and copies (and the etcd founders record and CA phase guard), no Docker or cloud resource: one host step per node, copies, a files and a run step per service, a return step per replica and balancer, a verify step per host", () => {
+    it("creates only remote commands and copies (and the etcd founders record and CA and rotation guards), no Docker or cloud resource: one host step per node, copies, a files and a run step per service, a return step per replica and balancer, a verify step per host", () => {
         expect(run.resources.filter((r) => r.type.startsWith("docker:") || r.type.startsWith("aws:"))).toEqual([]);
-        // On the deployer only the etcd CA phase guard and founders record (they print their environment; nothing to reach).
-        expect(ofType(run, T.command).map((c) => c.name).sort()).toEqual(["gateway-ha-etcd-ca-phase", "gateway-ha-etcd-founders"]);
+        // On the deployer only the etcd guards and founders record (they print their environment; nothing to reach).
+        expect(ofType(run, T.command).map((c) => c.name).sort()).toEqual(["gateway-ha-etcd-ca-phase", "gateway-ha-etcd-founders", "gateway-ha-etcd-rotation-guard"]);
         // A copy per file: the Compose file, each rendered file, the env file when there is one.
         for (const s of SERVICES) expect(ofType(run, T.copyToRemote).filter((c) => c.name.startsWith(`${s}-copy-`)).length, s).toBe(copiesOf(run, s).size);
         expect(ofType(run, T.copyToRemote).map((c) => c.name).sort()).toEqual(SERVICES.flatMap((s) => [...copiesOf(run, s).values()].map((c) => c.name)).sort());
