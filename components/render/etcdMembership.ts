@@ -186,7 +186,8 @@ change() {
 remove_member() {
     change remove "$1" >/dev/null && return 0
     _l=$(members) || return 1
-    ! printf '%s\\n' "$_l" | awk -F'|' -v id="$1" '$1 == id' | grep -q .
+    if printf '%s\\n' "$_l" | awk -F'|' -v id="$1" '$1 == id' | grep -q .; then return 1; fi
+    say "member $1 is no longer listed: its removal went through"
 }
 
 # quorum_without ID: the voters other than ID that answer are a majority of the voters left.

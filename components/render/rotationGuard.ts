@@ -13,9 +13,8 @@ export const rotationRecord = (counters: Record<string, number>): string =>
         .join(" ");
 
 /**
- * Prints the counters to keep: this `up`'s, plus any the previous record had that this one does
- * not (auth turned off keeps them for when it is on again). Reads the previous record from its own
- * previous stdout (the command provider's PULUMI_COMMAND_STDOUT).
+ * Prints this `up`'s counters once none is lower than in the previous record, which it reads from
+ * its own previous stdout (the command provider's PULUMI_COMMAND_STDOUT).
  */
 export function renderRotationGuardScript(): string {
     return `set -eu
@@ -29,11 +28,9 @@ NR == 1 { for (i = 1; i <= NF; i++) { split($i, kv, "="); last[kv[1]] = kv[2] } 
             printf "%s: %s is lower than %s, the rotation deployed last; a rotation counter only goes up (etcd holds the passwords of rotation %s; to rotate again, set %d)\\n", kv[1], kv[2], last[kv[1]], last[kv[1]], last[kv[1]] + 1 > "/dev/stderr"
             bad = 1
         }
-        out = out (out == "" ? "" : " ") $i
-        delete last[kv[1]]
     }
-    for (k in last) out = out (out == "" ? "" : " ") k "=" last[k]
 }
-END { if (bad) exit 1; print out }'
+END { if (bad) exit 1 }'
+printf '%s\n' "$${ROTATION_ENV}"
 `;
 }
