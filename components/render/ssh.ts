@@ -219,6 +219,8 @@ export interface RunSpec {
     trigger: string;
     volumes: string[];
     healthCheck?: HealthCheckSpec;
+    /** false: running is enough (an etcd member, whose steps establish its health; a learner is not healthy until promoted). */
+    waitHealthy?: boolean;
     timeoutSeconds: number;
     /** After a restart, once healthy: until a balancer without runtime state (nginx, keepalived) sends it traffic again. */
     rotationSeconds?: number;
@@ -248,7 +250,7 @@ export function renderRunScript(r: RunSpec): string {
             "  restarted=yes",
             "fi",
             `deadline=$(( $(date +%s) + ${r.timeoutSeconds} ))`,
-            `want=${r.healthCheck ? "healthy" : "running"}`,
+            `want=${r.healthCheck && r.waitHealthy !== false ? "healthy" : "running"}`,
             '[ "$fresh" = no ] || want=running',
             "while :; do",
             `  state=$(docker inspect --format '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' ${name})`,

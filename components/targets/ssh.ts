@@ -46,7 +46,8 @@ import {
 } from "../render/ssh";
 import { renderBalancerDrainScript, renderBalancerReturnScript } from "../render/rollout";
 import type { ComposeService } from "../render/cloudInit";
-import { dependsOnList, fileContent, planTimeCommand, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec } from "../service";
+import { knownHostsLine, renderSshToolPrelude, SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "../render/sshStep";
+import { dependsOnList, fileContent, PRINT_RECORD, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type StepResult, type StepSpec, type Target, type TaskSpec } from "../service";
 import type { Role } from "../spec/schema";
 import { pinnedHostKey } from "../spec/knownHosts";
 import type { PlatformSpec } from "../spec/types";
@@ -86,6 +87,8 @@ type Connection = command.types.input.remote.ConnectionArgs;
 interface HostAccess {
     connection: Connection;
     user: string;
+    /** The pinned host key, `<type> <base64>`. */
+    hostKey: string;
 }
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -104,7 +107,8 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
     private readonly triggerKey: pulumi.Output<string>;
     private readonly hostDigests: string[] = [];
     private readonly services: RunningService[] = [];
-    private readonly tasks: command.remote.Command[] = [];
+    private readonly tasks: pulumi.CustomResource[] = [];
+    private readonly privateKey?: pulumi.Output<string>;
     /** What the next replica of a role waits for: the previous one's run step, or its returns to the balancers. */
     private readonly lastOfRole = new Map<Role, command.remote.Command[]>();
     private completed = false;
@@ -117,6 +121,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         this.topology = topology;
         if (spec.ssh.hasPrivateKey !== (args.privateKey !== undefined)) throw new Error(`SshTarget ${name}: ssh.privateKey is configured but was not passed (or the other way round)`);
         const privateKey = args.privateKey !== undefined ? pulumi.secret(args.privateKey) : undefined;
+        this.privateKey = privateKey;
         this.access = Object.fromEntries(
             topology.nodes.map((node): [string, HostAccess] => {
                 if (!node.ssh) throw new Error(`SshTarget ${name}: node ${node.name} has no sshUser`);
@@ -132,7 +137,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
                     // documented default for agentSocketPath.
                     ...(privateKey ? { privateKey } : {}),
                 };
-                return [node.name, { connection, user: node.ssh.user }];
+                return [node.name, { connection, user: node.ssh.user, hostKey }];
             }),
         );
         // Keyed, so a trigger over secret content reveals nothing and can stay plain for review in `pulumi preview`.
@@ -221,10 +226,9 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const host = this.host(svc.node, `deployService(${svc.name})`);
         const env = svc.env ?? {};
         const hasEnv = Object.keys(env).length > 0;
-        const composeSpec: ComposeService = {
+        const composeSpec: Omit<ComposeService, "command"> = {
             name: svc.name,
             image: svc.image,
-            command: planTimeCommand(svc, "SshTarget"),
             files: svc.files.map((f) => ({ path: f.path, secret: f.secret === true })),
             hasEnv,
             volumes: svc.volumes ?? [],
@@ -233,11 +237,12 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
             privileged: svc.privileged,
             labels: serviceLabels(this.spec.stack, svc),
         };
-        const compose = renderServiceCompose(composeSpec, svc.node);
+        // A command a step decides (etcd's first-start flags) makes the Compose file wait for that step.
+        const compose = pulumi.output(svc.command).apply((cmd) => renderServiceCompose({ ...composeSpec, command: cmd }, svc.node));
         // Every env value is treated as secret: components pass credentials there.
         const envValues = hasEnv ? pulumi.secret(pulumi.all(env)) : undefined;
         const hostFiles: HostFile[] = [
-            { copy: `${svc.name}-copy-compose`, path: composePath(svc.name), mode: "0644", secret: false, content: pulumi.output(compose) },
+            { copy: `${svc.name}-copy-compose`, path: composePath(svc.name), mode: "0644", secret: false, content: compose },
             ...svc.files.map((f): HostFile => {
                 const path = f.secret ? SSH_LAYOUT.secretFile(svc.name, f.path) : SSH_LAYOUT.plainFile(svc.name, f.path);
                 return { copy: `${svc.name}-copy${f.path.replace(/[^A-Za-z0-9.]+/g, "-")}`, path, mode: "0644", secret: f.secret === true, content: pulumi.output(fileContent(f)) };
@@ -264,6 +269,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
                     trigger: t,
                     volumes: (svc.volumes ?? []).map((v) => v.name),
                     healthCheck: svc.healthCheck,
+                    waitHealthy: svc.waitHealthy ?? true,
                     timeoutSeconds: this.spec.ssh.healthTimeoutSeconds,
                     rotationSeconds: svc.rollout?.rotationSeconds,
                 }),
@@ -322,6 +328,33 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         });
         this.tasks.push(cmd);
         return cmd;
+    }
+
+    /**
+     * A step on the deployer (render/sshStep.ts): its \`tool\` reaches the first of `runInAny`'s hosts
+     * whose container is running, over ssh with the pinned host keys, so it works while any member
+     * is down, and its delete gets its last stdout. A record (keepOutput) prints its first stdout on updates.
+     */
+    runStep(step: StepSpec, opts: pulumi.CustomResourceOptions): StepResult {
+        for (const s of step.runInAny) this.host(s.node, `runStep(${step.name})`);
+        const candidates = step.runInAny.map((s) => ({ node: s.node.name, address: s.node.address, port: s.node.ssh!.port, user: s.node.ssh!.user, container: s.name }));
+        const prelude = renderSshToolPrelude({ candidates, toolArgv: step.toolArgv, toolEnv: step.toolEnv, connectTimeoutSeconds: this.spec.ssh.connectTimeoutSeconds });
+        const knownHosts = [...new Set(step.runInAny.map((s) => knownHostsLine(s.node.address, s.node.ssh!.port, this.access[s.node.name].hostKey)))].join("\n");
+        const create = `${prelude}${step.script}`;
+        const cmd = new command.local.Command(
+            step.name,
+            {
+                create,
+                update: step.keepOutput ? PRINT_RECORD : create,
+                ...(step.deleteScript ? { delete: `${prelude}${step.deleteScript}` } : {}),
+                interpreter: ["/bin/sh", "-c"],
+                environment: { ...step.env, [SSH_KNOWN_HOSTS_ENV]: knownHosts, ...(this.privateKey ? { [SSH_KEY_ENV]: this.privateKey } : {}) },
+                triggers: step.triggers,
+            },
+            opts,
+        );
+        this.tasks.push(cmd);
+        return { resource: cmd, stdout: cmd.stdout };
     }
 
     /** The gateway balancer on the first balancer node's own address, as on remote Docker hosts. */

@@ -110,19 +110,26 @@ export function deploymentFromResources(spec: PlatformSpec, resources: RecordedR
             healthCheck: hc?.[0] === "CMD" ? hc.slice(1) : undefined,
         });
     }
-    const envOf = (r: RecordedResource) => (r.inputs.environment as Record<string, string> | undefined) ?? {};
     for (const r of resources) {
         const container = r.type === LOCAL_COMMAND ? envOf(r)[ROLLOUT_CONTAINER_ENV] : undefined;
         const svc = container ? services.find((s) => s.container === container) : undefined;
         if (svc) svc.rollout = { drain: r.inputs.delete as string, ready: r.inputs.create as string };
     }
-    const tasks = resources
-        // Not the balancers' reload steps: at creation they find the file the container already has
-        // and do nothing (docker target, renderReloadScript); the lab starts its balancers on those files.
-        // Nor the rollout steps: the lab waits for each service itself, and its drills run them.
+    return { spec, subnet, nodes, services, tasks: deployerSteps(resources), vips, outputs };
+}
+
+const envOf = (r: RecordedResource) => (r.inputs.environment as Record<string, string> | undefined) ?? {};
+
+/**
+ * The steps `pulumi up` runs where it runs (etcd's records, membership steps and bootstrap), in
+ * order. Not the balancers' reload steps: at creation they find the file the container already has
+ * and do nothing (docker target, renderReloadScript); the lab starts its balancers on those files.
+ * Nor the rollout steps: the lab waits for each service itself, and its drills run them.
+ */
+function deployerSteps(resources: RecordedResource[]): LabTask[] {
+    return resources
         .filter((r) => r.type === LOCAL_COMMAND && !(reloadFileVar(0) in envOf(r)) && !(ROLLOUT_CONTAINER_ENV in envOf(r)))
-        .map((r) => ({ name: r.name, script: r.inputs.create as string, env: (r.inputs.environment as Record<string, string> | undefined) ?? {} }));
-    return { spec, subnet, nodes, services, tasks, vips, outputs };
+        .map((r) => ({ name: r.name, script: r.inputs.create as string, env: envOf(r) }));
 }
 
 function nodesOf(outputs: Record<string, unknown>): LabNode[] {
@@ -187,7 +194,8 @@ export function sshDeploymentFromResources(spec: PlatformSpec, resources: Record
     const nodes = nodesOf(outputs);
     const staged = stagedContents(resources, true);
     const written = new Map<string, string>();
-    const tasks: LabTask[] = [];
+    // On the deployer first (etcd's membership steps and bootstrap), then those on the hosts.
+    const tasks: LabTask[] = deployerSteps(resources);
     for (const r of resources) {
         const stdin = r.inputs.stdin;
         if (typeof stdin !== "string") continue;

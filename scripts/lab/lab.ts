@@ -23,7 +23,8 @@ import type { RecordedResource } from "../lib/mockEngine";
 import { ROLLOUT_CONTAINER_ENV, reloadFileVar } from "../../components/targets/docker";
 import { attachToLabNetwork, CLIENT_NS, createLabNetwork, destroyLabNetwork, namespacePids, nodeNamespace } from "./netns";
 import { crashProcesses, execIn, Supervisor, type RunResult } from "./processes";
-import { dockerShim, healthCheckArgv, HOST_PROGRAMS, LAB_PID_FILE, prepareService, serviceKind, type Launch } from "./programs";
+import { pinnedHostKey } from "../../components/spec/knownHosts";
+import { dockerShim, healthCheckArgv, SUDO_SHIM, sshShim, HOST_PROGRAMS, LAB_PID_FILE, prepareService, serviceKind, type Launch } from "./programs";
 import { holdsNow, VipWatch } from "./vips";
 import { IpvsWatch } from "./ipvs";
 import type { TopologyVip } from "../../components/topology/types";
@@ -347,10 +348,24 @@ export class Lab {
         const etcdctlFlags: Record<string, string[]> = SLOWDOWN > 1 ? { etcdctl: [`--dial-timeout=${2 * SLOWDOWN}s`, `--command-timeout=${5 * SLOWDOWN}s`] } : {};
         const containers = [...this.services.values()].map((r) => ({ container: r.svc.container, ns: r.ns, root: r.root, healthCheck: healthCheckArgv(r.svc, r.root) }));
         // Replaced, not rewritten: a step may be running the shim right now (writing it would fail with ETXTBSY).
-        const next = join(bin, `docker.${process.pid}.new`);
-        writeFileSync(next, dockerShim(containers, etcdctlFlags), { mode: 0o755 });
-        chmodSync(next, 0o755);
-        renameSync(next, join(bin, "docker"));
+        const put = (name: string, content: string) => {
+            const next = join(bin, `${name}.${process.pid}.new`);
+            writeFileSync(next, content, { mode: 0o755 });
+            chmodSync(next, 0o755);
+            renameSync(next, join(bin, name));
+        };
+        put("docker", dockerShim(containers, etcdctlFlags));
+        // The ssh target's steps reach the hosts with ssh and sudo: here the lab's hosts are this machine.
+        if (this.spec.target === "ssh") {
+            const hosts = this.d.nodes.flatMap((n) => {
+                const c = this.spec.nodes.find((x) => x.name === n.name);
+                const port = c?.sshPort ?? 22;
+                const hostKey = pinnedHostKey(this.spec.ssh.knownHosts ?? [], n.address, port);
+                return c?.sshUser && hostKey ? [{ address: n.address, port, user: c.sshUser, hostKey }] : [];
+            });
+            put("ssh", sshShim(hosts));
+            put("sudo", SUDO_SHIM);
+        }
     }
 
     /** Nodes on the lab's network, with their addresses; switch ports used so far. */

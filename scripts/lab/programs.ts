@@ -247,3 +247,66 @@ done
 exec ip netns exec "$ns" "$prog" "$@"
 `;
 }
+
+/** A host the lab's `ssh` reaches: its address and port, the login user, and the key ssh.knownHosts pins for it. */
+export interface LabSshHost {
+    address: string;
+    port: number;
+    user: string;
+    /** `<type> <base64>`, as pinnedHostKey gives it. */
+    hostKey: string;
+}
+
+/**
+ * The deployer's `ssh` for the ssh target's steps (render/sshStep.ts), as strict as OpenSSH in the
+ * way the steps use it: never a prompt (BatchMode), only a host whose pinned key is in the given
+ * UserKnownHostsFile under its `[address]:port` name (else "Host key verification failed", 255), the
+ * node's own user and port, a private key file only if no one else may read it. The command then runs
+ * as the login shell would run it, on this machine, where `docker` is the lab's.
+ */
+export function sshShim(hosts: LabSshHost[]): string {
+    const cases = hosts.map((h) => `    ${shq(`${h.address}:${h.port}`)}) user=${shq(h.user)}; known=${shq(`${h.port === 22 ? h.address : `[${h.address}]:${h.port}`} ${h.hostKey}`)} ;;`).join("\n");
+    return `#!/bin/sh
+# gateway-ha lab: 'ssh' to the lab's hosts (generated per run).
+set -eu
+fail() { echo "lab ssh: $*" >&2; exit 255; }
+batch= strict= known_file= key= port=22 login=
+while [ $# -gt 0 ]; do
+    case "$1" in
+    -o) case "$2" in
+        BatchMode=yes) batch=1 ;;
+        StrictHostKeyChecking=yes) strict=1 ;;
+        UserKnownHostsFile=*) known_file=\${2#UserKnownHostsFile=} ;;
+        GlobalKnownHostsFile=* | CheckHostIP=* | LogLevel=* | ConnectTimeout=* | IdentitiesOnly=*) ;;
+        *) fail "option $2 is not one the steps use" ;;
+        esac
+        shift 2 ;;
+    -i) key=$2; shift 2 ;;
+    -p) port=$2; shift 2 ;;
+    -l) login=$2; shift 2 ;;
+    -*) fail "flag $1 is not one the steps use" ;;
+    *) break ;;
+    esac
+done
+[ -n "$batch" ] || fail "without BatchMode=yes ssh may prompt"
+[ -n "$strict" ] || fail "without StrictHostKeyChecking=yes ssh may accept an unknown host key"
+[ $# -eq 2 ] || fail "expected a host and one command, got: $*"
+case "$1:$port" in
+${cases}
+*) echo "ssh: connect to host $1 port $port: Connection refused" >&2; exit 255 ;;
+esac
+grep -qxF "$known" "$known_file" 2>/dev/null || { echo "Host key verification failed." >&2; exit 255; }
+[ "$login" = "$user" ] || { echo "$login@$1: Permission denied (publickey)." >&2; exit 255; }
+if [ -n "$key" ]; then
+    case "$(stat -c %a "$key")" in ?00) ;; *) echo "WARNING: UNPROTECTED PRIVATE KEY FILE! $key" >&2; echo "$login@$1: Permission denied (publickey)." >&2; exit 255 ;; esac
+fi
+exec /bin/sh -c "$2"
+`;
+}
+
+/** The hosts' \`sudo -n\` (passwordless, never a prompt) for the lab's \`ssh\`: anything else would prompt. */
+export const SUDO_SHIM = `#!/bin/sh
+[ "\${1:-}" = -n ] || { echo "lab sudo: a password is required (steps use sudo -n)" >&2; exit 1; }
+shift
+exec "$@"
+`;

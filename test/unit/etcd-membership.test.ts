@@ -6,7 +6,7 @@ import { loadPlatform } from "../../components/spec";
 import { etcdInitialCluster, etcdMemberArgs } from "../../components/render/etcd";
 import { ETCD_MEMBER_ENV, formatJoinRecord, parseJoinRecord } from "../../components/render/etcdMembership";
 import { isSecretWrapper, unwrapSecrets } from "../../scripts/lib/mockEngine";
-import { T, cfg, dependsOn, find, registration, runPlatform, type PlatformRun } from "./helpers";
+import { T, cfg, dependsOn, find, ofType, registration, runPlatform, type PlatformRun } from "./helpers";
 
 const config = (members: number) => cfg({ flavor: "apisix", etcd: { members } });
 const spec3 = loadPlatform(config(3), { project: "gateway-ha", stack: "test" });
@@ -142,25 +142,42 @@ describe("parseJoinRecord", () => {
     });
 });
 
-describe("targets without membership steps (ssh, aws) refuse a changed member list", () => {
-    const nodes = ["node-1", "node-2", "node-3", "node-4", "node-5", "lb-1"].map((name, i) => ({ name, address: `192.168.101.${11 + i}`, sshUser: "deploy" }));
-    const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAmockmockmockSECRETKEYBODY\n-----END OPENSSH PRIVATE KEY-----\n";
-    const sshConfig = cfg({ target: "ssh", layout: "compact", nodes, ssh: { privateKey: key, knownHosts: nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${n.name.replace("-", "")}mockhostkey`) } });
+describe("the aws target, without membership steps, refuses a changed member list", () => {
+    const awsConfig = cfg({ target: "aws", aws: { region: "eu-west-1" } });
     const planned = (() => {
-        const p = loadPlatform(sshConfig, { project: "gateway-ha", stack: "onprem" });
+        const p = loadPlatform(awsConfig, { project: "gateway-ha", stack: "prod" });
         return etcdInitialCluster(p.spec, p.topology);
     })();
 
     it("a first deployment records its founders and deploys", async () => {
-        const run = await runPlatform(sshConfig, { stack: "onprem", secretKeys: ["gateway-ha:ssh"] });
+        const run = await runPlatform(awsConfig, { stack: "prod" });
         expect(env(run, "gateway-ha-etcd-founders").ETCD_PLANNED_FOUNDERS).toBe(planned);
-        expect(find(run, T.remoteCommand, "gateway-ha-etcd-bootstrap").inputs.triggers).toContain(planned);
     });
 
     it("a stack founded with another member list fails before any change, naming etcd.members and both lists", async () => {
         const founded = planned.split(",").slice(0, 2).join(",");
-        await expect(runPlatform(sshConfig, { stack: "onprem", secretKeys: ["gateway-ha:ssh"], stdoutOf: (name) => (name === "gateway-ha-etcd-founders" ? `${founded}\n` : undefined) })).rejects.toThrow(
-            `etcd.members: the ssh target does not manage etcd membership yet; this stack's etcd was founded as ${founded} and the plan is now ${planned}`,
+        await expect(runPlatform(awsConfig, { stack: "prod", stdoutOf: (name) => (name === "gateway-ha-etcd-founders" ? `${founded}\n` : undefined) })).rejects.toThrow(
+            `etcd.members: the aws target does not manage etcd membership yet; this stack's etcd was founded as ${founded} and the plan is now ${planned}`,
         );
+    });
+});
+
+describe("the ssh target manages membership: a changed member list plans member steps, not a refusal", () => {
+    const names = ["etcd-1", "etcd-2", "etcd-3", "etcd-4", "etcd-5", "cp-1", "cp-2", "dp-1", "dp-2", "lb-1"];
+    const nodes = names.map((name, i) => ({ name, address: `192.168.101.${11 + i}`, sshUser: "deploy" }));
+    const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAmockmockmockSECRETKEYBODY\n-----END OPENSSH PRIVATE KEY-----\n";
+    // Every node pinned, the unused ones (etcd-4, etcd-5 at 3 members) included: entries name nodes the layout may place.
+    const sshConfig = (members: number) =>
+        cfg({ target: "ssh", layout: "standard", etcd: { members }, nodes: nodes.filter((n) => !/^etcd-/.test(n.name) || Number(n.name.slice(5)) <= members), ssh: { privateKey: key, knownHosts: nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${n.name.replace("-", "")}mockhostkey`) } });
+
+    it("3 -> 5 on a stack founded with 3: every member has its join, rollout and gate, the new ones after the founders", async () => {
+        const three = loadPlatform(sshConfig(3), { project: "gateway-ha", stack: "onprem" });
+        const founded = etcdInitialCluster(three.spec, three.topology);
+        const run = await runPlatform(sshConfig(5), { stack: "onprem", secretKeys: ["gateway-ha:ssh"], stdoutOf: (name) => (name === "gateway-ha-etcd-founders" ? `${founded}\n` : undefined) });
+        const members = ofType(run, T.command).filter((c) => c.name.endsWith("-etcd-join")).map((c) => c.name);
+        expect(members).toHaveLength(5);
+        for (const m of members) expect(env(run, m)[ETCD_MEMBER_ENV.founders], m).toBe(founded);
+        // One membership change at a time: each join waits for the previous one.
+        for (let i = 1; i < members.length; i++) expect(dependsOn(registration(run, T.command, members[i]), T.command, members[i - 1]), members[i]).toBe(true);
     });
 });

@@ -16,7 +16,8 @@ import { exportsOf, labDeployment, parseEnvFile, writeServiceFiles, type LabDepl
 import { holdersAt, longestSplitMs, parseAddressLine, soleHolderAt, splitBrainMs, timeline, vacantMs, type VipEvent } from "../../scripts/lab/vips";
 import { clientAddress, waitFor } from "../../scripts/lab/lab";
 import { nodeNamespace } from "../../scripts/lab/netns";
-import { API7_STANDIN_SCRIPT, API7_V2_CONSOLE_SCRIPT, dockerShim, healthCheckArgv, hostProgram, LAB_PID_FILE, mapArg, mapContent, mapPath, prepareService, serviceKind, STANDIN_SCRIPT } from "../../scripts/lab/programs";
+import { renderSshToolPrelude, SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "../../components/render/sshStep";
+import { API7_STANDIN_SCRIPT, API7_V2_CONSOLE_SCRIPT, SUDO_SHIM, dockerShim, sshShim, healthCheckArgv, hostProgram, LAB_PID_FILE, mapArg, mapContent, mapPath, prepareService, serviceKind, STANDIN_SCRIPT } from "../../scripts/lab/programs";
 import { DATABASE_PORT, planDatabase } from "../../scripts/lab/database";
 import { loadApi7Config } from "../../scripts/lab/standins/api7";
 import { loadConsoleConfig } from "../../scripts/lab/standins/api7v2Console";
@@ -914,9 +915,21 @@ describe("deployment: the on-prem stack over SSH, read back from what its steps 
 
     it("reads the env file into the environment, and the bootstrap task with its exported passwords", () => {
         expect(Object.keys(svc(d, "node-1-apisix-cp").env).length).toBeGreaterThan(0);
-        expect(d.tasks.map((t) => t.name)).toEqual(["gateway-ha-etcd-bootstrap"]);
-        expect(d.tasks[0].env.ETCD_ROOT_PASSWORD).toMatch(ALNUM_32);
-        expect(d.tasks[0].script).toContain("tool() { docker exec");
+        // etcd's steps on the deployer, in the order `pulumi up` runs them: records, members one by one, the bootstrap.
+        const members = ["node-1-etcd", "node-2-etcd", "node-3-etcd"];
+        expect(d.tasks.map((t) => t.name)).toEqual([
+            "gateway-ha-etcd-ca-phase",
+            "gateway-ha-etcd-rotation-guard",
+            "gateway-ha-etcd-founders",
+            ...members.map((m) => `${m}-join`),
+            ...members.flatMap((m) => [`${m}-gate`, `${m}-rollout`]),
+            "gateway-ha-etcd-bootstrap",
+        ]);
+        const bootstrap = d.tasks.find((t) => t.name === "gateway-ha-etcd-bootstrap")!;
+        expect(bootstrap.env.ETCD_ROOT_PASSWORD).toMatch(ALNUM_32);
+        // Its tool reaches the members' hosts with ssh (the lab's stand-in, sshShim).
+        expect(bootstrap.script).toContain("tool() {");
+        expect(bootstrap.script).toContain("gwha_ssh '192.168.101.11' 22 'deploy'");
     });
 
     it("launches keepalived under its supervisor with Debian's programs and pid files under its root", () => {
@@ -929,6 +942,63 @@ describe("deployment: the on-prem stack over SSH, read back from what its steps 
         // The script user reaches the check script; the secret config stays private.
         expect(modeOf(path.join(root, "etc/keepalived")) & 0o001).toBe(0o001);
         expect(modeOf(path.join(root, "etc/keepalived/keepalived.conf"))).toBe(0o600);
+    });
+});
+
+describe("sshShim: the deployer's ssh for the ssh target's steps, as strict as OpenSSH where the steps use it", () => {
+    const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIpinnedkeyofhost1";
+    let dir: string;
+    const host = { address: "192.168.101.11", port: 2222, user: "deploy", hostKey: KEY };
+    beforeAll(() => {
+        dir = tempDir();
+        const bin = path.join(dir, "bin");
+        fs.mkdirSync(bin);
+        fs.writeFileSync(path.join(bin, "ssh"), sshShim([host]), { mode: 0o755 });
+        fs.writeFileSync(path.join(bin, "sudo"), SUDO_SHIM, { mode: 0o755 });
+        // The hosts' docker: a running container, and exec prints what it got.
+        fs.writeFileSync(path.join(bin, "docker"), '#!/bin/sh\nif [ "$1" = container ]; then echo true; exit 0; fi\necho "exec $* user=${ETCDCTL_USER-unset} stdin=$(cat)"\n', { mode: 0o755 });
+    });
+    /** The real prelude through the stand-in: `known` is the step's known_hosts, `keyMode` its key file's mode when there is a key. */
+    const step = (script: string, opts: { known?: string; user?: string; key?: boolean } = {}) => {
+        const prelude = renderSshToolPrelude({ candidates: [{ node: "node-1", address: host.address, port: host.port, user: opts.user ?? host.user, container: "node-1-etcd" }], toolArgv: ["etcdctl"], toolEnv: ["ETCDCTL_USER"], connectTimeoutSeconds: 5 });
+        return spawnSync("/bin/sh", ["-c", prelude + script], {
+            encoding: "utf8",
+            env: { PATH: `${path.join(dir, "bin")}:${process.env.PATH}`, [SSH_KNOWN_HOSTS_ENV]: opts.known ?? `[${host.address}]:${host.port} ${KEY}`, ...(opts.key === false ? {} : { [SSH_KEY_ENV]: "a private key" }), ETCDCTL_USER: "root:pw" },
+        });
+    };
+
+    it("runs the step's tool through sudo -n and the host's docker, with the forwarded variable and stdin", () => {
+        const r = step("echo in | tool member list");
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stdout.trim()).toBe("exec exec -i -e ETCDCTL_USER node-1-etcd etcdctl member list user=root:pw stdin=in");
+        // With the agent instead of a key file.
+        expect(step("tool member list", { key: false }).status).toBe(0);
+    });
+
+    it("refuses, as ssh would, a host key other than the pinned one, another user, and an unknown host", () => {
+        const other = step('tool member list || echo "exit $?"', { known: `[${host.address}]:${host.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIanotherkeyentirely` });
+        expect(other.stdout.trim()).toBe("exit 3");
+        const plain = spawnSync(path.join(dir, "bin", "ssh"), ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${path.join(dir, "none")}`, "-p", "2222", "-l", "deploy", host.address, "true"], { encoding: "utf8" });
+        expect([plain.status, plain.stderr.trim()]).toEqual([255, "Host key verification failed."]);
+        expect(step('tool member list || echo "exit $?"', { user: "root" }).stdout.trim()).toBe("exit 3");
+        const unknown = spawnSync(path.join(dir, "bin", "ssh"), ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-p", "22", host.address, "true"], { encoding: "utf8" });
+        expect(unknown.status).toBe(255);
+    });
+
+    it("refuses a readable key file, a possible prompt, and sudo without -n", () => {
+        const known = path.join(dir, "known");
+        fs.writeFileSync(known, `[${host.address}]:${host.port} ${KEY}\n`);
+        const key = path.join(dir, "key");
+        fs.writeFileSync(key, "k", { mode: 0o644 });
+        fs.chmodSync(key, 0o644);
+        const ssh = (args: string[]) => spawnSync(path.join(dir, "bin", "ssh"), args, { encoding: "utf8", env: { PATH: `${path.join(dir, "bin")}:${process.env.PATH}` } });
+        const base = ["-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${known}`, "-p", "2222", "-l", "deploy"];
+        expect(ssh(["-o", "BatchMode=yes", ...base, "-i", key, host.address, "true"]).status).toBe(255);
+        fs.chmodSync(key, 0o600);
+        expect(ssh(["-o", "BatchMode=yes", ...base, "-i", key, host.address, "true"]).status).toBe(0);
+        expect(ssh([...base, host.address, "true"]).status).toBe(255);
+        expect(ssh(["-o", "BatchMode=yes", ...base, host.address, "sudo sh -c true"]).status).toBe(1);
+        expect(ssh(["-o", "BatchMode=yes", ...base, host.address, "sudo -n sh -c true"]).status).toBe(0);
     });
 });
 

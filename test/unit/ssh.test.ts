@@ -6,6 +6,8 @@ import { createHash, createHmac } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { filesInstalled, q, remoteScript, renderHostPurge, renderRemoveScript } from "../../components/render/ssh";
+import { renderSshToolPrelude, SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "../../components/render/sshStep";
+import { etcdctlConnectionArgs, etcdInitialCluster } from "../../components/render/etcd";
 import { GATEWAY_BACKENDS, STOP_MARGIN_SECONDS, controlPlaneBackend, renderBalancerDrainScript, renderBalancerReturnScript, rolloutPlan } from "../../components/render/rollout";
 import { controlPlanePorts } from "../../components/topology";
 import { ConfigValidationError, loadPlatform, type ConfigIssue } from "../../components/spec";
@@ -57,6 +59,7 @@ const copiesOf = (run: PlatformRun, svc: string) => {
         }),
     );
 };
+const ETCD_MEMBERS = ["node-1-etcd", "node-2-etcd", "node-3-etcd"];
 const SERVICES = ["node-1-etcd", "node-2-etcd", "node-3-etcd", "node-1-apisix-cp", "node-2-apisix-cp", "node-4-gateway", "node-5-gateway", "lb-1-gateway-lb", "lb-1-control-plane-lb"];
 /** Each replica behind haproxy and the balancer it returns to (a step on the balancer's host). */
 const RETURNS = [
@@ -86,10 +89,18 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         run = await runPlatform(config, { stack: STACK, secretKeys: SECRET_KEYS });
     });
 
-    it("creates only remote commands and copies (and the etcd founders record and CA and rotation guards), no Docker or cloud resource: one host step per node, copies, a files and a run step per service, a return step per replica and balancer, a verify step per host", () => {
+    it("creates only remote commands and copies (and etcd's records, membership steps and bootstrap on the deployer), no Docker or cloud resource: one host step per node, copies, a files and a run step per service, a return step per replica and balancer, a verify step per host", () => {
         expect(run.resources.filter((r) => r.type.startsWith("docker:") || r.type.startsWith("aws:"))).toEqual([]);
-        // On the deployer only the etcd guards and founders record (they print their environment; nothing to reach).
-        expect(ofType(run, T.command).map((c) => c.name).sort()).toEqual(["gateway-ha-etcd-ca-phase", "gateway-ha-etcd-founders", "gateway-ha-etcd-rotation-guard"]);
+        // On the deployer: the etcd guards and founders record, each member's join, rollout and gate, and the bootstrap.
+        expect(ofType(run, T.command).map((c) => c.name).sort()).toEqual(
+            [
+                "gateway-ha-etcd-ca-phase",
+                "gateway-ha-etcd-founders",
+                "gateway-ha-etcd-rotation-guard",
+                "gateway-ha-etcd-bootstrap",
+                ...ETCD_MEMBERS.flatMap((m) => [`${m}-join`, `${m}-rollout`, `${m}-gate`]),
+            ].sort(),
+        );
         // A copy per file: the Compose file, each rendered file, the env file when there is one.
         for (const s of SERVICES) expect(ofType(run, T.copyToRemote).filter((c) => c.name.startsWith(`${s}-copy-`)).length, s).toBe(copiesOf(run, s).size);
         expect(ofType(run, T.copyToRemote).map((c) => c.name).sort()).toEqual(SERVICES.flatMap((s) => [...copiesOf(run, s).values()].map((c) => c.name)).sort());
@@ -99,7 +110,6 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
                 ...SERVICES,
                 ...SERVICES.map((s) => `${s}-files`),
                 ...RETURNS.map(([s, lb]) => `${s}-in-${lb}`),
-                "gateway-ha-etcd-bootstrap",
             ].sort(),
         );
         expect(run.outputs.target.value).toBe("ssh");
@@ -113,7 +123,7 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
             expect(connectionOf(r), r.name).toMatchObject({ host: nodeOf(r.name).address, port: 22, user: "deploy", hostKey: HOST_KEY(nodeOf(r.name).name), privateKey: PRIVATE_KEY, perDialTimeout: 10 });
         }
         for (const r of ofType(run, T.remoteCommand)) {
-            const node = r.name.startsWith("gateway-ha-ssh-") ? NODES.find((n) => r.name.endsWith(`-${n.name}`))! : r.name === "gateway-ha-etcd-bootstrap" ? NODES[0] : nodeOf(r.name);
+            const node = r.name.startsWith("gateway-ha-ssh-") ? NODES.find((n) => r.name.endsWith(`-${n.name}`))! : nodeOf(r.name);
             // The SDK keeps the whole connection secret; the key is in it, never anywhere plain.
             expect(isSecretWrapper(r.inputs.connection), r.name).toBe(true);
             const c = connectionOf(r);
@@ -214,8 +224,8 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
                 for (const later of chain.slice(i + 1)) expect(dependsOn(reg, T.remoteCommand, waitedFor(later)), `${s} must not wait for ${later}`).toBe(false);
             });
         // Gateways and the control plane start once etcd is bootstrapped.
-        expect(dependsOn(registration(run, T.remoteCommand, "node-4-gateway"), T.remoteCommand, "gateway-ha-etcd-bootstrap")).toBe(true);
-        expect(dependsOn(registration(run, T.remoteCommand, "node-1-apisix-cp"), T.remoteCommand, "gateway-ha-etcd-bootstrap")).toBe(true);
+        expect(dependsOn(registration(run, T.remoteCommand, "node-4-gateway"), T.command, "gateway-ha-etcd-bootstrap")).toBe(true);
+        expect(dependsOn(registration(run, T.remoteCommand, "node-1-apisix-cp"), T.command, "gateway-ha-etcd-bootstrap")).toBe(true);
     });
 
     it("a replica behind haproxy: a step on the balancer's host puts it back once its run step is done, and its deletion drains it there first (the engine deletes it before the run step it depends on)", () => {
@@ -248,7 +258,6 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
             expect(connectionOf(purge).host).toBe(n.address);
         }
         for (const s of SERVICES) expect(dependsOn(registration(run, T.remoteCommand, `${s}-files`), T.remoteCommand, `gateway-ha-ssh-purge-${nodeOf(s).name}`), s).toBe(true);
-        expect(dependsOn(registration(run, T.remoteCommand, "gateway-ha-etcd-bootstrap"), T.remoteCommand, "gateway-ha-ssh-purge-node-1")).toBe(true);
         // On: its deletion purges, data kept while protectData is on.
         for (const protectData of [true, false]) {
             const on = await runPlatform(sshConfig({ protectData }, { purgeOnDestroy: true }), { stack: STACK, secretKeys: SECRET_KEYS });
@@ -256,31 +265,65 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         }
     });
 
-    it("the etcd bootstrap runs on member 1's host, its passwords only inside its secret script", () => {
-        const task = cmd(run, "gateway-ha-etcd-bootstrap");
-        expect(isSecretWrapper(task.inputs.stdin)).toBe(true);
-        expect(stdinOf(task)).toMatch(/tool\(\) \{ docker exec -i -e ETCDCTL_USER 'node-1-etcd' '\/usr\/local\/bin\/etcdctl'/);
-        expect(connectionOf(task).host).toBe(ADDR(0));
-        for (const m of ["node-1-etcd", "node-2-etcd", "node-3-etcd"]) expect(dependsOn(registration(run, T.remoteCommand, "gateway-ha-etcd-bootstrap"), T.remoteCommand, m)).toBe(true);
+    it("etcd's steps run on the deployer and reach the first member host whose etcd runs, over ssh with the pinned keys and the configured key; passwords only in their secret environment", () => {
+        const { spec, topology } = loadPlatform(config, { project: PROJECT, stack: STACK });
+        for (const name of ["gateway-ha-etcd-bootstrap", ...ETCD_MEMBERS.flatMap((m) => [`${m}-join`, `${m}-rollout`, `${m}-gate`])]) {
+            const step = find(run, T.command, name);
+            const script = step.inputs.create as string;
+            const prelude = renderSshToolPrelude({
+                candidates: ETCD_MEMBERS.map((m, i) => ({ node: `node-${i + 1}`, address: ADDR(i), port: 22, user: "deploy", container: m })),
+                toolArgv: ["/usr/local/bin/etcdctl", ...etcdctlConnectionArgs(spec, topology).filter((a) => name.endsWith("bootstrap") || !a.startsWith("--endpoints="))],
+                toolEnv: name.endsWith("bootstrap") ? ["ETCDCTL_USER"] : ["ETCDCTL_USER", "ETCDCTL_ENDPOINTS"],
+                connectTimeoutSeconds: spec.ssh.connectTimeoutSeconds,
+            });
+            expect(script.startsWith(prelude), name).toBe(true);
+            const raw = step.inputs.environment as Record<string, unknown>;
+            const env = unwrapSecrets(raw) as Record<string, string>;
+            expect(env[SSH_KNOWN_HOSTS_ENV], name).toBe([0, 1, 2].map((i) => `${ADDR(i)} ${HOST_KEY(`node-${i + 1}`)}`).join("\n"));
+            expect(env[SSH_KEY_ENV], name).toBe(PRIVATE_KEY);
+            // The key and the passwords are secrets: the whole environment, or the value itself.
+            for (const k of [SSH_KEY_ENV, ...(name.endsWith("-rollout") ? [] : ["ETCD_ROOT_PASSWORD"])]) expect(isSecretWrapper(raw) || isSecretWrapper(raw[k]), `${name} ${k}`).toBe(true);
+        }
+        // The bootstrap after every member's gate; each member's service after its join (its flags come from the join's record).
+        for (const m of ETCD_MEMBERS) {
+            expect(dependsOn(registration(run, T.command, "gateway-ha-etcd-bootstrap"), T.command, `${m}-gate`), m).toBe(true);
+            expect(dependsOn(registration(run, T.remoteCommand, m), T.command, `${m}-join`), m).toBe(true);
+            expect(dependsOn(registration(run, T.command, `${m}-gate`), T.remoteCommand, m), m).toBe(true);
+        }
     });
 
-    it("a consumer password rotation: the revoke runs on member 1's host after every consumer's run and return steps, before verification; none before the first rotation", async () => {
+    it("an etcd member's Compose command is its join step's record: a founder of the first deployment's cluster, started without waiting for health", () => {
+        const { spec, topology } = loadPlatform(config, { project: PROJECT, stack: STACK });
+        for (const m of ETCD_MEMBERS) {
+            const compose = parse(installedFiles(run, cmd(run, `${m}-files`)).get(`/opt/gateway-ha/services/${m}/compose.yaml`)!) as { services: Record<string, { command: string[] }> };
+            const command = compose.services[m].command;
+            expect(command).toContain("--initial-cluster-state=new");
+            expect(command).toContain(`--initial-cluster=${etcdInitialCluster(spec, topology)}`);
+            expect(command[0]).toBe("/usr/local/bin/etcd");
+            // A learner is not healthy until its gate promotes it: the run step waits for running only.
+            expect(stdinOf(cmd(run, m)), m).toContain("want=running");
+        }
+    });
+
+    it("a consumer password rotation: the revoke runs on the deployer after every consumer's run and return steps, before verification; none before the first rotation", async () => {
         expect(run.resources.some((r) => r.name.includes("revoke"))).toBe(false);
         const rotated = await runPlatform(sshConfig({ etcd: { consumerPasswordRotation: 1 } }), { stack: STACK, secretKeys: SECRET_KEYS });
-        const revoke = cmd(rotated, "gateway-ha-etcd-revoke-previous-users");
-        expect(connectionOf(revoke).host).toBe(ADDR(0));
-        expect(isSecretWrapper(revoke.inputs.stdin)).toBe(true);
-        expect(stdinOf(revoke)).toContain("revoke 'control-plane' 'control-plane-alt'");
-        const reg = registration(rotated, T.remoteCommand, "gateway-ha-etcd-revoke-previous-users");
+        // On the deployer, through any member's host, like etcd's other steps.
+        const revoke = find(rotated, T.command, "gateway-ha-etcd-revoke-previous-users");
+        expect(revoke.inputs.create as string).toContain("revoke 'control-plane' 'control-plane-alt'");
+        const env = revoke.inputs.environment as Record<string, unknown>;
+        expect(isSecretWrapper(env) || isSecretWrapper(env.ETCD_ROOT_PASSWORD)).toBe(true);
+        const reg = registration(rotated, T.command, "gateway-ha-etcd-revoke-previous-users");
         for (const s of ["node-1-apisix-cp", "node-2-apisix-cp", "node-4-gateway", "node-5-gateway"]) expect(dependsOn(reg, T.remoteCommand, s), s).toBe(true);
         for (const [svc, lb] of RETURNS) expect(dependsOn(reg, T.remoteCommand, `${svc}-in-${lb}`), svc).toBe(true);
-        expect(dependsOn(registration(rotated, T.remoteCommand, "gateway-ha-ssh-verify-node-4"), T.remoteCommand, "gateway-ha-etcd-revoke-previous-users")).toBe(true);
+        expect(dependsOn(registration(rotated, T.remoteCommand, "gateway-ha-ssh-verify-node-4"), T.command, "gateway-ha-etcd-revoke-previous-users")).toBe(true);
     });
 
     it("verification runs on each host after every service and task: its health checks, and from the balancer every gateway's status and the balancer forwarding", () => {
         for (const n of NODES) {
             const reg = registration(run, T.remoteCommand, `gateway-ha-ssh-verify-${n.name}`);
-            for (const s of [...SERVICES, "gateway-ha-etcd-bootstrap"]) expect(dependsOn(reg, T.remoteCommand, s), `${n.name} after ${s}`).toBe(true);
+            for (const s of SERVICES) expect(dependsOn(reg, T.remoteCommand, s), `${n.name} after ${s}`).toBe(true);
+            for (const s of ["gateway-ha-etcd-bootstrap", ...ETCD_MEMBERS.map((m) => `${m}-gate`)]) expect(dependsOn(reg, T.command, s), `${n.name} after ${s}`).toBe(true);
             const verify = cmd(run, `gateway-ha-ssh-verify-${n.name}`);
             expect(connectionOf(verify).host).toBe(n.address);
             // It re-runs whenever any service's inputs change: their triggers are its triggers.
@@ -398,7 +441,8 @@ describe("target ssh with keepalived VIPs instead of a balancer node (the on-pre
             expect(script).toContain("curl -sS -o /dev/null -w '%{http_code}' --max-time 5 'http://192.168.101.20:80/'");
             expect(script).toMatch(/502\|503\|504\|000/);
             const reg = registration(run, T.remoteCommand, `gateway-ha-ssh-verify-${n}`);
-            for (const s of ["node-4-gateway", "node-5-gateway", "node-4-keepalived", "node-1-dashboard", "gateway-ha-etcd-bootstrap"]) expect(dependsOn(reg, T.remoteCommand, s), `${n} after ${s}`).toBe(true);
+            for (const s of ["node-4-gateway", "node-5-gateway", "node-4-keepalived", "node-1-dashboard"]) expect(dependsOn(reg, T.remoteCommand, s), `${n} after ${s}`).toBe(true);
+            expect(dependsOn(reg, T.command, "gateway-ha-etcd-bootstrap"), `${n} after the bootstrap`).toBe(true);
         }
         // The other hosts run their services' health checks only.
         for (const n of ["node-1", "node-2", "node-3"]) expect(stdinOf(cmd(run, `gateway-ha-ssh-verify-${n}`)), n).not.toMatch(/^(curl|code=)/m);
