@@ -228,3 +228,45 @@ describe("planning a change to a running stack", () => {
         expect(providerOp("docker:index/remoteImage:RemoteImage", ["keepLocally"])).toBe("replace");
     });
 });
+
+describe("planning etcd membership changes on the ssh target", () => {
+    const names = ["etcd-1", "etcd-2", "etcd-3", "etcd-4", "etcd-5", "cp-1", "cp-2", "dp-1", "dp-2", "lb-1"];
+    const nodes = names.map((name, i) => ({ name, address: `192.168.101.${11 + i}`, sshUser: "deploy" }));
+    const ssh = (members: number, extra: Record<string, unknown> = {}) => ({
+        flavor: "apisix",
+        target: "ssh",
+        layout: "standard",
+        etcd: { members },
+        nodes: nodes.filter((n) => !/^etcd-/.test(n.name) || Number(n.name.slice(5)) <= members),
+        // The agent: no key to pass as a secret.
+        ssh: { agent: true, knownHosts: nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${n.name.replace("-", "")}mockhostkey`) },
+        ...extra,
+    });
+    /** The founders record as the first deployment (3 members) printed it. */
+    const founded = async () => {
+        const three = await record(ssh(3));
+        return String((three.resources.find((r) => r.name === "gateway-ha-etcd-founders")!.inputs.environment as Record<string, string>).ETCD_PLANNED_FOUNDERS);
+    };
+
+    it("3 -> 5: the running members and their files stay; members 4 and 5 join one after the other, each started after its join", async () => {
+        const founders = `${await founded()}\n`;
+        const stdoutOf = (name: string) => (name === "gateway-ha-etcd-founders" ? founders : undefined);
+        const plan = planChange(await record(ssh(3), { stdoutOf }), await record(ssh(5), { stdoutOf }));
+        const changed = ops(plan);
+        // No running member restarts: their Compose files (flags from the kept records) are the same.
+        expect(changed.filter((c) => /^(replace|delete) etcd-[123]-etcd(-files|-copy.*)?$/.test(c))).toEqual([]);
+        expect(changed).toEqual(expect.arrayContaining(["create etcd-4-etcd-join", "create etcd-4-etcd", "create etcd-4-etcd-gate", "create etcd-5-etcd-join", "create etcd-5-etcd", "create etcd-5-etcd-gate"]));
+        expect(plan.dependencies.get(`${T.command}::etcd-5-etcd-join`)).toContain(`${T.command}::etcd-4-etcd-join`);
+        expect(plan.dependencies.get(`${T.remoteCommand}::etcd-4-etcd`)).toContain(`${T.command}::etcd-4-etcd-join`);
+        expect(plan.dependencies.get(`${T.command}::etcd-5-etcd-gate`)).toContain(`${T.command}::etcd-4-etcd-gate`);
+    });
+
+    it("5 -> 3 without protection: member 5's gate (member remove) goes before its service, then member 4's", async () => {
+        const plan = planChange(await record(ssh(5, { protectData: false })), await record(ssh(3, { protectData: false })));
+        const deletes = plan.changes.filter((c) => c.op === "delete").map((c) => c.name);
+        expect(deletes.indexOf("etcd-5-etcd-gate")).toBeGreaterThanOrEqual(0);
+        expect(deletes.indexOf("etcd-5-etcd-gate")).toBeLessThan(deletes.indexOf("etcd-5-etcd"));
+        expect(deletes.indexOf("etcd-5-etcd")).toBeLessThan(deletes.indexOf("etcd-4-etcd-gate"));
+        expect(deletes.indexOf("etcd-4-etcd-gate")).toBeLessThan(deletes.indexOf("etcd-4-etcd"));
+    });
+});

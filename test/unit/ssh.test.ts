@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { filesInstalled, q, remoteScript, renderHostPurge, renderRemoveScript } from "../../components/render/ssh";
 import { renderSshToolPrelude, SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "../../components/render/sshStep";
-import { etcdctlConnectionArgs, etcdInitialCluster } from "../../components/render/etcd";
+import { etcdctlConnectionArgs, etcdInitialCluster, etcdMemberArgs } from "../../components/render/etcd";
 import { GATEWAY_BACKENDS, STOP_MARGIN_SECONDS, controlPlaneBackend, renderBalancerDrainScript, renderBalancerReturnScript, rolloutPlan } from "../../components/render/rollout";
 import { controlPlanePorts } from "../../components/topology";
 import { ConfigValidationError, loadPlatform, type ConfigIssue } from "../../components/spec";
@@ -294,12 +294,13 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
 
     it("an etcd member's Compose command is its join step's record: a founder of the first deployment's cluster, started without waiting for health", () => {
         const { spec, topology } = loadPlatform(config, { project: PROJECT, stack: STACK });
-        for (const m of ETCD_MEMBERS) {
+        for (const [i, m] of ETCD_MEMBERS.entries()) {
             const compose = parse(installedFiles(run, cmd(run, `${m}-files`)).get(`/opt/gateway-ha/services/${m}/compose.yaml`)!) as { services: Record<string, { command: string[] }> };
             const command = compose.services[m].command;
             expect(command).toContain("--initial-cluster-state=new");
             expect(command).toContain(`--initial-cluster=${etcdInitialCluster(spec, topology)}`);
-            expect(command[0]).toBe("/usr/local/bin/etcd");
+            // The flags stacks deployed before membership had, from the plan: their members keep running.
+            expect(command).toEqual(["/usr/local/bin/etcd", ...etcdMemberArgs(spec, topology, i)]);
             // A learner is not healthy until its gate promotes it: the run step waits for running only.
             expect(stdinOf(cmd(run, m)), m).toContain("want=running");
         }
