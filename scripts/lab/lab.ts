@@ -466,6 +466,46 @@ export class Lab {
         return effects;
     }
 
+    /**
+     * An ssh-target remote command's effect: a service's run step starts it from the files its files
+     * step installed (the lab's service, from the changed stack) and waits as its script does (health,
+     * or running for a member whose steps establish its health); its deletion stops it gracefully with
+     * the signal and grace of its remove script. An update re-runs a run script whose trigger is
+     * unchanged: it finds the service running this configuration and restarts nothing. Host, files,
+     * copy and verification steps change nothing the lab runs; a balancer's return steps are not applied.
+     */
+    private async remoteEffect(op: "create" | "update" | "delete", r: RecordedResource, d: LabDeployment, note: (s: string) => void, removedForGood: boolean): Promise<void> {
+        const started = Date.now();
+        const svc = d.services.find((s) => s.container === r.name);
+        if (!svc) {
+            if (/-in-/.test(r.name) && op !== "update") throw new Error(`${r.name}: the lab does not apply an ssh stack's balancer return steps (a drill of a stack with haproxy balancer nodes)`);
+            return;
+        }
+        if (op === "update") return note(`${svc.container}: run step updated (trigger unchanged: nothing restarts)`);
+        if (op === "delete") {
+            await this.goOut(svc);
+            const script = String(r.inputs.delete ?? "");
+            const signal = /docker kill --signal (\w+)/.exec(script)?.[1] ?? "TERM";
+            const grace = Number(/(?:-lt|--time) (\d+)/.exec(script)?.[1] ?? 10);
+            await this.supervisor.stop(svc.container, `SIG${signal}` as NodeJS.Signals, grace * 1000);
+            this.services.delete(svc.container);
+            this.writeShim();
+            if (removedForGood) this.markOut(svc, false);
+            return note(`${svc.container}: stopped with SIG${signal} and removed${removedForGood ? " for good" : ""} (${Date.now() - started} ms)`);
+        }
+        this.install(d, svc);
+        this.start(svc);
+        if (/^want=healthy$/m.test(String(r.inputs.stdin))) {
+            await this.waitHealthyRestarting(svc, note);
+            this.markOut(svc, false);
+            return note(`${svc.container}: started, healthy (${Date.now() - started} ms)`);
+        }
+        const back = this.waitHealthyRestarting(svc, () => {}, 600_000 * SLOWDOWN).then(() => this.markOut(svc, false));
+        back.catch(() => {});
+        this.healthyAgain.push(back);
+        return note(`${svc.container}: started (${Date.now() - started} ms)`);
+    }
+
     /** Containers created without waiting for health, until they pass it. */
     private readonly healthyAgain: Promise<void>[] = [];
     /** Replicas out of service now (drained, stopped or removed, and not yet healthy again), by role. */
@@ -549,6 +589,7 @@ export class Lab {
             }
             return note(`${svc.container}: created${r.inputs.wait === true ? ", healthy" : ""} (${Date.now() - started} ms)`);
         }
+        if (r.type === "command:remote:Command") return this.remoteEffect(op, r, d, note, removedForGood);
         if (r.type !== "command:local:Command") return;
         const env = (r.inputs.environment as Record<string, string> | undefined) ?? {};
         if (reloadFileVar(0) in env) {

@@ -113,7 +113,7 @@ export class Supervisor {
     }
 
     /** Signals the process group; resolves once the leader has exited (SIGKILL after `graceMs`). */
-    async stop(key: string, signal: "SIGTERM" | "SIGKILL", graceMs = 5000): Promise<void> {
+    async stop(key: string, signal: NodeJS.Signals, graceMs = 5000): Promise<void> {
         const p = this.procs.get(key);
         if (!p || !this.running(key)) return;
         const exited = new Promise<void>((resolve) => p.once("exit", () => resolve()));
