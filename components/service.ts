@@ -1,6 +1,7 @@
 // Target-neutral description of what runs on a node. Components build these;
 // a target adapter (components/targets/*) turns them into resources.
 import { rootCertificates } from "node:tls";
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { Role } from "./spec/schema";
 import type { TopologyNode } from "./topology/types";
@@ -187,6 +188,26 @@ export interface StepSpec {
 export interface StepResult {
     resource: pulumi.CustomResource;
     stdout: pulumi.Output<string>;
+}
+
+/**
+ * A step as a command on the deployer, `prelude` (the target's \`tool\`) before its script and its
+ * delete script; the target adds what its prelude reads to the environment.
+ */
+export function deployerStep(step: StepSpec, prelude: string, env: Record<string, pulumi.Input<string>>, opts: pulumi.CustomResourceOptions): command.local.Command {
+    const create = `${prelude}${step.script}`;
+    return new command.local.Command(
+        step.name,
+        {
+            create,
+            update: step.keepOutput ? PRINT_RECORD : create,
+            ...(step.deleteScript ? { delete: `${prelude}${step.deleteScript}` } : {}),
+            interpreter: ["/bin/sh", "-c"],
+            environment: env,
+            triggers: step.triggers,
+        },
+        opts,
+    );
 }
 
 /** A service's command where a target needs it at plan time (targets without runStep). */

@@ -9,8 +9,8 @@ import { renderRolloutDrainScript, renderRolloutReadyScript } from "../render/ro
 import {
     LABELS,
     dependsOnList,
+    deployerStep,
     fileContent,
-    PRINT_RECORD,
     serviceLabels,
     type DeployedService,
     type EntryPoints,
@@ -361,19 +361,7 @@ tool() {
     return 3
 }
 `;
-        const create = `${prelude}${step.script}`;
-        const cmd = new command.local.Command(
-            step.name,
-            {
-                create,
-                update: step.keepOutput ? PRINT_RECORD : create,
-                ...(step.deleteScript ? { delete: `${prelude}${step.deleteScript}` } : {}),
-                interpreter: ["/bin/sh", "-c"],
-                environment: step.env,
-                triggers: step.triggers,
-            },
-            opts,
-        );
+        const cmd = deployerStep(step, prelude, step.env, opts);
         return { resource: cmd, stdout: cmd.stdout };
     }
 

@@ -47,7 +47,7 @@ import {
 import { renderBalancerDrainScript, renderBalancerReturnScript } from "../render/rollout";
 import type { ComposeService } from "../render/cloudInit";
 import { knownHostsLine, renderSshToolPrelude, SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "../render/sshStep";
-import { dependsOnList, fileContent, PRINT_RECORD, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type StepResult, type StepSpec, type Target, type TaskSpec } from "../service";
+import { dependsOnList, deployerStep, fileContent, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type StepResult, type StepSpec, type Target, type TaskSpec } from "../service";
 import type { Role } from "../spec/schema";
 import { pinnedHostKey } from "../spec/knownHosts";
 import type { PlatformSpec } from "../spec/types";
@@ -340,19 +340,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const candidates = step.runInAny.map((s) => ({ node: s.node.name, address: s.node.address, port: s.node.ssh!.port, user: s.node.ssh!.user, container: s.name }));
         const prelude = renderSshToolPrelude({ candidates, toolArgv: step.toolArgv, toolEnv: step.toolEnv, connectTimeoutSeconds: this.spec.ssh.connectTimeoutSeconds });
         const knownHosts = [...new Set(step.runInAny.map((s) => knownHostsLine(s.node.address, s.node.ssh!.port, this.access[s.node.name].hostKey)))].join("\n");
-        const create = `${prelude}${step.script}`;
-        const cmd = new command.local.Command(
-            step.name,
-            {
-                create,
-                update: step.keepOutput ? PRINT_RECORD : create,
-                ...(step.deleteScript ? { delete: `${prelude}${step.deleteScript}` } : {}),
-                interpreter: ["/bin/sh", "-c"],
-                environment: { ...step.env, [SSH_KNOWN_HOSTS_ENV]: knownHosts, ...(this.privateKey ? { [SSH_KEY_ENV]: this.privateKey } : {}) },
-                triggers: step.triggers,
-            },
-            opts,
-        );
+        const cmd = deployerStep(step, prelude, { ...step.env, [SSH_KNOWN_HOSTS_ENV]: knownHosts, ...(this.privateKey ? { [SSH_KEY_ENV]: this.privateKey } : {}) }, opts);
         this.tasks.push(cmd);
         return { resource: cmd, stdout: cmd.stdout };
     }
