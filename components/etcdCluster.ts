@@ -195,6 +195,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             toolEnv: ["ETCDCTL_USER"],
             script: renderEtcdBootstrapScript(spec, topology),
             env: userEnv,
+            secretEnv: Object.keys(userEnv),
         };
 
         // The first deployment's members, kept for good in a record on the deployer: an update
@@ -213,44 +214,27 @@ export class EtcdCluster extends pulumi.ComponentResource {
             { ...child, protect: spec.protectData },
         );
 
-        if (target.runStep) {
-            const gates = this.membership(spec, topology, specs, target, founders, rootEnv);
-            // Checks and auth run through any running member, after every member has passed its gate.
-            this.ready = target.runStep(
-                { ...bootstrap, runInAny: specs, triggers: gates.map((g) => g.id) },
-                { ...child, dependsOn: gates },
-            ).resource;
-        } else {
-            // Targets without membership steps start every member as a founder: a changed member list
-            // would start new members beside the cluster (3 -> 7: a second cluster). Refused at preview.
-            const unchanged = founders.stdout.apply((kept) => {
-                if (kept.trim() && kept.trim() !== planned)
-                    throw new pulumi.RunError(
-                        `etcd.members: the ${spec.target} target does not manage etcd membership yet; this stack's etcd was founded as ${kept.trim()} and the plan is now ${planned}. Change members on the docker target only, or keep the founding list.`,
-                    );
-                return planned;
-            });
-            const deployed = specs.map((svc) => target.deployService(svc, child).resource);
-            // etcd's image has no shell: the bootstrap runs on the deployer and calls etcdctl inside member 1.
-            this.ready = target.runTask({ ...bootstrap, runIn: specs[0], triggers: [...deployed.map((d) => d.id), unchanged] }, { ...child, dependsOn: deployed });
-        }
+        const gates = this.membership(spec, topology, specs, target, founders, rootEnv);
+        // Checks and auth run through any running member, after every member has passed its gate.
+        this.ready = target.runStep({ ...bootstrap, runInAny: specs, triggers: gates.map((g) => g.id) }, { ...child, dependsOn: gates }).resource;
 
-        // Run by revokePreviousConsumerUsers once the consumers have rolled: through any running member where the target can.
+        // Run by revokePreviousConsumerUsers once the consumers have rolled, through any running member.
         if (spec.etcd.auth && spec.etcd.consumerPasswordRotation > 0)
-            this.revoke = (after) => {
-                const task = {
-                    name: `${name}-revoke-previous-users`,
-                    toolArgv: bootstrap.toolArgv,
-                    toolEnv: bootstrap.toolEnv,
-                    script: renderEtcdRevokeScript(spec, topology),
-                    env: rootEnv,
-                    // Each rotation revokes anew (the users it names differ).
-                    triggers: [spec.etcd.consumerPasswordRotation],
-                };
-                const opts = { ...child, dependsOn: [this.ready, ...after] };
-                if (target.runStep) return target.runStep({ ...task, runInAny: specs }, opts).resource;
-                return (target.runAtDeploy ?? target.runTask).call(target, { ...task, runIn: specs[0] }, opts);
-            };
+            this.revoke = (after) =>
+                target.runStep(
+                    {
+                        name: `${name}-revoke-previous-users`,
+                        runInAny: specs,
+                        toolArgv: bootstrap.toolArgv,
+                        toolEnv: bootstrap.toolEnv,
+                        script: renderEtcdRevokeScript(spec, topology),
+                        env: rootEnv,
+                        secretEnv: Object.keys(rootEnv),
+                        // Each rotation revokes anew (the users it names differ).
+                        triggers: [spec.etcd.consumerPasswordRotation],
+                    },
+                    { ...child, dependsOn: [this.ready, ...after] },
+                ).resource;
 
         this.clientUrls = etcdClientUrls(spec, topology);
         this.tls = spec.etcd.tls;
@@ -301,13 +285,15 @@ export class EtcdCluster extends pulumi.ComponentResource {
         rootEnv: Record<string, pulumi.Output<string>>,
     ): pulumi.CustomResource[] {
         const child = { parent: this };
-        const runStep = target.runStep!.bind(target);
+        const runStep = target.runStep.bind(target);
         const tls = etcdctlConnectionArgs(spec, topology).filter((a) => !a.startsWith("--endpoints="));
         const common = {
             runInAny: specs,
             toolArgv: ["/usr/local/bin/etcdctl", ...tls],
             toolEnv: ["ETCDCTL_USER", "ETCDCTL_ENDPOINTS"],
+            secretEnv: Object.keys(rootEnv),
         };
+        const foundersList = founders.stdout.apply((s) => s.trim());
         const gates: pulumi.CustomResource[] = [];
         let previousJoin: pulumi.Resource = founders;
         let previousRollout: pulumi.Resource | undefined;
@@ -322,7 +308,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
                     ...common,
                     name: `${svc.name}-join`,
                     script: renderEtcdJoinScript(spec),
-                    env: { ...env, [ETCD_MEMBER_ENV.founders]: founders.stdout.apply((s) => s.trim()) },
+                    env: { ...env, [ETCD_MEMBER_ENV.founders]: foundersList },
                     // A new address is a new member: join again (repair). `pulumi up --replace` of this step repairs a lost member.
                     triggers: [env[ETCD_MEMBER_ENV.peerUrl], env[ETCD_MEMBER_ENV.clientUrl]],
                     keepOutput: true,

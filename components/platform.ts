@@ -95,8 +95,9 @@ export class GatewayPlatform extends pulumi.ComponentResource {
             child,
         );
 
-        // A consumer password rotation's last step: the previous users go once both consumers have rolled.
-        this.etcd?.revokePreviousConsumerUsers([this.controlPlane, this.gateways]);
+        // A consumer password rotation's last step: the previous users go once both consumers have
+        // rolled (their services too: on aws they are the target's, the nodes' health gates).
+        this.etcd?.revokePreviousConsumerUsers([this.controlPlane, this.gateways, ...[...this.controlPlane.services, ...this.gateways.services].map((s) => s.resource)]);
         target.complete();
         // VIPs, where they carry a side, are the entry points; the target's otherwise.
         const viaVip = vipEntryPoints(spec, topology);

@@ -14,6 +14,8 @@ export const LABELS = {
     service: "gateway-ha.service",
     /** Comma-separated paths of uploaded files that hold secrets (for offline review tools). */
     secretFiles: "gateway-ha.secret-files",
+    /** `running`: a health gate waits for the service to run only, as its steps establish its health (ServiceSpec.waitHealthy). */
+    wait: "gateway-ha.wait",
 } as const;
 
 /** A service's identifying labels (stack, node, role, service). */
@@ -70,7 +72,7 @@ export interface ServiceSpec {
     /** e.g. `etcd`, `gateway`, `dashboard`, `dp-manager`, `apisix-cp`, `gateway-lb`, `control-plane-lb`. */
     service: string;
     image: string;
-    /** Known at plan time, except where a step decides it (etcd's first-start flags, on targets with runStep). */
+    /** Known at plan time, except where a step decides it (etcd's first-start flags). */
     command?: string[] | pulumi.Output<string[]>;
     /**
      * Whether `pulumi up` waits for the health check when the service is created (default true): false
@@ -174,6 +176,11 @@ export interface StepSpec {
     toolEnv: string[];
     script: string;
     env: Record<string, pulumi.Input<string>>;
+    /**
+     * Names in `env` whose values are secrets. A target whose step runs elsewhere than the deployer
+     * (aws: on an instance, through SSM) keeps them apart from the command; the others must be plain.
+     */
+    secretEnv?: string[];
     /** A change to any of these runs the step anew (a replacement). */
     triggers: pulumi.Input<unknown>[];
     /** Runs when the step is deleted, before what it depends on goes; PULUMI_COMMAND_STDOUT holds its last stdout. */
@@ -191,30 +198,28 @@ export interface StepResult {
 }
 
 /**
- * A step as a command on the deployer, `prelude` (the target's \`tool\`) before its script and its
- * delete script; the target adds what its prelude reads to the environment.
+ * A step as a command on the deployer: `wrap` makes the target's script of the step's script and of
+ * its delete script (its \`tool\` before it, or a run elsewhere); the target adds what it reads to the environment.
  */
-export function deployerStep(step: StepSpec, prelude: string, env: Record<string, pulumi.Input<string>>, opts: pulumi.CustomResourceOptions): command.local.Command {
-    const create = `${prelude}${step.script}`;
+export function deployerStep(
+    step: StepSpec,
+    wrap: (script: string) => pulumi.Input<string>,
+    env: pulumi.Input<Record<string, pulumi.Input<string>>>,
+    opts: pulumi.CustomResourceOptions,
+): command.local.Command {
+    const create = wrap(step.script);
     return new command.local.Command(
         step.name,
         {
             create,
             update: step.keepOutput ? PRINT_RECORD : create,
-            ...(step.deleteScript ? { delete: `${prelude}${step.deleteScript}` } : {}),
+            ...(step.deleteScript ? { delete: wrap(step.deleteScript) } : {}),
             interpreter: ["/bin/sh", "-c"],
             environment: env,
             triggers: step.triggers,
         },
         opts,
     );
-}
-
-/** A service's command where a target needs it at plan time (targets without runStep). */
-export function planTimeCommand(svc: ServiceSpec, target: string): string[] | undefined {
-    if (svc.command !== undefined && !Array.isArray(svc.command))
-        throw new Error(`${target}: ${svc.name}'s command is decided by a step, which this target does not run`);
-    return svc.command;
 }
 
 export interface DeployedService {
@@ -244,14 +249,8 @@ export type WorkloadRole = "control-plane" | "data-plane";
 export interface Target {
     deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService;
     runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): pulumi.CustomResource;
-    /** Targets that can run steps on the deployer with any member's tool (docker); etcd membership needs it. */
-    runStep?(step: StepSpec, opts: pulumi.CustomResourceOptions): StepResult;
-    /**
-     * Targets whose runTask runs at every boot (aws): a task run once when `pulumi up` reaches it,
-     * after its dependsOn, such as the revocation that ends a consumer password rotation. On the
-     * others runTask already runs that way.
-     */
-    runAtDeploy?(task: TaskSpec, opts: pulumi.CustomResourceOptions): pulumi.CustomResource;
+    /** A step run when `pulumi up` reaches it, whose \`tool\` reaches any running member (etcd membership). */
+    runStep(step: StepSpec, opts: pulumi.CustomResourceOptions): StepResult;
     entryPoints(): EntryPoints;
     /**
      * The IAM role a role's nodes run under, when the target gives nodes one (aws instance

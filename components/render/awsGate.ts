@@ -1,11 +1,11 @@
 // The AWS target's health gate (pure: node -> scripts). The provider reports an instance done once
-// it is "running"; its services start later, in cloud-init, and the etcd bootstrap runs there too.
+// it is "running"; its services start later, in cloud-init.
 // So after each instance the deployer asks the instance itself, through SSM Run Command, whether
 // its boot succeeded and every service of the stack on it is healthy, and fails `pulumi up`
 // otherwise; the next instance of the role waits for that answer. Needs the AWS CLI v2 where
 // `pulumi up` runs, with the credentials the provider uses.
 import { LABELS } from "../service";
-import { NODE_PATHS, toolFunction } from "./cloudInit";
+import { NODE_PATHS } from "./cloudInit";
 import { q } from "./ssh";
 
 /** The instance the gate asks, from the step's environment (an Output of the instance). */
@@ -25,11 +25,11 @@ export interface NodeGate {
 
 /**
  * What the instance runs (as root, SSM's AWS-RunShellScript): cloud-init's verdict on this boot (its
- * per-boot apply step: volumes, secrets, services, tasks such as the etcd bootstrap), then every
- * container of the stack running and, where it has a health check, healthy. A boot that made a
- * data volume's filesystem is a new etcd member: its cluster forms only once the later members
- * start, and they wait for this gate, so there its services only have to run (as on the ssh
- * target). Failures print why.
+ * per-boot apply step: volumes, secrets, services), then every container of the stack running and,
+ * where it has a health check, healthy. A boot that made a data volume's filesystem is a new etcd
+ * member: its cluster forms only once the later members start, and they wait for this gate, so
+ * there its services only have to run. A container labelled to wait for running only (an etcd
+ * member, which its membership steps promote and check) only has to run anywhere. Failures print why.
  */
 export function renderNodeGateCheck(g: NodeGate): string {
     return [
@@ -56,13 +56,13 @@ export function renderNodeGateCheck(g: NodeGate): string {
         `    containers=$(docker ps -a --filter ${q(`label=${LABELS.stack}=${g.stack}`)} --format '{{.Names}}')`,
         "    bad=",
         "    for c in $containers; do",
-        `        s=$(docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$c" 2>/dev/null) || s=gone`,
-        '        case "$want:$s" in healthy:running/healthy | healthy:running/none | running:running/*) ;; *) bad=$c; break ;; esac',
+        `        s=$(docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}/{{index .Config.Labels ${JSON.stringify(LABELS.wait)}}}' "$c" 2>/dev/null) || s=gone`,
+        '        case "$want:$s" in *:running/*/running | healthy:running/healthy/* | healthy:running/none/* | running:running/*) ;; *) bad=$c; break ;; esac',
         "    done",
         '    [ -z "$containers" ] || [ -n "$bad" ] || break',
         '    if [ "$(date +%s)" -ge "$deadline" ]; then',
         '        if [ -z "$containers" ]; then echo "gateway-ha: $node runs no container of the stack"; exit 1; fi',
-        `        echo "gateway-ha: $node: $bad is $s, not $want, after ${g.healthTimeoutSeconds} s"`,
+        `        echo "gateway-ha: $node: $bad is \${s%/*}, not $want, after ${g.healthTimeoutSeconds} s"`,
         '        docker logs --tail 40 "$bad" 2>&1',
         "        exit 1",
         "    fi",
@@ -136,22 +136,4 @@ export function renderNodeGateScript(g: NodeGate): string {
         failure: "failed its health gate ($status): pulumi up stops here, before the next node of its role",
         lastLineOnly: true,
     });
-}
-
-/**
- * A task the instance runs when `pulumi up` reaches it (not at boot): its environment read from
- * the node's own SSM parameters (the instance role may read them), \`tool\` running toolArgv in
- * its container, output and errors together for the deployer's log. No secret is in the body.
- */
-export function renderTaskOnInstance(t: { region: string; container: string; toolArgv: string[]; toolEnv: string[]; script: string; env: { name: string; parameter: string }[] }): string {
-    return [
-        "exec 2>&1",
-        "set -eu",
-        ...t.env.flatMap((e) => [
-            `${e.name}=$(aws ssm get-parameter --region ${q(t.region)} --with-decryption --name ${q(e.parameter)} --query Parameter.Value --output text) || { echo "gateway-ha: could not read ${e.parameter}"; exit 1; }`,
-            `export ${e.name}`,
-        ]),
-        toolFunction(t),
-        t.script,
-    ].join("\n");
 }

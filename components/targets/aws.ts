@@ -7,9 +7,23 @@ import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
-import { GATE_INSTANCE_ENV, renderNodeGateScript, renderSsmRunScript, renderTaskOnInstance } from "../render/awsGate";
+import { GATE_INSTANCE_ENV, renderNodeGateScript } from "../render/awsGate";
+import { renderAwsStepScript } from "../render/awsStep";
 import { checkUserDataSize, renderCloudConfig, type NodeBoot, type NodeService, type NodeTask } from "../render/cloudInit";
-import { dependsOnList, planTimeCommand, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type Target, type TaskSpec, type WorkloadRole } from "../service";
+import {
+    dependsOnList,
+    deployerStep,
+    LABELS,
+    serviceLabels,
+    type DeployedService,
+    type EntryPoints,
+    type ServiceSpec,
+    type StepResult,
+    type StepSpec,
+    type Target,
+    type TaskSpec,
+    type WorkloadRole,
+} from "../service";
 import type { Role } from "../spec/schema";
 import type { PlatformSpec } from "../spec/types";
 import { firewallRules, type FirewallGroup } from "../topology/firewall";
@@ -47,6 +61,11 @@ const GATE_HEALTH_TIMEOUT_SECONDS = 900;
 /** Until a started instance's SSM agent answers. */
 const GATE_REACH_TIMEOUT_SECONDS = 600;
 const GATE_POLL_SECONDS = 10;
+/** A step's script on an instance (the etcd gate waits up to its tries x delay, a few minutes). */
+const STEP_RUN_SECONDS = 900;
+/** A running instance whose agent does not answer within this is passed over for the next member. */
+const STEP_REACH_TIMEOUT_SECONDS = 60;
+const STEP_POLL_SECONDS = 2;
 
 /** SSM parameter path prefix of a node: its instance may read exactly this subtree. */
 export function parameterPrefix(spec: PlatformSpec, node: string): string {
@@ -70,6 +89,12 @@ interface NodeState {
     plainContents: { where: string; content: pulumi.Input<string> }[];
     /** Versions of the node's SSM parameters: in its user data, so a changed secret restarts the node. */
     parameterVersions: pulumi.Output<number>[];
+    /**
+     * What the instance's (re)start waits for besides its role's previous node: for a service whose
+     * steps establish its health (an etcd member), the steps its component orders it after (its join
+     * record, the previous member back as a healthy voter), as the node's gate cannot tell.
+     */
+    waitFor: pulumi.Resource[];
     resolveUserData: (userData: pulumi.Output<string>) => void;
 }
 
@@ -84,6 +109,8 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
     private readonly iamRoles = new Map<Role, aws.iam.Role>();
     private readonly zoneNames: pulumi.Output<string[]>;
     private readonly ssmArn: pulumi.Output<string>;
+    /** The steps' secret variables, one parameter per node and variable, shared by every step. */
+    private readonly stepParameters = new Map<string, { value: pulumi.Input<string>; parameter: aws.ssm.Parameter }>();
     private completed = false;
 
     constructor(name: string, args: AwsTargetArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -285,7 +312,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                 { parent: this, dependsOn: [instance] },
             );
             previousOfRole.set(primary, gate);
-            this.nodes.set(node.name, { node, instance, gate, services: [], tasks: [], plainContents: [], parameterVersions: [], resolveUserData });
+            this.nodes.set(node.name, { node, instance, gate, services: [], tasks: [], plainContents: [], parameterVersions: [], waitFor: [], resolveUserData });
 
             // The instance may read its own node's parameters only: the condition ties the grant to this instance.
             new aws.iam.RolePolicy(
@@ -431,7 +458,15 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
 
     /** A SecureString parameter under the node's prefix; the value stays a Pulumi secret. */
     private parameter(node: string, key: string, value: pulumi.Input<string>, parent: pulumi.Resource | undefined, readAtBoot = true): pulumi.Output<string> {
-        const path = `${parameterPrefix(this.spec, node)}/${key}`.replace(/[^A-Za-z0-9_.\-/]/g, "_");
+        return this.parameterResource(node, key, value, parent, readAtBoot).name;
+    }
+
+    private parameterPath(node: string, key: string): string {
+        return `${parameterPrefix(this.spec, node)}/${key}`.replace(/[^A-Za-z0-9_.\-/]/g, "_");
+    }
+
+    private parameterResource(node: string, key: string, value: pulumi.Input<string>, parent: pulumi.Resource | undefined, readAtBoot: boolean): aws.ssm.Parameter {
+        const path = this.parameterPath(node, key);
         const parameter = new aws.ssm.Parameter(
             `${slug(path.slice(`/gateway-ha/${this.spec.stack}/`.length))}`,
             // Intelligent-Tiering: standard (free) up to 4 KB, advanced only for larger files.
@@ -440,13 +475,17 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         );
         // Only what the boot reads restarts the node when it changes.
         if (readAtBoot) this.nodes.get(node)!.parameterVersions.push(parameter.version);
-        return parameter.name;
+        return parameter;
     }
 
     deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
         const s = this.state(svc.node, `deployService(${svc.name})`);
         // Components' dependsOn is not applied: a node's services share one instance, so it would point
-        // at the instance itself (compact layout); the services retry until their peers are up.
+        // at the instance itself (compact layout); the services retry until their peers are up. Only
+        // where the service's own steps establish its health (waitHealthy false: an etcd member) is it
+        // what the node waits for, as its gate only sees the member run. What depends on the service
+        // waits for its node's gate: booted, the service running (healthy).
+        if (svc.waitHealthy === false) s.waitFor.push(...dependsOnList(opts.dependsOn).filter((r): r is pulumi.Resource => pulumi.Resource.isInstance(r)));
         const parent = opts.parent;
         const res = { parent: parent ?? this, provider: this.provider };
         const files = svc.files.map((f): pulumi.Output<NodeService["files"][number]> => {
@@ -479,19 +518,20 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
             );
             return volume.id.apply((volumeId) => ({ name: v.name, containerPath: v.containerPath, volumeId }));
         });
+        const command = pulumi.output(svc.command) as pulumi.Output<string[] | undefined>;
         s.services.push(
-            pulumi.all([pulumi.all(files), pulumi.all(env), pulumi.all(volumes)]).apply(([f, e, vol]): NodeService => ({
+            pulumi.all([pulumi.all(files), pulumi.all(env), pulumi.all(volumes), command]).apply(([f, e, vol, cmd]): NodeService => ({
                 name: svc.name,
                 image: svc.image,
-                command: planTimeCommand(svc, "AwsTarget"),
+                command: cmd,
                 env: e,
                 files: f,
                 volumes: vol,
                 healthCheck: svc.healthCheck,
-                labels: serviceLabels(this.spec.stack, svc),
+                labels: { ...serviceLabels(this.spec.stack, svc), ...(svc.waitHealthy === false ? { [LABELS.wait]: "running" } : {}) },
             })),
         );
-        return { spec: svc, resource: s.instance };
+        return { spec: svc, resource: s.gate };
     }
 
     /** The task runs on its service's node at every boot, after the services start; it returns that node's instance. */
@@ -505,33 +545,58 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
     }
 
     /**
-     * Not at boot: when `pulumi up` reaches it, after every node has passed its gate (the components'
-     * instances are the target's, so their dependsOn cannot say which), the instance of the task's
-     * service runs it through SSM Run Command. Its environment goes to the node's parameters, which
-     * the instance reads itself, so no secret is in the command; changing one restarts nothing.
+     * A step on the deployer that runs on the first of `runInAny`'s instances whose container is
+     * running, through SSM Run Command (render/awsStep.ts), found by its tags when the step runs: no
+     * instance ID is an input, so a member's join step does not wait for its own instance. Its secret
+     * variables go to a parameter per node, which only that node's instance reads; a plain variable
+     * holding a secret would travel in the command, and is refused.
      */
-    runAtDeploy(task: TaskSpec, opts: pulumi.CustomResourceOptions): command.local.Command {
-        const s = this.state(task.runIn.node, `runAtDeploy(${task.name})`);
-        const env = Object.entries(task.env).map(([k, v]) =>
-            this.parameter(task.runIn.node.name, `tasks/${task.name}/env/${k}`, v, opts.parent, false).apply((parameter) => ({ name: k, parameter })),
-        );
-        const script = pulumi.all(env).apply((e) =>
-            renderSsmRunScript({
-                node: s.node.name,
-                region: this.spec.aws.region,
-                comment: `gateway-ha ${task.name}`,
-                body: renderTaskOnInstance({ region: this.spec.aws.region, container: task.runIn.name, toolArgv: task.toolArgv, toolEnv: task.toolEnv, script: task.script, env: e }),
-                runSeconds: GATE_HEALTH_TIMEOUT_SECONDS,
-                reachTimeoutSeconds: GATE_REACH_TIMEOUT_SECONDS,
-                pollSeconds: GATE_POLL_SECONDS,
-                failure: `failed ${task.name} ($status)`,
-            }),
-        );
-        return new command.local.Command(
-            task.name,
-            { create: script, update: script, interpreter: ["/bin/sh", "-c"], environment: { [GATE_INSTANCE_ENV]: s.instance.id }, triggers: task.triggers },
-            { ...opts, dependsOn: [...dependsOnList(opts.dependsOn), ...[...this.nodes.values()].map((n) => n.gate)] },
-        );
+    runStep(step: StepSpec, opts: pulumi.CustomResourceOptions): StepResult {
+        const secret = new Set(step.secretEnv ?? []);
+        const candidates = step.runInAny.map((svc) => {
+            this.state(svc.node, `runStep(${step.name})`);
+            return {
+                node: svc.node.name,
+                container: svc.name,
+                secretParameters: Object.fromEntries([...secret].map((name) => [name, this.stepParameter(svc.node.name, name, step.env[name], opts.parent)])),
+            };
+        });
+        const parameters = [...secret].flatMap((name) => step.runInAny.map((svc) => this.stepParameters.get(`${svc.node.name}/${name}`)!.parameter));
+        const plainEnv = Object.keys(step.env).filter((k) => !secret.has(k));
+        const env = pulumi
+            .output(Promise.all(plainEnv.map(async (k) => ((await pulumi.isSecret(pulumi.output(step.env[k]))) ? k : undefined))))
+            .apply((leaks) => {
+                const bad = leaks.filter((k): k is string => k !== undefined);
+                if (bad.length) throw new Error(`AwsTarget: step ${step.name}: ${bad.join(", ")} holds a Pulumi secret but is not in secretEnv; it would be sent in the SSM command`);
+                return step.env;
+            });
+        const { spec } = this;
+        const wrap = (script: string) =>
+            renderAwsStepScript({
+                comment: `gateway-ha ${step.name}`,
+                region: spec.aws.region,
+                tags: { stack: [TAGS.stack, spec.stack], node: TAGS.node },
+                candidates,
+                toolArgv: step.toolArgv,
+                toolEnv: step.toolEnv,
+                plainEnv,
+                script,
+                runSeconds: STEP_RUN_SECONDS,
+                reachTimeoutSeconds: STEP_REACH_TIMEOUT_SECONDS,
+                pollSeconds: STEP_POLL_SECONDS,
+            });
+        const cmd = deployerStep(step, wrap, env, { ...opts, dependsOn: [...dependsOnList(opts.dependsOn), ...parameters] });
+        return { resource: cmd, stdout: cmd.stdout };
+    }
+
+    /** The node's parameter of a step's secret variable: one per node and name, so every step of a member set shares it. */
+    private stepParameter(node: string, name: string, value: pulumi.Input<string> | undefined, parent: pulumi.Resource | undefined): string {
+        if (value === undefined) throw new Error(`AwsTarget: secretEnv names ${name}, which the step's env does not set`);
+        const key = `${node}/${name}`;
+        const known = this.stepParameters.get(key);
+        if (known && known.value !== value) throw new Error(`AwsTarget: two steps give ${name} different values; a node holds one parameter per secret variable`);
+        if (!known) this.stepParameters.set(key, { value, parameter: this.parameterResource(node, `steps/env/${name}`, value, parent, false) });
+        return this.parameterPath(node, `steps/env/${name}`);
     }
 
     /** Renders each node's user data from what the components handed over. */
@@ -545,7 +610,8 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
             // them, so the node restarts (in its role's order, gated) and fetches it.
             const secretsVersion = pulumi.all(s.parameterVersions).apply((v) => createHash("sha256").update(v.join(",")).digest("hex").slice(0, 12));
             s.resolveUserData(
-                pulumi.all([pulumi.all(s.services), pulumi.all(s.tasks), leaks, secretsVersion]).apply(([services, tasks, secretFiles, secrets]) => {
+                // The URNs carry the dependencies only: the instance is registered once they are done.
+                pulumi.all([pulumi.all(s.services), pulumi.all(s.tasks), leaks, secretsVersion, pulumi.all(s.waitFor.map((r) => r.urn))]).apply(([services, tasks, secretFiles, secrets]) => {
                     const bad = secretFiles.filter((w): w is string => w !== undefined);
                     if (bad.length) throw new Error(`node ${s.node.name}: ${bad.join(", ")} holds a Pulumi secret but is not marked secret; it would be in user data`);
                     const boot: NodeBoot = { node: s.node.name, region: this.spec.aws.region, cpus: s.node.cpus, memoryGb: s.node.memoryGb, services, tasks, secretsVersion: secrets };

@@ -361,7 +361,7 @@ tool() {
     return 3
 }
 `;
-        const cmd = deployerStep(step, prelude, step.env, opts);
+        const cmd = deployerStep(step, (script) => `${prelude}${script}`, step.env, opts);
         return { resource: cmd, stdout: cmd.stdout };
     }
 

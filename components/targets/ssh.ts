@@ -340,7 +340,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const candidates = step.runInAny.map((s) => ({ node: s.node.name, address: s.node.address, port: s.node.ssh!.port, user: s.node.ssh!.user, container: s.name }));
         const prelude = renderSshToolPrelude({ candidates, toolArgv: step.toolArgv, toolEnv: step.toolEnv, connectTimeoutSeconds: this.spec.ssh.connectTimeoutSeconds });
         const knownHosts = [...new Set(step.runInAny.map((s) => knownHostsLine(s.node.address, s.node.ssh!.port, this.access[s.node.name].hostKey)))].join("\n");
-        const cmd = deployerStep(step, prelude, { ...step.env, [SSH_KNOWN_HOSTS_ENV]: knownHosts, ...(this.privateKey ? { [SSH_KEY_ENV]: this.privateKey } : {}) }, opts);
+        const cmd = deployerStep(step, (script) => `${prelude}${script}`, { ...step.env, [SSH_KNOWN_HOSTS_ENV]: knownHosts, ...(this.privateKey ? { [SSH_KEY_ENV]: this.privateKey } : {}) }, opts);
         this.tasks.push(cmd);
         return { resource: cmd, stdout: cmd.stdout };
     }

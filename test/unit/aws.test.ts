@@ -7,6 +7,7 @@ import { loadPlatform } from "../../components/spec";
 import type { Flow } from "../../components/topology";
 import { defaultCall, isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { GATE_INSTANCE_ENV, renderNodeGateScript } from "../../components/render/awsGate";
+import { ETCD_BOOTSTRAP_ENV } from "../../components/render/etcd";
 import { PROJECT, cfg, dependsOn, find, findPlainSecrets, ofType, registration, runPlatform, scanRun, type PlatformRun } from "./helpers";
 
 const A = {
@@ -169,37 +170,36 @@ describe("target aws, apisix, standard layout", () => {
         }
     });
 
-    it("a rotated secret restarts exactly the nodes that read it: their user data names their secrets' versions, no value", async () => {
-        const rotated = await runPlatform({ ...config, "gateway-ha:etcd": JSON.stringify({ ...JSON.parse(config["gateway-ha:etcd"] ?? "{}"), rootPasswordRotation: 1 }) }, { stack });
-        const changed = topology.nodes.filter((n) => instanceOf(rotated, n.name).inputs.userData !== instanceOf(run, n.name).inputs.userData).map((n) => n.name);
-        // The root password: the etcd members' bootstrap task and the members' steps read it; no gateway does.
-        expect(changed.length).toBeGreaterThan(0);
-        expect(changed.every((n) => topology.byRole.etcd.some((m) => m.name === n))).toBe(true);
-        const line = (r: PlatformRun, n: string) => String(instanceOf(r, n).inputs.userData).match(/# secrets [0-9a-f]{12}$/m)?.[0];
-        expect(line(run, changed[0])).toBeDefined();
-        expect(line(rotated, changed[0])).not.toBe(line(run, changed[0]));
+    const withEtcd = (extra: Record<string, unknown>) => ({ ...config, "gateway-ha:etcd": JSON.stringify({ ...JSON.parse(config["gateway-ha:etcd"] ?? "{}"), ...extra }) });
+    const changedNodes = (a: PlatformRun, b: PlatformRun) => topology.nodes.filter((n) => instanceOf(a, n.name).inputs.userData !== instanceOf(b, n.name).inputs.userData).map((n) => n.name);
+
+    it("a rotated root password restarts no node: no boot reads it; the bootstrap step changes it, given the previous one", async () => {
+        const rotated = await runPlatform(withEtcd({ rootPasswordRotation: 1 }), { stack });
+        expect(changedNodes(rotated, run)).toEqual([]);
+        const env = unwrapSecrets(find(rotated, GATE, "gateway-ha-etcd-bootstrap").inputs.environment) as Record<string, string>;
+        expect(env[ETCD_BOOTSTRAP_ENV.previousRootPassword]).toMatch(/^mockpw-/);
+        expect(env[ETCD_BOOTSTRAP_ENV.previousRootPassword]).not.toBe(env.ETCD_ROOT_PASSWORD);
     });
 
-    it("a consumer password rotation: the consumers' nodes restart onto the new users, then one SSM command on etcd-1 revokes the previous ones, after every node's gate", async () => {
-        const withEtcd = (extra: Record<string, unknown>) => ({ ...config, "gateway-ha:etcd": JSON.stringify({ ...JSON.parse(config["gateway-ha:etcd"] ?? "{}"), ...extra }) });
+    it("a consumer password rotation: the consumers' nodes restart onto the new users (their secrets' versions, no value), then a step revokes the previous users after their gates", async () => {
         expect(run.resources.some((r) => r.name.includes("revoke"))).toBe(false);
         const rotated = await runPlatform(withEtcd({ consumerPasswordRotation: 1 }), { stack });
         const revoke = find(rotated, GATE, "gateway-ha-etcd-revoke-previous-users");
         const reg = registration(rotated, GATE, revoke.name);
-        for (const node of topology.nodes) expect(dependsOn(reg, GATE, `${PREFIX}-${node.name}-gate`), node.name).toBe(true);
-        const etcd1 = topology.byRole.etcd[0].name;
-        expect((revoke.inputs.environment as Record<string, string>)[GATE_INSTANCE_ENV]).toBe(`${PREFIX}-${etcd1}-id`);
-        // The instance reads the root password from its own parameter: the command names it, holds no value.
+        const consumers = [...topology.byRole["control-plane"], ...topology.byRole["data-plane"]];
+        for (const node of consumers) expect(dependsOn(reg, GATE, `${PREFIX}-${node.name}-gate`), node.name).toBe(true);
+        // Through any member: each one's instance reads the root password from its own parameter; the command holds no value.
         const script = String(revoke.inputs.create);
-        const body = Buffer.from(/echo ([A-Za-z0-9+/=]+) \| base64 -d \| sh/.exec(script)![1], "base64").toString("utf8");
-        expect(body).toContain(`--name '/gateway-ha/${stack}/${etcd1}/tasks/gateway-ha-etcd-revoke-previous-users/env/ETCD_ROOT_PASSWORD'`);
-        expect(body).toContain("revoke 'control-plane' 'control-plane-alt'");
-        expect(JSON.stringify(revoke.inputs)).not.toMatch(/mockpw/);
-        // Nodes restart for what they read at boot: every consumer node (its etcd password), never for the revoke's parameter.
-        const changed = topology.nodes.filter((n) => instanceOf(rotated, n.name).inputs.userData !== instanceOf(run, n.name).inputs.userData).map((n) => n.name);
-        for (const n of [...topology.byRole["control-plane"], ...topology.byRole["data-plane"]]) expect(changed, n.name).toContain(n.name);
-        expect(writtenFile(instanceOf(rotated, etcd1), "/opt/gateway-ha/secrets.json")).not.toContain("revoke");
-        expect(String(instanceOf(rotated, etcd1).inputs.userData)).not.toContain("revoke");
+        for (const node of topology.byRole.etcd) expect(script).toContain(`/gateway-ha/${stack}/${node.name}/steps/env/ETCD_ROOT_PASSWORD`);
+        expect(Buffer.from(/^gwha_script=(\S+)$/m.exec(script)![1], "base64").toString("utf8")).toContain("revoke 'control-plane' 'control-plane-alt'");
+        expect(script).not.toMatch(/mockpw/);
+        // Nodes restart for what they read at boot: every consumer node (its etcd password), never for the revoke.
+        const changed = changedNodes(rotated, run);
+        expect(changed.sort()).toEqual(consumers.map((n) => n.name).sort());
+        const line = (r: PlatformRun, n: string) => String(instanceOf(r, n).inputs.userData).match(/# secrets [0-9a-f]{12}$/m)?.[0];
+        expect(line(run, changed[0])).toBeDefined();
+        expect(line(rotated, changed[0])).not.toBe(line(run, changed[0]));
+        for (const n of topology.byRole.etcd) expect(String(instanceOf(rotated, n.name).inputs.userData)).not.toContain("revoke");
     });
 
     it("etcd data lives on its own encrypted gp3 volume in the member's zone, retained and attached", () => {
@@ -337,9 +337,8 @@ describe("target aws, apisix, standard layout", () => {
             const expected = { etcd: ["etcd"], "control-plane": ["apisix-cp"], "data-plane": ["gateway"] }[node.roles[0] as "etcd"].map((s) => `${node.name}-${s}`);
             expect(Object.keys(compose.services)).toEqual(expected);
         }
-        // The etcd bootstrap runs on member 1 only.
-        expect(userData(instanceOf(run, "etcd-1")).write_files.map((f) => f.path)).toContain("/opt/gateway-ha/tasks/gateway-ha-etcd-bootstrap.sh");
-        expect(userData(instanceOf(run, "etcd-2")).write_files.map((f) => f.path).filter((p) => p.includes("/tasks/"))).toEqual([]);
+        // The etcd bootstrap is a step when pulumi up reaches it (through SSM), not a boot task: no node has one.
+        for (const node of topology.nodes) expect(userData(instanceOf(run, node.name)).write_files.map((f) => f.path).filter((p) => p.includes("/tasks/"))).toEqual([]);
     });
 
     it("no secret is in user data or any plain input; parameters hold them as secrets under the node's path", () => {

@@ -1,10 +1,11 @@
-// etcd membership as code on the docker target, under the mock engine: the steps, their order
-// (members rolled one at a time), and what a deployed stack's kept records do to the member
-// containers when it scales or heals.
+// etcd membership as code under the mock engine, on the docker target (the steps, their order:
+// members rolled one at a time; what a deployed stack's kept records do to the member containers
+// when it scales or heals), on aws (the same steps through SSM) and on ssh.
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadPlatform } from "../../components/spec";
 import { etcdInitialCluster, etcdMemberArgs } from "../../components/render/etcd";
 import { ETCD_MEMBER_ENV, formatJoinRecord, parseJoinRecord } from "../../components/render/etcdMembership";
+import { parse as parseYaml } from "yaml";
 import { isSecretWrapper, unwrapSecrets } from "../../scripts/lib/mockEngine";
 import { T, cfg, dependsOn, find, ofType, registration, runPlatform, type PlatformRun } from "./helpers";
 
@@ -142,23 +143,102 @@ describe("parseJoinRecord", () => {
     });
 });
 
-describe("the aws target, without membership steps, refuses a changed member list", () => {
-    const awsConfig = cfg({ target: "aws", aws: { region: "eu-west-1" } });
-    const planned = (() => {
-        const p = loadPlatform(awsConfig, { project: "gateway-ha", stack: "prod" });
-        return etcdInitialCluster(p.spec, p.topology);
-    })();
-
-    it("a first deployment records its founders and deploys", async () => {
-        const run = await runPlatform(awsConfig, { stack: "prod" });
-        expect(env(run, "gateway-ha-etcd-founders").ETCD_PLANNED_FOUNDERS).toBe(planned);
+describe("etcd membership on the aws target: steps on the deployer that run on a member's instance through SSM", () => {
+    const awsConfig = (members: number) => cfg({ target: "aws", layout: "standard", aws: { region: "eu-west-1" }, etcd: { members } });
+    const PREFIX = "gateway-ha-aws";
+    const INSTANCE = "aws:ec2/instance:Instance";
+    const PARAMETER = "aws:ssm/parameter:Parameter";
+    const awsSpec = (members: number) => loadPlatform(awsConfig(members), { project: "gateway-ha", stack: "prod" });
+    const founded = etcdInitialCluster(awsSpec(3).spec, awsSpec(3).topology);
+    const userData = (run: PlatformRun, node: string) => String(find(run, INSTANCE, `${PREFIX}-${node}`).inputs.userData);
+    const compose = (run: PlatformRun, node: string) => {
+        const files = (parseYaml(userData(run, node)) as { write_files: { path: string; content: string }[] }).write_files;
+        return parseYaml(files.find((f) => f.path === "/opt/gateway-ha/compose.yaml")!.content) as { services: Record<string, { command: string[]; labels: Record<string, string> }> };
+    };
+    const script = (run: PlatformRun, name: string) => String(find(run, T.command, name).inputs.create);
+    const body = (run: PlatformRun, name: string) => Buffer.from(/^gwha_script=(\S+)$/m.exec(script(run, name))![1], "base64").toString("utf8");
+    let three: PlatformRun;
+    beforeAll(async () => {
+        three = await runPlatform(awsConfig(3), { stack: "prod" });
     });
 
-    it("a stack founded with another member list fails before any change, naming etcd.members and both lists", async () => {
-        const founded = planned.split(",").slice(0, 2).join(",");
-        await expect(runPlatform(awsConfig, { stack: "prod", stdoutOf: (name) => (name === "gateway-ha-etcd-founders" ? `${founded}\n` : undefined) })).rejects.toThrow(
-            `etcd.members: the aws target does not manage etcd membership yet; this stack's etcd was founded as ${founded} and the plan is now ${planned}`,
-        );
+    it("per member a join, rollout and gate step, each run through SSM on the first running member (found by its tags when it runs), never on the deployer's plan of instance IDs", () => {
+        for (const i of [1, 2, 3]) {
+            for (const step of ["join", "rollout", "gate"]) {
+                const name = `etcd-${i}-etcd-${step}`;
+                expect(script(three, name)).toContain("aws ssm send-command");
+                expect(body(three, name)).toContain(step === "join" ? "etcd join step" : step === "gate" ? "etcd member gate" : "etcd member rollout step");
+                for (const m of [1, 2, 3]) expect(script(three, name)).toContain(`gwha_try 'etcd-${m}'`);
+                // No instance is an input of a step: a join waits for no instance, whose user data waits for the join's record.
+                expect(registration(three, T.command, name).dependencies.filter((u) => u.includes(INSTANCE)), name).toEqual([]);
+            }
+            expect(find(three, T.command, `etcd-${i}-etcd-gate`).inputs.delete).toContain("aws ssm send-command");
+            // The gate (promote, health) waits for its member's node to have booted and its etcd to run.
+            expect(dependsOn(registration(three, T.command, `etcd-${i}-etcd-gate`), T.command, `${PREFIX}-etcd-${i}-gate`)).toBe(true);
+            if (i > 1) expect(dependsOn(registration(three, T.command, `etcd-${i}-etcd-join`), T.command, `etcd-${i - 1}-etcd-join`)).toBe(true);
+        }
+        // The bootstrap is a step too, after every gate: pulumi up fails on a cluster that is not healthy.
+        const boot = registration(three, T.command, "gateway-ha-etcd-bootstrap");
+        for (const i of [1, 2, 3]) expect(dependsOn(boot, T.command, `etcd-${i}-etcd-gate`)).toBe(true);
+    });
+
+    it("members restart one at a time, each once the previous one is back as a healthy voter: its instance waits for the previous member's rollout step and its own join", () => {
+        for (const i of [2, 3]) {
+            const instance = registration(three, INSTANCE, `${PREFIX}-etcd-${i}`);
+            expect(dependsOn(instance, T.command, `etcd-${i - 1}-etcd-rollout`), `etcd-${i}`).toBe(true);
+            expect(dependsOn(instance, T.command, `etcd-${i}-etcd-join`), `etcd-${i}`).toBe(true);
+        }
+        expect(registration(three, INSTANCE, `${PREFIX}-etcd-1`).dependencies.filter((u) => u.includes("-rollout"))).toEqual([]);
+        // The rollout step runs again whenever its member's node restarts (its gate is replaced).
+        expect(find(three, T.command, "etcd-2-etcd-rollout").inputs.triggers).toEqual([`${PREFIX}-etcd-2-gate-id`]);
+    });
+
+    it("members start with the founders' flags from their join records, and their node's gate waits for them to run only (their steps check health)", () => {
+        for (const i of [1, 2, 3]) {
+            const svc = compose(three, `etcd-${i}`).services[`etcd-${i}-etcd`];
+            expect(svc.command).toEqual(["/usr/local/bin/etcd", ...etcdMemberArgs(awsSpec(3).spec, awsSpec(3).topology, i - 1)]);
+            expect(svc.labels["gateway-ha.wait"]).toBe("running");
+        }
+        expect(compose(three, "dp-1").services["dp-1-gateway"].labels["gateway-ha.wait"]).toBeUndefined();
+    });
+
+    it("the root password: one parameter per member node, shared by every step, read by that node's instance; no value in any script", () => {
+        const params = ofType(three, PARAMETER).filter((p) => String(p.inputs.name).endsWith("/steps/env/ETCD_ROOT_PASSWORD"));
+        expect(params.map((p) => p.inputs.name).sort()).toEqual([1, 2, 3].map((i) => `/gateway-ha/prod/etcd-${i}/steps/env/ETCD_ROOT_PASSWORD`));
+        for (const p of params) expect(isSecretWrapper(p.inputs.value)).toBe(true);
+        const pw = (unwrapSecrets(params[0].inputs.value) as string);
+        for (const c of ofType(three, T.command)) for (const k of ["create", "update", "delete"]) expect(String(c.inputs[k] ?? ""), c.name).not.toContain(pw);
+        const e = find(three, T.command, "etcd-2-etcd-gate").inputs.environment;
+        expect(isSecretWrapper(e) || isSecretWrapper((e as Record<string, unknown>).ETCD_ROOT_PASSWORD)).toBe(true);
+    });
+
+    it("3 -> 5 on a stack founded with 3: members 1-3 keep their user data (no restart); 4 and 5 join one after the other from their records", async () => {
+        const joined = (m: number) => `existing ${founded},etcd-${m}-etcd=https://10.0.1.${m}:2380 /var/lib/etcd/${m}a2b3c4`;
+        const five = await runPlatform(awsConfig(5), {
+            stack: "prod",
+            stdoutOf: (name) => (name === "gateway-ha-etcd-founders" ? `${founded}\n` : name === "etcd-4-etcd-join" ? joined(4) : name === "etcd-5-etcd-join" ? joined(5) : undefined),
+        });
+        for (const i of [1, 2, 3]) expect(userData(five, `etcd-${i}`), `etcd-${i}`).toBe(userData(three, `etcd-${i}`));
+        for (const i of [4, 5]) {
+            const cmd = compose(five, `etcd-${i}`).services[`etcd-${i}-etcd`].command;
+            expect(flagOf(cmd, "initial-cluster-state")).toBe("existing");
+            expect(flagOf(cmd, "data-dir")).toBe(parseJoinRecord(joined(i)).dataDir);
+        }
+        expect(dependsOn(registration(five, T.command, "etcd-5-etcd-join"), T.command, "etcd-4-etcd-join")).toBe(true);
+        expect(dependsOn(registration(five, T.command, "etcd-5-etcd-gate"), T.command, "etcd-4-etcd-gate")).toBe(true);
+    });
+
+    it("5 -> 3: each removed member's gate (member remove on deletion) depends on its node's gate and instance, so it goes before them, 5 before 4", async () => {
+        const five = await runPlatform(awsConfig(5), { stack: "prod" });
+        for (const i of [4, 5]) {
+            const gate = registration(five, T.command, `etcd-${i}-etcd-gate`);
+            expect(dependsOn(gate, T.command, `${PREFIX}-etcd-${i}-gate`)).toBe(true);
+            expect(dependsOn(registration(five, T.command, `${PREFIX}-etcd-${i}-gate`), INSTANCE, `${PREFIX}-etcd-${i}`)).toBe(true);
+            expect(find(five, T.command, gate.name).inputs.delete).toContain("aws ssm send-command");
+        }
+        expect(dependsOn(registration(five, T.command, "etcd-5-etcd-gate"), T.command, "etcd-4-etcd-gate")).toBe(true);
+        const removal = Buffer.from(/^gwha_script=(\S+)$/m.exec(String(find(five, T.command, "etcd-5-etcd-gate").inputs.delete))![1], "base64").toString("utf8");
+        expect(removal).toContain("etcd member removal");
     });
 });
 

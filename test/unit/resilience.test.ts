@@ -346,6 +346,7 @@ describe("kind s3 on a target with instance roles (aws)", () => {
         const target: Target = {
             deployService: unused,
             runTask: unused,
+            runStep: unused,
             entryPoints: unused,
             complete: unused,
             workloadRole: (role) => pulumi.output(`node-role-${role}`),
