@@ -4,7 +4,7 @@
 // found a second cluster beside one that is down.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +13,9 @@ import type { PlatformSpec } from "../../components/spec/types";
 import type { Topology } from "../../components/topology";
 import { ETCD_PKI_FILES, etcdClientUrls, etcdInitialCluster, etcdMemberArgs, etcdMemberName, etcdMemberSans, etcdPeerUrl, renderEtcdBootstrapScript } from "../../components/render/etcd";
 import { ETCD_MEMBER_ENV, etcdMemberStepEnv, founderRecord, parseJoinRecord, renderEtcdGateScript, renderEtcdJoinScript, renderEtcdRemoveScript, renderEtcdRolloutScript, type EtcdJoinRecord } from "../../components/render/etcdMembership";
+import { renderAwsStepScript } from "../../components/render/awsStep";
 import { cfg } from "../config";
+import { awsCliStandin } from "../render/awsStandin";
 import { ETCD, ETCDCTL, Pki, freePortPair, haveTools, run, runAsync } from "./etcdHarness";
 
 const ADDRS = ["127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14", "127.0.0.15"];
@@ -42,13 +44,88 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
     /** The target's half of the contract: etcdctl with a member's certificate. */
     function prelude(p: { spec: PlatformSpec; topology: Topology }, viaMember: number): string {
         const c = cert(viaMember);
-        return `export ETCDCTL_ENDPOINTS=${q(etcdClientUrls(p.spec, p.topology).join(","))}\ntool() { [ -z "\${REMOVALS_LOG-}" ] || [ "$1 \${2-}" != "member remove" ] || printf '%s\\n' "$ETCDCTL_ENDPOINTS" >>"$REMOVALS_LOG"; ${ETCDCTL} --cacert=${q(pki.ca)} --cert=${q(c.cert)} --key=${q(c.key)} --dial-timeout=2s --command-timeout=5s "$@"; }`;
+        return `export ETCDCTL_ENDPOINTS=${q(etcdClientUrls(p.spec, p.topology).join(","))}\ntool() { ${ETCDCTL} --cacert=${q(pki.ca)} --cert=${q(c.cert)} --key=${q(c.key)} --dial-timeout=2s --command-timeout=5s "$@"; }`;
     }
 
     async function step(script: string, p: { spec: PlatformSpec; topology: Topology }, index: number, viaMember: number, extra: Record<string, string> = {}) {
         const env = { PATH: process.env.PATH, ETCD_ROOT_PASSWORD: rootPassword, ETCD_BOOTSTRAP_DELAY: "1", ...etcdMemberStepEnv(p.spec, p.topology, index), [ETCD_MEMBER_ENV.founders]: etcdInitialCluster(three.spec, three.topology), [ETCD_MEMBER_ENV.dataDir]: join(memberDir(index), "data"), ...extra };
         const r = await runAsync("sh", ["-c", `${prelude(p, viaMember)}\n${script}`], { env, timeoutMs: 120_000 });
         expect(r.out).not.toContain(rootPassword);
+        return r;
+    }
+
+    /**
+     * The same step as the aws target runs it (render/awsStep.ts): from the deployer through the AWS
+     * CLI stand-in's SSM Run Command on the first member whose instance and etcd run, where
+     * `docker exec` runs etcdctl with that member's certificate and only the variables it forwards;
+     * the root password from the member's own parameter. Member 1's instance is listed but its etcd
+     * is not running, so the step goes to the next one.
+     */
+    async function awsStep(script: string, p: { spec: PlatformSpec; topology: Topology }, index: number, extra: Record<string, string> = {}) {
+        const bin = join(work, "aws");
+        const env: Record<string, string> = { PATH: `${bin}:${process.env.PATH}`, ETCD_BOOTSTRAP_DELAY: "1", ETCDCTL_ENDPOINTS: etcdClientUrls(p.spec, p.topology).join(","), ...etcdMemberStepEnv(p.spec, p.topology, index), [ETCD_MEMBER_ENV.founders]: etcdInitialCluster(three.spec, three.topology), [ETCD_MEMBER_ENV.dataDir]: join(memberDir(index), "data"), ...extra };
+        rmSync(bin, { recursive: true, force: true });
+        for (let i = 0; i < 5; i++) {
+            const host = join(bin, "hosts", `i-0m${i + 1}`);
+            mkdirSync(host, { recursive: true });
+            mkdirSync(join(bin, "instances"), { recursive: true });
+            writeFileSync(join(bin, "instances", `etcd-${i + 1}`), `i-0m${i + 1}\n`);
+            if (i > 0 && procs.has(i)) writeFileSync(join(host, `running-etcd-${i + 1}-etcd`), "");
+            const parameter = join(bin, "parameters", "gateway-ha", "lab", `etcd-${i + 1}`, "steps", "env");
+            mkdirSync(parameter, { recursive: true });
+            writeFileSync(join(parameter, "ETCD_ROOT_PASSWORD"), extra.ETCD_ROOT_PASSWORD ?? rootPassword);
+        }
+        writeFileSync(join(bin, "aws"), awsCliStandin(bin, "lab"), { mode: 0o755 });
+        // The container's etcdctl: its certificate where the container mounts it (@pki/), nothing of the instance's environment but what -e names.
+        writeFileSync(
+            join(bin, "docker"),
+            `#!/bin/sh
+case "$1 $2" in
+"container inspect") for c; do :; done; [ -e "running-$c" ] || { echo "Error: No such container: $c" >&2; exit 1; }; echo true; exit 0 ;;
+esac
+[ "$1" = exec ] || exit 2
+shift
+user= endpoints=
+while :; do
+    case "$1" in
+    -i) shift ;;
+    -e) case "$2" in ETCDCTL_USER) user=1 ;; ETCDCTL_ENDPOINTS) endpoints=1 ;; *) exit 2 ;; esac; shift 2 ;;
+    *) break ;;
+    esac
+done
+shift
+[ -n "$user" ] || unset ETCDCTL_USER
+[ -n "$endpoints" ] || unset ETCDCTL_ENDPOINTS
+pki=${work}/m\${GWHA_INSTANCE#i-0m}/pki
+for a; do
+    shift
+    case $a in --*=@pki/*) a="\${a%%=*}=$pki/\${a#*@pki/}" ;; esac
+    set -- "$@" "$a"
+done
+case " $* " in *" member remove "*) printf '%s\\n' "\${ETCDCTL_ENDPOINTS-}" >>${work}/aws-removals.log ;; esac
+exec env -i PATH="$PATH" \${ETCDCTL_USER+ETCDCTL_USER="$ETCDCTL_USER"} \${ETCDCTL_ENDPOINTS+ETCDCTL_ENDPOINTS="$ETCDCTL_ENDPOINTS"} "$@"
+`,
+            { mode: 0o755 },
+        );
+        const r = await runAsync("sh", ["-c", renderAwsStepScript({
+            comment: "gateway-ha etcd step",
+            region: "eu-west-1",
+            tags: { stack: ["gateway-ha:stack", "lab"], node: "gateway-ha:node" },
+            candidates: Array.from({ length: 5 }, (_, i) => ({ node: `etcd-${i + 1}`, container: `etcd-${i + 1}-etcd`, secretParameters: { ETCD_ROOT_PASSWORD: `/gateway-ha/lab/etcd-${i + 1}/steps/env/ETCD_ROOT_PASSWORD` } })),
+            toolArgv: [ETCDCTL, "--cacert=@pki/" + ETCD_PKI_FILES.ca, "--cert=@pki/" + ETCD_PKI_FILES.cert, "--key=@pki/" + ETCD_PKI_FILES.key, "--dial-timeout=2s", "--command-timeout=5s"],
+            toolEnv: ["ETCDCTL_USER", "ETCDCTL_ENDPOINTS"],
+            plainEnv: Object.keys(env).filter((k) => k !== "PATH" && k !== "ETCD_ROOT_PASSWORD"),
+            script,
+            runSeconds: 120,
+            reachTimeoutSeconds: 5,
+            pollSeconds: 1,
+        })], { env, timeoutMs: 150_000 });
+        // It went through SSM: member 1 first, passed over, then a member whose etcd runs.
+        expect(r.stderr).toContain("gateway-ha: etcd-1-etcd is not running here");
+        expect(readFileSync(join(bin, "aws.log"), "utf8")).toContain("ssm send-command --region eu-west-1 --instance-ids i-0m2");
+        expect(r.out).not.toContain(rootPassword);
+        expect(readFileSync(join(bin, "aws.log"), "utf8")).not.toContain(rootPassword);
+        for (const c of readdirSync(join(bin, "commands"))) expect(readFileSync(join(bin, "commands", c, "params"), "utf8")).not.toContain(rootPassword);
         return r;
     }
 
@@ -188,19 +265,26 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         expect(ctl(three, ["get", "/apisix/routes/1", "--print-value-only"], [etcdClientUrls(three.spec, three.topology)[0]]).stdout.trim()).toBe("before-scaling");
     }, 120_000);
 
-    it("3 -> 5: each new member joins as a learner, is promoted once caught up, one at a time", async () => {
+    it("3 -> 5, through the aws target's steps (SSM): each new member joins as a learner, is promoted once caught up, one at a time", async () => {
         for (const i of [3, 4]) {
-            const j = await join_(five, i, 0);
+            const joined = await awsStep(renderEtcdJoinScript(five.spec), five, i);
+            expect(joined.status, joined.out).toBe(0);
+            // The instance's stdout is the step's: the record alone (etcdctl's and the script's talk is on stderr).
+            expect(joined.stdout.trim().split("\n"), joined.out).toHaveLength(1);
+            const j = { record: parseJoinRecord(joined.stdout) };
             expect(j.record.state).toBe("existing");
             expect(j.record.dataDir).toMatch(new RegExp(`^${join(memberDir(i), "data")}/[0-9a-f]+$`));
             expect(j.record.initialCluster.split(",")).toHaveLength(i + 1);
             expect(members(five).find((m) => m.name === "" || m.name === etcdMemberName(five.topology, i))?.learner ?? true).toBe(true);
             start(five, i, j.record);
             // A learner does not vote: its rollout step lets the next member go, its gate promotes it.
-            const rolled = await step(renderEtcdRolloutScript(five.spec), five, i, 0);
+            const rolled = await awsStep(renderEtcdRolloutScript(five.spec), five, i);
             expect(rolled.status, rolled.out).toBe(0);
             expect(rolled.stderr).toContain("a learner");
-            await gate(five, i, 0);
+            const promoted = await awsStep(renderEtcdGateScript(five.spec), five, i);
+            expect(promoted.status, promoted.out).toBe(0);
+            expect(promoted.stderr).toContain("promoting learner");
+            gated.set(i, promoted.stdout.trim());
             expect(members(five).filter((m) => !m.learner)).toHaveLength(i + 1);
         }
         const r = ctl(five, ["get", "/apisix/routes/1", "--print-value-only", "--consistency=s"], [etcdClientUrls(five.spec, five.topology)[4]]);
@@ -208,13 +292,14 @@ describe.skipIf(!haveTools)("etcd membership as code on real etcd", () => {
         expect(ctl(five, ["put", "/apisix/routes/2", "five-members"]).status).toBe(0);
     }, 180_000);
 
-    it("5 -> 3: members are removed before they stop, last first, a leader hands its leadership over first, and quorum never drops", async () => {
+    it("5 -> 3, through the aws target's steps (SSM, the gate's last stdout passed on): members are removed before they stop, last first, a leader hands its leadership over first, and quorum never drops", async () => {
         // Member 5 leads when its removal comes: the script moves the leadership before removing it.
         const moved = ctl(five, ["move-leader", gated.get(4)!]);
         expect(moved.status, moved.out).toBe(0);
         for (const i of [4, 3]) {
-            const removals = join(work, `removals-${i}.log`);
-            const r = await step(renderEtcdRemoveScript(five.spec), five, i, 0, { PULUMI_COMMAND_STDOUT: `${gated.get(i)}\n`, REMOVALS_LOG: removals });
+            const removals = join(work, "aws-removals.log");
+            rmSync(removals, { force: true });
+            const r = await awsStep(renderEtcdRemoveScript(five.spec), five, i, { PULUMI_COMMAND_STDOUT: `${gated.get(i)}\n` });
             expect(r.status, r.out).toBe(0);
             // Never sent to the member removed: it stops as it applies its removal ("server stopped").
             const sentTo = readFileSync(removals, "utf8").trim().split("\n");
