@@ -477,10 +477,7 @@ export class Lab {
     private async remoteEffect(op: "create" | "update" | "delete", r: RecordedResource, d: LabDeployment, note: (s: string) => void, removedForGood: boolean): Promise<void> {
         const started = Date.now();
         const svc = d.services.find((s) => s.container === r.name);
-        if (!svc) {
-            if (/-in-/.test(r.name) && op !== "update") throw new Error(`${r.name}: the lab does not apply an ssh stack's balancer return steps (a drill of a stack with haproxy balancer nodes)`);
-            return;
-        }
+        if (!svc) return this.balancerReturnEffect(op, r, d, note);
         if (op === "update") return note(`${svc.container}: run step updated (trigger unchanged: nothing restarts)`);
         if (op === "delete") {
             await this.goOut(svc);
@@ -504,6 +501,22 @@ export class Lab {
         back.catch(() => {});
         this.healthyAgain.push(back);
         return note(`${svc.container}: started (${Date.now() - started} ms)`);
+    }
+
+    /**
+     * An ssh stack's balancer return step (`<replica>-in-<balancer>`, on the balancer's host): its
+     * creation puts the replica back in that haproxy once healthy, its deletion drains it there
+     * first. Its scripts run as the host would run them, the lab's \`sudo\` and \`docker\` (the
+     * balancer's runtime API through socat) standing in; an update changes nothing that runs.
+     */
+    private async balancerReturnEffect(op: "create" | "update" | "delete", r: RecordedResource, d: LabDeployment, note: (s: string) => void): Promise<void> {
+        const m = /^(.+)-in-(.+)$/.exec(r.name);
+        if (!m || op === "update") return;
+        const replica = d.services.find((s) => s.container === m[1]);
+        if (op === "delete" && replica) await this.goOut(replica);
+        const res = op === "create" ? await this.runScript(String(r.inputs.create), {}, String(r.inputs.stdin ?? "")) : await this.runScript(String(r.inputs.delete ?? "true"));
+        if (res.code !== 0) throw new Error(`${r.name}: its ${op} failed (exit ${res.code}), as \`pulumi up\` would:\n${res.out}`);
+        note(`${r.name}: ${op === "create" ? `${m[1]} back in rotation on ${m[2]}` : `${m[1]} drained on ${m[2]}`} (${res.ms} ms)`);
     }
 
     /** Containers created without waiting for health, until they pass it. */
@@ -698,14 +711,18 @@ export class Lab {
         return this.runScript(t.script, t.env);
     }
 
-    /** A step's script as `pulumi up` runs it where it runs: its own environment; only `docker` is the lab's. */
-    runScript(script: string, stepEnv: Record<string, string> = {}): Promise<RunResult & { stdout: string }> {
+    /**
+     * A step's script as `pulumi up` runs it where it runs: its own environment; only `docker` (and
+     * on ssh stacks `sudo`) is the lab's. With `stdin`, `script` is a command that reads it (a remote
+     * command's `sudo -n sh -s`).
+     */
+    runScript(script: string, stepEnv: Record<string, string> = {}, stdin?: string): Promise<RunResult & { stdout: string }> {
         const env = { ...stepEnv, PATH: `${join(this.workDir, "bin")}:${process.env.PATH}` };
         return new Promise((resolve) => {
             const started = Date.now();
             // On stdin, as the targets send it: its secrets stay off command lines.
-            const child = spawn("/bin/sh", ["-s"], { env, stdio: ["pipe", "pipe", "pipe"] });
-            child.stdin.end(script);
+            const child = spawn("/bin/sh", stdin === undefined ? ["-s"] : ["-c", script], { env, stdio: ["pipe", "pipe", "pipe"] });
+            child.stdin.end(stdin ?? script);
             let out = "";
             let stdout = "";
             child.stdout.on("data", (x) => {
