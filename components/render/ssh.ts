@@ -147,6 +147,11 @@ export interface StagedFile {
     mode: "0644" | "0600";
     /** The copy that staged it, named when the staged file has gone missing. */
     copy: string;
+    /**
+     * A file the running program reloads (a balancer's config): installed here only when absent;
+     * later versions reach it through the service's reload step (renderReloadOnHost), checked first.
+     */
+    reloaded?: boolean;
 }
 
 /**
@@ -166,7 +171,7 @@ export function renderInstallFiles(svc: string, files: StagedFile[], dirs: strin
             '  install -m "$3" -o 0 -g 0 "$1" "$2.new"',
             '  mv -f "$2.new" "$2"',
             "}",
-            ...files.map((f) => `gateway_ha_install ${q(f.staged)} ${q(f.path)} ${f.mode} ${q(f.copy)}`),
+            ...files.map((f) => `${f.reloaded ? `[ -e ${q(f.path)} ] || ` : ""}gateway_ha_install ${q(f.staged)} ${q(f.path)} ${f.mode} ${q(f.copy)}`),
             `for f in ${HOST_PATHS.staging}/${q(svc)}.*; do`,
             `  case "$f" in ${files.map((f) => q(f.staged)).join("|")}) ;; *) rm -f "$f" ;; esac`,
             "done",
@@ -180,11 +185,64 @@ export function renderInstallFiles(svc: string, files: StagedFile[], dirs: strin
     );
 }
 
+export interface HostReload {
+    container: string;
+    /** Each reloaded file: staged, installed on the host (bind-mounted into the container), and its path inside. */
+    files: { staged: string; path: string; containerPath: string; copy: string }[];
+    /** Exec-form check of a candidate inside the container. */
+    check(candidatePath: string): string[];
+    signal: string;
+}
+
+/**
+ * A reloadable service's reload step on its host. For each file whose staged version differs from
+ * the installed one: the candidate is copied into the running container beside the file and
+ * checked by the program itself (a refusal fails \`pulumi up\`; the running config is unchanged),
+ * then written over the installed file in place: the container's bind mount holds the file's inode,
+ * which a rename (as the install step does for files that restart their service) would leave
+ * behind. After the last, PID 1 is signalled. Not running (yet): the file is updated for its next start.
+ */
+export function renderReloadOnHost(r: HostReload): string {
+    const c = q(r.container);
+    const lines = [
+        "set -eu",
+        "changed=0",
+        "running=no",
+        `[ "$(docker inspect -f '{{.State.Running}}' ${c} 2>/dev/null)" != true ] || running=yes`,
+        "tmp=$(mktemp -d)",
+        "trap 'rm -rf \"$tmp\"' EXIT",
+    ];
+    r.files.forEach((f, i) => {
+        const next = `${f.containerPath}.next`;
+        lines.push(
+            `[ -f ${q(f.staged)} ] || { echo "gateway-ha: ${f.staged} is missing; run pulumi up --replace on its copy, ${f.copy}" >&2; exit 1; }`,
+            `if ! cmp -s ${q(f.staged)} ${q(f.path)}; then`,
+            '    if [ "$running" = yes ]; then',
+            // Readable by an image's non-root user (haproxy's); docker cp makes root the owner.
+            `        install -m 0644 ${q(f.staged)} "$tmp/${i}"`,
+            `        docker cp "$tmp/${i}" ${c}:${q(next)}`,
+            `        docker exec ${c} ${r.check(next).map(q).join(" ")} || { echo "gateway-ha: ${r.container}: the program refused the new ${f.containerPath}; the running config is unchanged" >&2; exit 1; }`,
+            "    fi",
+            `    cat ${q(f.staged)} > ${q(f.path)}`,
+            "    changed=1",
+            "fi",
+        );
+    });
+    lines.push(
+        'if [ "$changed" = 1 ] && [ "$running" = yes ]; then',
+        `    docker kill --signal ${r.signal} ${c} >/dev/null`,
+        `    echo "gateway-ha: ${r.container} reloaded"`,
+        "fi",
+    );
+    return remoteScript(lines.join("\n"));
+}
+
 /** The files a script of renderInstallFiles installs, path → content, given the staged contents (for offline review). */
 export function filesInstalled(script: string, staged: ReadonlyMap<string, string>): Map<string, string> {
     const out = new Map<string, string>();
     const unq = (s: string) => s.replace(/'\\''/g, "'");
-    for (const m of script.matchAll(/^gateway_ha_install '((?:[^']|'\\'')*)' '((?:[^']|'\\'')*)' /gm)) {
+    // A reloaded file's line starts with its absence test.
+    for (const m of script.matchAll(/^(?:\[ -e '(?:[^']|'\\'')*' \] \|\| )?gateway_ha_install '((?:[^']|'\\'')*)' '((?:[^']|'\\'')*)' /gm)) {
         const content = staged.get(unq(m[1]));
         if (content === undefined) throw new Error(`nothing stages ${unq(m[1])}, which the script installs as ${unq(m[2])}`);
         out.set(unq(m[2]), content);

@@ -39,6 +39,7 @@ import {
     renderTaskOnHost,
     renderVerifyScript,
     renderInstallFiles,
+    renderReloadOnHost,
     remoteScript,
     stdinCommand,
     verifyPlans,
@@ -72,12 +73,16 @@ interface HostFile {
     mode: "0644" | "0600";
     secret: boolean;
     content: pulumi.Output<string>;
+    /** Its path inside the container, where the service's program reloads it (ServiceSpec.reload). */
+    reloadedAt?: string;
 }
 
 /** A service as the target ran it: its run step and its restart trigger. */
 interface RunningService {
     spec: ServiceSpec;
     run: command.remote.Command;
+    /** Its steps putting it back in the balancers in front of it (haproxy). */
+    returns: command.remote.Command[];
     trigger: pulumi.Output<string>;
 }
 
@@ -109,6 +114,8 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
     private readonly services: RunningService[] = [];
     private readonly tasks: pulumi.CustomResource[] = [];
     private readonly privateKey?: pulumi.Output<string>;
+    /** Reload steps, created once every replica they balance is known (complete). */
+    private readonly pendingReloads: (() => command.remote.Command)[] = [];
     /** What the next replica of a role waits for: the previous one's run step, or its returns to the balancers. */
     private readonly lastOfRole = new Map<Role, command.remote.Command[]>();
     private completed = false;
@@ -245,7 +252,16 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
             { copy: `${svc.name}-copy-compose`, path: composePath(svc.name), mode: "0644", secret: false, content: compose },
             ...svc.files.map((f): HostFile => {
                 const path = f.secret ? SSH_LAYOUT.secretFile(svc.name, f.path) : SSH_LAYOUT.plainFile(svc.name, f.path);
-                return { copy: `${svc.name}-copy${f.path.replace(/[^A-Za-z0-9.]+/g, "-")}`, path, mode: "0644", secret: f.secret === true, content: pulumi.output(fileContent(f)) };
+                const reloaded = svc.reload?.files.includes(f.path) === true;
+                if (reloaded && f.secret) throw new Error(`SshTarget: ${svc.name} reloads ${f.path}, which is secret`);
+                return {
+                    copy: `${svc.name}-copy${f.path.replace(/[^A-Za-z0-9.]+/g, "-")}`,
+                    path,
+                    mode: "0644",
+                    secret: f.secret === true,
+                    content: pulumi.output(fileContent(f)),
+                    ...(reloaded ? { reloadedAt: f.path } : {}),
+                };
             }),
             ...(envValues ? [{ copy: `${svc.name}-copy-env`, path: SSH_LAYOUT.envFile(svc.name), mode: "0600" as const, secret: true, content: envValues.apply((e) => renderEnvFile(svc.name, e)) }] : []),
         ];
@@ -253,12 +269,15 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const staged = pulumi.all(hostFiles.map((f) => this.stagedName(svc, f)));
         const copies = hostFiles.map((f, i) => this.stage(svc, f, staged.apply((names) => names[i]), { ...parentOpts, dependsOn: [host] }));
         const dirs = (svc.volumes ?? []).map((v) => SSH_LAYOUT.volumeData(v.name));
-        const script = staged.apply((names) => renderInstallFiles(svc.name, hostFiles.map((f, i) => ({ staged: names[i], path: f.path, mode: f.mode, copy: f.copy })), dirs, svc.image));
+        const script = staged.apply((names) =>
+            renderInstallFiles(svc.name, hostFiles.map((f, i) => ({ staged: names[i], path: f.path, mode: f.mode, copy: f.copy, ...(f.reloadedAt ? { reloaded: true } : {}) })), dirs, svc.image),
+        );
         const files = this.command(`${svc.name}-files`, svc.node, script, {}, { ...parentOpts, dependsOn: [host, this.purges[svc.node.name], ...copies] });
 
         // What the service reads (Compose file with image, command, health check and limits; files;
         // env), through the staged names, which are keyed digests of each file's path and content.
-        const trigger = staged.apply((names) => sha256(JSON.stringify(names)));
+        // Not the files its program reloads: their reload step delivers them to the running service.
+        const trigger = staged.apply((names) => sha256(JSON.stringify(names.filter((_, i) => !hostFiles[i].reloadedAt))));
         const previous = this.lastOfRole.get(svc.role);
         const run = this.command(
             svc.name,
@@ -291,7 +310,23 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         );
         const returns = this.balancerReturns(svc, run, parentOpts.parent);
         this.lastOfRole.set(svc.role, returns.length ? returns : [run]);
-        this.services.push({ spec: svc, run, trigger });
+        this.services.push({ spec: svc, run, trigger, returns });
+        const reload = svc.reload;
+        if (reload)
+            this.pendingReloads.push(() => {
+                const reloaded = hostFiles.map((f, i) => ({ f, i })).filter(({ f }) => f.reloadedAt);
+                const stdin = staged.apply((names) =>
+                    renderReloadOnHost({
+                        container: svc.name,
+                        files: reloaded.map(({ f, i }) => ({ staged: names[i], path: f.path, containerPath: f.reloadedAt!, copy: f.copy })),
+                        check: reload.check,
+                        signal: reload.signal,
+                    }),
+                );
+                // After the replicas it balances: one the change adds is healthy before it gets requests.
+                const behind = this.services.filter((r) => r.spec.rollout?.balancers.some((b) => b.name === svc.name)).flatMap((r) => [r.run, ...r.returns]);
+                return this.command(`${svc.name}-reload`, svc.node, stdin, { triggers: [run.id] }, { ...parentOpts, dependsOn: [files, run, ...behind] });
+            });
         return { spec: svc, resource: run };
     }
 
@@ -365,6 +400,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
      */
     complete(): void {
         if (this.completed) throw new Error("SshTarget: complete() called twice");
+        for (const create of this.pendingReloads.splice(0)) this.tasks.push(create());
         this.completed = true;
         const { spec, topology } = this;
         const checks = this.services.flatMap((s) => (s.spec.healthCheck ? [{ node: s.spec.node.name, container: s.spec.name, command: s.spec.healthCheck.command }] : []));

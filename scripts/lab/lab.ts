@@ -477,7 +477,7 @@ export class Lab {
     private async remoteEffect(op: "create" | "update" | "delete", r: RecordedResource, d: LabDeployment, note: (s: string) => void, removedForGood: boolean): Promise<void> {
         const started = Date.now();
         const svc = d.services.find((s) => s.container === r.name);
-        if (!svc) return this.balancerReturnEffect(op, r, d, note);
+        if (!svc) return /-reload$/.test(r.name) ? this.hostReloadEffect(op, r, d, note) : this.balancerReturnEffect(op, r, d, note);
         if (op === "update") return note(`${svc.container}: run step updated (trigger unchanged: nothing restarts)`);
         if (op === "delete") {
             await this.goOut(svc);
@@ -517,6 +517,19 @@ export class Lab {
         const res = op === "create" ? await this.runScript(String(r.inputs.create), {}, String(r.inputs.stdin ?? "")) : await this.runScript(String(r.inputs.delete ?? "true"));
         if (res.code !== 0) throw new Error(`${r.name}: its ${op} failed (exit ${res.code}), as \`pulumi up\` would:\n${res.out}`);
         note(`${r.name}: ${op === "create" ? `${m[1]} back in rotation on ${m[2]}` : `${m[1]} drained on ${m[2]}`} (${res.ms} ms)`);
+    }
+
+    /**
+     * An ssh stack's balancer reload step (render/ssh.ts, renderReloadOnHost; run for real against
+     * haproxy in test/render/ssh.test.ts): the new file checked, written in place, PID 1 signalled.
+     * The lab puts the after-deployment's file in place and signals, as for a docker stack's reload.
+     */
+    private async hostReloadEffect(op: "create" | "update" | "delete", r: RecordedResource, d: LabDeployment, note: (s: string) => void): Promise<void> {
+        const svc = d.services.find((s) => s.container === r.name.replace(/-reload$/, ""));
+        if (!svc || op === "delete" || !this.services.has(svc.container)) return;
+        const started = Date.now();
+        await this.reload(d, svc);
+        note(`${r.name}: ${svc.container} reloaded (${Date.now() - started} ms)`);
     }
 
     /** Containers created without waiting for health, until they pass it. */

@@ -24,6 +24,7 @@ import {
     renderTaskOnHost,
     renderVerifyScript,
     renderInstallFiles,
+    renderReloadOnHost,
     remoteScript,
     stdinCommand,
     verifyPlans,
@@ -467,5 +468,76 @@ exit 0
                 { node: "lb-1", checks: [{ container: "lb-1-keepalived", command: ["true"] }], statusUrls: [], listeners: [] },
             ]);
         });
+    });
+});
+
+describe.skipIf(spawnSync("haproxy", ["-v"]).status !== 0)("a balancer's reload step on its host (renderReloadOnHost), against real haproxy and a docker stand-in", () => {
+    const GOOD = (server: string) =>
+        `defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend f\n    bind 127.0.0.1:18080\n    default_backend b\nbackend b\n    server ${server} 127.0.0.1:18081\n`;
+    /**
+     * The host: the installed file and the staged new one. The container: its root, where the
+     * file's bind mount is a hard link to the installed file's inode (as a bind mount holds it);
+     * `docker cp` writes into its root, `exec` runs haproxy there, `kill` is recorded.
+     */
+    function host(installed: string, staged: string, running = true) {
+        const dir = mkdtempSync(join(tmpdir(), "gwha-ssh-reload-"));
+        const paths = { dir, installed: join(dir, "files", "lb.cfg"), staged: join(dir, "staging", "lb.cfg.abc"), mounted: join(dir, "root", "etc", "lb.cfg") };
+        for (const p of Object.values(paths).slice(1)) spawnSync("mkdir", ["-p", join(p, "..")]);
+        writeFileSync(paths.installed, installed);
+        writeFileSync(paths.staged, staged);
+        spawnSync("ln", [paths.installed, paths.mounted]);
+        writeFileSync(
+            join(dir, "docker"),
+            `#!/bin/sh
+echo "$*" >> ${dir}/docker.log
+case "$1" in
+inspect) ${running ? "echo true" : "exit 1"} ;;
+cp) cp "$2" ${dir}/root"\${3#lb:}" ;;
+exec) shift 2; last=; for a; do last=$a; done; n=$#; set -- $(for a; do [ "$a" = "$last" ] || echo "$a"; done); exec "$@" ${dir}/root"$last" ;;
+kill) : ;;
+*) exit 2 ;;
+esac`,
+        );
+        chmodSync(join(dir, "docker"), 0o755);
+        const script = renderReloadOnHost({ container: "lb", files: [{ staged: paths.staged, path: paths.installed, containerPath: "/etc/lb.cfg", copy: "lb-copy" }], check: (p) => ["haproxy", "-c", "-q", "-f", p], signal: "USR2" });
+        const run = () => spawnSync("/bin/sh", ["-s"], { input: script, encoding: "utf8", env: { PATH: `${dir}:${process.env.PATH}` } });
+        const log = () => (spawnSync("cat", [join(dir, "docker.log")], { encoding: "utf8" }).stdout ?? "");
+        return { paths, run, log, done: () => rmSync(dir, { recursive: true, force: true }) };
+    }
+
+    it("a new config the program accepts reaches the running container through its bind mount (same inode, written in place), then PID 1 is signalled once", () => {
+        const h = host(GOOD("old"), GOOD("new"));
+        const inode = spawnSync("stat", ["-c", "%i", h.paths.installed], { encoding: "utf8" }).stdout;
+        const r = h.run();
+        expect(r.status, r.stderr).toBe(0);
+        expect(readFileSync(h.paths.mounted, "utf8")).toBe(GOOD("new"));
+        expect(spawnSync("stat", ["-c", "%i", h.paths.installed], { encoding: "utf8" }).stdout).toBe(inode);
+        expect(h.log()).toContain("exec lb haproxy -c -q -f /etc/lb.cfg.next");
+        expect(h.log().match(/^kill --signal USR2 lb$/gm)).toHaveLength(1);
+        expect(r.stdout).toContain("gateway-ha: lb reloaded");
+        // Run again: nothing differs, nothing is signalled.
+        expect(h.run().status).toBe(0);
+        expect(h.log().match(/^kill /gm)).toHaveLength(1);
+        h.done();
+    });
+
+    it("a config the program refuses fails the step, naming the file; the running config and the installed file are unchanged, nothing signalled", () => {
+        const h = host(GOOD("old"), "frontend f\n    bind\n    no_such_keyword\n");
+        const r = h.run();
+        expect(r.status).toBe(1);
+        expect(r.stderr).toContain("gateway-ha: lb: the program refused the new /etc/lb.cfg; the running config is unchanged");
+        expect(readFileSync(h.paths.mounted, "utf8")).toBe(GOOD("old"));
+        expect(readFileSync(h.paths.installed, "utf8")).toBe(GOOD("old"));
+        expect(h.log()).not.toMatch(/^kill /m);
+        h.done();
+    });
+
+    it("a container that is not running: the file is updated for its next start, unchecked, nothing signalled", () => {
+        const h = host(GOOD("old"), GOOD("new"), false);
+        const r = h.run();
+        expect(r.status, r.stderr).toBe(0);
+        expect(readFileSync(h.paths.installed, "utf8")).toBe(GOOD("new"));
+        expect(h.log()).not.toMatch(/^(exec|kill) /m);
+        h.done();
     });
 });

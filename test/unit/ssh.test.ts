@@ -52,7 +52,7 @@ const installedFiles = (run: PlatformRun, r: RecordedResource) => filesInstalled
 const copiesOf = (run: PlatformRun, svc: string) => {
     const script = stdinOf(cmd(run, `${svc}-files`));
     return new Map(
-        [...script.matchAll(/^gateway_ha_install '([^']+)' '([^']+)' \d+ '([^']+)'$/gm)].map((m) => {
+        [...script.matchAll(/^(?:\[ -e '[^']+' \] \|\| )?gateway_ha_install '([^']+)' '([^']+)' \d+ '([^']+)'$/gm)].map((m) => {
             const copy = find(run, T.copyToRemote, m[3]);
             expect(copy.inputs.remotePath, m[3]).toBe(m[1]);
             return [m[2], copy] as const;
@@ -110,6 +110,8 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
                 ...SERVICES,
                 ...SERVICES.map((s) => `${s}-files`),
                 ...RETURNS.map(([s, lb]) => `${s}-in-${lb}`),
+                "lb-1-gateway-lb-reload",
+                "lb-1-control-plane-lb-reload",
             ].sort(),
         );
         expect(run.outputs.target.value).toBe("ssh");
@@ -381,6 +383,27 @@ describe("target ssh: restart triggers move only for the services whose inputs c
         const nodes = NODES.map((n) => (n.name === "node-5" ? { ...n, cpus: 4 } : n));
         const other = await runPlatform(sshConfig({}, {}, nodes), { stack: STACK, secretKeys: SECRET_KEYS });
         expect(changed(base, other)).toEqual(["node-5-gateway"]);
+    });
+
+    it("a balancer health-check change moves no trigger: the balancers' files step installs nothing over the running file, their reload steps deliver it (checked, in place, signalled)", async () => {
+        const other = await runPlatform(sshConfig({ loadBalancer: { healthCheck: { rise: 3 } } }), { stack: STACK, secretKeys: SECRET_KEYS });
+        expect(changed(base, other)).toEqual([]);
+        for (const [lb, file, check, signal] of [
+            ["lb-1-gateway-lb", "/usr/local/etc/haproxy/gateway-lb.cfg", "'haproxy' '-c' '-q' '-f'", "USR2"],
+            ["lb-1-control-plane-lb", "/usr/local/etc/haproxy/control-plane-lb.cfg", "'haproxy' '-c' '-q' '-f'", "USR2"],
+        ]) {
+            const reload = stdinOf(cmd(other, `${lb}-reload`));
+            expect(reload).not.toBe(stdinOf(cmd(base, `${lb}-reload`)));
+            expect(reload).toContain(`docker exec '${lb}' ${check} '${file}.next'`);
+            expect(reload).toContain(`> '/opt/gateway-ha/files/${lb}${file}'`);
+            expect(reload).toContain(`docker kill --signal ${signal} '${lb}'`);
+            // Installed by the files step only when absent (a first deployment).
+            expect(stdinOf(cmd(other, `${lb}-files`))).toMatch(new RegExp(`^\\[ -e '/opt/gateway-ha/files/${lb}${file.replace(/\./g, "\\.")}' \\] \\|\\| gateway_ha_install `, "m"));
+            // After the replicas it balances, and again whenever its own service is replaced.
+            const reg = registration(other, T.remoteCommand, `${lb}-reload`);
+            for (const [replica] of RETURNS.filter(([, b]) => b === lb)) expect(dependsOn(reg, T.remoteCommand, `${replica}-in-${lb}`), replica).toBe(true);
+            expect(cmd(other, `${lb}-reload`).inputs.triggers).toEqual([`${lb}-id`]);
+        }
     });
 
     it("a new gateway image moves the gateways' triggers only", async () => {
