@@ -5,6 +5,7 @@ import { CertificateAuthority, type IssuedCert } from "./pki";
 import {
     ETCD_BOOTSTRAP_ENV,
     ETCD_CONSUMERS,
+    ETCD_STEP_DEFAULTS,
     ETCD_CONTAINER_PATHS,
     ETCD_PKI_FILES,
     type EtcdConsumer,
@@ -72,6 +73,7 @@ export function passwordSlots(names: readonly [string, string], rotation: number
 }
 
 const pkiPath = (file: string) => `${ETCD_CONTAINER_PATHS.pkiDir}/${file}`;
+
 
 /**
  * An etcd cluster of `spec.etcd.members` members with client and peer TLS from a
@@ -294,6 +296,10 @@ export class EtcdCluster extends pulumi.ComponentResource {
             secretEnv: Object.keys(rootEnv),
         };
         const foundersList = founders.stdout.apply((s) => s.trim());
+        // Where a node takes longer to start than a container (aws), the steps wait for one that long.
+        const patience: Record<string, string> = target.nodeStartSeconds
+            ? { [ETCD_BOOTSTRAP_ENV.tries]: String(Math.max(ETCD_STEP_DEFAULTS.tries, Math.ceil(target.nodeStartSeconds / ETCD_STEP_DEFAULTS.delaySeconds))) }
+            : {};
         const gates: pulumi.CustomResource[] = [];
         let previousJoin: pulumi.Resource = founders;
         let previousRollout: pulumi.Resource | undefined;
@@ -301,6 +307,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             const env: Record<string, pulumi.Input<string>> = {
                 ...etcdMemberStepEnv(spec, topology, i),
                 ETCDCTL_ENDPOINTS: etcdClientUrls(spec, topology).join(","),
+                ...patience,
                 ...rootEnv,
             };
             const join = runStep(

@@ -251,6 +251,12 @@ export interface Target {
     runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): pulumi.CustomResource;
     /** A step run when `pulumi up` reaches it, whose \`tool\` reaches any running member (etcd membership). */
     runStep(step: StepSpec, opts: pulumi.CustomResourceOptions): StepResult;
+    /**
+     * How long a node may take from its creation to its services running, where that is longer than
+     * a container's start (aws: boot, Docker, image pulls): a step that waits for another member
+     * (the first deployment's gate waits for the quorum the next member's start makes) waits at least this long.
+     */
+    readonly nodeStartSeconds?: number;
     entryPoints(): EntryPoints;
     /**
      * The IAM role a role's nodes run under, when the target gives nodes one (aws instance

@@ -40,10 +40,13 @@ export const ETCD_PKI_FILES = { ca: "ca.crt", cert: "member.crt", key: "member.k
 export const ETCD_AUTO_COMPACTION_RETENTION = "1h";
 
 /** Environment variables the bootstrap script reads (besides the passwords from etcdUsers). */
+/** The bootstrap's and membership steps' tries and seconds between them, unless ETCD_BOOTSTRAP_ENV says otherwise. */
+export const ETCD_STEP_DEFAULTS = { tries: 60, delaySeconds: 2 } as const;
+
 export const ETCD_BOOTSTRAP_ENV = {
-    /** Health polls before giving up (default 60). */
+    /** Health polls before giving up (default ETCD_STEP_DEFAULTS.tries). */
     tries: "ETCD_BOOTSTRAP_TRIES",
-    /** Seconds between polls (default 2). */
+    /** Seconds between polls (default ETCD_STEP_DEFAULTS.delaySeconds). */
     delay: "ETCD_BOOTSTRAP_DELAY",
     /** Optional: the root password etcd has now, to rotate it to ETCD_ROOT_PASSWORD. */
     previousRootPassword: "ETCD_ROOT_PASSWORD_PREVIOUS",
@@ -268,8 +271,8 @@ set -eu
 set +x
 
 expected=${expected}
-tries=\${${ETCD_BOOTSTRAP_ENV.tries}:-60}
-delay=\${${ETCD_BOOTSTRAP_ENV.delay}:-2}
+tries=\${${ETCD_BOOTSTRAP_ENV.tries}:-${ETCD_STEP_DEFAULTS.tries}}
+delay=\${${ETCD_BOOTSTRAP_ENV.delay}:-${ETCD_STEP_DEFAULTS.delaySeconds}}
 
 say() { printf 'etcd-bootstrap: %s\\n' "$*" >&2; }
 die() { printf 'etcd-bootstrap: ERROR: %s\\n' "$*" >&2; exit 1; }

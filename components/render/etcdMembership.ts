@@ -26,7 +26,7 @@
 import { createHash } from "node:crypto";
 import type { PlatformSpec } from "../spec/types";
 import type { Topology } from "../topology/types";
-import { type EtcdFirstStart, ETCD_BOOTSTRAP_ENV, ETCD_CONTAINER_PATHS, etcdClientUrl, etcdMemberName, etcdPeerUrl, etcdUsers } from "./etcd";
+import { type EtcdFirstStart, ETCD_BOOTSTRAP_ENV, ETCD_CONTAINER_PATHS, ETCD_STEP_DEFAULTS, etcdClientUrl, etcdMemberName, etcdPeerUrl, etcdUsers } from "./etcd";
 
 /** Environment of the membership steps (besides the root password and ETCD_BOOTSTRAP_ENV's tries/delay). */
 export const ETCD_MEMBER_ENV = {
@@ -104,8 +104,8 @@ function prelude(spec: PlatformSpec, title: string): string {
 # them). Nothing secret is printed; stdout carries only the step's record.
 set -eu
 set +x
-tries=\${${ETCD_BOOTSTRAP_ENV.tries}:-60}
-delay=\${${ETCD_BOOTSTRAP_ENV.delay}:-2}
+tries=\${${ETCD_BOOTSTRAP_ENV.tries}:-${ETCD_STEP_DEFAULTS.tries}}
+delay=\${${ETCD_BOOTSTRAP_ENV.delay}:-${ETCD_STEP_DEFAULTS.delaySeconds}}
 say() { printf 'etcd-membership: %s: %s\\n' "$${e.name}" "$*" >&2; }
 die() { printf 'etcd-membership: %s: ERROR: %s\\n' "$${e.name}" "$*" >&2; exit 1; }
 case $tries in '' | *[!0-9]*) die "${ETCD_BOOTSTRAP_ENV.tries} must be a whole number" ;; esac

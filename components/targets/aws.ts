@@ -61,8 +61,8 @@ const GATE_HEALTH_TIMEOUT_SECONDS = 900;
 /** Until a started instance's SSM agent answers. */
 const GATE_REACH_TIMEOUT_SECONDS = 600;
 const GATE_POLL_SECONDS = 10;
-/** A step's script on an instance (the etcd gate waits up to its tries x delay, a few minutes). */
-const STEP_RUN_SECONDS = 900;
+/** A step's script on an instance: its waits (each up to nodeStartSeconds) and more. */
+const STEP_RUN_SECONDS = 2 * GATE_HEALTH_TIMEOUT_SECONDS + 300;
 /** A running instance whose agent does not answer within this is passed over for the next member. */
 const STEP_REACH_TIMEOUT_SECONDS = 60;
 const STEP_POLL_SECONDS = 2;
@@ -109,6 +109,8 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
     private readonly iamRoles = new Map<Role, aws.iam.Role>();
     private readonly zoneNames: pulumi.Output<string[]>;
     private readonly ssmArn: pulumi.Output<string>;
+    /** A node boots, installs Docker and pulls its images before its services run: its gate's bound. */
+    readonly nodeStartSeconds = GATE_HEALTH_TIMEOUT_SECONDS;
     /** The steps' secret variables, one parameter per node and variable, shared by every step. */
     private readonly stepParameters = new Map<string, { value: pulumi.Input<string>; parameter: aws.ssm.Parameter }>();
     private completed = false;

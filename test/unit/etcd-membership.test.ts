@@ -182,6 +182,12 @@ describe("etcd membership on the aws target: steps on the deployer that run on a
         for (const i of [1, 2, 3]) expect(dependsOn(boot, T.command, `etcd-${i}-etcd-gate`)).toBe(true);
     });
 
+    it("the steps wait for another member as long as a node may take to boot (the first deployment's gate waits for the quorum the next instance makes); docker's keep the scripts' default", async () => {
+        for (const step of ["join", "rollout", "gate"]) expect(env(three, `etcd-1-etcd-${step}`).ETCD_BOOTSTRAP_TRIES, step).toBe("450");
+        const docker = await runPlatform(config(3), { stack: "test" });
+        expect(env(docker, "etcd-1-etcd-gate").ETCD_BOOTSTRAP_TRIES).toBeUndefined();
+    });
+
     it("members restart one at a time, each once the previous one is back as a healthy voter: its instance waits for the previous member's rollout step and its own join", () => {
         for (const i of [2, 3]) {
             const instance = registration(three, INSTANCE, `${PREFIX}-etcd-${i}`);
