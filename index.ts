@@ -1,13 +1,19 @@
 // gateway-ha: read and validate the stack config, build the platform, export the output contract.
 import * as pulumi from "@pulumi/pulumi";
 import { GatewayPlatform } from "./components/platform";
-import { loadPlatform } from "./components/spec";
+import { ConfigValidationError, loadPlatform } from "./components/spec";
 
-// Validation throws before any resource exists, naming every bad key, value and rule.
-const { spec, secrets, topology } = loadPlatform(pulumi.runtime.allConfig(), {
-    project: pulumi.getProject(),
-    stack: pulumi.getStack(),
-});
+// Validation throws before any resource exists, naming every bad key, value and rule; as a RunError,
+// Pulumi prints that message alone (no stack trace, no program text).
+function load(): ReturnType<typeof loadPlatform> {
+    try {
+        return loadPlatform(pulumi.runtime.allConfig(), { project: pulumi.getProject(), stack: pulumi.getStack() });
+    } catch (e) {
+        if (e instanceof ConfigValidationError) throw new pulumi.RunError(e.message);
+        throw e;
+    }
+}
+const { spec, secrets, topology } = load();
 
 const platform = new GatewayPlatform("gateway-ha", {
     spec,

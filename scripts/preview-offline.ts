@@ -34,9 +34,20 @@ const REQUIRED_SECRETS: { key: string; path: string[]; needed: (config: Record<s
     {
         key: "ssh.privateKey",
         path: ["ssh", "privateKey"],
-        needed: (c, project) => c[`${project}:target`] === "ssh" && (JSON.parse(c[`${project}:ssh`] ?? "{}") as { agent?: boolean }).agent !== true,
+        needed: (c, project) => c[`${project}:target`] === "ssh" && section(c[`${project}:ssh`])?.agent !== true,
     },
 ];
+
+/** A config section as an object: unset is empty; anything else (null, a string, a list) is not one, and the validator says so. */
+function section(value: string | undefined): Record<string, unknown> | undefined {
+    if (value === undefined) return {};
+    try {
+        const parsed: unknown = JSON.parse(value);
+        return parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+    } catch {
+        return undefined;
+    }
+}
 
 /** Adds placeholders for required secrets the config lacks; returns the keys it filled. */
 export function fillRequiredSecrets(project: string, config: Record<string, string>): { config: Record<string, string>; filled: string[] } {
@@ -45,8 +56,8 @@ export function fillRequiredSecrets(project: string, config: Record<string, stri
     for (const r of REQUIRED_SECRETS) {
         if (!r.needed(out, project)) continue;
         const key = `${project}:${r.path[0]}`;
-        const root = (out[key] ? JSON.parse(out[key]) : {}) as Record<string, unknown>;
-        if (root[r.path[1]] !== undefined) continue;
+        const root = section(out[key]);
+        if (!root || root[r.path[1]] !== undefined) continue;
         root[r.path[1]] = SECRET_PLACEHOLDERS[r.key] ?? GENERIC_PLACEHOLDER;
         out[key] = JSON.stringify(root);
         filled.push(r.key);

@@ -4,6 +4,8 @@ export interface ConfigIssue {
     key: string;
     value: unknown;
     rule: string;
+    /** Never shown: a key the schema does not know may hold a secret under a misspelled name. */
+    hideValue?: boolean;
 }
 
 export const NAMESPACE = "gateway-ha";
@@ -12,7 +14,7 @@ export const NAMESPACE = "gateway-ha";
 const SECRET_KEY = /(dsn|password|secret|token|key|authPass)$/i;
 
 export function formatIssue(issue: ConfigIssue): string {
-    const shown = SECRET_KEY.test(issue.key) && issue.value !== undefined ? "[secret]" : JSON.stringify(issue.value);
+    const shown = issue.hideValue ? "(not shown)" : SECRET_KEY.test(issue.key) && issue.value !== undefined ? "[secret]" : JSON.stringify(issue.value);
     return `${NAMESPACE}:${issue.key} = ${shown ?? "(unset)"}: ${issue.rule}`;
 }
 

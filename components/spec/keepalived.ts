@@ -242,7 +242,8 @@ export function resolveKeepalived(c: PlatformConfig): KeepalivedSpec {
     const image = k.image ?? (kind === "keepalived" || kind === "lvs" ? (c.loadBalancer.image ?? DEFAULT_IMAGES.keepalived) : DEFAULT_IMAGES.keepalived);
     const vips = k.vips.map((v): VipSpec => {
         const { authPass, address, protects, initialState: _s, check, lvs, ...rest } = v;
-        const parsed = parseVipAddress(address)!;
+        // An address validateConfig refused stays as it was: the load still reports every problem at once.
+        const parsed = parseVipAddress(address) ?? { address, prefix: undefined };
         return {
             ...rest,
             address: parsed.address,

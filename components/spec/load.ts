@@ -48,7 +48,7 @@ function describeZodIssues(zodIssues: z.core.$ZodIssue[], raw: unknown): ConfigI
         const path = i.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
         const value = i.path.reduce<unknown>((v, p) => (v as Record<PropertyKey, unknown> | undefined)?.[p as PropertyKey], raw);
         if (i.code === "unrecognized_keys")
-            return i.keys.map((k) => ({ key: path ? `${path}.${k}` : k, value: (value as Record<string, unknown>)?.[k], rule: "unknown key" }));
+            return i.keys.map((k) => ({ key: path ? `${path}.${k}` : k, value: undefined, rule: "unknown key", hideValue: true }));
         return [{ key: path, value, rule: i.message }];
     });
 }
@@ -178,18 +178,28 @@ export function loadPlatform(all: Record<string, string>, ctx: { project: string
         (FLAVORS as readonly string[]).includes(config.flavor) &&
         (LAYOUTS as readonly string[]).includes(config.layout) &&
         (BALANCER_KINDS as readonly string[]).includes(config.loadBalancer.kind);
-    if (!choicesKnown) throw new ConfigValidationError([...shapeIssues, ...configIssues]);
-    const spec = resolveSpec(config, ctx);
-    const topology = buildTopology(spec);
-    const found = [
-        ...shapeIssues,
-        ...configIssues,
-        ...checkOverrides(spec),
-        ...(config.target === "docker" ? checkDockerPlacement(config, topology.nodes.map((n) => n.name)) : []),
-        ...checkSshNodes(config, topology.nodes.map((n) => n.name)),
-        ...checkTopology(spec, topology),
-        ...checkVips(spec, topology),
-    ];
+    const earlier = [...shapeIssues, ...configIssues];
+    if (!choicesKnown) throw new ConfigValidationError(earlier);
+    let spec: PlatformSpec;
+    let topology: Topology;
+    let found: ConfigIssue[];
+    try {
+        spec = resolveSpec(config, ctx);
+        topology = buildTopology(spec);
+        const names = topology.nodes.map((n) => n.name);
+        found = [
+            ...earlier,
+            ...checkOverrides(spec),
+            ...(config.target === "docker" ? checkDockerPlacement(config, names) : []),
+            ...checkSshNodes(config, names),
+            ...checkTopology(spec, topology),
+            ...checkVips(spec, topology),
+        ];
+    } catch (e) {
+        // The topology rules assume values the earlier rules check: with those broken, they are what to report.
+        if (earlier.length) throw new ConfigValidationError(dedupe(earlier));
+        throw e;
+    }
     if (found.length) throw new ConfigValidationError(dedupe(found));
     const vipAuthPass = Object.fromEntries(config.loadBalancer.keepalived.vips.filter((v) => v.authPass !== undefined).map((v) => [v.name, v.authPass!]));
     return { spec, secrets: { databaseDsn: dsn, dpClientKey: config.dataPlane.dpManagerIdentity?.privateKey, sshPrivateKey: config.ssh.privateKey, ...(Object.keys(vipAuthPass).length ? { vipAuthPass } : {}) }, topology };

@@ -3,6 +3,7 @@
 // says what each key may hold on its own.
 import { z } from "zod";
 import { certificateNotAfter } from "./certificates";
+import { imageReferenceProblem } from "./images";
 
 export const FLAVORS = ["apisix", "api7-v2", "api7-v3"] as const;
 export const TARGETS = ["docker", "ssh", "aws", "kubernetes"] as const;
@@ -91,12 +92,10 @@ export const DEFAULT_AWS_AMI = {
 export const GATEWAY_READINESS_PATH = { apisix: "/status/ready", "api7-v2": "/status", "api7-v3": "/status" } as const;
 
 const port = z.number().int().min(1, "must be a port in 1–65535").max(65535, "must be a port in 1–65535");
-const image = z
-    .string()
-    .min(1)
-    .refine((s) => /[:@]/.test(s.split("/").pop() ?? "") && !/:latest$/.test(s), {
-        message: "must be pinned to a tag or digest (not missing, not 'latest')",
-    });
+const image = z.string().superRefine((s, ctx) => {
+    const problem = imageReferenceProblem(s);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
 const name = z
     .string()
     .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "must be a DNS label: lowercase letters, digits and '-', 1–63 chars");
@@ -108,7 +107,10 @@ export const nodeSchema = z.strictObject({
     cpus: z.number().positive().optional(),
     memoryGb: z.number().positive().optional(),
     /** With `address`: target docker runs the node's containers on ssh://sshUser@address; target ssh logs in as this user. */
-    sshUser: z.string().min(1).optional(),
+    sshUser: z
+        .string()
+        .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$/, "must be a user name: letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 32 (no '@', spaces or quotes)")
+        .optional(),
     sshPort: port.optional(),
 });
 

@@ -464,6 +464,9 @@ export function checkAws(c: PlatformConfig): Issues {
                     issues.push({ key: `${key}.cidr`, value: sn.cidr, rule: `must lie inside aws.existingVpc.cidr ${ev.cidr}` });
                 else if (net.prefix > 27) issues.push({ key: `${key}.cidr`, value: sn.cidr, rule: "must be /27 or larger to hold the nodes and the balancer's address" });
                 if (zones.has(sn.zone)) issues.push({ key: `${key}.zone`, value: sn.zone, rule: "one subnet per availability zone" });
+                // A zone's name is its region's and a suffix (eu-west-1a; a Local Zone us-west-2-lax-1a).
+                else if (a.region && !new RegExp(`^${a.region.replace(/[^a-z0-9-]/g, "")}(?:[a-z]|-[a-z0-9-]+[a-z])$`).test(sn.zone))
+                    issues.push({ key: `${key}.zone`, value: sn.zone, rule: `must be an availability zone of aws.region ${a.region}` });
                 zones.add(sn.zone);
             });
         }
