@@ -272,7 +272,9 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                     vpcSecurityGroupIds: node.roles.filter((r) => groups.has(r as FirewallGroup)).map((r) => groups.get(r as FirewallGroup)!.id),
                     iamInstanceProfile: profiles.get(iamRoleOf(node))!.name,
                     ...(a.ssh ? { keyName: a.ssh.keyName } : {}),
-                    metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 2 },
+                    // IMDSv2 only, one hop: every container runs on the host's network, so nothing needs a
+                    // second hop, and a bridged container (one hop further) cannot take the node's role.
+                    metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
                     rootBlockDevice: { volumeType: "gp3", volumeSize: a.rootVolumeGb, encrypted: true, deleteOnTermination: true },
                     // Plain text, so `pulumi preview` shows the node's compose file and scripts; it holds no secret.
                     userData: pulumi.output(userData).apply((u) => u),

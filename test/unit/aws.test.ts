@@ -137,7 +137,7 @@ describe("target aws, apisix, standard layout", () => {
     it("instances: IMDSv2 only, encrypted gp3 root, AMI from the lookup, replaced before created, AMI changes ignored", () => {
         const ami = defaultCall("aws:ec2/getAmi:getAmi", {}).id;
         for (const i of ofType(run, A.instance)) {
-            expect(i.inputs.metadataOptions).toEqual({ httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 2 });
+            expect(i.inputs.metadataOptions).toEqual({ httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 });
             expect(i.inputs.rootBlockDevice).toMatchObject({ volumeType: "gp3", encrypted: true, volumeSize: 30 });
             expect(i.inputs.ami).toBe(ami);
             expect(i.inputs.userDataReplaceOnChange).toBe(false);
