@@ -108,19 +108,28 @@ while :; do
     [ "$(date +%s)" -lt "$deadline" ] || { echo "gateway-ha: ${r.node} ($id) is not reachable through SSM after ${r.reachTimeoutSeconds} s (its agent has not registered: no route to SSM, or no instance profile)" >&2; exit 1; }
     sleep ${r.pollSeconds}
 done
-deadline=$(( $(date +%s) + ${r.runSeconds + 60} ))
-while :; do
-    status=$(aws ssm get-command-invocation --region "$region" --command-id "$cmd" --instance-id "$id" --query Status --output text 2>/dev/null) || status=Pending
-    case "$status" in Success | Failed | Cancelled | TimedOut | DeliveryTimedOut | ExecutionTimedOut | Undeliverable | Terminated) break ;; esac
-    [ "$(date +%s)" -lt "$deadline" ] || { echo "gateway-ha: ${r.node}: the command $cmd (${r.comment}) is still $status" >&2; exit 1; }
-    sleep ${r.pollSeconds}
-done
+${renderSsmAwait({ node: r.node, comment: r.comment, seconds: r.runSeconds + 60, pollSeconds: r.pollSeconds, leave: "exit" })}
 out=$(aws ssm get-command-invocation --region "$region" --command-id "$cmd" --instance-id "$id" --query StandardOutputContent --output text 2>&1) || out=
 if [ "$status" = Success ]; then printf '%s\\n' "$out"${r.lastLineOnly ? " | tail -n 1" : ""}; exit 0; fi
 printf '%s\\n' "$out" >&2
 echo "gateway-ha: ${r.node} ($id) ${r.failure}" >&2
 exit 1
 `;
+}
+
+/**
+ * Shell lines that poll SSM for the invocation \`$cmd\` on instance \`$id\` (in \`$region\`) until it has
+ * ended, leaving its status in \`$status\`; after \`seconds\` they leave (exit or return) 1, naming
+ * `node` (text, or a shell expansion such as \`$1\`).
+ */
+export function renderSsmAwait(a: { node: string; comment: string; seconds: number; pollSeconds: number; leave: "exit" | "return" }): string {
+    return `deadline=$(( $(date +%s) + ${a.seconds} ))
+while :; do
+    status=$(aws ssm get-command-invocation --region "$region" --command-id "$cmd" --instance-id "$id" --query Status --output text 2>/dev/null) || status=Pending
+    case "$status" in Success | Failed | Cancelled | TimedOut | DeliveryTimedOut | ExecutionTimedOut | Undeliverable | Terminated) break ;; esac
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "gateway-ha: ${a.node}: the command $cmd (${a.comment}) is still $status" >&2; ${a.leave} 1; }
+    sleep ${a.pollSeconds}
+done`;
 }
 
 /** The deployer's side of the health gate: the check through SSM; on failure `pulumi up` stops before the next node of the role. */

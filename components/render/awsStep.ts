@@ -15,6 +15,7 @@
 //
 // While no candidate's container runs (a first deployment's join steps, before any member exists),
 // the script runs on the deployer with a `tool` that finds nothing (exit 3), as on the other targets.
+import { renderSsmAwait } from "./awsGate";
 import { toolFunction } from "./cloudInit";
 import { q } from "./ssh";
 
@@ -95,13 +96,7 @@ gwha_try() {
         if [ "$(date +%s)" -ge "$deadline" ]; then echo "gateway-ha: $1 ($id) does not answer SSM after ${s.reachTimeoutSeconds} s: trying the next member" >&2; return ${NOT_RUNNING_STATUS}; fi
         sleep ${s.pollSeconds}
     done
-    deadline=$(( $(date +%s) + ${s.runSeconds + 60} ))
-    while :; do
-        status=$(aws ssm get-command-invocation --region "$region" --command-id "$cmd" --instance-id "$id" --query Status --output text 2>/dev/null) || status=Pending
-        case "$status" in Success | Failed | Cancelled | TimedOut | DeliveryTimedOut | ExecutionTimedOut | Undeliverable | Terminated) break ;; esac
-        [ "$(date +%s)" -lt "$deadline" ] || { echo "gateway-ha: $1: the command $cmd (${s.comment}) is still $status" >&2; return 1; }
-        sleep ${s.pollSeconds}
-    done
+${renderSsmAwait({ node: "$1", comment: s.comment, seconds: s.runSeconds + 60, pollSeconds: s.pollSeconds, leave: "return" })}
     out=$(aws ssm get-command-invocation --region "$region" --command-id "$cmd" --instance-id "$id" --query StandardOutputContent --output text 2>&1) || out=
     err=$(aws ssm get-command-invocation --region "$region" --command-id "$cmd" --instance-id "$id" --query StandardErrorContent --output text 2>&1) || err=
     code=$(aws ssm get-command-invocation --region "$region" --command-id "$cmd" --instance-id "$id" --query ResponseCode --output text 2>/dev/null) || code=
