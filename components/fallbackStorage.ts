@@ -74,7 +74,7 @@ export class FallbackStorage extends pulumi.ComponentResource {
         this.resourceBucket = storage.resourceBucket;
         this.region = storage.region;
         this.endpoint = storageEndpoint(spec, topology);
-        this.auth = storage.kind === "s3" && target.workloadRole ? "instance-role" : "access-keys";
+        this.auth = storage.kind === "s3" && target.workloadRoles ? "instance-role" : "access-keys";
 
         if (storage.kind === "local") {
             const built = this.local(name, spec, topology, target);
@@ -143,7 +143,8 @@ export class FallbackStorage extends pulumi.ComponentResource {
 
         if (this.auth === "instance-role") {
             for (const side of SIDES)
-                ready.push(new aws.iam.RolePolicy(`${name}-${side.role}-policy`, { role: target.workloadRole!(side.role), policy: json(side.policy(arns)) }, after));
+                for (const n of target.workloadRoles!(side.role))
+                    ready.push(new aws.iam.RolePolicy(`${name}-${n.node}-policy`, { role: n.role, policy: json(side.policy(arns)) }, after));
             return { ready, credentials: undefined };
         }
         const keys = SIDES.map((side) => {

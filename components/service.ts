@@ -259,10 +259,10 @@ export interface Target {
     readonly nodeStartSeconds?: number;
     entryPoints(): EntryPoints;
     /**
-     * The IAM role a role's nodes run under, when the target gives nodes one (aws instance
-     * profiles). Permissions are granted to it instead of creating access keys.
+     * The IAM roles of the nodes that carry a workload role, when the target gives nodes one (aws
+     * instance profiles, one per node). Permissions are granted to them instead of creating access keys.
      */
-    workloadRole?(role: WorkloadRole): pulumi.Output<string>;
+    workloadRoles?(role: WorkloadRole): { node: string; role: pulumi.Output<string> }[];
     /** Called once, after every component has handed over its services and tasks. */
     complete(): void;
 }

@@ -8,6 +8,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { GATE_INSTANCE_ENV, renderNodeGateScript } from "../render/awsGate";
+import { nodeParametersPolicy, parameterKeyPolicy, ssmAgentPolicy } from "../render/awsPolicies";
 import { renderAwsStepScript } from "../render/awsStep";
 import { checkUserDataSize, renderCloudConfig, type NodeBoot, type NodeService, type NodeTask } from "../render/cloudInit";
 import {
@@ -40,15 +41,6 @@ export const TAGS = { stack: "gateway-ha:stack", node: "gateway-ha:node", role: 
 
 /** The device name the data volumes are attached as; Nitro instances show them as NVMe anyway. */
 const DATA_DEVICES = ["/dev/sdf", "/dev/sdg", "/dev/sdh", "/dev/sdi"];
-
-/**
- * The IAM role a node runs under. Workload permissions (the fallback buckets) are granted to the
- * control-plane and data-plane roles, so a node carrying one of them uses it (compact layout:
- * etcd + control plane nodes run as control-plane); otherwise its first role's.
- */
-export function iamRoleOf(node: Pick<TopologyNode, "roles">): Role {
-    return (["control-plane", "data-plane"] as const).find((r) => node.roles.includes(r)) ?? node.roles[0];
-}
 
 /** Instance type: the node's first role's, else the default. */
 export function instanceTypeOf(spec: PlatformSpec, node: Pick<TopologyNode, "roles">): string {
@@ -106,7 +98,10 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
     readonly instances: Record<string, aws.ec2.Instance>;
     private readonly spec: PlatformSpec;
     private readonly nodes = new Map<string, NodeState>();
-    private readonly iamRoles = new Map<Role, aws.iam.Role>();
+    /** Each node's IAM role. */
+    private readonly nodeRoles = new Map<string, aws.iam.Role>();
+    /** Encrypts the nodes' parameters; see render/awsPolicies.ts. */
+    readonly parameterKey: aws.kms.Key;
     private readonly zoneNames: pulumi.Output<string[]>;
     private readonly ssmArn: pulumi.Output<string>;
     /** A node boots, installs Docker and pulls its images before its services run: its gate's bound. */
@@ -215,26 +210,60 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
             );
         }
 
-        // One IAM role per node role, with SSM Session Manager instead of SSH.
+        // One IAM role per node: the SSM agent's own actions (Run Command, Session Manager; no SSH), and
+        // its own parameters, under a key of the stack's whose policy refuses every node role the rest.
         const partition = aws.getPartitionOutput({}, invoke).partition;
         const account = aws.getCallerIdentityOutput({}, invoke).accountId;
         this.ssmArn = pulumi.interpolate`arn:${partition}:ssm:${a.region}:${account}:parameter`;
-        const profiles = new Map<Role, aws.iam.InstanceProfile>();
-        for (const role of [...new Set(topology.nodes.map(iamRoleOf))]) {
+        const profiles = new Map<string, aws.iam.InstanceProfile>();
+        for (const node of topology.nodes) {
             const iamRole = new aws.iam.Role(
-                `${name}-${role}`,
+                `${name}-${node.name}`,
                 {
                     assumeRolePolicy: JSON.stringify({
                         Version: "2012-10-17",
                         Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
                     }),
-                    tags: tags(role, { [TAGS.role]: role }),
+                    tags: tags(node.name, { [TAGS.node]: node.name }),
                 },
                 res,
             );
-            new aws.iam.RolePolicyAttachment(`${name}-${role}-ssm-core`, { role: iamRole.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/AmazonSSMManagedInstanceCore` }, res);
-            this.iamRoles.set(role, iamRole);
-            profiles.set(role, new aws.iam.InstanceProfile(`${name}-${role}`, { role: iamRole.name, tags: tags(role, { [TAGS.role]: role }) }, res));
+            this.nodeRoles.set(node.name, iamRole);
+            profiles.set(node.name, new aws.iam.InstanceProfile(`${name}-${node.name}`, { role: iamRole.name, tags: tags(node.name, { [TAGS.node]: node.name }) }, res));
+        }
+        const prefixArn = (node: string) => pulumi.interpolate`${this.ssmArn}${parameterPrefix(spec, node)}`;
+        this.parameterKey = new aws.kms.Key(
+            `${name}-parameters`,
+            {
+                description: `gateway-ha ${spec.stack}: the nodes' SSM parameters`,
+                enableKeyRotation: true,
+                deletionWindowInDays: 30,
+                policy: pulumi
+                    .all([
+                        pulumi.interpolate`arn:${partition}:iam::${account}:root`,
+                        pulumi.all(topology.nodes.map((n) => pulumi.all([this.nodeRoles.get(n.name)!.arn, prefixArn(n.name)]))),
+                    ])
+                    .apply(([accountRoot, nodes]) => JSON.stringify(parameterKeyPolicy({ accountRoot, nodes: nodes.map(([roleArn, p]) => ({ roleArn, prefixArn: p })) }))),
+                tags: tags("parameters"),
+            },
+            res,
+        );
+        const nodePolicies = new Map<string, aws.iam.RolePolicy[]>();
+        for (const node of topology.nodes) {
+            const role = this.nodeRoles.get(node.name)!.name;
+            nodePolicies.set(node.name, [
+                new aws.iam.RolePolicy(`${name}-${node.name}-ssm-agent`, { role, policy: JSON.stringify(ssmAgentPolicy()) }, res),
+                new aws.iam.RolePolicy(
+                    `${name}-${node.name}-parameters`,
+                    {
+                        role,
+                        policy: pulumi
+                            .all([prefixArn(node.name), this.parameterKey.arn])
+                            .apply(([p, keyArn]) => JSON.stringify(nodeParametersPolicy({ prefixArn: p, keyArn, region: a.region! }))),
+                    },
+                    res,
+                ),
+            ]);
         }
 
         // Looked up by filter, never a literal ID, so every region and account finds its own image.
@@ -270,7 +299,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                     // Fixed: etcd's initial cluster, its certificates and the gateways' config name it.
                     privateIp: node.address,
                     vpcSecurityGroupIds: node.roles.filter((r) => groups.has(r as FirewallGroup)).map((r) => groups.get(r as FirewallGroup)!.id),
-                    iamInstanceProfile: profiles.get(iamRoleOf(node))!.name,
+                    iamInstanceProfile: profiles.get(node.name)!.name,
                     ...(a.ssh ? { keyName: a.ssh.keyName } : {}),
                     // IMDSv2 only, one hop: every container runs on the host's network, so nothing needs a
                     // second hop, and a bridged container (one hop further) cannot take the node's role.
@@ -289,8 +318,9 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                     // A newer image must not replace etcd members (and every other node) on the next `up`;
                     // replace nodes deliberately, one at a time.
                     ignoreChanges: ["ami"],
-                    // Members of a role update one after another, each once the previous one passed its gate.
-                    ...(previous ? { dependsOn: [previous] } : {}),
+                    // Its boot reads its parameters. Members of a role update one after another, each once
+                    // the previous one passed its gate.
+                    dependsOn: [...nodePolicies.get(node.name)!, ...(previous ? [previous] : [])],
                 },
             );
             // The provider waits for "running" only: the gate asks the instance (SSM Run Command) until
@@ -318,27 +348,6 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
             previousOfRole.set(primary, gate);
             this.nodes.set(node.name, { node, instance, gate, services: [], tasks: [], plainContents: [], parameterVersions: [], waitFor: [], resolveUserData });
 
-            // The instance may read its own node's parameters only: the condition ties the grant to this instance.
-            new aws.iam.RolePolicy(
-                `${name}-${node.name}-parameters`,
-                {
-                    role: this.iamRoles.get(iamRoleOf(node))!.name,
-                    policy: pulumi.all([this.ssmArn, instance.arn]).apply(([ssmArn, instanceArn]) =>
-                        JSON.stringify({
-                            Version: "2012-10-17",
-                            Statement: [
-                                {
-                                    Effect: "Allow",
-                                    Action: ["ssm:GetParameter", "ssm:GetParameters"],
-                                    Resource: `${ssmArn}${parameterPrefix(spec, node.name)}/*`,
-                                    Condition: { ArnEquals: { "ec2:SourceInstanceARN": instanceArn } },
-                                },
-                            ],
-                        }),
-                    ),
-                },
-                res,
-            );
         }
         this.instances = Object.fromEntries([...this.nodes].map(([n, s]) => [n, s.instance]));
 
@@ -447,10 +456,10 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         };
     }
 
-    workloadRole(role: WorkloadRole): pulumi.Output<string> {
-        const iamRole = this.iamRoles.get(role);
-        if (!iamRole) throw new Error(`AwsTarget: no node runs under IAM role ${role}`);
-        return iamRole.name;
+    workloadRoles(role: WorkloadRole): { node: string; role: pulumi.Output<string> }[] {
+        const roles = [...this.nodes.values()].filter((s) => s.node.roles.includes(role)).map((s) => ({ node: s.node.name, role: this.nodeRoles.get(s.node.name)!.name }));
+        if (!roles.length) throw new Error(`AwsTarget: no node has the role ${role}`);
+        return roles;
     }
 
     private state(node: TopologyNode, what: string): NodeState {
@@ -474,7 +483,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         const parameter = new aws.ssm.Parameter(
             `${slug(path.slice(`/gateway-ha/${this.spec.stack}/`.length))}`,
             // Intelligent-Tiering: standard (free) up to 4 KB, advanced only for larger files.
-            { name: path, type: "SecureString", tier: "Intelligent-Tiering", value: pulumi.secret(value), tags: { [TAGS.node]: node } },
+            { name: path, type: "SecureString", keyId: this.parameterKey.arn, tier: "Intelligent-Tiering", value: pulumi.secret(value), tags: { [TAGS.node]: node } },
             { parent: parent ?? this, provider: this.provider },
         );
         // Only what the boot reads restarts the node when it changes.

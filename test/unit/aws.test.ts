@@ -8,6 +8,8 @@ import type { Flow } from "../../components/topology";
 import { defaultCall, isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { GATE_INSTANCE_ENV, renderNodeGateScript } from "../../components/render/awsGate";
 import { ETCD_BOOTSTRAP_ENV } from "../../components/render/etcd";
+import { PARAMETER_CONTEXT, type PolicyDocument } from "../../components/render/awsPolicies";
+import { identityAllows, kmsAllows } from "./iamEval";
 import { PROJECT, cfg, dependsOn, find, findPlainSecrets, ofType, registration, runPlatform, scanRun, type PlatformRun } from "./helpers";
 
 const A = {
@@ -28,6 +30,7 @@ const A = {
     policyAttachment: "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
     rolePolicy: "aws:iam/rolePolicy:RolePolicy",
     parameter: "aws:ssm/parameter:Parameter",
+    kmsKey: "aws:kms/key:Key",
     lb: "aws:lb/loadBalancer:LoadBalancer",
     tg: "aws:lb/targetGroup:TargetGroup",
     listener: "aws:lb/listener:Listener",
@@ -226,21 +229,77 @@ describe("target aws, apisix, standard layout", () => {
         expect(ofType(run, A.ingress).filter((r) => r.inputs.fromPort === 22)).toEqual([]);
     });
 
-    it("instance roles carry SSM Session Manager's policy; each node reads only its own parameters", () => {
+    it("each instance has a role of its own, assumable by EC2 only, with no managed policy", () => {
+        const roles = new Set<string>();
         for (const i of ofType(run, A.instance)) {
             const profile = ofType(run, A.profile).find((p) => p.state.name === i.inputs.iamInstanceProfile);
             expect(profile, i.name).toBeDefined();
             const role = ofType(run, A.role).find((r) => r.state.name === profile!.inputs.role)!;
-            expect(JSON.parse(role.inputs.assumeRolePolicy as string).Statement[0].Principal).toEqual({ Service: "ec2.amazonaws.com" });
-            const attached = ofType(run, A.policyAttachment).filter((p) => p.inputs.role === role.state.name).map((p) => p.inputs.policyArn);
-            expect(attached).toContain("arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore");
-            const policy = find(run, A.rolePolicy, `${PREFIX}-${nodeOf(i)}-parameters`);
-            expect(policy.inputs.role).toBe(role.state.name);
-            const [statement, ...more] = JSON.parse(policy.inputs.policy as string).Statement;
-            expect(more).toEqual([]);
-            expect(statement.Action).toEqual(["ssm:GetParameter", "ssm:GetParameters"]);
-            expect(statement.Resource).toBe(`arn:aws:ssm:${REGION}:123456789012:parameter/gateway-ha/${stack}/${nodeOf(i)}/*`);
-            expect(statement.Condition).toEqual({ ArnEquals: { "ec2:SourceInstanceARN": i.state.arn } });
+            expect((role.inputs.tags as Record<string, string>)["gateway-ha:node"]).toBe(nodeOf(i));
+            expect(JSON.parse(role.inputs.assumeRolePolicy as string).Statement).toEqual([{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }]);
+            roles.add(role.state.name as string);
+            // Its boot reads its parameters: the grants exist before the instance.
+            const reg = registration(run, A.instance, i.name);
+            for (const policy of ["ssm-agent", "parameters"]) expect(dependsOn(reg, A.rolePolicy, `${PREFIX}-${nodeOf(i)}-${policy}`), `${i.name} after its ${policy} policy`).toBe(true);
+        }
+        expect(roles.size).toBe(ofType(run, A.instance).length);
+        // AmazonSSMManagedInstanceCore would allow ssm:GetParameter(s) on every parameter.
+        expect(ofType(run, A.policyAttachment)).toEqual([]);
+    });
+
+    it("every parameter is a SecureString under the stack's key, which rotates", () => {
+        const key = find(run, A.kmsKey, `${PREFIX}-parameters`);
+        expect(key.inputs.enableKeyRotation).toBe(true);
+        const parameters = ofType(run, A.parameter);
+        expect(parameters.length).toBeGreaterThan(topology.nodes.length);
+        for (const p of parameters) {
+            expect(p.inputs.type, p.name).toBe("SecureString");
+            expect(p.inputs.keyId, p.name).toBe(key.state.arn);
+        }
+    });
+
+    it("evaluated policies: each node reads and decrypts its own parameters and no other node's, even with an administrator's IAM policy", () => {
+        const key = find(run, A.kmsKey, `${PREFIX}-parameters`);
+        const keyPolicy = JSON.parse(key.inputs.policy as string) as PolicyDocument;
+        const parameters = ofType(run, A.parameter).map((p) => ({ node: (p.inputs.tags as Record<string, string>)["gateway-ha:node"], arn: `arn:aws:ssm:${REGION}:123456789012:parameter${p.inputs.name as string}` }));
+        // A parameter of every node, including nodes that hold none yet.
+        for (const n of topology.nodes) parameters.push({ node: n.name, arn: `arn:aws:ssm:${REGION}:123456789012:parameter/gateway-ha/${stack}/${n.name}/any` });
+        const admin: PolicyDocument = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] };
+        for (const n of topology.nodes) {
+            const role = find(run, A.role, `${PREFIX}-${n.name}`);
+            const policies = ofType(run, A.rolePolicy).filter((p) => p.inputs.role === role.state.name).map((p) => JSON.parse(p.inputs.policy as string) as PolicyDocument);
+            const principal = role.state.arn as string;
+            const ssm = (arn: string, extra: PolicyDocument[] = []) => identityAllows([...policies, ...extra], { principal, action: "ssm:GetParameter", resource: arn });
+            const decrypt = (arn: string, extra: PolicyDocument[] = []) =>
+                kmsAllows(keyPolicy, [...policies, ...extra], {
+                    principal,
+                    action: "kms:Decrypt",
+                    resource: key.state.arn as string,
+                    context: { [PARAMETER_CONTEXT]: arn, "kms:ViaService": `ssm.${REGION}.amazonaws.com` },
+                });
+            for (const p of parameters) {
+                const own = p.node === n.name;
+                expect(ssm(p.arn) && decrypt(p.arn), `${n.name} reads ${p.arn}`).toBe(own);
+                // The key refuses another node's parameter whatever the role's IAM policies say.
+                expect(decrypt(p.arn, [admin]), `${n.name} with admin decrypts ${p.arn}`).toBe(own);
+            }
+            // A node cannot encrypt, re-key or administer the key, even with an administrator's policy.
+            for (const action of ["kms:Encrypt", "kms:GenerateDataKey", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"])
+                expect(kmsAllows(keyPolicy, [...policies, admin], { principal, action, resource: key.state.arn as string }), `${n.name} ${action}`).toBe(false);
+        }
+        // The deployer (an account principal with IAM rights) still writes and reads parameters.
+        const deployer = "arn:aws:iam::123456789012:role/deployer";
+        expect(kmsAllows(keyPolicy, [admin], { principal: deployer, action: "kms:Encrypt", resource: key.state.arn as string })).toBe(true);
+        expect(kmsAllows(keyPolicy, [], { principal: deployer, action: "kms:Decrypt", resource: key.state.arn as string })).toBe(false);
+    });
+
+    it("the SSM agent's own actions only: Run Command and Session Manager, no parameter", () => {
+        for (const n of topology.nodes) {
+            const agent = JSON.parse(find(run, A.rolePolicy, `${PREFIX}-${n.name}-ssm-agent`).inputs.policy as string) as PolicyDocument;
+            const actions = agent.Statement.flatMap((s) => [s.Action ?? []].flat());
+            expect(actions).toContain("ssm:UpdateInstanceInformation");
+            expect(actions).toContain("ec2messages:GetMessages");
+            expect(actions.filter((a) => /parameter|^ssm:\*|^\*$/i.test(a))).toEqual([]);
         }
     });
 
@@ -453,9 +512,9 @@ describe("target aws, api7-v3, compact layout", () => {
         expect(run.outputs.controlPlaneUrl.value).toMatch(/:17080$/);
     });
 
-    it("the control-plane nodes run under the control-plane IAM role", () => {
+    it("one IAM role per node", () => {
         const roles = ofType(run, A.role).map((r) => r.name).sort();
-        expect(roles).toEqual([`${PREFIX}-control-plane`, `${PREFIX}-data-plane`]);
+        expect(roles).toEqual(ofType(run, A.instance).map((i) => i.name).sort());
     });
 });
 
@@ -467,13 +526,12 @@ describe("target aws, apisix compact layout", () => {
         run = await runPlatform(config, { stack: "awscompact" });
     });
 
-    it("etcd + control plane share nodes 1-2 under the control-plane role; etcd spans 3 zones", () => {
+    it("etcd + control plane share nodes 1-2, each under its own role; etcd spans 3 zones", () => {
         expect(topology.nodes.map((n) => n.name)).toEqual(["node-1", "node-2", "node-3", "node-4", "node-5"]);
         const zones = new Set(topology.byRole.etcd.map((n) => zoneOfInstance(run, instanceOf(run, n.name))));
         expect(zones.size).toBe(3);
         const profile = instanceOf(run, "node-1").inputs.iamInstanceProfile;
-        expect(ofType(run, A.profile).find((p) => p.state.name === profile)!.name).toBe(`${PREFIX}-control-plane`);
-        expect(ofType(run, A.role).map((r) => r.name).sort()).toEqual([`${PREFIX}-control-plane`, `${PREFIX}-data-plane`, `${PREFIX}-etcd`]);
+        expect(ofType(run, A.profile).find((p) => p.state.name === profile)!.name).toBe(`${PREFIX}-node-1`);
         const compose = parse(writtenFile(instanceOf(run, "node-1"), "/opt/gateway-ha/compose.yaml")) as { services: Record<string, unknown> };
         expect(Object.keys(compose.services).sort()).toEqual(["node-1-apisix-cp", "node-1-etcd"]);
         expect(scanRun(run, run.generatedSecrets)).toEqual([]);

@@ -349,7 +349,7 @@ describe("kind s3 on a target with instance roles (aws)", () => {
             runStep: unused,
             entryPoints: unused,
             complete: unused,
-            workloadRole: (role) => pulumi.output(`node-role-${role}`),
+            workloadRoles: (role) => topology.byRole[role].map((n) => ({ node: n.name, role: pulumi.output(`node-role-${n.name}`) })),
         };
         const storage = new FallbackStorage("fb", { spec, topology, target });
         expect(storage.auth).toBe("instance-role");
@@ -358,10 +358,14 @@ describe("kind s3 on a target with instance roles (aws)", () => {
         await Promise.all(storage.ready.map((r) => new Promise((resolve) => r.urn.apply(resolve))));
 
         const rolePolicies = recorded.filter((r) => r.type === AWS.rolePolicy);
-        expect(Object.fromEntries(rolePolicies.map((p) => [p.inputs.role, JSON.parse(p.inputs.policy as string)]))).toEqual({
-            "node-role-control-plane": writerPolicy(S3_ARNS),
-            "node-role-data-plane": readerPolicy(S3_ARNS),
-        });
+        // Every control-plane node writes, every gateway reads, and no other node has either.
+        expect(Object.fromEntries(rolePolicies.map((p) => [p.inputs.role, JSON.parse(p.inputs.policy as string)]))).toEqual(
+            Object.fromEntries([
+                ...topology.byRole["control-plane"].map((n) => [`node-role-${n.name}`, writerPolicy(S3_ARNS)]),
+                ...topology.byRole["data-plane"].map((n) => [`node-role-${n.name}`, readerPolicy(S3_ARNS)]),
+            ]),
+        );
+        expect(rolePolicies).toHaveLength(topology.byRole["control-plane"].length + topology.byRole["data-plane"].length);
         expect(recorded.filter((r) => r.type === AWS.user || r.type === T.accessKey || r.type === AWS.userPolicy)).toEqual([]);
         expect(recorded.filter((r) => r.type === AWS.bucket)).toHaveLength(2);
     });
