@@ -1,13 +1,23 @@
 // gateway-ha: read and validate the stack config, build the platform, export the output contract.
 import * as pulumi from "@pulumi/pulumi";
 import { GatewayPlatform } from "./components/platform";
-import { ConfigValidationError, loadPlatform } from "./components/spec";
+import { ConfigValidationError, loadPlatform, statePassphrase } from "./components/spec";
+
+// Which config keys Pulumi holds as secrets: the runtime knows (from the CLI, or the mocks'
+// setAllConfig) but marks the function internal, so it is not in the typings.
+const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret: (key: string) => boolean }).isConfigSecret;
 
 // Validation throws before any resource exists, naming every bad key, value and rule; as a RunError,
 // Pulumi prints that message alone (no stack trace, no program text).
 function load(): ReturnType<typeof loadPlatform> {
+    const config = pulumi.runtime.allConfig();
     try {
-        return loadPlatform(pulumi.runtime.allConfig(), { project: pulumi.getProject(), stack: pulumi.getStack() });
+        return loadPlatform(config, {
+            project: pulumi.getProject(),
+            stack: pulumi.getStack(),
+            secretKeys: Object.keys(config).filter(isConfigSecret),
+            statePassphrase: statePassphrase(process.env),
+        });
     } catch (e) {
         if (e instanceof ConfigValidationError) throw new pulumi.RunError(e.message);
         throw e;

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { ConfigValidationError, loadPlatform } from "../components/spec";
+import { ConfigValidationError, loadPlatform, namespacedConfig, secretPathsIn } from "../components/spec";
 import { gunzipSync } from "node:zlib";
 import { TAGS } from "../components/targets/aws";
 import { LABELS } from "../components/service";
@@ -18,7 +18,7 @@ const ROOT = path.resolve(__dirname, "..");
 
 /** Stand-ins for `secure:` values, shaped so validation still sees a well-formed value. */
 const SECRET_PLACEHOLDERS: Record<string, string> = {
-    "controlPlane.databaseDsn": "postgres://placeholder:placeholder@placeholder:5432/placeholder",
+    "controlPlane.databaseDsn": "postgres://placeholder:placeholder@placeholder:5432/placeholder?sslmode=verify-full",
     "ssh.privateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nplaceholder\n-----END OPENSSH PRIVATE KEY-----\n",
     "dataPlane.dpManagerIdentity.privateKey": "-----BEGIN PRIVATE KEY-----\nplaceholder\n-----END PRIVATE KEY-----\n",
 };
@@ -250,7 +250,9 @@ export function previewPlatform(args: Pick<PreviewArgs, "stack" | "configFile" |
     const stack = stackConfig(path.join(ROOT, "Pulumi.yaml"), stackFile);
     const { project } = stack;
     const { config, filled } = fillRequiredSecrets(project, applySets(project, stack.config, args.sets));
-    const secretKeys = [...new Set([...stack.secretKeys, ...filled.map((k) => `${project}:${k.split(".")[0]}`)])];
+    // A --set of a secret value stands for `pulumi config set --secret`: the preview stores nothing.
+    const setSecrets = secretPathsIn(namespacedConfig(applySets(project, {}, args.sets))).map((p) => `${project}:${p.split(".")[0]}`);
+    const secretKeys = [...new Set([...stack.secretKeys, ...filled.map((k) => `${project}:${k.split(".")[0]}`), ...setSecrets])];
     return { project, config, filled, secretKeys, platform: loadPlatform(config, { project, stack: args.stack }) };
 }
 

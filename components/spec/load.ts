@@ -14,7 +14,7 @@ import {
 } from "./schema";
 import { ConfigValidationError, NAMESPACE, type ConfigIssue } from "./issues";
 import type { PlatformSecrets, PlatformSpec } from "./types";
-import { checkDockerPlacement, checkSshNodes, healthCheckDefaults, validateConfig } from "./validate";
+import { checkDockerPlacement, checkSecretsMarked, checkSshNodes, checkStateEncryption, healthCheckDefaults, validateConfig } from "./validate";
 import { checkVips, resolveKeepalived } from "./keepalived";
 import { buildTopology, checkTopology, placeRoles } from "../topology";
 import type { Topology } from "../topology/types";
@@ -162,16 +162,29 @@ function checkOverrides(spec: PlatformSpec): ConfigIssue[] {
     );
 }
 
+export interface LoadContext {
+    project: string;
+    stack: string;
+    /** The config keys Pulumi holds as secrets (`pulumi config set --secret`); given, secret values must be among them. */
+    secretKeys?: readonly string[];
+    /** Whether `pulumi up`'s environment encrypts the state with an empty passphrase. */
+    statePassphrase?: "empty" | "set" | "unknown";
+}
+
 /**
  * Parses, defaults and validates the whole stack config. Throws ConfigValidationError
  * listing every problem; nothing is created before this returns.
  */
-export function loadPlatform(all: Record<string, string>, ctx: { project: string; stack: string }): LoadedPlatform {
+export function loadPlatform(all: Record<string, string>, ctx: LoadContext): LoadedPlatform {
     const raw = namespacedConfig(all);
     const { config, issues: shapeIssues } = parseLeniently(raw);
     if (!config) throw new ConfigValidationError(shapeIssues);
     const dsn = config.controlPlane.databaseDsn;
-    const configIssues = validateConfig(config, raw, dsn);
+    const configIssues = [
+        ...validateConfig(config, raw, dsn),
+        ...(ctx.secretKeys ? checkSecretsMarked(config, ctx.secretKeys, NAMESPACE) : []),
+        ...checkStateEncryption(config, ctx.statePassphrase ?? "unknown"),
+    ];
     // Topology rules need known choices; with those valid, report both sets together.
     const choicesKnown =
         (TARGETS as readonly string[]).includes(config.target) &&

@@ -441,6 +441,11 @@ export const platformConfigSchema = z.strictObject({
      * the fallback buckets): a destroy or replacement that would delete one fails instead.
      */
     protectData: z.boolean().default(true),
+    /**
+     * A development stack on this machine's Docker engine, whose state never leaves it: the only
+     * kind that may run with an empty state passphrase.
+     */
+    localDevelopment: z.boolean().default(false),
 });
 
 /** Config as parsed, before flavor-dependent defaults and cross-field rules. */

@@ -212,8 +212,83 @@ export function checkDatabase(flavor: string, dsn: string | undefined): Issues {
     if (dsn === undefined || dsn === "")
         return [{ key: "controlPlane.databaseDsn", value: undefined, rule: "required for flavor api7-v3: set it with `pulumi config set --secret --path controlPlane.databaseDsn postgres://…`" }];
     if (!/^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(dsn))
-        return [{ key: "controlPlane.databaseDsn", value: dsn, rule: "must be a PostgreSQL URL postgres://user:password@host:port/database" }];
+        return [{ key: "controlPlane.databaseDsn", value: dsn, rule: "must be a PostgreSQL URL postgres://user:password@host:port/database?sslmode=verify-full" }];
+    const sslmode = new URLSearchParams(dsn.includes("?") ? dsn.slice(dsn.indexOf("?") + 1) : "").get("sslmode");
+    if (sslmode === null || !ENCRYPTED_SSLMODES.includes(sslmode))
+        return [
+            {
+                key: "controlPlane.databaseDsn",
+                value: dsn,
+                rule: `sslmode must be one of ${ENCRYPTED_SSLMODES.join(", ")} (got ${sslmode === null ? "none" : sslmode}): the drivers' default, prefer, and allow fall back to an unencrypted connection, which carries the configuration and its secrets in the clear`,
+            },
+        ];
     return [];
+}
+
+/** PostgreSQL sslmodes that never connect without TLS; verify-full also checks the server's name. */
+export const ENCRYPTED_SSLMODES = ["verify-full", "verify-ca", "require"] as const as readonly string[];
+
+/** Config paths whose values are secrets: each must be set with `pulumi config set --secret`. */
+export const SECRET_CONFIG_PATHS = ["controlPlane.databaseDsn", "ssh.privateKey", "dataPlane.dpManagerIdentity.privateKey", "loadBalancer.keepalived.vips[].authPass"] as const;
+
+/** The secret paths that hold a value in a (namespace-stripped) config object. */
+export function secretPathsIn(config: Record<string, unknown>): (typeof SECRET_CONFIG_PATHS)[number][] {
+    const holds = (value: unknown, path: string[]): boolean => {
+        if (value === undefined || value === null) return false;
+        if (path.length === 0) return true;
+        const [head, ...rest] = path;
+        if (head.endsWith("[]")) {
+            const list = (value as Record<string, unknown>)[head.slice(0, -2)];
+            return Array.isArray(list) && list.some((v) => holds(v, rest));
+        }
+        return typeof value === "object" && holds((value as Record<string, unknown>)[head], rest);
+    };
+    return SECRET_CONFIG_PATHS.filter((p) => holds(config, p.split(".")));
+}
+
+/**
+ * A secret set without `--secret` is stored in plain text in the stack's config file and in the
+ * state. Pulumi marks secret config by top-level key (`--path` marks the whole section), so the
+ * section holding a secret value must be one of `secretKeys`.
+ */
+export function checkSecretsMarked(c: PlatformConfig, secretKeys: readonly string[], namespace: string): Issues {
+    const present = secretPathsIn(c as unknown as Record<string, unknown>);
+    return present.filter((p) => !secretKeys.includes(`${namespace}:${p.split(".")[0]}`)).map((p) => ({
+        key: p,
+        value: "(not shown)",
+        hideValue: true,
+        rule: `holds a secret but was set in plain text: set it with \`pulumi config set --secret --path ${p.replace("[]", "[0]")} …\` (a plain value is stored unencrypted in Pulumi.<stack>.yaml)`,
+    }));
+}
+
+/** What `pulumi up`'s environment says of the passphrase provider's passphrase. */
+export function statePassphrase(env: Record<string, string | undefined>): "empty" | "set" | "unknown" {
+    if (env.PULUMI_CONFIG_PASSPHRASE_FILE) return "set";
+    if (env.PULUMI_CONFIG_PASSPHRASE === undefined) return "unknown";
+    return env.PULUMI_CONFIG_PASSPHRASE === "" ? "empty" : "set";
+}
+
+/**
+ * How the stack's state is encrypted, as the environment of `pulumi up` shows it: an empty
+ * passphrase lets anyone holding the state file (or a copy of the backend) decrypt every secret.
+ * Only a stack marked localDevelopment, whose state stays on this machine, may run with one.
+ */
+export function checkStateEncryption(c: PlatformConfig, passphrase: "empty" | "set" | "unknown"): Issues {
+    const issues: Issues = [];
+    if (passphrase === "empty" && !c.localDevelopment)
+        issues.push({
+            key: "localDevelopment",
+            value: c.localDevelopment,
+            rule: "PULUMI_CONFIG_PASSPHRASE is empty, so anyone holding the state decrypts its secrets (CA key, passwords, DSN, SSH key): export a passphrase (or PULUMI_CONFIG_PASSPHRASE_FILE), or use a KMS secrets provider (`pulumi stack change-secrets-provider awskms://alias/<key>`); only a local development stack may set localDevelopment: true",
+        });
+    const remote = c.nodes.filter((n) => n.sshUser !== undefined).map((n) => n.name);
+    if (c.localDevelopment && (c.target !== "docker" || remote.length))
+        issues.push({
+            key: "localDevelopment",
+            value: true,
+            rule: `is for a stack on this machine's Docker engine only (target ${c.target}${remote.length ? `, remote Docker hosts ${remote.join(", ")}` : ""}): its state and secrets would guard real hosts`,
+        });
+    return issues;
 }
 
 export function checkNetworks(c: PlatformConfig): Issues {

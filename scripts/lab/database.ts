@@ -26,7 +26,7 @@ export interface LabDatabase {
 
 /** A database at `address` holding `identity`'s CA, whose client certificate the gateways get. */
 export function planDatabase(address: string, identity: DpIdentity): LabDatabase {
-    const dsn = `postgres://api7:${randomBytes(12).toString("hex")}@${address}:${DATABASE_PORT}/api7`;
+    const dsn = `postgres://api7:${randomBytes(12).toString("hex")}@${address}:${DATABASE_PORT}/api7?sslmode=verify-full`;
     return { address, port: DATABASE_PORT, ns: DATABASE_NS, pki: identity, sets: [`controlPlane.databaseDsn=${dsn}`, ...identitySets(identity)] };
 }
 

@@ -96,7 +96,7 @@ describe.skipIf(!haveTools)("API7 v3 gateway → rendered HAProxy (L4) → DP Ma
             flavor: "api7-v3",
             layout: "custom",
             docker: { subnet: "127.0.0.0/24" },
-            controlPlane: { databaseDsn: "postgres://u:p@db:5432/api7ee", dpManagerPort: ports.dpm, dashboardPort: ports.dashboard },
+            controlPlane: { databaseDsn: "postgres://u:p@db:5432/api7ee?sslmode=verify-full", dpManagerPort: ports.dpm, dashboardPort: ports.dashboard },
             dataPlane: {
                 httpPort,
                 httpsPort: await freePort(),
@@ -164,7 +164,7 @@ describe.skipIf(!haveTools)("API7 v3 gateway → rendered HAProxy (L4) → DP Ma
             flavor: "api7-v3",
             layout: "custom",
             docker: { subnet: "127.0.0.0/24" },
-            controlPlane: { databaseDsn: "postgres://u:p@db:5432/api7ee", dpManagerPort: ports.dpm, dashboardPort: ports.dashboard },
+            controlPlane: { databaseDsn: "postgres://u:p@db:5432/api7ee?sslmode=verify-full", dpManagerPort: ports.dpm, dashboardPort: ports.dashboard },
             loadBalancer: { kind: "haproxy", healthCheck: { intervalSeconds: 1, timeoutSeconds: 1, fall: 1, rise: 1 } },
             nodes: [
                 ...CPS.map((address, i) => ({ name: `cp-${i + 1}`, address, roles: ["control-plane"] })),

@@ -23,7 +23,7 @@ import { issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
 const NGINX = "/usr/sbin/nginx";
 const HAPROXY = "/usr/sbin/haproxy";
 const ctx = { project: "gateway-ha", stack: "test" };
-const DSN = "postgres://u:p@db:5432/api7ee";
+const DSN = "postgres://u:p@db:5432/api7ee?sslmode=verify-full";
 const FLAVORS: Flavor[] = ["apisix", "api7-v2", "api7-v3"];
 const LAYOUTS: Layout[] = ["standard", "compact", "custom"];
 const SCOPES: BalancerScope[] = ["gateway", "control-plane"];

@@ -94,13 +94,13 @@ describe("contracts pin the versions they were written for", () => {
 
     it("API7 v3's dashboard and DP Manager are one version; a DP Manager of another version is refused naming the key", () => {
         expect(DEFAULT_IMAGES.api7v3DpManager.split(":")[1]).toBe(DEFAULT_IMAGES.api7v3Dashboard.split(":")[1]);
-        const issues = issuesOf({ flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://a:b@db:5432/x", dpManagerImage: "api7/api7-ee-dp-manager:v3.2.9.1" } });
+        const issues = issuesOf({ flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://a:b@db:5432/x?sslmode=verify-full", dpManagerImage: "api7/api7-ee-dp-manager:v3.2.9.1" } });
         expect(issues).toEqual([expect.objectContaining({ key: "controlPlane.dpManagerImage", value: "api7/api7-ee-dp-manager:v3.2.9.1" })]);
         expect(issues[0]!.rule).toMatch(/dashboard's version/);
     });
 
     it("the DP Manager's TLS listener cannot take its plain listener's port", () => {
-        const issues = issuesOf({ flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://a:b@db:5432/x", dpManagerPort: 7900 } });
+        const issues = issuesOf({ flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://a:b@db:5432/x?sslmode=verify-full", dpManagerPort: 7900 } });
         expect(issues).toEqual([expect.objectContaining({ key: "controlPlane.dpManagerPort", value: 7900 })]);
         expect(issues[0]!.rule).toMatch(/plain listener holds it on loopback/);
     });
@@ -108,7 +108,7 @@ describe("contracts pin the versions they were written for", () => {
 
 // Every example stack with every flavor it can run, and the modes that change the files.
 const MATRIX: { stack: string; sets: string[] }[] = [
-    ...FLAVORS.map((f) => ({ stack: "dev", sets: [`flavor=${f}`, ...(f === "api7-v3" ? ["controlPlane.databaseDsn=postgres://api7:pw@db.internal:5432/api7", ...identitySets(DP_IDENTITY)] : []), ...(f === "api7-v2" ? ["dataPlane.clusterId=c1"] : [])] })),
+    ...FLAVORS.map((f) => ({ stack: "dev", sets: [`flavor=${f}`, ...(f === "api7-v3" ? ["controlPlane.databaseDsn=postgres://api7:pw@db.internal:5432/api7?sslmode=verify-full", ...identitySets(DP_IDENTITY)] : []), ...(f === "api7-v2" ? ["dataPlane.clusterId=c1"] : [])] })),
     { stack: "dev", sets: ["layout=compact"] },
     { stack: "dev", sets: ["etcd.tls=false", "etcd.auth=false"] },
     { stack: "onprem", sets: [] },
@@ -119,7 +119,7 @@ const MATRIX: { stack: string; sets: string[] }[] = [
         stack: "dev",
         sets: [
             "flavor=api7-v3",
-            "controlPlane.databaseDsn=postgres://api7:pw@db.internal:5432/api7",
+            "controlPlane.databaseDsn=postgres://api7:pw@db.internal:5432/api7?sslmode=verify-full",
             ...identitySets(DP_IDENTITY),
             `resilience={mode: ${mode}, fallbackStorage: {kind: s3, region: eu-west-1, configBucket: acme-gw-config, resourceBucket: acme-gw-resources}}`,
         ],

@@ -147,7 +147,7 @@ describe("etcd member flags", () => {
     it("refuses a bad index and api7-v3", () => {
         expect(() => etcdMemberArgs(spec, topology, 3)).toThrow(/out of range/);
         expect(() => etcdMemberArgs(spec, topology, -1)).toThrow(/out of range/);
-        const v3 = load({ flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://u:p@db:5432/x" } });
+        const v3 = load({ flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://u:p@db:5432/x?sslmode=verify-full" } });
         expect(() => etcdMemberArgs(v3.spec, v3.topology, 0)).toThrow(/api7-v3/);
         expect(() => etcdUsers(v3.spec)).toThrow(/api7-v3/);
         expect(() => etcdPrefix(v3.spec, "gateway")).toThrow(/api7-v3/);

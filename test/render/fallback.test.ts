@@ -20,7 +20,7 @@ import {
 import { APISIX_PATHS, SECRET_ENV, renderGatewayConfig } from "../../components/render/gateway";
 import { loadPlatform } from "../../components/spec";
 
-const DSN = "postgres://api7:s3cretpw@db.internal:5432/api7ee";
+const DSN = "postgres://api7:s3cretpw@db.internal:5432/api7ee?sslmode=verify-full";
 const S3 = { kind: "s3", region: "eu-west-1", configBucket: "acme-gw-config", resourceBucket: "acme-gw-resources" };
 const ARNS = ["arn:aws:s3:::acme-gw-config", "arn:aws:s3:::acme-gw-resources"];
 

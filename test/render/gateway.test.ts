@@ -17,7 +17,7 @@ import { APISIX_PATHS, DP_MANAGER_TLS_SERVER_NAME, SECRET_ENV, api7v2StatusServe
 import { loadPlatform } from "../../components/spec";
 
 const NGINX = "/usr/sbin/nginx";
-const DSN = "postgres://api7:s3cretpw@db.internal:5432/api7ee";
+const DSN = "postgres://api7:s3cretpw@db.internal:5432/api7ee?sslmode=verify-full";
 const LOGIN = { username: "admin", password: "generated-admin-password-0123", sessionSecret: "generated-session-secret-0123" };
 
 function platform(values: Record<string, unknown>) {

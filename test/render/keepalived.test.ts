@@ -328,7 +328,7 @@ const CASES: Case[] = [
     { label: "keepalived, unicast + nopreempt", platform: activeStandby({ unicast: true, nopreempt: true }) },
     { label: "keepalived, preemptDelay, advertInt 3, owner", platform: activeStandby({ preemptDelay: 60, advertInt: 3, vips: [GW_VIP, CP_VIP] }) },
     { label: "keepalived, address owner", platform: activeStandby({ vips: [GW_VIP, { ...CP_VIP, addressOwner: "cp-1" }] }) },
-    { label: "keepalived, compact api7-v3", platform: loadPlatform(cfg({ flavor: "api7-v3", layout: "compact", controlPlane: { databaseDsn: "postgres://u:p@db:5432/api7ee" }, loadBalancer: { kind: "keepalived", keepalived: { scriptUser: "nobody", vips: [GW_VIP, CP_VIP] } } }), ctx) },
+    { label: "keepalived, compact api7-v3", platform: loadPlatform(cfg({ flavor: "api7-v3", layout: "compact", controlPlane: { databaseDsn: "postgres://u:p@db:5432/api7ee?sslmode=verify-full" }, loadBalancer: { kind: "keepalived", keepalived: { scriptUser: "nobody", vips: [GW_VIP, CP_VIP] } } }), ctx) },
     ...(["DR", "TUN"] as const).flatMap((lbKind) =>
         (["rr", "wrr", "lc", "wlc", "sh", "dh", "lblc"] as const).map((lbAlgo) => ({ label: `lvs ${lbKind} ${lbAlgo}`, platform: lvs({ lbKind, lbAlgo }) })),
     ),

@@ -19,7 +19,7 @@ const zonesOf = (spec: PlatformSpec) => {
 const localStorage = (cp: number, dp: number) =>
     withNewerApi7v3({
         flavor: "api7-v3",
-        controlPlane: { replicas: cp, databaseDsn: "postgres://u:p@db:5432/api7" },
+        controlPlane: { replicas: cp, databaseDsn: "postgres://u:p@db:5432/api7?sslmode=verify-full" },
         dataPlane: { replicas: dp, dpManagerIdentity: dpManagerIdentityConfig() },
         resilience: { mode: "standalone", fallbackStorage: { kind: "local" } },
     });
@@ -65,7 +65,7 @@ describe("stable node addresses", () => {
             {},
             { layout: "compact" },
             { loadBalancer: { kind: "nginx" } },
-            { flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://u:p@db:5432/api7" } },
+            { flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://u:p@db:5432/api7?sslmode=verify-full" } },
             localStorage(2, 2),
             TARGETS.aws,
         ]) {

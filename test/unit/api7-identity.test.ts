@@ -58,7 +58,7 @@ describe("api7:identity against the dashboard stand-in", () => {
 
     it("the issued identity is a valid dataPlane.dpManagerIdentity and completes mTLS with a DP Manager of that CA", async () => {
         const { passwordSet: _, ...id } = await fetchGatewayIdentity({ dashboardUrl: url, admin: ADMIN, gatewayGroup: "default" });
-        const { spec, secrets } = load({ flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://u:p@db:5432/x" }, dataPlane: { dpManagerIdentity: id } });
+        const { spec, secrets } = load({ flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://u:p@db:5432/x?sslmode=verify-full" }, dataPlane: { dpManagerIdentity: id } });
         expect(spec.dataPlane.dpManagerIdentity).toEqual({ certificate: id.certificate, caCertificate: id.caCertificate });
         expect(secrets.dpClientKey).toBe(id.privateKey);
         expect(JSON.stringify(spec)).not.toContain(id.privateKey);

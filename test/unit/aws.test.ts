@@ -39,7 +39,7 @@ const A = {
 } as const;
 
 const REGION = "eu-west-1";
-const DSN = "postgres://api7:Dsn-Secret-4e2a@db.internal:5432/api7ee";
+const DSN = "postgres://api7:Dsn-Secret-4e2a@db.internal:5432/api7ee?sslmode=verify-full";
 const PREFIX = "gateway-ha-aws";
 const GATE = "command:local:Command";
 const HC = { intervalSeconds: 10, timeoutSeconds: 4, fall: 4, rise: 3 };

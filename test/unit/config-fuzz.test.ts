@@ -13,6 +13,7 @@ import { platformConfigSchema } from "../../components/spec/schema";
 import { namespacedConfig } from "../../components/spec/load";
 import { fillRequiredSecrets, stackConfig } from "../../scripts/preview-offline";
 import { runPlatform } from "./helpers";
+import { dpManagerIdentityConfig } from "../config";
 
 const ROOT = join(__dirname, "..", "..");
 const STACKS = readdirSync(ROOT).filter((f) => /^Pulumi\.[\w-]+\.yaml$/.test(f));
@@ -126,7 +127,7 @@ describe("the validator under malformed values at every key of the schema", () =
     });
 
     it("under `pulumi up` the program stops with the issues as a RunError: Pulumi prints the message alone, no stack trace", async () => {
-        const failure = await runPlatform({ "gateway-ha:etcd": JSON.stringify({ members: 4 }), "gateway-ha:databaseDns": "postgres://u:Leaked-Secret-78@h/db" }).then(
+        const failure = await runPlatform({ "gateway-ha:etcd": JSON.stringify({ members: 4 }), "gateway-ha:databaseDns": "postgres://u:Leaked-Secret-78@h/db?sslmode=verify-full" }).then(
             () => undefined,
             (e: unknown) => e,
         );
@@ -136,8 +137,30 @@ describe("the validator under malformed values at every key of the schema", () =
         expect(String((failure as Error).message)).not.toContain("Leaked-Secret-78");
     });
 
+    it("under `pulumi up`: a DSN set without --secret, or an empty state passphrase outside a local development stack, stops the program first", async () => {
+        const dsn = "postgres://api7:Plain-Dsn-51@db:5432/api7?sslmode=verify-full";
+        const v3 = { "gateway-ha:flavor": "api7-v3", "gateway-ha:controlPlane": JSON.stringify({ databaseDsn: dsn }), "gateway-ha:dataPlane": JSON.stringify({ dpManagerIdentity: dpManagerIdentityConfig() }) };
+        const failure = (config: Record<string, string>, secretKeys?: string[]) =>
+            runPlatform(config, { secretKeys }).then(
+                (run) => `created ${run.resources.length} resources`,
+                (e: unknown) => String((e as Error).message),
+            );
+        const plain = await failure(v3, ["gateway-ha:dataPlane"]);
+        expect(plain).toContain("gateway-ha:controlPlane.databaseDsn = (not shown): holds a secret but was set in plain text");
+        expect(plain).not.toContain("Plain-Dsn-51");
+        const before = process.env.PULUMI_CONFIG_PASSPHRASE;
+        process.env.PULUMI_CONFIG_PASSPHRASE = "";
+        try {
+            expect(await failure({})).toContain("gateway-ha:localDevelopment = false: PULUMI_CONFIG_PASSPHRASE is empty");
+            expect(await failure({ "gateway-ha:localDevelopment": "true" })).toMatch(/^created \d+ resources$/);
+        } finally {
+            if (before === undefined) delete process.env.PULUMI_CONFIG_PASSPHRASE;
+            else process.env.PULUMI_CONFIG_PASSPHRASE = before;
+        }
+    });
+
     it("a misspelled or unknown key never echoes its value, at the top or nested", () => {
-        const secret = "postgres://api7:Leaked-Secret-77@db:5432/api7";
+        const secret = "postgres://api7:Leaked-Secret-77@db:5432/api7?sslmode=verify-full";
         for (const config of [{ databaseDns: secret }, { controlPlane: { databseDsn: secret } }, { ssh: { privatKey: secret } }, { nodes: [{ name: "dp-1", passwd: secret }] }]) {
             const r = load(config);
             expect(r.ok).toBe(false);

@@ -6,6 +6,7 @@
 // process-wide runtime, which runProgram re-points at fresh mocks. Runs must be sequential.
 import * as path from "node:path";
 import { vi } from "vitest";
+import { namespacedConfig, secretPathsIn } from "../../components/spec";
 import {
     SECRET_SIG,
     SECRET_SIG_KEY,
@@ -18,6 +19,11 @@ import {
     type Registration,
     type StateHook,
 } from "../../scripts/lib/mockEngine";
+
+/** The top-level keys `pulumi config set --secret --path` would mark for the secret values in `config`. */
+export function secretSectionsOf(config: Record<string, string>): string[] {
+    return [...new Set(secretPathsIn(namespacedConfig(config)).map((p) => `${PROJECT}:${p.split(".")[0]}`))];
+}
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 export const PROGRAM = path.join(ROOT, "index.ts");
@@ -93,7 +99,8 @@ export async function runPlatform(config: Record<string, string>, opts: RunOptio
         project: PROJECT,
         stack: opts.stack ?? `unit${++runs}`,
         config,
-        secretKeys: opts.secretKeys,
+        // As an operator sets them: every section holding a secret value with --secret.
+        secretKeys: opts.secretKeys ?? secretSectionsOf(config),
         state,
         importer: (p) => {
             vi.resetModules();

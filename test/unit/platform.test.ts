@@ -36,7 +36,7 @@ import {
 
 const GATEWAY_CONFIG = "/usr/local/apisix/conf/config.yaml";
 const ETCD_PW_REF = "${{GATEWAY_HA_ETCD_PASSWORD}}";
-const DSN = "postgres://u:pw-9f3c1e@db:5432/api7ee";
+const DSN = "postgres://u:pw-9f3c1e@db:5432/api7ee?sslmode=verify-full";
 
 const names = (rs: RecordedResource[]) => rs.map((r) => r.name).sort();
 const nodeOf = (r: RecordedResource) => label(r, "gateway-ha.node");

@@ -15,7 +15,7 @@ import { defaultState, isSecretWrapper, unwrapSecrets, type RecordedResource } f
 import { dpManagerIdentityConfig, withNewerApi7v3 } from "../config";
 import { T, cfg, envs, find, findPlainSecrets, imageRef, label, ofType, registration, runPlatform, scanRun, services, upload, type PlatformRun } from "./helpers";
 
-const DSN = "postgres://api7:Dsn-Secret-4c2e@db.internal:5432/api7ee";
+const DSN = "postgres://api7:Dsn-Secret-4c2e@db.internal:5432/api7ee?sslmode=verify-full";
 const SECRET_KEYS = ["gateway-ha:controlPlane", "gateway-ha:dataPlane"];
 const GATEWAY_CONFIG = "/usr/local/apisix/conf/config.yaml";
 const DASHBOARD_CONFIG = "/app/conf/config.yaml";

@@ -80,7 +80,7 @@ describe("rolling replacement (docker target)", () => {
 
 describe("rolling replacement behind other balancers", () => {
     it("api7-v3: dashboard and DP Manager each drain on their own port's backend and chain separately", async () => {
-        const run = await runPlatform(cfg({ flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://u:pw@db:5432/api7ee" }, dataPlane: { dpManagerIdentity: dpManagerIdentityConfig() } }), {
+        const run = await runPlatform(cfg({ flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://u:pw@db:5432/api7ee?sslmode=verify-full" }, dataPlane: { dpManagerIdentity: dpManagerIdentityConfig() } }), {
             stack: "test",
             secretKeys: ["gateway-ha:controlPlane", "gateway-ha:dataPlane"],
         });

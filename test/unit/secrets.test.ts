@@ -15,7 +15,7 @@ import { LABELS } from "../../components/service";
 import { SECRET_SIG, SECRET_SIG_KEY, defaultState, resolveAssets, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { T, cfg, findPlainSecrets, ofType, runPlatform, scanRun, type PlatformRun } from "./helpers";
 
-const DSN = "postgres://api7:Dsn-Secret-7b1d@db.internal:5432/api7ee";
+const DSN = "postgres://api7:Dsn-Secret-7b1d@db.internal:5432/api7ee?sslmode=verify-full";
 const FLAVORS = [
     { flavor: "apisix", config: cfg({ flavor: "apisix" }), secretKeys: [] as string[] },
     { flavor: "api7-v2", config: cfg({ flavor: "api7-v2", dataPlane: { clusterId: "c1" } }), secretKeys: [] as string[] },

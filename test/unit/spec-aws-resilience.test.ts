@@ -4,7 +4,7 @@ import { CTX as ctx, cfg, issuesOf, withNewerApi7v3 } from "../config";
 import { bucketNameRule, cronSpecRule, isAwsRegion, loadPlatform } from "../../components/spec";
 import { awsNetworkPlan } from "../../components/topology";
 
-const V3_DSN = "postgres://api7:pw@db.internal:5432/api7ee";
+const V3_DSN = "postgres://api7:pw@db.internal:5432/api7ee?sslmode=verify-full";
 const AWS = { target: "aws", aws: { region: "eu-west-1" } };
 const V3 = { flavor: "api7-v3", controlPlane: { databaseDsn: V3_DSN } };
 const S3 = { kind: "s3", configBucket: "acme-gw-prod-config", resourceBucket: "acme-gw-prod-resources" };

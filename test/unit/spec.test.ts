@@ -8,14 +8,20 @@ import {
     checkEtcdCaTrust,
     checkEtcdTiming,
     checkHealthCheck,
+    checkStateEncryption,
+    ConfigValidationError,
+    formatIssue,
     loadPlatform,
+    platformConfigSchema,
+    secretPathsIn,
+    statePassphrase,
 } from "../../components/spec";
 import { loadBalancerSchema } from "../../components/spec/schema";
 
 
 
 
-const V3_DSN = "postgres://api7:pw@db.internal:5432/api7ee";
+const V3_DSN = "postgres://api7:pw@db.internal:5432/api7ee?sslmode=verify-full";
 
 describe("defaults", () => {
     it("the empty config is the standard 7-node apisix platform plus a balancer node", () => {
@@ -206,6 +212,52 @@ describe("pure rule functions", () => {
         expect(checkDatabase("api7-v3", V3_DSN)).toEqual([]);
         expect(checkDatabase("api7-v3", "postgres://host")).toHaveLength(1);
         expect(checkDatabase("apisix", V3_DSN)[0].rule).toMatch(/only used by flavor api7-v3/);
+    });
+    it("checkDatabase: a connection that can never run without TLS (sslmode require, verify-ca or verify-full)", () => {
+        const base = "postgres://api7:pw@db.internal:5432/api7ee";
+        for (const ok of ["?sslmode=require", "?sslmode=verify-ca", "?connect_timeout=5&sslmode=verify-full"]) expect(checkDatabase("api7-v3", base + ok), ok).toEqual([]);
+        for (const [bad, got] of [["", "none"], ["?sslmode=prefer", "prefer"], ["?sslmode=disable", "disable"], ["?sslmode=allow", "allow"], ["?application_name=x", "none"]]) {
+            const issues = checkDatabase("api7-v3", base + bad);
+            expect(issues, bad).toEqual([{ key: "controlPlane.databaseDsn", value: base + bad, rule: expect.stringContaining(`(got ${got})`) }]);
+            // The DSN holds the password: the message shows [secret], never the value.
+            expect(formatIssue(issues[0])).not.toContain("pw@");
+        }
+    });
+    it("checkSecretsMarked: a secret value set without --secret is refused by its path, its value never shown", () => {
+        const dsn = { flavor: "api7-v3", controlPlane: { databaseDsn: V3_DSN }, dataPlane: { dpManagerIdentity: dpManagerIdentityConfig() } };
+        const loadWith = (values: Record<string, unknown>, secretKeys: string[]) => {
+            try {
+                loadPlatform(cfg(values), { ...ctx, secretKeys });
+                return [];
+            } catch (e) {
+                return (e as ConfigValidationError).issues;
+            }
+        };
+        const plain = loadWith(dsn, []);
+        expect(plain.map((i) => i.key).sort()).toEqual(["controlPlane.databaseDsn", "dataPlane.dpManagerIdentity.privateKey"]);
+        expect(plain.map(formatIssue).join("\n")).not.toContain("pw@");
+        expect(plain[0].rule).toMatch(/pulumi config set --secret --path controlPlane.databaseDsn/);
+        expect(loadWith(dsn, ["gateway-ha:controlPlane", "gateway-ha:dataPlane"])).toEqual([]);
+        // An unrelated secret section does not stand in for the one holding the value.
+        expect(loadWith(dsn, ["gateway-ha:controlPlane", "gateway-ha:ssh"]).map((i) => i.key)).toEqual(["dataPlane.dpManagerIdentity.privateKey"]);
+        expect(secretPathsIn({ loadBalancer: { keepalived: { vips: [{ name: "a" }, { name: "b", authPass: "x" }] } }, ssh: { privateKey: "k" } })).toEqual([
+            "ssh.privateKey",
+            "loadBalancer.keepalived.vips[].authPass",
+        ]);
+        expect(secretPathsIn({ loadBalancer: { keepalived: { vips: [{ name: "a" }] } }, ssh: {} })).toEqual([]);
+    });
+    it("checkStateEncryption: an empty passphrase only for a local development stack, which stays on this machine's Docker", () => {
+        const parse = (values: Record<string, unknown>) => platformConfigSchema.parse(values);
+        expect(checkStateEncryption(parse({}), "empty")).toEqual([{ key: "localDevelopment", value: false, rule: expect.stringMatching(/^PULUMI_CONFIG_PASSPHRASE is empty/) }]);
+        expect(checkStateEncryption(parse({}), "set")).toEqual([]);
+        expect(checkStateEncryption(parse({}), "unknown")).toEqual([]);
+        expect(checkStateEncryption(parse({ localDevelopment: true }), "empty")).toEqual([]);
+        expect(checkStateEncryption(parse({ localDevelopment: true, target: "ssh" }), "empty")).toEqual([{ key: "localDevelopment", value: true, rule: expect.stringContaining("target ssh") }]);
+        expect(checkStateEncryption(parse({ localDevelopment: true, nodes: [{ name: "dp-1", address: "10.0.0.5", sshUser: "deploy" }] }), "set")[0].rule).toContain("remote Docker hosts dp-1");
+        expect(statePassphrase({ PULUMI_CONFIG_PASSPHRASE: "" })).toBe("empty");
+        expect(statePassphrase({ PULUMI_CONFIG_PASSPHRASE: "", PULUMI_CONFIG_PASSPHRASE_FILE: "/run/pass" })).toBe("set");
+        expect(statePassphrase({ PULUMI_CONFIG_PASSPHRASE: "s3cret" })).toBe("set");
+        expect(statePassphrase({})).toBe("unknown");
     });
     it("checkHealthCheck", () => {
         const lb = loadBalancerSchema.parse({});
