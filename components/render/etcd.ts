@@ -395,6 +395,18 @@ grant() {
     run role grant-permission "$1" "$2" "$3" --prefix=true >/dev/null
 }
 
+# only_grant ROLE PREFIX: revokes the role's grants on any other prefix (a changed clusterId's old
+# prefix), so a consumer keeps exactly the keys it is meant to reach.
+only_grant() {
+    _grants=$(tool role get "$1") || die "could not read role $1"
+    # Prefixes are /apisix or /api7[/<clusterId>] (letters, digits, _ and -): no word splitting.
+    for _p in $(printf '%s\\n' "$_grants" | sed -n 's/^[[:space:]]*\\[.*) (prefix \\(.*\\))$/\\1/p' | sort -u); do
+        [ "$_p" = "$2" ] && continue
+        run role revoke-permission "$1" "$_p" --prefix=true >/dev/null || die "could not revoke $1's grant on $_p"
+        say "revoked $1's grant on $_p"
+    done
+}
+
 # ensure_user NAME PASSWORD ROLE: create or update the password (stdin), then grant the role.
 ensure_user() {
     if tool user get "$1" >/dev/null 2>&1; then
@@ -426,7 +438,9 @@ say "cluster formed: $expected members healthy"
 ensure_role root
 ensure_user root "$${rootVar}" root
 ${others
-    .map((u) => [`ensure_role ${shq(u.role!)}`, `grant ${shq(u.role!)} ${u.permission} ${shq(u.prefix!)}`, `ensure_user ${shq(u.name)} "$${u.passwordEnv}" ${shq(u.role!)}`].join("\n"))
+    .map((u) =>
+        [`ensure_role ${shq(u.role!)}`, `grant ${shq(u.role!)} ${u.permission} ${shq(u.prefix!)}`, `only_grant ${shq(u.role!)} ${shq(u.prefix!)}`, `ensure_user ${shq(u.name)} "$${u.passwordEnv}" ${shq(u.role!)}`].join("\n"),
+    )
     .join("\n")}
 run auth enable >/dev/null
 auth_enabled || die "auth enable did not take effect"

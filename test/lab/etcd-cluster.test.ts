@@ -256,6 +256,37 @@ describe.skipIf(!haveTools)("real etcd cluster from the rendered flags and boots
         expect(ctl(["get", "/apisix/routes/1", "--print-value-only"], { user: asGateway() }).stdout.trim()).toBe(`{"uri":"/hello"}`);
     });
 
+    it("a changed prefix (api7-v2's clusterId): the re-run grants the new one and revokes the old, so a consumer keeps exactly its keys", () => {
+        const grants = (role: string) => {
+            const r = ctl(["role", "get", role], { user: asRoot() });
+            expect(r.status, r.out).toBe(0);
+            // A readwrite grant is listed under KV Read and KV Write: one key range.
+            return [...new Set([...r.stdout.matchAll(/\(prefix (\S+)\)/g)].map((m) => m[1]))].sort();
+        };
+        const v2 = (clusterId: string): PlatformSpec => ({ ...spec, flavor: "api7-v2", dataPlane: { ...spec.dataPlane, clusterId } });
+        expect(grants("gateway")).toEqual(["/apisix"]);
+        expect(ctl(["put", "/api7/c1/routes/1", "v1"], { user: asRoot() }).status).toBe(0);
+
+        const c1 = runScript(renderEtcdBootstrapScript(v2("c1"), topology), memberCert);
+        expect(c1.status, c1.out).toBe(0);
+        expect(c1.stderr).toContain("revoked gateway's grant on /apisix");
+        expect(grants("gateway")).toEqual(["/api7/c1"]);
+        expect(grants("control-plane")).toEqual(["/api7"]);
+        expect(ctl(["get", "/api7/c1/routes/1", "--print-value-only"], { user: asGateway() }).stdout.trim()).toBe("v1");
+        expect(ctl(["get", "/apisix/routes/1"], { user: asGateway() }).out).toContain("permission denied");
+
+        const c2 = runScript(renderEtcdBootstrapScript(v2("c2"), topology), memberCert);
+        expect(c2.status, c2.out).toBe(0);
+        expect(grants("gateway")).toEqual(["/api7/c2"]);
+        expect(ctl(["get", "/api7/c1/routes/1"], { user: asGateway() }).out).toContain("permission denied");
+
+        const back = runScript(renderEtcdBootstrapScript(spec, topology), memberCert);
+        expect(back.status, back.out).toBe(0);
+        expect(grants("gateway")).toEqual(["/apisix"]);
+        expect(grants("control-plane")).toEqual(["/apisix"]);
+        expect(ctl(["get", "/apisix/routes/1", "--print-value-only"], { user: asGateway() }).stdout.trim()).toBe(`{"uri":"/hello"}`);
+    });
+
     it("a re-run applies changed passwords; the root password rotates with ETCD_ROOT_PASSWORD_PREVIOUS", () => {
         const old = { ...pw };
         pw.gw = password();

@@ -293,7 +293,7 @@ describe.skipIf(!haveTools)("APISIX stand-ins against real etcd (TLS, client-cer
     let cpDenied: Proc;
     let upstream: http.Server;
     let rootCert: { cert: string; key: string };
-    const ports = { http: 0, https: 0, status: 0, metrics: 0, admin: 0, adminDenied: 0, upstream: 0 };
+    const ports = { http: 0, https: 0, status: 0, metrics: 0, admin: 0, adminDenied: 0, upstream: 0, narrowHttp: 0, narrowHttps: 0, narrowStatus: 0, narrowMetrics: 0 };
     const pw = { root: randomBytes(12).toString("hex"), cp: password(), gw: password() };
     const adminKey = `key-${randomBytes(12).toString("hex")}`;
 
@@ -330,7 +330,7 @@ describe.skipIf(!haveTools)("APISIX stand-ins against real etcd (TLS, client-cer
     }
 
     const logOf = (p: Proc) => readFileSync(p.log, "utf8");
-    const roots = { gateway: "", cp: "", cpDenied: "" };
+    const roots = { gateway: "", cp: "", cpDenied: "", narrow: "" };
     const httpsArgs = () => ["--https-cert", join(work, "pki", "gateway-https.crt"), "--https-key", join(work, "pki", "gateway-https.key")];
     function startAll(): void {
         gateway = standin("gateway", roots.gateway, pw.gw, httpsArgs());
@@ -397,6 +397,11 @@ describe.skipIf(!haveTools)("APISIX stand-ins against real etcd (TLS, client-cer
         roots.gateway = serviceRoot("gateway", renderGatewayConfig(main.spec, main.topology), client);
         roots.cp = serviceRoot("cp", renderApisixControlPlaneConfig(main.spec, main.topology), client);
         roots.cpDenied = serviceRoot("cp-denied", renderApisixControlPlaneConfig(denied.spec, denied.topology), client);
+        // A gateway whose etcd user may read only under "/apisix/" (the exact prefix with its slash).
+        const narrow = platform({ ...base, dataPlane: { ...base.dataPlane, httpPort: ports.narrowHttp, httpsPort: ports.narrowHttps, statusPort: ports.narrowStatus, metricsPort: ports.narrowMetrics } });
+        const narrowYaml = renderGatewayConfig(narrow.spec, narrow.topology);
+        expect(narrowYaml).toMatch(/^ {4}user: gateway$/m);
+        roots.narrow = serviceRoot("gateway-narrow", narrowYaml.replace(/^ {4}user: gateway$/m, "    user: gateway-narrow"), client);
         startAll();
     }, 60_000);
 
@@ -447,6 +452,25 @@ describe.skipIf(!haveTools)("APISIX stand-ins against real etcd (TLS, client-cer
         expect(ready.status).toBe(200);
         expect(logOf(gateway)).toMatch(/etcd: synced 0 routes at revision \d+/);
         expect(await metrics()).toMatch(/^apisix_etcd_reachable 1$/m);
+    });
+
+    it("a grant on the exact prefix (/apisix/) is too narrow: APISIX's full load reads [/apisix, /apisiy), so that gateway never syncs", async () => {
+        for (const args of [
+            ["role", "add", "apisix-narrow"],
+            ["role", "grant-permission", "apisix-narrow", "read", "/apisix/", "--prefix=true"],
+            ["user", "add", `gateway-narrow:${pw.gw}`],
+            ["user", "grant-role", "gateway-narrow", "apisix-narrow"],
+        ]) {
+            const r = ctl(args);
+            expect(r.status, `etcdctl ${args.join(" ")}: ${r.out}`).toBe(0);
+        }
+        const narrow = standin("gateway-narrow", roots.narrow, pw.gw);
+        await waitFor("a refused full load", 15_000, async () => logOf(narrow), (log) => /etcd: sync failed \(.*permission denied/.test(log));
+        expect(logOf(narrow)).not.toMatch(/etcd: synced/);
+        expect((await request({ port: ports.narrowStatus, path: "/status/ready" })).status).toBe(503);
+        await stop(narrow);
+        // The grant the stack makes (/apisix, no slash) is what the gateway above synced with.
+        expect(logOf(gateway)).toMatch(/etcd: synced \d+ routes/);
     });
 
     it("etcd's JSON gateway: a client cert with a CommonName is refused; the gateway user cannot write", async () => {

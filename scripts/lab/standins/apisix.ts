@@ -298,18 +298,22 @@ class DataPlane {
      * routes keep being served while etcd is away.
      */
     async syncForever(): Promise<void> {
-        const prefix = `${this.config.etcd.prefix}/routes/`;
+        // APISIX's own key ranges (config_etcd.lua, 2.13 and 3.x): its full load is readdir(prefix),
+        // i.e. [prefix, prefix+1) with no trailing slash, and its main watch is watchdir(prefix/). A
+        // grant narrower than the prefix (`/apisix/`) fails here as APISIX's full load fails.
+        const root = this.config.etcd.prefix;
+        const routes = `${root}/routes/`;
         let delayMs = 100;
         while (!this.stopped) {
             let phase = "sync failed";
             try {
-                const { revision, kvs } = await this.etcd.range(prefix, { prefix: true });
-                this.routes.replaceAll(kvs);
+                const { revision, kvs } = await this.etcd.range(root, { prefix: true });
+                this.routes.replaceAll(kvs.filter((kv) => kv.key.startsWith(routes)));
                 this.synced = true;
                 this.etcdConnected = true;
                 log(`etcd: synced ${this.routes.size} routes at revision ${revision}`);
                 phase = "watch lost";
-                await this.follow(prefix, revision + 1, () => (delayMs = 100));
+                await this.follow(`${root}/`, routes, revision + 1, () => (delayMs = 100));
             } catch (e) {
                 if (this.stopped) break;
                 this.etcdConnected = false;
@@ -321,7 +325,7 @@ class DataPlane {
     }
 
     /** Applies changes until the watch fails. A watch that only went quiet is re-made where it stopped, without a re-sync. */
-    private async follow(prefix: string, startRevision: number, onCreated: () => void): Promise<void> {
+    private async follow(prefix: string, routes: string, startRevision: number, onCreated: () => void): Promise<void> {
         let next = startRevision;
         while (!this.stopped) {
             const watch = await this.etcd.watch(
@@ -334,9 +338,10 @@ class DataPlane {
                     },
                     onEvents: (events) => {
                         for (const e of events) {
+                            next = e.kv.modRevision + 1;
+                            if (!e.kv.key.startsWith(routes)) continue;
                             if (e.type === "PUT") this.routes.put(e.kv);
                             else this.routes.delete(e.kv.key);
-                            next = e.kv.modRevision + 1;
                             log(`etcd: ${e.type} ${e.kv.key} at revision ${e.kv.modRevision} (${this.routes.size} routes)`);
                         }
                     },
