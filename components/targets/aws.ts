@@ -27,7 +27,7 @@ import {
 } from "../service";
 import type { Role } from "../spec/schema";
 import type { PlatformSpec } from "../spec/types";
-import { firewallRules, type FirewallGroup } from "../topology/firewall";
+import { egressRules, firewallRules, type FirewallGroup } from "../topology/firewall";
 import { controlPlanePorts } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
 
@@ -41,6 +41,14 @@ export const TAGS = { stack: "gateway-ha:stack", node: "gateway-ha:node", role: 
 
 /** The device name the data volumes are attached as; Nitro instances show them as NVMe anyway. */
 const DATA_DEVICES = ["/dev/sdf", "/dev/sdg", "/dev/sdh", "/dev/sdi"];
+
+/**
+ * Security groups that keep all egress: gateways proxy to any upstream, and the API7 control planes
+ * reach what the platform does not know (their database, identity providers, mail).
+ */
+export function openEgressGroups(spec: Pick<PlatformSpec, "flavor">): FirewallGroup[] {
+    return spec.flavor === "apisix" ? ["data-plane"] : ["data-plane", "control-plane"];
+}
 
 /** Instance type: the node's first role's, else the default. */
 export function instanceTypeOf(spec: PlatformSpec, node: Pick<TopologyNode, "roles">): string {
@@ -181,8 +189,25 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         for (const group of [...nodeGroups, "gateway-balancer", "control-plane-balancer"] as FirewallGroup[]) {
             const sg = new aws.ec2.SecurityGroup(`${name}-${group}`, { vpcId: this.vpcId, description: `gateway-ha ${spec.stack} ${group}`, tags: tags(group) }, res);
             groups.set(group, sg);
-            // Egress is open: gateways proxy to arbitrary upstreams, nodes pull images and reach SSM, and the balancers reach their targets.
-            new aws.vpc.SecurityGroupEgressRule(`${name}-${group}-egress`, { securityGroupId: sg.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "all egress" }, res);
+        }
+        // Egress from the flows (topology/firewall.ts): open only where the peers are not known.
+        for (const rule of egressRules(topology.flows, [...groups.keys()], openEgressGroups(spec))) {
+            const target = groups.get(rule.group)!;
+            const dest = "group" in rule.to ? groups.get(rule.to.group) : undefined;
+            if ("group" in rule.to && !dest) throw new Error(`AwsTarget ${name}: no security group for ${rule.to.group}`);
+            new aws.vpc.SecurityGroupEgressRule(
+                // All egress keeps the name it always had, so an open group's rule is not replaced.
+                rule.protocol === "all"
+                    ? `${name}-${rule.group}-egress`
+                    : `${name}-${rule.group}-egress-${rule.protocol}${rule.port}-to-${"group" in rule.to ? rule.to.group : slug(rule.to.cidr)}`,
+                {
+                    securityGroupId: target.id,
+                    ...(rule.protocol === "all" ? { ipProtocol: "-1" } : { ipProtocol: rule.protocol, fromPort: rule.port, toPort: rule.port }),
+                    ...(dest ? { referencedSecurityGroupId: dest.id } : { cidrIpv4: (rule.to as { cidr: string }).cidr }),
+                    description: ruleDescription(rule.description),
+                },
+                res,
+            );
         }
         const vpcCidr = network.vpcCidr;
         const rules = firewallRules(topology.flows, {

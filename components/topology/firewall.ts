@@ -65,3 +65,46 @@ export function firewallRules(flows: Flow[], sources: FirewallSources): Firewall
     for (const group of nodeGroups) for (const cidr of sources.ssh) add(group, SSH_PORT, "tcp", { cidr }, "SSH from operators");
     return [...rules.values()];
 }
+
+export interface EgressRule {
+    /** The group whose hosts open the connection. */
+    group: FirewallGroup;
+    /** Every protocol and port when absent. */
+    port?: number;
+    protocol: Protocol | "all";
+    to: { group: FirewallGroup } | { cidr: string };
+    description: string;
+}
+
+/** Where a node's own traffic to the internet goes: images, the SSM and S3 endpoints, Ubuntu's archive. */
+export const INTERNET_PORTS = [
+    { port: 443, description: "HTTPS: image registries, SSM, S3, Ubuntu's archive" },
+    { port: 80, description: "HTTP: Ubuntu's package archive" },
+] as const;
+
+/**
+ * Egress from the flows: each group reaches the groups its flows go to, on their ports, and node
+ * groups reach the internet on HTTPS and HTTP. `open` groups keep all egress: gateways proxy to
+ * any upstream; the API7 control planes reach their database, identity providers and mail.
+ * (The VPC's DNS resolver and time service are outside security groups.)
+ */
+export function egressRules(flows: Flow[], groups: FirewallGroup[], open: FirewallGroup[]): EgressRule[] {
+    const rules = new Map<string, EgressRule>();
+    const add = (r: EgressRule) => {
+        const key = `${r.group}|${r.protocol}/${r.port ?? "*"}|${"group" in r.to ? r.to.group : r.to.cidr}`;
+        const existing = rules.get(key);
+        if (existing) {
+            if (!existing.description.split("; ").includes(r.description)) existing.description += `; ${r.description}`;
+        } else rules.set(key, { ...r });
+    };
+    for (const group of groups.filter((g) => open.includes(g))) add({ group, protocol: "all", to: { cidr: "0.0.0.0/0" }, description: "all egress" });
+    for (const flow of flows) {
+        if (flow.from === "clients" || flow.from === "operators" || flow.from === "monitoring") continue;
+        const group = groupOf(flow.from, flow);
+        if (open.includes(group) || !groups.includes(group)) continue;
+        add({ group, port: flow.port, protocol: flow.protocol, to: { group: groupOf(flow.to, flow) }, description: flow.purpose });
+    }
+    const nodeGroups = groups.filter((g): g is Exclude<FirewallGroup, BalancerGroup> => g !== "gateway-balancer" && g !== "control-plane-balancer");
+    for (const group of nodeGroups.filter((g) => !open.includes(g))) for (const p of INTERNET_PORTS) add({ group, port: p.port, protocol: "tcp", to: { cidr: "0.0.0.0/0" }, description: p.description });
+    return [...rules.values()];
+}

@@ -318,7 +318,27 @@ describe("target aws, apisix, standard layout", () => {
         const open = ofType(run, A.ingress).filter((r) => r.inputs.cidrIpv4 === "0.0.0.0/0");
         expect(open.map((r) => `${groupOf(run, r.inputs.securityGroupId)}:${r.inputs.fromPort}`).sort()).toEqual(["gateway-balancer:443", "gateway-balancer:80"]);
         for (const sg of ofType(run, A.sg)) expect(sg.inputs.ingress ?? [], sg.name).toEqual([]);
-        expect(ofType(run, A.egress).map((e) => groupOf(run, e.inputs.securityGroupId)).sort()).toEqual(ofType(run, A.sg).map((s) => groupOf(run, idOf(s))).sort());
+    });
+
+    it("egress: all only from the gateways; every other group reaches its flows' peers, and the internet on 443 and 80 for nodes", () => {
+        const egress = ofType(run, A.egress).map((r) => {
+            const i = r.inputs as Record<string, unknown>;
+            const to = i.referencedSecurityGroupId !== undefined ? `sg:${groupOf(run, i.referencedSecurityGroupId)}` : (i.cidrIpv4 as string);
+            expect(i.description, r.name).toMatch(/\S/);
+            return `${groupOf(run, i.securityGroupId)} ${i.ipProtocol === "-1" ? "all" : `${i.ipProtocol}/${i.fromPort}`} to ${to}`;
+        });
+        expect(egress.filter((e) => e.includes(" all "))).toEqual(["data-plane all to 0.0.0.0/0"]);
+        for (const group of ["etcd", "control-plane"]) expect(egress, group).toEqual(expect.arrayContaining([`${group} tcp/443 to 0.0.0.0/0`, `${group} tcp/80 to 0.0.0.0/0`]));
+        expect(egress).toContain("etcd tcp/2380 to sg:etcd");
+        expect(egress).toContain("control-plane tcp/2379 to sg:etcd");
+        expect(egress).toContain("gateway-balancer tcp/7085 to sg:data-plane");
+        // The balancers reach their targets only.
+        expect(egress.filter((e) => /-balancer .* to 0\.0\.0\.0\/0/.test(e))).toEqual([]);
+        // Whatever a group may receive from another group, that group may send (or sends anywhere).
+        for (const rule of actualIngress(run).filter((r) => r.includes(" from sg:"))) {
+            const [, dest, proto, from] = /^(\S+) (\S+) from sg:(\S+)$/.exec(rule)!;
+            expect(egress.includes(`${from} ${proto} to sg:${dest}`) || egress.includes(`${from} all to 0.0.0.0/0`), rule).toBe(true);
+        }
     });
 
     it("each instance is in its roles' security groups", () => {
@@ -502,6 +522,11 @@ describe("target aws, api7-v3, compact layout", () => {
         const withDsn = ofType(run, A.parameter).filter((p) => String(unwrapSecrets(p.inputs.value)).includes(DSN));
         expect(withDsn.length).toBe(4); // dashboard and DP Manager config on each control-plane node
         for (const p of withDsn) expect(isSecretWrapper(p.inputs.value)).toBe(true);
+    });
+
+    it("API7's control plane keeps all egress (its database, identity providers); the gateways too", () => {
+        const all = ofType(run, A.egress).filter((r) => r.inputs.ipProtocol === "-1").map((r) => `${byId(run, A.sg, r.inputs.securityGroupId).name.slice(PREFIX.length + 1)} to ${r.inputs.cidrIpv4}`);
+        expect(all.sort()).toEqual(["control-plane to 0.0.0.0/0", "data-plane to 0.0.0.0/0"]);
     });
 
     it("the DP Manager is reachable from the gateways through the control-plane balancer, and the rules match the matrix", () => {
