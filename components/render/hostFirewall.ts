@@ -1,6 +1,6 @@
 // Host firewalls for target ssh, pure: the port matrix's rules (components/topology/firewall.ts)
 // narrowed to one host, with groups resolved to the member nodes' addresses, rendered for firewalld
-// (rich rules in the default zone) or iptables (a chain of its own). One script holds both and
+// (rich rules in every active zone) or iptables and ip6tables (a chain of its own). One script holds both and
 // picks whichever the host runs. It opens exactly the matrix's ports to exactly its sources and
 // never touches SSH.
 import type { FirewallGroup, FirewallRule } from "../topology/firewall";
@@ -89,36 +89,50 @@ export const FIREWALL_CHAIN = "GATEWAY-HA";
 export const FIREWALLD_STATE = "/etc/gateway-ha/firewalld-rules";
 
 /**
- * firewalld: rich rules in the default zone (permanent and runtime, no reload, which would drop
- * Docker's runtime rules). firewalld refuses what no rule allows, so the rules are exact unless
- * the zone already opens a platform port to everyone: then it warns.
+ * firewalld: rich rules in every zone that takes traffic (the default zone and each active one: an
+ * interface bound to another zone would bypass rules in the default zone alone), permanent and
+ * runtime, no reload, which would drop Docker's runtime rules. firewalld refuses what no rule
+ * allows, over IPv6 too, so the rules are exact unless a zone already opens a platform port to
+ * everyone: then it warns. The state file lists `<zone> <rule>` lines (a bare rule, from before
+ * zones, is the default zone's).
  */
 export function renderFirewalld(fw: HostFirewall): string {
     const tcpPorts = fw.guarded.filter((g) => g.port !== undefined);
     return [
         "gateway_ha_firewalld() {",
-        "  zone=$(firewall-cmd --get-default-zone)",
-        '  wanted=$(mktemp)',
-        "  cat > \"$wanted\" <<'GATEWAY_HA_RULES'",
+        "  default_zone=$(firewall-cmd --get-default-zone)",
+        "  # Zone names are single words at the start of a line; their bindings are indented below them.",
+        "  zones=$( { echo \"$default_zone\"; firewall-cmd --get-active-zones | sed -n 's/^\\([^[:space:]][^[:space:]]*\\).*/\\1/p'; } | sort -u)",
+        '  rules=$(mktemp)',
+        "  cat > \"$rules\" <<'GATEWAY_HA_RULES'",
         ...fw.allow.map(richRule),
         "GATEWAY_HA_RULES",
+        '  wanted=$(mktemp)',
+        '  for zone in $zones; do sed "s/^/$zone /" "$rules"; done > "$wanted"',
+        '  rm -f "$rules"',
         `  mkdir -p ${FIREWALLD_STATE.replace(/\/[^/]+$/, "")}`,
         `  if [ -f ${FIREWALLD_STATE} ]; then`,
-        "    while IFS= read -r rule; do",
-        '      grep -qxF "$rule" "$wanted" && continue',
+        "    while IFS= read -r line; do",
+        '      case $line in "rule "*) line="$default_zone $line" ;; esac',
+        '      grep -qxF "$line" "$wanted" && continue',
+        '      zone=${line%% *}; rule=${line#* }',
         '      firewall-cmd -q --permanent --zone="$zone" --remove-rich-rule="$rule" || true',
         '      firewall-cmd -q --zone="$zone" --remove-rich-rule="$rule" || true',
         `    done < ${FIREWALLD_STATE}`,
         "  fi",
-        "  while IFS= read -r rule; do",
+        "  while IFS= read -r line; do",
+        '    zone=${line%% *}; rule=${line#* }',
         '    firewall-cmd -q --permanent --zone="$zone" --query-rich-rule="$rule" || firewall-cmd -q --permanent --zone="$zone" --add-rich-rule="$rule"',
         '    firewall-cmd -q --zone="$zone" --query-rich-rule="$rule" || firewall-cmd -q --zone="$zone" --add-rich-rule="$rule"',
         '  done < "$wanted"',
         `  mv -f "$wanted" ${FIREWALLD_STATE}`,
+        "  for zone in $zones; do",
         ...tcpPorts.map(
             (g) =>
-                `  if firewall-cmd -q --zone="$zone" --query-port=${g.port}/${g.protocol}; then echo "gateway-ha: WARNING: firewalld zone $zone opens ${g.port}/${g.protocol} to everyone on ${fw.node}; the port matrix allows only its sources" >&2; fi`,
+                `    if firewall-cmd -q --zone="$zone" --query-port=${g.port}/${g.protocol}; then echo "gateway-ha: WARNING: firewalld zone $zone opens ${g.port}/${g.protocol} to everyone on ${fw.node}; the port matrix allows only its sources" >&2; fi`,
         ),
+        ...(tcpPorts.length ? [] : ["    :"]),
+        "  done",
         "}",
     ].join("\n");
 }
@@ -126,18 +140,25 @@ export function renderFirewalld(fw: HostFirewall): string {
 /**
  * iptables: the chain GATEWAY-HA, first in INPUT, rebuilt on every run: accept each source, then
  * drop every platform port from anyone else. Other ports (SSH among them) fall through to the
- * host's own rules.
+ * host's own rules. Every source is IPv4 (validated), so where the host has IPv6 the same chain in
+ * ip6tables drops every platform port but on loopback: a service listening on [::] is not open there.
  */
 export function renderIptables(fw: HostFirewall): string {
-    const ipt = "iptables -w";
-    return [
-        "gateway_ha_iptables() {",
+    const chain = (ipt: string, accept: HostRule[]) => [
         `  ${ipt} -N ${FIREWALL_CHAIN} 2>/dev/null || true`,
         `  ${ipt} -F ${FIREWALL_CHAIN}`,
         `  ${ipt} -A ${FIREWALL_CHAIN} -i lo -j RETURN`,
-        ...fw.allow.flatMap((r) => [`  ${comment(r.description)}`, `  ${ipt} -A ${FIREWALL_CHAIN} -s ${r.source} ${iptMatch(r)} -j ACCEPT`]),
+        ...accept.flatMap((r) => [`  ${comment(r.description)}`, `  ${ipt} -A ${FIREWALL_CHAIN} -s ${r.source} ${iptMatch(r)} -j ACCEPT`]),
         ...fw.guarded.map((g) => `  ${ipt} -A ${FIREWALL_CHAIN} ${iptMatch(g)} -j DROP`),
         `  ${ipt} -C INPUT -j ${FIREWALL_CHAIN} 2>/dev/null || ${ipt} -I INPUT 1 -j ${FIREWALL_CHAIN}`,
+    ];
+    return [
+        "gateway_ha_iptables() {",
+        ...chain("iptables -w", fw.allow),
+        "  if [ -e /proc/net/if_inet6 ]; then",
+        `    command -v ip6tables >/dev/null 2>&1 || { echo "gateway-ha: ${fw.node} has IPv6 but no ip6tables: the platform's ports stay open over IPv6" >&2; exit 1; }`,
+        ...chain("ip6tables -w", []).map((l) => `  ${l}`),
+        "  fi",
         "}",
     ].join("\n");
 }

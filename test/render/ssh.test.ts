@@ -86,9 +86,9 @@ function firewalldAllow(script: string): string[] {
 }
 
 /** Accept and drop rules as the iptables variant renders them. */
-function iptablesRules(script: string): { allow: string[]; drop: string[] } {
-    const allow = [...script.matchAll(/-A GATEWAY-HA -s (\S+) -p (\w+)(?: --dport (\d+))? -j ACCEPT$/gm)].map((m) => (m[3] ? `${m[2]}/${m[3]} from ${m[1]}` : `${m[2]} from ${m[1]}`)).sort();
-    const drop = [...script.matchAll(/-A GATEWAY-HA -p (\w+)(?: --dport (\d+))? -j DROP$/gm)].map((m) => (m[2] ? `${m[1]}/${m[2]}` : m[1])).sort();
+function iptablesRules(script: string, tool: "iptables" | "ip6tables" = "iptables"): { allow: string[]; drop: string[] } {
+    const allow = [...script.matchAll(new RegExp(`^\\s*${tool} -w -A GATEWAY-HA -s (\\S+) -p (\\w+)(?: --dport (\\d+))? -j ACCEPT$`, "gm"))].map((m) => (m[3] ? `${m[2]}/${m[3]} from ${m[1]}` : `${m[2]} from ${m[1]}`)).sort();
+    const drop = [...script.matchAll(new RegExp(`^\\s*${tool} -w -A GATEWAY-HA -p (\\w+)(?: --dport (\\d+))? -j DROP$`, "gm"))].map((m) => (m[2] ? `${m[1]}/${m[2]}` : m[1])).sort();
     return { allow, drop };
 }
 
@@ -102,6 +102,8 @@ describe("host firewall from the port matrix", () => {
         expect(ipt.allow).toEqual(expected);
         // Every port the node binds is closed to everyone else, and nothing but those.
         expect(ipt.drop).toEqual([...new Set(node(name).ports.map((p) => `${p.protocol}/${p.port}`))].sort());
+        // IPv6: every source is IPv4, so the same ports are dropped for everyone but loopback.
+        expect(iptablesRules(renderIptables(fw), "ip6tables")).toEqual({ allow: [], drop: ipt.drop });
         expect(shOk(renderFirewallScript(fw))).toEqual({ ok: true, stderr: "" });
     });
 
@@ -143,12 +145,109 @@ describe("host firewall from the port matrix", () => {
         expect(() => hostFirewall(topology, node("lb-1"), [{ ...vrrp, protocol: "sctp-ish" } as unknown as FirewallRule])).toThrow(/no IP protocol number/);
     });
 
+    it.skipIf(process.getuid?.() !== 0)("firewalld, run against a firewall-cmd stand-in in a mount namespace: every active zone gets the rules, a rule from before zones is removed from the default zone", () => {
+        const dir = mkdtempSync(join(tmpdir(), "gwha-firewalld-"));
+        try {
+            writeFileSync(
+                join(dir, "firewall-cmd"),
+                `#!/bin/sh
+echo "firewall-cmd $*" >> ${dir}/calls
+case "$*" in
+*--get-default-zone*) echo public ;;
+*--get-active-zones*) printf 'internal\\n  interfaces: eth1\\npublic\\n  interfaces: eth0\\n  sources: 10.0.0.0/8\\n' ;;
+*--state*) exit 0 ;;
+*--query-*) exit 1 ;;
+esac
+exit 0
+`,
+            );
+            chmodSync(join(dir, "firewall-cmd"), 0o755);
+            const fw = hostFirewall(topology, node("node-4"), rules);
+            const stale = 'rule family="ipv4" source address="10.9.9.9" port port="7085" protocol="tcp" accept';
+            const setup = [
+                "mount -t tmpfs t /etc",
+                "mkdir -p /etc/gateway-ha",
+                `printf '%s\\n' '${stale}' '${richRule(fw.allow[0])}' > /etc/gateway-ha/firewalld-rules`,
+                "sh -s",
+                "cat /etc/gateway-ha/firewalld-rules",
+            ].join(" && ");
+            const r = spawnSync("unshare", ["-m", "--propagation", "private", "sh", "-c", setup], { input: renderFirewallScript(fw), encoding: "utf8", env: { PATH: `${dir}:${process.env.PATH}` } });
+            expect(r.status, r.stderr).toBe(0);
+            const calls = readFileSync(join(dir, "calls"), "utf8").trim().split("\n");
+            for (const zone of ["public", "internal"])
+                for (const rule of fw.allow.map(richRule)) {
+                    expect(calls, `${zone}: ${rule}`).toContain(`firewall-cmd -q --permanent --zone=${zone} --add-rich-rule=${rule}`);
+                    expect(calls).toContain(`firewall-cmd -q --zone=${zone} --add-rich-rule=${rule}`);
+                }
+            // The stale rule was the default zone's (a state file from before zones); the kept one stays.
+            expect(calls).toContain(`firewall-cmd -q --permanent --zone=public --remove-rich-rule=${stale}`);
+            expect(calls.filter((c) => c.includes("--remove-rich-rule") && !c.includes(stale))).toEqual([]);
+            expect(calls.some((c) => c.includes("--reload"))).toBe(false);
+            const state = r.stdout.trim().split("\n");
+            expect(state.sort()).toEqual(["internal", "public"].flatMap((z) => fw.allow.map((a) => `${z} ${richRule(a)}`)).sort());
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
     it("firewalld: removes the rules it added before that the matrix no longer has, never reloads", () => {
         const script = renderFirewalld(hostFirewall(topology, node("node-1"), rules));
         expect(script).toContain("--remove-rich-rule");
         expect(script).toContain("/etc/gateway-ha/firewalld-rules");
         expect(script).not.toContain("--reload");
         expect(script).toMatch(/--query-port=2379\/tcp.*WARNING/);
+    });
+});
+
+const canNetns = process.getuid?.() === 0 && ["iptables", "ip6tables", "ip", "curl"].every((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status === 0);
+
+describe.skipIf(!canNetns)("host firewall, applied for real by iptables and ip6tables in network namespaces", () => {
+    it("node-4 (a gateway): the status port answers the balancer host over IPv4, nobody else, nobody over IPv6 but loopback; a re-run changes nothing", () => {
+        const [a, b] = ["gwha-fwtest-a", "gwha-fwtest-b"];
+        const dir = mkdtempSync(join(tmpdir(), "gwha-fw-"));
+        const sh = (cmd: string) => spawnSync("sh", ["-c", cmd], { encoding: "utf8", timeout: 20_000 });
+        const cleanup = () => sh(`ip netns pids ${a} 2>/dev/null | xargs -r kill; ip netns del ${a} 2>/dev/null; ip netns del ${b} 2>/dev/null; true`);
+        cleanup();
+        try {
+            const setup = [
+                `ip netns add ${a}`,
+                `ip netns add ${b}`,
+                `ip link add va netns ${a} type veth peer name vb netns ${b}`,
+                `ip -n ${a} addr add 192.168.101.14/24 dev va`,
+                `ip -n ${a} addr add fd00:101::14/64 dev va nodad`,
+                `ip -n ${b} addr add 192.168.101.16/24 dev vb`,
+                `ip -n ${b} addr add 192.168.101.99/24 dev vb`,
+                `ip -n ${b} addr add fd00:101::16/64 dev vb nodad`,
+                ...[a, b].flatMap((ns) => [`ip -n ${ns} link set lo up`, `ip -n ${ns} link set ${ns === a ? "va" : "vb"} up`]),
+            ];
+            for (const c of setup) expect(sh(c).status, c).toBe(0);
+            const script = renderFirewallScript(hostFirewall(topology, node("node-4"), rules));
+            writeFileSync(join(dir, "firewall.sh"), script);
+            // firewalld is not installed here: the iptables branch runs.
+            for (let run = 0; run < 2; run++) {
+                const r = sh(`ip netns exec ${a} sh ${dir}/firewall.sh`);
+                expect(r.status, r.stderr).toBe(0);
+            }
+            const listed = (tool: string) => sh(`ip netns exec ${a} ${tool} -w -S`).stdout;
+            for (const tool of ["iptables", "ip6tables"]) expect(listed(tool).split("\n").filter((l) => l === "-A INPUT -j GATEWAY-HA"), tool).toHaveLength(1);
+            expect(listed("iptables")).toContain("-A GATEWAY-HA -s 192.168.101.16/32 -p tcp -m tcp --dport 7085 -j ACCEPT");
+            expect(listed("ip6tables")).toContain("-A GATEWAY-HA -p tcp -m tcp --dport 7085 -j DROP");
+            expect(listed("ip6tables")).not.toMatch(/^-A GATEWAY-HA .*ACCEPT$/m);
+
+            const server = spawnSync("sh", ["-c", `ip netns exec ${a} ${process.execPath} -e "require('http').createServer((q, r) => r.end('ok')).listen(7085, '::')" >/dev/null 2>&1 & echo $!`], { encoding: "utf8" });
+            expect(server.status).toBe(0);
+            const get = (ns: string, url: string, from?: string) =>
+                sh(`ip netns exec ${ns} curl -s -o /dev/null -w '%{http_code}' --connect-timeout 1 --max-time 2 ${from ? `--interface ${from}` : ""} '${url}'`).stdout;
+            let up = "";
+            for (let i = 0; i < 50 && up !== "200"; i++) up = get(a, "http://[::1]:7085/");
+            expect(up, "loopback over IPv6").toBe("200");
+            expect(get(b, "http://192.168.101.14:7085/", "192.168.101.16"), "from the balancer host").toBe("200");
+            expect(get(b, "http://192.168.101.14:7085/", "192.168.101.99"), "from another address").toBe("000");
+            expect(get(b, "http://[fd00:101::14]:7085/"), "over IPv6").toBe("000");
+        } finally {
+            cleanup();
+            rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
 
