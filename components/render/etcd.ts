@@ -193,6 +193,9 @@ export function etcdMemberArgs(spec: PlatformSpec, topology: Topology, index: nu
             `--cert-file=${pki(ETCD_PKI_FILES.cert)}`,
             `--key-file=${pki(ETCD_PKI_FILES.key)}`,
             `--peer-client-cert-auth=true`,
+            // One CA signs members and clients: only a certificate naming the members' shared server
+            // name (a DNS SAN of member certificates alone) may speak Raft, which bypasses auth.
+            `--peer-cert-allowed-hostname=${ETCD_TLS_SERVER_NAME}`,
             `--peer-trusted-ca-file=${pki(ETCD_PKI_FILES.ca)}`,
             `--peer-cert-file=${pki(ETCD_PKI_FILES.cert)}`,
             `--peer-key-file=${pki(ETCD_PKI_FILES.key)}`,

@@ -31,14 +31,23 @@ const BACKEND = "127.0.0.85";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function freePort(): Promise<number> {
-    return new Promise((resolve) => {
-        const s = net.createServer();
-        s.listen(0, "127.0.0.1", () => {
-            const { port } = s.address() as net.AddressInfo;
-            s.close(() => resolve(port));
+/** Ports handed out in this file: the kernel may offer a just-closed port again, which two services of one node cannot share. */
+const handedOut = new Set<number>();
+
+async function freePort(): Promise<number> {
+    for (;;) {
+        const port = await new Promise<number>((resolve) => {
+            const s = net.createServer();
+            s.listen(0, "127.0.0.1", () => {
+                const { port } = s.address() as net.AddressInfo;
+                s.close(() => resolve(port));
+            });
         });
-    });
+        if (!handedOut.has(port)) {
+            handedOut.add(port);
+            return port;
+        }
+    }
 }
 
 function get(port: number, path: string): Promise<number> {

@@ -88,6 +88,16 @@ export class Pki {
         rmSync(csr);
         rmSync(ext);
     }
+    /** A consumer's client cert as the stack issues it (components/etcdCluster.ts): no CN, no SANs, `OU=<user>, O=gateway-ha`. */
+    consumer(user: string) {
+        const [cert, key, csr, ext] = ["crt", "key", "csr", "ext"].map((x) => join(this.dir, `consumer-${user}.${x}`));
+        openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", csr, "-subj", `/OU=${user}/O=gateway-ha`], this.dir);
+        writeFileSync(ext, "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n");
+        openssl(["x509", "-req", "-in", csr, "-CA", this.ca, "-CAkey", join(this.dir, "ca.key"), "-CAcreateserial", "-out", cert, "-days", "1", "-extfile", ext], this.dir);
+        rmSync(csr);
+        rmSync(ext);
+        return { cert, key };
+    }
     /** A client cert in the CA dir: {cert, key} paths. */
     client(cn: string) {
         this.issue(cn, { ipAddresses: [], dnsNames: [cn] }, this.dir, `${cn}.crt`, `${cn}.key`);

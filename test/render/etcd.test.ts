@@ -91,6 +91,7 @@ describe("etcd member flags", () => {
         for (const f of all) {
             expect(f.get("client-cert-auth")).toBe("true");
             expect(f.get("peer-client-cert-auth")).toBe("true");
+            expect(f.get("peer-cert-allowed-hostname")).toBe(ETCD_TLS_SERVER_NAME);
             expect(f.get("trusted-ca-file")).toBe(`/etc/etcd/pki/${ETCD_PKI_FILES.ca}`);
             expect(f.get("peer-trusted-ca-file")).toBe(`/etc/etcd/pki/${ETCD_PKI_FILES.ca}`);
             expect(f.get("cert-file")).toBe(`/etc/etcd/pki/${ETCD_PKI_FILES.cert}`);
