@@ -177,7 +177,8 @@ export function renderMinioBootstrapScript(spec: PlatformSpec): string {
     const lifecycle = JSON.stringify(minioLifecycle(storage.noncurrentVersionDays));
     const user = (policy: string, doc: PolicyDocument, accessKey: string, secretKey: string) => [
         `printf '%s' ${sq(JSON.stringify(doc))} | tool admin policy create ${a} ${policy} /dev/stdin`,
-        `printf '%s\\n%s\\n' "$${accessKey}" "$${secretKey}" | tool admin user add ${a}`,
+        // Its "Added user <access key>" would land in the task's stdout, kept in plain state.
+        `printf '%s\\n%s\\n' "$${accessKey}" "$${secretKey}" | tool admin user add ${a} >/dev/null`,
         // Attaching an attached policy fails with "already in effect": that is the state we want.
         `if ! out=$(tool admin policy attach ${a} ${policy} --user "$${accessKey}" 2>&1); then`,
         `  case "$out" in *"already in effect"*) ;; *) printf '%s\\n' "$out" >&2; exit 1 ;; esac`,

@@ -69,8 +69,15 @@ export const DEFAULT_IMAGES = {
     keepalived: "ednxzu/keepalived:2.2.8",
     /** kind lvs runs keepalived too (its checker process drives IPVS). */
     lvs: "ednxzu/keepalived:2.2.8",
-    /** The S3-compatible server for `resilience.fallbackStorage.kind: local`; its image ships `mc`. */
-    objectStorage: "minio/minio:RELEASE.2025-04-22T22-12-26Z",
+    /**
+     * The S3-compatible server for `resilience.fallbackStorage.kind: local`; its image ships `mc`.
+     * MinIO's last published image, from its own registry: Docker Hub's minio/minio is gone (September
+     * 2026) and the community edition is source-only since RELEASE.2025-10-15T17-29-55Z, the release
+     * fixing GHSA-jjjj-jwhf-8rgr (service accounts and STS sessions escaping their session policy). The
+     * platform creates neither (its side users are plain IAM users with attached policies); an operator
+     * who builds the fixed release sets resilience.fallbackStorage.image.
+     */
+    objectStorage: "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z",
 } as const;
 
 /** Seed 001's node size, 2 vCPU / 4 GiB. */

@@ -1,5 +1,6 @@
 // Data-plane resilience, pure parts: the fallback buckets' policies, the fallback_cp blocks, the
 // standalone gateway config and the local server's bootstrap script.
+import { spawnSync } from "node:child_process";
 import { readsOneFallbackBucket } from "../../components/spec/images";
 import { cfg, withNewerApi7v3 } from "../config";
 import { describe, expect, it } from "vitest";
@@ -248,8 +249,8 @@ describe("local server bootstrap script", () => {
 
     it("takes every credential from its environment and feeds secret keys on stdin, never as arguments", () => {
         const e = MINIO_BOOTSTRAP_ENV;
-        expect(script).toContain(`printf '%s\\n%s\\n' "$${e.writerAccessKey}" "$${e.writerSecretKey}" | tool admin user add gha\n`);
-        expect(script).toContain(`printf '%s\\n%s\\n' "$${e.readerAccessKey}" "$${e.readerSecretKey}" | tool admin user add gha\n`);
+        expect(script).toContain(`printf '%s\\n%s\\n' "$${e.writerAccessKey}" "$${e.writerSecretKey}" | tool admin user add gha >/dev/null\n`);
+        expect(script).toContain(`printf '%s\\n%s\\n' "$${e.readerAccessKey}" "$${e.readerSecretKey}" | tool admin user add gha >/dev/null\n`);
         expect(script).toContain(`MC_HOST_gha="http://\${${e.rootUser}}:\${${e.rootPassword}}@127.0.0.1:9000"`);
         for (const line of script.split("\n").filter((l) => /\btool\b/.test(l))) {
             const args = line.slice(line.indexOf("tool"));
@@ -257,6 +258,31 @@ describe("local server bootstrap script", () => {
         }
         // Re-runs are fine: an attached policy is the state we want.
         expect(script.match(/already in effect/g)).toHaveLength(2);
+    });
+
+    it("run against an mc stand-in that prints what mc prints: no access key or secret reaches the task's stdout, which the state keeps in plain", () => {
+        const e = MINIO_BOOTSTRAP_ENV;
+        const env: Record<string, string> = {
+            PATH: process.env.PATH ?? "",
+            [e.rootUser]: "root-user-1",
+            [e.rootPassword]: "root-password-1",
+            [e.writerAccessKey]: "WRITERKEY4711",
+            [e.writerSecretKey]: "writer-secret-4711",
+            [e.readerAccessKey]: "READERKEY0815",
+            [e.readerSecretKey]: "reader-secret-0815",
+        };
+        // mc's own messages (mc 2025): user add names the access key; the others name buckets and policies.
+        const mc = `tool() {
+  case "$1 $2" in
+    "admin user") read -r key; read -r _; echo "Added user \\\`$key\\\` successfully." ;;
+    "admin policy") cat >/dev/null 2>&1 || true; echo "Created policy \\\`$4\\\` successfully." ;;
+    *) cat >/dev/null 2>&1 || true; echo "Bucket created successfully \\\`$2\\\`." ;;
+  esac
+}`;
+        const r = spawnSync("sh", ["-c", `${mc}\n${script}`], { env, encoding: "utf8", input: "" });
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stdout).toContain("Created policy");
+        for (const secret of Object.values(env).slice(1)) expect(r.stdout + r.stderr, secret).not.toContain(secret);
     });
 
     it("is only for kind local", () => {
