@@ -300,7 +300,8 @@ class DataPlane {
     async syncForever(): Promise<void> {
         // APISIX's own key ranges (config_etcd.lua, 2.13 and 3.x): its full load is readdir(prefix),
         // i.e. [prefix, prefix+1) with no trailing slash, and its main watch is watchdir(prefix/). A
-        // grant narrower than the prefix (`/apisix/`) fails here as APISIX's full load fails.
+        // grant narrower than the prefix (`/apisix/`) refuses the full load; APISIX 3.14 logs that
+        // and falls back to a read per resource, the stand-in (stricter) never syncs.
         const root = this.config.etcd.prefix;
         const routes = `${root}/routes/`;
         let delayMs = 100;
