@@ -21,14 +21,17 @@ function upstreamServer(node: TopologyNode, port: number, spec: PlatformSpec): s
 /**
  * Retries: nginx never passes a non-idempotent request (POST, LOCK, PATCH) to another server
  * once it was sent, unless `non_idempotent` is listed, which it deliberately is not.
- * Tries count the first attempt too.
+ * Tries count the first attempt too. Every listed condition also counts towards max_fails.
  */
-function httpProxyLines(spec: PlatformSpec, upstream: string, indent: string): string[] {
+function httpProxyLines(spec: PlatformSpec, upstream: string, indent: string, scope: BalancerScope): string[] {
     const lb = spec.loadBalancer;
+    // A control-plane node answers 503 when etcd has no leader, and so does every other: passing it
+    // on would mark all of them down, and writes would fail for fail_timeout after etcd recovered.
+    const conditions = scope === "gateway" ? "error timeout http_502 http_503 http_504" : "error timeout http_502 http_504";
     return [
         `proxy_pass http://${upstream};`,
         `proxy_connect_timeout ${lb.healthCheck.timeoutSeconds}s;`,
-        "proxy_next_upstream error timeout http_502 http_503 http_504;",
+        `proxy_next_upstream ${conditions};`,
         `proxy_next_upstream_tries ${lb.retries + 1};`,
     ].map((l) => indent + l);
 }
@@ -79,7 +82,7 @@ function gatewayConf(spec: PlatformSpec, topology: Topology): string[] {
             "    server {",
             `        listen ${dp.httpPort};`,
             "        location / {",
-            ...httpProxyLines(spec, "gateway_http", "            "),
+            ...httpProxyLines(spec, "gateway_http", "            ", "gateway"),
             "        }",
             "    }",
         ]),
@@ -147,7 +150,7 @@ function controlPlaneConf(spec: PlatformSpec, topology: Topology): string[] {
         "    server {",
         `        listen ${p.port};`,
         "        location / {",
-        ...httpProxyLines(spec, `cp_${p.service}`, "            "),
+        ...httpProxyLines(spec, `cp_${p.service}`, "            ", "control-plane"),
         "        }",
         "    }",
     ]);

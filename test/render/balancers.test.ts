@@ -195,6 +195,9 @@ describe("rendered structure", () => {
                 else expect(text).toMatch(new RegExp(`listen ${p.port};\\n\\s*location / \\{\\n\\s*proxy_pass http://cp_${p.service};`));
             }
             expect(text.match(/proxy_next_upstream_tries 4;/g)).toHaveLength(controlPlanePorts(spec).length);
+            // Every node answers 503 while etcd has no leader: not a node fault, so never counted towards max_fails.
+            expect(text.match(/proxy_next_upstream error timeout http_502 http_504;/g)).toHaveLength(controlPlanePorts(spec).filter((p) => !p.passThrough).length);
+            expect(text).not.toContain("http_503");
             expect(text).not.toContain(`listen ${DATA_PLANE.httpPort};`);
         });
 
