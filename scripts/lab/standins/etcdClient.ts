@@ -134,7 +134,7 @@ function errorFromBody(body: { error?: string; message?: string; code?: number; 
 
 export class EtcdClient {
     private token: string | undefined;
-    private authenticating: Promise<void> | undefined;
+    private authenticating: Promise<string> | undefined;
     /** Index of the host that answered last: start there, as it is probably still up. */
     private current = 0;
     private readonly agents: { http: http.Agent; https: https.Agent };
@@ -177,17 +177,17 @@ export class EtcdClient {
         opts: { prefix?: boolean; startRevision: number; idleMs: number },
         handlers: { onEvents: (events: WatchEvent[]) => void; onCreated?: () => void },
     ): Promise<Watch> {
-        await this.ensureToken();
+        const token = await this.tokenForRequest();
         const create = { create_request: { key: b64(key), ...(opts.prefix ? { range_end: prefixEnd(key) } : {}), start_revision: opts.startRevision } };
         // hasleader (clientv3's WithRequireLeader): a member cut off from the leader ends the
         // stream instead of going quiet, so the caller moves on to a member with quorum.
-        const { res, settled } = await this.failover((host) => this.open(host, "/v3/watch", create, this.token, { "grpc-metadata-hasleader": "true" }));
+        const { res, settled } = await this.failover((host) => this.open(host, "/v3/watch", create, token, { "grpc-metadata-hasleader": "true" }));
         // From here on the stream's own idle timeout applies.
         settled();
         if (res.statusCode !== 200) {
             const body = await readJson(res);
             const err = errorFromBody(body, res.statusCode ?? 0);
-            if (err.tokenRejected) this.token = undefined;
+            if (err.tokenRejected) this.forgetToken(token);
             throw err;
         }
         let closedByUs = false;
@@ -197,7 +197,7 @@ export class EtcdClient {
             const fail = (err: EtcdError) => {
                 if (over) return;
                 over = true;
-                if (err.tokenRejected) this.token = undefined;
+                if (err.tokenRejected) this.forgetToken(token);
                 res.destroy();
                 reject(err);
             };
@@ -301,30 +301,41 @@ export class EtcdClient {
         for (const w of this.watches) w.close();
     }
 
-    /** A unary call with the token; one fresh authentication if etcd no longer accepts the token. */
+    /**
+     * A unary call with the token; one fresh authentication if etcd no longer accepts the token.
+     * Each attempt carries the token read once for the call: a request sent without one (another
+     * call just dropped it) is authorised by etcd as the TLS certificate's CN instead.
+     */
     private async call(path: string, body: object): Promise<any> {
-        await this.ensureToken();
+        const token = await this.tokenForRequest();
         try {
-            return await this.failover((host) => this.request(host, path, body, this.token));
+            return await this.failover((host) => this.request(host, path, body, token));
         } catch (e) {
             if (!(e instanceof EtcdError && e.tokenRejected && this.opts.user)) throw e;
-            this.token = undefined;
-            await this.ensureToken();
-            return this.failover((host) => this.request(host, path, body, this.token));
+            this.forgetToken(token);
+            const fresh = await this.tokenForRequest();
+            return this.failover((host) => this.request(host, path, body, fresh));
         }
     }
 
-    /** Concurrent callers share one authentication: each is a write through Raft. */
-    private async ensureToken(): Promise<void> {
-        if (!this.opts.user || this.token) return;
+    /** Drops `rejected` unless another call already replaced it. */
+    private forgetToken(rejected: string | undefined): void {
+        if (this.token === rejected) this.token = undefined;
+    }
+
+    /** The token to send (undefined without a user); concurrent callers share one authentication, each a write through Raft. */
+    private async tokenForRequest(): Promise<string | undefined> {
+        if (!this.opts.user) return undefined;
+        if (this.token) return this.token;
         this.authenticating ??= this.failover((host) => this.request(host, "/v3/auth/authenticate", { name: this.opts.user, password: String(this.opts.password ?? "") }))
             .then((body) => {
                 this.token = body.token;
+                return body.token as string;
             })
             .finally(() => {
                 this.authenticating = undefined;
             });
-        await this.authenticating;
+        return this.authenticating;
     }
 
     /**
@@ -335,8 +346,10 @@ export class EtcdClient {
     private async failover<T>(attempt: (host: string) => Promise<T>): Promise<T> {
         const { hosts } = this.opts;
         const failures: string[] = [];
+        // Concurrent calls move `current` while this one waits: read it once, or a host is tried twice and another never.
+        const start = this.current;
         for (let i = 0; i < hosts.length; i++) {
-            const index = (this.current + i) % hosts.length;
+            const index = (start + i) % hosts.length;
             try {
                 const result = await attempt(hosts[index]);
                 this.current = index;
