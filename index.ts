@@ -41,6 +41,7 @@ export const {
     gatewayUrl,
     gatewayHttpsUrl,
     controlPlaneUrl,
+    managementCaCert,
     etcdEndpoints,
     nodes,
     etcdCaCert,

@@ -11,8 +11,10 @@ import {
     renderApisixControlPlaneConfig,
 } from "./render/controlPlane";
 import { APISIX_PATHS, SECRET_ENV } from "./render/gateway";
+import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS, certificateNames, controlPlaneCertificateHosts } from "./render/managementTls";
+import type { IssuedCert, ManagementPki } from "./pki";
 import { controlPlaneBackend, rolloutPlan } from "./render/rollout";
-import { httpHealthCheck, type DeployedService, type ServiceSpec, type Target } from "./service";
+import { httpsHealthCheck, type DeployedService, type ServiceSpec, type Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
 import { controlPlanePorts } from "./topology/ports";
 import type { Topology, TopologyNode } from "./topology/types";
@@ -27,6 +29,8 @@ export interface ControlPlaneArgs {
     databaseDsn?: pulumi.Input<string>;
     /** Where the api7-v3 dashboard dumps its configuration (resilience.fallbackStorage). */
     fallback?: FallbackStorage;
+    /** Required where a control-plane port serves HTTPS (controlPlanePorts' `tls`). */
+    management?: ManagementPki;
 }
 
 /**
@@ -61,7 +65,8 @@ export class ControlPlane extends pulumi.ComponentResource {
         if (spec.flavor === "api7-v3" && args.databaseDsn === undefined)
             throw new Error(`ControlPlane ${name}: controlPlane.databaseDsn is required for flavor api7-v3`);
         if (spec.flavor !== "api7-v3" && !etcd) throw new Error(`ControlPlane ${name}: flavor ${spec.flavor} needs an EtcdCluster`);
-        const { fallback } = args;
+        const { fallback, management } = args;
+        if (controlPlanePorts(spec).some((p) => p.tls) && !management) throw new Error(`ControlPlane ${name}: flavor ${spec.flavor} serves HTTPS and needs the management PKI (args.management)`);
         if (spec.resilience.fallbackStorage && !fallback) throw new Error(`ControlPlane ${name}: resilience.fallbackStorage is configured but no FallbackStorage was given`);
         const child = { parent: this, dependsOn: [...(etcd ? [etcd.ready] : []), ...(fallback?.ready ?? [])] };
 
@@ -70,11 +75,18 @@ export class ControlPlane extends pulumi.ComponentResource {
         const sessionSecret = spec.flavor === "api7-v2" ? generated("dashboard-session-secret") : undefined;
         if (spec.flavor !== "apisix") this.dashboardAdmin = { user: DASHBOARD_ADMIN_USER, password: generated("dashboard-admin-password") };
 
-        const build = (node: TopologyNode): ServiceSpec[] => {
+        /** A node's HTTPS certificate: server only, named for every way clients reach it. */
+        const managementCertificate = (node: TopologyNode, order: number): IssuedCert => {
+            const names = pulumi.all(management!.entryHosts).apply((entry) => certificateNames(controlPlaneCertificateHosts(spec, topology, node, entry)));
+            return management!.ca.issue(node.name, { commonName: MANAGEMENT_TLS_NAME }, { dns: names.dns, ips: names.ips }, management!.firstRenewalOrder + order, true);
+        };
+        const build = (node: TopologyNode, order: number): ServiceSpec[] => {
             const base = { node, role: "control-plane" as const };
             switch (spec.flavor) {
                 case "apisix": {
                     const id = etcd!.consumers["control-plane"];
+                    const tls = managementCertificate(node, order);
+                    const paths = MANAGEMENT_TLS_PATHS.apisix;
                     return [
                         {
                             ...base,
@@ -88,8 +100,11 @@ export class ControlPlane extends pulumi.ComponentResource {
                             files: [
                                 { path: APISIX_PATHS.config, content: renderApisixControlPlaneConfig(spec, topology) },
                                 ...etcd!.clientFiles("control-plane", APISIX_PATHS),
+                                { path: paths.cert, content: tls.certPem },
+                                { path: paths.key, content: tls.keyPem, secret: true },
+                                { path: paths.ca, content: management!.ca.certPem },
                             ],
-                            healthCheck: httpHealthCheck(spec.controlPlane.adminPort, "/"),
+                            healthCheck: httpsHealthCheck(spec.controlPlane.adminPort, "/", MANAGEMENT_TLS_NAME, paths.ca),
                         },
                     ];
                 }
@@ -155,7 +170,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                 }),
             };
         };
-        this.services = nodes.flatMap(build).map((svc) => target.deployService(rollout(svc), child));
+        this.services = nodes.flatMap((node, i) => build(node, i)).map((svc) => target.deployService(rollout(svc), child));
         this.registerOutputs({});
     }
 }

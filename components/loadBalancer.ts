@@ -2,7 +2,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { renderHaproxyCfg, type BalancerScope } from "./render/haproxy";
 import { renderNginxConf } from "./render/nginx";
 import { READY_TIMEOUT_SECONDS, balancerServiceName } from "./render/rollout";
-import type { DeployedService, ReloadSpec, RolloutSpec, ServiceSpec, Target } from "./service";
+import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS, balancerCertificateHosts, certificateNames } from "./render/managementTls";
+import type { ManagementPki } from "./pki";
+import type { DeployedService, FileSpec, ReloadSpec, RolloutSpec, ServiceSpec, Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
 import { controlPlanePorts } from "./topology/ports";
 import type { Topology } from "./topology/types";
@@ -12,6 +14,8 @@ export interface LoadBalancerArgs {
     topology: Topology;
     target: Target;
     dependsOn?: pulumi.Resource[];
+    /** Required where a control-plane port serves HTTPS (controlPlanePorts' `tls`): the balancers terminate it with their own certificate. */
+    management?: ManagementPki;
 }
 
 /** A stopping balancer's connections get this long to finish before it is killed. */
@@ -32,6 +36,7 @@ export function balancerCommand(kind: "nginx" | "haproxy", scope: BalancerScope)
  * In-place reload of a balancer's file: haproxy's master (-W) re-executes on SIGUSR2 and its old
  * workers finish their connections; nginx's master starts new workers on SIGHUP and old ones close
  * gracefully. The candidate is checked by the program itself first, so a bad file never goes live.
+ * Only the configuration: a renewed TLS key is a secret file, which replaces the balancer in its rollout.
  */
 export function balancerReload(kind: "nginx" | "haproxy", scope: BalancerScope): ReloadSpec {
     return kind === "nginx"
@@ -55,6 +60,26 @@ export class LoadBalancer extends pulumi.ComponentResource {
         const child = { parent: this, dependsOn: args.dependsOn ?? [] };
         const { kind, image } = spec.loadBalancer;
         if (kind !== "haproxy" && kind !== "nginx") throw new Error(`LoadBalancer ${name}: loadBalancer.kind ${kind} runs no proxy (see VirtualIps)`);
+        const { management } = args;
+        const tls = controlPlanePorts(spec).some((p) => p.tls);
+        if (tls && !management) throw new Error(`LoadBalancer ${name}: flavor ${spec.flavor}'s control plane serves HTTPS and needs the management PKI (args.management)`);
+
+        /** The control-plane balancer's certificate (server only) and the CA it verifies the nodes with. */
+        const tlsFiles = (node: Topology["nodes"][number], order: number): FileSpec[] => {
+            const names = pulumi.all(management!.entryHosts).apply((entry) => certificateNames(balancerCertificateHosts(topology, node, entry)));
+            const cert = management!.ca.issue(`${node.name}-control-plane-lb`, { commonName: MANAGEMENT_TLS_NAME }, { dns: names.dns, ips: names.ips }, management!.firstRenewalOrder + order, true);
+            const p = MANAGEMENT_TLS_PATHS;
+            return kind === "nginx"
+                ? [
+                      { path: p.nginx.cert, content: cert.certPem },
+                      { path: p.nginx.key, content: cert.keyPem, secret: true },
+                      { path: p.nginx.ca, content: management!.ca.certPem },
+                  ]
+                : [
+                      { path: p.haproxy.pem, content: pulumi.secret(pulumi.all([cert.certPem, cert.keyPem]).apply(([c, k]) => `${c.trimEnd()}\n${k}`)), secret: true },
+                      { path: p.haproxy.ca, content: management!.ca.certPem },
+                  ];
+        };
 
         // One balancer node replaced at a time (a VIP over the pair moves meanwhile), each stopped
         // gracefully: haproxy's image stops on SIGUSR1 (finish connections), nginx's on SIGQUIT.
@@ -69,7 +94,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
             stopGraceSeconds: BALANCER_STOP_SECONDS,
             readyTimeoutSeconds: READY_TIMEOUT_SECONDS,
         } satisfies RolloutSpec;
-        const balancer = (node: Topology["nodes"][number], scope: BalancerScope): ServiceSpec => ({
+        const balancer = (node: Topology["nodes"][number], scope: BalancerScope, order: number): ServiceSpec => ({
             name: balancerServiceName(node, scope),
             rollout,
             node,
@@ -83,10 +108,11 @@ export class LoadBalancer extends pulumi.ComponentResource {
                     path: balancerConfigPath(kind, scope),
                     content: kind === "nginx" ? renderNginxConf(spec, topology, scope) : renderHaproxyCfg(spec, topology, scope),
                 },
+                ...(tls && scope === "control-plane" ? tlsFiles(node, order) : []),
             ],
         });
         this.services = nodes
-            .flatMap((node) => [balancer(node, "gateway"), balancer(node, "control-plane")])
+            .flatMap((node, i) => [balancer(node, "gateway", i), balancer(node, "control-plane", i)])
             .map((svc) => target.deployService(svc, child));
         this.registerOutputs({});
     }

@@ -17,8 +17,13 @@ export interface PlatformOutputs {
     gatewayUrl: string;
     /** The gateway balancer's HTTPS (TLS pass-through to the gateways). */
     gatewayHttpsUrl: string;
-    /** Operators' entry point: the control-plane balancer (Admin API or dashboard). */
+    /**
+     * Operators' entry point: the control-plane balancer (Admin API or dashboard). `https://` where
+     * the control plane serves TLS (APISIX's Admin API): verify it with `managementCaCert`.
+     */
     controlPlaneUrl: string;
+    /** PEM of the CA that signs the management channel's certificates (controlPlaneUrl); empty where it is plain HTTP. */
+    managementCaCert: string;
     /** etcd client URLs on the platform network; empty for api7-v3. */
     etcdEndpoints: string[];
     nodes: Record<string, NodeOutput>;
@@ -30,7 +35,7 @@ export interface PlatformOutputs {
     fallbackBuckets: FallbackBucketsOutput | null;
     /**
      * When each certificate the stack deploys expires (RFC 3339, UTC), by name: `etcd/ca`,
-     * `etcd/member-N`, `etcd/client-<user>`, and API7 v3's `dpManagerIdentity` (the dashboard-issued
+     * `etcd/member-N`, `etcd/client-<user>`, `management/ca`, `management/<node>`, and API7 v3's `dpManagerIdentity` (the dashboard-issued
      * gateway certificate, which `npm run api7:identity` renews). Generated ones renew on the first
      * `pulumi up` in their renewal window: the last 30 days for member 1, a week earlier for each
      * next one (components/pki.ts).
@@ -61,6 +66,26 @@ export interface PlatformSecretOutputs {
 
 export type PlatformStackOutputs = PlatformOutputs & PlatformSecretOutputs;
 export const SECRET_OUTPUT_KEYS = ["adminKey", "dashboardAdmin", "etcdCredentials"] as const satisfies readonly (keyof PlatformSecretOutputs)[];
+/** Every plain output, as the stack program must export it (a test compares the exports with it). */
+export const PLAIN_OUTPUT_KEYS = [
+    "flavor",
+    "target",
+    "layout",
+    "gatewayUrl",
+    "gatewayHttpsUrl",
+    "controlPlaneUrl",
+    "managementCaCert",
+    "etcdEndpoints",
+    "nodes",
+    "etcdCaCert",
+    "balancerDnsNames",
+    "fallbackBuckets",
+    "certificateExpiry",
+] as const satisfies readonly (keyof PlatformOutputs)[];
+/** Compiles only while PLAIN_OUTPUT_KEYS lists every key of PlatformOutputs. */
+export type UnlistedPlainOutputs = Exclude<keyof PlatformOutputs, (typeof PLAIN_OUTPUT_KEYS)[number]>;
+const everyPlainOutputListed: [UnlistedPlainOutputs] extends [never] ? true : UnlistedPlainOutputs = true;
+void everyPlainOutputListed;
 
 /** Typed read of one output from a StackReference to a gateway-ha stack. */
 export function platformOutput<K extends keyof PlatformStackOutputs>(ref: pulumi.StackReference, key: K): pulumi.Output<PlatformStackOutputs[K]> {

@@ -74,10 +74,17 @@ export class CertificateAuthority {
     }
 
     /**
-     * A certificate usable as TLS server and client (etcd members use one for both, and for peers).
-     * `commonName` undefined issues a certificate without CN, named by `organizationalUnit` instead.
+     * A certificate usable as TLS server and client (etcd members use one for both, and for peers),
+     * or with `serverOnly` as a TLS server only. `commonName` undefined issues a certificate without
+     * CN, named by `organizationalUnit` instead. SANs may be outputs (an NLB's DNS name).
      */
-    issue(id: string, subject: { commonName?: string; organizationalUnit?: string }, sans: { dns?: string[]; ips?: string[] }, renewalOrder: number): IssuedCert {
+    issue(
+        id: string,
+        subject: { commonName?: string; organizationalUnit?: string },
+        sans: { dns?: pulumi.Input<pulumi.Input<string>[]>; ips?: pulumi.Input<pulumi.Input<string>[]> },
+        renewalOrder: number,
+        serverOnly = false,
+    ): IssuedCert {
         const key = new tls.PrivateKey(`${this.name}-${id}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, this.opts);
         const csr = new tls.CertRequest(
             `${this.name}-${id}-csr`,
@@ -97,7 +104,7 @@ export class CertificateAuthority {
                 caCertPem: this.signingCertPem,
                 validityPeriodHours: VALIDITY_HOURS,
                 earlyRenewalHours: EARLY_RENEWAL_HOURS + renewalOrder * RENEWAL_STAGGER_HOURS,
-                allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
+                allowedUses: ["digital_signature", "key_encipherment", "server_auth", ...(serverOnly ? [] : ["client_auth"])],
             },
             this.opts,
         );
@@ -105,3 +112,16 @@ export class CertificateAuthority {
         return { certPem: cert.certPem, keyPem: pulumi.secret(key.privateKeyPem) };
     }
 }
+
+/**
+ * The management channel's PKI: a CA of its own (a management certificate never opens etcd, whose CA
+ * signs its clients), and where the target's clients reach the control plane beyond the addresses
+ * the topology knows (an NLB's DNS name).
+ */
+export interface ManagementPki {
+    ca: CertificateAuthority;
+    entryHosts: pulumi.Input<string>[];
+    /** The first of this component's renewal orders: certificates made together renew a week apart. */
+    firstRenewalOrder: number;
+}
+

@@ -6,13 +6,14 @@ import { GatewayGroup } from "./gatewayGroup";
 import { LoadBalancer } from "./loadBalancer";
 import { VirtualIps, vipEntryPoints } from "./vip";
 import type { PlatformOutputs, PlatformSecretOutputs } from "./outputs";
+import { CertificateAuthority, type ManagementPki } from "./pki";
 import type { Target } from "./service";
 import { certificateNotAfter } from "./spec/certificates";
 import type { PlatformSpec } from "./spec/types";
 import { AwsTarget } from "./targets/aws";
 import { DockerTarget } from "./targets/docker";
 import { SshTarget } from "./targets/ssh";
-import { usesEtcd } from "./topology/ports";
+import { controlPlanePorts, usesEtcd } from "./topology/ports";
 import type { Topology } from "./topology/types";
 
 export interface GatewayPlatformArgs {
@@ -73,12 +74,32 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         const provider = target instanceof AwsTarget && storage?.region === spec.aws.region ? target.provider : undefined;
         const fallback = storage ? new FallbackStorage(`${name}-fallback`, { ...common, provider }, child) : undefined;
         this.fallbackStorage = fallback;
-        this.controlPlane = new ControlPlane(`${name}-control-plane`, { ...common, etcd: this.etcd, databaseDsn: args.databaseDsn, fallback }, child);
+        // VIPs, where they carry a side, are the entry points; the target's otherwise.
+        const viaVip = vipEntryPoints(spec, topology);
+        const entry = viaVip.gatewayUrl && viaVip.controlPlaneUrl ? (viaVip as ReturnType<Target["entryPoints"]>) : { ...target.entryPoints(), ...viaVip };
+        const proxied = (spec.loadBalancer.kind === "haproxy" || spec.loadBalancer.kind === "nginx") && topology.byRole["load-balancer"].length > 0;
+        // TLS ends on the balancers where they proxy, on the nodes otherwise (VIPs, an NLB's TCP listener).
+        const managementCa = controlPlanePorts(spec).some((p) => p.tls)
+            ? new CertificateAuthority(`${name}-management`, `${spec.project}-${spec.stack} management CA`, { signing: 0, trusted: [0] }, child)
+            : undefined;
+        // Renewal windows after etcd's (its members', then its two clients'), the nodes', then the balancers'.
+        const etcdCertificates = this.etcd ? topology.byRole.etcd.length + 2 : 0;
+        const management = (entryHosts: pulumi.Input<string>[], firstRenewalOrder: number): ManagementPki | undefined =>
+            managementCa ? { ca: managementCa, entryHosts, firstRenewalOrder } : undefined;
+        this.controlPlane = new ControlPlane(
+            `${name}-control-plane`,
+            { ...common, etcd: this.etcd, databaseDsn: args.databaseDsn, fallback, management: management(proxied ? [] : [entry.controlPlaneBalancerHost], etcdCertificates) },
+            child,
+        );
         // api7-v3 gateways register with the DP Manager, so they start after the control plane.
         const cpReady = spec.flavor === "api7-v3" ? this.controlPlane.services.map((s) => s.resource) : [];
-        const proxy = spec.loadBalancer.kind === "haproxy" || spec.loadBalancer.kind === "nginx";
-        this.loadBalancer =
-            proxy && topology.byRole["load-balancer"].length > 0 ? new LoadBalancer(`${name}-lb`, { ...common, dependsOn: cpReady }, child) : undefined;
+        this.loadBalancer = proxied
+            ? new LoadBalancer(
+                  `${name}-lb`,
+                  { ...common, dependsOn: cpReady, management: management([entry.controlPlaneBalancerHost], etcdCertificates + topology.byRole["control-plane"].length) },
+                  child,
+              )
+            : undefined;
         this.vips = topology.vips.length > 0 ? new VirtualIps(`${name}-vip`, { ...common, authPass: args.vipAuthPass }, child) : undefined;
         this.gateways = new GatewayGroup(
             `${name}-gateways`,
@@ -99,9 +120,6 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         // rolled (their services too: on aws they are the target's, the nodes' health gates).
         this.etcd?.revokePreviousConsumerUsers([this.controlPlane, this.gateways, ...[...this.controlPlane.services, ...this.gateways.services].map((s) => s.resource)]);
         target.complete();
-        // VIPs, where they carry a side, are the entry points; the target's otherwise.
-        const viaVip = vipEntryPoints(spec, topology);
-        const entry = viaVip.gatewayUrl && viaVip.controlPlaneUrl ? (viaVip as ReturnType<Target["entryPoints"]>) : { ...target.entryPoints(), ...viaVip };
         this.outputs = {
             flavor: pulumi.output(spec.flavor),
             target: pulumi.output(spec.target),
@@ -112,11 +130,15 @@ export class GatewayPlatform extends pulumi.ComponentResource {
             etcdEndpoints: pulumi.output(this.etcd?.clientUrls ?? []),
             nodes: pulumi.output(Object.fromEntries(topology.nodes.map((n) => [n.name, { address: n.address, roles: n.roles }]))),
             etcdCaCert: this.etcd ? this.etcd.caCertPem : pulumi.output(""),
+            managementCaCert: managementCa ? managementCa.certPem : pulumi.output(""),
             balancerDnsNames: pulumi.all([entry.gatewayBalancerHost, entry.controlPlaneBalancerHost]).apply(([gateway, controlPlane]) => ({ gateway, controlPlane })),
             certificateExpiry: pulumi
-                .output(this.etcd?.certificateExpiry ?? {})
-                .apply((etcd): Record<string, string> => {
-                    const out = Object.fromEntries(Object.entries(etcd).map(([id, at]) => [`etcd/${id}`, at]));
+                .all([this.etcd?.certificateExpiry ?? {}, managementCa?.expiry ?? {}])
+                .apply(([etcd, managed]): Record<string, string> => {
+                    const out = {
+                        ...Object.fromEntries(Object.entries(etcd).map(([id, at]) => [`etcd/${id}`, at])),
+                        ...Object.fromEntries(Object.entries(managed).map(([id, at]) => [`management/${id}`, at])),
+                    };
                     const identity = spec.dataPlane.dpManagerIdentity && certificateNotAfter(spec.dataPlane.dpManagerIdentity.certificate);
                     return identity ? { ...out, dpManagerIdentity: identity } : out;
                 }),

@@ -147,6 +147,19 @@ export function httpHealthCheck(port: number, path: string, failOnError = false)
 }
 
 /**
+ * An HTTPS check of a service on this node: its certificate verified against `caPath` under `name`,
+ * reached on loopback (`--resolve`), so the check fails as clients would on a wrong certificate.
+ */
+export function httpsHealthCheck(port: number, path: string, name: string, caPath: string): HealthCheckSpec {
+    const check = httpHealthCheck(port, path);
+    const url = check.command.length - 1;
+    return {
+        ...check,
+        command: [...check.command.slice(0, url), "--cacert", caPath, "--resolve", `${name}:${port}:127.0.0.1`, `https://${name}:${port}${path}`],
+    };
+}
+
+/**
  * A one-shot script run after services are up, e.g. etcd's auth bootstrap and the
  * post-deploy cluster health check. The script calls `tool`, a shell function the
  * target defines to run `toolArgv` inside service `runIn`; it fails the deployment

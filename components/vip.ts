@@ -14,7 +14,7 @@ import {
 import type { DeployedService, EntryPoints, FileSpec, ServiceSpec, Target } from "./service";
 import type { Role } from "./spec/schema";
 import type { PlatformSpec } from "./spec/types";
-import { controlPlanePorts } from "./topology/ports";
+import { controlPlanePorts, controlPlaneUrl } from "./topology/ports";
 import type { Topology, TopologyNode } from "./topology/types";
 
 export interface VirtualIpsArgs {
@@ -51,7 +51,7 @@ export function vipEntryPoints(spec: PlatformSpec, topology: Topology): Partial<
                   gatewayBalancerHost: gw.address,
               }
             : {}),
-        ...(cp ? { controlPlaneUrl: `http://${cp.address}:${cpPort}`, controlPlaneBalancerHost: cp.address } : {}),
+        ...(cp ? { controlPlaneUrl: controlPlaneUrl(spec, cp.address, cpPort), controlPlaneBalancerHost: cp.address } : {}),
     };
 }
 

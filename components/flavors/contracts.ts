@@ -59,6 +59,7 @@ export interface FlavorContract {
 
 const SRC = {
     schema314: "apache/apisix 3.14.1 apisix/cli/schema.lua",
+    ops314: "apache/apisix 3.14.1 apisix/cli/ops.lua (https_admin without admin_api_mtls.admin_ssl_cert/_key: \"missing ssl cert for https admin\") and apisix/cli/ngx_tpl.lua (listen … ssl)",
     tls: "apache/apisix 3.14.1 apisix/core/etcd.lua (_new: sni, ssl_verify) and lua-resty-etcd → OpenResty X509_check_host; apache/apisix #5155, #10940",
     trust32: "apache/apisix 3.2.0 apisix/cli/ngx_tpl.lua (ssl_trusted_certificate is lua_ssl_trusted_certificate and proxy_ssl_trusted_certificate)",
     trust314: "apache/apisix 3.14.1 apisix/cli/file.lua (ssl_trusted_certificate replaces 'system') and apisix/cli/ngx_tpl.lua (lua_ssl_trusted_certificate, proxy_ssl_trusted_certificate)",
@@ -170,6 +171,13 @@ function checkApisix314ControlPlane(c: Checker, env: ContractEnv): void {
     if (!Array.isArray(keys) || keys.length === 0 || keys.some((k) => !isObject(k) || typeof k.key !== "string" || k.key === ""))
         c.fail("admin-key", "deployment.admin.admin_key", "needs an admin entry with a non-empty key");
     c.items("admin-allow", "deployment.admin.allow_admin", /^[0-9.]+(\/\d{1,2})?$/, "an IPv4 address or CIDR");
+    c.citing(SRC.ops314);
+    c.equals("admin-https", "deployment.admin.https_admin", true, "the Admin API key must never cross the network in clear");
+    for (const key of ["admin_ssl_cert", "admin_ssl_cert_key"]) {
+        const value = c.get(`deployment.admin.admin_api_mtls.${key}`);
+        if (c.get("deployment.admin.https_admin") === true && (typeof value !== "string" || value === ""))
+            c.fail("admin-https-cert", `deployment.admin.admin_api_mtls.${key}`, "https_admin needs it: APISIX dies with \"missing ssl cert for https admin\"");
+    }
 }
 
 /**

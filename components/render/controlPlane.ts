@@ -8,6 +8,7 @@ import type { Topology } from "../topology/types";
 import { etcdClientUrls, etcdConsumerUser, etcdPrefix } from "./etcd";
 import { controlPlaneFallbackBlock, type S3Keys } from "./fallback";
 import { GENERATED_HEADER, SECRET_ENV, etcdClientBlock, trustedCertificate, workerShutdown } from "./gateway";
+import { MANAGEMENT_TLS_PATHS } from "./managementTls";
 
 /** Config-file paths inside the control-plane containers (from the seeds). */
 export const CONTROL_PLANE_PATHS = {
@@ -56,6 +57,9 @@ export function renderApisixControlPlaneConfig(spec: PlatformSpec, topology: Top
                 admin_key: [{ name: "admin", key: `\${{${SECRET_ENV.adminKey}}}`, role: "admin" }],
                 allow_admin: adminAllowList(spec, topology),
                 admin_listen: { ip: "0.0.0.0", port: cp.adminPort },
+                // The Admin API key never crosses the network in clear. No client CA: the key authenticates.
+                https_admin: true,
+                admin_api_mtls: { admin_ssl_cert: MANAGEMENT_TLS_PATHS.apisix.cert, admin_ssl_cert_key: MANAGEMENT_TLS_PATHS.apisix.key },
             },
             etcd: etcdClientBlock(spec, topology, "control-plane"),
         },

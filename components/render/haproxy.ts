@@ -2,6 +2,7 @@
 import type { PlatformSpec } from "../spec/types";
 import { GATEWAY_BACKENDS, HAPROXY_ADMIN_SOCKET, controlPlaneBackend } from "./rollout";
 import { controlPlanePorts, type Topology, type TopologyNode } from "../topology";
+import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS } from "./managementTls";
 
 /** Each load-balancer node runs two balancer processes: one for the gateways, one for the control plane. */
 export type BalancerScope = "gateway" | "control-plane";
@@ -91,19 +92,24 @@ function controlPlaneSections(spec: PlatformSpec, topology: Topology): string[] 
     const nodes = topology.byRole["control-plane"];
     // The control-plane services have no /status endpoint: a TCP connect check on the service port.
     const check = `check inter ${hc.intervalSeconds}s fall ${hc.fall} rise ${hc.rise}`;
+    // HTTPS services: the node's certificate verified against the management CA under the name they
+    // all carry; the check connects with TLS too (check-ssl is implied by `ssl` on the server line).
+    const upstreamTls = `ssl verify required ca-file ${MANAGEMENT_TLS_PATHS.haproxy.ca} verifyhost ${MANAGEMENT_TLS_NAME} sni str(${MANAGEMENT_TLS_NAME}) check-sni ${MANAGEMENT_TLS_NAME}`;
     return controlPlanePorts(spec).flatMap((p, i) => [
         ...(i > 0 ? [""] : []),
         `# ${p.purpose} (${p.configKey})`,
-        ...(p.passThrough ? passThroughSections(spec, p.service, p.port, nodes.map((n) => serverLine(n, p.port, check))) : httpSections(spec, p.service, p.port, nodes.map((n) => serverLine(n, p.port, check)))),
+        ...(p.passThrough
+            ? passThroughSections(spec, p.service, p.port, nodes.map((n) => serverLine(n, p.port, check)))
+            : httpSections(spec, p.service, p.port, nodes.map((n) => serverLine(n, p.port, p.tls ? `${check} ${upstreamTls}` : check)), p.tls === true)),
     ]);
 }
 
-function httpSections(spec: PlatformSpec, service: string, port: number, servers: string[]): string[] {
+function httpSections(spec: PlatformSpec, service: string, port: number, servers: string[], tls: boolean): string[] {
     const hc = spec.loadBalancer.healthCheck;
     return [
         `frontend fe_${service}`,
         "    mode http",
-        `    bind :${port}`,
+        tls ? `    bind :${port} ssl crt ${MANAGEMENT_TLS_PATHS.haproxy.pem}` : `    bind :${port}`,
         ...HTTP_FRONTEND_OPTIONS,
         `    default_backend ${controlPlaneBackend(service)}`,
         "",

@@ -4,6 +4,7 @@
 import type { PlatformSpec } from "../spec/types";
 import { controlPlanePorts, type Topology, type TopologyNode } from "../topology";
 import { generatedHeader, type BalancerScope } from "./haproxy";
+import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS } from "./managementTls";
 
 export type { BalancerScope } from "./haproxy";
 
@@ -23,13 +24,21 @@ function upstreamServer(node: TopologyNode, port: number, spec: PlatformSpec): s
  * once it was sent, unless `non_idempotent` is listed, which it deliberately is not.
  * Tries count the first attempt too. Every listed condition also counts towards max_fails.
  */
-function httpProxyLines(spec: PlatformSpec, upstream: string, indent: string, scope: BalancerScope): string[] {
+function httpProxyLines(spec: PlatformSpec, upstream: string, indent: string, scope: BalancerScope, tls = false): string[] {
     const lb = spec.loadBalancer;
     // A control-plane node answers 503 when etcd has no leader, and so does every other: passing it
     // on would mark all of them down, and writes would fail for fail_timeout after etcd recovered.
     const conditions = scope === "gateway" ? "error timeout http_502 http_503 http_504" : "error timeout http_502 http_504";
+    // HTTPS upstreams: the node's certificate verified against the management CA under the name they all carry.
+    const upstreamTls = [
+        "proxy_ssl_verify on;",
+        `proxy_ssl_trusted_certificate ${MANAGEMENT_TLS_PATHS.nginx.ca};`,
+        `proxy_ssl_name ${MANAGEMENT_TLS_NAME};`,
+        "proxy_ssl_server_name on;",
+    ];
     return [
-        `proxy_pass http://${upstream};`,
+        `proxy_pass ${tls ? "https" : "http"}://${upstream};`,
+        ...(tls ? upstreamTls : []),
         `proxy_connect_timeout ${lb.healthCheck.timeoutSeconds}s;`,
         `proxy_next_upstream ${conditions};`,
         `proxy_next_upstream_tries ${lb.retries + 1};`,
@@ -142,15 +151,16 @@ function controlPlaneConf(spec: PlatformSpec, topology: Topology): string[] {
               "}",
           ]
         : [];
+    const paths = MANAGEMENT_TLS_PATHS.nginx;
     const servers = ports.filter((p) => !p.passThrough).flatMap((p, i) => [
         ...(i > 0 ? [""] : []),
         `    # ${p.purpose} (${p.configKey})`,
         ...httpUpstream(`cp_${p.service}`, nodes, p.port, spec),
         "",
         "    server {",
-        `        listen ${p.port};`,
+        ...(p.tls ? [`        listen ${p.port} ssl;`, `        ssl_certificate ${paths.cert};`, `        ssl_certificate_key ${paths.key};`] : [`        listen ${p.port};`]),
         "        location / {",
-        ...httpProxyLines(spec, `cp_${p.service}`, "            ", "control-plane"),
+        ...httpProxyLines(spec, `cp_${p.service}`, "            ", "control-plane", p.tls === true),
         "        }",
         "    }",
     ]);

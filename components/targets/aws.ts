@@ -28,7 +28,7 @@ import {
 import type { Role } from "../spec/schema";
 import type { PlatformSpec } from "../spec/types";
 import { egressRules, firewallRules, type FirewallGroup } from "../topology/firewall";
-import { controlPlanePorts } from "../topology/ports";
+import { controlPlanePorts, controlPlaneUrl } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
 
 export interface AwsTargetArgs {
@@ -475,7 +475,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         return {
             gatewayUrl: pulumi.interpolate`http://${gw}${withPort(spec.dataPlane.httpPort, 80)}`,
             gatewayHttpsUrl: pulumi.interpolate`https://${gw}${withPort(spec.dataPlane.httpsPort, 443)}`,
-            controlPlaneUrl: pulumi.interpolate`http://${cp}:${controlPlanePorts(spec)[0].port}`,
+            controlPlaneUrl: cp.apply((host) => controlPlaneUrl(spec, host)),
             gatewayBalancerHost: gw,
             controlPlaneBalancerHost: cp,
         };

@@ -24,7 +24,7 @@ import {
 } from "../service";
 import { q } from "../render/ssh";
 import type { PlatformSpec } from "../spec/types";
-import { controlPlanePorts } from "../topology/ports";
+import { controlPlanePorts, controlPlaneUrl } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
 
 /** Holds a node's network namespace; the same image Kubernetes uses for pods. */
@@ -173,7 +173,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
             return {
                 gatewayUrl: `http://${host}:${ports.get(spec.dataPlane.httpPort)}`,
                 gatewayHttpsUrl: `https://${host}:${ports.get(spec.dataPlane.httpsPort)}`,
-                controlPlaneUrl: `http://${host}:${ports.get(cpPort)}`,
+                controlPlaneUrl: controlPlaneUrl(spec, host, ports.get(cpPort)),
                 gatewayBalancerHost: host,
                 controlPlaneBalancerHost: host,
             };
@@ -181,7 +181,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         return {
             gatewayUrl: `http://${lb.address}:${spec.dataPlane.httpPort}`,
             gatewayHttpsUrl: `https://${lb.address}:${spec.dataPlane.httpsPort}`,
-            controlPlaneUrl: `http://${lb.address}:${cpPort}`,
+            controlPlaneUrl: controlPlaneUrl(spec, lb.address, cpPort),
             gatewayBalancerHost: lb.address,
             controlPlaneBalancerHost: lb.address,
         };

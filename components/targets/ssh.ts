@@ -52,7 +52,7 @@ import { dependsOnList, deployerStep, fileContent, serviceLabels, type DeployedS
 import type { Role } from "../spec/schema";
 import { pinnedHostKey } from "../spec/knownHosts";
 import type { PlatformSpec } from "../spec/types";
-import { controlPlanePorts } from "../topology/ports";
+import { controlPlaneUrl } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
 
 /** `docker stop`'s grace for a service that sets none (Docker's own default is 10 s; etcd sets 30). */
@@ -387,7 +387,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         return {
             gatewayUrl: `http://${lb.address}:${spec.dataPlane.httpPort}`,
             gatewayHttpsUrl: `https://${lb.address}:${spec.dataPlane.httpsPort}`,
-            controlPlaneUrl: `http://${lb.address}:${controlPlanePorts(spec)[0].port}`,
+            controlPlaneUrl: controlPlaneUrl(spec, lb.address),
             gatewayBalancerHost: lb.address,
             controlPlaneBalancerHost: lb.address,
         };

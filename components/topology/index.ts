@@ -11,7 +11,7 @@ import type { PortBinding, Topology, TopologyNode } from "./types";
 import { resolveVips } from "./vips";
 
 export * from "./types";
-export { controlPlanePorts, flows, roleBindings, usesEtcd } from "./ports";
+export { controlPlanePorts, controlPlaneUrl, flows, roleBindings, usesEtcd } from "./ports";
 export { placeRoles, FIRST_HOST_OFFSET } from "./layouts";
 export { awsNetworkPlan, type AwsNetworkPlan } from "./network";
 export { usesLocalStorage, vrrpFlows } from "./ports";

@@ -3,6 +3,15 @@ import type { Role } from "../spec/schema";
 import type { PlatformSpec } from "../spec/types";
 import type { Flow, PortBinding, TopologyVip } from "./types";
 
+export interface ControlPlanePort {
+    service: string;
+    port: number;
+    purpose: string;
+    configKey: string;
+    passThrough?: boolean;
+    tls?: boolean;
+}
+
 /** Flavors whose control and data planes keep their configuration in etcd (api7-v3 uses PostgreSQL). */
 export function usesEtcd(spec: Pick<PlatformSpec, "flavor">): boolean {
     return spec.flavor !== "api7-v3";
@@ -11,12 +20,14 @@ export function usesEtcd(spec: Pick<PlatformSpec, "flavor">): boolean {
 /**
  * Ports of the control-plane services, named by service. `passThrough`: balancers relay the TCP
  * stream untouched (L4), because the service authenticates its clients by TLS certificate.
+ * `tls`: the service serves HTTPS with the stack's management certificates, and balancers in front
+ * terminate TLS with their own and verify the node's when they pass the request on.
  */
-export function controlPlanePorts(spec: PlatformSpec): { service: string; port: number; purpose: string; configKey: string; passThrough?: boolean }[] {
+export function controlPlanePorts(spec: PlatformSpec): ControlPlanePort[] {
     const cp = spec.controlPlane;
     switch (spec.flavor) {
         case "apisix":
-            return [{ service: "apisix-admin", port: cp.adminPort, purpose: "APISIX Admin API (control_plane role)", configKey: "controlPlane.adminPort" }];
+            return [{ service: "apisix-admin", port: cp.adminPort, purpose: "APISIX Admin API (control_plane role)", configKey: "controlPlane.adminPort", tls: true }];
         case "api7-v2":
             return [{ service: "dashboard", port: cp.dashboardPort, purpose: "API7 dashboard", configKey: "controlPlane.dashboardPort" }];
         case "api7-v3":
@@ -25,6 +36,11 @@ export function controlPlanePorts(spec: PlatformSpec): { service: string; port: 
                 { service: "dp-manager", port: cp.dpManagerPort, purpose: "API7 DP Manager, mTLS (gateways connect here)", configKey: "controlPlane.dpManagerPort", passThrough: true },
             ];
     }
+}
+
+/** The operators' entry point (the first control-plane port) as a URL for `host`. */
+export function controlPlaneUrl(spec: PlatformSpec, host: string, port = controlPlanePorts(spec)[0].port): string {
+    return `${controlPlanePorts(spec)[0].tls ? "https" : "http"}://${host}:${port}`;
 }
 
 export function roleBindings(spec: PlatformSpec, role: Role): PortBinding[] {

@@ -9,8 +9,10 @@ const platform = new pulumi.StackReference(config.require("platformStack"));
 
 /** Clients' entry point (the gateway balancer, HTTP). */
 export const gatewayUrl: pulumi.Output<string> = platformOutput(platform, "gatewayUrl");
-/** Operators' entry point (the control-plane balancer). */
+/** Operators' entry point (the control-plane balancer); https:// where the control plane serves TLS. */
 export const controlPlaneUrl: pulumi.Output<string> = platformOutput(platform, "controlPlaneUrl");
+/** The CA to verify controlPlaneUrl's certificate with (e.g. `curl --cacert`); empty where it is plain HTTP. */
+export const managementCaCert: pulumi.Output<string> = platformOutput(platform, "managementCaCert");
 /** etcd client URLs on the platform network (empty for api7-v3). */
 export const etcdEndpoints: pulumi.Output<string[]> = platformOutput(platform, "etcdEndpoints");
 /** Addresses of the gateway (data-plane) nodes, from the typed `nodes` output. */

@@ -3,6 +3,7 @@
 // and the upstream service the routes point at. The driver talks to it with one JSON object per
 // line on stdin/stdout. Every loop is bounded by a request count and a duration.
 import http from "node:http";
+import https from "node:https";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 
@@ -23,7 +24,7 @@ export interface WriteRecord extends RequestRecord {
 export interface LoadSpec {
     reads: { url: string; concurrency: number; maxRequests: number };
     /** `auth`: the headers that authenticate a write (an admin key, or a console's token). */
-    writes?: { url: string; auth: Record<string, string>; idPrefix: string; upstream: string; intervalMs: number; maxRequests: number };
+    writes?: { url: string; auth: Record<string, string>; idPrefix: string; upstream: string; intervalMs: number; maxRequests: number; ca?: string };
     maxDurationMs: number;
 }
 
@@ -34,19 +35,22 @@ export interface LoadResult {
 
 export type AgentCommand =
     | { op: "upstream"; host: string; port: number }
-    | { op: "request"; method: string; url: string; headers?: Record<string, string>; body?: string; timeoutMs: number }
+    | { op: "request"; method: string; url: string; headers?: Record<string, string>; body?: string; timeoutMs: number; ca?: string }
     | { op: "load-start"; spec: LoadSpec }
     | { op: "load-stop" };
 
 const now = () => performance.timeOrigin + performance.now();
 
+/** One request; an https:// URL's certificate is verified against `ca` (PEM) and the URL's host. */
 export function request(
     method: string,
     url: string,
-    opts: { headers?: Record<string, string>; body?: string; timeoutMs: number; agent?: http.Agent },
+    opts: { headers?: Record<string, string>; body?: string; timeoutMs: number; agent?: http.Agent; ca?: string },
 ): Promise<{ status: number; body: string; error?: string }> {
     return new Promise((resolve) => {
-        const req = http.request(url, { method, headers: opts.headers, agent: opts.agent, timeout: opts.timeoutMs }, (res) => {
+        const secure = url.startsWith("https:");
+        const options = { method, headers: opts.headers, agent: opts.agent, timeout: opts.timeoutMs, ...(secure && opts.ca ? { ca: opts.ca } : {}) };
+        const req = (secure ? https : http).request(url, options, (res) => {
             let body = "";
             res.setEncoding("utf8");
             res.on("data", (c) => (body += c));
@@ -90,6 +94,7 @@ class Load {
                     headers: { "content-type": "application/json", ...writes.auth },
                     body,
                     timeoutMs: REQUEST_TIMEOUT_MS,
+                    ca: writes.ca,
                 });
                 const ok = r.status === 200 || r.status === 201;
                 this.result.writes.push({ id, seq, t0, t1: now(), ok, status: r.status, ...(r.error ? { error: r.error } : {}) });

@@ -11,7 +11,7 @@ import { isDeepStrictEqual } from "node:util";
 import { createInterface } from "node:readline";
 import { etcdPrefix } from "../../components/render/etcd";
 import { formatIpv4, parseCidr } from "../../components/spec/net";
-import { controlPlanePorts } from "../../components/topology/ports";
+import { controlPlaneUrl } from "../../components/topology/ports";
 import type { AgentCommand, LoadResult, LoadSpec } from "./agent";
 import { previewPlatform } from "../preview-offline";
 import { databaseArgv, databaseHealthy, databaseRouteIds, planDatabase, seedDatabase, type LabDatabase } from "./database";
@@ -211,8 +211,16 @@ export class Lab {
     get gatewayUrl(): string {
         return `http://${this.entryHost("data-plane")}:${this.spec.dataPlane.httpPort}`;
     }
+    /** The control plane's entry point: https:// where it serves TLS (verify with managementCa). */
+    get controlPlaneUrl(): string {
+        return controlPlaneUrl(this.spec, this.entryHost("control-plane"));
+    }
     get adminUrl(): string {
-        return `http://${this.entryHost("control-plane")}:${controlPlanePorts(this.spec)[0].port}/apisix/admin/routes`;
+        return `${this.controlPlaneUrl}/apisix/admin/routes`;
+    }
+    /** The management CA (PEM) the control plane's certificates are verified with; undefined where it is plain HTTP. */
+    get managementCa(): string | undefined {
+        return (this.d.outputs.managementCaCert as string | undefined) || undefined;
     }
     /** The headers a route write authenticates with: APISIX's admin key, API7 v3's group admin key, the API7 v2 console's token. */
     get adminAuth(): Record<string, string> {
@@ -276,7 +284,7 @@ export class Lab {
         if (this.database) await this.fetchApi7AdminKey(log);
         if (this.spec.flavor === "api7-v2") await this.consoleLogin(log);
         const put = await this.putRoute("lab-echo", "/lab/echo");
-        if (put.status !== 200 && put.status !== 201) throw new Error(`writing the lab route through the control-plane balancer failed: ${put.status} ${put.body}`);
+        if (put.status !== 200 && put.status !== 201) throw new Error(`writing the lab route through the control-plane balancer failed: ${put.status} ${put.error ?? put.body}`);
         const ms = await waitFor("the lab route to be served through the gateway balancer", 20_000 * SLOWDOWN, async () => (await this.get("/lab/echo")).status === 200);
         log(`route written through the control-plane balancer, served through the gateway balancer after ${ms} ms`);
     }
@@ -294,7 +302,7 @@ export class Lab {
      * does), then the gateway group's admin key for the Admin API, through the control-plane balancer.
      */
     private async fetchApi7AdminKey(log: (s: string) => void): Promise<void> {
-        const base = `http://${this.entryHost("control-plane")}:${controlPlanePorts(this.spec)[0].port}`;
+        const base = this.controlPlaneUrl;
         const admin = this.d.outputs.dashboardAdmin as { user: string; password: string };
         const call = async (method: string, path: string, password: string, body?: unknown) => {
             const r = (await this.agentCall({
@@ -304,6 +312,7 @@ export class Lab {
                 headers: { "content-type": "application/json", authorization: `Basic ${Buffer.from(`${admin.user}:${password}`).toString("base64")}` },
                 body: body === undefined ? undefined : JSON.stringify(body),
                 timeoutMs: 10_000 * SLOWDOWN,
+                ca: this.managementCa,
             })) as unknown as { status: number; body: string };
             if (r.status !== 200) throw new Error(`dashboard ${method} ${path}: ${r.status} ${r.body}`);
             return JSON.parse(r.body) as { value?: { key?: string }; list?: { id: string; short_id: string }[] };
@@ -328,9 +337,9 @@ export class Lab {
     /** The API7 v2 console's login (the stack's dashboardAdmin), through the control-plane balancer. */
     private async consoleLogin(log: (s: string) => void): Promise<void> {
         const admin = this.d.outputs.dashboardAdmin as { user: string; password: string };
-        const url = `http://${this.entryHost("control-plane")}:${controlPlanePorts(this.spec)[0].port}/apisix/admin/user/login`;
+        const url = `${this.controlPlaneUrl}/apisix/admin/user/login`;
         await waitFor("the console to log the stack's admin in through the control-plane balancer", 30_000 * SLOWDOWN, async () => {
-            const r = (await this.agentCall({ op: "request", method: "POST", url, headers: { "content-type": "application/json" }, body: JSON.stringify({ username: admin.user, password: admin.password }), timeoutMs: 10_000 * SLOWDOWN })) as unknown as { status: number; body: string };
+            const r = (await this.agentCall({ op: "request", method: "POST", url, headers: { "content-type": "application/json" }, body: JSON.stringify({ username: admin.user, password: admin.password }), timeoutMs: 10_000 * SLOWDOWN, ca: this.managementCa })) as unknown as { status: number; body: string };
             // The console has no health check: the balancer finds it up after `rise` checks.
             if (r.status === 503) return false;
             if (r.status !== 200) throw new Error(`console login: ${r.status} ${r.body}`);
@@ -854,7 +863,7 @@ export class Lab {
         return (await this.agentCall({ op: "request", method: "GET", url: `http://${address}:${this.spec.dataPlane.httpPort}${path}`, timeoutMs: 5000 * SLOWDOWN })) as unknown as { status: number; body: string };
     }
 
-    async putRoute(id: string, uri: string): Promise<{ status: number; body: string }> {
+    async putRoute(id: string, uri: string): Promise<{ status: number; body: string; error?: string }> {
         const body = JSON.stringify({ uri, upstream: { type: "roundrobin", nodes: { [this.upstream]: 1 } } });
         return (await this.agentCall({
             op: "request",
@@ -862,6 +871,7 @@ export class Lab {
             url: `${this.adminUrl}/${id}`,
             headers: { "content-type": "application/json", ...this.adminAuth },
             body,
+            ca: this.managementCa,
             timeoutMs: 10_000,
         })) as unknown as { status: number; body: string };
     }

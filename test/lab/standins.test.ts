@@ -19,6 +19,7 @@ import { loadPlatform } from "../../components/spec";
 import { renderApisixControlPlaneConfig } from "../../components/render/controlPlane";
 import { ETCD_TLS_SERVER_NAME } from "../../components/render/etcd";
 import { APISIX_PATHS, SECRET_ENV, renderGatewayConfig } from "../../components/render/gateway";
+import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS } from "../../components/render/managementTls";
 import { systemRootsBundle } from "../../components/service";
 import { ConfigError, loadConfig, pathUnderRoot, resolveEnvRefs } from "../../scripts/lab/standins/config";
 import { EtcdClient, EtcdError, opensslHostMismatch } from "../../scripts/lab/standins/etcdClient";
@@ -88,12 +89,14 @@ interface Answer {
     ms: number;
 }
 
-function request(opts: { port: number; path: string; method?: string; headers?: Record<string, string>; body?: string; ca?: string; timeoutMs?: number }): Promise<Answer> {
+/** `ca`: HTTPS, verified against it and `servername` (default: the address, 127.0.0.1). */
+function request(opts: { port: number; path: string; method?: string; headers?: Record<string, string>; body?: string; ca?: string; servername?: string; timeoutMs?: number }): Promise<Answer> {
     const started = Date.now();
     const mod = opts.ca ? https : http;
     return new Promise((resolve, reject) => {
+        const tlsOptions = opts.ca ? { ca: readFileSync(opts.ca), ...(opts.servername ? { servername: opts.servername } : {}) } : {};
         const req = mod.request(
-            { host: "127.0.0.1", port: opts.port, path: opts.path, method: opts.method ?? "GET", headers: opts.headers, agent: false, ...(opts.ca ? { ca: readFileSync(opts.ca) } : {}) },
+            { host: "127.0.0.1", port: opts.port, path: opts.path, method: opts.method ?? "GET", headers: opts.headers, agent: false, ...tlsOptions },
             (res) => {
                 const chunks: Buffer[] = [];
                 res.on("data", (c: Buffer) => chunks.push(c));
@@ -229,7 +232,21 @@ describe("stand-in config loading", () => {
 
         write(renderApisixControlPlaneConfig(spec, topology));
         const cp = loadConfig({ root, configPath: APISIX_PATHS.config, env });
-        expect(cp).toMatchObject({ role: "control_plane", http: [], https: [], admin: { listen: { ip: "0.0.0.0", port: 9180 }, keyRequired: true, keys: ["k"] } });
+        expect(cp).toMatchObject({
+            role: "control_plane",
+            http: [],
+            https: [],
+            admin: {
+                listen: { ip: "0.0.0.0", port: 9180 },
+                keyRequired: true,
+                keys: ["k"],
+                tls: { certFile: pathUnderRoot(root, MANAGEMENT_TLS_PATHS.apisix.cert), keyFile: pathUnderRoot(root, MANAGEMENT_TLS_PATHS.apisix.key) },
+            },
+        });
+        // apisix/cli/ops.lua: https_admin without its certificate stops APISIX before nginx starts.
+        write(renderApisixControlPlaneConfig(spec, topology).replace(/^ {6}admin_ssl_cert_key: .*\n/m, ""));
+        expect(() => loadConfig({ root, configPath: APISIX_PATHS.config, env })).toThrow("missing ssl cert for https admin");
+        write(renderApisixControlPlaneConfig(spec, topology));
         expect(cp.admin.allow).toContain("127.0.0.0/24");
         expect(cp.etcd.user).toBe("control-plane");
         expect(() => loadConfig({ root, configPath: APISIX_PATHS.config, env: { [SECRET_ENV.etcdPassword]: "pw" } })).toThrow(/GATEWAY_HA_ADMIN_KEY/);
@@ -285,6 +302,8 @@ describe.skipIf(!haveTools)("APISIX stand-ins against real etcd (TLS, client-cer
     const procs: Proc[] = [];
     let work: string;
     let pki: Pki;
+    /** The management channel's own CA, and the Admin API's certificate from it. */
+    let management: Pki;
     let etcd: Proc | undefined;
     let etcdArgs: string[];
     let etcdUrl: string;
@@ -299,8 +318,9 @@ describe.skipIf(!haveTools)("APISIX stand-ins against real etcd (TLS, client-cer
 
     const ctl = (args: string[], user = `root:${pw.root}`) =>
         run(ETCDCTL, [`--endpoints=${etcdUrl}`, `--cacert=${pki.ca}`, `--cert=${rootCert.cert}`, `--key=${rootCert.key}`, "--dial-timeout=2s", "--command-timeout=5s", ...(user ? [`--user=${user}`] : []), ...args]);
+    /** The Admin API over HTTPS, its certificate verified as a balancer does: the management CA, the name all nodes carry. */
     const admin = (method: string, path: string, body?: unknown, headers: Record<string, string> = { "X-API-KEY": adminKey }, port = ports.admin) =>
-        request({ port, path, method, headers: { "content-type": "application/json", ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+        request({ port, path, method, headers: { "content-type": "application/json", ...headers }, body: body === undefined ? undefined : JSON.stringify(body), ca: management.ca, servername: MANAGEMENT_TLS_NAME });
     const gw = (path: string, method = "GET") => request({ port: ports.http, path, method });
     const route = (uri: string, extra: Record<string, unknown> = {}) => ({ uri, upstream: { type: "roundrobin", nodes: { [`127.0.0.1:${ports.upstream}`]: 1 } }, ...extra });
     const metrics = () => request({ port: ports.metrics, path: "/apisix/prometheus/metrics" }).then((r) => r.body);
@@ -317,6 +337,8 @@ describe.skipIf(!haveTools)("APISIX stand-ins against real etcd (TLS, client-cer
         put(APISIX_PATHS.trustBundle, systemRootsBundle(readFileSync(pki.ca, "utf8")));
         put(APISIX_PATHS.cert, readFileSync(client.cert));
         put(APISIX_PATHS.key, readFileSync(client.key));
+        put(MANAGEMENT_TLS_PATHS.apisix.cert, readFileSync(join(management.dir, "admin.crt")));
+        put(MANAGEMENT_TLS_PATHS.apisix.key, readFileSync(join(management.dir, "admin.key")));
         return root;
     }
 
@@ -349,6 +371,9 @@ describe.skipIf(!haveTools)("APISIX stand-ins against real etcd (TLS, client-cer
         const client = pki.issue("client", "/O=gateway-ha", "subjectAltName=DNS:etcd-client\nextendedKeyUsage=clientAuth");
         rootCert = client;
         pki.issue("gateway-https", "/CN=gateway", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth");
+        mkdirSync(join(work, "management"));
+        management = new Pki(join(work, "management"));
+        management.issue("admin", `/CN=${MANAGEMENT_TLS_NAME}`, `subjectAltName=DNS:${MANAGEMENT_TLS_NAME}\nextendedKeyUsage=serverAuth`);
 
         const [clientPort, peerPort] = [await freePort(ETCD_ADDR), await freePort(ETCD_ADDR)];
         for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await freePort();
@@ -514,7 +539,11 @@ describe.skipIf(!haveTools)("APISIX stand-ins against real etcd (TLS, client-cer
         const denied = await waitFor("denied admin listener", 15_000, () => admin("PUT", "/apisix/admin/routes/1", route("/hello"), undefined, ports.adminDenied), () => true);
         expect(denied.status).toBe(403);
         expect((await admin("PUT", "/apisix/admin/routes/1", { uri: "/hello" })).status).toBe(400);
-        expect((await request({ port: ports.admin, path: "/apisix/admin/routes/1", method: "PUT", headers: { "X-API-KEY": adminKey }, body: "{not json" })).status).toBe(400);
+        expect((await request({ port: ports.admin, path: "/apisix/admin/routes/1", method: "PUT", headers: { "X-API-KEY": adminKey }, body: "{not json", ca: management.ca, servername: MANAGEMENT_TLS_NAME })).status).toBe(400);
+        // Plain HTTP never reaches it: the key would cross the network in clear.
+        await expect(request({ port: ports.admin, path: "/apisix/admin/routes", headers: { "X-API-KEY": adminKey }, timeoutMs: 2000 })).rejects.toThrow();
+        // Nor does a client that trusts another CA (the etcd CA signs no management certificate).
+        await expect(request({ port: ports.admin, path: "/apisix/admin/routes", ca: pki.ca, servername: MANAGEMENT_TLS_NAME, timeoutMs: 2000 })).rejects.toThrow(/self-signed|unable to verify|certificate/i);
         expect(ctl(["get", "/apisix/routes/1"]).stdout).toBe("");
 
         const created = await admin("PUT", "/apisix/admin/routes/1", route("/hello", { methods: ["GET", "POST"] }));

@@ -19,6 +19,8 @@ import { balancerReload } from "../../components/loadBalancer";
 import { reloadFileVar, renderReloadScript } from "../../components/targets/docker";
 import { GATEWAY_BACKENDS, HAPROXY_ADMIN_SOCKET, renderBalancerDrainScript, renderBalancerReturnScript, renderRolloutDrainScript, renderRolloutReadyScript, rolloutPlan } from "../../components/render/rollout";
 import { issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
+import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS } from "../../components/render/managementTls";
+import { Pki } from "../lab/etcdHarness";
 
 const NGINX = "/usr/sbin/nginx";
 const HAPROXY = "/usr/sbin/haproxy";
@@ -144,7 +146,11 @@ describe("rendered structure", () => {
                 // The DP Manager checks the gateways' client certificates itself: its TLS passes through as TCP.
                 const mode = p.passThrough ? "mode tcp" : "mode http";
                 expect(p.passThrough ?? false).toBe(p.service === "dp-manager");
-                expect(s.get(`frontend fe_${p.service}`)).toEqual(expect.arrayContaining([mode, `bind :${p.port}`, `default_backend be_${p.service}`]));
+                // HTTPS services (the Admin API): TLS ends here with the balancer's certificate and starts
+                // again to the node, whose certificate is verified against the management CA and name.
+                expect(p.tls ?? false).toBe(flavor === "apisix");
+                const bind = p.tls ? `bind :${p.port} ssl crt ${MANAGEMENT_TLS_PATHS.haproxy.pem}` : `bind :${p.port}`;
+                expect(s.get(`frontend fe_${p.service}`)).toEqual(expect.arrayContaining([mode, bind, `default_backend be_${p.service}`]));
                 const b = s.get(`backend be_${p.service}`)!;
                 expect(b).toEqual(expect.arrayContaining([mode, "retries 3", "timeout check 2s"]));
                 if (p.passThrough) {
@@ -152,8 +158,9 @@ describe("rendered structure", () => {
                     expect(b.join("\n")).not.toMatch(/http-|forwardfor/);
                 } else expect(b).toContain("http-request disable-l7-retry unless idempotent_method");
                 expect(b).not.toContain("option httpchk");
+                const upstreamTls = ` ssl verify required ca-file ${MANAGEMENT_TLS_PATHS.haproxy.ca} verifyhost ${MANAGEMENT_TLS_NAME} sni str(${MANAGEMENT_TLS_NAME}) check-sni ${MANAGEMENT_TLS_NAME}`;
                 expect(b.filter((l) => l.startsWith("server "))).toEqual(
-                    topology.byRole["control-plane"].map((n) => `server ${n.name} ${n.address}:${p.port} check inter 7s fall 4 rise 3`),
+                    topology.byRole["control-plane"].map((n) => `server ${n.name} ${n.address}:${p.port} check inter 7s fall 4 rise 3${p.tls ? upstreamTls : ""}`),
                 );
             }
             expect(s.has("frontend fe_gateway_http")).toBe(false);
@@ -192,7 +199,13 @@ describe("rendered structure", () => {
                     topology.byRole["control-plane"].map((n) => `server ${n.address}:${p.port} max_fails=4 fail_timeout=28s; # ${n.name}`),
                 );
                 if (p.passThrough) expect(text).toMatch(new RegExp(`listen ${p.port};\\n\\s*proxy_pass cp_${p.service};`));
-                else expect(text).toMatch(new RegExp(`listen ${p.port};\\n\\s*location / \\{\\n\\s*proxy_pass http://cp_${p.service};`));
+                else if (p.tls) {
+                    const n = MANAGEMENT_TLS_PATHS.nginx;
+                    expect(text).toContain(`listen ${p.port} ssl;\n        ssl_certificate ${n.cert};\n        ssl_certificate_key ${n.key};\n        location / {\n            proxy_pass https://cp_${p.service};`);
+                    expect(nginxBlock(text, "location /")).toEqual(
+                        expect.arrayContaining(["proxy_ssl_verify on;", `proxy_ssl_trusted_certificate ${n.ca};`, `proxy_ssl_name ${MANAGEMENT_TLS_NAME};`, "proxy_ssl_server_name on;"]),
+                    );
+                } else expect(text).toMatch(new RegExp(`listen ${p.port};\\n\\s*location / \\{\\n\\s*proxy_pass http://cp_${p.service};`));
             }
             expect(text.match(/proxy_next_upstream_tries 4;/g)).toHaveLength(controlPlanePorts(spec).length);
             // Every node answers 503 while etcd has no leader: not a node fault, so never counted towards max_fails.
@@ -232,8 +245,21 @@ function nginxGlobals(): string[] {
 }
 
 let workDir: string;
+/** The management TLS files' container paths → real certificates on this machine, for the checkers. */
+let managementFiles: [string, string][] = [];
 beforeAll(() => {
     workDir = mkdtempSync(join(tmpdir(), "gateway-ha-balancers-"));
+    const pki = new Pki();
+    pki.issue(MANAGEMENT_TLS_NAME, { ipAddresses: ["127.0.0.1"], dnsNames: [MANAGEMENT_TLS_NAME] }, workDir, "lb.crt", "lb.key");
+    writeFileSync(join(workDir, "lb.pem"), readFileSync(join(workDir, "lb.crt"), "utf8") + readFileSync(join(workDir, "lb.key"), "utf8"));
+    const m = MANAGEMENT_TLS_PATHS;
+    managementFiles = [
+        [m.haproxy.pem, join(workDir, "lb.pem")],
+        [m.haproxy.ca, pki.ca],
+        [m.nginx.cert, join(workDir, "lb.crt")],
+        [m.nginx.key, join(workDir, "lb.key")],
+        [m.nginx.ca, pki.ca],
+    ];
 });
 afterAll(() => {
     if (workDir) rmSync(workDir, { recursive: true, force: true });
@@ -242,7 +268,7 @@ afterAll(() => {
 let fileCount = 0;
 function checkConfig(kind: Kind, text: string): { status: number | null; output: string } {
     const file = join(workDir, `${kind}-${++fileCount}.${kind === "haproxy" ? "cfg" : "conf"}`);
-    writeFileSync(file, text);
+    writeFileSync(file, managementFiles.reduce((t, [inContainer, onHost]) => t.replaceAll(inContainer, onHost), text));
     const args =
         kind === "haproxy"
             ? ["-c", "-f", file]

@@ -245,6 +245,23 @@ describe("files with the known faults fail their contract", () => {
         ]);
     });
 
+    it("8. an APISIX Admin API in plain HTTP is refused; HTTPS without its certificate is what APISIX dies on", () => {
+        const cp = (admin: Record<string, unknown>) => ({
+            apisix: { ssl: { ssl_trusted_certificate: APISIX_PATHS.trustBundle } },
+            deployment: {
+                role: "control_plane",
+                role_control_plane: { config_provider: "etcd" },
+                etcd: { host: HOSTS, prefix: "/apisix", timeout: 30, tls: { verify: true, sni: ETCD_TLS_SERVER_NAME } },
+                admin: { admin_key_required: true, admin_key: [{ name: "admin", key: "k".repeat(32), role: "admin" }], allow_admin: ["172.28.0.18/32"], ...admin },
+            },
+        });
+        const tls = { admin_ssl_cert: "/usr/local/apisix/conf/management/tls.crt", admin_ssl_cert_key: "/usr/local/apisix/conf/management/tls.key" };
+        expect(rules("apisix", "apisix-cp", cp({ https_admin: true, admin_api_mtls: tls }))).toEqual([]);
+        expect(rules("apisix", "apisix-cp", cp({}))).toEqual(["admin-https"]);
+        expect(rules("apisix", "apisix-cp", cp({ https_admin: true }))).toEqual(["admin-https-cert", "admin-https-cert"]);
+        expect(rules("apisix", "apisix-cp", cp({ https_admin: true, admin_api_mtls: { ...tls, admin_ssl_cert_key: "" } }))).toEqual(["admin-https-cert"]);
+    });
+
     it("the dashboard's etcd endpoints take host:port: a URL scheme is refused", () => {
         const doc = { conf: { etcd: { endpoints: ["https://172.28.0.11:2379"], prefix: "/api7" } }, authentication: { secret: "s".repeat(32), users: [{ username: "admin", password: "p".repeat(32) }] } };
         expect(rules("api7-v2", "dashboard", doc)).toEqual(["dashboard-etcd"]);

@@ -1,5 +1,6 @@
 // Target aws under the mock engine: what index.ts registers for EC2 nodes, their network, security
 // groups (checked rule by rule against the port matrix), the NLBs, and the path secrets take.
+import { MANAGEMENT_TLS_NAME } from "../../components/render/managementTls";
 import { dpManagerIdentityConfig } from "../config";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -394,7 +395,9 @@ describe("target aws, apisix, standard layout", () => {
         expect(gw).toMatch(/elb/);
         expect(run.outputs.gatewayUrl.value).toBe(`http://${gw}`);
         expect(run.outputs.gatewayHttpsUrl.value).toBe(`https://${gw}`);
-        expect(run.outputs.controlPlaneUrl.value).toBe(`http://${cp}:9180`);
+        expect(run.outputs.controlPlaneUrl.value).toBe(`https://${cp}:9180`);
+        // The NLB passes TCP on: TLS ends on the nodes, whose certificates name the NLB.
+        for (const node of ["cp-1", "cp-2"]) expect(find(run, "tls:index/certRequest:CertRequest", `gateway-ha-management-${node}-csr`).inputs.dnsNames).toEqual([MANAGEMENT_TLS_NAME, cp]);
         expect(run.outputs.balancerDnsNames.value).toEqual({ gateway: gw, controlPlane: cp });
         expect(run.outputs.target.value).toBe("aws");
     });

@@ -14,7 +14,7 @@ const SAMPLE: PlatformStackOutputs = {
     layout: "standard",
     gatewayUrl: "http://127.0.0.1:9080",
     gatewayHttpsUrl: "https://127.0.0.1:9443",
-    controlPlaneUrl: "http://127.0.0.1:19000",
+    controlPlaneUrl: "https://127.0.0.1:19000",
     etcdEndpoints: ["https://172.28.0.11:2379", "https://172.28.0.12:2379", "https://172.28.0.13:2379"],
     nodes: {
         "etcd-1": { address: "172.28.0.11", roles: ["etcd"] },
@@ -27,6 +27,7 @@ const SAMPLE: PlatformStackOutputs = {
         "lb-1": { address: "172.28.0.18", roles: ["load-balancer"] },
     },
     etcdCaCert: "-----BEGIN CERTIFICATE-----\nc2FtcGxl\n-----END CERTIFICATE-----\n",
+    managementCaCert: "-----BEGIN CERTIFICATE-----\nbWFuYWdlbWVudA==\n-----END CERTIFICATE-----\n",
     balancerDnsNames: { gateway: "127.0.0.1", controlPlane: "127.0.0.1" },
     fallbackBuckets: null,
     certificateExpiry: { "etcd/ca": "2031-12-04T06:35:48Z", "etcd/member-1": "2028-12-04T06:35:48Z" },
@@ -88,6 +89,7 @@ describe("examples/consumer", () => {
     it("re-exports the plain outputs with their values, not as secrets", async () => {
         expect(await settle(consumer.gatewayUrl)).toEqual({ value: SAMPLE.gatewayUrl, secret: false });
         expect(await settle(consumer.controlPlaneUrl)).toEqual({ value: SAMPLE.controlPlaneUrl, secret: false });
+        expect(await settle(consumer.managementCaCert)).toEqual({ value: SAMPLE.managementCaCert, secret: false });
         expect(await settle(consumer.etcdEndpoints)).toEqual({ value: SAMPLE.etcdEndpoints, secret: false });
         expect(await settle(consumer.gatewayAddresses)).toEqual({ value: ["172.28.0.16", "172.28.0.17"], secret: false });
     });

@@ -5,6 +5,7 @@
 // The mock-engine runs go through the real `labDeployment` (so its image-name and secret
 // unwrapping are what is tested). vi.resetModules() before each run makes index.ts and its
 // components load afresh, as helpers.ts's importer does; the runs are memoised and sequential.
+import { MANAGEMENT_TLS_PATHS } from "../../components/render/managementTls";
 import { spawn, spawnSync } from "node:child_process";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as fs from "node:fs";
@@ -266,7 +267,8 @@ describe("deployment: what the lab reads from the dev stack", () => {
         for (const s of byRole(d, "etcd")) expect(s.volumes, s.container).toEqual(["/var/lib/etcd"]);
         const all = d.services.flatMap((s) => s.files.map((f) => ({ ...f, container: s.container })));
         expect(all.filter((f) => f.secret).length).toBeGreaterThanOrEqual(7); // 3 member + 4 client keys
-        for (const f of all) expect(f.secret, `${f.container} ${f.path}`).toBe(f.path.endsWith(".key"));
+        // haproxy's certificate file holds its key too.
+        for (const f of all) expect(f.secret, `${f.container} ${f.path}`).toBe(f.path.endsWith(".key") || f.path === MANAGEMENT_TLS_PATHS.haproxy.pem);
     });
 
     it("takes health checks in exec form without Docker's CMD marker", () => {

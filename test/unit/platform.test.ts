@@ -11,6 +11,7 @@ import { certificateNotAfter } from "../../components/spec/certificates";
 import { DEFAULT_IMAGES } from "../../components/spec/schema";
 import { PAUSE_IMAGE, reloadFileVar } from "../../components/targets/docker";
 import { balancerConfigPath } from "../../components/loadBalancer";
+import { MANAGEMENT_TLS_PATHS } from "../../components/render/managementTls";
 import { isSecretWrapper, MOCK_CERT_START, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { stackConfig } from "../../scripts/preview-offline";
 import { dpManagerIdentityConfig, testDpIdentity } from "../config";
@@ -286,15 +287,27 @@ describe("default dev stack (apisix, standard layout, haproxy)", () => {
         expect(expiry.value).toEqual({
             "etcd/ca": "2035-12-30T00:00:00Z",
             ...Object.fromEntries(["member-1", "member-2", "member-3", "client-control-plane", "client-gateway"].map((id) => [`etcd/${id}`, "2028-01-01T00:00:00Z"])),
+            "management/ca": "2035-12-30T00:00:00Z",
+            ...Object.fromEntries(["cp-1", "cp-2", "lb-1-control-plane-lb"].map((id) => [`management/${id}`, "2028-01-01T00:00:00Z"])),
         });
         expect(MOCK_CERT_START).toBe("2026-01-01T00:00:00Z");
     });
 
     it("certificates created together renew a week apart, members first: no update renews two (and restarts their services) at once", () => {
         const certs = ofType(run, "tls:index/locallySignedCert:LocallySignedCert");
-        const renewal = Object.fromEntries(certs.map((c) => [c.name.replace(/^.*-pki-/, "").replace(/-cert$/, ""), c.inputs.earlyRenewalHours]));
+        const renewal = Object.fromEntries(certs.map((c) => [c.name.replace(/^.*-(pki|management)-/, "").replace(/-cert$/, ""), c.inputs.earlyRenewalHours]));
         const day = 24;
-        expect(renewal).toEqual({ "member-1": 30 * day, "member-2": 37 * day, "member-3": 44 * day, "client-control-plane": 51 * day, "client-gateway": 58 * day });
+        expect(renewal).toEqual({
+            "member-1": 30 * day,
+            "member-2": 37 * day,
+            "member-3": 44 * day,
+            "client-control-plane": 51 * day,
+            "client-gateway": 58 * day,
+            // The management channel's: the control-plane nodes', then the balancer's.
+            "cp-1": 65 * day,
+            "cp-2": 72 * day,
+            "lb-1-control-plane-lb": 79 * day,
+        });
         // The same validity for all: only the renewal window (updated in place by the provider) differs.
         expect(new Set(certs.map((c) => c.inputs.validityPeriodHours))).toEqual(new Set([2 * 365 * day]));
     });
@@ -312,7 +325,7 @@ describe("default dev stack (apisix, standard layout, haproxy)", () => {
         }
         expect(run.outputs.gatewayUrl.value).toBe("http://127.0.0.1:9080");
         expect(run.outputs.gatewayHttpsUrl.value).toBe("https://127.0.0.1:9443");
-        expect(run.outputs.controlPlaneUrl.value).toBe("http://127.0.0.1:19000");
+        expect(run.outputs.controlPlaneUrl.value).toBe("https://127.0.0.1:19000");
     });
 
     it("exports the node map and the etcd CA", () => {
@@ -540,7 +553,9 @@ describe("nginx balancers", () => {
             const file = `/etc/nginx/${scope}-lb.conf`;
             expect(imageRef(run, lb)).toBe(DEFAULT_IMAGES.nginx);
             expect(lb.inputs.command).toEqual(["nginx", "-c", file, "-g", "daemon off;"]);
-            expect(uploads(lb).map((u) => u.file)).toEqual([file]);
+            // The control-plane balancer terminates the Admin API's TLS: its certificate, key and the CA it verifies the nodes with.
+            const tlsFiles = scope === "control-plane" ? [MANAGEMENT_TLS_PATHS.nginx.cert, MANAGEMENT_TLS_PATHS.nginx.key, MANAGEMENT_TLS_PATHS.nginx.ca] : [];
+            expect(uploads(lb).map((u) => u.file)).toEqual([file, ...tlsFiles]);
             expect(upload(lb, file)).toMatch(/upstream\s+\S+\s*\{/);
         }
         const gwConf = upload(find(run, T.container, "lb-1-gateway-lb"), "/etc/nginx/gateway-lb.conf");

@@ -114,7 +114,12 @@ describe("--json (stack dev)", () => {
     it("lists each node's rendered files, balancers included", () => {
         const doc = parseDoc(json);
         const lb = doc.files.filter((f) => f.node === "lb-1");
-        expect(lb.map((f) => f.path)).toEqual(["/usr/local/etc/haproxy/control-plane-lb.cfg", "/usr/local/etc/haproxy/gateway-lb.cfg"]);
+        expect(lb.map((f) => f.path).sort()).toEqual([
+            "/usr/local/etc/haproxy/control-plane-lb.cfg",
+            "/usr/local/etc/haproxy/control-plane-lb.pem",
+            "/usr/local/etc/haproxy/gateway-lb.cfg",
+            "/usr/local/etc/haproxy/management-ca.crt",
+        ]);
         const addr = (n: string) => (doc.outputs.nodes as Record<string, { address: string }>)[n].address;
         const gwLb = lb.find((f) => f.path.endsWith("gateway-lb.cfg"))!.content;
         for (const dp of ["dp-1", "dp-2"]) expect(gwLb).toContain(`server ${dp} ${addr(dp)}:80`);
@@ -129,9 +134,11 @@ describe("--json (stack dev)", () => {
         const doc = parseDoc(json);
         const keys = doc.files.filter((f) => f.path.endsWith(".key"));
         expect(keys.map((f) => `${f.node}:${path.basename(f.path)}`).sort()).toEqual(
-            ["cp-1:client.key", "cp-2:client.key", "dp-1:client.key", "dp-2:client.key", "etcd-1:member.key", "etcd-2:member.key", "etcd-3:member.key"],
+            ["cp-1:client.key", "cp-1:tls.key", "cp-2:client.key", "cp-2:tls.key", "dp-1:client.key", "dp-2:client.key", "etcd-1:member.key", "etcd-2:member.key", "etcd-3:member.key"],
         );
         for (const f of keys) expect(f.content).toBe("[secret]");
+        // haproxy's certificate file holds its key too.
+        expect(doc.files.find((f) => f.node === "lb-1" && f.path.endsWith("control-plane-lb.pem"))?.content).toBe("[secret]");
         expect(doc.outputs.adminKey).toBe("[secret]");
         expect(doc.outputs.etcdCredentials).toBe("[secret]");
         expect(json.stdout).not.toContain("PRIVATE KEY");

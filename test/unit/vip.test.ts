@@ -1,6 +1,7 @@
 // keepalived VIPs through index.ts under Pulumi's mock engine: what kinds keepalived and lvs (and a
 // VIP over a haproxy pair) deploy, with the VRRP secret generated or configured and kept a secret.
 import { beforeAll, describe, expect, it } from "vitest";
+import { MANAGEMENT_TLS_NAME } from "../../components/render/managementTls";
 import { DEFAULT_IMAGES } from "../../components/spec/schema";
 import { isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { T, cfg, find, imageRef, label, nodeContainers, ofType, runPlatform, scanRun, services, upload, uploads, type PlatformRun } from "./helpers";
@@ -78,8 +79,15 @@ describe("kind keepalived (active-standby VIPs on the gateways and the control p
     it("the VIPs are the entry points; the Admin API allows the callers' own address, never the VIP (no proxy rewrites it)", () => {
         expect(run.outputs.gatewayUrl.value).toBe("http://172.28.0.100:80");
         expect(run.outputs.gatewayHttpsUrl.value).toBe("https://172.28.0.100:443");
-        expect(run.outputs.controlPlaneUrl.value).toBe("http://172.28.0.101:9180");
+        expect(run.outputs.controlPlaneUrl.value).toBe("https://172.28.0.101:9180");
         expect(run.outputs.balancerDnsNames.value).toEqual({ gateway: "172.28.0.100", controlPlane: "172.28.0.101" });
+        // TLS ends on the node that holds the VIP: each node's certificate names the VIP as well as its own address.
+        const nodes = run.outputs.nodes.value as Record<string, { address: string }>;
+        for (const node of ["cp-1", "cp-2"]) {
+            const csr = find(run, "tls:index/certRequest:CertRequest", `gateway-ha-management-${node}-csr`);
+            expect(csr.inputs.ipAddresses).toEqual([nodes[node].address, "172.28.0.101"]);
+            expect(csr.inputs.dnsNames).toEqual([MANAGEMENT_TLS_NAME]);
+        }
         const allow = upload(find(run, T.container, "cp-1-apisix-cp"), "/usr/local/apisix/conf/config.yaml");
         expect(allow).not.toContain("172.28.0.101");
         // Requests through the VIP keep the caller's address: the Docker host's bridge address is allowed.
@@ -146,6 +154,10 @@ describe("a VIP over a haproxy pair", () => {
         const check = upload(find(run, T.container, "lb-2-keepalived"), "/etc/keepalived/check-edge.sh");
         for (const port of [80, 443, 9180]) expect(check).toContain(`nc -z -w 1 127.0.0.1 ${port} || exit 1`);
         expect(run.outputs.gatewayUrl.value).toBe("http://172.28.0.120:80");
-        expect(run.outputs.controlPlaneUrl.value).toBe("http://172.28.0.120:9180");
+        expect(run.outputs.controlPlaneUrl.value).toBe("https://172.28.0.120:9180");
+        // Behind the VIP, TLS ends on the balancers: theirs name it, the control-plane nodes' do not.
+        const lb2 = (run.outputs.nodes.value as Record<string, { address: string }>)["lb-2"].address;
+        expect(find(run, "tls:index/certRequest:CertRequest", "gateway-ha-management-lb-2-control-plane-lb-csr").inputs.ipAddresses).toEqual([lb2, "172.28.0.120"]);
+        expect(find(run, "tls:index/certRequest:CertRequest", "gateway-ha-management-cp-1-csr").inputs.ipAddresses).not.toContain("172.28.0.120");
     });
 });

@@ -499,7 +499,9 @@ async function main(): Promise<void> {
         void dp.syncForever();
     } else {
         const cp = new ControlPlane(config, etcd);
-        servers.push(await serve("admin", config.admin.listen, (req, res) => cp.handle(req, res)));
+        // nginx reads the certificate at start: a missing or unreadable file stops it from starting.
+        const tls = config.admin.tls && { cert: readFileSync(config.admin.tls.certFile), key: readFileSync(config.admin.tls.keyFile) };
+        servers.push(await serve(tls ? "admin (https)" : "admin", config.admin.listen, (req, res) => cp.handle(req, res), tls));
     }
 }
 

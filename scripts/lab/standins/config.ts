@@ -47,6 +47,8 @@ export interface AdminSettings {
     allow: string[];
     keyRequired: boolean;
     keys: string[];
+    /** `https_admin`: the certificate and key files (admin_api_mtls), on this machine. */
+    tls?: { certFile: string; keyFile: string };
 }
 
 export interface StandinConfig {
@@ -206,11 +208,16 @@ export function loadConfig(opts: { root: string; configPath: string; env: NodeJS
     if (role === "control_plane" && keyRequired && (keys.length === 0 || keys.some((k) => k === ""))) {
         throw new ConfigError("deployment.admin.admin_key: admin_key_required is on but a key is missing or empty");
     }
+    // apisix/cli/ops.lua: https_admin needs both files named, or the CLI dies before nginx starts.
+    const certFile = under(a.admin_api_mtls?.admin_ssl_cert);
+    const keyFile = under(a.admin_api_mtls?.admin_ssl_cert_key);
+    if (role === "control_plane" && a.https_admin && !(certFile && keyFile)) throw new ConfigError("missing ssl cert for https admin");
     const admin: AdminSettings = {
         listen: listen(a.admin_listen?.ip, a.admin_listen?.port ?? 9180, "deployment.admin.admin_listen.port"),
         allow: a.allow_admin === undefined ? ["127.0.0.0/24"] : strings(a.allow_admin, "deployment.admin.allow_admin"),
         keyRequired,
         keys,
+        ...(a.https_admin && certFile && keyFile ? { tls: { certFile, keyFile } } : {}),
     };
 
     const exportAddr = doc.plugin_attr?.prometheus?.export_addr;
