@@ -82,13 +82,14 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         const managementCa = controlPlanePorts(spec).some((p) => p.tls)
             ? new CertificateAuthority(`${name}-management`, `${spec.project}-${spec.stack} management CA`, { signing: 0, trusted: [0] }, child)
             : undefined;
-        // Renewal windows after etcd's (its members', then its two clients'), the nodes', then the balancers'.
-        const etcdCertificates = this.etcd ? topology.byRole.etcd.length + 2 : 0;
+        // Renewal windows of their own, after etcd's, fixed: a count derived from etcd's members would
+        // move them when etcd scales, and a moved window reissues the certificate (a balancer restart).
+        const renewal = { controlPlane: 10, balancers: 20 };
         const management = (entryHosts: pulumi.Input<string>[], firstRenewalOrder: number): ManagementPki | undefined =>
             managementCa ? { ca: managementCa, entryHosts, firstRenewalOrder } : undefined;
         this.controlPlane = new ControlPlane(
             `${name}-control-plane`,
-            { ...common, etcd: this.etcd, databaseDsn: args.databaseDsn, fallback, management: management(proxied ? [] : [entry.controlPlaneBalancerHost], etcdCertificates) },
+            { ...common, etcd: this.etcd, databaseDsn: args.databaseDsn, fallback, management: management(proxied ? [] : [entry.controlPlaneBalancerHost], renewal.controlPlane) },
             child,
         );
         // api7-v3 gateways register with the DP Manager, so they start after the control plane.
@@ -96,7 +97,7 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         this.loadBalancer = proxied
             ? new LoadBalancer(
                   `${name}-lb`,
-                  { ...common, dependsOn: cpReady, management: management([entry.controlPlaneBalancerHost], etcdCertificates + topology.byRole["control-plane"].length) },
+                  { ...common, dependsOn: cpReady, management: management([entry.controlPlaneBalancerHost], renewal.balancers) },
                   child,
               )
             : undefined;
