@@ -92,8 +92,13 @@ export interface ServiceSpec {
     stopGraceSeconds?: number;
     /** Linux capabilities added to the defaults, e.g. NET_ADMIN for keepalived. */
     capabilities?: string[];
-    /** Full privileges: only for the LVS real-server setup, which writes /proc/sys/net sysctls. */
-    privileged?: boolean;
+    /**
+     * Kernel parameters of the node's network namespace the service needs (an LVS real server's ARP
+     * behaviour). A target sets them where the service has a namespace of its own (docker's node
+     * containers), else its host step writes them to the host (ssh, remote Docker hosts): no
+     * service runs privileged to write /proc/sys.
+     */
+    sysctls?: Record<string, string>;
     /**
      * The running program re-reads these files on a signal to its PID 1 (a balancer): a target
      * that can (docker) delivers a change to them in place, checks it and signals, instead of

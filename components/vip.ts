@@ -8,6 +8,7 @@ import {
     lvsRealServerVips,
     renderCheckScript,
     renderKeepalivedConf,
+    realServerSysctls,
     renderRealServerScript,
     vipsOf,
 } from "./render/keepalived";
@@ -109,8 +110,6 @@ export class VirtualIps extends pulumi.ComponentResource {
             .filter((n) => lvsRealServerVips(topology, n).length > 0)
             .map((node): ServiceSpec => {
                 const vips = lvsRealServerVips(topology, node);
-                // arp_ignore / arp_announce / rp_filter live in /proc/sys, read-only in an unprivileged container.
-                const sysctls = vips.some((v) => v.lvs!.lbKind !== "NAT");
                 return {
                     name: `${node.name}-lvs-realserver`,
                     node,
@@ -119,7 +118,9 @@ export class VirtualIps extends pulumi.ComponentResource {
                     image: k.image,
                     command: ["/bin/sh", KEEPALIVED_PATHS.realServerScript],
                     files: [{ path: KEEPALIVED_PATHS.realServerScript, content: renderRealServerScript(spec, topology, node) }],
-                    ...(sysctls ? { privileged: true } : { capabilities: ["NET_ADMIN"] }),
+                    // NET_ADMIN for the VIP's address and route; the kernel parameters come from the target.
+                    capabilities: ["NET_ADMIN"],
+                    sysctls: realServerSysctls(topology, node),
                 };
             });
         this.services = [...keepalived, ...realServers].map((svc) => target.deployService(svc, child));

@@ -117,9 +117,8 @@ export interface ComposeService {
     hasEnv: boolean;
     volumes: { name: string; containerPath: string }[];
     healthCheck?: HealthCheckSpec;
-    /** Added Linux capabilities (keepalived needs NET_ADMIN) and privileged mode (LVS real servers' sysctls). */
+    /** Added Linux capabilities (keepalived and LVS real servers need NET_ADMIN). */
     capabilities?: string[];
-    privileged?: boolean;
     labels: Record<string, string>;
 }
 
@@ -158,7 +157,6 @@ export function composeFile(services: ComposeService[], limits: { cpus: number; 
                     restart: "unless-stopped",
                     labels: s.labels,
                     ...(s.capabilities?.length ? { cap_add: s.capabilities } : {}),
-                    ...(s.privileged ? { privileged: true } : {}),
                     ...(s.hasEnv ? { env_file: [layout.envFile(s.name)] } : {}),
                     volumes: [
                         ...s.files.map((f) => ({

@@ -24,9 +24,10 @@ export const CONTROL_PLANE_PATHS = {
  * name never matches). `dataPlane.adminAllow` is always kept; then
  * - haproxy/nginx balancers proxy every request: their addresses (a hostname cannot be listed:
  *   APISIX takes only IPs and CIDRs);
- * - kinds keepalived and lvs have no proxy, so requests keep the operator's address: on ssh hosts
- *   the operators' networks (`ssh.firewall.operatorCidrs`, the firewall's own source list); on
- *   local Docker nodes the Docker host, whose bridge address (docker.subnet's first host) is it;
+ * - kinds keepalived and lvs have no proxy, so requests keep the operator's address: on hosts with
+ *   a firewall (ssh, remote Docker hosts) the operators' networks (`ssh.firewall.operatorCidrs`,
+ *   `docker.firewall.operatorCidrs`, the firewall's own source list); on local Docker nodes the
+ *   Docker host, whose bridge address (docker.subnet's first host) is it;
  * - AWS control-plane NLBs do not preserve the client's address (target groups with
  *   preserveClientIp false), so requests come from the NLB's addresses in the VPC: its CIDR.
  */
@@ -36,9 +37,9 @@ export function adminAllowList(spec: PlatformSpec, topology: Topology): string[]
     const sources = (): string[] => {
         if (spec.target === "aws") return [spec.aws.existingVpc?.cidr ?? spec.aws.vpcCidr];
         if (!viaVip) return balancers;
-        if (spec.target === "ssh") return spec.ssh.firewall.operatorCidrs;
+        if (spec.hostFirewall) return spec.hostFirewall.operatorCidrs;
         const subnet = parseCidr(spec.docker.subnet);
-        return spec.target === "docker" && !topology.nodes.some((n) => n.ssh) && subnet ? [`${formatIpv4(subnet.network + 1)}/32`] : [];
+        return spec.target === "docker" && subnet ? [`${formatIpv4(subnet.network + 1)}/32`] : [];
     };
     return [...new Set([...spec.dataPlane.adminAllow, ...sources()])];
 }

@@ -3,7 +3,8 @@
 // (rich rules in every active zone) or iptables and ip6tables (a chain of its own). One script holds both and
 // picks whichever the host runs. It opens exactly the matrix's ports to exactly its sources and
 // never touches SSH.
-import type { FirewallGroup, FirewallRule } from "../topology/firewall";
+import { firewallRules, type FirewallGroup, type FirewallRule } from "../topology/firewall";
+import type { HostFirewallSources } from "../spec/types";
 import type { Topology, TopologyNode } from "../topology/types";
 import { IP_PROTOCOL_NUMBERS } from "../topology/types";
 
@@ -37,6 +38,11 @@ function ipProtocol(protocol: string): string {
     const n = IP_PROTOCOLS[protocol];
     if (n === undefined) throw new Error(`host firewall: no IP protocol number known for "${protocol}"`);
     return String(n);
+}
+
+/** The matrix's rules for hosts, their outside sources from the stack's (never SSH: the firewall leaves it alone). */
+export function hostFirewallRules(topology: Topology, sources: HostFirewallSources): FirewallRule[] {
+    return firewallRules(topology.flows, { clients: sources.clientCidrs, operators: sources.operatorCidrs, monitoring: sources.monitoringCidrs, ssh: [] });
 }
 
 /** The firewall groups a node belongs to: its roles, and both balancers on a balancer node. */

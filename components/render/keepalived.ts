@@ -192,10 +192,43 @@ export function renderKeepalivedConf(spec: PlatformSpec, topology: Topology, nod
 }
 
 /**
+ * The kernel parameters an LVS real server needs in its network namespace. DR and TUN: answer ARP
+ * only for addresses on the asking interface and announce only the best local source, so the
+ * directors alone answer ARP for the VIPs. TUN: no reverse-path filtering, as IP-in-IP arrives on
+ * tunl0 and replies leave by the default route (the effective value is the larger of `all` and the
+ * interface's; `default` is what tunl0 starts with). They are namespaced: the docker target sets
+ * them on the real-server container, in the node's own namespace; where services share the host's
+ * namespace (ssh, remote Docker hosts) the host step writes them to /etc/sysctl.d. No container
+ * needs to write /proc/sys, so none runs privileged.
+ */
+export function realServerSysctls(topology: Topology, node: TopologyNode): Record<string, string> {
+    const kinds = new Set(lvsRealServerVips(topology, node).map((v) => v.lvs!.lbKind));
+    return {
+        ...(kinds.has("DR") || kinds.has("TUN")
+            ? {
+                  "net.ipv4.conf.all.arp_ignore": "1",
+                  "net.ipv4.conf.all.arp_announce": "2",
+                  "net.ipv4.conf.lo.arp_ignore": "1",
+                  "net.ipv4.conf.lo.arp_announce": "2",
+              }
+            : {}),
+        ...(kinds.has("TUN") ? { "net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0" } : {}),
+    };
+}
+
+/** The host step's /etc/sysctl.d file for a real server on the host's namespace. */
+export const REAL_SERVER_SYSCTL_FILE = "/etc/sysctl.d/90-gateway-ha-lvs.conf";
+
+export function renderRealServerSysctlConf(topology: Topology, node: TopologyNode): string {
+    return [`# gateway-ha: LVS real server ${node.name} (see renderRealServerScript)`, ...Object.entries(realServerSysctls(topology, node)).map(([k, v]) => `${k} = ${v}`)].join("\n") + "\n";
+}
+
+/**
  * What an LVS real server needs for its VIPs, as a script that applies it, stays up, and undoes it
- * on stop. DR: the VIP on `lo` (so the server accepts packets for it) without answering ARP for it
- * (arp_ignore=1, arp_announce=2). TUN: the VIP on tunl0 (IP-in-IP) with reverse-path filtering
- * off. NAT: the default route via the VIP, so replies pass the director that rewrites them.
+ * on stop. It checks the kernel parameters (realServerSysctls) and fails naming one that is not
+ * set, instead of writing /proc/sys: a service without privileges cannot. DR: the VIP on `lo` (so
+ * the server accepts packets for it). TUN: the VIP on tunl0 (IP-in-IP). NAT: the default route via
+ * the VIP, so replies pass the director that rewrites them. Needs NET_ADMIN only.
  */
 export function renderRealServerScript(spec: PlatformSpec, topology: Topology, node: TopologyNode): string {
     const vips = lvsRealServerVips(topology, node);
@@ -203,22 +236,24 @@ export function renderRealServerScript(spec: PlatformSpec, topology: Topology, n
     const kinds = new Set(vips.map((v) => v.lvs!.lbKind));
     const up: string[] = [];
     const down: string[] = [];
-    if (kinds.has("DR") || kinds.has("TUN"))
+    const sysctls = Object.entries(realServerSysctls(topology, node));
+    if (sysctls.length)
         up.push(
-            "# Answer ARP only for addresses on the asking interface, and announce only the best local source:",
-            "# the directors alone answer ARP for the VIPs.",
-            "sysctl -w net.ipv4.conf.all.arp_ignore=1",
-            "sysctl -w net.ipv4.conf.all.arp_announce=2",
-            "sysctl -w net.ipv4.conf.lo.arp_ignore=1",
-            "sysctl -w net.ipv4.conf.lo.arp_announce=2",
+            "# Kernel parameters come from the container (docker) or the host step (ssh, remote Docker hosts).",
+            "need() {",
+            '    [ "$(cat "/proc/sys/$(echo "$1" | tr . /)")" = "$2" ] && return 0',
+            '    echo "lvs real server: kernel parameter $1 is not $2 (set it on the container, or in the host\'s /etc/sysctl.d)" >&2',
+            "    exit 1",
+            "}",
+            ...sysctls.map(([k, v]) => `need ${k} ${v}`),
         );
     if (kinds.has("TUN"))
         up.push(
-            "# IP-in-IP from the directors arrives on tunl0 (module ipip); replies leave by the default route.",
+            "# IP-in-IP from the directors arrives on tunl0 (module ipip).",
             "ip link show tunl0 >/dev/null 2>&1 || ip tunnel add tunl0 mode ipip",
             "ip link set tunl0 up",
-            "sysctl -w net.ipv4.conf.tunl0.rp_filter=0",
-            "sysctl -w net.ipv4.conf.all.rp_filter=0",
+            // The effective filter is the larger of all's and tunl0's; tunl0 starts with default's.
+            "need net.ipv4.conf.tunl0.rp_filter 0",
         );
     for (const v of vips) {
         const kind = v.lvs!.lbKind;
@@ -237,13 +272,15 @@ export function renderRealServerScript(spec: PlatformSpec, topology: Topology, n
         ...header(spec, `LVS real-server setup (${[...kinds].join(", ")})`, node.name),
         "set -eu",
         ...up,
+        "sleeper=",
         "cleanup() {",
-        ...(down.length ? down.map((l) => `    ${l}`) : ["    :"]),
+        ...down.map((l) => `    ${l}`),
+        '    [ -z "$sleeper" ] || kill "$sleeper" 2>/dev/null || true',
         "    exit 0",
         "}",
         "trap cleanup TERM INT",
         'echo "lvs real server ready"',
         "# Stay up, so stopping the service undoes the setup.",
-        "while :; do sleep 3600 & wait $!; done",
+        "while :; do sleep 3600 & sleeper=$!; wait $sleeper; done",
     ].join("\n") + "\n";
 }

@@ -99,19 +99,6 @@ export interface HostBootstrap {
  * curl, the directories, the firewall (now and at every boot), and a warning when SELinux enforces.
  */
 export function renderHostBootstrap(h: HostBootstrap): string {
-    const unit = [
-        "[Unit]",
-        "Description=gateway-ha host firewall (port matrix)",
-        "After=network-pre.target firewalld.service",
-        "Before=docker.service",
-        "",
-        "[Service]",
-        "Type=oneshot",
-        `ExecStart=/bin/sh ${HOST_PATHS.firewall}`,
-        "",
-        "[Install]",
-        "WantedBy=multi-user.target",
-    ].join("\n");
     return remoteScript(
         [
             "set -eu",
@@ -125,19 +112,52 @@ export function renderHostBootstrap(h: HostBootstrap): string {
             `install -d -m 0700 ${HOST_PATHS.secrets} ${HOST_PATHS.env}`,
             // Staged secrets are readable by the login user alone, who can sudo anyway.
             `mkdir -p ${HOST_PATHS.staging} && chown ${q(h.user)} ${HOST_PATHS.staging} && chmod 0700 ${HOST_PATHS.staging}`,
-            `cat > ${HOST_PATHS.firewall} <<'GATEWAY_HA_FIREWALL'`,
-            h.firewallScript.replace(/\n$/, ""),
-            "GATEWAY_HA_FIREWALL",
-            `chmod 0700 ${HOST_PATHS.firewall}`,
-            `cat > ${HOST_PATHS.firewallUnit} <<'GATEWAY_HA_UNIT'`,
-            unit,
-            "GATEWAY_HA_UNIT",
-            "systemctl daemon-reload",
-            "systemctl enable -q gateway-ha-firewall.service",
-            `sh ${HOST_PATHS.firewall}`,
+            ...firewallInstallLines(h.firewallScript),
             `if command -v getenforce >/dev/null 2>&1 && [ "$(getenforce)" = Enforcing ]; then echo "${WARNING_PREFIX} SELinux is enforcing on ${h.node}: the services' bind mounts are relabelled (:z); if one cannot read its files, see ausearch -m avc -ts recent"; fi`,
         ].join("\n"),
     );
+}
+
+/**
+ * A remote Docker host's step (target docker, nodes with sshUser): target ssh's host firewall, now
+ * and at every boot. Docker and the host are the operator's; the services reach it through Docker's API.
+ */
+export function renderDockerHostStep(h: { node: string; firewallScript: string }): string {
+    return remoteScript(["set -eu", `# gateway-ha remote Docker host ${h.node}: firewall.`, `install -d -m 0755 ${HOST_PATHS.root}`, ...firewallInstallLines(h.firewallScript)].join("\n"));
+}
+
+/** What a remote Docker host's step undoes when it is deleted (the node leaves, or a destroy): the firewall. For `sh -c`. */
+export function renderDockerHostRemoval(): string {
+    return ["set -u", ...firewallRemovalLines(), `rm -rf ${FIREWALLD_STATE.replace(/\/[^/]+$/, "")}`, `rm -f ${HOST_PATHS.firewall}`, `rmdir ${HOST_PATHS.root} 2>/dev/null || true`].join("\n");
+}
+
+/** The firewall script installed, run now and by a boot unit before Docker starts. */
+function firewallInstallLines(firewallScript: string): string[] {
+    const unit = [
+        "[Unit]",
+        "Description=gateway-ha host firewall (port matrix)",
+        "After=network-pre.target firewalld.service",
+        "Before=docker.service",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        `ExecStart=/bin/sh ${HOST_PATHS.firewall}`,
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+    ].join("\n");
+    return [
+        `cat > ${HOST_PATHS.firewall} <<'GATEWAY_HA_FIREWALL'`,
+        firewallScript.replace(/\n$/, ""),
+        "GATEWAY_HA_FIREWALL",
+        `chmod 0700 ${HOST_PATHS.firewall}`,
+        `cat > ${HOST_PATHS.firewallUnit} <<'GATEWAY_HA_UNIT'`,
+        unit,
+        "GATEWAY_HA_UNIT",
+        "systemctl daemon-reload",
+        "systemctl enable -q gateway-ha-firewall.service",
+        `sh ${HOST_PATHS.firewall}`,
+    ];
 }
 
 /** A file a service reads, as CopyToRemote staged it, and where root installs it. */
@@ -256,6 +276,40 @@ export function firewallInstalled(script: string): string | undefined {
     return m ? `${m[1]}\n` : undefined;
 }
 
+/** A service's kernel parameters on its host: applied at every boot by systemd-sysctl. */
+export const hostSysctlPath = (service: string) => `/etc/sysctl.d/90-gateway-ha-${service}.conf`;
+
+const SYSCTL_KEY = /^[a-z0-9_]+(\.[a-z0-9_]+)+$/;
+
+/**
+ * The step that sets a service's kernel parameters (ServiceSpec.sysctls) where services share
+ * the host's namespace: a sysctl.d file of its own for the next boots, each value written to
+ * /proc/sys now. Its delete (renderHostSysctlRemoval) removes the file; the values stay until reboot.
+ */
+export function renderHostSysctls(service: string, sysctls: Record<string, string>): string {
+    const entries = Object.entries(sysctls);
+    for (const [k, v] of entries) if (!SYSCTL_KEY.test(k) || !/^[0-9]+$/.test(v)) throw new Error(`service ${service}: kernel parameter ${k} = ${v} is not a dotted name and a number`);
+    return remoteScript(
+        [
+            "set -eu",
+            `# gateway-ha: kernel parameters of ${service}.`,
+            `cat > ${hostSysctlPath(service)} <<'GATEWAY_HA_SYSCTL'`,
+            ...entries.map(([k, v]) => `${k} = ${v}`),
+            "GATEWAY_HA_SYSCTL",
+            ...entries.map(([k, v]) => `printf '%s\\n' ${v} > /proc/sys/${k.replace(/\./g, "/")}`),
+        ].join("\n"),
+    );
+}
+
+export const renderHostSysctlRemoval = (service: string) => `rm -f ${hostSysctlPath(service)}`;
+
+/** The kernel parameters a host sysctl step writes (for the lab, which applies them to the node's namespace). */
+export function sysctlsInstalled(script: string): Record<string, string> | undefined {
+    const m = /<<'GATEWAY_HA_SYSCTL'\n([\s\S]*?)\nGATEWAY_HA_SYSCTL/.exec(script);
+    if (!m) return undefined;
+    return Object.fromEntries(m[1].split("\n").map((l) => l.split(" = ") as [string, string]));
+}
+
 /** A Compose env file; values are single-quoted, which Compose reads literally. */
 export function renderEnvFile(service: string, env: Record<string, string>): string {
     return Object.entries(env)
@@ -355,37 +409,44 @@ export function renderRemoveScript(name: string, stop: { signal?: string; graceS
  * copies, and the data directories unless `keepData`. Idempotent: a second run finds nothing.
  */
 export function renderHostPurge(p: { node: string; stack: string; keepData: boolean }): string {
-    const unit = HOST_PATHS.firewallUnit.split("/").pop()!;
     return remoteScript(
         [
             "set -u",
             `ids=$(docker ps -aq --filter ${q(`label=${LABELS.stack}=${p.stack}`)} 2>/dev/null) || ids=`,
             '[ -z "$ids" ] || docker rm -f $ids >/dev/null',
-            `systemctl disable --now ${unit} >/dev/null 2>&1 || true`,
-            `rm -f ${HOST_PATHS.firewallUnit}`,
-            "systemctl daemon-reload >/dev/null 2>&1 || true",
-            ...["iptables", "ip6tables"].flatMap((ipt) => [
-                `if command -v ${ipt} >/dev/null 2>&1; then`,
-                `  while ${ipt} -w -D INPUT -j ${FIREWALL_CHAIN} 2>/dev/null; do :; done`,
-                `  ${ipt} -w -F ${FIREWALL_CHAIN} 2>/dev/null || true`,
-                `  ${ipt} -w -X ${FIREWALL_CHAIN} 2>/dev/null || true`,
-                "fi",
-            ]),
-            `if [ -f ${FIREWALLD_STATE} ] && command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd -q --state 2>/dev/null; then`,
-            "  default_zone=$(firewall-cmd --get-default-zone)",
-            "  while IFS= read -r line; do",
-            '    case $line in "rule "*) line="$default_zone $line" ;; esac',
-            '    zone=${line%% *}; rule=${line#* }',
-            '    firewall-cmd -q --permanent --zone="$zone" --remove-rich-rule="$rule" || true',
-            '    firewall-cmd -q --zone="$zone" --remove-rich-rule="$rule" || true',
-            `  done < ${FIREWALLD_STATE}`,
-            "fi",
+            ...firewallRemovalLines(),
             `rm -rf ${FIREWALLD_STATE.replace(/\/[^/]+$/, "")} ${HOST_PATHS.root} ${HOST_PATHS.staging}`,
             ...(p.keepData
                 ? [`echo "gateway-ha: ${p.node}: purged; data kept in ${HOST_PATHS.volumes} (protectData)"`]
                 : [`rm -rf ${HOST_PATHS.volumes.replace(/\/[^/]+$/, "")}`, `echo "gateway-ha: ${p.node}: purged, data included"`]),
         ].join("\n"),
     );
+}
+
+/** Removes the host firewall: its boot unit, iptables chains, and the firewalld rules it added (as its state file lists them). */
+function firewallRemovalLines(): string[] {
+    const unit = HOST_PATHS.firewallUnit.split("/").pop()!;
+    return [
+        `systemctl disable --now ${unit} >/dev/null 2>&1 || true`,
+        `rm -f ${HOST_PATHS.firewallUnit}`,
+        "systemctl daemon-reload >/dev/null 2>&1 || true",
+        ...["iptables", "ip6tables"].flatMap((ipt) => [
+            `if command -v ${ipt} >/dev/null 2>&1; then`,
+            `  while ${ipt} -w -D INPUT -j ${FIREWALL_CHAIN} 2>/dev/null; do :; done`,
+            `  ${ipt} -w -F ${FIREWALL_CHAIN} 2>/dev/null || true`,
+            `  ${ipt} -w -X ${FIREWALL_CHAIN} 2>/dev/null || true`,
+            "fi",
+        ]),
+        `if [ -f ${FIREWALLD_STATE} ] && command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd -q --state 2>/dev/null; then`,
+        "  default_zone=$(firewall-cmd --get-default-zone)",
+        "  while IFS= read -r line; do",
+        '    case $line in "rule "*) line="$default_zone $line" ;; esac',
+        '    zone=${line%% *}; rule=${line#* }',
+        '    firewall-cmd -q --permanent --zone="$zone" --remove-rich-rule="$rule" || true',
+        '    firewall-cmd -q --zone="$zone" --remove-rich-rule="$rule" || true',
+        `  done < ${FIREWALLD_STATE}`,
+        "fi",
+    ];
 }
 
 export interface HostTask {

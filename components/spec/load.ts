@@ -14,7 +14,7 @@ import {
 } from "./schema";
 import { ConfigValidationError, NAMESPACE, type ConfigIssue } from "./issues";
 import type { PlatformSecrets, PlatformSpec } from "./types";
-import { checkDockerPlacement, checkSecretsMarked, checkSshNodes, checkStateEncryption, healthCheckDefaults, validateConfig } from "./validate";
+import { checkDockerPlacement, checkSecretsMarked, checkSshNodes, checkStateEncryption, healthCheckDefaults, hostFirewallSources, validateConfig } from "./validate";
 import { checkVips, resolveKeepalived } from "./keepalived";
 import { buildTopology, checkTopology, placeRoles } from "../topology";
 import type { Topology } from "../topology/types";
@@ -132,6 +132,7 @@ export function resolveSpec(c: PlatformConfig, ctx: { project: string; stack: st
         docker: c.docker,
         aws: { ...c.aws, region: c.aws.region ?? "" },
         ssh: (({ privateKey, ...rest }) => ({ ...rest, hasPrivateKey: privateKey !== undefined }))(c.ssh),
+        hostFirewall: hostFirewallSources(c),
         resilience: {
             mode: c.resilience.mode as PlatformSpec["resilience"]["mode"],
             fallbackStorage: fs && {

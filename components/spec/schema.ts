@@ -300,6 +300,22 @@ export const loadBalancerSchema = z.strictObject({
     keepalived: keepalivedSchema.prefault({}),
 });
 
+/**
+ * Sources of the flows from outside the platform, for the host firewalls (target ssh, remote Docker
+ * hosts). Operators have no default: any would guess their network (all of RFC 1918 until 2026-12,
+ * which let every private address reach the Admin API and dashboards).
+ */
+export const hostFirewallSchema = z
+    .strictObject({
+        /** Who reaches the gateway balancer. */
+        clientCidrs: z.array(z.string()).default(["0.0.0.0/0"]),
+        /** Who reaches the control-plane balancer (Admin API, dashboards). Required where hosts get a firewall. */
+        operatorCidrs: z.array(z.string()).optional(),
+        /** Who scrapes the gateways' metrics; none closes the metrics port. */
+        monitoringCidrs: z.array(z.string()).default([]),
+    })
+    .prefault({});
+
 export const dockerSchema = z.strictObject({
     networkName: name.default("gateway-ha"),
     subnet: z.string().default("172.28.0.0/24"),
@@ -313,6 +329,8 @@ export const dockerSchema = z.strictObject({
             controlPlane: port.default(19000),
         })
         .prefault({}),
+    /** Remote Docker hosts (nodes with sshUser): their host firewalls' sources, as target ssh's. */
+    firewall: hostFirewallSchema,
 });
 
 const subnetRef = z.strictObject({ id: z.string().regex(/^subnet-[0-9a-f]{8,17}$/, "must be a subnet ID subnet-…"), zone: z.string().min(1), cidr: z.string() });
@@ -369,9 +387,6 @@ export const awsSchema = z.strictObject({
     tags: z.record(z.string(), z.string()).default({}),
 });
 
-/** Private networks (RFC 1918): who may reach the control-plane balancer on target ssh unless told. */
-export const PRIVATE_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] as const;
-
 /** Target ssh: how the deployer reaches existing hosts, and who may reach the platform through their firewalls. */
 export const sshSchema = z.strictObject({
     /** OpenSSH or PEM private key; a Pulumi secret (`pulumi config set --secret --path ssh.privateKey`). */
@@ -395,16 +410,7 @@ export const sshSchema = z.strictObject({
      */
     purgeOnDestroy: z.boolean().default(false),
     /** Sources of the flows from outside the platform, for the host firewalls. */
-    firewall: z
-        .strictObject({
-            /** Who reaches the gateway balancer. */
-            clientCidrs: z.array(z.string()).default(["0.0.0.0/0"]),
-            /** Who reaches the control-plane balancer. */
-            operatorCidrs: z.array(z.string()).default([...PRIVATE_NETWORKS]),
-            /** Who scrapes the gateways' metrics; none closes the metrics port. */
-            monitoringCidrs: z.array(z.string()).default([]),
-        })
-        .prefault({}),
+    firewall: hostFirewallSchema,
 });
 
 export const fallbackStorageSchema = z.strictObject({

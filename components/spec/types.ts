@@ -72,6 +72,11 @@ export interface PlatformSpec {
     aws: PlatformConfig["aws"] & { region: string };
     /** Target ssh settings; the private key travels in PlatformSecrets. */
     ssh: Omit<PlatformConfig["ssh"], "privateKey"> & { hasPrivateKey: boolean };
+    /**
+     * The sources the host firewalls open the platform's entry ports to: `ssh.firewall` on target
+     * ssh, `docker.firewall` with remote Docker hosts; absent where no host gets a firewall.
+     */
+    hostFirewall?: HostFirewallSources;
     /** Resources holding data, or bound to it, carry `protect` (config `protectData`). */
     protectData: boolean;
     resilience: {
@@ -85,6 +90,12 @@ export interface PlatformSpec {
             resourceBucket: string;
         };
     };
+}
+
+export interface HostFirewallSources {
+    clientCidrs: string[];
+    operatorCidrs: string[];
+    monitoringCidrs: string[];
 }
 
 /** Secret config values, kept apart from the spec so they can be wrapped as Pulumi secrets. */

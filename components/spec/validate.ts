@@ -16,6 +16,7 @@ import {
     type PlatformConfig,
 } from "./schema";
 import type { ConfigIssue } from "./issues";
+import type { HostFirewallSources } from "./types";
 import { imageVersion, readsOneFallbackBucket } from "./images";
 import { cidrContains, isValidHostAddress, parseCidr, parseIpv4 } from "./net";
 import { checkKeepalived } from "./keepalived";
@@ -353,6 +354,7 @@ export function validateConfig(c: PlatformConfig, raw: Record<string, unknown>, 
         ...checkNetworks(c),
         ...checkAws(c),
         ...checkSsh(c, raw),
+        ...checkDockerFirewall(c, raw),
         ...checkResilience(c),
         ...checkKeepalived(c),
     ];
@@ -394,20 +396,58 @@ export function checkSsh(c: PlatformConfig, raw: Record<string, unknown>): Issue
         else if (parsed.marker === "cert-authority")
             issues.push({ key: `ssh.knownHosts[${i}]`, value: line, rule: "a @cert-authority line pins no host: each host's own key is checked; add `ssh-keyscan -t ed25519 <address>` lines instead" });
     });
+    issues.push(...checkHostFirewall("ssh.firewall", s.firewall, "target ssh"));
+    return issues;
+}
+
+type HostFirewallConfig = PlatformConfig["ssh"]["firewall"];
+
+/** Whether any host gets a firewall, and whose sources it takes: ssh's, or remote Docker hosts'. */
+function hostFirewallConfig(c: PlatformConfig): HostFirewallConfig | undefined {
+    if (c.target === "ssh") return c.ssh.firewall;
+    if (c.target === "docker" && c.nodes.some((n) => n.sshUser !== undefined)) return c.docker.firewall;
+    return undefined;
+}
+
+/**
+ * A host firewall's sources: CIDRs, the control plane and metrics never open to the internet, and
+ * the operators' networks given (no default could know them).
+ */
+export function checkHostFirewall(key: string, f: HostFirewallConfig, hosts: string): Issues {
+    const issues: Issues = [];
+    if (f.operatorCidrs === undefined)
+        issues.push({
+            key: `${key}.operatorCidrs`,
+            value: undefined,
+            rule: `required on ${hosts}: the networks operators reach the control plane from (Admin API, dashboards), such as [10.20.0.0/24]; it was all of RFC 1918 (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) until 2026-12, which keeps a stack as it was`,
+        });
     const cidrRule = "must be an IPv4 CIDR such as 10.0.0.0/8 (no host bits set)";
-    const f = s.firewall;
     const sources: [string, string[], string | undefined][] = [
         ["clientCidrs", f.clientCidrs, undefined],
-        ["operatorCidrs", f.operatorCidrs, "the control plane must not be open to the internet"],
+        ["operatorCidrs", f.operatorCidrs ?? [], "the control plane must not be open to the internet"],
         ["monitoringCidrs", f.monitoringCidrs, "metrics must not be open to the internet"],
     ];
-    for (const [key, list, openRule] of sources)
+    for (const [name, list, openRule] of sources)
         list.forEach((cidr, i) => {
             const net = parseCidr(cidr);
-            if (!net) issues.push({ key: `ssh.firewall.${key}[${i}]`, value: cidr, rule: cidrRule });
-            else if (openRule && net.prefix === 0) issues.push({ key: `ssh.firewall.${key}[${i}]`, value: cidr, rule: openRule });
+            if (!net) issues.push({ key: `${key}.${name}[${i}]`, value: cidr, rule: cidrRule });
+            else if (openRule && net.prefix === 0) issues.push({ key: `${key}.${name}[${i}]`, value: cidr, rule: openRule });
         });
     return issues;
+}
+
+/** Remote Docker hosts get target ssh's host firewall: docker.firewall's sources, checked alike; without them docker.firewall is unused. */
+export function checkDockerFirewall(c: PlatformConfig, raw: Record<string, unknown>): Issues {
+    if (c.target !== "docker") return [];
+    if (c.nodes.some((n) => n.sshUser !== undefined)) return checkHostFirewall("docker.firewall", c.docker.firewall, "remote Docker hosts (nodes with sshUser)");
+    const given = (raw.docker as Record<string, unknown> | undefined)?.firewall;
+    return given === undefined ? [] : [{ key: "docker.firewall", value: given, rule: "only read for remote Docker hosts (nodes with sshUser): local nodes sit on the deployer's bridge network, remove it" }];
+}
+
+/** The sources of the stack's host firewalls (PlatformSpec.hostFirewall); without the operators' networks, which checkHostFirewall reports, none. */
+export function hostFirewallSources(c: PlatformConfig): HostFirewallSources | undefined {
+    const f = hostFirewallConfig(c);
+    return f?.operatorCidrs ? { clientCidrs: f.clientCidrs, operatorCidrs: f.operatorCidrs, monitoringCidrs: f.monitoringCidrs } : undefined;
 }
 
 /**

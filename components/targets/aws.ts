@@ -518,6 +518,8 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
 
     deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
         const s = this.state(svc.node, `deployService(${svc.name})`);
+        // Only LVS real servers need them, and VPCs carry no VIPs (refused in validation).
+        if (svc.sysctls && Object.keys(svc.sysctls).length) throw new Error(`AwsTarget: ${svc.name} needs kernel parameters, which target aws does not set`);
         // Components' dependsOn is not applied: a node's services share one instance, so it would point
         // at the instance itself (compact layout); the services retry until their peers are up. Only
         // where the service's own steps establish its health (waitHealthy false: an etcd member) is it

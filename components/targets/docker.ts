@@ -22,7 +22,8 @@ import {
     type Target,
     type TaskSpec,
 } from "../service";
-import { q } from "../render/ssh";
+import { inlineCommand, q, renderDockerHostRemoval, renderDockerHostStep, renderHostSysctlRemoval, renderHostSysctls, stdinCommand } from "../render/ssh";
+import { hostFirewall, hostFirewallRules, renderFirewallScript } from "../render/hostFirewall";
 import type { PlatformSpec } from "../spec/types";
 import { controlPlanePorts, controlPlaneUrl } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
@@ -56,6 +57,16 @@ export function publishedPorts(spec: PlatformSpec, topology: Topology): Map<stri
 
 export function sshHost(node: TopologyNode): string | undefined {
     return node.ssh ? `ssh://${node.ssh.user}@${node.address}:${node.ssh.port}` : undefined;
+}
+
+/**
+ * A command line on the deployer that runs `remote` on a remote Docker host as root, through the
+ * deployer's own ssh: the login, host keys and agent Docker's ssh transport uses. Never for secrets
+ * on the command line: a script goes on stdin (`stdinCommand`).
+ */
+export function onDockerHost(node: TopologyNode, remote: string): string {
+    if (!node.ssh) throw new Error(`onDockerHost: node ${node.name} is not a remote Docker host`);
+    return `ssh -o BatchMode=yes -p ${node.ssh.port} ${q(`${node.ssh.user}@${node.address}`)} ${q(remote)}`;
 }
 
 function seconds(s: number): string {
@@ -110,6 +121,8 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     private readonly rollouts: { step: command.local.Command; balancers: string[] }[] = [];
     /** Balancer reload steps, created once every replica they balance is known (complete). */
     private readonly pendingReloads: (() => void)[] = [];
+    /** Each remote Docker host's step (its firewall), by node name: its services start after it. */
+    readonly hostSteps = new Map<string, command.local.Command>();
 
     constructor(name: string, args: DockerTargetArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gateway-ha:targets:DockerTarget", name, {}, opts);
@@ -122,6 +135,28 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
             const host = sshHost(node);
             if (host)
                 this.providers.set(node.name, new docker.Provider(`${name}-${node.name}`, { host, sshOpts: ["-o", "BatchMode=yes"] }, child));
+        }
+        // Remote hosts run every service on host networking: each gets target ssh's firewall from the port matrix.
+        const remote = topology.nodes.filter((n) => n.ssh);
+        if (remote.length) {
+            if (!spec.hostFirewall) throw new Error(`DockerTarget ${name}: remote Docker hosts need the spec's host firewall sources (docker.firewall)`);
+            const rules = hostFirewallRules(topology, spec.hostFirewall);
+            for (const node of remote) {
+                const create = onDockerHost(node, stdinCommand(node.ssh!.user));
+                this.hostSteps.set(
+                    node.name,
+                    new command.local.Command(
+                        `${name}-${node.name}-host`,
+                        {
+                            create,
+                            update: create,
+                            stdin: renderDockerHostStep({ node: node.name, firewallScript: renderFirewallScript(hostFirewall(topology, node, rules)) }),
+                            delete: onDockerHost(node, inlineCommand(node.ssh!.user, renderDockerHostRemoval())),
+                        },
+                        child,
+                    ),
+                );
+            }
         }
 
         const local = topology.nodes.filter((n) => !n.ssh);
@@ -221,7 +256,9 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
         const { node } = svc;
         const anchor = this.anchors.get(node.name);
-        const resOpts = { ...opts, ...this.providerOpts(node) };
+        const hostStep = this.hostSteps.get(node.name);
+        const onHost = hostStep ? [hostStep, ...this.hostSysctls(svc, hostStep)] : [];
+        const resOpts = { ...opts, ...this.providerOpts(node), dependsOn: [...dependsOnList(opts.dependsOn), ...onHost] };
         const volumes = (svc.volumes ?? []).map((v) => {
             const volume = new docker.Volume(
                 v.name,
@@ -248,7 +285,8 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 networkMode: anchor ? pulumi.interpolate`container:${anchor.id}` : "host",
                 restart: "unless-stopped",
                 ...(svc.capabilities?.length ? { capabilities: { adds: svc.capabilities } } : {}),
-                ...(svc.privileged ? { privileged: true } : {}),
+                // A remote host's services share its namespace, whose parameters its host step sets.
+                ...(anchor && svc.sysctls && Object.keys(svc.sysctls).length ? { sysctls: svc.sysctls } : {}),
                 memory: node.memoryGb * 1024,
                 cpus: String(node.cpus),
                 healthcheck: hc && {
@@ -290,6 +328,22 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 this.reloadStep(svc, reload, container, { ...resOpts, dependsOn: [...dependsOnList(resOpts.dependsOn), ...behind] });
             });
         return { spec: svc, resource: container };
+    }
+
+    /**
+     * `<service>-sysctls`: a service on a remote host shares the host's namespace, so its kernel
+     * parameters are the host's, written by a step over ssh (a local node's container sets them).
+     */
+    private hostSysctls(svc: ServiceSpec, hostStep: command.local.Command): command.local.Command[] {
+        if (!svc.sysctls || Object.keys(svc.sysctls).length === 0) return [];
+        const create = onDockerHost(svc.node, stdinCommand(svc.node.ssh!.user));
+        return [
+            new command.local.Command(
+                `${svc.name}-sysctls`,
+                { create, update: create, stdin: renderHostSysctls(svc.name, svc.sysctls), delete: onDockerHost(svc.node, inlineCommand(svc.node.ssh!.user, renderHostSysctlRemoval(svc.name))) },
+                { parent: this, dependsOn: [hostStep] },
+            ),
+        ];
     }
 
     /**

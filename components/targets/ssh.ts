@@ -23,8 +23,7 @@ import { createHash, createHmac } from "node:crypto";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { firewallRules } from "../topology/firewall";
-import { hostFirewall, renderFirewallScript } from "../render/hostFirewall";
+import { hostFirewall, hostFirewallRules, renderFirewallScript } from "../render/hostFirewall";
 import {
     SSH_LAYOUT,
     WARNING_PREFIX,
@@ -32,6 +31,8 @@ import {
     inlineCommand,
     renderEnvFile,
     renderHostBootstrap,
+    renderHostSysctlRemoval,
+    renderHostSysctls,
     renderHostPurge,
     renderRemoveScript,
     renderRunScript,
@@ -150,8 +151,8 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         // Keyed, so a trigger over secret content reveals nothing and can stay plain for review in `pulumi preview`.
         this.triggerKey = new random.RandomPassword(`${name}-trigger-key`, { length: 32, special: false }, { parent: this }).result;
 
-        const fw = spec.ssh.firewall;
-        const rules = firewallRules(topology.flows, { clients: fw.clientCidrs, operators: fw.operatorCidrs, monitoring: fw.monitoringCidrs, ssh: [] });
+        if (!spec.hostFirewall) throw new Error(`SshTarget ${name}: the spec has no host firewall sources (ssh.firewall)`);
+        const rules = hostFirewallRules(topology, spec.hostFirewall);
         // The host step is the first to reach a host, perhaps one still booting: the provider retries
         // the dial (every failure, a wrong host key too), each attempt up to connectTimeoutSeconds, so
         // a host that never answers is given about waitSeconds; one that refuses at once is retried
@@ -241,7 +242,6 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
             volumes: svc.volumes ?? [],
             healthCheck: svc.healthCheck,
             capabilities: svc.capabilities,
-            privileged: svc.privileged,
             labels: serviceLabels(this.spec.stack, svc),
         };
         // A command a step decides (etcd's first-start flags) makes the Compose file wait for that step.
@@ -273,6 +273,16 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
             renderInstallFiles(svc.name, hostFiles.map((f, i) => ({ staged: names[i], path: f.path, mode: f.mode, copy: f.copy, ...(f.reloadedAt ? { reloaded: true } : {}) })), dirs, svc.image),
         );
         const files = this.command(`${svc.name}-files`, svc.node, script, {}, { ...parentOpts, dependsOn: [host, this.purges[svc.node.name], ...copies] });
+        // The service shares the host's namespace: its kernel parameters are the host's.
+        const sysctls =
+            svc.sysctls && Object.keys(svc.sysctls).length
+                ? [
+                      this.command(`${svc.name}-sysctls`, svc.node, renderHostSysctls(svc.name, svc.sysctls), { delete: inlineCommand(this.access[svc.node.name].user, renderHostSysctlRemoval(svc.name)) }, {
+                          ...parentOpts,
+                          dependsOn: [host, this.purges[svc.node.name]],
+                      }),
+                  ]
+                : [];
 
         // What the service reads (Compose file with image, command, health check and limits; files;
         // env), through the staged names, which are keyed digests of each file's path and content.
@@ -302,7 +312,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
                 ...opts,
                 parent: opts.parent ?? this,
                 // The previous member of the role is healthy (and back in its balancers) before this one restarts: one at a time.
-                dependsOn: [files, ...(previous ?? []), ...dependsOnList(opts.dependsOn)],
+                dependsOn: [files, ...sysctls, ...(previous ?? []), ...dependsOnList(opts.dependsOn)],
                 // A replacement (new trigger) must stop the old container before starting the new one,
                 // or the old step's delete would remove the container the new step just started.
                 deleteBeforeReplace: true,

@@ -6,7 +6,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parse } from "yaml";
-import { HOST_PATHS, filesInstalled } from "../../components/render/ssh";
+import { HOST_PATHS, filesInstalled, sysctlsInstalled } from "../../components/render/ssh";
 import { LABELS } from "../../components/service";
 import { formatIpv4, parseCidr, parseIpv4, cidrContains } from "../../components/spec/net";
 import type { PlatformSpec } from "../../components/spec/types";
@@ -43,6 +43,8 @@ export interface LabService {
     volumes: string[];
     /** Docker health-check command (exec form, without "CMD"). */
     healthCheck?: string[];
+    /** Kernel parameters of its namespace: the container's (docker) or its host step's (ssh). */
+    sysctls: Record<string, string>;
     /** Its rollout step (docker target): what `pulumi up` runs before it stops (drain) and after it starts (ready). */
     rollout?: { drain: string; ready: string };
 }
@@ -108,6 +110,7 @@ export function deploymentFromResources(spec: PlatformSpec, resources: RecordedR
             })),
             volumes: ((r.inputs.volumes as { containerPath: string }[] | undefined) ?? []).map((v) => v.containerPath),
             healthCheck: hc?.[0] === "CMD" ? hc.slice(1) : undefined,
+            sysctls: (r.inputs.sysctls as Record<string, string> | undefined) ?? {},
         });
     }
     for (const r of resources) {
@@ -194,12 +197,15 @@ export function sshDeploymentFromResources(spec: PlatformSpec, resources: Record
     const nodes = nodesOf(outputs);
     const staged = stagedContents(resources, true);
     const written = new Map<string, string>();
+    const sysctls = new Map<string, Record<string, string>>();
     // On the deployer first (etcd's membership steps and bootstrap), then those on the hosts.
     const tasks: LabTask[] = deployerSteps(resources);
     for (const r of resources) {
         const stdin = r.inputs.stdin;
         if (typeof stdin !== "string") continue;
         for (const [path, content] of filesInstalled(stdin, staged)) written.set(path, content);
+        const params = sysctlsInstalled(stdin);
+        if (params) sysctls.set(r.name.replace(/-sysctls$/, ""), params);
         // The script exports its environment itself (renderTaskOnHost); the lab reads it too (etcd's root password).
         if (TASK_SCRIPT.test(stdin)) tasks.push({ name: r.name, script: stdin, env: exportsOf(stdin) });
     }
@@ -226,6 +232,7 @@ export function sshDeploymentFromResources(spec: PlatformSpec, resources: Record
                 files: binds.filter((b) => b.read_only).map((b) => ({ path: b.target, content: read(b.source), secret: b.source.startsWith(`${HOST_PATHS.secrets}/`) })),
                 volumes: binds.filter((b) => !b.read_only).map((b) => b.target),
                 healthCheck: hc?.[0] === "CMD" ? hc.slice(1) : undefined,
+                sysctls: sysctls.get(c.container_name) ?? {},
             });
         }
     }

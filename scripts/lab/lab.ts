@@ -680,6 +680,12 @@ export class Lab {
 
     start(svc: LabService): void {
         const r = this.services.get(svc.container)!;
+        // As Docker sets a container's before its program starts (or the host step the host's).
+        const params = Object.entries(svc.sysctls);
+        if (params.length) {
+            const set = spawnSync("ip", ["netns", "exec", r.ns, "sh", "-c", params.map(([k, v]) => `printf '%s\\n' ${v} > /proc/sys/${k.replace(/\./g, "/")}`).join(" && ")], { encoding: "utf8" });
+            if (set.status !== 0) throw new Error(`${svc.container}: setting its kernel parameters: ${set.stderr}`);
+        }
         const pid = this.supervisor.start(svc.container, r.ns, r.launch.argv, r.launch.env, REPO);
         writeFileSync(join(r.root, LAB_PID_FILE), `${pid}\n`);
     }

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadPlatform } from "../../components/spec";
 import type { Topology, TopologyNode } from "../../components/topology";
 import type { PlatformSpec } from "../../components/spec/types";
-import { KEEPALIVED_PATHS, checkScriptPath, keepalivedCommand, renderCheckScript, renderKeepalivedConf, renderKeepalivedSupervisor, renderRealServerScript, vipsOf } from "../../components/render/keepalived";
+import { KEEPALIVED_PATHS, checkScriptPath, keepalivedCommand, renderCheckScript, renderKeepalivedConf, renderKeepalivedSupervisor, realServerSysctls, renderRealServerScript, vipsOf } from "../../components/render/keepalived";
 
 const KEEPALIVED = "/usr/sbin/keepalived";
 const ctx = { project: "gateway-ha", stack: "test" };
@@ -193,11 +193,18 @@ describe("active-active (kind lvs)", () => {
         expect(block(text, "vrrp_instance gw")).toEqual(expect.arrayContaining(["state MASTER", "priority 150"]));
     });
 
-    it("DR real servers: the VIP on lo without ARP (arp_ignore=1, arp_announce=2), undone on stop", () => {
+    it("DR real servers: the VIP on lo without ARP (arp_ignore=1, arp_announce=2, checked, not written), undone on stop", () => {
         const script = renderRealServerScript(p.spec, p.topology, node(p.topology, "dp-1"));
         expect(script.startsWith("#!/bin/sh\n")).toBe(true);
-        for (const l of ["sysctl -w net.ipv4.conf.all.arp_ignore=1", "sysctl -w net.ipv4.conf.all.arp_announce=2", "sysctl -w net.ipv4.conf.lo.arp_ignore=1", "sysctl -w net.ipv4.conf.lo.arp_announce=2"])
+        expect(realServerSysctls(p.topology, node(p.topology, "dp-1"))).toEqual({
+            "net.ipv4.conf.all.arp_ignore": "1",
+            "net.ipv4.conf.all.arp_announce": "2",
+            "net.ipv4.conf.lo.arp_ignore": "1",
+            "net.ipv4.conf.lo.arp_announce": "2",
+        });
+        for (const l of ["need net.ipv4.conf.all.arp_ignore 1", "need net.ipv4.conf.all.arp_announce 2", "need net.ipv4.conf.lo.arp_ignore 1", "need net.ipv4.conf.lo.arp_announce 2"])
             expect(script).toContain(`${l}\n`);
+        expect(script).not.toMatch(/sysctl -w/);
         expect(script).toMatch(/^ip addr replace 172\.28\.0\.100\/32 dev lo\b/m);
         expect(script).not.toContain("172.28.0.101");
         expect(script).toMatch(/trap cleanup TERM INT/);
@@ -210,8 +217,55 @@ describe("active-active (kind lvs)", () => {
         const t = lvs({ lbKind: "TUN" });
         const script = renderRealServerScript(t.spec, t.topology, node(t.topology, "dp-2"));
         expect(script).toMatch(/^ip addr replace 172\.28\.0\.100\/32 dev tunl0\b/m);
-        expect(script).toContain("sysctl -w net.ipv4.conf.tunl0.rp_filter=0\n");
+        expect(script).toContain("need net.ipv4.conf.tunl0.rp_filter 0\n");
+        expect(realServerSysctls(t.topology, node(t.topology, "dp-2"))).toMatchObject({ "net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0" });
         expect(block(render(t, "lb-2"), "virtual_server 172.28.0.100 80")).toEqual(expect.arrayContaining(["lb_kind TUN"]));
+    });
+});
+
+describe.skipIf(!canUseNetns)("the DR real-server script without privileges, in a namespace of its own", () => {
+    const p = lvs();
+    const dp1 = () => node(p.topology, "dp-1");
+    /**
+     * As Docker runs it: the kernel parameters written before the program starts (or not), then
+     * /proc/sys read-only; the script started, lo listed, SIGTERM, lo listed again.
+     */
+    const run = (preset: boolean) => {
+        const dir = mkdtempSync(join(tmpdir(), "gwka-rs-"));
+        try {
+            const script = join(dir, "rs.sh");
+            writeFileSync(script, renderRealServerScript(p.spec, p.topology, dp1()));
+            const set = preset ? Object.entries(realServerSysctls(p.topology, dp1())).map(([k, v]) => `echo ${v} > /proc/sys/${k.replace(/\./g, "/")}`) : [];
+            const body = [
+                "set -e",
+                "ip link set lo up",
+                ...set,
+                "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys",
+                `sh ${script} & pid=$!`,
+                "for i in $(seq 50); do ip -o addr show dev lo | grep -q 172.28.0.100 && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done",
+                "echo before: $(ip -o addr show dev lo | grep -c 172.28.0.100 || true)",
+                "kill -TERM $pid 2>/dev/null || true; wait $pid || echo exit: $?",
+                "echo after: $(ip -o addr show dev lo | grep -c 172.28.0.100 || true)",
+            ].join("\n");
+            return spawnSync("unshare", ["--net", "--mount", "sh", "-c", body], { encoding: "utf8", timeout: 20_000 });
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    };
+
+    it("with the parameters set for it, adds the VIP to lo without writing /proc/sys, and removes it on stop", () => {
+        const r = run(true);
+        expect(r.stdout).toContain("lvs real server ready");
+        expect(r.stdout).toContain("before: 1");
+        expect(r.stdout).toContain("after: 0");
+        expect(r.stderr).not.toMatch(/Read-only/);
+    });
+
+    it("without them, refuses to start, naming the parameter (a VIP on lo answering ARP would steal the directors' traffic)", () => {
+        const r = run(false);
+        expect(r.stderr).toContain("kernel parameter net.ipv4.conf.all.arp_ignore is not 1");
+        expect(r.stdout).toContain("before: 0");
+        expect(r.stdout).not.toContain("lvs real server ready");
     });
 });
 
@@ -229,14 +283,15 @@ function hostsPlatform(kind: string, lbKind = "NAT", gwCheck?: Record<string, un
         { name: "gw", address: "192.168.101.100/24", virtualRouterId: 51, protects: "data-plane", ...(kind === "lvs" ? { lvs: { lbKind, lbAlgo: "lblc" } } : {}), ...(gwCheck ? { check: gwCheck } : {}) },
         { name: "cp", address: "192.168.101.101/24", virtualRouterId: 52, protects: "control-plane", ...(kind === "lvs" ? { lvs: { lbKind, lbAlgo: "sh" } } : {}) },
     ];
-    return loadPlatform(cfg({ layout: "custom", nodes, loadBalancer: { kind, keepalived: { scriptUser: "nobody", interface: "ens160", unicast: true, vips } } }), ctx);
+    return loadPlatform(cfg({ layout: "custom", nodes, docker: { firewall: { operatorCidrs: ["192.168.100.0/24"] } }, loadBalancer: { kind, keepalived: { scriptUser: "nobody", interface: "ens160", unicast: true, vips } } }), ctx);
 }
 
 describe("on hosts", () => {
     it("NAT real servers route via the VIP", () => {
         const p = hostsPlatform("lvs", "NAT");
         expect(renderRealServerScript(p.spec, p.topology, node(p.topology, "gw-1"))).toMatch(/^ip route replace default via 192\.168\.101\.100\b/m);
-        expect(renderRealServerScript(p.spec, p.topology, node(p.topology, "gw-1"))).not.toMatch(/arp_ignore/);
+        expect(renderRealServerScript(p.spec, p.topology, node(p.topology, "gw-1"))).not.toMatch(/arp_ignore|need/);
+        expect(realServerSysctls(p.topology, node(p.topology, "gw-1"))).toEqual({});
         expect(block(render(p, "dir-1"), "virtual_server 192.168.101.100 80")).toEqual(expect.arrayContaining(["lb_algo lblc", "lb_kind NAT"]));
     });
 });

@@ -533,7 +533,7 @@ exit 0
         const load = (names: string[], loadBalancer: Record<string, unknown>, firewall: Record<string, unknown> = {}) => {
             const nodes = hosts(names);
             const knownHosts = nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAImockhostkey`);
-            return loadPlatform(cfg({ flavor: "api7-v2", dataPlane: { clusterId: "c1" }, target: "ssh", layout: "compact", nodes, ssh: { agent: true, knownHosts, firewall }, loadBalancer }), { project: "gateway-ha", stack: "r" });
+            return loadPlatform(cfg({ flavor: "api7-v2", dataPlane: { clusterId: "c1" }, target: "ssh", layout: "compact", nodes, ssh: { agent: true, knownHosts, firewall: { operatorCidrs: ["192.168.100.0/24"], ...firewall } }, loadBalancer }), { project: "gateway-ha", stack: "r" });
         };
         const vips = [
             { name: "control_plane", address: "192.168.101.10/24", virtualRouterId: 51, protects: "control-plane" },

@@ -239,7 +239,7 @@ describe("planning etcd membership changes on the ssh target", () => {
         etcd: { members },
         nodes: nodes.filter((n) => !/^etcd-/.test(n.name) || Number(n.name.slice(5)) <= members),
         // The agent: no key to pass as a secret.
-        ssh: { agent: true, knownHosts: nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${n.name.replace("-", "")}mockhostkey`) },
+        ssh: { agent: true, knownHosts: nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${n.name.replace("-", "")}mockhostkey`), firewall: { operatorCidrs: ["192.168.100.0/24"] } },
         ...extra,
     });
     /** The founders record as the first deployment (3 members) printed it. */

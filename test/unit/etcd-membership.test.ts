@@ -254,7 +254,7 @@ describe("the ssh target manages membership: a changed member list plans member 
     const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAmockmockmockSECRETKEYBODY\n-----END OPENSSH PRIVATE KEY-----\n";
     // Every node pinned, the unused ones (etcd-4, etcd-5 at 3 members) included: entries name nodes the layout may place.
     const sshConfig = (members: number) =>
-        cfg({ target: "ssh", layout: "standard", etcd: { members }, nodes: nodes.filter((n) => !/^etcd-/.test(n.name) || Number(n.name.slice(5)) <= members), ssh: { privateKey: key, knownHosts: nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${n.name.replace("-", "")}mockhostkey`) } });
+        cfg({ target: "ssh", layout: "standard", etcd: { members }, nodes: nodes.filter((n) => !/^etcd-/.test(n.name) || Number(n.name.slice(5)) <= members), ssh: { privateKey: key, knownHosts: nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${n.name.replace("-", "")}mockhostkey`) , firewall: { operatorCidrs: ["192.168.100.0/24"] } } });
 
     it("3 -> 5 on a stack founded with 3: every member has its join, rollout and gate, the new ones after the founders", async () => {
         const three = loadPlatform(sshConfig(3), { project: "gateway-ha", stack: "onprem" });

@@ -22,6 +22,9 @@ const ka = (keepalived: Record<string, unknown>, kind = "keepalived", extra: Rec
 const hasIssue = (issues: ConfigIssue[], key: string, rule: RegExp) =>
     expect(issues.some((i) => i.key === key && rule.test(i.rule)), `${key} ~ ${rule} in\n${issues.map(formatIssue).join("\n")}`).toBe(true);
 
+/** Remote Docker hosts' firewall sources (required with them). */
+const HOST_FIREWALL = { firewall: { operatorCidrs: ["192.168.100.0/24"] } };
+
 /** Hosts: remote Docker hosts with addresses, a custom layout. */
 function hostNodes(extra: { name: string; address: string; roles: string[] }[] = []) {
     return [
@@ -153,8 +156,8 @@ describe("validation, before any resource", () => {
             { ...GW, address: "192.168.101.100/24" },
             { ...CP, address: "192.168.101.101/24" },
         ];
-        expect(issuesOf({ layout: "custom", nodes, ...ka({ vips }) })).toEqual([]);
-        hasIssue(issuesOf({ layout: "custom", nodes, ...ka({ vips: [vips[0], { ...vips[1], virtualRouterId: 51 }] }) }), "loadBalancer.keepalived.vips[1].virtualRouterId", /already used/);
+        expect(issuesOf({ docker: HOST_FIREWALL, layout: "custom", nodes, ...ka({ vips }) })).toEqual([]);
+        hasIssue(issuesOf({ docker: HOST_FIREWALL, layout: "custom", nodes, ...ka({ vips: [vips[0], { ...vips[1], virtualRouterId: 51 }] }) }), "loadBalancer.keepalived.vips[1].virtualRouterId", /already used/);
     });
 
     it("an auth secret longer than 8 characters (never echoed)", () => {
@@ -178,9 +181,9 @@ describe("validation, before any resource", () => {
         hasIssue(issuesOf(ka({ vips: [{ ...GW, address: "172.28.0.100/16" }, CP] })), "loadBalancer.keepalived.vips[0].address", /prefix must be \/24/);
         hasIssue(issuesOf(ka({ vips: [{ ...GW, address: "172.28.0.255" }, CP] })), "loadBalancer.keepalived.vips[0].address", /host address/);
         const nodes = hostNodes();
-        hasIssue(issuesOf({ layout: "custom", nodes, ...ka({ vips: [{ ...GW, address: "192.168.101.100" }, { ...CP, address: "192.168.101.101/24" }] }) }), "loadBalancer.keepalived.vips[0].address", /needs the prefix/);
+        hasIssue(issuesOf({ docker: HOST_FIREWALL, layout: "custom", nodes, ...ka({ vips: [{ ...GW, address: "192.168.101.100" }, { ...CP, address: "192.168.101.101/24" }] }) }), "loadBalancer.keepalived.vips[0].address", /needs the prefix/);
         hasIssue(
-            issuesOf({ layout: "custom", nodes, ...ka({ vips: [{ ...GW, address: "192.168.102.100/24" }, { ...CP, address: "192.168.101.101/24" }] }) }),
+            issuesOf({ docker: HOST_FIREWALL, layout: "custom", nodes, ...ka({ vips: [{ ...GW, address: "192.168.102.100/24" }, { ...CP, address: "192.168.101.101/24" }] }) }),
             "loadBalancer.keepalived.vips[0].address",
             /node gw-1 \(192\.168\.101\.31\) is not in the VIP's subnet 192\.168\.102\.0\/24/,
         );
@@ -222,10 +225,10 @@ describe("validation, before any resource", () => {
             { ...GW, address: "192.168.101.100/24", lvs: { lbKind: "NAT" } },
             { ...CP, address: "192.168.101.101/24", lvs: { lbKind: "NAT" } },
         ];
-        hasIssue(issuesOf({ layout: "custom", nodes: far, ...ka({ vips }, "lvs") }), "loadBalancer.keepalived.vips[0].lvs.realServers", /gw-2 \(10\.1\.0\.32\) is outside the VIP's subnet .*their default route goes via the VIP/);
-        expect(issuesOf({ layout: "custom", nodes: far, ...ka({ vips: vips.map((v) => ({ ...v, lvs: { lbKind: "TUN" } })) }, "lvs") })).toEqual([]);
+        hasIssue(issuesOf({ docker: HOST_FIREWALL, layout: "custom", nodes: far, ...ka({ vips }, "lvs") }), "loadBalancer.keepalived.vips[0].lvs.realServers", /gw-2 \(10\.1\.0\.32\) is outside the VIP's subnet .*their default route goes via the VIP/);
+        expect(issuesOf({ docker: HOST_FIREWALL, layout: "custom", nodes: far, ...ka({ vips: vips.map((v) => ({ ...v, lvs: { lbKind: "TUN" } })) }, "lvs") })).toEqual([]);
         const shared = [vips[0], { ...vips[1], lvs: { lbKind: "NAT", realServers: ["gw-1"] } }];
-        hasIssue(issuesOf({ layout: "custom", nodes: hostNodes(dirs), ...ka({ vips: shared }, "lvs") }), "loadBalancer.keepalived.vips", /gw-1 is behind two NAT VIPs/);
+        hasIssue(issuesOf({ docker: HOST_FIREWALL, layout: "custom", nodes: hostNodes(dirs), ...ka({ vips: shared }, "lvs") }), "loadBalancer.keepalived.vips", /gw-1 is behind two NAT VIPs/);
     });
 
     it("check types: unknown, fields of another type, process checks on local Docker nodes; no checks on LVS directors", () => {

@@ -253,6 +253,22 @@ describe("deployment: what the lab reads from the dev stack", () => {
         for (const s of d.services) expect(d.nodes.map((n) => n.name), s.container).toContain(s.node);
     });
 
+    it("carries each service's kernel parameters: none on the dev stack", () => {
+        for (const s of d.services) expect(s.sysctls, s.container).toEqual({});
+    });
+
+    it("an LVS real server's kernel parameters come from its container (docker) or its host step (ssh), for the lab to set as they would", async () => {
+        const arp = { "net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2", "net.ipv4.conf.lo.arp_ignore": "1", "net.ipv4.conf.lo.arp_announce": "2" };
+        const onDocker = await deploymentOf(["loadBalancer.kind=lvs", 'loadBalancer.keepalived.vips=[{"name":"gw","address":"172.28.0.100","virtualRouterId":51,"protects":"data-plane"},{"name":"cp","address":"172.28.0.101","virtualRouterId":52,"protects":"control-plane"}]']);
+        const onHosts = await deploymentOf([], "onprem-lvs");
+        for (const dep of [onDocker, onHosts]) {
+            const real = dep.services.filter((s) => s.service === "lvs-realserver");
+            expect(real.length).toBeGreaterThan(0);
+            for (const s of real) expect(s.sysctls, s.container).toEqual(arp);
+            for (const s of dep.services.filter((x) => x.service !== "lvs-realserver")) expect(s.sysctls, s.container).toEqual({});
+        }
+    });
+
     it("names containers <stack>-<node>-<service>, as `docker exec` in the tasks expects", () => {
         expect(d.services.map((s) => s.container)).toContain("dev-etcd-1-etcd");
         for (const s of d.services) expect(s.container).toBe(`dev-${s.node}-${s.service}`);

@@ -12,6 +12,7 @@ import { DEFAULT_IMAGES } from "../../components/spec/schema";
 import { PAUSE_IMAGE, reloadFileVar } from "../../components/targets/docker";
 import { balancerConfigPath } from "../../components/loadBalancer";
 import { MANAGEMENT_TLS_PATHS } from "../../components/render/managementTls";
+import { firewallInstalled, sysctlsInstalled } from "../../components/render/ssh";
 import { isSecretWrapper, MOCK_CERT_START, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { stackConfig } from "../../scripts/preview-offline";
 import { dpManagerIdentityConfig, testDpIdentity } from "../config";
@@ -570,7 +571,7 @@ describe("remote Docker hosts (every node over ssh, host networking as in seed 0
     const address = (i: number) => `10.0.0.${21 + i}`;
     let run: PlatformRun;
     beforeAll(async () => {
-        run = await runPlatform(cfg({ nodes: names.map((name, i) => ({ name, address: address(i), sshUser: "deploy" })) }));
+        run = await runPlatform(cfg({ nodes: names.map((name, i) => ({ name, address: address(i), sshUser: "deploy" })), docker: { firewall: { operatorCidrs: ["10.1.0.0/24"] } } }));
     });
 
     it("each node gets its own docker provider over ssh, and its containers use it with host networking", () => {
@@ -596,6 +597,56 @@ describe("remote Docker hosts (every node over ssh, host networking as in seed 0
         expect(gwLb).toContain(`${address(6)}:80`);
         expect(run.outputs.gatewayUrl.value).toBe(`http://${address(7)}:80`);
         expect(run.outputs.etcdEndpoints.value).toEqual([0, 1, 2].map((i) => `https://${address(i)}:2379`));
+    });
+
+    it("each host gets target ssh's firewall from the port matrix, through the deployer's ssh, before its services; its deletion removes it", () => {
+        for (const [i, n] of names.entries()) {
+            const step = find(run, T.command, `gateway-ha-docker-${n}-host`);
+            expect(step.inputs.create).toBe(`ssh -o BatchMode=yes -p 22 'deploy@${address(i)}' 'sudo -n sh -s'`);
+            expect(step.inputs.update).toBe(step.inputs.create);
+            expect(step.inputs.delete).toMatch(new RegExp(`^ssh -o BatchMode=yes -p 22 'deploy@${address(i).replace(/\./g, "\\.")}' 'sudo -n sh -c `));
+            expect(step.inputs.delete).toContain("systemctl disable --now gateway-ha-firewall.service");
+            const fw = firewallInstalled(step.inputs.stdin as string);
+            expect(fw, n).toBeDefined();
+            // The operators' network reaches the control-plane balancer's port, on the balancer's host only.
+            expect(fw!.includes("10.1.0.0/24"), n).toBe(n === "lb-1");
+            for (const c of ofType(run, T.container).filter((c) => label(c, "gateway-ha.node") === n))
+                expect(dependsOn(registration(run, T.container, c.name), T.command, `gateway-ha-docker-${n}-host`), c.name).toBe(true);
+        }
+        // etcd's client port is open to the control plane and the gateways' hosts, not to the balancer's.
+        const etcd1 = firewallInstalled(find(run, T.command, "gateway-ha-docker-etcd-1-host").inputs.stdin as string)!;
+        for (const peer of [3, 4, 5, 6]) expect(etcd1).toContain(address(peer));
+        expect(etcd1).not.toContain(address(7));
+    });
+
+    it("an LVS real server on a remote host: its kernel parameters are the host's, written by a step over ssh, not the container's (host networking refuses net.* sysctls)", async () => {
+        const lvsNames = [...names, "lb-2"];
+        const lvs = await runPlatform(
+            cfg({
+                nodes: lvsNames.map((name, i) => ({ name, address: address(i), sshUser: "deploy" })),
+                docker: { firewall: { operatorCidrs: ["10.1.0.0/24"] } },
+                loadBalancer: {
+                    kind: "lvs",
+                    keepalived: {
+                        interface: "eth0",
+                        vips: [
+                            { name: "gw", address: "10.0.0.100/24", virtualRouterId: 51, protects: "data-plane" },
+                            { name: "cp", address: "10.0.0.101/24", virtualRouterId: 52, protects: "control-plane" },
+                        ],
+                    },
+                },
+            }),
+        );
+        const real = ofType(lvs, T.container).filter((c) => label(c, "gateway-ha.service") === "lvs-realserver");
+        expect(real.map((c) => c.name).sort()).toEqual(["cp-1-lvs-realserver", "cp-2-lvs-realserver", "dp-1-lvs-realserver", "dp-2-lvs-realserver"]);
+        for (const c of real) {
+            expect(c.inputs.sysctls, c.name).toBeUndefined();
+            expect(c.inputs.privileged, c.name).toBeUndefined();
+            const step = find(lvs, T.command, `${c.name}-sysctls`);
+            expect(sysctlsInstalled(step.inputs.stdin as string)).toMatchObject({ "net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.lo.arp_announce": "2" });
+            expect(step.inputs.delete).toContain(`rm -f /etc/sysctl.d/90-gateway-ha-${c.name}.conf`);
+            expect(dependsOn(registration(lvs, T.container, c.name), T.command, `${c.name}-sysctls`)).toBe(true);
+        }
     });
 });
 

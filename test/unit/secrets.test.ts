@@ -167,7 +167,7 @@ describe("the SSH target", () => {
         const recorded = await recordingMocks("target-ssh");
         const nodes = ["node-1", "node-2", "node-3", "node-4", "node-5", "lb-1"].map((name, i) => ({ name, address: `192.168.101.${11 + i}`, sshUser: "deploy" }));
         const knownHosts = nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAImockhostkey${n.name.replace("-", "")}`);
-        const { spec, topology } = loadPlatform(cfg({ target: "ssh", layout: "compact", nodes, ssh: { agent: true, knownHosts } }), { project: "gateway-ha", stack: "target-ssh" });
+        const { spec, topology } = loadPlatform(cfg({ target: "ssh", layout: "compact", nodes, ssh: { agent: true, knownHosts, firewall: { operatorCidrs: ["192.168.100.0/24"] } } }), { project: "gateway-ha", stack: "target-ssh" });
         const target = new SshTarget("t", { spec, topology });
         const { resource } = target.deployService(probeService(topology.byRole["data-plane"][0]), {});
         await new Promise((resolve) => resource.urn.apply(resolve));

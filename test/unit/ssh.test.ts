@@ -5,7 +5,7 @@
 import { createHash, createHmac } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { filesInstalled, q, remoteScript, renderHostPurge, renderRemoveScript } from "../../components/render/ssh";
+import { filesInstalled, q, remoteScript, renderHostPurge, renderRemoveScript, sysctlsInstalled } from "../../components/render/ssh";
 import { renderSshToolPrelude, SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "../../components/render/sshStep";
 import { etcdctlConnectionArgs, etcdInitialCluster, etcdMemberArgs } from "../../components/render/etcd";
 import { GATEWAY_BACKENDS, STOP_MARGIN_SECONDS, controlPlaneBackend, renderBalancerDrainScript, renderBalancerReturnScript, rolloutPlan } from "../../components/render/rollout";
@@ -25,7 +25,7 @@ const STACK = "onprem";
 const SECRET_KEYS = ["gateway-ha:ssh"];
 
 const sshConfig = (extra: Record<string, unknown> = {}, ssh: Record<string, unknown> = {}, nodes: unknown[] = NODES) =>
-    cfg({ target: "ssh", layout: "compact", nodes, ssh: { privateKey: PRIVATE_KEY, knownHosts: KNOWN, ...ssh }, ...extra });
+    cfg({ target: "ssh", layout: "compact", nodes, ssh: { privateKey: PRIVATE_KEY, knownHosts: KNOWN, firewall: { operatorCidrs: ["192.168.100.0/24"] }, ...ssh }, ...extra });
 
 const cmd = (run: PlatformRun, name: string) => find(run, T.remoteCommand, name);
 const stdinOf = (r: RecordedResource) => unwrapSecrets(r.inputs.stdin) as string;
@@ -156,7 +156,7 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         // etcd's client port from every node that uses etcd (members, control plane, gateways), its peer port from members only.
         expect(rich("node-3").sort()).toEqual([...[0, 1, 2, 3, 4].map((i) => `2379 from ${ADDR(i)}`), ...[0, 1, 2].map((i) => `2380 from ${ADDR(i)}`)].sort());
         expect(rich("node-4").sort()).toEqual(["443 from 192.168.101.16", "7085 from 192.168.101.16", "80 from 192.168.101.16"]);
-        expect(rich("lb-1").sort()).toEqual(["443 from 0.0.0.0/0", "80 from 0.0.0.0/0", ...["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].map((c) => `9180 from ${c}`)].sort());
+        expect(rich("lb-1").sort()).toEqual(["443 from 0.0.0.0/0", "80 from 0.0.0.0/0", "9180 from 192.168.100.0/24"].sort());
     });
 
     it("copies stage the service's own Compose file (host networking, its image) and its files; files steps install them as root; secrets only in secret copies", () => {
@@ -418,7 +418,7 @@ describe("target ssh with the SSH agent, a root login on another port, and other
     beforeAll(async () => {
         const knownHosts = [...KNOWN.slice(0, 5), `[192.168.101.16]:2222 ${LB_KEY}`];
         const nodes = NODES.map((n) => (n.name === "lb-1" ? { ...n, sshUser: "root", sshPort: 2222 } : n));
-        const ssh = { agent: true, knownHosts, waitSeconds: 60, connectTimeoutSeconds: 7 };
+        const ssh = { agent: true, knownHosts, waitSeconds: 60, connectTimeoutSeconds: 7, firewall: { operatorCidrs: ["192.168.100.0/24"] } };
         run = await runPlatform(cfg({ target: "ssh", layout: "compact", nodes, ssh }), { stack: "agent" });
     });
 
@@ -475,14 +475,53 @@ describe("target ssh with keepalived VIPs instead of a balancer node (the on-pre
     });
 });
 
+describe("target ssh with LVS (direct routing) in front of the gateways", () => {
+    const LVS_NODES = [
+        ...NODES.slice(0, 5).map((n, i) => ({ ...n, roles: i < 3 ? ["etcd", ...(i < 2 ? ["control-plane"] : [])] : ["data-plane"] })),
+        ...["dir-1", "dir-2"].map((name, i) => ({ name, address: ADDR(6 + i), sshUser: "deploy", roles: ["load-balancer"] })),
+    ];
+    let run: PlatformRun;
+    beforeAll(async () => {
+        const loadBalancer = { kind: "lvs", keepalived: { interface: "ens160", vips: [{ name: "gateway", address: "192.168.101.20/24", virtualRouterId: 52, protects: "data-plane" }, { name: "cp", address: "192.168.101.10/24", virtualRouterId: 51, protects: "control-plane" }] } };
+        run = await runPlatform(
+            sshConfig({ layout: "custom", nodes: LVS_NODES, loadBalancer }, { knownHosts: LVS_NODES.map((n) => `${n.address} ${HOST_KEY(n.name)}`) }),
+            { stack: STACK, secretKeys: SECRET_KEYS },
+        );
+    });
+
+    it("a real server's kernel parameters are its host's: a step writes them (sysctl.d for boots, /proc/sys now) before it runs, and its delete removes the file; the container gets NET_ADMIN, never privileges", () => {
+        for (const n of ["node-1", "node-2", "node-4", "node-5"]) {
+            const svc = `${n}-lvs-realserver`;
+            const step = cmd(run, `${svc}-sysctls`);
+            const script = stdinOf(step);
+            expect(sysctlsInstalled(script)).toEqual({
+                "net.ipv4.conf.all.arp_ignore": "1",
+                "net.ipv4.conf.all.arp_announce": "2",
+                "net.ipv4.conf.lo.arp_ignore": "1",
+                "net.ipv4.conf.lo.arp_announce": "2",
+            });
+            expect(script).toContain(`cat > /etc/sysctl.d/90-gateway-ha-${svc}.conf <<'GATEWAY_HA_SYSCTL'`);
+            expect(script).toContain("printf '%s\\n' 1 > /proc/sys/net/ipv4/conf/all/arp_ignore");
+            expect(step.inputs.delete).toBe(`sudo -n sh -c 'rm -f /etc/sysctl.d/90-gateway-ha-${svc}.conf'`);
+            expect(dependsOn(registration(run, T.remoteCommand, svc), T.remoteCommand, `${svc}-sysctls`)).toBe(true);
+            const compose = parse([...installedFiles(run, cmd(run, `${svc}-files`)).entries()].find(([p]) => p.endsWith("compose.yaml"))![1]) as { services: Record<string, Record<string, unknown>> };
+            expect(compose.services[svc]).toMatchObject({ network_mode: "host", cap_add: ["NET_ADMIN"] });
+            expect(compose.services[svc].privileged).toBeUndefined();
+            expect(compose.services[svc].sysctls).toBeUndefined();
+        }
+        // Only real servers have one.
+        expect(ofType(run, T.remoteCommand).filter((c) => c.name.endsWith("-sysctls")).map((c) => c.name).sort()).toEqual(["node-1", "node-2", "node-4", "node-5"].map((n) => `${n}-lvs-realserver-sysctls`));
+    });
+});
+
 describe("target ssh: validation names the key", () => {
-    const base = { target: "ssh", layout: "compact", nodes: NODES, ssh: { privateKey: PRIVATE_KEY, knownHosts: KNOWN } };
+    const base = { target: "ssh", layout: "compact", nodes: NODES, ssh: { privateKey: PRIVATE_KEY, knownHosts: KNOWN, firewall: { operatorCidrs: ["192.168.100.0/24"] } } };
     const has = (found: ConfigIssue[], key: string, rule: RegExp) => expect(found).toContainEqual(expect.objectContaining({ key, rule: expect.stringMatching(rule) }));
     const message = (found: ConfigIssue[]) => new ConfigValidationError(found).message;
 
     it("accepts the example config", () => {
         expect(issues(cfg(base))).toEqual([]);
-        expect(issues(cfg({ ...base, ssh: { agent: true, knownHosts: KNOWN } }))).toEqual([]);
+        expect(issues(cfg({ ...base, ssh: { agent: true, knownHosts: KNOWN, firewall: base.ssh.firewall } }))).toEqual([]);
     });
 
     it("every node needs an entry with address and sshUser", () => {
@@ -520,13 +559,13 @@ describe("target ssh: validation names the key", () => {
         expect(message(issues(cfg({ ...base, nodes: portNodes })))).toContain('"no key for [192.168.101.16]:2222"');
         has(issues(cfg({ ...base, nodes: portNodes })), "ssh.knownHosts", /ssh-keyscan -t ed25519 -p 2222 192\.168\.101\.16` for node lb-1/);
         const withPort = [...KNOWN.slice(0, 5), `[192.168.101.16]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlb1`];
-        expect(issues(cfg({ ...base, nodes: portNodes, ssh: { privateKey: PRIVATE_KEY, knownHosts: withPort } }))).toEqual([]);
+        expect(issues(cfg({ ...base, nodes: portNodes, ssh: { ...base.ssh, knownHosts: withPort } }))).toEqual([]);
     });
 
     it("known_hosts forms: comma lists, wildcards and hashed names pin; a revoked key or a CA line does not", () => {
         const hashed = (host: string, salt = Buffer.from("0123456789abcdefghij")) => `|1|${salt.toString("base64")}|${createHmac("sha1", salt).update(host).digest("base64")}`;
         const lb = "AAAAC3NzaC1lZDI1NTE5AAAAIlb1key";
-        const ok = (line: string) => expect(issues(cfg({ ...base, ssh: { privateKey: PRIVATE_KEY, knownHosts: [...KNOWN.slice(0, 5), line] } })), line).toEqual([]);
+        const ok = (line: string) => expect(issues(cfg({ ...base, ssh: { ...base.ssh, knownHosts: [...KNOWN.slice(0, 5), line] } })), line).toEqual([]);
         ok(`lb-1.example,192.168.101.16 ssh-ed25519 ${lb}`);
         ok(`${hashed("192.168.101.16")} ssh-ed25519 ${lb}`);
         ok(`192.168.101.1? ssh-ed25519 ${lb}`);
@@ -558,6 +597,11 @@ describe("target ssh: validation names the key", () => {
         const onDocker = issues(cfg({ ssh: { privateKey: PRIVATE_KEY } }));
         has(onDocker, "ssh", /only read by target ssh/);
         expect(new ConfigValidationError(onDocker).message).not.toContain("PRIVATE KEY");
+    });
+
+    it("the operators' networks are required: no default can know them (it was all of RFC 1918)", () => {
+        has(issues(cfg({ ...base, ssh: { ...base.ssh, firewall: {} } })), "ssh.firewall.operatorCidrs", /required on target ssh: the networks operators reach the control plane from/);
+        has(issues(cfg({ ...base, ssh: { ...base.ssh, firewall: { clientCidrs: ["10.0.0.0/8"] } } })), "ssh.firewall.operatorCidrs", /it was all of RFC 1918/);
     });
 
     it("firewall sources must be CIDRs; the control plane and metrics never open to the internet", () => {

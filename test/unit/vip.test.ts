@@ -126,15 +126,22 @@ describe("kind lvs (keepalived + IPVS on two directors)", () => {
         expect(run.outputs.gatewayUrl.value).toBe("http://172.28.0.100:80");
     });
 
-    it("every real server gets the DR setup (privileged: it writes arp_ignore / arp_announce)", () => {
+    it("every real server gets the DR setup, unprivileged: NET_ADMIN, and arp_ignore / arp_announce as the container's sysctls", () => {
         const rs = byService(run, "lvs-realserver");
         expect(names(rs)).toEqual(["cp-1-lvs-realserver", "cp-2-lvs-realserver", "dp-1-lvs-realserver", "dp-2-lvs-realserver"]);
         for (const svc of rs) {
-            expect(svc.inputs.privileged).toBe(true);
+            expect(svc.inputs.privileged).toBeUndefined();
+            expect(svc.inputs.capabilities).toEqual({ adds: ["NET_ADMIN"] });
+            expect(svc.inputs.sysctls).toEqual({
+                "net.ipv4.conf.all.arp_ignore": "1",
+                "net.ipv4.conf.all.arp_announce": "2",
+                "net.ipv4.conf.lo.arp_ignore": "1",
+                "net.ipv4.conf.lo.arp_announce": "2",
+            });
             expect(svc.inputs.command).toEqual(["/bin/sh", "/etc/keepalived/lvs-realserver.sh"]);
             expect(anchorNode(run, svc)).toBe(nodeOf(svc));
             const script = upload(svc, "/etc/keepalived/lvs-realserver.sh");
-            expect(script).toContain("sysctl -w net.ipv4.conf.all.arp_ignore=1");
+            expect(script).toContain("need net.ipv4.conf.all.arp_ignore 1");
             expect(script).toMatch(new RegExp(`ip addr replace ${nodeOf(svc)!.startsWith("dp") ? "172\\.28\\.0\\.100" : "172\\.28\\.0\\.101"}/32 dev lo`));
         }
     });
