@@ -18,6 +18,7 @@ import { httpsHealthCheck, type DeployedService, type ServiceSpec, type Target }
 import type { PlatformSpec } from "./spec/types";
 import { controlPlanePorts } from "./topology/ports";
 import type { Topology, TopologyNode } from "./topology/types";
+import { APISIX_IMAGE } from "./flavors/images";
 
 export interface ControlPlaneArgs {
     spec: PlatformSpec;
@@ -93,9 +94,10 @@ export class ControlPlane extends pulumi.ComponentResource {
                             name: `${node.name}-apisix-cp`,
                             service: "apisix-cp",
                             image: spec.controlPlane.image,
-                            env: {
-                                [SECRET_ENV.adminKey]: this.adminKey!,
-                                ...(id.password ? { [SECRET_ENV.etcdPassword]: id.password } : {}),
+                            user: APISIX_IMAGE.user,
+                            secretEnv: {
+                                values: { [SECRET_ENV.adminKey]: this.adminKey!, ...(id.password ? { [SECRET_ENV.etcdPassword]: id.password } : {}) },
+                                start: APISIX_IMAGE.start,
                             },
                             files: [
                                 { path: APISIX_PATHS.config, content: renderApisixControlPlaneConfig(spec, topology) },

@@ -3,9 +3,10 @@ import type { EtcdCluster } from "./etcdCluster";
 import type { FallbackStorage } from "./fallbackStorage";
 import { API7_GATEWAY_GROUP_ENV, APISIX_PATHS, SECRET_ENV, renderGatewayConfig } from "./render/gateway";
 import { GATEWAY_BACKENDS, rolloutPlan } from "./render/rollout";
-import { httpHealthCheck, type DeployedService, type FileSpec, type Target } from "./service";
+import { httpHealthCheck, type DeployedService, type FileSpec, type ServiceSpec, type Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
 import type { Topology } from "./topology/types";
+import { APISIX_IMAGE } from "./flavors/images";
 
 export interface GatewayGroupArgs {
     spec: PlatformSpec;
@@ -77,11 +78,15 @@ export class GatewayGroup extends pulumi.ComponentResource {
         const config = renderGatewayConfig(spec, topology, fallback?.auth);
         const password = etcd?.consumers.gateway.password;
         const reader = standalone ? fallback?.credentials?.["data-plane"] : undefined;
-        const env = {
-            ...(spec.flavor === "api7-v3" ? { [API7_GATEWAY_GROUP_ENV]: spec.dataPlane.gatewayGroup } : {}),
+        const secrets = {
             ...(password ? { [SECRET_ENV.etcdPassword]: password } : {}),
             ...(reader ? { [SECRET_ENV.s3AccessKey]: reader.accessKey, [SECRET_ENV.s3SecretKey]: reader.secretKey } : {}),
         };
+        // APISIX's image is known: its secrets become files behind a wrapper. The API7 images' start is not public: theirs stay in env.
+        const environment: Pick<ServiceSpec, "env" | "secretEnv" | "user"> =
+            spec.flavor === "apisix"
+                ? { user: APISIX_IMAGE.user, ...(Object.keys(secrets).length ? { secretEnv: { values: secrets, start: APISIX_IMAGE.start } } : {}) }
+                : { env: { ...(spec.flavor === "api7-v3" ? { [API7_GATEWAY_GROUP_ENV]: spec.dataPlane.gatewayGroup } : {}), ...secrets } };
         this.services = nodes.map((node) =>
             target.deployService(
                 {
@@ -90,7 +95,7 @@ export class GatewayGroup extends pulumi.ComponentResource {
                     role: "data-plane",
                     service: "gateway",
                     image: spec.dataPlane.image,
-                    env,
+                    ...environment,
                     files: [{ path: APISIX_PATHS.config, content: config }, ...identity, ...(etcd ? etcd.clientFiles("gateway", APISIX_PATHS) : [])],
                     // Healthy means ready for traffic, the same probe the balancers use.
                     healthCheck: httpHealthCheck(spec.dataPlane.statusPort, spec.loadBalancer.healthCheck.path, true),

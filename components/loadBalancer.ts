@@ -8,6 +8,7 @@ import type { DeployedService, FileSpec, ReloadSpec, RolloutSpec, ServiceSpec, T
 import type { PlatformSpec } from "./spec/types";
 import { controlPlanePorts } from "./topology/ports";
 import type { Topology } from "./topology/types";
+import { HAPROXY_IMAGE_USER, NGINX_IMAGE_USER } from "./flavors/images";
 
 export interface LoadBalancerArgs {
     spec: PlatformSpec;
@@ -102,6 +103,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
             service: `${scope}-lb`,
             image,
             command: balancerCommand(kind, scope),
+            user: kind === "nginx" ? NGINX_IMAGE_USER : HAPROXY_IMAGE_USER,
             reload: balancerReload(kind, scope),
             files: [
                 {

@@ -55,6 +55,57 @@ export function fileContent(f: FileSpec): pulumi.Input<string> {
     return f.systemRoots ? pulumi.output(f.content).apply(systemRootsBundle) : f.content;
 }
 
+/** Numeric, as a container's files are owned: the image's names mean nothing on the host. */
+export interface ImageUser {
+    uid: number;
+    gid: number;
+}
+
+/** Where a service's secret environment variables are, one file each, named after the variable. */
+export const SECRET_ENV_DIR = "/run/gateway-ha/env";
+
+/** The wrapper's `$0`, which also marks a command as one (secretEnvWrapperOf). */
+export const SECRET_ENV_WRAPPER = "gateway-ha-env";
+
+const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+
+/** The wrapper: each variable read from its file (a missing or unreadable one stops the start), then the image's start. */
+export function renderSecretEnvWrapper(names: string[]): string {
+    for (const n of names) if (!ENV_NAME.test(n)) throw new Error(`renderSecretEnvWrapper: ${n} is not an environment variable name`);
+    return [
+        "# gateway-ha: secrets as files, exported for a program that reads only its environment.",
+        "set -e",
+        ...names.flatMap((n) => [`${n}=$(cat ${SECRET_ENV_DIR}/${n})`, `export ${n}`]),
+        'exec "$@"',
+    ].join("\n");
+}
+
+/**
+ * A service with its `secretEnv` as secret files and its command wrapped: `sh -c WRAPPER` before
+ * the image's start. The image's entrypoint, if any, stays: an entrypoint runs a command it does
+ * not know as given (apache/apisix's `exec "$@"`). Every target deploys what this returns.
+ */
+export function withSecretEnvFiles(svc: ServiceSpec): ServiceSpec {
+    const secretEnv = svc.secretEnv;
+    if (!secretEnv) return svc;
+    if (!svc.user) throw new Error(`${svc.name}: secretEnv needs the image's user, who alone may read the files`);
+    if (svc.command) throw new Error(`${svc.name}: secretEnv runs the image's start (secretEnv.start), not a command of its own`);
+    const names = Object.keys(secretEnv.values).sort();
+    const clash = names.find((n) => svc.env && n in svc.env);
+    if (clash) throw new Error(`${svc.name}: ${clash} is in both env and secretEnv`);
+    const { secretEnv: _, ...rest } = svc;
+    return {
+        ...rest,
+        files: [...svc.files, ...names.map((n) => ({ path: `${SECRET_ENV_DIR}/${n}`, content: pulumi.secret(secretEnv.values[n]), secret: true }))],
+        command: ["/bin/sh", "-c", renderSecretEnvWrapper(names), SECRET_ENV_WRAPPER, ...secretEnv.start],
+    };
+}
+
+/** A wrapped command's parts (for the lab, which runs the wrapper before its stand-in). */
+export function secretEnvWrapperOf(command: string[]): { script: string; start: string[] } | undefined {
+    return command[0] === "/bin/sh" && command[1] === "-c" && command[3] === SECRET_ENV_WRAPPER ? { script: command[2], start: command.slice(4) } : undefined;
+}
+
 export interface HealthCheckSpec {
     /** Exec-form command run inside the service (images may have no shell). */
     command: string[];
@@ -80,7 +131,21 @@ export interface ServiceSpec {
      * not until promoted). Not a replacing input of a Docker container: changing it updates in place.
      */
     waitHealthy?: boolean;
+    /** Plain environment variables; a secret goes in `secretEnv`. */
     env?: Record<string, pulumi.Input<string>>;
+    /**
+     * Secrets the program reads only from its environment (APISIX's `${{VAR}}`). They never enter
+     * the container's configuration (`docker inspect`, Compose and env files, /proc/1/environ):
+     * each reaches the service as a secret file, and its command becomes a wrapper that exports
+     * them and execs `start`, the image's own start (withSecretEnvFiles). Needs `user`.
+     */
+    secretEnv?: { values: Record<string, pulumi.Input<string>>; start: string[] };
+    /**
+     * The user the image runs its program as (its Dockerfile's USER), where the stack knows it:
+     * the service's secret files are then mode 0400 and owned by it. Without, they are 0644 in the
+     * container (in a root-only directory on the host): readable by whatever runs in it.
+     */
+    user?: ImageUser;
     files: FileSpec[];
     /** Persistent named volumes: survive container replacement. */
     volumes?: { name: string; containerPath: string }[];

@@ -40,6 +40,8 @@ export const COMPOSE_PROJECT = "gateway-ha";
 /** A value held in a SecureString parameter. */
 export interface SecretRef {
     parameter: string;
+    /** `uid:gid`, the image's user: the file is then 0400 and its own (else 0644, in a root-only directory). */
+    owner?: string;
 }
 
 export interface NodeService {
@@ -197,10 +199,10 @@ export function renderCompose(boot: NodeBoot): string {
 }
 
 /** What the boot fetches: each parameter and where its value goes (a file, or a line of an env file). */
-export function secretsManifest(boot: NodeBoot): ({ parameter: string; file: string } | { parameter: string; envFile: string; name: string })[] {
+export function secretsManifest(boot: NodeBoot): ({ parameter: string; file: string; owner?: string } | { parameter: string; envFile: string; name: string })[] {
     return [
         ...boot.services.flatMap((s) => [
-            ...s.files.filter(isSecret).map((f) => ({ parameter: f.parameter, file: secretFilePath(s.name, f.path) })),
+            ...s.files.filter(isSecret).map((f) => ({ parameter: f.parameter, file: secretFilePath(s.name, f.path), ...(f.owner ? { owner: f.owner } : {}) })),
             ...s.env.map((e) => ({ parameter: e.parameter, envFile: envFile(s.name), name: e.name })),
         ]),
         ...boot.tasks.flatMap((t) => t.env.map((e) => ({ parameter: e.parameter, envFile: envFile(t.name), name: e.name }))),
@@ -234,7 +236,11 @@ for m in manifest:
         os.makedirs(os.path.dirname(m["file"]), exist_ok=True)
         with open(m["file"], "w") as f:
             f.write(v)
-        os.chmod(m["file"], 0o644)  # services run as their image's user; the directory keeps others out
+        if "owner" in m:  # the image's user alone
+            os.chown(m["file"], *map(int, m["owner"].split(":")))
+            os.chmod(m["file"], 0o400)
+        else:  # an image whose user is not known; the directory keeps the host's others out
+            os.chmod(m["file"], 0o644)
     else:
         if "'" in v or "\\n" in v:
             sys.exit("gateway-ha: " + m["parameter"] + " holds a quote or newline; an env value cannot")

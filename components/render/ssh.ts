@@ -3,7 +3,7 @@
 // Hosts run each service with Docker Compose and host networking, as in seed 001, from a Compose
 // file of its own built by the same renderer the AWS target uses.
 import { composeFile, toolFunction, type ComposeService, type HostLayout } from "./cloudInit";
-import { LABELS, type HealthCheckSpec } from "../service";
+import { LABELS, type HealthCheckSpec, type ImageUser } from "../service";
 import { FIREWALLD_STATE, FIREWALL_CHAIN } from "./hostFirewall";
 import { cidrContains, parseCidr, parseIpv4 } from "../spec/net";
 import type { PlatformSpec } from "../spec/types";
@@ -164,7 +164,9 @@ function firewallInstallLines(firewallScript: string): string[] {
 export interface StagedFile {
     staged: string;
     path: string;
-    mode: "0644" | "0600";
+    mode: "0644" | "0600" | "0400";
+    /** Its owner, the image's user (a secret the service alone reads); root without. */
+    owner?: ImageUser;
     /** The copy that staged it, named when the staged file has gone missing. */
     copy: string;
     /**
@@ -188,10 +190,10 @@ export function renderInstallFiles(svc: string, files: StagedFile[], dirs: strin
             "gateway_ha_install() {",
             `  [ -f "$1" ] || { echo "gateway-ha: $1 is missing; run pulumi up --replace on its copy, $4" >&2; exit 1; }`,
             '  mkdir -p "$(dirname "$2")"',
-            '  install -m "$3" -o 0 -g 0 "$1" "$2.new"',
+            '  install -m "$3" -o "${5:-0}" -g "${6:-0}" "$1" "$2.new"',
             '  mv -f "$2.new" "$2"',
             "}",
-            ...files.map((f) => `${f.reloaded ? `[ -e ${q(f.path)} ] || ` : ""}gateway_ha_install ${q(f.staged)} ${q(f.path)} ${f.mode} ${q(f.copy)}`),
+            ...files.map((f) => `${f.reloaded ? `[ -e ${q(f.path)} ] || ` : ""}gateway_ha_install ${q(f.staged)} ${q(f.path)} ${f.mode} ${q(f.copy)}${f.owner ? ` ${f.owner.uid} ${f.owner.gid}` : ""}`),
             `for f in ${HOST_PATHS.staging}/${q(svc)}.*; do`,
             `  case "$f" in ${files.map((f) => q(f.staged)).join("|")}) ;; *) rm -f "$f" ;; esac`,
             "done",

@@ -24,6 +24,7 @@ import {
     type Target,
     type TaskSpec,
     type WorkloadRole,
+    withSecretEnvFiles,
 } from "../service";
 import type { Role } from "../spec/schema";
 import type { PlatformSpec } from "../spec/types";
@@ -516,7 +517,8 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         return parameter;
     }
 
-    deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
+    deployService(declared: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
+        const svc = withSecretEnvFiles(declared);
         const s = this.state(svc.node, `deployService(${svc.name})`);
         // Only LVS real servers need them, and VPCs carry no VIPs (refused in validation).
         if (svc.sysctls && Object.keys(svc.sysctls).length) throw new Error(`AwsTarget: ${svc.name} needs kernel parameters, which target aws does not set`);
@@ -529,7 +531,10 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         const parent = opts.parent;
         const res = { parent: parent ?? this, provider: this.provider };
         const files = svc.files.map((f): pulumi.Output<NodeService["files"][number]> => {
-            if (f.secret) return pulumi.output(this.parameter(svc.node.name, `${svc.service}/files${f.path}`, f.content, parent)).apply((parameter) => ({ path: f.path, parameter }));
+            if (f.secret)
+                return pulumi
+                    .output(this.parameter(svc.node.name, `${svc.service}/files${f.path}`, f.content, parent))
+                    .apply((parameter) => ({ path: f.path, parameter, ...(svc.user ? { owner: `${svc.user.uid}:${svc.user.gid}` } : {}) }));
             s.plainContents.push({ where: `${svc.name} ${f.path}`, content: f.content });
             return pulumi.output(f.content).apply((content) => ({ path: f.path, content, ...(f.systemRoots ? { systemRoots: true } : {}) }));
         });

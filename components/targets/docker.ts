@@ -21,6 +21,7 @@ import {
     type StepSpec,
     type Target,
     type TaskSpec,
+    withSecretEnvFiles,
 } from "../service";
 import { inlineCommand, q, renderDockerHostRemoval, renderDockerHostStep, renderHostSysctlRemoval, renderHostSysctls, stdinCommand } from "../render/ssh";
 import { hostFirewall, hostFirewallRules, renderFirewallScript } from "../render/hostFirewall";
@@ -253,7 +254,8 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         return img;
     }
 
-    deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
+    deployService(declared: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
+        const svc = withSecretEnvFiles(declared);
         const { node } = svc;
         const anchor = this.anchors.get(node.name);
         const hostStep = this.hostSteps.get(node.name);
@@ -280,7 +282,12 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 image: this.image(svc.image, node).imageId,
                 command: svc.command,
                 envs: svc.env ? Object.entries(svc.env).map(([k, v]) => pulumi.interpolate`${k}=${v}`) : undefined,
-                uploads: svc.files.map((f) => ({ file: f.path, content: f.secret ? pulumi.secret(fileContent(f)) : fileContent(f) })),
+                uploads: svc.files.map((f) => ({
+                    file: f.path,
+                    content: f.secret ? pulumi.secret(fileContent(f)) : fileContent(f),
+                    // The image's own user alone reads a secret, where the stack knows who that is.
+                    ...(f.secret && svc.user ? { permissions: "0400", owner: String(svc.user.uid), group: String(svc.user.gid) } : {}),
+                })),
                 volumes,
                 networkMode: anchor ? pulumi.interpolate`container:${anchor.id}` : "host",
                 restart: "unless-stopped",

@@ -49,7 +49,21 @@ import {
 import { renderBalancerDrainScript, renderBalancerReturnScript } from "../render/rollout";
 import type { ComposeService } from "../render/cloudInit";
 import { knownHostsLine, renderSshToolPrelude, SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "../render/sshStep";
-import { dependsOnList, deployerStep, fileContent, serviceLabels, type DeployedService, type EntryPoints, type ServiceSpec, type StepResult, type StepSpec, type Target, type TaskSpec } from "../service";
+import {
+    dependsOnList,
+    deployerStep,
+    fileContent,
+    serviceLabels,
+    withSecretEnvFiles,
+    type DeployedService,
+    type EntryPoints,
+    type ImageUser,
+    type ServiceSpec,
+    type StepResult,
+    type StepSpec,
+    type Target,
+    type TaskSpec,
+} from "../service";
 import type { Role } from "../spec/schema";
 import { pinnedHostKey } from "../spec/knownHosts";
 import type { PlatformSpec } from "../spec/types";
@@ -71,7 +85,8 @@ interface HostFile {
     /** The name of the CopyToRemote that stages it. */
     copy: string;
     path: string;
-    mode: "0644" | "0600";
+    mode: "0644" | "0600" | "0400";
+    owner?: ImageUser;
     secret: boolean;
     content: pulumi.Output<string>;
     /** Its path inside the container, where the service's program reloads it (ServiceSpec.reload). */
@@ -230,7 +245,8 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         return host;
     }
 
-    deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
+    deployService(declared: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
+        const svc = withSecretEnvFiles(declared);
         const host = this.host(svc.node, `deployService(${svc.name})`);
         const env = svc.env ?? {};
         const hasEnv = Object.keys(env).length > 0;
@@ -254,10 +270,12 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
                 const path = f.secret ? SSH_LAYOUT.secretFile(svc.name, f.path) : SSH_LAYOUT.plainFile(svc.name, f.path);
                 const reloaded = svc.reload?.files.includes(f.path) === true;
                 if (reloaded && f.secret) throw new Error(`SshTarget: ${svc.name} reloads ${f.path}, which is secret`);
+                // Bind-mounted as they are: the image's user alone reads a secret, where the stack knows who that is.
+                const own = f.secret && svc.user ? { mode: "0400" as const, owner: svc.user } : { mode: "0644" as const };
                 return {
                     copy: `${svc.name}-copy${f.path.replace(/[^A-Za-z0-9.]+/g, "-")}`,
                     path,
-                    mode: "0644",
+                    ...own,
                     secret: f.secret === true,
                     content: pulumi.output(fileContent(f)),
                     ...(reloaded ? { reloadedAt: f.path } : {}),
@@ -270,7 +288,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const copies = hostFiles.map((f, i) => this.stage(svc, f, staged.apply((names) => names[i]), { ...parentOpts, dependsOn: [host] }));
         const dirs = (svc.volumes ?? []).map((v) => SSH_LAYOUT.volumeData(v.name));
         const script = staged.apply((names) =>
-            renderInstallFiles(svc.name, hostFiles.map((f, i) => ({ staged: names[i], path: f.path, mode: f.mode, copy: f.copy, ...(f.reloadedAt ? { reloaded: true } : {}) })), dirs, svc.image),
+            renderInstallFiles(svc.name, hostFiles.map((f, i) => ({ staged: names[i], path: f.path, mode: f.mode, copy: f.copy, ...(f.owner ? { owner: f.owner } : {}), ...(f.reloadedAt ? { reloaded: true } : {}) })), dirs, svc.image),
         );
         const files = this.command(`${svc.name}-files`, svc.node, script, {}, { ...parentOpts, dependsOn: [host, this.purges[svc.node.name], ...copies] });
         // The service shares the host's namespace: its kernel parameters are the host's.

@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { APISIX_PATHS } from "../../components/render/gateway";
+import { SECRET_ENV_WRAPPER, secretEnvWrapperOf } from "../../components/service";
 import { writeServiceFiles, type LabDeployment, type LabService } from "./deployment";
 
 export const HOST_PROGRAMS: Record<string, string> = {
@@ -75,7 +76,8 @@ export function nginxModuleDirectives(): string[] {
 export type ServiceKind = "etcd" | "haproxy" | "nginx" | "keepalived" | "sh" | "apisix-standin" | "api7-dashboard-standin" | "api7-dp-manager-standin" | "api7-v2-console-standin";
 
 export function serviceKind(d: LabDeployment, svc: LabService): ServiceKind {
-    const program = basename(svc.command[0] ?? "");
+    // A secrets wrapper (withSecretEnvFiles) runs before the image's own start: the image tells the program.
+    const program = secretEnvWrapperOf(svc.command) ? "" : basename(svc.command[0] ?? "");
     // keepalived runs under its supervisor shell script.
     if (svc.service === "keepalived") return "keepalived";
     // sh: the LVS real-server setup script.
@@ -112,7 +114,7 @@ export function prepareService(d: LabDeployment, svc: LabService, paths: LabPath
     switch (kind) {
         case "apisix-standin":
             return {
-                argv: [process.execPath, "--import", "tsx", STANDIN_SCRIPT, "--root", root, "--config", APISIX_PATHS.config, "--https-cert", paths.httpsCert, "--https-key", paths.httpsKey, "--flavor", d.spec.flavor],
+                argv: wrapped(root, svc, [process.execPath, "--import", "tsx", STANDIN_SCRIPT, "--root", root, "--config", APISIX_PATHS.config, "--https-cert", paths.httpsCert, "--https-key", paths.httpsKey, "--flavor", d.spec.flavor]),
                 env: svc.env,
             };
         case "api7-dashboard-standin":
@@ -142,6 +144,15 @@ export function prepareService(d: LabDeployment, svc: LabService, paths: LabPath
         default:
             return { argv: [hostProgram(svc.command[0]), ...svc.command.slice(1).map((a) => mapArg(root, a))], env: svc.env };
     }
+}
+
+/**
+ * The stand-in behind the service's secrets wrapper, as its container runs it: the wrapper's own
+ * script reads the files under the service's root and execs the stand-in with what it exported.
+ */
+function wrapped(root: string, svc: LabService, argv: string[]): string[] {
+    const w = secretEnvWrapperOf(svc.command);
+    return w ? ["/bin/sh", "-c", mapContent(root, svc, w.script), SECRET_ENV_WRAPPER, ...argv] : argv;
 }
 
 /** Lets other users traverse (not list) a directory and its ancestors, as root-owned image directories allow. */

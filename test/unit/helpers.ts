@@ -144,7 +144,7 @@ export function nodeContainers(run: ProgramRun): RecordedResource[] {
     return ofType(run, T.container).filter((r) => label(r, "gateway-ha.node") !== undefined && label(r, "gateway-ha.role") === undefined);
 }
 
-export function uploads(r: RecordedResource): { file: string; content: string }[] {
+export function uploads(r: RecordedResource): { file: string; content: string; permissions?: string; owner?: string; group?: string }[] {
     return (unwrapSecrets(r.inputs.uploads) as { file: string; content: string }[] | undefined) ?? [];
 }
 

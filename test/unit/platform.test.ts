@@ -187,7 +187,7 @@ describe("default dev stack (apisix, standard layout, haproxy)", () => {
             expect(dependsOn(registration(run, T.container, svc.name), T.command, bootstrap.name), svc.name).toBe(true);
     });
 
-    it("gateways get a data_plane config.yaml that references the etcd password, which travels as a secret env var", () => {
+    it("gateways get a data_plane config.yaml that references the etcd password, which reaches APISIX as a file its user alone reads, exported by a wrapper before the image's start", () => {
         const gwPassword = passwordOf(run, "etcd-gateway-password");
         for (const gw of services(run, "data-plane")) {
             const text = upload(gw, GATEWAY_CONFIG);
@@ -198,9 +198,7 @@ describe("default dev stack (apisix, standard layout, haproxy)", () => {
             expect(text).not.toContain(gwPassword);
             // config.yaml stays reviewable: it is not declared a secret file.
             expect((label(gw, "gateway-ha.secret-files") ?? "").split(",")).not.toContain(GATEWAY_CONFIG);
-            expect(envs(gw)).toContain(`GATEWAY_HA_ETCD_PASSWORD=${gwPassword}`);
-            const raw = gw.inputs.envs;
-            expect(isSecretWrapper(raw) || (Array.isArray(raw) && raw.every(isSecretWrapper)), "envs secret").toBe(true);
+            expectSecretEnvFile(gw, "GATEWAY_HA_ETCD_PASSWORD", gwPassword);
             expect(gw.inputs.healthcheck).toMatchObject({ tests: expect.arrayContaining(["http://127.0.0.1:7085/status/ready"]) });
         }
     });
@@ -225,13 +223,14 @@ describe("default dev stack (apisix, standard layout, haproxy)", () => {
         for (const gw of services(run, "data-plane")) expect(gatewayYaml(gw).deployment.etcd).toMatchObject({ tls: { verify: true, sni: ETCD_TLS_SERVER_NAME } });
     });
 
-    it("the control plane runs APISIX in control_plane role with its Admin key as a secret env var", () => {
+    it("the control plane runs APISIX in control_plane role with its Admin key and etcd password as files its user alone reads, never in its environment", () => {
         const adminKey = passwordOf(run, "admin-key");
         for (const cp of services(run, "control-plane")) {
             const conf = parse(upload(cp, GATEWAY_CONFIG)) as { deployment: { role: string } };
             expect(conf.deployment.role).toBe("control_plane");
             expect(upload(cp, GATEWAY_CONFIG)).not.toContain(adminKey);
-            expect(envs(cp)).toContain(`GATEWAY_HA_ADMIN_KEY=${adminKey}`);
+            expectSecretEnvFile(cp, "GATEWAY_HA_ADMIN_KEY", adminKey);
+            expectSecretEnvFile(cp, "GATEWAY_HA_ETCD_PASSWORD", passwordOf(run, "etcd-control-plane-password"));
         }
         expect(run.outputs.adminKey).toEqual({ value: adminKey, secret: true });
     });
@@ -649,6 +648,26 @@ describe("remote Docker hosts (every node over ssh, host networking as in seed 0
         }
     });
 });
+
+/**
+ * A secret APISIX reads from its environment: in no container input but its own upload (secret,
+ * 0400, owned by the image's user apisix), which the wrapper exports before the image's start.
+ */
+function expectSecretEnvFile(svc: RecordedResource, name: string, value: string): void {
+    expect(value.length).toBeGreaterThan(0);
+    expect(JSON.stringify(unwrapSecrets(svc.inputs.envs ?? [])), `${svc.name} env`).not.toContain(value);
+    expect(JSON.stringify(svc.inputs.command), `${svc.name} command`).not.toContain(value);
+    const file = uploads(svc).find((u) => u.file === `/run/gateway-ha/env/${name}`);
+    expect(file, `${svc.name} ${name}`).toMatchObject({ content: value, permissions: "0400", owner: "636", group: "636" });
+    expect(label(svc, "gateway-ha.secret-files")!.split(",")).toContain(`/run/gateway-ha/env/${name}`);
+    const raw = svc.inputs.uploads;
+    const entry = isSecretWrapper(raw) ? undefined : ((raw as unknown[]).find((u) => (unwrapSecrets(u) as { file: string }).file === `/run/gateway-ha/env/${name}`) as { content: unknown } | undefined);
+    expect(isSecretWrapper(raw) || isSecretWrapper(entry) || isSecretWrapper(entry?.content), `${svc.name} ${name} secret`).toBe(true);
+    const command = svc.inputs.command as string[];
+    expect(command.slice(0, 2)).toEqual(["/bin/sh", "-c"]);
+    expect(command[2]).toContain(`${name}=$(cat /run/gateway-ha/env/${name})\nexport ${name}\n`);
+    expect(command.slice(3)).toEqual(["gateway-ha-env", "/docker-entrypoint.sh", "docker-start"]);
+}
 
 describe("validation runs before any resource", () => {
     it("an even etcd member count rejects the program with the validation's message as a RunError and registers nothing", async () => {

@@ -182,3 +182,41 @@ describe("the SSH target", () => {
         for (const r of recorded) expect(findPlainSecrets(r.inputs, ["plain-text-s3cret"], r.name)).toEqual([]);
     });
 });
+
+/**
+ * What each target hands a container as its environment: Docker's `envs`, the ssh target's env files
+ * (their staged copies), the aws target's env parameters (the values its instances write to env files).
+ */
+function environments(run: PlatformRun): { where: string; value: unknown }[] {
+    return [
+        ...ofType(run, T.container).map((c) => ({ where: `${c.name} envs`, value: unwrapSecrets(c.inputs.envs ?? []) })),
+        ...ofType(run, T.copyToRemote)
+            .filter((c) => c.name.endsWith("-copy-env"))
+            .map((c) => ({ where: c.name, value: unwrapSecrets(c.inputs.source) })),
+        ...ofType(run, "aws:ssm/parameter:Parameter")
+            // /gateway-ha/<stack>/<node>/<service>/env/<NAME>; the deployer's steps and files have their own.
+            .filter((p) => /^\/gateway-ha\/[^/]+\/[^/]+\/[^/]+\/env\//.test(p.inputs.name as string) && !/\/steps\//.test(p.inputs.name as string))
+            .map((p) => ({ where: p.inputs.name as string, value: unwrapSecrets(p.inputs.value) })),
+    ];
+}
+
+describe("flavor apisix: no container's environment holds a secret, on any target", () => {
+    const nodes = ["node-1", "node-2", "node-3", "node-4", "node-5", "lb-1"].map((name, i) => ({ name, address: `192.168.101.${11 + i}`, sshUser: "deploy" }));
+    const targets = {
+        docker: cfg({}),
+        ssh: cfg({ target: "ssh", layout: "compact", nodes, ssh: { agent: true, knownHosts: nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAImockhostkey`), firewall: { operatorCidrs: ["192.168.100.0/24"] } } }),
+        aws: cfg({ target: "aws", aws: { region: "eu-west-1" } }),
+    };
+    it.each(Object.entries(targets))("%s", async (target, config) => {
+        const run = await runPlatform(config);
+        const secrets = run.generatedSecrets;
+        expect(secrets.length).toBeGreaterThan(0);
+        const envs = environments(run);
+        // Before secrets became files, the control plane's Admin API key was in each of these.
+        const found = envs.flatMap((e) => secrets.filter((s) => JSON.stringify(e.value).includes(s)).map(() => e.where));
+        expect(found).toEqual([]);
+        // The secrets APISIX reads from its environment reach it as files.
+        const secretFiles = JSON.stringify(run.resources.map((r) => unwrapSecrets(r.inputs)));
+        expect(secretFiles, target).toContain("/run/gateway-ha/env/GATEWAY_HA_ADMIN_KEY");
+    });
+});

@@ -52,7 +52,7 @@ const installedFiles = (run: PlatformRun, r: RecordedResource) => filesInstalled
 const copiesOf = (run: PlatformRun, svc: string) => {
     const script = stdinOf(cmd(run, `${svc}-files`));
     return new Map(
-        [...script.matchAll(/^(?:\[ -e '[^']+' \] \|\| )?gateway_ha_install '([^']+)' '([^']+)' \d+ '([^']+)'$/gm)].map((m) => {
+        [...script.matchAll(/^(?:\[ -e '[^']+' \] \|\| )?gateway_ha_install '([^']+)' '([^']+)' \d+ '([^']+)'(?: \d+ \d+)?$/gm)].map((m) => {
             const copy = find(run, T.copyToRemote, m[3]);
             expect(copy.inputs.remotePath, m[3]).toBe(m[1]);
             return [m[2], copy] as const;
@@ -165,13 +165,22 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         expect(Object.keys(compose.services)).toEqual(["node-4-gateway"]);
         expect(compose.services["node-4-gateway"]).toMatchObject({ image: "apache/apisix:3.14.1-debian", network_mode: "host", restart: "unless-stopped", labels: { "gateway-ha.node": "node-4", "gateway-ha.role": "data-plane", "gateway-ha.service": "gateway" } });
         expect(files.get("/opt/gateway-ha/files/node-4-gateway/usr/local/apisix/conf/config.yaml")).toMatch(/role: data_plane/);
-        expect(files.get("/opt/gateway-ha/env/node-4-gateway.env")).toMatch(/^[A-Z_]+='/m);
-        expect(stdinOf(cmd(run, "node-4-gateway-files"))).toMatch(/^gateway_ha_install '[^']+' '\/opt\/gateway-ha\/env\/node-4-gateway\.env' 0600 /m);
+        // APISIX's secrets are files its user (636) alone reads, never an env file; other files root's.
+        expect([...files.keys()].some((p) => p.startsWith("/opt/gateway-ha/env/"))).toBe(false);
+        expect(files.get("/opt/gateway-ha/secrets/node-4-gateway/run/gateway-ha/env/GATEWAY_HA_ETCD_PASSWORD")).toMatch(/^mockpw-gateway-ha-etcd-gateway-password/);
+        const installs = stdinOf(cmd(run, "node-4-gateway-files"));
+        expect(installs).toMatch(/^gateway_ha_install '[^']+' '\/opt\/gateway-ha\/secrets\/node-4-gateway\/run\/gateway-ha\/env\/GATEWAY_HA_ETCD_PASSWORD' 0400 '[^']+' 636 636$/m);
+        expect(installs).toMatch(/^gateway_ha_install '[^']+' '\/opt\/gateway-ha\/secrets\/node-4-gateway\/usr\/local\/apisix\/conf\/etcd-pki\/client\.key' 0400 '[^']+' 636 636$/m);
+        expect(installs).toMatch(/^gateway_ha_install '[^']+' '\/opt\/gateway-ha\/files\/node-4-gateway\/usr\/local\/apisix\/conf\/config\.yaml' 0644 '[^']+'$/m);
+        expect(installs).toContain('install -m "$3" -o "${5:-0}" -g "${6:-0}" "$1" "$2.new"');
         // Each copy is secret exactly when its file is: the env file and keys; the Compose file and config stay plain for review.
         const secretCopies = (svc: string) => [...copiesOf(run, svc)].filter(([, c]) => isSecretWrapper(c.inputs.source)).map(([path]) => path);
         for (const s of SERVICES)
             expect(secretCopies(s), s).toEqual([...copiesOf(run, s).keys()].filter((p) => p.startsWith("/opt/gateway-ha/secrets/") || p.startsWith("/opt/gateway-ha/env/")));
-        expect(secretCopies("node-4-gateway").sort()).toEqual(["/opt/gateway-ha/env/node-4-gateway.env", "/opt/gateway-ha/secrets/node-4-gateway/usr/local/apisix/conf/etcd-pki/client.key"]);
+        expect(secretCopies("node-4-gateway").sort()).toEqual([
+            "/opt/gateway-ha/secrets/node-4-gateway/run/gateway-ha/env/GATEWAY_HA_ETCD_PASSWORD",
+            "/opt/gateway-ha/secrets/node-4-gateway/usr/local/apisix/conf/etcd-pki/client.key",
+        ]);
         expect(secretCopies("node-1-etcd")).toEqual(["/opt/gateway-ha/secrets/node-1-etcd/etc/etcd/pki/member.key"]);
         expect(secretCopies("lb-1-gateway-lb")).toEqual([]);
         // The install scripts name staged paths only: always plain, so `pulumi preview` shows which files change.
@@ -348,7 +357,7 @@ describe("target ssh, apisix, compact layout on existing hosts", () => {
         for (const n of topology.nodes) expect(files.find((f) => f.node === n.name && f.path === "/opt/gateway-ha/firewall.sh")?.content, n.name).toMatch(/^#!\/bin\/sh\n/);
         const key = files.find((f) => f.node === "node-1" && f.path === "/opt/gateway-ha/secrets/node-1-etcd/etc/etcd/pki/member.key");
         expect(key?.content).toBe("[secret]");
-        expect(files.find((f) => f.path === "/opt/gateway-ha/env/node-4-gateway.env")?.content).toBe("[secret]");
+        expect(files.find((f) => f.path === "/opt/gateway-ha/secrets/node-4-gateway/run/gateway-ha/env/GATEWAY_HA_ETCD_PASSWORD")?.content).toBe("[secret]");
         expect(files.find((f) => f.node === "node-4" && f.path.endsWith("/conf/config.yaml"))?.content).toMatch(/role: data_plane/);
         expect(files.find((f) => f.node === "lb-1" && f.path === "/opt/gateway-ha/services/lb-1-gateway-lb/compose.yaml")).toBeDefined();
         expect(scanRun({ resources: [], outputs: { files: { value: files, secret: false } } }, run.generatedSecrets)).toEqual([]);

@@ -1,0 +1,16 @@
+// What the stack knows of the images it runs, from their Dockerfiles: the user each runs its
+// program as (the owner of its secret files) and, where a wrapper must run before it, its start.
+// The API7 images' Dockerfiles are not public: their secrets stay as they were (README, "Security defaults").
+import type { ImageUser } from "../service";
+
+/**
+ * apache/apisix (apache/apisix-docker, debian/Dockerfile): USER apisix, uid and gid 636; ENTRYPOINT
+ * /docker-entrypoint.sh, CMD docker-start. The entrypoint runs any other command as given (`exec "$@"`).
+ */
+export const APISIX_IMAGE: { user: ImageUser; start: string[] } = { user: { uid: 636, gid: 636 }, start: ["/docker-entrypoint.sh", "docker-start"] };
+
+/** The official haproxy images (docker-library/haproxy): USER haproxy, uid and gid 99. */
+export const HAPROXY_IMAGE_USER: ImageUser = { uid: 99, gid: 99 };
+
+/** The official nginx images: the master runs as root and reads the certificates before its workers start. */
+export const NGINX_IMAGE_USER: ImageUser = { uid: 0, gid: 0 };
