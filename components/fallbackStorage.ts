@@ -41,6 +41,13 @@ const SIDES: { role: WorkloadRole; access: "writer" | "reader"; policy: (arns: s
 
 const MINIO_DATA_DIR = "/data";
 
+/** Where the local S3 server's secrets are, one file each (Docker's secrets directory, which MinIO also searches). */
+export const MINIO_SECRET_FILES = {
+    rootUser: "/run/secrets/minio-root-user",
+    rootPassword: "/run/secrets/minio-root-password",
+    kmsKey: "/run/secrets/minio-kms-secret-key",
+} as const;
+
 const json = (doc: PolicyDocument) => JSON.stringify(doc);
 
 /**
@@ -180,16 +187,22 @@ export class FallbackStorage extends pulumi.ComponentResource {
             image: storage.image,
             // The image's entrypoint prefixes `minio`.
             command: ["server", MINIO_DATA_DIR, "--address", `:${storage.port}`],
+            // MinIO reads each secret from the file its *_FILE variable names (its docs: MINIO_ROOT_USER_FILE,
+            // MINIO_ROOT_PASSWORD_FILE, MINIO_KMS_SECRET_KEY_FILE): the container's configuration holds paths only.
             env: {
-                MINIO_ROOT_USER: rootUser,
-                MINIO_ROOT_PASSWORD: rootPassword,
-                MINIO_KMS_SECRET_KEY: pulumi.secret(kmsKey),
+                MINIO_ROOT_USER_FILE: MINIO_SECRET_FILES.rootUser,
+                MINIO_ROOT_PASSWORD_FILE: MINIO_SECRET_FILES.rootPassword,
+                MINIO_KMS_SECRET_KEY_FILE: MINIO_SECRET_FILES.kmsKey,
                 // No web console: the port matrix opens only the S3 port.
                 MINIO_BROWSER: "off",
                 // The health check's alias: an anonymous client is enough for the health endpoint.
                 MC_HOST_local: `http://127.0.0.1:${storage.port}`,
             },
-            files: [],
+            files: [
+                { path: MINIO_SECRET_FILES.rootUser, content: rootUser, secret: true },
+                { path: MINIO_SECRET_FILES.rootPassword, content: rootPassword, secret: true },
+                { path: MINIO_SECRET_FILES.kmsKey, content: pulumi.secret(kmsKey), secret: true },
+            ],
             volumes: [{ name: `${node.name}-object-storage-data`, containerPath: MINIO_DATA_DIR }],
             // The image has mc but no curl; `mc ready` asks the server's cluster health endpoint.
             healthCheck: { command: ["mc", "ready", "local"], intervalSeconds: 5, timeoutSeconds: 3, retries: 5, startPeriodSeconds: 10 },

@@ -79,17 +79,27 @@ describe("fallback storage kind local (docker, api7-v3)", () => {
         expect(server.inputs.wait).toBe(true);
     });
 
-    it("the server's root credentials and KMS key are generated and reach it only as secrets", () => {
+    it("the server's root credentials and KMS key are generated and reach it only as secret files its *_FILE variables name, never in its environment", () => {
         const server = find(run, T.container, "s3-1-object-storage");
         const env = envMap(server);
-        expect(env.MINIO_ROOT_USER).toBe(passwordOf(run, "gateway-ha-fallback-root-user"));
-        expect(env.MINIO_ROOT_PASSWORD).toBe(passwordOf(run, "gateway-ha-fallback-root-password"));
+        const user = passwordOf(run, "gateway-ha-fallback-root-user");
+        const password = passwordOf(run, "gateway-ha-fallback-root-password");
         const kms = unwrapSecrets(find(run, T.randomBytes, "gateway-ha-fallback-kms-key").state.base64) as string;
         expect(Buffer.from(kms, "base64")).toHaveLength(32);
-        expect(env.MINIO_KMS_SECRET_KEY).toBe(`gateway-ha-fallback:${kms}`);
-        expect(env).toMatchObject({ MINIO_BROWSER: "off", MC_HOST_local: "http://127.0.0.1:9000" });
-        const plain = JSON.stringify(server.inputs.envs, (_k, v) => (isSecretWrapper(v) ? "[secret]" : v));
-        for (const secret of [env.MINIO_ROOT_USER, env.MINIO_ROOT_PASSWORD, kms]) expect(plain).not.toContain(secret);
+        expect(env).toEqual({
+            MINIO_ROOT_USER_FILE: "/run/secrets/minio-root-user",
+            MINIO_ROOT_PASSWORD_FILE: "/run/secrets/minio-root-password",
+            MINIO_KMS_SECRET_KEY_FILE: "/run/secrets/minio-kms-secret-key",
+            MINIO_BROWSER: "off",
+            MC_HOST_local: "http://127.0.0.1:9000",
+        });
+        expect(upload(server, "/run/secrets/minio-root-user")).toBe(user);
+        expect(upload(server, "/run/secrets/minio-root-password")).toBe(password);
+        expect(upload(server, "/run/secrets/minio-kms-secret-key")).toBe(`gateway-ha-fallback:${kms}`);
+        expect(label(server, "gateway-ha.secret-files")!.split(",").sort()).toEqual(["/run/secrets/minio-kms-secret-key", "/run/secrets/minio-root-password", "/run/secrets/minio-root-user"]);
+        for (const secret of [user, password, kms]) expect(JSON.stringify(unwrapSecrets(server.inputs.envs))).not.toContain(secret);
+        const plain = JSON.stringify(server.inputs, (_k, v) => (isSecretWrapper(v) ? "[secret]" : v));
+        for (const secret of [user, password, kms]) expect(plain).not.toContain(secret);
     });
 
     it("a bootstrap task runs mc inside the server after it is up, with every credential in its secret environment", () => {
