@@ -216,13 +216,6 @@ export function realServerSysctls(topology: Topology, node: TopologyNode): Recor
     };
 }
 
-/** The host step's /etc/sysctl.d file for a real server on the host's namespace. */
-export const REAL_SERVER_SYSCTL_FILE = "/etc/sysctl.d/90-gateway-ha-lvs.conf";
-
-export function renderRealServerSysctlConf(topology: Topology, node: TopologyNode): string {
-    return [`# gateway-ha: LVS real server ${node.name} (see renderRealServerScript)`, ...Object.entries(realServerSysctls(topology, node)).map(([k, v]) => `${k} = ${v}`)].join("\n") + "\n";
-}
-
 /**
  * What an LVS real server needs for its VIPs, as a script that applies it, stays up, and undoes it
  * on stop. It checks the kernel parameters (realServerSysctls) and fails naming one that is not

@@ -439,7 +439,7 @@ export function checkHostFirewall(key: string, f: HostFirewallConfig, hosts: str
 /** Remote Docker hosts get target ssh's host firewall: docker.firewall's sources, checked alike; without them docker.firewall is unused. */
 export function checkDockerFirewall(c: PlatformConfig, raw: Record<string, unknown>): Issues {
     if (c.target !== "docker") return [];
-    if (c.nodes.some((n) => n.sshUser !== undefined)) return checkHostFirewall("docker.firewall", c.docker.firewall, "remote Docker hosts (nodes with sshUser)");
+    if (hostFirewallConfig(c)) return checkHostFirewall("docker.firewall", c.docker.firewall, "remote Docker hosts (nodes with sshUser)");
     const given = (raw.docker as Record<string, unknown> | undefined)?.firewall;
     return given === undefined ? [] : [{ key: "docker.firewall", value: given, rule: "only read for remote Docker hosts (nodes with sshUser): local nodes sit on the deployer's bridge network, remove it" }];
 }
