@@ -18,9 +18,17 @@ export function generatedHeader(spec: PlatformSpec, kind: string, scope: Balance
     ];
 }
 
+/**
+ * A refused or timed-out connection to a server takes it out at once (`observe layer4`), and its
+ * health check brings it back. Without it a dead server stays in rotation until `fall` checks have
+ * failed, and a retry that round-robin sends back to it fails the request: with concurrent clients
+ * a killed gateway cost 4 of 11948 GETs in the lab's kill-gateway drill.
+ */
+const MARK_DOWN_ON_CONNECT_ERROR = "observe layer4 error-limit 1 on-error mark-down";
+
 /** One backend node: a server line per gateway or control-plane node, named after the node. */
 function serverLine(node: TopologyNode, port: number, checkArgs: string): string {
-    return `    server ${node.name} ${node.address}:${port} ${checkArgs}`;
+    return `    server ${node.name} ${node.address}:${port} ${checkArgs} ${MARK_DOWN_ON_CONNECT_ERROR}`;
 }
 
 /**

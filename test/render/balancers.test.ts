@@ -104,7 +104,7 @@ describe("rendered structure", () => {
             expect(text).not.toMatch(/^\s*daemon\b/m);
             expect(s.get("frontend fe_gateway_http")).toEqual(expect.arrayContaining(["mode http", `bind :${DATA_PLANE.httpPort}`, "default_backend be_gateway_http"]));
             expect(s.get("frontend fe_gateway_https")).toEqual(expect.arrayContaining(["mode tcp", `bind :${DATA_PLANE.httpsPort}`, "default_backend be_gateway_https"]));
-            const check = `check port ${DATA_PLANE.statusPort} inter 7s fall 4 rise 3`;
+            const check = `check port ${DATA_PLANE.statusPort} inter 7s fall 4 rise 3 observe layer4 error-limit 1 on-error mark-down`;
             for (const [backend, port, mode] of [
                 ["backend be_gateway_http", DATA_PLANE.httpPort, "http"],
                 ["backend be_gateway_https", DATA_PLANE.httpsPort, "tcp"],
@@ -160,7 +160,7 @@ describe("rendered structure", () => {
                 expect(b).not.toContain("option httpchk");
                 const upstreamTls = ` ssl verify required ca-file ${MANAGEMENT_TLS_PATHS.haproxy.ca} verifyhost ${MANAGEMENT_TLS_NAME} sni str(${MANAGEMENT_TLS_NAME}) check-sni ${MANAGEMENT_TLS_NAME}`;
                 expect(b.filter((l) => l.startsWith("server "))).toEqual(
-                    topology.byRole["control-plane"].map((n) => `server ${n.name} ${n.address}:${p.port} check inter 7s fall 4 rise 3${p.tls ? upstreamTls : ""}`),
+                    topology.byRole["control-plane"].map((n) => `server ${n.name} ${n.address}:${p.port} check inter 7s fall 4 rise 3${p.tls ? upstreamTls : ""} observe layer4 error-limit 1 on-error mark-down`),
                 );
             }
             expect(s.has("frontend fe_gateway_http")).toBe(false);
@@ -631,8 +631,12 @@ describe.each(KINDS)("%s live on loopback", (kind) => {
             expect(failed(posts)).toEqual([]);
             for (const id of posts.keys()) expect(hitsOf(id), id).toHaveLength(1);
 
-            // Evidence that the dead gateway was still being tried and the balancer moved on.
-            if (kind === "haproxy") expect(balancer.output).toMatch(/\/\+\d+ \d+\/\d+ "GET \//);
+            // Evidence that the dead gateway was still being tried and the balancer moved on; haproxy
+            // took it out on the first refused connection, long before its health check (7 s x 4) could.
+            if (kind === "haproxy") {
+                expect(balancer.output).toMatch(/\/\+\d+ \d+\/\d+ "GET \//);
+                expect(balancer.output).toMatch(/be_gateway_http\/gw-2 is DOWN, reason: Health analyze/);
+            }
             else expect(balancer.output).toMatch(/Connection refused\) while connecting to upstream/);
         } finally {
             await balancer.stop();
