@@ -138,13 +138,19 @@ export class ControlPlane extends pulumi.ComponentResource {
                               .all([dsn, writer.accessKey, writer.secretKey])
                               .apply(([d, accessKey, secretKey]) => renderApi7v3DashboardConfig(spec, topology, d, { accessKey, secretKey }))
                         : dsn.apply((d) => renderApi7v3DashboardConfig(spec, topology, d));
+                    const tls = managementCertificate(node, order);
+                    const paths = MANAGEMENT_TLS_PATHS.api7v3Dashboard;
                     return [
                         {
                             ...base,
                             name: `${node.name}-dashboard`,
                             service: "dashboard",
                             image: spec.controlPlane.image,
-                            files: [{ path: CONTROL_PLANE_PATHS.api7v3Dashboard, content: dashboardConfig, secret: true }],
+                            files: [
+                                { path: CONTROL_PLANE_PATHS.api7v3Dashboard, content: dashboardConfig, secret: true },
+                                { path: paths.cert, content: tls.certPem },
+                                { path: paths.key, content: tls.keyPem, secret: true },
+                            ],
                         },
                         {
                             ...base,

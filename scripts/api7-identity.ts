@@ -7,6 +7,8 @@
 //
 // Values reach `pulumi config set` on stdin, never on a command line; the key is set --secret.
 import { spawn } from "node:child_process";
+import http from "node:http";
+import https from "node:https";
 import { parseArgs } from "node:util";
 
 /** Runs the Pulumi CLI: resolves to stdout, rejects with its stderr. */
@@ -40,21 +42,34 @@ const VENDOR_LOGIN: DashboardLogin = { user: "admin", password: "admin" };
 
 class DashboardError extends Error {}
 
-async function call(base: string, login: DashboardLogin, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-    const res = await fetch(new URL(path, base), {
-        method,
-        headers: { authorization: `Basic ${Buffer.from(`${login.user}:${login.password}`).toString("base64")}`, ...(body ? { "content-type": "application/json" } : {}) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(15_000),
+/**
+ * One dashboard request. The dashboard serves HTTPS with the stack's management certificate, so its
+ * CA (`managementCaCert`) is the only trust anchor: Node's fetch cannot be given one.
+ */
+async function request(base: string, login: DashboardLogin, method: string, path: string, body?: unknown, ca?: string): Promise<{ status: number; json: Record<string, unknown> }> {
+    const url = new URL(path, base);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers = { authorization: `Basic ${Buffer.from(`${login.user}:${login.password}`).toString("base64")}`, ...(payload ? { "content-type": "application/json" } : {}) };
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const options = { method, headers, timeout: 15_000, ...(url.protocol === "https:" && ca ? { ca } : {}) };
+        const req = (url.protocol === "https:" ? https : http).request(url, options, (res) => {
+            let text = "";
+            res.setEncoding("utf8");
+            res.on("data", (c: string) => (text += c));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+            res.on("error", reject);
+        });
+        req.on("timeout", () => req.destroy(new Error(`no answer from ${url.origin} in 15 s`)));
+        req.on("error", (e) => reject(new DashboardError(`${method} ${url.origin}${url.pathname}: ${e.message}`)));
+        req.end(payload);
     });
-    const text = await res.text();
     let json: Record<string, unknown> = {};
     try {
         json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
     } catch {
         json = { error_msg: text.slice(0, 200) };
     }
-    return { status: res.status, json };
+    return { status, json };
 }
 
 const failure = (what: string, r: { status: number; json: Record<string, unknown> }) =>
@@ -64,22 +79,23 @@ const failure = (what: string, r: { status: number; json: Record<string, unknown
  * Logs in with the stack's admin password (setting it over the vendor's default on first use), finds
  * the gateway group by short ID, and has the dashboard issue a client certificate for it.
  */
-export async function fetchGatewayIdentity(opts: { dashboardUrl: string; admin: DashboardLogin; gatewayGroup: string }): Promise<GatewayIdentity & { passwordSet: boolean }> {
+export async function fetchGatewayIdentity(opts: { dashboardUrl: string; admin: DashboardLogin; gatewayGroup: string; ca?: string }): Promise<GatewayIdentity & { passwordSet: boolean }> {
     const { dashboardUrl: base, admin, gatewayGroup } = opts;
-    let groups = await call(base, admin, "GET", "/api/gateway_groups");
+    const call = (login: DashboardLogin, method: string, path: string, body?: unknown) => request(base, login, method, path, body, opts.ca);
+    let groups = await call(admin, "GET", "/api/gateway_groups");
     let passwordSet = false;
     if (groups.status === 401) {
-        const changed = await call(base, VENDOR_LOGIN, "PUT", "/api/password", { old_password: VENDOR_LOGIN.password, new_password: admin.password });
+        const changed = await call(VENDOR_LOGIN, "PUT", "/api/password", { old_password: VENDOR_LOGIN.password, new_password: admin.password });
         if (changed.status === 401) throw new DashboardError("the dashboard accepts neither the stack's admin password (dashboardAdmin) nor the vendor's default login");
         if (changed.status !== 200) throw failure("setting the stack's admin password", changed);
         passwordSet = true;
-        groups = await call(base, admin, "GET", "/api/gateway_groups");
+        groups = await call(admin, "GET", "/api/gateway_groups");
     }
     if (groups.status !== 200) throw failure("listing gateway groups", groups);
     const list = (groups.json.list ?? []) as { id: string; short_id: string }[];
     const group = list.find((g) => g.short_id === gatewayGroup);
     if (!group) throw new DashboardError(`no gateway group with short ID ${gatewayGroup} (dataPlane.gatewayGroup); the dashboard has ${list.map((g) => g.short_id).join(", ") || "none"}`);
-    const issued = await call(base, admin, "POST", `/api/gateway_groups/${encodeURIComponent(group.id)}/dp_client_certificates`, {});
+    const issued = await call(admin, "POST", `/api/gateway_groups/${encodeURIComponent(group.id)}/dp_client_certificates`, {});
     if (issued.status !== 200) throw failure(`issuing a certificate for gateway group ${gatewayGroup}`, issued);
     const v = (issued.json.value ?? {}) as { certificate?: string; private_key?: string; ca_certificate?: string };
     if (!v.certificate || !v.private_key || !v.ca_certificate) throw new DashboardError("the dashboard's answer lacks certificate, private_key or ca_certificate");
@@ -103,6 +119,7 @@ export async function main(argv: string[], cli: PulumiCli = pulumiCli, log: (lin
         flavor?: string;
         controlPlaneUrl?: string;
         dashboardAdmin?: DashboardLogin;
+        managementCaCert?: string;
     };
     if (outputs.flavor !== "api7-v3") throw new DashboardError(`stack ${stack} runs flavor ${outputs.flavor ?? "(none: run pulumi up first)"}; only api7-v3 gateways need a dashboard-issued identity`);
     if (!outputs.dashboardAdmin?.password) throw new DashboardError(`stack ${stack} exports no dashboardAdmin password: run pulumi up first`);
@@ -114,7 +131,7 @@ export async function main(argv: string[], cli: PulumiCli = pulumiCli, log: (lin
             (v) => v.trim(),
             () => "default",
         ));
-    const id = await fetchGatewayIdentity({ dashboardUrl, admin: outputs.dashboardAdmin, gatewayGroup });
+    const id = await fetchGatewayIdentity({ dashboardUrl, admin: outputs.dashboardAdmin, gatewayGroup, ca: outputs.managementCaCert || undefined });
     if (id.passwordSet) log(`api7:identity: the dashboard's admin login is now the stack's (pulumi stack output --show-secrets dashboardAdmin); the vendor default no longer works`);
     await saveGatewayIdentity(cli, stack, id);
     log(`api7:identity: gateway group ${gatewayGroup}'s certificate is in the stack config (dataPlane.dpManagerIdentity, the key as a secret); run pulumi up to deploy the gateways`);

@@ -73,6 +73,8 @@ const SRC = {
     fallback3216: "API7 EE 3.2.16.3 docs, standalone gateways: fallback_cp.aws_s3 {access_key, secret_key, bucket, region}",
     dashboardFallback3216: "api7/api7-helm-chart charts/api7 values.yaml at 3.2.16 (dashboard_configuration.fallback_cp: aws_s3 {access_key, secret_key, region, bucket}, cron_spec)",
     v3conf: "api7/api7-helm-chart charts/api7 templates/dashboard-configmap.yaml, dp-manager-configmap.yaml (server.listen, database.dsn)",
+    dashboardTls3216:
+        "api7/api7-helm-chart charts/api7 at 3.2.16: values.yaml (dashboard_configuration.server: listen.disable true, tls {disable false, host, port 7443, key_file, cert_file}; session_options_config {same_site, secure, max_age}) and templates/dashboard-deploy.yaml (probes over HTTPS when listen.disable)",
 } as const;
 
 const URL = /^https?:\/\//;
@@ -284,6 +286,26 @@ function checkApi7v3Server(c: Checker): void {
     if (typeof dsn === "string" && !/^postgres(ql)?:\/\//.test(dsn)) c.fail("v3-dsn", "database.dsn", "must be a PostgreSQL URL (postgres://…)");
 }
 
+/**
+ * The dashboard carries logins, the admin password and gateway groups' keys: TLS only, with a
+ * certificate clients can verify (the stack's management certificate), and nothing in clear.
+ */
+function checkApi7v3Dashboard(c: Checker): void {
+    checkApi7v3Server(c);
+    c.citing(SRC.dashboardTls3216);
+    if (!c.required("v3-dashboard-tls", "server.tls") || !c.type("v3-dashboard-tls", "server.tls", "object")) return;
+    if (c.get("server.tls.disable") === true) c.fail("v3-dashboard-tls", "server.tls.disable", "must not be true: logins and keys would cross the network in clear");
+    c.type("v3-dashboard-tls", "server.tls.port", "integer");
+    for (const k of ["cert_file", "key_file"]) {
+        const v = c.get(`server.tls.${k}`);
+        if (typeof v !== "string" || v === "") c.fail("v3-dashboard-tls", `server.tls.${k}`, "must name the node's management certificate file: without it clients cannot verify the dashboard");
+    }
+    const host = c.get("server.listen.host");
+    if (c.get("server.listen.disable") !== true && !(typeof host === "string" && /^127\./.test(host)))
+        c.fail("v3-dashboard-plain", "server.listen.disable", "must be true (or the plain listener on loopback): it serves logins in clear");
+    c.equals("v3-dashboard-cookie", "session_options_config.secure", true, "the session cookie must never be sent over plain HTTP");
+}
+
 const APISIX_CONFIG = "/usr/local/apisix/conf/config.yaml";
 
 export const FLAVOR_CONTRACTS: Record<Flavor, FlavorContract> = {
@@ -309,7 +331,7 @@ export const FLAVOR_CONTRACTS: Record<Flavor, FlavorContract> = {
         apisixBase: "3.2.0",
         images: { gateway: "api7/api7-ee-3-gateway:3.2.16.3", dashboard: "api7/api7-ee-3-integrated:v3.2.16.3", "dp-manager": "api7/api7-ee-dp-manager:v3.2.16.3" },
         files: { gateway: APISIX_CONFIG, dashboard: "/app/conf/config.yaml", "dp-manager": "/usr/local/api7/conf/config.yaml" },
-        check: { gateway: checkApi7v3Gateway, dashboard: checkApi7v3Server, "dp-manager": checkApi7v3Server },
+        check: { gateway: checkApi7v3Gateway, dashboard: checkApi7v3Dashboard, "dp-manager": checkApi7v3Server },
     },
 };
 

@@ -2,7 +2,7 @@
 // dashboard and DP Manager.
 import { stringify } from "yaml";
 import { formatIpv4, parseCidr, parseIpv4 } from "../spec/net";
-import { DP_MANAGER_PLAIN_PORT } from "../spec/schema";
+import { DASHBOARD_PLAIN_PORT, DP_MANAGER_PLAIN_PORT } from "../spec/schema";
 import type { PlatformSpec } from "../spec/types";
 import type { Topology } from "../topology/types";
 import { etcdClientUrls, etcdConsumerUser, etcdPrefix } from "./etcd";
@@ -109,12 +109,21 @@ export function renderApi7v2DashboardConfig(spec: PlatformSpec, topology: Topolo
  * Seed 000: the API7 v3 dashboard is stateless; everything lives in PostgreSQL. With fallback
  * storage (seed 002) it also dumps its configuration to the buckets; `keys` are the writer's,
  * absent on instance roles. The file holds the DSN and keys, so it is a secret.
+ *
+ * Logins and keys cross the network over TLS only, as the chart at 3.2.16 serves it: `server.tls`
+ * with the node's management certificate, the plain listener disabled (and on loopback should a
+ * build ignore `disable`), and the session cookie `secure` (the chart's other session values kept).
  */
 export function renderApi7v3DashboardConfig(spec: PlatformSpec, topology: Topology, databaseDsn: string, keys?: S3Keys): string {
+    const tls = MANAGEMENT_TLS_PATHS.api7v3Dashboard;
     return (
         GENERATED_HEADER +
         stringify({
-            server: { listen: { host: "0.0.0.0", port: spec.controlPlane.dashboardPort } },
+            server: {
+                listen: { disable: true, host: "127.0.0.1", port: DASHBOARD_PLAIN_PORT },
+                tls: { disable: false, host: "0.0.0.0", port: spec.controlPlane.dashboardPort, cert_file: tls.cert, key_file: tls.key },
+            },
+            session_options_config: { same_site: "lax", secure: true, max_age: 86400 },
             database: { dsn: databaseDsn },
             ...(spec.resilience.fallbackStorage ? { fallback_cp: controlPlaneFallbackBlock(spec, topology, keys) } : {}),
         })

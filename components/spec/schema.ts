@@ -161,6 +161,9 @@ export const controlPlaneSchema = z.strictObject({
 /** The API7 v3 DP Manager's plain listener (the chart's 7900): kept on the node's loopback, never balanced. */
 export const DP_MANAGER_PLAIN_PORT = 7900;
 
+/** The API7 v3 dashboard's plain listener (the chart's 7080): switched off, as the chart does; its logins go over TLS only. */
+export const DASHBOARD_PLAIN_PORT = 7080;
+
 /** PEM text of one or more X.509 certificates; the first must parse (its expiry is exported). */
 const pemCertificate = z
     .string()

@@ -3,6 +3,7 @@
 import {
     AVAILABLE_TARGETS,
     BALANCER_KINDS,
+    DASHBOARD_PLAIN_PORT,
     DEFAULT_IMAGES,
     DP_MANAGER_PLAIN_PORT,
     FLAVORS,
@@ -184,10 +185,23 @@ export function checkClusterId(c: PlatformConfig): Issues {
     return [];
 }
 
-/** API7 v3: the DP Manager keeps its plain listener on loopback port 7900; its TLS listener needs another. */
-export function checkDpManagerPort(c: PlatformConfig): Issues {
-    if (c.flavor !== "api7-v3" || c.controlPlane.dpManagerPort !== DP_MANAGER_PLAIN_PORT) return [];
-    return [{ key: "controlPlane.dpManagerPort", value: c.controlPlane.dpManagerPort, rule: `must not be ${DP_MANAGER_PLAIN_PORT}: the DP Manager's plain listener holds it on loopback (gateways use the TLS listener, 7943 by default)` }];
+/**
+ * API7 v3: the DP Manager's plain listener holds loopback port 7900 and the dashboard's (disabled)
+ * one 7080, so neither service's TLS listener may take them.
+ */
+export function checkApi7v3LoopbackPorts(c: PlatformConfig): Issues {
+    if (c.flavor !== "api7-v3") return [];
+    const held: Record<number, string> = {
+        [DP_MANAGER_PLAIN_PORT]: "the DP Manager's plain listener holds it on loopback",
+        [DASHBOARD_PLAIN_PORT]: "the dashboard's plain listener (disabled) is configured on it on loopback",
+    };
+    const listeners = [
+        { key: "controlPlane.dpManagerPort", value: c.controlPlane.dpManagerPort, usual: "7943" },
+        { key: "controlPlane.dashboardPort", value: c.controlPlane.dashboardPort, usual: "17080" },
+    ];
+    return listeners
+        .filter((l) => l.value !== undefined && held[l.value] !== undefined)
+        .map((l) => ({ key: l.key, value: l.value, rule: `must not be ${l.value}: ${held[l.value!]} (${l.usual} by default)` }));
 }
 
 /** API7 v3: the dashboard and the DP Manager share one database schema, so they run one version. */
@@ -349,7 +363,7 @@ export function validateConfig(c: PlatformConfig, raw: Record<string, unknown>, 
         ...checkHealthCheck(c.loadBalancer, c.dataPlane.statusPort, c.target),
         ...checkDatabase(c.flavor, dsn),
         ...checkApi7v3Versions(c),
-        ...checkDpManagerPort(c),
+        ...checkApi7v3LoopbackPorts(c),
         ...checkClusterId(c),
         ...checkNetworks(c),
         ...checkAws(c),

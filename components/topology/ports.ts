@@ -32,7 +32,7 @@ export function controlPlanePorts(spec: PlatformSpec): ControlPlanePort[] {
             return [{ service: "dashboard", port: cp.dashboardPort, purpose: "API7 dashboard", configKey: "controlPlane.dashboardPort" }];
         case "api7-v3":
             return [
-                { service: "dashboard", port: cp.dashboardPort, purpose: "API7 dashboard", configKey: "controlPlane.dashboardPort" },
+                { service: "dashboard", port: cp.dashboardPort, purpose: "API7 dashboard (HTTPS)", configKey: "controlPlane.dashboardPort", tls: true },
                 { service: "dp-manager", port: cp.dpManagerPort, purpose: "API7 DP Manager, mTLS (gateways connect here)", configKey: "controlPlane.dpManagerPort", passThrough: true },
             ];
     }

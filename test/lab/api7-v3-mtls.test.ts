@@ -11,12 +11,14 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
 import { renderHaproxyCfg } from "../../components/render/haproxy";
 import { API7_GATEWAY_GROUP_ENV, APISIX_PATHS, renderGatewayConfig } from "../../components/render/gateway";
 import { systemRootsBundle } from "../../components/service";
 import { DpManagerStandin } from "../../scripts/lab/standins/dpManager";
 import { issueDpIdentity, type DpIdentity } from "../../scripts/lab/standins/dpIdentity";
 import { load } from "../config";
+import { Pki, balancerManagementFiles, withLocalFiles } from "./etcdHarness";
 
 const ETCD = "/usr/bin/etcd";
 const HAPROXY = "/usr/sbin/haproxy";
@@ -181,7 +183,9 @@ describe.skipIf(!haveTools)("API7 v3 gateway → rendered HAProxy (L4) → DP Ma
                 { name: "lb-1", address: LB, roles: ["load-balancer"] },
             ],
         });
-        const cfg = renderHaproxyCfg(spec, topology, "control-plane").replace(/^(\s+bind ):(\d+)$/gm, `$1${LB}:$2`);
+        // The dashboards' port terminates TLS with the balancer's management certificate.
+        const tlsFiles = balancerManagementFiles(new Pki(), dir);
+        const cfg = withLocalFiles(renderHaproxyCfg(spec, topology, "control-plane"), tlsFiles).replace(/^(\s+bind ):(\d+)(.*)$/gm, `$1${LB}:$2$3`);
         writeFileSync(join(dir, "cp-lb.cfg"), cfg);
         expect(spawnSync(HAPROXY, ["-c", "-f", join(dir, "cp-lb.cfg")]).status).toBe(0);
         procs.push(new Proc(HAPROXY, ["-f", join(dir, "cp-lb.cfg"), "-db"]));
@@ -247,7 +251,12 @@ describe.skipIf(!haveTools)("API7 v3 gateway → rendered HAProxy (L4) → DP Ma
             const root = join(dir, `cp-${name}-${Date.now()}`);
             const file = name === "dashboard" ? "/app/conf/config.yaml" : "/usr/local/api7/conf/config.yaml";
             mkdirSync(dirname(join(root, file)), { recursive: true });
-            writeFileSync(join(root, file), `server:\n  listen:\n    host: 127.0.0.1\n    port: ${await freePort()}\n  tls:\n    host: 127.0.0.1\n    port: ${await freePort()}\ndatabase:\n  dsn: ${dsn}\n`);
+            const [plain, port] = [await freePort(), await freePort()];
+            const server =
+                name === "dashboard"
+                    ? { server: { listen: { disable: true, host: "127.0.0.1", port: plain }, tls: { host: "127.0.0.1", port, cert_file: "/app/certs/tls.crt", key_file: "/app/certs/tls.key" } }, session_options_config: { secure: true } }
+                    : { server: { listen: { host: "127.0.0.1", port: plain }, tls: { host: "127.0.0.1", port } } };
+            writeFileSync(join(root, file), stringify({ ...server, database: { dsn } }));
             const p = new Proc(process.execPath, ["--import", "tsx", API7_STANDIN, "--program", name, "--root", root]);
             procs.push(p);
             await until(`${name} to exit:\n${p.out}`, 20_000, async () => p.child.exitCode !== null);

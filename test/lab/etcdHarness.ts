@@ -1,10 +1,11 @@
 // Shared by the real-etcd tests: tool paths, free loopback ports, a synchronous runner and a PKI
 // like the stack's (one CA; member certificates for client and server; client certificates).
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS } from "../../components/render/managementTls";
 
 export const ETCD = "/usr/bin/etcd";
 export const ETCDCTL = "/usr/bin/etcdctl";
@@ -103,4 +104,26 @@ export class Pki {
         this.issue(cn, { ipAddresses: [], dnsNames: [cn] }, this.dir, `${cn}.crt`, `${cn}.key`);
         return { cert: join(this.dir, `${cn}.crt`), key: join(this.dir, `${cn}.key`) };
     }
+}
+
+/**
+ * A balancer's management TLS files, issued by `pki` into `dir` for loopback: the balancers' paths
+ * inside their containers → the files here, to substitute into a rendered config before running it.
+ */
+export function balancerManagementFiles(pki: Pki, dir: string): [string, string][] {
+    pki.issue(MANAGEMENT_TLS_NAME, { ipAddresses: ["127.0.0.1"], dnsNames: [MANAGEMENT_TLS_NAME] }, dir, "lb.crt", "lb.key");
+    writeFileSync(join(dir, "lb.pem"), readFileSync(join(dir, "lb.crt"), "utf8") + readFileSync(join(dir, "lb.key"), "utf8"));
+    const m = MANAGEMENT_TLS_PATHS;
+    return [
+        [m.haproxy.pem, join(dir, "lb.pem")],
+        [m.haproxy.ca, pki.ca],
+        [m.nginx.cert, join(dir, "lb.crt")],
+        [m.nginx.key, join(dir, "lb.key")],
+        [m.nginx.ca, pki.ca],
+    ];
+}
+
+/** `text` with each container path replaced by its file here. */
+export function withLocalFiles(text: string, files: [string, string][]): string {
+    return files.reduce((t, [inContainer, onHost]) => t.replaceAll(inContainer, onHost), text);
 }

@@ -4,6 +4,7 @@ import { cfg } from "../config";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import tls from "node:tls";
@@ -20,7 +21,7 @@ import { reloadFileVar, renderReloadScript } from "../../components/targets/dock
 import { GATEWAY_BACKENDS, HAPROXY_ADMIN_SOCKET, renderBalancerDrainScript, renderBalancerReturnScript, renderRolloutDrainScript, renderRolloutReadyScript, rolloutPlan } from "../../components/render/rollout";
 import { issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
 import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS } from "../../components/render/managementTls";
-import { Pki } from "../lab/etcdHarness";
+import { Pki, balancerManagementFiles, withLocalFiles } from "../lab/etcdHarness";
 
 const NGINX = "/usr/sbin/nginx";
 const HAPROXY = "/usr/sbin/haproxy";
@@ -146,9 +147,9 @@ describe("rendered structure", () => {
                 // The DP Manager checks the gateways' client certificates itself: its TLS passes through as TCP.
                 const mode = p.passThrough ? "mode tcp" : "mode http";
                 expect(p.passThrough ?? false).toBe(p.service === "dp-manager");
-                // HTTPS services (the Admin API): TLS ends here with the balancer's certificate and starts
-                // again to the node, whose certificate is verified against the management CA and name.
-                expect(p.tls ?? false).toBe(flavor === "apisix");
+                // HTTPS services (the Admin API, API7 v3's dashboard): TLS ends here with the balancer's certificate
+                // and starts again to the node, whose certificate is verified against the management CA and name.
+                expect(p.tls ?? false).toBe(flavor === "apisix" || (flavor === "api7-v3" && p.service === "dashboard"));
                 const bind = p.tls ? `bind :${p.port} ssl crt ${MANAGEMENT_TLS_PATHS.haproxy.pem}` : `bind :${p.port}`;
                 expect(s.get(`frontend fe_${p.service}`)).toEqual(expect.arrayContaining([mode, bind, `default_backend be_${p.service}`]));
                 const b = s.get(`backend be_${p.service}`)!;
@@ -247,19 +248,12 @@ function nginxGlobals(): string[] {
 let workDir: string;
 /** The management TLS files' container paths → real certificates on this machine, for the checkers. */
 let managementFiles: [string, string][] = [];
+/** The management CA those files trust: it signs the control-plane nodes' certificates in the live tests. */
+let managementPki: Pki;
 beforeAll(() => {
     workDir = mkdtempSync(join(tmpdir(), "gateway-ha-balancers-"));
-    const pki = new Pki();
-    pki.issue(MANAGEMENT_TLS_NAME, { ipAddresses: ["127.0.0.1"], dnsNames: [MANAGEMENT_TLS_NAME] }, workDir, "lb.crt", "lb.key");
-    writeFileSync(join(workDir, "lb.pem"), readFileSync(join(workDir, "lb.crt"), "utf8") + readFileSync(join(workDir, "lb.key"), "utf8"));
-    const m = MANAGEMENT_TLS_PATHS;
-    managementFiles = [
-        [m.haproxy.pem, join(workDir, "lb.pem")],
-        [m.haproxy.ca, pki.ca],
-        [m.nginx.cert, join(workDir, "lb.crt")],
-        [m.nginx.key, join(workDir, "lb.key")],
-        [m.nginx.ca, pki.ca],
-    ];
+    managementPki = new Pki();
+    managementFiles = balancerManagementFiles(managementPki, workDir);
 });
 afterAll(() => {
     if (workDir) rmSync(workDir, { recursive: true, force: true });
@@ -268,7 +262,7 @@ afterAll(() => {
 let fileCount = 0;
 function checkConfig(kind: Kind, text: string): { status: number | null; output: string } {
     const file = join(workDir, `${kind}-${++fileCount}.${kind === "haproxy" ? "cfg" : "conf"}`);
-    writeFileSync(file, managementFiles.reduce((t, [inContainer, onHost]) => t.replaceAll(inContainer, onHost), text));
+    writeFileSync(file, withLocalFiles(text, managementFiles));
     const args =
         kind === "haproxy"
             ? ["-c", "-f", file]
@@ -867,13 +861,34 @@ async function burst20(port: number): Promise<void> {
 // the server certificate of their own CA, client certificate required), the real balancer in front.
 const CP_ADDRS = ["127.0.0.31", "127.0.0.32"];
 
-describe.each(KINDS)("%s relays the DP Manager's mTLS (API7 v3)", (kind) => {
+describe.each(KINDS)("%s relays the DP Manager's mTLS and the dashboards' HTTPS (API7 v3)", (kind) => {
     const id = issueDpIdentity();
     let dir: string;
     let managers: tls.Server[] = [];
+    let dashboards: https.Server[] = [];
     let balancer: Balancer;
     let dpmPort: number;
+    let dashboardPort: number;
     const seen: string[] = [];
+    /** Requests each dashboard answered, by its address. */
+    const answered: string[] = [];
+
+    /** An operator's dashboard call through the balancer, verifying it against the management CA. */
+    function dashboardCall(): Promise<{ status: number; body: string }> {
+        return new Promise((resolve, reject) => {
+            const req = https.request(
+                { host: LB_ADDR, port: dashboardPort, path: "/api/gateway_groups", servername: MANAGEMENT_TLS_NAME, ca: readFileSync(managementPki.ca), timeout: 5_000 },
+                (res) => {
+                    let body = "";
+                    res.on("data", (c) => (body += c));
+                    res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+                },
+            );
+            req.on("timeout", () => req.destroy(new Error("timeout")));
+            req.on("error", reject);
+            req.end();
+        });
+    }
 
     /** A gateway's TLS connection through the balancer: the client certificate it presents, or none. */
     function handshake(withIdentity: boolean): Promise<{ ok: boolean; body: string; error?: string }> {
@@ -897,8 +912,21 @@ describe.each(KINDS)("%s relays the DP Manager's mTLS (API7 v3)", (kind) => {
 
     beforeAll(async () => {
         dir = mkdtempSync(join(tmpdir(), `gateway-ha-dpm-${kind}-`));
-        const [dashboardPort, port] = [await freePort(), await freePort()];
-        dpmPort = port;
+        [dashboardPort, dpmPort] = [await freePort(), await freePort()];
+        // Dashboards serving HTTPS as the stack configures them: cp-1 with its management certificate,
+        // cp-2 with one another CA signed (a node the balancer must not trust).
+        const stranger = new Pki();
+        dashboards = await Promise.all(
+            CP_ADDRS.map(async (address, i) => {
+                (i === 0 ? managementPki : stranger).issue(MANAGEMENT_TLS_NAME, { ipAddresses: [address], dnsNames: [MANAGEMENT_TLS_NAME] }, dir, `dashboard-${i}.crt`, `dashboard-${i}.key`);
+                const server = https.createServer({ cert: readFileSync(join(dir, `dashboard-${i}.crt`)), key: readFileSync(join(dir, `dashboard-${i}.key`)) }, (_req, res) => {
+                    answered.push(address);
+                    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ list: [], total: 0 }));
+                });
+                await new Promise<void>((r) => server.listen(dashboardPort, address, () => r()));
+                return server;
+            }),
+        );
         managers = await Promise.all(
             CP_ADDRS.map(async (address) => {
                 const server = tls.createServer({ cert: id.serverCertificate, key: id.serverKey, ca: id.caCertificate, requestCert: true, rejectUnauthorized: true }, (sock) => {
@@ -924,14 +952,14 @@ describe.each(KINDS)("%s relays the DP Manager's mTLS (API7 v3)", (kind) => {
             }),
             ctx,
         );
-        let text = render(kind, spec, topology, "control-plane");
+        let text = withLocalFiles(render(kind, spec, topology, "control-plane"), managementFiles);
         let args: string[];
         if (kind === "haproxy") {
-            text = text.replace(/^(\s+bind ):(\d+)$/gm, `$1${LB_ADDR}:$2`).replace(HAPROXY_ADMIN_SOCKET, join(dir, "admin.sock"));
+            text = text.replace(/^(\s+bind ):(\d+)(.*)$/gm, `$1${LB_ADDR}:$2$3`).replace(HAPROXY_ADMIN_SOCKET, join(dir, "admin.sock"));
             writeFileSync(join(dir, "haproxy.cfg"), text);
             args = ["-f", join(dir, "haproxy.cfg"), "-db"];
         } else {
-            text = text.replace(/^(\s+listen )(\d+);$/gm, `$1${LB_ADDR}:$2;`).replace(/^pid \S+;$/m, `pid ${dir}/nginx.pid;`);
+            text = text.replace(/^(\s+listen )(\d+)( ssl)?;$/gm, `$1${LB_ADDR}:$2$3;`).replace(/^pid \S+;$/m, `pid ${dir}/nginx.pid;`);
             writeFileSync(join(dir, "nginx.conf"), text);
             args = ["-p", `${dir}/`, "-c", join(dir, "nginx.conf"), "-g", ["daemon off;", ...nginxGlobals()].join(" ")];
         }
@@ -948,7 +976,7 @@ describe.each(KINDS)("%s relays the DP Manager's mTLS (API7 v3)", (kind) => {
 
     afterAll(async () => {
         await balancer?.stop();
-        await Promise.all(managers.map((m) => new Promise<void>((r) => m.close(() => r()))));
+        await Promise.all([...managers, ...dashboards].map((m) => new Promise<void>((r) => m.close(() => r()))));
         if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
@@ -960,6 +988,19 @@ describe.each(KINDS)("%s relays the DP Manager's mTLS (API7 v3)", (kind) => {
         expect(new Set(seen.map((s) => s.split(" ")[1]))).toEqual(new Set(["gateway-group-default"]));
         const anonymous = await handshake(false);
         expect(anonymous.ok, anonymous.body).toBe(false);
+    }, 20_000);
+
+    it("dashboard calls are HTTPS on both legs: the client verifies the balancer, the balancer each node, so a node of another CA gets no request", async () => {
+        answered.length = 0;
+        for (let i = 0; i < 6; i++) {
+            const r = await dashboardCall();
+            expect(r, balancer.output).toEqual({ status: 200, body: JSON.stringify({ list: [], total: 0 }) });
+        }
+        expect(answered).toEqual(Array(6).fill(CP_ADDRS[0]));
+        // A client that does not trust the management CA is refused the balancer's certificate.
+        await expect(
+            new Promise((resolve, reject) => https.get({ host: LB_ADDR, port: dashboardPort, path: "/", servername: MANAGEMENT_TLS_NAME, timeout: 5_000 }, resolve).on("error", reject)),
+        ).rejects.toThrow(/self-signed certificate in certificate chain|unable to verify/);
     }, 20_000);
 
     it("keeps answering with one DP Manager gone (a refused connect is retried on the other)", async () => {

@@ -104,6 +104,17 @@ describe("contracts pin the versions they were written for", () => {
         expect(issues).toEqual([expect.objectContaining({ key: "controlPlane.dpManagerPort", value: 7900 })]);
         expect(issues[0]!.rule).toMatch(/plain listener holds it on loopback/);
     });
+
+    it("neither TLS listener can take a loopback port of the plain listeners (7900, 7080)", () => {
+        const issues = issuesOf({ flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://a:b@db:5432/x?sslmode=verify-full", dashboardPort: 7900, dpManagerPort: 7080 } });
+        expect(issues).toEqual([
+            expect.objectContaining({ key: "controlPlane.dpManagerPort", value: 7080 }),
+            expect.objectContaining({ key: "controlPlane.dashboardPort", value: 7900 }),
+        ]);
+        expect(issues[0]!.rule).toMatch(/dashboard's plain listener/);
+        expect(issues[1]!.rule).toMatch(/DP Manager's plain listener/);
+        expect(issuesOf({ flavor: "api7-v2", controlPlane: { dashboardPort: 7080 }, dataPlane: { clusterId: "c1" } })).toEqual([]);
+    });
 });
 
 // Every example stack with every flavor it can run, and the modes that change the files.
@@ -161,6 +172,16 @@ const gateway314 = (etcd: Record<string, unknown>, ssl: Record<string, unknown> 
     deployment: { role: "data_plane", role_data_plane: { config_provider: "etcd" }, etcd: { prefix: "/apisix", timeout: 30, ...etcd } },
 });
 const rules = (flavor: Flavor, kind: ServiceKind, doc: unknown, env: ContractEnv = GOOD_ENV) => checkFile(flavor, kind, "config.yaml", doc, env).map((v) => v.rule);
+
+/** An API7 v3 dashboard config as the stack renders it, apart from the DSN. */
+const V3_DASHBOARD = {
+    server: {
+        listen: { disable: true, host: "127.0.0.1", port: 7080 },
+        tls: { disable: false, host: "0.0.0.0", port: 17080, cert_file: "/app/certs/tls.crt", key_file: "/app/certs/tls.key" },
+    },
+    session_options_config: { same_site: "lax", secure: true, max_age: 86400 },
+    database: { dsn: "postgres://a:b@db/x" },
+};
 
 describe("files with the known faults fail their contract", () => {
     it("a well-formed APISIX 3.14 gateway passes (the negative cases below differ from it in one fault each)", () => {
@@ -230,7 +251,7 @@ describe("files with the known faults fail their contract", () => {
     });
 
     it("6. a v3 dashboard dumping with the newer keys (two buckets, custom_endpoint): 3.2.16.3 reads bucket", () => {
-        const doc = { server: { listen: { port: 17080 } }, database: { dsn: "postgres://a:b@db/x" }, fallback_cp: { cron_spec: "@every 1m", aws_s3: { region: "eu-west-1", config_bucket: "c", resource_bucket: "r", custom_endpoint: "http://s3:9000" } } };
+        const doc = { ...V3_DASHBOARD, fallback_cp: { cron_spec: "@every 1m", aws_s3: { region: "eu-west-1", config_bucket: "c", resource_bucket: "r", custom_endpoint: "http://s3:9000" } } };
         expect(rules("api7-v3", "dashboard", doc)).toEqual(["v3-fallback-keys", "v3-fallback-keys", "v3-fallback-keys", "v3-fallback-keys"]);
         const good = { ...doc, fallback_cp: { cron_spec: "@every 1m", aws_s3: { region: "eu-west-1", bucket: "c" } } };
         expect(rules("api7-v3", "dashboard", good)).toEqual([]);
@@ -260,6 +281,19 @@ describe("files with the known faults fail their contract", () => {
         expect(rules("apisix", "apisix-cp", cp({}))).toEqual(["admin-https"]);
         expect(rules("apisix", "apisix-cp", cp({ https_admin: true }))).toEqual(["admin-https-cert", "admin-https-cert"]);
         expect(rules("apisix", "apisix-cp", cp({ https_admin: true, admin_api_mtls: { ...tls, admin_ssl_cert_key: "" } }))).toEqual(["admin-https-cert"]);
+    });
+
+    it("9. an API7 v3 dashboard serving logins in clear, or TLS without a certificate clients can verify", () => {
+        expect(rules("api7-v3", "dashboard", V3_DASHBOARD)).toEqual([]);
+        const server = V3_DASHBOARD.server;
+        const without = <T extends object>(o: T, k: keyof T) => Object.fromEntries(Object.entries(o).filter(([key]) => key !== k));
+        expect(rules("api7-v3", "dashboard", { ...V3_DASHBOARD, server: { listen: { host: "0.0.0.0", port: 17080 } } })).toEqual(["v3-dashboard-tls"]);
+        expect(rules("api7-v3", "dashboard", { ...V3_DASHBOARD, server: { ...server, tls: { ...server.tls, disable: true } } })).toEqual(["v3-dashboard-tls"]);
+        expect(rules("api7-v3", "dashboard", { ...V3_DASHBOARD, server: { ...server, tls: { ...server.tls, key_file: "" } } })).toEqual(["v3-dashboard-tls"]);
+        expect(rules("api7-v3", "dashboard", { ...V3_DASHBOARD, server: { ...server, tls: without(server.tls, "cert_file") } })).toEqual(["v3-dashboard-tls"]);
+        expect(rules("api7-v3", "dashboard", { ...V3_DASHBOARD, server: { ...server, listen: { host: "0.0.0.0", port: 7080 } } })).toEqual(["v3-dashboard-plain"]);
+        expect(rules("api7-v3", "dashboard", { ...V3_DASHBOARD, server: { ...server, listen: { host: "127.0.0.1", port: 7080 } } })).toEqual([]);
+        expect(rules("api7-v3", "dashboard", without(V3_DASHBOARD, "session_options_config"))).toEqual(["v3-dashboard-cookie"]);
     });
 
     it("the dashboard's etcd endpoints take host:port: a URL scheme is refused", () => {

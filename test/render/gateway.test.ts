@@ -113,9 +113,16 @@ describe("control-plane configs", () => {
         expect(doc.authentication).toEqual({ secret: LOGIN.sessionSecret, expire_time: 3600, users: [{ username: "admin", password: LOGIN.password }] });
     });
 
-    it("api7-v3 dashboard (17080) and DP Manager (mTLS on 7943, its plain listener on loopback) share the DSN", () => {
+    it("api7-v3 dashboard (HTTPS on 17080, its plain listener off) and DP Manager (mTLS on 7943, its plain listener on loopback) share the DSN", () => {
         const { spec, topology } = platform({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN } });
-        expect(parse(renderApi7v3DashboardConfig(spec, topology, DSN))).toEqual({ server: { listen: { host: "0.0.0.0", port: 17080 } }, database: { dsn: DSN } });
+        expect(parse(renderApi7v3DashboardConfig(spec, topology, DSN))).toEqual({
+            server: {
+                listen: { disable: true, host: "127.0.0.1", port: 7080 },
+                tls: { disable: false, host: "0.0.0.0", port: 17080, cert_file: "/app/certs/tls.crt", key_file: "/app/certs/tls.key" },
+            },
+            session_options_config: { same_site: "lax", secure: true, max_age: 86400 },
+            database: { dsn: DSN },
+        });
         expect(parse(renderApi7v3DpManagerConfig(spec, DSN))).toEqual({
             server: { listen: { host: "127.0.0.1", port: 7900 }, tls: { host: "0.0.0.0", port: 7943 } },
             database: { dsn: DSN },

@@ -2,6 +2,9 @@
 // it replaces the vendor login with the stack's, fetches the gateway group's certificate, and writes
 // it into the stack config so that the gateways' mTLS to the DP Manager verifies.
 import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DP_MANAGER_TLS_SERVER_NAME } from "../../components/render/gateway";
@@ -9,25 +12,46 @@ import { fetchGatewayIdentity, main, type PulumiCli } from "../../scripts/api7-i
 import { MemoryKv } from "../../scripts/lab/standins/adminRoutes";
 import { Api7DashboardStandin, initDatabase } from "../../scripts/lab/standins/api7Dashboard";
 import { issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
+import { MANAGEMENT_TLS_NAME } from "../../components/render/managementTls";
 import { load } from "../config";
+import { Pki } from "../lab/etcdHarness";
 
 const ADMIN = { user: "admin", password: "stack-generated-9d2f7a61c0b4e8" };
 
-describe("api7:identity against the dashboard stand-in", () => {
+describe("api7:identity against the dashboard stand-in, over HTTPS", () => {
     const ca = issueDpIdentity();
     let dashboard: Api7DashboardStandin;
     let url: string;
+    /** The stack's management CA (`managementCaCert`), which signed the dashboard's certificate. */
+    let managementCa: string;
+    let dir: string;
+    const fetchIdentity = (admin: typeof ADMIN, gatewayGroup: string) => fetchGatewayIdentity({ dashboardUrl: url, admin, gatewayGroup, ca: managementCa });
 
     beforeAll(async () => {
         const db = new MemoryKv();
         await initDatabase(db, ca);
+        dir = mkdtempSync(join(tmpdir(), "api7-identity-"));
+        const pki = new Pki();
+        pki.issue(MANAGEMENT_TLS_NAME, { ipAddresses: ["127.0.0.1"], dnsNames: [MANAGEMENT_TLS_NAME] }, dir, "tls.crt", "tls.key");
+        managementCa = readFileSync(pki.ca, "utf8");
         dashboard = new Api7DashboardStandin(db);
-        url = await dashboard.listen();
+        url = await dashboard.listen("127.0.0.1", 0, { cert: readFileSync(join(dir, "tls.crt"), "utf8"), key: readFileSync(join(dir, "tls.key"), "utf8") });
     });
-    afterAll(() => dashboard.close());
+    afterAll(async () => {
+        await dashboard.close();
+        rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("a dashboard whose certificate the management CA did not sign gets no login", async () => {
+        expect(url).toMatch(/^https:\/\//);
+        await expect(fetchGatewayIdentity({ dashboardUrl: url, admin: ADMIN, gatewayGroup: "default" })).rejects.toThrow(/self-signed certificate in certificate chain|unable to verify/);
+        await expect(fetchGatewayIdentity({ dashboardUrl: url, admin: ADMIN, gatewayGroup: "default", ca: ca.caCertificate })).rejects.toThrow(/self-signed certificate in certificate chain|unable to verify/);
+        expect(dashboard.requests).toEqual([]);
+        expect(await dashboard.password()).toBe("admin");
+    });
 
     it("first run: sets the stack's admin password over the vendor default, then issues the group's certificate", async () => {
-        const id = await fetchGatewayIdentity({ dashboardUrl: url, admin: ADMIN, gatewayGroup: "default" });
+        const id = await fetchIdentity(ADMIN, "default");
         expect(id.passwordSet).toBe(true);
         expect(await dashboard.password()).toBe(ADMIN.password);
         const cert = new X509Certificate(id.certificate);
@@ -39,25 +63,25 @@ describe("api7:identity against the dashboard stand-in", () => {
 
     it("later runs log in with the stack's password; the vendor default no longer works", async () => {
         dashboard.requests.length = 0;
-        const id = await fetchGatewayIdentity({ dashboardUrl: url, admin: ADMIN, gatewayGroup: "default" });
+        const id = await fetchIdentity(ADMIN, "default");
         expect(id.passwordSet).toBe(false);
         expect(dashboard.requests.map((r) => `${r.method} ${r.path.replace(/[0-9a-f-]{36}/, "<id>")} ${r.authenticated}`)).toEqual([
             "GET /api/gateway_groups true",
             "POST /api/gateway_groups/<id>/dp_client_certificates true",
         ]);
-        await expect(fetchGatewayIdentity({ dashboardUrl: url, admin: { user: "admin", password: "wrong-password" }, gatewayGroup: "default" })).rejects.toThrow(
+        await expect(fetchIdentity({ user: "admin", password: "wrong-password" }, "default")).rejects.toThrow(
             /accepts neither the stack's admin password \(dashboardAdmin\) nor the vendor's default login/,
         );
     });
 
     it("an unknown gateway group is named, with the ones the dashboard has", async () => {
-        await expect(fetchGatewayIdentity({ dashboardUrl: url, admin: ADMIN, gatewayGroup: "edge" })).rejects.toThrow(
+        await expect(fetchIdentity(ADMIN, "edge")).rejects.toThrow(
             "no gateway group with short ID edge (dataPlane.gatewayGroup); the dashboard has default",
         );
     });
 
     it("the issued identity is a valid dataPlane.dpManagerIdentity and completes mTLS with a DP Manager of that CA", async () => {
-        const { passwordSet: _, ...id } = await fetchGatewayIdentity({ dashboardUrl: url, admin: ADMIN, gatewayGroup: "default" });
+        const { passwordSet: _, ...id } = await fetchIdentity(ADMIN, "default");
         const { spec, secrets } = load({ flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://u:p@db:5432/x?sslmode=verify-full" }, dataPlane: { dpManagerIdentity: id } });
         expect(spec.dataPlane.dpManagerIdentity).toEqual({ certificate: id.certificate, caCertificate: id.caCertificate });
         expect(secrets.dpClientKey).toBe(id.privateKey);
@@ -93,7 +117,7 @@ describe("api7:identity against the dashboard stand-in", () => {
         const calls: { args: string[]; stdin?: string }[] = [];
         const cli: PulumiCli = async (args, stdin) => {
             calls.push({ args, stdin });
-            if (args[0] === "stack") return JSON.stringify({ flavor: "api7-v3", controlPlaneUrl: url, dashboardAdmin: ADMIN });
+            if (args[0] === "stack") return JSON.stringify({ flavor: "api7-v3", controlPlaneUrl: url, dashboardAdmin: ADMIN, managementCaCert: managementCa });
             if (args[0] === "config" && args[1] === "get") throw new Error("configuration key 'dataPlane.gatewayGroup' not found");
             return "";
         };

@@ -537,7 +537,10 @@ describe("target aws, api7-v3, compact layout", () => {
         expect(actualIngress(run)).toContain("control-plane-balancer tcp/7943 from sg:data-plane");
         const tgs = ofType(run, A.tg).filter((t) => t.name.startsWith(`${PREFIX}-control-plane-`));
         expect(tgs.map((t) => t.inputs.port).sort()).toEqual([17080, 7943]);
-        expect(run.outputs.controlPlaneUrl.value).toMatch(/:17080$/);
+        // The dashboard serves HTTPS and the NLB passes TCP on: TLS ends on the nodes, whose certificates name the NLB.
+        const cp = find(run, A.lb, `${PREFIX}-control-plane`).state.dnsName as string;
+        expect(run.outputs.controlPlaneUrl.value).toBe(`https://${cp}:17080`);
+        for (const node of ["node-1", "node-2"]) expect(find(run, "tls:index/certRequest:CertRequest", `gateway-ha-management-${node}-csr`).inputs.dnsNames).toEqual([MANAGEMENT_TLS_NAME, cp]);
     });
 
     it("one IAM role per node", () => {

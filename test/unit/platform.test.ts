@@ -11,7 +11,7 @@ import { certificateNotAfter } from "../../components/spec/certificates";
 import { DEFAULT_IMAGES } from "../../components/spec/schema";
 import { PAUSE_IMAGE, reloadFileVar } from "../../components/targets/docker";
 import { balancerConfigPath } from "../../components/loadBalancer";
-import { MANAGEMENT_TLS_PATHS } from "../../components/render/managementTls";
+import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS } from "../../components/render/managementTls";
 import { firewallInstalled, sysctlsInstalled } from "../../components/render/ssh";
 import { isSecretWrapper, MOCK_CERT_START, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { stackConfig } from "../../scripts/preview-offline";
@@ -437,20 +437,30 @@ describe("flavor api7-v3", () => {
 
     it("creates no etcd resources at all", () => {
         expect(run.resources.filter((r) => /etcd/i.test(r.type) || /etcd/i.test(r.name))).toEqual([]);
-        for (const t of [T.volume, T.privateKey]) expect(ofType(run, t), t).toEqual([]);
+        expect(ofType(run, T.volume)).toEqual([]);
         // The only commands are the balancers' reload steps and the rollout steps.
         expect(ofType(run, T.command).filter((c) => !c.name.endsWith("-lb-reload") && !c.name.endsWith("-rollout"))).toEqual([]);
         // The one generated password is the dashboard's admin login (set through its API by api7:identity).
         expect(ofType(run, T.password).map((p) => p.name)).toEqual(["gateway-ha-control-plane-dashboard-admin-password"]);
-        expect(run.resources.filter((r) => r.type.startsWith("tls:"))).toEqual([]);
+        // The only certificates are the management channel's: the dashboards' and the control-plane balancer's.
+        expect(run.resources.filter((r) => r.type.startsWith("tls:") && !r.name.startsWith("gateway-ha-management-"))).toEqual([]);
         expect(services(run, "etcd")).toEqual([]);
         expect(run.outputs.etcdEndpoints.value).toEqual([]);
         expect(run.outputs.etcdCaCert.value).toBe("");
     });
 
-    it("exports the expiry of the gateway group's dashboard-issued certificate, the one certificate it deploys", () => {
+    it("exports the expiry of the gateway group's dashboard-issued certificate and of the management certificates", () => {
         const { certificate } = dpManagerIdentityConfig();
-        expect(run.outputs.certificateExpiry).toEqual({ value: { dpManagerIdentity: certificateNotAfter(certificate) }, secret: false });
+        expect(run.outputs.certificateExpiry).toEqual({
+            value: {
+                dpManagerIdentity: certificateNotAfter(certificate),
+                "management/ca": "2035-12-30T00:00:00Z",
+                "management/cp-1": "2028-01-01T00:00:00Z",
+                "management/cp-2": "2028-01-01T00:00:00Z",
+                "management/lb-1-control-plane-lb": "2028-01-01T00:00:00Z",
+            },
+            secret: false,
+        });
         expect(Date.parse(certificateNotAfter(certificate)!)).toBeGreaterThan(Date.now());
     });
 
@@ -458,15 +468,39 @@ describe("flavor api7-v3", () => {
         expect(names(services(run, "control-plane"))).toEqual(["cp-1-dashboard", "cp-1-dp-manager", "cp-2-dashboard", "cp-2-dp-manager"]);
         const files = { dashboard: "/app/conf/config.yaml", "dp-manager": "/usr/local/api7/conf/config.yaml" } as const;
         const images = { dashboard: DEFAULT_IMAGES.api7v3Dashboard, "dp-manager": DEFAULT_IMAGES.api7v3DpManager } as const;
-        // Gateways reach the DP Manager on its mTLS listener only; its plain one stays on loopback.
-        const servers = { dashboard: { listen: { host: "0.0.0.0", port: 17080 } }, "dp-manager": { listen: { host: "127.0.0.1", port: 7900 }, tls: { host: "0.0.0.0", port: 7943 } } } as const;
+        // Gateways reach the DP Manager on its mTLS listener only; its plain one stays on loopback. The
+        // dashboard serves HTTPS only, with the node's management certificate.
+        const tls = MANAGEMENT_TLS_PATHS.api7v3Dashboard;
+        const servers = {
+            dashboard: { listen: { disable: true, host: "127.0.0.1", port: 7080 }, tls: { disable: false, host: "0.0.0.0", port: 17080, cert_file: tls.cert, key_file: tls.key } },
+            "dp-manager": { listen: { host: "127.0.0.1", port: 7900 }, tls: { host: "0.0.0.0", port: 7943 } },
+        } as const;
+        const secretFiles = { dashboard: `${files.dashboard},${tls.key}`, "dp-manager": files["dp-manager"] };
         for (const svc of services(run, "control-plane")) {
             const kind = label(svc, "gateway-ha.service") as keyof typeof files;
             expect(imageRef(run, svc)).toBe(images[kind]);
             const conf = parse(upload(svc, files[kind])) as { server: unknown; database: { dsn: string } };
-            expect(conf).toMatchObject({ server: servers[kind], database: { dsn: DSN } });
-            expect(label(svc, "gateway-ha.secret-files")).toBe(files[kind]);
+            expect(conf).toStrictEqual(expect.objectContaining({ server: servers[kind], database: { dsn: DSN } }));
+            expect(label(svc, "gateway-ha.secret-files")).toBe(secretFiles[kind]);
             expect(isSecretWrapper(svc.inputs.uploads)).toBe(true);
+        }
+    });
+
+    it("the dashboard's certificate is the management CA's, names the node, and clients verify it with managementCaCert", () => {
+        expect(run.outputs.controlPlaneUrl.value).toBe("https://127.0.0.1:19000");
+        const ca = find(run, "tls:index/selfSignedCert:SelfSignedCert", "gateway-ha-management-ca");
+        expect(run.outputs.managementCaCert.value).toBe(ca.state.certPem);
+        const nodes = run.outputs.nodes.value as Record<string, { address: string }>;
+        for (const node of ["cp-1", "cp-2"]) {
+            const csr = find(run, "tls:index/certRequest:CertRequest", `gateway-ha-management-${node}-csr`);
+            expect(csr.inputs).toMatchObject({ dnsNames: [MANAGEMENT_TLS_NAME], ipAddresses: [nodes[node].address] });
+            const cert = find(run, "tls:index/locallySignedCert:LocallySignedCert", `gateway-ha-management-${node}-cert`);
+            expect(unwrapSecrets(cert.inputs.caCertPem)).toBe(ca.state.certPem);
+            expect(cert.inputs.allowedUses).toEqual(expect.arrayContaining(["server_auth"]));
+            expect(cert.inputs.allowedUses).not.toContain("client_auth");
+            const dashboard = find(run, T.container, `${node}-dashboard`);
+            expect(upload(dashboard, MANAGEMENT_TLS_PATHS.api7v3Dashboard.cert)).toBe(cert.state.certPem);
+            expect(upload(dashboard, MANAGEMENT_TLS_PATHS.api7v3Dashboard.key)).toMatch(/PRIVATE KEY/);
         }
     });
 

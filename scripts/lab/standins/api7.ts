@@ -5,8 +5,10 @@
 //
 // As strict as the real programs where the lab looks: the file must satisfy the api7-v3 contract
 // (components/flavors), the database named by `database.dsn` must answer at start or the program
-// exits (as a Go service that cannot open its database does; Docker restarts it), and the DP
-// Manager serves only gateways whose client certificate the control plane's CA issued. The
+// exits (as a Go service that cannot open its database does; Docker restarts it), the dashboard
+// serves HTTPS on `server.tls` with the files it names and plain HTTP only where `server.listen` is
+// not disabled (the chart's keys at 3.2.16), and the DP Manager serves only gateways whose client
+// certificate the control plane's CA issued. The
 // database is PostgreSQL in API7; the lab stands an etcd in for it at the DSN's host and port
 // (its keys: api7Dashboard.ts `DB`), so the DP Manager can relay the gateways' etcd reads and
 // watches to it.
@@ -24,9 +26,10 @@ import { exitOnSignals, log, runStandin, StartError } from "./process";
 type Program = "dashboard" | "dp-manager";
 
 export interface Api7ServerConfig {
-    listen: { host: string; port: number };
-    /** The DP Manager's mTLS listener (`server.tls`). */
-    tls?: { host: string; port: number };
+    /** The plain listener; absent when `server.listen.disable` is set. */
+    listen?: { host: string; port: number };
+    /** The TLS listener (`server.tls`): the dashboard's with its certificate files, the DP Manager's (mTLS) with its CA's. */
+    tls?: { host: string; port: number; certFile?: string; keyFile?: string };
     /** The database's address, from `database.dsn`. */
     database: { host: string; port: number };
 }
@@ -41,9 +44,10 @@ export function loadApi7Config(program: Program, root: string, configPath = FLAV
         if (!a || typeof a.port !== "number") throw new StartError(`${configPath}: ${what} needs a port`);
         return { host: a.host ?? "0.0.0.0", port: a.port };
     };
+    const tls = doc.server?.tls && doc.server.tls.disable !== true ? doc.server.tls : undefined;
     return {
-        listen: address(doc.server?.listen, "server.listen"),
-        tls: doc.server?.tls ? address(doc.server.tls, "server.tls") : undefined,
+        listen: doc.server?.listen?.disable === true ? undefined : address(doc.server?.listen, "server.listen"),
+        tls: tls ? { ...address(tls, "server.tls"), certFile: tls.cert_file || undefined, keyFile: tls.key_file || undefined } : undefined,
         database: { host: dsn.hostname, port: Number(dsn.port || 5432) },
     };
 }
@@ -63,7 +67,14 @@ async function main(): Promise<void> {
     let close: () => Promise<void>;
     if (program === "dashboard") {
         const dashboard = new Api7DashboardStandin(db, log);
-        log(`dashboard: listening on ${await dashboard.listen(config.listen.host, config.listen.port)}, database ${dbUrl}`);
+        const { listen, tls } = config;
+        if (listen) log(`dashboard: listening on ${await dashboard.listen(listen.host, listen.port)}, database ${dbUrl}`);
+        if (tls) {
+            if (!tls.certFile || !tls.keyFile) throw new StartError("dashboard: server.tls needs cert_file and key_file");
+            const files = { cert: readFileSync(join(values.root!, tls.certFile), "utf8"), key: readFileSync(join(values.root!, tls.keyFile), "utf8") };
+            log(`dashboard: listening on ${await dashboard.listen(tls.host, tls.port, files)}, database ${dbUrl}`);
+        }
+        if (!listen && !tls) throw new StartError("dashboard: both server.listen and server.tls are disabled");
         close = () => dashboard.close();
     } else {
         if (!config.tls) throw new StartError("dp-manager: server.tls is not set: gateways connect with mTLS only");

@@ -16,6 +16,7 @@ import { execFileSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { handleRouteApi, readBody, sendJson, type KvStore } from "./adminRoutes";
@@ -75,7 +76,7 @@ export async function readPki(db: KvStore): Promise<ControlPlanePki> {
 export class Api7DashboardStandin {
     /** Every request, for tests: method, path, and whether it authenticated. */
     readonly requests: { method: string; path: string; authenticated: boolean }[] = [];
-    private server?: http.Server;
+    private readonly servers: http.Server[] = [];
 
     constructor(
         private readonly db: KvStore,
@@ -146,27 +147,30 @@ export class Api7DashboardStandin {
         sendJson(res, 404, { error_msg: "404 Route Not Found" });
     }
 
-    /** Listens on `host`:`port` (default: an ephemeral port); resolves to its base URL. */
-    async listen(host = "127.0.0.1", port = 0): Promise<string> {
-        const server = http.createServer((req, res) =>
+    /** Listens on `host`:`port` (default: an ephemeral port), over TLS with `tls`; resolves to its base URL. */
+    async listen(host = "127.0.0.1", port = 0, tls?: { cert: string; key: string }): Promise<string> {
+        const handler = (req: http.IncomingMessage, res: http.ServerResponse) =>
             void this.handle(req, res).catch((e) => {
                 this.log(`dashboard: ${req.method} ${req.url} failed: ${e instanceof Error ? e.message : String(e)}`);
                 if (!res.headersSent) sendJson(res, 503, { error_msg: "database unavailable" });
                 else res.destroy();
-            }),
-        );
+            });
+        const server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, handler) : http.createServer(handler);
         await new Promise<void>((resolve, reject) => {
             server.once("error", reject);
             server.listen(port, host, () => resolve());
         });
-        this.server = server;
-        return `http://${host}:${(server.address() as { port: number }).port}`;
+        this.servers.push(server);
+        return `${tls ? "https" : "http"}://${host}:${(server.address() as { port: number }).port}`;
     }
 
-    close(): Promise<void> {
-        const s = this.server;
-        if (!s) return Promise.resolve();
-        s.closeAllConnections();
-        return new Promise((r) => s.close(() => r()));
+    async close(): Promise<void> {
+        const servers = this.servers.splice(0);
+        await Promise.all(
+            servers.map((s) => {
+                s.closeAllConnections();
+                return new Promise<void>((r) => s.close(() => r()));
+            }),
+        );
     }
 }
