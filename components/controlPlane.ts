@@ -117,6 +117,8 @@ export class ControlPlane extends pulumi.ComponentResource {
                         .apply(([password, secret, etcdPassword]) =>
                             renderApi7v2DashboardConfig(spec, topology, { username: DASHBOARD_ADMIN_USER, password, sessionSecret: secret }, etcdPassword || undefined),
                         );
+                    const tls = managementCertificate(node, order);
+                    const paths = MANAGEMENT_TLS_PATHS.api7v2Dashboard;
                     return [
                         {
                             ...base,
@@ -126,6 +128,8 @@ export class ControlPlane extends pulumi.ComponentResource {
                             files: [
                                 { path: CONTROL_PLANE_PATHS.api7v2Dashboard, content: conf, secret: true },
                                 ...etcd!.clientFiles("control-plane", pkiPaths(CONTROL_PLANE_PATHS.api7v2PkiDir)),
+                                { path: paths.cert, content: tls.certPem },
+                                { path: paths.key, content: tls.keyPem, secret: true },
                             ],
                         },
                     ];

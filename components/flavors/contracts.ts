@@ -67,6 +67,8 @@ const SRC = {
     schema213: "apache/apisix 2.13.3 apisix/cli/schema.lua",
     tpl213: "apache/apisix 2.13.3 apisix/cli/ngx_tpl.lua",
     dashboard2: "apache/apisix-dashboard api/conf/conf.yaml (conf.etcd, authentication)",
+    dashboardTls213:
+        "apache/apisix-dashboard v2.13 api/internal/conf/conf.go (conf.ssl: port, cert, key; the HTTPS host is always 0.0.0.0) and api/internal/core/server/server.go, http.go (the plain listener always starts; HTTPS beside it when cert and key are set)",
     schema32: "apache/apisix 3.2.0 apisix/cli/schema.lua",
     chart3216: "api7/api7-helm-chart charts/gateway appVersion 3.2.16.3: values.yaml (admin.enabled false, etcd.auth.tls.sni), templates/configmap.yaml (role traditional)",
     dpm3216: "API7 EE 3.2.16.3 gateway deployment docs and api7/api7-helm-chart: gateways reach the DP Manager over mTLS on its TLS port (7943), SNI api7ee3-dp-manager",
@@ -222,6 +224,18 @@ function checkApi7v2Dashboard(c: Checker): void {
         });
     const secret = c.get("authentication.secret");
     if (typeof secret !== "string" || secret.length < 16 || secret === "secret") c.fail("dashboard-session-secret", "authentication.secret", "must be a generated secret: it signs the login tokens");
+    c.citing(SRC.dashboardTls213);
+    if (c.required("v2-dashboard-tls", "conf.ssl") && c.type("v2-dashboard-tls", "conf.ssl", "object")) {
+        c.type("v2-dashboard-tls", "conf.ssl.port", "integer");
+        for (const k of ["cert", "key"]) {
+            const v = c.get(`conf.ssl.${k}`);
+            if (typeof v !== "string" || v === "") c.fail("v2-dashboard-tls", `conf.ssl.${k}`, "must name the node's management certificate file: without both, 2.13 serves no HTTPS at all");
+        }
+        if (c.get("conf.ssl.port") === c.get("conf.listen.port")) c.fail("v2-dashboard-tls", "conf.ssl.port", "must differ from conf.listen.port: both listeners start");
+    }
+    const host = c.get("conf.listen.host");
+    if (!(typeof host === "string" && /^127\./.test(host)))
+        c.fail("v2-dashboard-plain", "conf.listen.host", "must be a loopback address: 2.13 always starts its plain listener (default 0.0.0.0), which serves logins in clear");
 }
 
 /**

@@ -2,7 +2,7 @@
 // dashboard and DP Manager.
 import { stringify } from "yaml";
 import { formatIpv4, parseCidr, parseIpv4 } from "../spec/net";
-import { DASHBOARD_PLAIN_PORT, DP_MANAGER_PLAIN_PORT } from "../spec/schema";
+import { API7V2_DASHBOARD_PLAIN_PORT, DASHBOARD_PLAIN_PORT, DP_MANAGER_PLAIN_PORT } from "../spec/schema";
 import type { PlatformSpec } from "../spec/types";
 import type { Topology } from "../topology/types";
 import { etcdClientUrls, etcdConsumerUser, etcdPrefix } from "./etcd";
@@ -83,12 +83,18 @@ export const DASHBOARD_ADMIN_USER = "admin";
  * Seed 001's dashboard_conf/conf.yaml: endpoints are host:port, with auth and mTLS switched on
  * when etcd has them; `authentication` (the apisix-dashboard conf.yaml layout the API7 v2
  * dashboard derives from: api/conf/conf.yaml) holds the login, so the file is always a secret.
+ *
+ * Logins cross the network over TLS only: apisix-dashboard 2.13 serves `conf.ssl` (port, cert, key;
+ * it always binds 0.0.0.0) beside a plain listener it cannot switch off, which therefore stays on
+ * loopback.
  */
 export function renderApi7v2DashboardConfig(spec: PlatformSpec, topology: Topology, login: DashboardLogin, etcdPassword?: string): string {
     const pki = CONTROL_PLANE_PATHS.api7v2PkiDir;
+    const tls = MANAGEMENT_TLS_PATHS.api7v2Dashboard;
     const config = {
         conf: {
-            listen: { host: "0.0.0.0", port: spec.controlPlane.dashboardPort },
+            listen: { host: "127.0.0.1", port: API7V2_DASHBOARD_PLAIN_PORT },
+            ssl: { port: spec.controlPlane.dashboardPort, cert: tls.cert, key: tls.key },
             etcd: {
                 name: "default",
                 endpoints: etcdClientUrls(spec, topology).map((u) => u.replace(/^https?:\/\//, "")),

@@ -14,6 +14,8 @@ export const MANAGEMENT_TLS_NAME = "control-plane.gateway-ha.internal";
 /** Files of the management certificates inside the services' filesystems. */
 export const MANAGEMENT_TLS_PATHS = {
     apisix: { cert: "/usr/local/apisix/conf/management/tls.crt", key: "/usr/local/apisix/conf/management/tls.key", ca: "/usr/local/apisix/conf/management/ca.crt" },
+    /** API7 v2's dashboard (conf.ssl.cert, conf.ssl.key). */
+    api7v2Dashboard: { cert: "/usr/local/apisix-dashboard/conf/management/tls.crt", key: "/usr/local/apisix-dashboard/conf/management/tls.key" },
     /** API7 v3's dashboard: the chart's example paths (api7-helm-chart charts/api7 values.yaml, `server.tls`). */
     api7v3Dashboard: { cert: "/app/certs/tls.crt", key: "/app/certs/tls.key" },
     /** haproxy's `crt` takes the certificate and its key in one file. */

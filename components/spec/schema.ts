@@ -164,6 +164,9 @@ export const DP_MANAGER_PLAIN_PORT = 7900;
 /** The API7 v3 dashboard's plain listener (the chart's 7080): switched off, as the chart does; its logins go over TLS only. */
 export const DASHBOARD_PLAIN_PORT = 7080;
 
+/** The API7 v2 dashboard's plain listener, which apisix-dashboard 2.13 always opens: kept on loopback, never balanced. */
+export const API7V2_DASHBOARD_PLAIN_PORT = 9001;
+
 /** PEM text of one or more X.509 certificates; the first must parse (its expiry is exported). */
 const pemCertificate = z
     .string()

@@ -3,6 +3,7 @@
 import {
     AVAILABLE_TARGETS,
     BALANCER_KINDS,
+    API7V2_DASHBOARD_PLAIN_PORT,
     DASHBOARD_PLAIN_PORT,
     DEFAULT_IMAGES,
     DP_MANAGER_PLAIN_PORT,
@@ -186,19 +187,26 @@ export function checkClusterId(c: PlatformConfig): Issues {
 }
 
 /**
- * API7 v3: the DP Manager's plain listener holds loopback port 7900 and the dashboard's (disabled)
- * one 7080, so neither service's TLS listener may take them.
+ * The API7 control planes' plain listeners stay on loopback ports of their own (API7 v3's DP
+ * Manager 7900 and its disabled dashboard listener 7080; API7 v2's dashboard 9001), so no TLS
+ * listener may take them.
  */
-export function checkApi7v3LoopbackPorts(c: PlatformConfig): Issues {
-    if (c.flavor !== "api7-v3") return [];
-    const held: Record<number, string> = {
-        [DP_MANAGER_PLAIN_PORT]: "the DP Manager's plain listener holds it on loopback",
-        [DASHBOARD_PLAIN_PORT]: "the dashboard's plain listener (disabled) is configured on it on loopback",
-    };
-    const listeners = [
-        { key: "controlPlane.dpManagerPort", value: c.controlPlane.dpManagerPort, usual: "7943" },
-        { key: "controlPlane.dashboardPort", value: c.controlPlane.dashboardPort, usual: "17080" },
-    ];
+export function checkApi7LoopbackPorts(c: PlatformConfig): Issues {
+    if (c.flavor === "apisix") return [];
+    const held: Record<number, string> =
+        c.flavor === "api7-v3"
+            ? {
+                  [DP_MANAGER_PLAIN_PORT]: "the DP Manager's plain listener holds it on loopback",
+                  [DASHBOARD_PLAIN_PORT]: "the dashboard's plain listener (disabled) is configured on it on loopback",
+              }
+            : { [API7V2_DASHBOARD_PLAIN_PORT]: "the dashboard's plain listener holds it on loopback" };
+    const listeners =
+        c.flavor === "api7-v3"
+            ? [
+                  { key: "controlPlane.dpManagerPort", value: c.controlPlane.dpManagerPort, usual: "7943" },
+                  { key: "controlPlane.dashboardPort", value: c.controlPlane.dashboardPort, usual: "17080" },
+              ]
+            : [{ key: "controlPlane.dashboardPort", value: c.controlPlane.dashboardPort, usual: "9000" }];
     return listeners
         .filter((l) => l.value !== undefined && held[l.value] !== undefined)
         .map((l) => ({ key: l.key, value: l.value, rule: `must not be ${l.value}: ${held[l.value!]} (${l.usual} by default)` }));
@@ -363,7 +371,7 @@ export function validateConfig(c: PlatformConfig, raw: Record<string, unknown>, 
         ...checkHealthCheck(c.loadBalancer, c.dataPlane.statusPort, c.target),
         ...checkDatabase(c.flavor, dsn),
         ...checkApi7v3Versions(c),
-        ...checkApi7v3LoopbackPorts(c),
+        ...checkApi7LoopbackPorts(c),
         ...checkClusterId(c),
         ...checkNetworks(c),
         ...checkAws(c),

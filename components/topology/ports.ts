@@ -29,7 +29,7 @@ export function controlPlanePorts(spec: PlatformSpec): ControlPlanePort[] {
         case "apisix":
             return [{ service: "apisix-admin", port: cp.adminPort, purpose: "APISIX Admin API (control_plane role)", configKey: "controlPlane.adminPort", tls: true }];
         case "api7-v2":
-            return [{ service: "dashboard", port: cp.dashboardPort, purpose: "API7 dashboard", configKey: "controlPlane.dashboardPort" }];
+            return [{ service: "dashboard", port: cp.dashboardPort, purpose: "API7 dashboard (HTTPS)", configKey: "controlPlane.dashboardPort", tls: true }];
         case "api7-v3":
             return [
                 { service: "dashboard", port: cp.dashboardPort, purpose: "API7 dashboard (HTTPS)", configKey: "controlPlane.dashboardPort", tls: true },

@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { CONTROL_PLANE_PATHS, renderApi7v2DashboardConfig } from "../../components/render/controlPlane";
+import { MANAGEMENT_TLS_PATHS } from "../../components/render/managementTls";
 import { MemoryKv } from "../../scripts/lab/standins/adminRoutes";
 import { Api7v2Console, loadConsoleConfig, signToken, StartError, verifyToken } from "../../scripts/lab/standins/api7v2Console";
 import { load } from "../config";
@@ -27,6 +28,7 @@ function consoleRoot(conf: string): string {
     };
     put(CONTROL_PLANE_PATHS.api7v2Dashboard, conf);
     for (const f of ["ca.crt", "client.crt", "client.key"]) put(`${CONTROL_PLANE_PATHS.api7v2PkiDir}/${f}`, `pem of ${f}\n`);
+    for (const [k, p] of Object.entries(MANAGEMENT_TLS_PATHS.api7v2Dashboard)) put(p, `pem of the management ${k}\n`);
     return root;
 }
 
@@ -55,9 +57,11 @@ describe("API7 v2 console stand-in", () => {
     }
     const login = (username: string, password: string) => call("POST", "/apisix/admin/user/login", { username, password });
 
-    it("reads the rendered conf.yaml: etcd over mTLS with the control-plane user, the stack's login", () => {
+    it("reads the rendered conf.yaml: HTTPS on the dashboard port, plain HTTP on loopback only, etcd over mTLS with the control-plane user, the stack's login", () => {
         const c = loadConsoleConfig(roots[0]);
-        expect(c.listen.port).toBe(spec.controlPlane.dashboardPort);
+        expect(c.listen).toEqual({ host: "127.0.0.1", port: 9001 });
+        expect(c.ssl?.port).toBe(spec.controlPlane.dashboardPort);
+        expect(c.ssl?.cert.toString()).toBe("pem of the management cert\n");
         expect(c.etcd.hosts.every((h) => h.startsWith("https://"))).toBe(true);
         expect(c.etcd.user).toBe("control-plane");
         expect(c.etcd.cert?.toString()).toBe("pem of client.crt\n");

@@ -147,9 +147,9 @@ describe("rendered structure", () => {
                 // The DP Manager checks the gateways' client certificates itself: its TLS passes through as TCP.
                 const mode = p.passThrough ? "mode tcp" : "mode http";
                 expect(p.passThrough ?? false).toBe(p.service === "dp-manager");
-                // HTTPS services (the Admin API, API7 v3's dashboard): TLS ends here with the balancer's certificate
+                // HTTPS services (the Admin API, the API7 dashboards): TLS ends here with the balancer's certificate
                 // and starts again to the node, whose certificate is verified against the management CA and name.
-                expect(p.tls ?? false).toBe(flavor === "apisix" || (flavor === "api7-v3" && p.service === "dashboard"));
+                expect(p.tls ?? false).toBe(p.service !== "dp-manager");
                 const bind = p.tls ? `bind :${p.port} ssl crt ${MANAGEMENT_TLS_PATHS.haproxy.pem}` : `bind :${p.port}`;
                 expect(s.get(`frontend fe_${p.service}`)).toEqual(expect.arrayContaining([mode, bind, `default_backend be_${p.service}`]));
                 const b = s.get(`backend be_${p.service}`)!;

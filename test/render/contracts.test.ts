@@ -105,7 +105,7 @@ describe("contracts pin the versions they were written for", () => {
         expect(issues[0]!.rule).toMatch(/plain listener holds it on loopback/);
     });
 
-    it("neither TLS listener can take a loopback port of the plain listeners (7900, 7080)", () => {
+    it("no TLS listener can take a loopback port of the plain listeners (API7 v3 7900, 7080; API7 v2 9001)", () => {
         const issues = issuesOf({ flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://a:b@db:5432/x?sslmode=verify-full", dashboardPort: 7900, dpManagerPort: 7080 } });
         expect(issues).toEqual([
             expect.objectContaining({ key: "controlPlane.dpManagerPort", value: 7080 }),
@@ -114,6 +114,9 @@ describe("contracts pin the versions they were written for", () => {
         expect(issues[0]!.rule).toMatch(/dashboard's plain listener/);
         expect(issues[1]!.rule).toMatch(/DP Manager's plain listener/);
         expect(issuesOf({ flavor: "api7-v2", controlPlane: { dashboardPort: 7080 }, dataPlane: { clusterId: "c1" } })).toEqual([]);
+        const v2 = issuesOf({ flavor: "api7-v2", controlPlane: { dashboardPort: 9001 }, dataPlane: { clusterId: "c1" } });
+        expect(v2).toEqual([expect.objectContaining({ key: "controlPlane.dashboardPort", value: 9001 })]);
+        expect(v2[0]!.rule).toMatch(/dashboard's plain listener holds it on loopback \(9000 by default\)/);
     });
 });
 
@@ -172,6 +175,10 @@ const gateway314 = (etcd: Record<string, unknown>, ssl: Record<string, unknown> 
     deployment: { role: "data_plane", role_data_plane: { config_provider: "etcd" }, etcd: { prefix: "/apisix", timeout: 30, ...etcd } },
 });
 const rules = (flavor: Flavor, kind: ServiceKind, doc: unknown, env: ContractEnv = GOOD_ENV) => checkFile(flavor, kind, "config.yaml", doc, env).map((v) => v.rule);
+
+/** An API7 v2 dashboard's listeners as the stack renders them. */
+const V2_LISTENERS = { listen: { host: "127.0.0.1", port: 9001 }, ssl: { port: 9000, cert: "/usr/local/apisix-dashboard/conf/management/tls.crt", key: "/usr/local/apisix-dashboard/conf/management/tls.key" } };
+const V2_LOGIN = { secret: "s".repeat(32), users: [{ username: "admin", password: "p".repeat(32) }] };
 
 /** An API7 v3 dashboard config as the stack renders it, apart from the DSN. */
 const V3_DASHBOARD = {
@@ -258,7 +265,7 @@ describe("files with the known faults fail their contract", () => {
     });
 
     it("7. an API7 v2 dashboard with the vendor's login (or none)", () => {
-        const conf = { listen: { port: 9000 }, etcd: { endpoints: ["172.28.0.11:2379"], prefix: "/api7" } };
+        const conf = { ...V2_LISTENERS, etcd: { endpoints: ["172.28.0.11:2379"], prefix: "/api7" } };
         expect(rules("api7-v2", "dashboard", { conf })).toEqual(["dashboard-default-login", "dashboard-session-secret"]);
         expect(rules("api7-v2", "dashboard", { conf, authentication: { secret: "secret", users: [{ username: "admin", password: "admin" }] } })).toEqual([
             "dashboard-default-login",
@@ -296,8 +303,19 @@ describe("files with the known faults fail their contract", () => {
         expect(rules("api7-v3", "dashboard", without(V3_DASHBOARD, "session_options_config"))).toEqual(["v3-dashboard-cookie"]);
     });
 
+    it("10. an API7 v2 dashboard serving logins in clear: no HTTPS, half a certificate, or the plain listener it cannot switch off on the network", () => {
+        const etcd = { endpoints: ["172.28.0.11:2379"], prefix: "/api7" };
+        const doc = (conf: Record<string, unknown>) => ({ conf: { ...conf, etcd }, authentication: V2_LOGIN });
+        expect(rules("api7-v2", "dashboard", doc(V2_LISTENERS))).toEqual([]);
+        expect(rules("api7-v2", "dashboard", doc({ listen: { port: 9000 } }))).toEqual(["v2-dashboard-tls", "v2-dashboard-plain"]);
+        expect(rules("api7-v2", "dashboard", doc({ ...V2_LISTENERS, ssl: { ...V2_LISTENERS.ssl, key: "" } }))).toEqual(["v2-dashboard-tls"]);
+        expect(rules("api7-v2", "dashboard", doc({ ...V2_LISTENERS, ssl: { ...V2_LISTENERS.ssl, port: 9001 } }))).toEqual(["v2-dashboard-tls"]);
+        expect(rules("api7-v2", "dashboard", doc({ ...V2_LISTENERS, listen: { host: "0.0.0.0", port: 9001 } }))).toEqual(["v2-dashboard-plain"]);
+        expect(rules("api7-v2", "dashboard", doc({ ...V2_LISTENERS, listen: { port: 9001 } }))).toEqual(["v2-dashboard-plain"]);
+    });
+
     it("the dashboard's etcd endpoints take host:port: a URL scheme is refused", () => {
-        const doc = { conf: { etcd: { endpoints: ["https://172.28.0.11:2379"], prefix: "/api7" } }, authentication: { secret: "s".repeat(32), users: [{ username: "admin", password: "p".repeat(32) }] } };
+        const doc = { conf: { ...V2_LISTENERS, etcd: { endpoints: ["https://172.28.0.11:2379"], prefix: "/api7" } }, authentication: V2_LOGIN };
         expect(rules("api7-v2", "dashboard", doc)).toEqual(["dashboard-etcd"]);
     });
 });

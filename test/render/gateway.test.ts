@@ -101,10 +101,12 @@ describe("control-plane configs", () => {
         expect(doc.deployment.admin.allow_admin).toEqual(["127.0.0.0/24", ...lb]);
     });
 
-    it("api7-v2 dashboard conf.yaml: host:port endpoints, auth, mTLS files and the /api7 prefix", () => {
+    it("api7-v2 dashboard conf.yaml: HTTPS, host:port endpoints, auth, mTLS files and the /api7 prefix", () => {
         const { spec, topology } = platform({ flavor: "api7-v2", dataPlane: { clusterId: "c1" } });
         const doc = parse(renderApi7v2DashboardConfig(spec, topology, LOGIN, "pw-123"));
-        expect(doc.conf.listen).toEqual({ host: "0.0.0.0", port: 9000 });
+        // HTTPS on the dashboard port; 2.13's plain listener, which it cannot switch off, on loopback.
+        expect(doc.conf.listen).toEqual({ host: "127.0.0.1", port: 9001 });
+        expect(doc.conf.ssl).toEqual({ port: 9000, cert: "/usr/local/apisix-dashboard/conf/management/tls.crt", key: "/usr/local/apisix-dashboard/conf/management/tls.key" });
         expect(doc.conf.etcd.endpoints).toEqual(["172.28.0.11:2379", "172.28.0.12:2379", "172.28.0.13:2379"]);
         expect(doc.conf.etcd).toMatchObject({ enable_auth: true, username: "control-plane", password: "pw-123", prefix: "/api7" });
         expect(doc.conf.etcd.mtls.enable).toBe(true);

@@ -394,8 +394,12 @@ describe("flavor api7-v2", () => {
             const path = "/usr/local/apisix-dashboard/conf/conf.yaml";
             expect(imageRef(run, d)).toBe(DEFAULT_IMAGES.api7v2Dashboard);
             expect((label(d, "gateway-ha.secret-files") ?? "").split(",")).toContain(path);
-            const conf = parse(upload(d, path)) as { conf: { listen: { port: number }; etcd: Record<string, unknown> } };
-            expect(conf.conf.listen.port).toBe(9000);
+            const conf = parse(upload(d, path)) as { conf: { listen: unknown; ssl: unknown; etcd: Record<string, unknown> } };
+            // HTTPS on the dashboard port with the node's management certificate; 2.13's plain listener on loopback.
+            expect(conf.conf.listen).toEqual({ host: "127.0.0.1", port: 9001 });
+            expect(conf.conf.ssl).toEqual({ port: 9000, cert: MANAGEMENT_TLS_PATHS.api7v2Dashboard.cert, key: MANAGEMENT_TLS_PATHS.api7v2Dashboard.key });
+            expect(upload(d, MANAGEMENT_TLS_PATHS.api7v2Dashboard.cert)).toBe(find(run, "tls:index/locallySignedCert:LocallySignedCert", `gateway-ha-management-${nodeOf(d)}-cert`).state.certPem);
+            expect((label(d, "gateway-ha.secret-files") ?? "").split(",")).toContain(MANAGEMENT_TLS_PATHS.api7v2Dashboard.key);
             expect(conf.conf.etcd).toMatchObject({ prefix: "/api7", enable_auth: true, username: "control-plane", password: cpPassword });
             expect(conf.conf.etcd.endpoints).toEqual((run.outputs.etcdEndpoints.value as string[]).map((u) => u.replace("https://", "")));
             // The file holds the password, so the whole upload must be a secret.
@@ -424,6 +428,8 @@ describe("flavor api7-v2", () => {
         }
         expect(services(run, "etcd")).toHaveLength(3);
         expect(find(run, T.container, "gateway-ha-docker-lb-1").inputs.ports).toContainEqual(expect.objectContaining({ internal: 9000, external: 19000 }));
+        expect(run.outputs.controlPlaneUrl.value).toBe("https://127.0.0.1:19000");
+        expect(run.outputs.managementCaCert.value).toMatch(/^-----BEGIN CERTIFICATE-----/);
     });
 });
 

@@ -72,8 +72,8 @@ describe.each(FLAVORS)("flavor $flavor", ({ flavor, config, secretKeys }) => {
     });
 
     it("has secrets to protect (the scan is not vacuous)", () => {
-        // etcd's CA, members and clients (not api7-v3), and the management channel's CA, nodes and balancer (not api7-v2).
-        const counts = { apisix: [4, 10], "api7-v2": [5, 6], "api7-v3": [1, 4] }[flavor];
+        // etcd's CA, members and clients (not api7-v3), and the management channel's CA, nodes and balancer.
+        const counts = { apisix: [4, 10], "api7-v2": [5, 10], "api7-v3": [1, 4] }[flavor];
         expect([ofType(run, T.password).length, ofType(run, T.privateKey).length]).toEqual(counts);
         expect(secrets.length).toBeGreaterThan(0);
         // Every one of them does reach some resource input (behind a secret wrapper), or a secret output: the

@@ -4,6 +4,8 @@
 //   npx tsx scripts/lab/standins/api7v2Console.ts --root DIR --cluster-id ID [--config PATH]
 //
 // - the file must satisfy the api7-v2 contract (components/flavors);
+// - it serves plain HTTP on conf.listen and, with conf.ssl's cert and key, HTTPS on conf.ssl.port
+//   on every address, as 2.13 does (api/internal/core/server);
 // - at start it reads etcd with conf.etcd's endpoints, user and mTLS files, and exits when it
 //   cannot (manager-api's storage.InitETCDClient); it verifies the member certificates as Go does
 //   (an IP endpoint against IP SANs);
@@ -19,6 +21,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { parse } from "yaml";
@@ -32,6 +35,8 @@ export { StartError };
 
 export interface ConsoleConfig {
     listen: { host: string; port: number };
+    /** HTTPS beside it (`conf.ssl`), on every address: 2.13 reads no host for it. */
+    ssl?: { port: number; cert: Buffer; key: Buffer };
     etcd: { hosts: string[]; prefix: string; user?: string; password?: string; ca?: Buffer; cert?: Buffer; key?: Buffer };
     users: { username: string; password: string }[];
     secret: string;
@@ -48,6 +53,7 @@ export function loadConsoleConfig(root: string, configPath = FLAVOR_CONTRACTS["a
     const file = (p: string) => readFileSync(join(root, p));
     return {
         listen: { host: doc.conf.listen?.host ?? "0.0.0.0", port: doc.conf.listen.port },
+        ...(doc.conf.ssl?.cert && doc.conf.ssl?.key ? { ssl: { port: doc.conf.ssl.port ?? 443, cert: file(doc.conf.ssl.cert), key: file(doc.conf.ssl.key) } } : {}),
         etcd: {
             hosts: (etcd.endpoints as string[]).map((e) => `${mtls ? "https" : "http"}://${e}`),
             prefix: etcd.prefix,
@@ -118,22 +124,30 @@ async function main(): Promise<void> {
         throw new StartError(`init etcd client fail: ${e instanceof Error ? e.message : String(e)}`);
     }
     const console_ = new Api7v2Console(config, etcd, clusterId);
-    const server = http.createServer((req, res) =>
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) =>
         void console_.handle(req, res).catch((e) => {
             log(`console: ${req.method} ${req.url} failed: ${e instanceof Error ? e.message : String(e)}`);
             if (!res.headersSent) sendJson(res, 500, { code: 10000, message: "internal error" });
             else res.destroy();
-        }),
+        });
+    const listen = (server: http.Server, port: number, host: string) =>
+        new Promise<http.Server>((resolve, reject) => {
+            server.once("error", reject);
+            server.listen(port, host, () => resolve(server));
+        });
+    const servers = [await listen(http.createServer(handler), config.listen.port, config.listen.host)];
+    if (config.ssl) servers.push(await listen(https.createServer({ cert: config.ssl.cert, key: config.ssl.key }, handler), config.ssl.port, "0.0.0.0"));
+    log(
+        `console: listening on ${config.listen.host}:${config.listen.port}${config.ssl ? ` and HTTPS on 0.0.0.0:${config.ssl.port}` : ""}, etcd ${config.etcd.hosts.join(",")} as ${config.etcd.user ?? "(no user)"}, routes of cluster ${clusterId} under ${config.etcd.prefix}/${clusterId}`,
     );
-    await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(config.listen.port, config.listen.host, () => resolve());
-    });
-    log(`console: listening on ${config.listen.host}:${config.listen.port}, etcd ${config.etcd.hosts.join(",")} as ${config.etcd.user ?? "(no user)"}, routes of cluster ${clusterId} under ${config.etcd.prefix}/${clusterId}`);
-    exitOnSignals(() => {
-        server.closeAllConnections();
-        return new Promise<void>((r) => server.close(() => r()));
-    });
+    exitOnSignals(() =>
+        Promise.all(
+            servers.map((server) => {
+                server.closeAllConnections();
+                return new Promise<void>((r) => server.close(() => r()));
+            }),
+        ).then(() => undefined),
+    );
 }
 
 if (require.main === module) runStandin(main);
