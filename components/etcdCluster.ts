@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { ETCD_IMAGE_USER } from "./flavors/images";
 import { CertificateAuthority, type IssuedCert } from "./pki";
 import {
     ETCD_BOOTSTRAP_ENV,
@@ -161,6 +162,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             role: "etcd",
             service: "etcd",
             image: spec.etcd.image,
+            user: ETCD_IMAGE_USER,
             command: ["/usr/local/bin/etcd", ...etcdMemberArgs(spec, topology, i)],
             files: memberFiles(i),
             volumes: [{ name: `${node.name}-etcd-data`, containerPath: ETCD_CONTAINER_PATHS.dataDir }],

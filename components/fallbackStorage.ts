@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { MINIO_IMAGE_USER } from "./flavors/images";
 import {
     ABORT_MULTIPART_DAYS,
     MINIO_ADMIN_HOST_ENV,
@@ -185,6 +186,7 @@ export class FallbackStorage extends pulumi.ComponentResource {
             role: "storage",
             service: "object-storage",
             image: storage.image,
+            user: MINIO_IMAGE_USER,
             // The image's entrypoint prefixes `minio`.
             command: ["server", MINIO_DATA_DIR, "--address", `:${storage.port}`],
             // MinIO reads each secret from the file its *_FILE variable names (its docs: MINIO_ROOT_USER_FILE,

@@ -12,5 +12,16 @@ export const APISIX_IMAGE: { user: ImageUser; start: string[] } = { user: { uid:
 /** The official haproxy images (docker-library/haproxy): USER haproxy, uid and gid 99. */
 export const HAPROXY_IMAGE_USER: ImageUser = { uid: 99, gid: 99 };
 
+const ROOT: ImageUser = { uid: 0, gid: 0 };
+
 /** The official nginx images: the master runs as root and reads the certificates before its workers start. */
-export const NGINX_IMAGE_USER: ImageUser = { uid: 0, gid: 0 };
+export const NGINX_IMAGE_USER: ImageUser = ROOT;
+
+/** The official etcd images (etcd-io/etcd Dockerfile-release.*): distroless static without a USER, so root. */
+export const ETCD_IMAGE_USER: ImageUser = ROOT;
+
+/**
+ * MinIO's images (minio/minio Dockerfile.release): no USER, and its docker-entrypoint.sh switches
+ * user only when MINIO_USERNAME and MINIO_GROUPNAME are set, which the stack does not set.
+ */
+export const MINIO_IMAGE_USER: ImageUser = ROOT;

@@ -13,7 +13,8 @@ import type { ServiceSpec } from "../../components/service";
 import type { TopologyNode } from "../../components/topology/types";
 import { LABELS } from "../../components/service";
 import { SECRET_SIG, SECRET_SIG_KEY, defaultState, resolveAssets, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
-import { T, cfg, findPlainSecrets, ofType, runPlatform, scanRun, type PlatformRun } from "./helpers";
+import { T, cfg, findPlainSecrets, imageRef, label, ofType, runPlatform, scanRun, services, uploads, type PlatformRun } from "./helpers";
+import { dpManagerIdentityConfig, withNewerApi7v3 } from "../config";
 
 const DSN = "postgres://api7:Dsn-Secret-7b1d@db.internal:5432/api7ee?sslmode=verify-full";
 const FLAVORS = [
@@ -218,5 +219,47 @@ describe("flavor apisix: no container's environment holds a secret, on any targe
         // The secrets APISIX reads from its environment reach it as files.
         const secretFiles = JSON.stringify(run.resources.map((r) => unwrapSecrets(r.inputs)));
         expect(secretFiles, target).toContain("/run/gateway-ha/env/GATEWAY_HA_ADMIN_KEY");
+    });
+});
+
+/**
+ * Every secret file a container gets is mode 0400 and owned by the user its program runs as, so
+ * nothing else in the container reads it. The exceptions are named: the API7 images, whose
+ * Dockerfiles (and so their users) are not public, and keepalived, whose containers have no
+ * one-at-a-time replacement yet: changing its files would replace both at once and drop the VIPs.
+ */
+describe("secret files are their program's alone (docker target)", () => {
+    const KEEPALIVED = { kind: "keepalived", keepalived: { vips: [{ name: "gw", address: "172.28.0.100", virtualRouterId: 51, protects: "data-plane" }, { name: "cp", address: "172.28.0.101", virtualRouterId: 52, protects: "control-plane" }] } };
+    const stacks = {
+        "apisix, haproxy": { config: cfg({}), secretKeys: [] as string[] },
+        "apisix, keepalived": { config: cfg({ loadBalancer: KEEPALIVED }), secretKeys: [] as string[] },
+        "api7-v2, nginx": { config: cfg({ flavor: "api7-v2", dataPlane: { clusterId: "c1" }, loadBalancer: { kind: "nginx" } }), secretKeys: [] as string[] },
+        "api7-v3, local fallback storage": {
+            config: cfg(withNewerApi7v3({ flavor: "api7-v3", controlPlane: { databaseDsn: DSN }, dataPlane: { dpManagerIdentity: dpManagerIdentityConfig() }, resilience: { fallbackStorage: { kind: "local" } } })),
+            secretKeys: ["gateway-ha:controlPlane", "gateway-ha:dataPlane"],
+        },
+    };
+    const excepted = (run: PlatformRun, svc: RecordedResource) => /(^|\/)api7[-/]|api7ee/.test(imageRef(run, svc) ?? "") || label(svc, "gateway-ha.service") === "keepalived";
+
+    it.each(Object.entries(stacks))("%s", async (_name, { config, secretKeys }) => {
+        const run = await runPlatform(config, { secretKeys });
+        const seen = new Set<string>();
+        for (const svc of services(run)) {
+            const secretFiles = (label(svc, LABELS.secretFiles) ?? "").split(",").filter(Boolean);
+            for (const u of uploads(svc).filter((f) => secretFiles.includes(f.file))) {
+                seen.add(label(svc, "gateway-ha.service")!);
+                if (excepted(run, svc)) expect(u.permissions, `${svc.name} ${u.file}`).toBeUndefined();
+                else expect(u, `${svc.name} ${u.file}`).toMatchObject({ permissions: "0400", owner: expect.stringMatching(/^\d+$/), group: expect.stringMatching(/^\d+$/) });
+            }
+        }
+        // The services that hold secret files, so that the check is not vacuous.
+        expect([...seen].sort()).toEqual(
+            {
+                "apisix, haproxy": ["apisix-cp", "control-plane-lb", "etcd", "gateway"],
+                "apisix, keepalived": ["apisix-cp", "etcd", "gateway", "keepalived"],
+                "api7-v2, nginx": ["control-plane-lb", "dashboard", "etcd", "gateway"],
+                "api7-v3, local fallback storage": ["control-plane-lb", "dashboard", "dp-manager", "gateway", "object-storage"],
+            }[_name]!,
+        );
     });
 });
