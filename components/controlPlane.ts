@@ -30,8 +30,8 @@ export interface ControlPlaneArgs {
     databaseDsn?: pulumi.Input<string>;
     /** Where the api7-v3 dashboard dumps its configuration (resilience.fallbackStorage). */
     fallback?: FallbackStorage;
-    /** Required where a control-plane port serves HTTPS (controlPlanePorts' `tls`). */
-    management?: ManagementPki;
+    /** The management channel's PKI: every flavor's control plane serves HTTPS with its certificates. */
+    management: ManagementPki;
 }
 
 /**
@@ -67,7 +67,7 @@ export class ControlPlane extends pulumi.ComponentResource {
             throw new Error(`ControlPlane ${name}: controlPlane.databaseDsn is required for flavor api7-v3`);
         if (spec.flavor !== "api7-v3" && !etcd) throw new Error(`ControlPlane ${name}: flavor ${spec.flavor} needs an EtcdCluster`);
         const { fallback, management } = args;
-        if (controlPlanePorts(spec).some((p) => p.tls) && !management) throw new Error(`ControlPlane ${name}: flavor ${spec.flavor} serves HTTPS and needs the management PKI (args.management)`);
+        if (!management) throw new Error(`ControlPlane ${name}: args.management is required: the control plane serves HTTPS with its certificates`);
         if (spec.resilience.fallbackStorage && !fallback) throw new Error(`ControlPlane ${name}: resilience.fallbackStorage is configured but no FallbackStorage was given`);
         const child = { parent: this, dependsOn: [...(etcd ? [etcd.ready] : []), ...(fallback?.ready ?? [])] };
 
@@ -78,8 +78,8 @@ export class ControlPlane extends pulumi.ComponentResource {
 
         /** A node's HTTPS certificate: server only, named for every way clients reach it. */
         const managementCertificate = (node: TopologyNode, order: number): IssuedCert => {
-            const names = pulumi.all(management!.entryHosts).apply((entry) => certificateNames(controlPlaneCertificateHosts(spec, topology, node, entry)));
-            return management!.ca.issue(node.name, { commonName: MANAGEMENT_TLS_NAME }, { dns: names.dns, ips: names.ips }, management!.firstRenewalOrder + order, true);
+            const names = pulumi.all(management.entryHosts).apply((entry) => certificateNames(controlPlaneCertificateHosts(spec, topology, node, entry)));
+            return management.ca.issue(node.name, { commonName: MANAGEMENT_TLS_NAME }, { dns: names.dns, ips: names.ips }, management.firstRenewalOrder + order, true);
         };
         const build = (node: TopologyNode, order: number): ServiceSpec[] => {
             const base = { node, role: "control-plane" as const };

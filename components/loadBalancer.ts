@@ -15,8 +15,8 @@ export interface LoadBalancerArgs {
     topology: Topology;
     target: Target;
     dependsOn?: pulumi.Resource[];
-    /** Required where a control-plane port serves HTTPS (controlPlanePorts' `tls`): the balancers terminate it with their own certificate. */
-    management?: ManagementPki;
+    /** The management channel's PKI: the balancers terminate the control plane's HTTPS with their own certificate. */
+    management: ManagementPki;
 }
 
 /** A stopping balancer's connections get this long to finish before it is killed. */
@@ -62,23 +62,22 @@ export class LoadBalancer extends pulumi.ComponentResource {
         const { kind, image } = spec.loadBalancer;
         if (kind !== "haproxy" && kind !== "nginx") throw new Error(`LoadBalancer ${name}: loadBalancer.kind ${kind} runs no proxy (see VirtualIps)`);
         const { management } = args;
-        const tls = controlPlanePorts(spec).some((p) => p.tls);
-        if (tls && !management) throw new Error(`LoadBalancer ${name}: flavor ${spec.flavor}'s control plane serves HTTPS and needs the management PKI (args.management)`);
+        if (!management) throw new Error(`LoadBalancer ${name}: args.management is required: the control plane serves HTTPS, which the balancers terminate`);
 
         /** The control-plane balancer's certificate (server only) and the CA it verifies the nodes with. */
         const tlsFiles = (node: Topology["nodes"][number], order: number): FileSpec[] => {
-            const names = pulumi.all(management!.entryHosts).apply((entry) => certificateNames(balancerCertificateHosts(topology, node, entry)));
-            const cert = management!.ca.issue(`${node.name}-control-plane-lb`, { commonName: MANAGEMENT_TLS_NAME }, { dns: names.dns, ips: names.ips }, management!.firstRenewalOrder + order, true);
+            const names = pulumi.all(management.entryHosts).apply((entry) => certificateNames(balancerCertificateHosts(topology, node, entry)));
+            const cert = management.ca.issue(`${node.name}-control-plane-lb`, { commonName: MANAGEMENT_TLS_NAME }, { dns: names.dns, ips: names.ips }, management.firstRenewalOrder + order, true);
             const p = MANAGEMENT_TLS_PATHS;
             return kind === "nginx"
                 ? [
                       { path: p.nginx.cert, content: cert.certPem },
                       { path: p.nginx.key, content: cert.keyPem, secret: true },
-                      { path: p.nginx.ca, content: management!.ca.certPem },
+                      { path: p.nginx.ca, content: management.ca.certPem },
                   ]
                 : [
                       { path: p.haproxy.pem, content: pulumi.secret(pulumi.all([cert.certPem, cert.keyPem]).apply(([c, k]) => `${c.trimEnd()}\n${k}`)), secret: true },
-                      { path: p.haproxy.ca, content: management!.ca.certPem },
+                      { path: p.haproxy.ca, content: management.ca.certPem },
                   ];
         };
 
@@ -110,7 +109,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
                     path: balancerConfigPath(kind, scope),
                     content: kind === "nginx" ? renderNginxConf(spec, topology, scope) : renderHaproxyCfg(spec, topology, scope),
                 },
-                ...(tls && scope === "control-plane" ? tlsFiles(node, order) : []),
+                ...(scope === "control-plane" ? tlsFiles(node, order) : []),
             ],
         });
         this.services = nodes

@@ -22,7 +22,7 @@ export interface PlatformOutputs {
      * the control plane serves TLS (APISIX's Admin API): verify it with `managementCaCert`.
      */
     controlPlaneUrl: string;
-    /** PEM of the CA that signs the management channel's certificates (controlPlaneUrl); empty where it is plain HTTP. */
+    /** PEM of the CA that signs the management channel's certificates (controlPlaneUrl): what its clients trust. */
     managementCaCert: string;
     /** etcd client URLs on the platform network; empty for api7-v3. */
     etcdEndpoints: string[];

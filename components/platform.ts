@@ -13,7 +13,7 @@ import type { PlatformSpec } from "./spec/types";
 import { AwsTarget } from "./targets/aws";
 import { DockerTarget } from "./targets/docker";
 import { SshTarget } from "./targets/ssh";
-import { controlPlanePorts, usesEtcd } from "./topology/ports";
+import { usesEtcd } from "./topology/ports";
 import type { Topology } from "./topology/types";
 
 export interface GatewayPlatformArgs {
@@ -79,14 +79,11 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         const entry = viaVip.gatewayUrl && viaVip.controlPlaneUrl ? (viaVip as ReturnType<Target["entryPoints"]>) : { ...target.entryPoints(), ...viaVip };
         const proxied = (spec.loadBalancer.kind === "haproxy" || spec.loadBalancer.kind === "nginx") && topology.byRole["load-balancer"].length > 0;
         // TLS ends on the balancers where they proxy, on the nodes otherwise (VIPs, an NLB's TCP listener).
-        const managementCa = controlPlanePorts(spec).some((p) => p.tls)
-            ? new CertificateAuthority(`${name}-management`, `${spec.project}-${spec.stack} management CA`, { signing: 0, trusted: [0] }, child)
-            : undefined;
+        const managementCa = new CertificateAuthority(`${name}-management`, `${spec.project}-${spec.stack} management CA`, { signing: 0, trusted: [0] }, child);
         // Renewal windows of their own, after etcd's, fixed: a count derived from etcd's members would
         // move them when etcd scales, and a moved window reissues the certificate (a balancer restart).
         const renewal = { controlPlane: 10, balancers: 20 };
-        const management = (entryHosts: pulumi.Input<string>[], firstRenewalOrder: number): ManagementPki | undefined =>
-            managementCa ? { ca: managementCa, entryHosts, firstRenewalOrder } : undefined;
+        const management = (entryHosts: pulumi.Input<string>[], firstRenewalOrder: number): ManagementPki => ({ ca: managementCa, entryHosts, firstRenewalOrder });
         this.controlPlane = new ControlPlane(
             `${name}-control-plane`,
             { ...common, etcd: this.etcd, databaseDsn: args.databaseDsn, fallback, management: management(proxied ? [] : [entry.controlPlaneBalancerHost], renewal.controlPlane) },
@@ -131,10 +128,10 @@ export class GatewayPlatform extends pulumi.ComponentResource {
             etcdEndpoints: pulumi.output(this.etcd?.clientUrls ?? []),
             nodes: pulumi.output(Object.fromEntries(topology.nodes.map((n) => [n.name, { address: n.address, roles: n.roles }]))),
             etcdCaCert: this.etcd ? this.etcd.caCertPem : pulumi.output(""),
-            managementCaCert: managementCa ? managementCa.certPem : pulumi.output(""),
+            managementCaCert: managementCa.certPem,
             balancerDnsNames: pulumi.all([entry.gatewayBalancerHost, entry.controlPlaneBalancerHost]).apply(([gateway, controlPlane]) => ({ gateway, controlPlane })),
             certificateExpiry: pulumi
-                .all([this.etcd?.certificateExpiry ?? {}, managementCa?.expiry ?? {}])
+                .all([this.etcd?.certificateExpiry ?? {}, managementCa.expiry])
                 .apply(([etcd, managed]): Record<string, string> => {
                     const out = {
                         ...Object.fromEntries(Object.entries(etcd).map(([id, at]) => [`etcd/${id}`, at])),
