@@ -16,6 +16,11 @@ export const LABELS = {
     secretFiles: "gateway-ha.secret-files",
     /** `running`: a health gate waits for the service to run only, as its steps establish its health (ServiceSpec.waitHealthy). */
     wait: "gateway-ha.wait",
+    /**
+     * A keyed digest of the files a reloadable service's program does not reload (its certificates):
+     * their change replaces the container, whose uploads are otherwise left as they are.
+     */
+    filesDigest: "gateway-ha.files-digest",
 } as const;
 
 /** A service's identifying labels (stack, node, role, service). */

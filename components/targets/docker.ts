@@ -5,6 +5,8 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { createHmac } from "node:crypto";
 import { renderRolloutDrainScript, renderRolloutReadyScript } from "../render/rollout";
 import {
     LABELS,
@@ -122,6 +124,8 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     private readonly rollouts: { step: command.local.Command; balancers: string[] }[] = [];
     /** Balancer reload steps, created once every replica they balance is known (complete). */
     private readonly pendingReloads: (() => void)[] = [];
+    /** Keys the files digest, so that a label never carries a plain hash of a private key. */
+    private readonly digestKey: pulumi.Output<string>;
     /** Each remote Docker host's step (its firewall), by node name: its services start after it. */
     readonly hostSteps = new Map<string, command.local.Command>();
 
@@ -131,6 +135,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         this.spec = spec;
         this.topology = topology;
         const child = { parent: this };
+        this.digestKey = new random.RandomPassword(`${name}-files-digest-key`, { length: 32, special: false }, child).result;
 
         for (const node of topology.nodes) {
             const host = sshHost(node);
@@ -275,6 +280,18 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         const previous = svc.rollout ? this.lastRollout.get(chain) : undefined;
         const hc = svc.healthCheck;
         const secretFiles = svc.files.filter((f) => f.secret).map((f) => f.path);
+        // A reloadable service keeps its container when its uploads change (the reload step delivers the
+        // file its program reloads); any other file of it (a renewed certificate) must replace it.
+        const unreloaded = svc.reload ? svc.files.filter((f) => !svc.reload!.files.includes(f.path)) : [];
+        const filesDigest = unreloaded.length
+            ? pulumi.unsecret(
+                  pulumi.all([this.digestKey, ...unreloaded.map(fileContent)]).apply(([key, ...contents]) => {
+                      const h = createHmac("sha256", key);
+                      unreloaded.forEach((f, i) => h.update(`${f.path}\0${contents[i]}\0`));
+                      return h.digest("hex").slice(0, 20);
+                  }),
+              )
+            : undefined;
         const container = new docker.Container(
             svc.name,
             {
@@ -311,6 +328,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 labels: [
                     ...Object.entries(serviceLabels(this.spec.stack, svc)).map(([label, value]) => ({ label, value })),
                     ...(secretFiles.length ? [{ label: LABELS.secretFiles, value: secretFiles.join(",") }] : []),
+                    ...(filesDigest ? [{ label: LABELS.filesDigest, value: filesDigest }] : []),
                 ],
             },
             {

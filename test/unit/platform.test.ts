@@ -446,8 +446,9 @@ describe("flavor api7-v3", () => {
         expect(ofType(run, T.volume)).toEqual([]);
         // The only commands are the balancers' reload steps and the rollout steps.
         expect(ofType(run, T.command).filter((c) => !c.name.endsWith("-lb-reload") && !c.name.endsWith("-rollout"))).toEqual([]);
-        // The one generated password is the dashboard's admin login (set through its API by api7:identity).
-        expect(ofType(run, T.password).map((p) => p.name)).toEqual(["gateway-ha-control-plane-dashboard-admin-password"]);
+        // The generated passwords are the dashboard's admin login (set through its API by api7:identity) and
+        // the key of the balancers' files digest.
+        expect(ofType(run, T.password).map((p) => p.name).sort()).toEqual(["gateway-ha-control-plane-dashboard-admin-password", "gateway-ha-docker-files-digest-key"]);
         // The only certificates are the management channel's: the dashboards' and the control-plane balancer's.
         expect(run.resources.filter((r) => r.type.startsWith("tls:") && !r.name.startsWith("gateway-ha-management-"))).toEqual([]);
         expect(services(run, "etcd")).toEqual([]);

@@ -167,8 +167,9 @@ describe("fallback storage kind local (docker, api7-v3)", () => {
 
     it("keeps every generated secret secret", () => {
         // Root user and password, KMS key (base64 + hex), two key pairs, the dashboard's admin password,
-        // and the management channel's private keys (its CA, two dashboards, the balancer).
-        expect(run.generatedSecrets).toHaveLength(13);
+        // the management channel's private keys (its CA, two dashboards, the balancer), and the Docker
+        // target's files digest key.
+        expect(run.generatedSecrets).toHaveLength(14);
         expect(scanRun(run, allSecrets(run))).toEqual([]);
         expect(Object.entries(run.outputs).filter(([, o]) => o.secret).map(([k]) => k).sort()).toEqual([...SECRET_OUTPUT_KEYS].sort());
     });

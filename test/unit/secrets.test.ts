@@ -3,6 +3,7 @@
 //
 // The mocks return provider-declared secret outputs (RandomPassword.result, PrivateKey.privateKeyPem)
 // as secrets, as the real engine does (see PROVIDER_SECRET_OUTPUTS in helpers.ts).
+import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PLAIN_OUTPUT_KEYS, SECRET_OUTPUT_KEYS } from "../../components/outputs";
@@ -73,14 +74,18 @@ describe.each(FLAVORS)("flavor $flavor", ({ flavor, config, secretKeys }) => {
     });
 
     it("has secrets to protect (the scan is not vacuous)", () => {
+        // Passwords: etcd's users (not api7-v3), the flavor's logins, the Docker target's digest key. Keys:
         // etcd's CA, members and clients (not api7-v3), and the management channel's CA, nodes and balancer.
-        const counts = { apisix: [4, 10], "api7-v2": [5, 10], "api7-v3": [1, 4] }[flavor];
+        const counts = { apisix: [5, 10], "api7-v2": [6, 10], "api7-v3": [2, 4] }[flavor];
         expect([ofType(run, T.password).length, ofType(run, T.privateKey).length]).toEqual(counts);
         expect(secrets.length).toBeGreaterThan(0);
         // Every one of them does reach some resource input (behind a secret wrapper), or a secret output: the
         // API7 v3 dashboard's admin password only reaches the dashboard through its API (npm run api7:identity).
+        // The digest key reaches nothing: it only keys the balancers' files digest.
+        const digestKey = unwrapSecrets(ofType(run, T.password).find((p) => p.name.endsWith("-files-digest-key"))!.state.result) as string;
         const everything = JSON.stringify([...run.resources.map((r) => unwrapSecrets(r.inputs)), ...Object.values(run.outputs).filter((o) => o.secret).map((o) => o.value)]);
-        for (const s of secrets) expect(everything.includes(s) || everything.includes(JSON.stringify(s).slice(1, -1)), s.slice(0, 30)).toBe(true);
+        expect(everything).not.toContain(digestKey);
+        for (const s of secrets.filter((x) => x !== digestKey)) expect(everything.includes(s) || everything.includes(JSON.stringify(s).slice(1, -1)), s.slice(0, 30)).toBe(true);
     });
 
     it("exports exactly adminKey, dashboardAdmin and etcdCredentials as secrets", () => {
@@ -160,6 +165,40 @@ describe("the Docker target", () => {
         ]);
         const labels = unwrapSecrets(probe.inputs.labels) as { label: string; value: string }[];
         expect(labels).toContainEqual({ label: LABELS.secretFiles, value: "/etc/secret.conf" });
+    });
+
+    it("replaces a reloadable service when a file its program does not reload changes (a renewed key or certificate), not when its reloaded config does; the digest is keyed and plain", async () => {
+        const recorded = await recordingMocks("target");
+        const { spec, topology } = loadPlatform({}, { project: "gateway-ha", stack: "target" });
+        const target = new DockerTarget("t", { spec, topology });
+        const node = topology.byRole["data-plane"][0];
+        const reloadable = (name: string, config: string, key: string): ServiceSpec => ({
+            ...probeService(node),
+            name,
+            files: [
+                { path: "/etc/public.conf", content: config },
+                { path: "/etc/tls.key", content: key, secret: true },
+            ],
+            reload: { files: ["/etc/public.conf"], check: (p) => ["true", p], signal: "HUP" },
+        });
+        const variants = [reloadable("base", "a", "key-1-s3cret"), reloadable("config-changed", "b", "key-1-s3cret"), reloadable("key-renewed", "a", "key-2-s3cret"), probeService(node)];
+        for (const svc of variants) {
+            const { resource } = target.deployService(svc, {});
+            await new Promise((resolve) => resource.urn.apply(resolve));
+        }
+        const digest = (name: string) => {
+            const raw = recorded.find((r) => r.type === T.container && r.name === name)!.inputs.labels as unknown[];
+            const entry = raw.find((l) => (unwrapSecrets(l) as { label: string }).label === LABELS.filesDigest);
+            if (entry === undefined) return undefined;
+            expect(JSON.stringify(entry), name).not.toContain(SECRET_SIG);
+            return (entry as { value: string }).value;
+        };
+        expect(digest("base")).toMatch(/^[0-9a-f]{20}$/);
+        expect(digest("config-changed")).toBe(digest("base"));
+        expect(digest("key-renewed")).not.toBe(digest("base"));
+        expect(digest("probe")).toBeUndefined();
+        const plainSha = createHash("sha256").update("/etc/tls.key\0key-1-s3cret\0").digest("hex").slice(0, 20);
+        expect(digest("base")).not.toBe(plainSha);
     });
 });
 
