@@ -12,6 +12,8 @@ import {
     renderRealServerScript,
     vipsOf,
 } from "./render/keepalived";
+import { KEEPALIVED_IMAGE_USER } from "./flavors/images";
+import { keepalivedRolloutPlan } from "./render/rollout";
 import type { DeployedService, EntryPoints, FileSpec, ServiceSpec, Target } from "./service";
 import type { Role } from "./spec/schema";
 import type { PlatformSpec } from "./spec/types";
@@ -103,7 +105,10 @@ export class VirtualIps extends pulumi.ComponentResource {
                 image: k.image,
                 command: keepalivedCommand(),
                 files,
+                user: KEEPALIVED_IMAGE_USER,
                 capabilities: KEEPALIVED_CAPABILITIES,
+                // A change replaces one holder at a time, each back in VRRP before the next stops.
+                rollout: keepalivedRolloutPlan(spec),
             };
         });
         const realServers = topology.nodes

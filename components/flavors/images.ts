@@ -25,3 +25,9 @@ export const ETCD_IMAGE_USER: ImageUser = ROOT;
  * user only when MINIO_USERNAME and MINIO_GROUPNAME are set, which the stack does not set.
  */
 export const MINIO_IMAGE_USER: ImageUser = ROOT;
+
+/**
+ * keepalived's image, built from keepalived's own Dockerfile (no USER): keepalived adds the VIPs and
+ * speaks VRRP on raw sockets with the capabilities the container grants root.
+ */
+export const KEEPALIVED_IMAGE_USER: ImageUser = ROOT;

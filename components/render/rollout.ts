@@ -54,6 +54,28 @@ export function rolloutPlan(
     };
 }
 
+/**
+ * keepalived's rollout: one holder of a role's VIPs at a time (VirtualIps), no balancer in front.
+ * Its deletion stops it with SIGTERM, on which keepalived gives its VIPs up with a priority-0
+ * advert, so a backup holds them within its skew time. Its creation waits, once it runs, until it
+ * takes part in VRRP again: its check scripts' first run (timeout) and a master-down interval
+ * (3 × advert_int + skew, under 4 × advert_int); by then it holds its VIPs or is a backup that has
+ * heard their master, ready for the next holder's priority-0 advert.
+ */
+export function keepalivedRolloutPlan(spec: PlatformSpec): RolloutSpec {
+    const k = spec.loadBalancer.keepalived;
+    return {
+        balancers: [],
+        balancerKind: "passive",
+        backends: [],
+        rotationSeconds: k.check.timeout + 4 * k.advertInt,
+        stopSignal: "TERM",
+        stopGraceSeconds: STOP_MARGIN_SECONDS,
+        drainSeconds: 0,
+        readyTimeoutSeconds: READY_TIMEOUT_SECONDS,
+    };
+}
+
 /** A balancer's container as the scripts address it: `DOCKER_HOST|name` (an empty host: the local engine). */
 export interface RolloutContainer {
     dockerHost?: string;

@@ -10,7 +10,7 @@ import type { LoadResult } from "./agent";
 import type { LabService } from "./deployment";
 import { SLOWDOWN, sleep, waitFor, type Lab } from "./lab";
 import { check, describeLast, lostWrites, resumed, streamFigures, type Check, type DrillReport } from "./report";
-import { longestSplitMs, soleHolderAt, splitBrainMs, vacantMs } from "./vips";
+import { longestSplitMs, longestVacantMs, soleHolderAt, splitBrainMs, vacantMs, type VipWatch } from "./vips";
 import { firstWith, firstWithout } from "./ipvs";
 
 export interface DrillContext {
@@ -127,6 +127,12 @@ function vipRoles(lab: Lab, vip: TopologyVip): { holder: string; backup: string 
 }
 
 const ms = (n: number) => Math.round(n * 10) / 10;
+
+/**
+ * The longest a VIP may go without a holder when its master's keepalived stops cleanly: the
+ * priority-0 advert makes the backup take over after its skew time, under one advert interval.
+ */
+const vipHandoverBoundMs = (lab: Lab) => lab.spec.loadBalancer.keepalived.advertInt * 1000 + VIP_SLACK_MS;
 
 /**
  * The VIP a drill works on: the gateways' (the client's reads show the move), else the first one.
@@ -279,18 +285,32 @@ export function updateDrill(lab: Lab): Drill {
             // A lost disk first: the next `up` (its --replace) is what repairs the member.
             if (change.wipe) facts.wipedMember = await lab.wipeEtcdData(change.wipe);
             const rootBefore = lab.etcdRootPassword;
+            // Who holds each VIP while the change runs: a keepalived replaced hands its VIPs over, never leaves them vacant.
+            const watches: [TopologyVip, VipWatch][] = change.destroy ? [] : lab.d.vips.map((v) => [v, lab.watchVip(v)]);
             const t0 = Date.now();
-            const effects = await lab.applyChange(change.after, change.plan, () => undefined, change.refresh);
-            const most = new Map(lab.mostOut);
             let changes = change.plan.changes.length;
-            // Each further `up` (a rotation's next phase) is planned from what runs once the previous one is done.
-            for (const [k, t] of lab.then.entries()) {
-                const next = await lab.planThen(k);
-                if (next.destroy) await beforeDestroy();
-                changes += next.plan.changes.length;
-                effects.push(`then ${t}: ${next.plan.changes.length} changes`, ...(await lab.applyChange(next.after, next.plan, () => undefined, next.refresh)));
-                for (const [role, n] of lab.mostOut) most.set(role, Math.max(most.get(role) ?? 0, n));
+            const effects: string[] = [];
+            const most = new Map<string, number>();
+            try {
+                effects.push(...(await lab.applyChange(change.after, change.plan, () => undefined, change.refresh)));
+                for (const [role, n] of lab.mostOut) most.set(role, n);
+                // Each further `up` (a rotation's next phase) is planned from what runs once the previous one is done.
+                for (const [k, t] of lab.then.entries()) {
+                    const next = await lab.planThen(k);
+                    if (next.destroy) await beforeDestroy();
+                    changes += next.plan.changes.length;
+                    effects.push(`then ${t}: ${next.plan.changes.length} changes`, ...(await lab.applyChange(next.after, next.plan, () => undefined, next.refresh)));
+                    for (const [role, n] of lab.mostOut) most.set(role, Math.max(most.get(role) ?? 0, n));
+                }
+            } finally {
+                for (const [vip, watch] of watches) {
+                    watch.stop();
+                    const t = watch.timeline(t0);
+                    facts[`vip ${vip.name} longest vacant ms`] = ms(longestVacantMs(t));
+                    facts[`vip ${vip.name} longest split ms`] = ms(longestSplitMs(t));
+                }
             }
+            if (watches.length) facts.vipHandoverBoundMs = vipHandoverBoundMs(lab);
             facts.changes = changes;
             facts.effects = effects.join("; ");
             facts.appliedMs = Date.now() - t0;
@@ -346,6 +366,13 @@ export function updateDrill(lab: Lab): Drill {
             }
             const { etcdUsers: users, etcdUsersPlanned } = o.report.facts;
             if (etcdUsersPlanned !== undefined) checks.push(check("etcd's users are root and the consumers' active users (previous ones revoked)", users === etcdUsersPlanned, `users ${users}; planned ${etcdUsersPlanned}`));
+            // A VIP moves only by a handover: the stopping keepalived's priority-0 advert, taken after the skew time.
+            for (const [k, v] of Object.entries(o.report.facts).filter(([k]) => /^vip .* longest vacant ms$/.test(k))) {
+                const bound = Number(o.report.facts.vipHandoverBoundMs);
+                checks.push(check(`${k.replace(/ longest vacant ms$/, "")} never vacant beyond a handover`, typeof v === "number" && v <= bound, `longest with no holder ${v} ms (bound ${bound} ms: advertInt + slack)`));
+                const split = o.report.facts[k.replace("vacant", "split")];
+                checks.push(check(`${k.replace(/ longest vacant ms$/, "")} never on two nodes beyond a handover`, typeof split === "number" && split <= HANDOVER_MS, `longest on two nodes ${split} ms (limit ${HANDOVER_MS} ms)`));
+            }
             const previous = o.report.facts.previousRootPassword;
             if (previous !== undefined) checks.push(check("etcd takes the rotated root password and refuses the previous one", previous === "refused", `the previous root password is ${previous}`));
             // haproxy drains and holds out a replaced replica until it is healthy and UP; nginx reports, as in rolling-replace.

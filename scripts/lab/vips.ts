@@ -79,6 +79,11 @@ export function vacantMs(t: Timeline): number {
     return t.spans.filter((s) => s.holders.length === 0).reduce((sum, s) => sum + (s.to - s.from), 0);
 }
 
+/** The longest single stretch with the VIP on no node. */
+export function longestVacantMs(t: Timeline): number {
+    return Math.max(0, ...t.spans.filter((s) => s.holders.length === 0).map((s) => s.to - s.from));
+}
+
 /** When `node` alone first holds the VIP at or after `after`; undefined if never. */
 export function soleHolderAt(t: Timeline, node: string, after: number): number | undefined {
     const s = t.spans.find((x) => x.to > after && x.holders.length === 1 && x.holders[0] === node);

@@ -14,7 +14,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { RequestRecord, WriteRecord } from "../../scripts/lab/agent";
 import { exportsOf, labDeployment, parseEnvFile, writeServiceFiles, type LabDeployment, type LabService } from "../../scripts/lab/deployment";
-import { holdersAt, longestSplitMs, parseAddressLine, soleHolderAt, splitBrainMs, timeline, vacantMs, type VipEvent } from "../../scripts/lab/vips";
+import { holdersAt, longestSplitMs, longestVacantMs, parseAddressLine, soleHolderAt, splitBrainMs, timeline, vacantMs, type VipEvent } from "../../scripts/lab/vips";
 import { clientAddress, waitFor } from "../../scripts/lab/lab";
 import { nodeNamespace } from "../../scripts/lab/netns";
 import { renderSshToolPrelude, SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "../../components/render/sshStep";
@@ -1086,6 +1086,9 @@ describe("VIP timeline", () => {
         expect(splitBrainMs(t)).toBe(2);
         expect(longestSplitMs(t)).toBe(2);
         expect(longestSplitMs(timeline([], ["n1"], 0, 10))).toBe(0);
+        expect(longestVacantMs(t)).toBe(300);
+        expect(longestVacantMs(timeline([], ["n1"], 0, 10))).toBe(0);
+        expect(longestVacantMs(timeline([{ t: 5, node: "n1", held: false }, { t: 7, node: "n2", held: true }, { t: 8, node: "n2", held: false }], ["n1"], 0, 10))).toBe(2);
     });
 
     it("counts events before the window into its starting holders", () => {

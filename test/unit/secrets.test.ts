@@ -263,9 +263,8 @@ describe("flavor apisix: no container's environment holds a secret, on any targe
 
 /**
  * Every secret file a container gets is mode 0400 and owned by the user its program runs as, so
- * nothing else in the container reads it. The exceptions are named: the API7 images, whose
- * Dockerfiles (and so their users) are not public, and keepalived, whose containers have no
- * one-at-a-time replacement yet: changing its files would replace both at once and drop the VIPs.
+ * nothing else in the container reads it. The one exception is named: the API7 images, whose
+ * Dockerfiles (and so their users) are not public.
  */
 describe("secret files are their program's alone (docker target)", () => {
     const KEEPALIVED = { kind: "keepalived", keepalived: { vips: [{ name: "gw", address: "172.28.0.100", virtualRouterId: 51, protects: "data-plane" }, { name: "cp", address: "172.28.0.101", virtualRouterId: 52, protects: "control-plane" }] } };
@@ -278,7 +277,7 @@ describe("secret files are their program's alone (docker target)", () => {
             secretKeys: ["gateway-ha:controlPlane", "gateway-ha:dataPlane"],
         },
     };
-    const excepted = (run: PlatformRun, svc: RecordedResource) => /(^|\/)api7[-/]|api7ee/.test(imageRef(run, svc) ?? "") || label(svc, "gateway-ha.service") === "keepalived";
+    const excepted = (run: PlatformRun, svc: RecordedResource) => /(^|\/)api7[-/]|api7ee/.test(imageRef(run, svc) ?? "");
 
     it.each(Object.entries(stacks))("%s", async (_name, { config, secretKeys }) => {
         const run = await runPlatform(config, { secretKeys });

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { MANAGEMENT_TLS_NAME } from "../../components/render/managementTls";
 import { DEFAULT_IMAGES } from "../../components/spec/schema";
 import { isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
-import { T, cfg, find, imageRef, label, nodeContainers, ofType, runPlatform, scanRun, services, upload, uploads, type PlatformRun } from "./helpers";
+import { T, cfg, dependsOn, find, imageRef, label, nodeContainers, ofType, registration, runPlatform, scanRun, services, upload, uploads, type PlatformRun } from "./helpers";
 
 const CONF = "/etc/keepalived/keepalived.conf";
 const GW = { name: "gw", address: "172.28.0.100", virtualRouterId: 51, protects: "data-plane" };
@@ -45,6 +45,19 @@ describe("kind keepalived (active-standby VIPs on the gateways and the control p
             expect(svc.inputs.privileged).toBeUndefined();
             expect(svc.inputs.command).toEqual(["/bin/sh", "/etc/keepalived/run-keepalived.sh", "/usr/sbin/keepalived", "--dont-fork", "--log-console", "--log-detail", "--use-file", CONF]);
             expect(label(svc, "gateway-ha.role")).toBe(nodeOf(svc)!.startsWith("dp") ? "data-plane" : "control-plane");
+        }
+    });
+
+    it("replaces one holder of a VIP at a time: stopped with SIGTERM, and back in VRRP before the next one stops", () => {
+        for (const [first, second] of [["cp-1", "cp-2"], ["dp-1", "dp-2"]]) {
+            const step = find(run, T.command, `${first}-keepalived-rollout`);
+            // Its deletion: a clean stop, on which keepalived hands its VIPs over (priority-0 advert).
+            expect(step.inputs.delete).toContain(`stop --signal TERM --time 10 "\${self#*|}"`);
+            // Its creation: running, then its first check (timeout 1 s) and a master-down interval (4 × advert_int 1 s).
+            expect(step.inputs.create).toMatch(/= running \]; do[\s\S]*\nsleep 5\n/);
+            expect(step.inputs.triggers).toEqual([`${first}-keepalived-id`]);
+            expect(dependsOn(registration(run, T.container, `${second}-keepalived`), T.command, step.name), `${second} waits for ${first}`).toBe(true);
+            expect(dependsOn(registration(run, T.container, `${first}-keepalived`), T.command, `${second}-keepalived-rollout`)).toBe(false);
         }
     });
 
