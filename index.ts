@@ -30,6 +30,7 @@ const platform = new GatewayPlatform("gateway-ha", {
     topology,
     databaseDsn: secrets.databaseDsn === undefined ? undefined : pulumi.secret(secrets.databaseDsn),
     dpClientKey: secrets.dpClientKey === undefined ? undefined : pulumi.secret(secrets.dpClientKey),
+    controlPlaneKey: secrets.controlPlaneKey === undefined ? undefined : pulumi.secret(secrets.controlPlaneKey),
     sshPrivateKey: secrets.sshPrivateKey === undefined ? undefined : pulumi.secret(secrets.sshPrivateKey),
     vipAuthPass: secrets.vipAuthPass && Object.fromEntries(Object.entries(secrets.vipAuthPass).map(([vip, pass]) => [vip, pulumi.secret(pass)])),
 });

@@ -12,7 +12,7 @@ import {
 } from "./render/controlPlane";
 import { APISIX_PATHS, SECRET_ENV } from "./render/gateway";
 import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS, certificateNames, controlPlaneCertificateHosts } from "./render/managementTls";
-import type { IssuedCert, ManagementPki } from "./pki";
+import { servedAsIssued, type IssuedCert, type ManagementPki } from "./pki";
 import { controlPlaneBackend, rolloutPlan } from "./render/rollout";
 import { httpsHealthCheck, type DeployedService, type ServiceSpec, type Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
@@ -76,8 +76,9 @@ export class ControlPlane extends pulumi.ComponentResource {
         const sessionSecret = spec.flavor === "api7-v2" ? generated("dashboard-session-secret") : undefined;
         if (spec.flavor !== "apisix") this.dashboardAdmin = { user: DASHBOARD_ADMIN_USER, password: generated("dashboard-admin-password") };
 
-        /** A node's HTTPS certificate: server only, named for every way clients reach it. */
+        /** A node's HTTPS certificate: server only, named for every way clients reach it; the operator's where their TLS ends here. */
         const managementCertificate = (node: TopologyNode, order: number): IssuedCert => {
+            if (management.served) return servedAsIssued(management.served);
             const names = pulumi.all(management.entryHosts).apply((entry) => certificateNames(controlPlaneCertificateHosts(spec, topology, node, entry)));
             return management.ca.issue(node.name, { commonName: MANAGEMENT_TLS_NAME }, { dns: names.dns, ips: names.ips }, management.firstRenewalOrder + order, true);
         };
@@ -104,9 +105,9 @@ export class ControlPlane extends pulumi.ComponentResource {
                                 ...etcd!.clientFiles("control-plane", APISIX_PATHS),
                                 { path: paths.cert, content: tls.certPem },
                                 { path: paths.key, content: tls.keyPem, secret: true },
-                                { path: paths.ca, content: management!.ca.certPem },
+                                { path: paths.ca, content: management.served?.caPem ?? management.ca.certPem },
                             ],
-                            healthCheck: httpsHealthCheck(spec.controlPlane.adminPort, "/", MANAGEMENT_TLS_NAME, paths.ca),
+                            healthCheck: httpsHealthCheck(spec.controlPlane.adminPort, "/", management.served?.host ?? MANAGEMENT_TLS_NAME, paths.ca),
                         },
                     ];
                 }

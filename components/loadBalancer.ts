@@ -2,8 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { renderHaproxyCfg, type BalancerScope } from "./render/haproxy";
 import { renderNginxConf } from "./render/nginx";
 import { READY_TIMEOUT_SECONDS, balancerServiceName } from "./render/rollout";
-import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS, balancerCertificateHosts, certificateNames } from "./render/managementTls";
-import type { ManagementPki } from "./pki";
+import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS, balancerCertificateHosts, certificateNames, haproxyCertificateFile } from "./render/managementTls";
+import { servedAsIssued, type ManagementPki } from "./pki";
 import type { DeployedService, FileSpec, ReloadSpec, RolloutSpec, ServiceSpec, Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
 import { controlPlanePorts } from "./topology/ports";
@@ -66,8 +66,13 @@ export class LoadBalancer extends pulumi.ComponentResource {
 
         /** The control-plane balancer's certificate (server only) and the CA it verifies the nodes with. */
         const tlsFiles = (node: Topology["nodes"][number], order: number): FileSpec[] => {
-            const names = pulumi.all(management.entryHosts).apply((entry) => certificateNames(balancerCertificateHosts(topology, node, entry)));
-            const cert = management.ca.issue(`${node.name}-control-plane-lb`, { commonName: MANAGEMENT_TLS_NAME }, { dns: names.dns, ips: names.ips }, management.firstRenewalOrder + order, true);
+            const { served } = management;
+            const issue = () => {
+                const names = pulumi.all(management.entryHosts).apply((entry) => certificateNames(balancerCertificateHosts(topology, node, entry)));
+                return management.ca.issue(`${node.name}-control-plane-lb`, { commonName: MANAGEMENT_TLS_NAME }, { dns: names.dns, ips: names.ips }, management.firstRenewalOrder + order, true);
+            };
+            // Clients' TLS ends here: the operator's certificate where one is supplied.
+            const cert = served ? servedAsIssued(served) : issue();
             const p = MANAGEMENT_TLS_PATHS;
             return kind === "nginx"
                 ? [
@@ -76,7 +81,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
                       { path: p.nginx.ca, content: management.ca.certPem },
                   ]
                 : [
-                      { path: p.haproxy.pem, content: pulumi.secret(pulumi.all([cert.certPem, cert.keyPem]).apply(([c, k]) => `${c.trimEnd()}\n${k}`)), secret: true },
+                      { path: p.haproxy.pem, content: pulumi.secret(pulumi.all([cert.certPem, cert.keyPem]).apply(([c, k]) => haproxyCertificateFile(c, k))), secret: true },
                       { path: p.haproxy.ca, content: management.ca.certPem },
                   ];
         };

@@ -18,11 +18,14 @@ export interface PlatformOutputs {
     /** The gateway balancer's HTTPS (TLS pass-through to the gateways). */
     gatewayHttpsUrl: string;
     /**
-     * Operators' entry point: the control-plane balancer (Admin API or dashboard). `https://` where
-     * the control plane serves TLS (APISIX's Admin API): verify it with `managementCaCert`.
+     * Operators' entry point: the control-plane balancer (Admin API or dashboard), over HTTPS: verify
+     * it with `managementCaCert`. With controlPlane.certificate, its host is that certificate's `host`.
      */
     controlPlaneUrl: string;
-    /** PEM of the CA that signs the management channel's certificates (controlPlaneUrl): what its clients trust. */
+    /**
+     * PEM of the CA controlPlaneUrl's clients trust: the stack's management CA, or with
+     * controlPlane.certificate the operator's `caCertificate`.
+     */
     managementCaCert: string;
     /** etcd client URLs on the platform network; empty for api7-v3. */
     etcdEndpoints: string[];
@@ -35,8 +38,9 @@ export interface PlatformOutputs {
     fallbackBuckets: FallbackBucketsOutput | null;
     /**
      * When each certificate the stack deploys expires (RFC 3339, UTC), by name: `etcd/ca`,
-     * `etcd/member-N`, `etcd/client-<user>`, `management/ca`, `management/<node>`, and API7 v3's `dpManagerIdentity` (the dashboard-issued
-     * gateway certificate, which `npm run api7:identity` renews). Generated ones renew on the first
+     * `etcd/member-N`, `etcd/client-<user>`, `management/ca`, `management/<node>`, `management/operator` (controlPlane.certificate, which
+     * the operator renews), and API7 v3's `dpManagerIdentity` (the dashboard-issued gateway
+     * certificate, which `npm run api7:identity` renews). Generated ones renew on the first
      * `pulumi up` in their renewal window: the last 30 days for member 1, a week earlier for each
      * next one (components/pki.ts).
      */

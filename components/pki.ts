@@ -123,5 +123,26 @@ export interface ManagementPki {
     entryHosts: pulumi.Input<string>[];
     /** The first of this component's renewal orders: certificates made together renew a week apart. */
     firstRenewalOrder: number;
+    /**
+     * The operator's certificate (controlPlane.certificate), served instead of the CA's where the
+     * component ends its clients' TLS. Checked by checkServingCertificate before anything is created.
+     */
+    served?: ServedCertificate;
 }
 
+/** An operator-supplied server certificate as a component serves it. */
+export interface ServedCertificate {
+    /** PEM: the certificate, then its intermediates. */
+    certPem: string;
+    /** A Pulumi secret. */
+    keyPem: pulumi.Input<string>;
+    /** The root its clients trust. */
+    caPem: string;
+    /** The name (or IPv4 address) clients reach it by, which it names. */
+    host: string;
+}
+
+/** The operator's certificate in the shape of one the stack issues (its key kept a secret). */
+export function servedAsIssued(served: ServedCertificate): IssuedCert {
+    return { certPem: pulumi.output(served.certPem), keyPem: pulumi.secret(served.keyPem) };
+}

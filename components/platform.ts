@@ -27,6 +27,8 @@ export interface GatewayPlatformArgs {
     sshPrivateKey?: pulumi.Input<string>;
     /** Configured VRRP secrets by VIP name (Pulumi secrets); the others are generated. */
     vipAuthPass?: Record<string, pulumi.Input<string>>;
+    /** The private key of controlPlane.certificate (required with it); pass a Pulumi secret. */
+    controlPlaneKey?: pulumi.Input<string>;
 }
 
 function createTarget(name: string, args: GatewayPlatformArgs, parent: pulumi.Resource): Target {
@@ -64,6 +66,8 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         const { spec, topology } = args;
         if (spec.flavor === "api7-v3" && args.databaseDsn === undefined)
             throw new Error("GatewayPlatform: controlPlane.databaseDsn is required for flavor api7-v3");
+        const supplied = spec.controlPlane.certificate;
+        if (supplied && args.controlPlaneKey === undefined) throw new Error("GatewayPlatform: args.controlPlaneKey is required with controlPlane.certificate (the certificate's private key)");
         const child = { parent: this };
         const target = createTarget(name, args, this);
         const common = { spec, topology, target };
@@ -83,10 +87,17 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         // Renewal windows of their own, after etcd's, fixed: a count derived from etcd's members would
         // move them when etcd scales, and a moved window reissues the certificate (a balancer restart).
         const renewal = { controlPlane: 10, balancers: 20 };
-        const management = (entryHosts: pulumi.Input<string>[], firstRenewalOrder: number): ManagementPki => ({ ca: managementCa, entryHosts, firstRenewalOrder });
+        const served = supplied && { certPem: supplied.certificate, keyPem: pulumi.secret(args.controlPlaneKey!), caPem: supplied.caCertificate, host: supplied.host };
+        // The operator's certificate goes where the clients' TLS ends: the balancers, or the nodes.
+        const management = (entryHosts: pulumi.Input<string>[], firstRenewalOrder: number, endsClientTls: boolean): ManagementPki => ({
+            ca: managementCa,
+            entryHosts,
+            firstRenewalOrder,
+            ...(served && endsClientTls ? { served } : {}),
+        });
         this.controlPlane = new ControlPlane(
             `${name}-control-plane`,
-            { ...common, etcd: this.etcd, databaseDsn: args.databaseDsn, fallback, management: management(proxied ? [] : [entry.controlPlaneBalancerHost], renewal.controlPlane) },
+            { ...common, etcd: this.etcd, databaseDsn: args.databaseDsn, fallback, management: management(proxied ? [] : [entry.controlPlaneBalancerHost], renewal.controlPlane, !proxied) },
             child,
         );
         // api7-v3 gateways register with the DP Manager, so they start after the control plane.
@@ -94,7 +105,7 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         this.loadBalancer = proxied
             ? new LoadBalancer(
                   `${name}-lb`,
-                  { ...common, dependsOn: cpReady, management: management([entry.controlPlaneBalancerHost], renewal.balancers) },
+                  { ...common, dependsOn: cpReady, management: management([entry.controlPlaneBalancerHost], renewal.balancers, true) },
                   child,
               )
             : undefined;
@@ -124,11 +135,13 @@ export class GatewayPlatform extends pulumi.ComponentResource {
             layout: pulumi.output(spec.layout),
             gatewayUrl: pulumi.output(entry.gatewayUrl),
             gatewayHttpsUrl: pulumi.output(entry.gatewayHttpsUrl),
-            controlPlaneUrl: pulumi.output(entry.controlPlaneUrl),
+            // Clients reach the operator's certificate by the name it carries, on the entry point's port.
+            controlPlaneUrl: pulumi.output(entry.controlPlaneUrl).apply((url) => (supplied ? withHost(url, supplied.host) : url)),
             etcdEndpoints: pulumi.output(this.etcd?.clientUrls ?? []),
             nodes: pulumi.output(Object.fromEntries(topology.nodes.map((n) => [n.name, { address: n.address, roles: n.roles }]))),
             etcdCaCert: this.etcd ? this.etcd.caCertPem : pulumi.output(""),
-            managementCaCert: managementCa.certPem,
+            // What the control plane's clients trust: the operator's CA where its certificate is served.
+            managementCaCert: supplied ? pulumi.output(supplied.caCertificate) : managementCa.certPem,
             balancerDnsNames: pulumi.all([entry.gatewayBalancerHost, entry.controlPlaneBalancerHost]).apply(([gateway, controlPlane]) => ({ gateway, controlPlane })),
             certificateExpiry: pulumi
                 .all([this.etcd?.certificateExpiry ?? {}, managementCa.expiry])
@@ -137,8 +150,9 @@ export class GatewayPlatform extends pulumi.ComponentResource {
                         ...Object.fromEntries(Object.entries(etcd).map(([id, at]) => [`etcd/${id}`, at])),
                         ...Object.fromEntries(Object.entries(managed).map(([id, at]) => [`management/${id}`, at])),
                     };
+                    const operator = supplied && certificateNotAfter(supplied.certificate);
                     const identity = spec.dataPlane.dpManagerIdentity && certificateNotAfter(spec.dataPlane.dpManagerIdentity.certificate);
-                    return identity ? { ...out, dpManagerIdentity: identity } : out;
+                    return { ...out, ...(operator ? { "management/operator": operator } : {}), ...(identity ? { dpManagerIdentity: identity } : {}) };
                 }),
             fallbackBuckets: pulumi.output(
                 fallback
@@ -166,4 +180,11 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         };
         this.registerOutputs({ ...this.outputs, ...this.secretOutputs });
     }
+}
+
+/** `url` with its host replaced (scheme, port and path kept). */
+function withHost(url: string, host: string): string {
+    const u = new URL(url);
+    u.hostname = host;
+    return u.toString().replace(/\/$/, "");
 }

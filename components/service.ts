@@ -228,9 +228,11 @@ export function httpHealthCheck(port: number, path: string, failOnError = false)
 export function httpsHealthCheck(port: number, path: string, name: string, caPath: string): HealthCheckSpec {
     const check = httpHealthCheck(port, path);
     const url = check.command.length - 1;
+    // --resolve applies to names only; an address the certificate names is redirected with --connect-to.
+    const local = /^\d+\.\d+\.\d+\.\d+$/.test(name) ? ["--connect-to", `${name}:${port}:127.0.0.1:${port}`] : ["--resolve", `${name}:${port}:127.0.0.1`];
     return {
         ...check,
-        command: [...check.command.slice(0, url), "--cacert", caPath, "--resolve", `${name}:${port}:127.0.0.1`, `https://${name}:${port}${path}`],
+        command: [...check.command.slice(0, url), "--cacert", caPath, ...local, `https://${name}:${port}${path}`],
     };
 }
 

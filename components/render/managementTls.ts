@@ -23,6 +23,11 @@ export const MANAGEMENT_TLS_PATHS = {
     nginx: { cert: "/etc/nginx/control-plane-lb.crt", key: "/etc/nginx/control-plane-lb.key", ca: "/etc/nginx/management-ca.crt" },
 } as const;
 
+/** haproxy's `crt` file: the certificate and any intermediates, then the key. */
+export function haproxyCertificateFile(certPem: string, keyPem: string): string {
+    return `${certPem.trimEnd()}\n${keyPem}`;
+}
+
 export interface CertificateNames {
     dns: string[];
     ips: string[];

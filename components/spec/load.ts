@@ -92,7 +92,7 @@ export function resolveSpec(c: PlatformConfig, ctx: { project: string; stack: st
         "api7-v2": { cp: DEFAULT_IMAGES.api7v2Dashboard, dp: DEFAULT_IMAGES.api7v2Gateway, dpm: undefined },
         "api7-v3": { cp: DEFAULT_IMAGES.api7v3Dashboard, dp: DEFAULT_IMAGES.api7v3Gateway, dpm: DEFAULT_IMAGES.api7v3DpManager },
     }[flavor];
-    const { databaseDsn: _dsn, ...controlPlane } = c.controlPlane;
+    const { databaseDsn: _dsn, certificate, ...controlPlane } = c.controlPlane;
     const hcDefaults = healthCheckDefaults(c.target);
     const fs = c.resilience.fallbackStorage;
     return {
@@ -110,6 +110,7 @@ export function resolveSpec(c: PlatformConfig, ctx: { project: string; stack: st
             dpManagerImage: flavor === "api7-v3" ? (c.controlPlane.dpManagerImage ?? images.dpm) : undefined,
             dashboardPort: c.controlPlane.dashboardPort ?? (flavor === "api7-v3" ? 17080 : 9000),
             hasDatabaseDsn: c.controlPlane.databaseDsn !== undefined,
+            ...(certificate ? { certificate: { certificate: certificate.certificate, caCertificate: certificate.caCertificate, host: certificate.host } } : {}),
         },
         dataPlane: (({ dpManagerIdentity: id, ...dp }) => ({
             ...dp,
@@ -216,5 +217,5 @@ export function loadPlatform(all: Record<string, string>, ctx: LoadContext): Loa
     }
     if (found.length) throw new ConfigValidationError(dedupe(found));
     const vipAuthPass = Object.fromEntries(config.loadBalancer.keepalived.vips.filter((v) => v.authPass !== undefined).map((v) => [v.name, v.authPass!]));
-    return { spec, secrets: { databaseDsn: dsn, dpClientKey: config.dataPlane.dpManagerIdentity?.privateKey, sshPrivateKey: config.ssh.privateKey, ...(Object.keys(vipAuthPass).length ? { vipAuthPass } : {}) }, topology };
+    return { spec, secrets: { databaseDsn: dsn, dpClientKey: config.dataPlane.dpManagerIdentity?.privateKey, controlPlaneKey: config.controlPlane.certificate?.privateKey, sshPrivateKey: config.ssh.privateKey, ...(Object.keys(vipAuthPass).length ? { vipAuthPass } : {}) }, topology };
 }

@@ -143,6 +143,30 @@ export const etcdSchema = z.strictObject({
     caTrust: z.array(z.number().int().min(0, "must be 0 or more")).optional(),
 });
 
+/** PEM text of one or more X.509 certificates; the first must parse (its expiry is exported). */
+const pemCertificate = z
+    .string()
+    .regex(/^\s*-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/, "must be a PEM certificate (-----BEGIN CERTIFICATE----- …)")
+    .refine((pem) => certificateNotAfter(pem) !== undefined, "must be a PEM certificate that parses as X.509");
+
+const pemPrivateKey = z.string().regex(/^\s*-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]+-----END [A-Z ]*PRIVATE KEY-----\s*$/, "must be a PEM private key");
+
+/**
+ * The certificate the control plane's clients see (Admin API, dashboards), from the organisation's
+ * CA instead of the stack's own: served where their TLS ends (the balancers' frontends; the nodes
+ * behind VIPs or an NLB). The hop from a balancer to a node keeps the stack's management CA.
+ */
+export const controlPlaneCertificateSchema = z.strictObject({
+    /** PEM: the certificate, then any intermediates, in order. */
+    certificate: pemCertificate,
+    /** Its private key; always a Pulumi secret. */
+    privateKey: pemPrivateKey,
+    /** PEM of the CA clients trust (the chain's root): exported as managementCaCert. */
+    caCertificate: pemCertificate,
+    /** The DNS name (or IPv4 address) clients reach the control plane by: controlPlaneUrl's host, which the certificate must name. */
+    host: z.string().min(1, "must not be empty"),
+});
+
 export const controlPlaneSchema = z.strictObject({
     replicas: z.number().int().min(1, "must be at least 1").default(2),
     /** Dashboard (api7-*) or APISIX control-plane image (apisix); default depends on flavor. */
@@ -156,6 +180,7 @@ export const controlPlaneSchema = z.strictObject({
     dashboardPort: port.optional(),
     /** API7 v3: the DP Manager's TLS listener (mTLS), the chart's 7943; its plain listener stays on loopback. */
     dpManagerPort: port.default(7943),
+    certificate: controlPlaneCertificateSchema.optional(),
 });
 
 /** The API7 v3 DP Manager's plain listener (the chart's 7900): kept on the node's loopback, never balanced. */
@@ -167,11 +192,6 @@ export const DASHBOARD_PLAIN_PORT = 7080;
 /** The API7 v2 dashboard's plain listener, which apisix-dashboard 2.13 always opens: kept on loopback, never balanced. */
 export const API7V2_DASHBOARD_PLAIN_PORT = 9001;
 
-/** PEM text of one or more X.509 certificates; the first must parse (its expiry is exported). */
-const pemCertificate = z
-    .string()
-    .regex(/^\s*-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/, "must be a PEM certificate (-----BEGIN CERTIFICATE----- …)")
-    .refine((pem) => certificateNotAfter(pem) !== undefined, "must be a PEM certificate that parses as X.509");
 
 /**
  * API7 v3: the gateways' mTLS identity towards the DP Manager, issued by the dashboard for the gateway
@@ -182,7 +202,7 @@ export const dpManagerIdentitySchema = z.strictObject({
     /** The DP Manager's CA: verifies its server certificate (SNI api7ee3-dp-manager). */
     caCertificate: pemCertificate,
     /** Always a Pulumi secret. */
-    privateKey: z.string().regex(/^\s*-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]+-----END [A-Z ]*PRIVATE KEY-----\s*$/, "must be a PEM private key"),
+    privateKey: pemPrivateKey,
 });
 
 export const dataPlaneSchema = z.strictObject({

@@ -48,8 +48,10 @@ export interface PlatformSpec {
     /** Node entries from config: the custom layout's nodes, or overrides for generated ones. */
     nodes: (NodeConfig & { roles?: Role[] })[];
     etcd: PlatformConfig["etcd"] & { clusterToken: string };
-    controlPlane: Omit<PlatformConfig["controlPlane"], "databaseDsn" | "image" | "dashboardPort"> & {
+    controlPlane: Omit<PlatformConfig["controlPlane"], "databaseDsn" | "image" | "dashboardPort" | "certificate"> & {
         image: string;
+        /** An operator-supplied certificate's public half; its key travels in PlatformSecrets. */
+        certificate?: Omit<NonNullable<PlatformConfig["controlPlane"]["certificate"]>, "privateKey">;
         dpManagerImage?: string;
         dashboardPort: number;
         /** Whether a database DSN was configured (its value is a secret, kept out of the spec). */
@@ -105,6 +107,8 @@ export interface PlatformSecrets {
     databaseDsn?: string;
     /** API7 v3: the private key of the gateways' DP Manager client certificate. */
     dpClientKey?: string;
+    /** The private key of the operator-supplied control-plane certificate (controlPlane.certificate). */
+    controlPlaneKey?: string;
     /** Configured VRRP auth secrets by VIP name (the others are generated). */
     vipAuthPass?: Record<string, string>;
 }

@@ -17,6 +17,7 @@ import {
     type BalancerKind,
     type PlatformConfig,
 } from "./schema";
+import { checkServingCertificate } from "./certificates";
 import type { ConfigIssue } from "./issues";
 import type { HostFirewallSources } from "./types";
 import { imageVersion, readsOneFallbackBucket } from "./images";
@@ -252,7 +253,7 @@ export function checkDatabase(flavor: string, dsn: string | undefined): Issues {
 export const ENCRYPTED_SSLMODES = ["verify-full", "verify-ca", "require"] as const as readonly string[];
 
 /** Config paths whose values are secrets: each must be set with `pulumi config set --secret`. */
-export const SECRET_CONFIG_PATHS = ["controlPlane.databaseDsn", "ssh.privateKey", "dataPlane.dpManagerIdentity.privateKey", "loadBalancer.keepalived.vips[].authPass"] as const;
+export const SECRET_CONFIG_PATHS = ["controlPlane.databaseDsn", "controlPlane.certificate.privateKey", "ssh.privateKey", "dataPlane.dpManagerIdentity.privateKey", "loadBalancer.keepalived.vips[].authPass"] as const;
 
 /** The secret paths that hold a value in a (namespace-stripped) config object. */
 export function secretPathsIn(config: Record<string, unknown>): (typeof SECRET_CONFIG_PATHS)[number][] {
@@ -372,6 +373,7 @@ export function validateConfig(c: PlatformConfig, raw: Record<string, unknown>, 
         ...checkDatabase(c.flavor, dsn),
         ...checkApi7v3Versions(c),
         ...checkApi7LoopbackPorts(c),
+        ...checkControlPlaneCertificate(c, new Date()),
         ...checkClusterId(c),
         ...checkNetworks(c),
         ...checkAws(c),
@@ -380,6 +382,13 @@ export function validateConfig(c: PlatformConfig, raw: Record<string, unknown>, 
         ...checkResilience(c),
         ...checkKeepalived(c),
     ];
+}
+
+/** An operator-supplied control-plane certificate that clients and its servers would accept (checkServingCertificate). */
+export function checkControlPlaneCertificate(c: PlatformConfig, now: Date): Issues {
+    const cert = c.controlPlane.certificate;
+    if (!cert) return [];
+    return checkServingCertificate(cert, now).map((p) => ({ key: `controlPlane.certificate.${p.field}`, value: p.shown, ...(p.field === "privateKey" ? { hideValue: true } : {}), rule: p.rule }));
 }
 
 /** Target ssh: a way to log in, well-formed host keys and firewall sources; no other target's settings. */

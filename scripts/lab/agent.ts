@@ -24,7 +24,7 @@ export interface WriteRecord extends RequestRecord {
 export interface LoadSpec {
     reads: { url: string; concurrency: number; maxRequests: number };
     /** `auth`: the headers that authenticate a write (an admin key, or a console's token). */
-    writes?: { url: string; auth: Record<string, string>; idPrefix: string; upstream: string; intervalMs: number; maxRequests: number; ca?: string };
+    writes?: { url: string; auth: Record<string, string>; idPrefix: string; upstream: string; intervalMs: number; maxRequests: number } & ServerTrust;
     maxDurationMs: number;
 }
 
@@ -35,21 +35,28 @@ export interface LoadResult {
 
 export type AgentCommand =
     | { op: "upstream"; host: string; port: number }
-    | { op: "request"; method: string; url: string; headers?: Record<string, string>; body?: string; timeoutMs: number; ca?: string }
+    | ({ op: "request"; method: string; url: string; headers?: Record<string, string>; body?: string; timeoutMs: number } & ServerTrust)
     | { op: "load-start"; spec: LoadSpec }
     | { op: "load-stop" };
 
 const now = () => performance.timeOrigin + performance.now();
 
-/** One request; an https:// URL's certificate is verified against `ca` (PEM) and the URL's host. */
+/** How an https:// server is verified: against `ca` (PEM), by `servername` if given, else the URL's host. */
+export interface ServerTrust {
+    ca?: string;
+    servername?: string;
+}
+
+/** One request; an https:// URL's certificate is verified as `ServerTrust` says. */
 export function request(
     method: string,
     url: string,
-    opts: { headers?: Record<string, string>; body?: string; timeoutMs: number; agent?: http.Agent; ca?: string },
+    opts: { headers?: Record<string, string>; body?: string; timeoutMs: number; agent?: http.Agent } & ServerTrust,
 ): Promise<{ status: number; body: string; error?: string }> {
     return new Promise((resolve) => {
         const secure = url.startsWith("https:");
-        const options = { method, headers: opts.headers, agent: opts.agent, timeout: opts.timeoutMs, ...(secure && opts.ca ? { ca: opts.ca } : {}) };
+        const trust = secure ? { ...(opts.ca ? { ca: opts.ca } : {}), ...(opts.servername ? { servername: opts.servername } : {}) } : {};
+        const options = { method, headers: opts.headers, agent: opts.agent, timeout: opts.timeoutMs, ...trust };
         const req = (secure ? https : http).request(url, options, (res) => {
             let body = "";
             res.setEncoding("utf8");
@@ -95,6 +102,7 @@ class Load {
                     body,
                     timeoutMs: REQUEST_TIMEOUT_MS,
                     ca: writes.ca,
+                    servername: writes.servername,
                 });
                 const ok = r.status === 200 || r.status === 201;
                 this.result.writes.push({ id, seq, t0, t1: now(), ok, status: r.status, ...(r.error ? { error: r.error } : {}) });

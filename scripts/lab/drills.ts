@@ -703,7 +703,7 @@ export async function runDrill(lab: Lab, drill: Drill, index: number): Promise<D
     const idPrefix = `lab-d${index + 1}-`;
     await lab.startLoad({
         reads: { url: `${lab.gatewayUrl}/lab/echo`, concurrency: READERS, maxRequests: MAX_READS },
-        writes: { url: lab.adminUrl, auth: lab.adminAuth, idPrefix, upstream: lab.upstream, intervalMs: WRITE_INTERVAL_MS, maxRequests: MAX_WRITES, ca: lab.managementCa },
+        writes: { url: lab.adminUrl, auth: lab.adminAuth, idPrefix, upstream: lab.upstream, intervalMs: WRITE_INTERVAL_MS, maxRequests: MAX_WRITES, ...lab.managementTls },
         maxDurationMs: MAX_DRILL_MS,
     });
     let faultAt = 0;

@@ -10,11 +10,12 @@ import { join, resolve } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { createInterface } from "node:readline";
 import { etcdPrefix } from "../../components/render/etcd";
-import { formatIpv4, parseCidr } from "../../components/spec/net";
+import { formatIpv4, parseCidr, parseIpv4 } from "../../components/spec/net";
 import { controlPlaneUrl } from "../../components/topology/ports";
-import type { AgentCommand, LoadResult, LoadSpec } from "./agent";
+import type { AgentCommand, LoadResult, LoadSpec, ServerTrust } from "./agent";
 import { previewPlatform } from "../preview-offline";
 import { databaseArgv, databaseHealthy, databaseRouteIds, planDatabase, seedDatabase, type LabDatabase } from "./database";
+import { issueOrgCertificate } from "./standins/orgPki";
 import { issueDpIdentity } from "./standins/dpIdentity";
 import { labDeployment, labSubnet, type LabDeployment, type LabService } from "./deployment";
 import { planChange, planDestroy, type ChangePlan, type PlannedChange } from "./change";
@@ -132,8 +133,10 @@ export class Lab {
         wipe?: string;
         then?: string[];
         destroy?: boolean;
+        orgCertificate?: string;
     }): Promise<Lab> {
-        let sets = args.sets;
+        // An operator's certificate from an organisation's CA (root, intermediate, certificate), as `--set` would give it.
+        let sets = args.orgCertificate ? [...args.sets, `controlPlane.certificate=${JSON.stringify(issueOrgCertificate(args.orgCertificate))}`] : args.sets;
         let database: LabDatabase | undefined;
         const { spec, topology } = previewPlatform(args).platform;
         if (spec.flavor === "api7-v3") {
@@ -211,16 +214,22 @@ export class Lab {
     get gatewayUrl(): string {
         return `http://${this.entryHost("data-plane")}:${this.spec.dataPlane.httpPort}`;
     }
-    /** The control plane's entry point: https:// where it serves TLS (verify with managementCa). */
+    /** The control plane's entry point: https:// where it serves TLS (verify as managementTls says). */
     get controlPlaneUrl(): string {
         return controlPlaneUrl(this.spec, this.entryHost("control-plane"));
     }
     get adminUrl(): string {
         return `${this.controlPlaneUrl}/apisix/admin/routes`;
     }
-    /** The management CA (PEM) the control plane's certificates are verified with; undefined where it is plain HTTP. */
-    get managementCa(): string | undefined {
-        return (this.d.outputs.managementCaCert as string | undefined) || undefined;
+    /**
+     * How the control plane's entry point is verified: against managementCaCert, by the name an
+     * operator's certificate carries (controlPlane.certificate.host; the lab connects to the entry
+     * address, as a client whose DNS points the name there), else by the address.
+     */
+    get managementTls(): ServerTrust {
+        const ca = (this.d.outputs.managementCaCert as string | undefined) || undefined;
+        const host = this.spec.controlPlane.certificate?.host;
+        return { ca, ...(host && parseIpv4(host) === undefined ? { servername: host } : {}) };
     }
     /** The headers a route write authenticates with: APISIX's admin key, API7 v3's group admin key, the API7 v2 console's token. */
     get adminAuth(): Record<string, string> {
@@ -312,7 +321,7 @@ export class Lab {
                 headers: { "content-type": "application/json", authorization: `Basic ${Buffer.from(`${admin.user}:${password}`).toString("base64")}` },
                 body: body === undefined ? undefined : JSON.stringify(body),
                 timeoutMs: 10_000 * SLOWDOWN,
-                ca: this.managementCa,
+                ...this.managementTls,
             })) as unknown as { status: number; body: string };
             if (r.status !== 200) throw new Error(`dashboard ${method} ${path}: ${r.status} ${r.body}`);
             return JSON.parse(r.body) as { value?: { key?: string }; list?: { id: string; short_id: string }[] };
@@ -339,7 +348,7 @@ export class Lab {
         const admin = this.d.outputs.dashboardAdmin as { user: string; password: string };
         const url = `${this.controlPlaneUrl}/apisix/admin/user/login`;
         await waitFor("the console to log the stack's admin in through the control-plane balancer", 30_000 * SLOWDOWN, async () => {
-            const r = (await this.agentCall({ op: "request", method: "POST", url, headers: { "content-type": "application/json" }, body: JSON.stringify({ username: admin.user, password: admin.password }), timeoutMs: 10_000 * SLOWDOWN, ca: this.managementCa })) as unknown as { status: number; body: string };
+            const r = (await this.agentCall({ op: "request", method: "POST", url, headers: { "content-type": "application/json" }, body: JSON.stringify({ username: admin.user, password: admin.password }), timeoutMs: 10_000 * SLOWDOWN, ...this.managementTls })) as unknown as { status: number; body: string };
             // The console has no health check: the balancer finds it up after `rise` checks.
             if (r.status === 503) return false;
             if (r.status !== 200) throw new Error(`console login: ${r.status} ${r.body}`);
@@ -877,7 +886,7 @@ export class Lab {
             url: `${this.adminUrl}/${id}`,
             headers: { "content-type": "application/json", ...this.adminAuth },
             body,
-            ca: this.managementCa,
+            ...this.managementTls,
             timeoutMs: 10_000,
         })) as unknown as { status: number; body: string };
     }

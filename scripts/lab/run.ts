@@ -1,7 +1,7 @@
 // The HA lab: runs a stack's rendered topology with real daemons in network namespaces and
 // drills its failover under load (see README, "HA lab"). Linux, root.
 //
-//   npm run test:lab -- [--stack NAME] [--config-file FILE] [--set KEY=VALUE]... [--drills ID,…] [--report PATH]
+//   npm run test:lab -- [--stack NAME] [--config-file FILE] [--set KEY=VALUE]... [--org-certificate HOST] [--drills ID,…] [--report PATH]
 //   npm run test:lab -- [--stack NAME] [--set KEY=VALUE]... --change KEY=VALUE [--change …] [--then KEY=VALUE …] [--report PATH]
 //   npm run test:lab -- [--stack NAME] [--set KEY=VALUE]... [--wipe NODE] --replace NAME [--replace …] [--report PATH]
 //   npm run test:lab -- [--stack NAME] [--set KEY=VALUE]... [--change KEY=VALUE]... --destroy [--report PATH]
@@ -44,10 +44,12 @@ export interface LabArgs {
     then: string[];
     /** The update drill ends with `pulumi destroy --exclude-protected`, then `pulumi up` with the same config (`--destroy`). */
     destroy: boolean;
+    /** `--org-certificate HOST`: the stack serves controlPlane.certificate, one an organisation's CA issued for HOST. */
+    orgCertificate?: string;
 }
 
 export function parseLabArgs(argv: string[]): LabArgs {
-    const o = parseOptions(argv, { values: ["--stack", "--config-file", "--report", "--drills", "--wipe"], repeated: ["--set", "--change", "--replace", "--then"], flags: ["--destroy"] });
+    const o = parseOptions(argv, { values: ["--stack", "--config-file", "--report", "--drills", "--wipe", "--org-certificate"], repeated: ["--set", "--change", "--replace", "--then"], flags: ["--destroy"] });
     const destroy = o.flags.has("--destroy");
     const drills = (o.values.get("--drills") ?? "").split(",").filter(Boolean);
     const changes = o.repeated.get("--change") ?? [];
@@ -71,6 +73,7 @@ export function parseLabArgs(argv: string[]): LabArgs {
         then,
         destroy,
         ...(wipe !== undefined ? { wipe } : {}),
+        ...(o.values.has("--org-certificate") ? { orgCertificate: o.values.get("--org-certificate") } : {}),
         report: o.values.get("--report") ?? "lab-report.json",
     };
 }

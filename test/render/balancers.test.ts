@@ -20,7 +20,8 @@ import { balancerReload } from "../../components/loadBalancer";
 import { reloadFileVar, renderReloadScript } from "../../components/targets/docker";
 import { GATEWAY_BACKENDS, HAPROXY_ADMIN_SOCKET, renderBalancerDrainScript, renderBalancerReturnScript, renderRolloutDrainScript, renderRolloutReadyScript, rolloutPlan } from "../../components/render/rollout";
 import { issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
-import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS } from "../../components/render/managementTls";
+import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS, haproxyCertificateFile } from "../../components/render/managementTls";
+import { OrgPki } from "../../scripts/lab/standins/orgPki";
 import { Pki, balancerManagementFiles, withLocalFiles } from "../lab/etcdHarness";
 
 const NGINX = "/usr/sbin/nginx";
@@ -861,8 +862,18 @@ async function burst20(port: number): Promise<void> {
 // the server certificate of their own CA, client certificate required), the real balancer in front.
 const CP_ADDRS = ["127.0.0.31", "127.0.0.32"];
 
-describe.each(KINDS)("%s relays the DP Manager's mTLS and the dashboards' HTTPS (API7 v3)", (kind) => {
+// The dashboards' clients see the stack's certificate, or the operator's (controlPlane.certificate):
+// the organisation's root verifies the latter through the intermediate the balancer sends with it.
+const OPERATOR_HOST = "cp.example.test";
+const FRONTENDS = KINDS.flatMap((kind) => [
+    { kind, frontend: "the stack's certificate" },
+    { kind, frontend: "an operator's certificate" },
+]);
+
+describe.each(FRONTENDS)("$kind relays the DP Manager's mTLS and the dashboards' HTTPS (API7 v3; clients see $frontend)", ({ kind, frontend }) => {
+    const operator = frontend.startsWith("an operator's");
     const id = issueDpIdentity();
+    const org = new OrgPki();
     let dir: string;
     let managers: tls.Server[] = [];
     let dashboards: https.Server[] = [];
@@ -877,7 +888,13 @@ describe.each(KINDS)("%s relays the DP Manager's mTLS and the dashboards' HTTPS 
     function dashboardCall(): Promise<{ status: number; body: string }> {
         return new Promise((resolve, reject) => {
             const req = https.request(
-                { host: LB_ADDR, port: dashboardPort, path: "/api/gateway_groups", servername: MANAGEMENT_TLS_NAME, ca: readFileSync(managementPki.ca), timeout: 5_000 },
+                {
+                    host: LB_ADDR,
+                    port: dashboardPort,
+                    path: "/api/gateway_groups",
+                    ...(operator ? { servername: OPERATOR_HOST, ca: org.read("root.crt") } : { servername: MANAGEMENT_TLS_NAME, ca: readFileSync(managementPki.ca) }),
+                    timeout: 5_000,
+                },
                 (res) => {
                     let body = "";
                     res.on("data", (c) => (body += c));
@@ -952,7 +969,21 @@ describe.each(KINDS)("%s relays the DP Manager's mTLS and the dashboards' HTTPS 
             }),
             ctx,
         );
-        let text = withLocalFiles(render(kind, spec, topology, "control-plane"), managementFiles);
+        // The operator's chain as the stack ships it: certificate and intermediate (haproxy: then the key).
+        let frontendFiles = managementFiles;
+        if (operator) {
+            org.ca("root");
+            org.ca("intermediate", "root");
+            org.leaf("server", "intermediate", `DNS:${OPERATOR_HOST}`);
+            const chain = org.read("server.crt") + org.read("intermediate.crt");
+            writeFileSync(join(dir, "op.crt"), chain);
+            writeFileSync(join(dir, "op.key"), org.read("server.key"));
+            writeFileSync(join(dir, "op.pem"), haproxyCertificateFile(chain, org.read("server.key")));
+            const m = MANAGEMENT_TLS_PATHS;
+            const own: Record<string, string> = { [m.haproxy.pem]: join(dir, "op.pem"), [m.nginx.cert]: join(dir, "op.crt"), [m.nginx.key]: join(dir, "op.key") };
+            frontendFiles = managementFiles.map(([inContainer, onHost]) => [inContainer, own[inContainer] ?? onHost]);
+        }
+        let text = withLocalFiles(render(kind, spec, topology, "control-plane"), frontendFiles);
         let args: string[];
         if (kind === "haproxy") {
             text = text.replace(/^(\s+bind ):(\d+)(.*)$/gm, `$1${LB_ADDR}:$2$3`).replace(HAPROXY_ADMIN_SOCKET, join(dir, "admin.sock"));
@@ -978,6 +1009,7 @@ describe.each(KINDS)("%s relays the DP Manager's mTLS and the dashboards' HTTPS 
         await balancer?.stop();
         await Promise.all([...managers, ...dashboards].map((m) => new Promise<void>((r) => m.close(() => r()))));
         if (dir) rmSync(dir, { recursive: true, force: true });
+        org.remove();
     });
 
     it("a gateway with the group's certificate is answered, and the DP Manager sees that certificate; one without is refused", async () => {
@@ -997,10 +1029,15 @@ describe.each(KINDS)("%s relays the DP Manager's mTLS and the dashboards' HTTPS 
             expect(r, balancer.output).toEqual({ status: 200, body: JSON.stringify({ list: [], total: 0 }) });
         }
         expect(answered).toEqual(Array(6).fill(CP_ADDRS[0]));
-        // A client that does not trust the management CA is refused the balancer's certificate.
-        await expect(
-            new Promise((resolve, reject) => https.get({ host: LB_ADDR, port: dashboardPort, path: "/", servername: MANAGEMENT_TLS_NAME, timeout: 5_000 }, resolve).on("error", reject)),
-        ).rejects.toThrow(/self-signed certificate in certificate chain|unable to verify/);
+        // A client that trusts neither CA is refused the balancer's certificate; with the operator's, so is one that trusts the stack's CA only.
+        const refused = (ca?: Buffer) =>
+            expect(
+                new Promise((resolve, reject) =>
+                    https.get({ host: LB_ADDR, port: dashboardPort, path: "/", servername: operator ? OPERATOR_HOST : MANAGEMENT_TLS_NAME, ...(ca ? { ca } : {}), timeout: 5_000 }, resolve).on("error", reject),
+                ),
+            ).rejects.toThrow(/self-signed certificate in certificate chain|unable to verify|unable to get local issuer/);
+        await refused();
+        if (operator) await refused(readFileSync(managementPki.ca));
     }, 20_000);
 
     it("keeps answering with one DP Manager gone (a refused connect is retried on the other)", async () => {

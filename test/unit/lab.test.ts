@@ -9,10 +9,13 @@ import { MANAGEMENT_TLS_PATHS } from "../../components/render/managementTls";
 import { spawn, spawnSync } from "node:child_process";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as fs from "node:fs";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import type { RequestRecord, WriteRecord } from "../../scripts/lab/agent";
+import { request, type RequestRecord, type WriteRecord } from "../../scripts/lab/agent";
+import { issueOrgCertificate } from "../../scripts/lab/standins/orgPki";
 import { exportsOf, labDeployment, parseEnvFile, writeServiceFiles, type LabDeployment, type LabService } from "../../scripts/lab/deployment";
 import { holdersAt, longestSplitMs, longestVacantMs, parseAddressLine, soleHolderAt, splitBrainMs, timeline, vacantMs, type VipEvent } from "../../scripts/lab/vips";
 import { clientAddress, waitFor } from "../../scripts/lab/lab";
@@ -857,6 +860,10 @@ describe("lab helpers and argument parsing", () => {
                 report: "out.json",
             });
         });
+        it("reads --org-certificate: the host an organisation's certificate is issued for", () => {
+            expect(parseLabArgs(["--org-certificate", "cp.lab.test"]).orgCertificate).toBe("cp.lab.test");
+            expect(parseLabArgs([]).orgCertificate).toBeUndefined();
+        });
         it("reads --change repeatedly, and refuses it with --drills (the update drill runs alone)", () => {
             expect(parseLabArgs(["--change", "dataPlane.image=x:1", "--change", "loadBalancer.healthCheck.rise=3"]).changes).toEqual(["dataPlane.image=x:1", "loadBalancer.healthCheck.rise=3"]);
             expect(() => parseLabArgs(["--change", "a=1", "--drills", "kill-gateway"])).toThrow(/--change and --replace run the update drill alone/);
@@ -1093,5 +1100,25 @@ describe("VIP timeline", () => {
 
     it("counts events before the window into its starting holders", () => {
         expect(timeline(events, ["n1"], 500, 600).spans).toEqual([{ from: 500, to: 600, holders: ["n2"] }]);
+    });
+});
+
+describe("the lab client's requests to an operator's certificate", () => {
+    const org = issueOrgCertificate("cp.lab.test");
+    let server: https.Server;
+    let port: number;
+    beforeAll(async () => {
+        server = https.createServer({ cert: org.certificate, key: org.privateKey }, (_req, res) => res.end("ok"));
+        await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+        port = (server.address() as AddressInfo).port;
+    });
+    afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+    it("verify it by the name it carries while connecting to the entry address, through its intermediate to the root", async () => {
+        const url = `https://127.0.0.1:${port}/`;
+        expect(await request("GET", url, { timeoutMs: 5000, ca: org.caCertificate, servername: "cp.lab.test" })).toEqual({ status: 200, body: "ok" });
+        // By the address alone the name does not match; without the root, the chain does not verify.
+        expect((await request("GET", url, { timeoutMs: 5000, ca: org.caCertificate })).error).toMatch(/IP: 127.0.0.1 is not in the cert's list/);
+        expect((await request("GET", url, { timeoutMs: 5000, servername: "cp.lab.test" })).error).toMatch(/unable to get local issuer certificate|self-signed/);
     });
 });
