@@ -159,16 +159,32 @@ voters() {
     members | awk -F'|' -v x="\${1-}" '$1 != x && $6 != "true" && $5 != "" { printf "%s%s", (n++ ? "," : ""), $5 }'
 }
 
-# change ARGS...: a membership change, sent to voters, retried while etcd refuses it for now; its
-# output in $_out. Never sent to a member being removed: it stops as it applies its own removal,
-# and the answer is "server stopped" for a change that went through.
+# leader_url: the client URL of the voter that leads (its \`endpoint status\` gives its own ID as the
+# leader's), or nothing. etcd 3.4 forwards a promotion sent to a follower without the caller's
+# credentials; the leader refuses it ("auth: user name is empty") and the caller waits out a timeout,
+# so a promotion only goes through when it reaches the leader itself.
+leader_url() {
+    for _u in $(voters | tr ',' ' '); do
+        _s=$( (ETCDCTL_ENDPOINTS=$_u; export ETCDCTL_ENDPOINTS; tool endpoint status -w json) 2>/dev/null) || continue
+        _m=$(printf '%s\\n' "$_s" | sed -n 's/.*"member_id":\\([0-9]*\\).*/\\1/p' | head -n 1)
+        _l=$(printf '%s\\n' "$_s" | sed -n 's/.*"leader":\\([0-9]*\\).*/\\1/p' | head -n 1)
+        if [ -n "$_m" ] && [ "$_m" = "$_l" ]; then printf '%s\\n' "$_u"; return 0; fi
+    done
+    return 1
+}
+
+# change ARGS...: a membership change, sent to voters (a promotion to the leader), retried while
+# etcd refuses it for now; its output in $_out. Never sent to a member being removed: it stops as it
+# applies its own removal, and the answer is "server stopped" for a change that went through.
 change() {
     _c=1
     _x=
     [ "$1" != remove ] || _x=$2
     while :; do
         _rc=0
-        _v=$(voters "$_x") || _v=
+        _v=
+        [ "$1" != promote ] || _v=$(leader_url) || _v=
+        [ -n "$_v" ] || _v=$(voters "$_x") || _v=
         _out=$(ETCDCTL_ENDPOINTS=\${_v:-$ETCDCTL_ENDPOINTS}; export ETCDCTL_ENDPOINTS; tool member "$@" 2>&1) || _rc=$?
         [ "$_rc" -ne 0 ] || return 0
         case $_out in
