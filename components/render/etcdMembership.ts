@@ -160,9 +160,9 @@ voters() {
 }
 
 # leader_url: the client URL of the voter that leads (its \`endpoint status\` gives its own ID as the
-# leader's), or nothing. etcd 3.4 forwards a promotion sent to a follower without the caller's
-# credentials; the leader refuses it ("auth: user name is empty") and the caller waits out a timeout,
-# so a promotion only goes through when it reaches the leader itself.
+# leader's), or nothing. etcd forwards a promotion sent to a follower without the caller's
+# credentials (etcd-io/etcd#20757: 3.4, and 3.5 as deployed); the leader refuses it ("auth: user name
+# is empty") and the caller waits out a timeout: only a promotion that reaches the leader goes through.
 leader_url() {
     for _u in $(voters | tr ',' ' '); do
         _s=$( (ETCDCTL_ENDPOINTS=$_u; export ETCDCTL_ENDPOINTS; tool endpoint status -w json) 2>/dev/null) || continue

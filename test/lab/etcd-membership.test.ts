@@ -302,7 +302,7 @@ exec env -i PATH="$PATH" \${ETCDCTL_USER+ETCDCTL_USER="$ETCDCTL_USER"} \${ETCDCT
             const promoted = await awsStep(renderEtcdGateScript(five.spec), five, i);
             expect(promoted.status, promoted.out).toBe(0);
             expect(promoted.stderr).toContain("promoting learner");
-            // Sent to the leader itself: etcd 3.4 forwards one sent to a follower without the caller's
+            // Sent to the leader itself: etcd forwards one sent to a follower without the caller's
             // credentials, the leader refuses it, and the caller waits out timeouts until it hits the leader.
             for (let m = 0; m <= i; m++) expect(readFileSync(join(memberDir(m), "etcd.log"), "utf8"), `member ${m + 1}'s log`).not.toContain("failed to promote a member");
             gated.set(i, promoted.stdout.trim());
