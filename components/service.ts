@@ -3,6 +3,7 @@
 import { rootCertificates } from "node:tls";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { parseIpv4 } from "./spec/net";
 import type { Role } from "./spec/schema";
 import type { TopologyNode } from "./topology/types";
 
@@ -229,7 +230,7 @@ export function httpsHealthCheck(port: number, path: string, name: string, caPat
     const check = httpHealthCheck(port, path);
     const url = check.command.length - 1;
     // --resolve applies to names only; an address the certificate names is redirected with --connect-to.
-    const local = /^\d+\.\d+\.\d+\.\d+$/.test(name) ? ["--connect-to", `${name}:${port}:127.0.0.1:${port}`] : ["--resolve", `${name}:${port}:127.0.0.1`];
+    const local = parseIpv4(name) !== undefined ? ["--connect-to", `${name}:${port}:127.0.0.1:${port}`] : ["--resolve", `${name}:${port}:127.0.0.1`];
     return {
         ...check,
         command: [...check.command.slice(0, url), "--cacert", caPath, ...local, `https://${name}:${port}${path}`],

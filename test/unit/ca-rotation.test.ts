@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { CA_PHASE_ENV, caPhaseRecord, renderCaPhaseScript } from "../../components/render/caRotation";
 import { planChange, type ChangePlan, type RunRecord } from "../../scripts/lab/change";
 import { unwrapSecrets } from "../../scripts/lib/mockEngine";
-import { T, cfg, runPlatform, upload } from "./helpers";
+import { T, cfg, planRecord, runPlatform, upload } from "./helpers";
 
 const SELF_SIGNED = "tls:index/selfSignedCert:SelfSignedCert";
 const LOCALLY_SIGNED = "tls:index/locallySignedCert:LocallySignedCert";
@@ -51,10 +51,7 @@ describe("the CA rotation's guard", () => {
     });
 });
 
-async function record(etcd: Record<string, unknown>): Promise<RunRecord> {
-    const run = await runPlatform(cfg({ flavor: "apisix", etcd }), { stack: "plan" });
-    return { resources: run.resources.map((r) => ({ ...r, inputs: unwrapSecrets(r.inputs) as Record<string, unknown> })), registrations: run.registrations };
-}
+const record = (etcd: Record<string, unknown>) => planRecord({ flavor: "apisix", etcd });
 
 const named = (plan: ChangePlan, op: string, type: string) => plan.changes.filter((c) => c.op === op && c.type === type).map((c) => c.name);
 

@@ -5,12 +5,9 @@ import { parse } from "yaml";
 import { APISIX_PATHS } from "../../components/render/gateway";
 import { planChange, planDestroy, providerOp, type ChangePlan, type RunRecord } from "../../scripts/lab/change";
 import { unwrapSecrets } from "../../scripts/lib/mockEngine";
-import { T, cfg, runPlatform } from "./helpers";
+import { T, planRecord } from "./helpers";
 
-async function record(config: Record<string, unknown>, opts: { stdoutOf?: (name: string) => string | undefined } = {}): Promise<RunRecord> {
-    const run = await runPlatform(cfg(config), { stack: "plan", ...opts });
-    return { resources: run.resources.map((r) => ({ ...r, inputs: unwrapSecrets(r.inputs) as Record<string, unknown> })), registrations: run.registrations };
-}
+const record = planRecord;
 
 const ops = (plan: ChangePlan) => plan.changes.map((c) => `${c.op} ${c.name}`);
 

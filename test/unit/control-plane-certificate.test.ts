@@ -5,11 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatIssue } from "../../components/spec";
 import { checkServingCertificate, type ServingCertificate } from "../../components/spec/certificates";
-import { planChange, type RunRecord } from "../../scripts/lab/change";
+import { planChange } from "../../scripts/lab/change";
 import { isSecretWrapper, unwrapSecrets } from "../../scripts/lib/mockEngine";
 import { issuesOf } from "../config";
 import { OrgPki } from "../../scripts/lab/standins/orgPki";
-import { T, cfg, find, runPlatform, scanRun, services, upload, type PlatformRun } from "./helpers";
+import { T, cfg, find, planRecord, runPlatform, scanRun, services, upload, type PlatformRun } from "./helpers";
 
 const HOST = "cp.example.test";
 const pki = new OrgPki();
@@ -153,13 +153,8 @@ describe("on aws, behind the control-plane NLB (TCP: TLS ends on the nodes)", ()
 });
 
 describe("what `pulumi up` does when it is set on a running stack", () => {
-    const record = async (config: Record<string, unknown>): Promise<RunRecord> => {
-        const run = await runPlatform(cfg(config), { stack: "plan" });
-        return { resources: run.resources.map((r) => ({ ...r, inputs: unwrapSecrets(r.inputs) as Record<string, unknown> })), registrations: run.registrations };
-    };
-
     it("haproxy: the control-plane balancer is replaced through its rollout step (its files digest changed); gateways, nodes and the gateway balancer stay", async () => {
-        const plan = planChange(await record({}), await record({ controlPlane: { certificate: good } }));
+        const plan = planChange(await planRecord({}), await planRecord({ controlPlane: { certificate: good } }));
         const containers = plan.changes.filter((c) => c.type === T.container).map((c) => `${c.op} ${c.name}`);
         expect(containers).toEqual(["replace lb-1-control-plane-lb"]);
         expect(plan.changes.find((c) => c.name === "lb-1-control-plane-lb")!.reason).toMatch(/labels/);
