@@ -18,7 +18,7 @@ import { httpsHealthCheck, type DeployedService, type ServiceSpec, type Target }
 import type { PlatformSpec } from "./spec/types";
 import { controlPlanePorts } from "./topology/ports";
 import type { Topology, TopologyNode } from "./topology/types";
-import { APISIX_IMAGE } from "./flavors/images";
+import { API7_IMAGE, APISIX_IMAGE } from "./flavors/images";
 
 export interface ControlPlaneArgs {
     spec: PlatformSpec;
@@ -126,6 +126,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                             name: `${node.name}-dashboard`,
                             service: "dashboard",
                             image: spec.controlPlane.image,
+                            user: API7_IMAGE.user,
                             files: [
                                 { path: CONTROL_PLANE_PATHS.api7v2Dashboard, content: conf, secret: true },
                                 ...etcd!.clientFiles("control-plane", pkiPaths(CONTROL_PLANE_PATHS.api7v2PkiDir)),
@@ -151,6 +152,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                             name: `${node.name}-dashboard`,
                             service: "dashboard",
                             image: spec.controlPlane.image,
+                            user: API7_IMAGE.user,
                             files: [
                                 { path: CONTROL_PLANE_PATHS.api7v3Dashboard, content: dashboardConfig, secret: true },
                                 { path: paths.cert, content: tls.certPem },
@@ -162,6 +164,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                             name: `${node.name}-dp-manager`,
                             service: "dp-manager",
                             image: spec.controlPlane.dpManagerImage!,
+                            user: API7_IMAGE.user,
                             files: [{ path: CONTROL_PLANE_PATHS.api7v3DpManager, content: dsn.apply((d) => renderApi7v3DpManagerConfig(spec, d)), secret: true }],
                         },
                     ];

@@ -6,7 +6,7 @@ import { GATEWAY_BACKENDS, rolloutPlan } from "./render/rollout";
 import { httpHealthCheck, type DeployedService, type FileSpec, type ServiceSpec, type Target } from "./service";
 import type { PlatformSpec } from "./spec/types";
 import type { Topology } from "./topology/types";
-import { APISIX_IMAGE } from "./flavors/images";
+import { API7_IMAGE, APISIX_IMAGE } from "./flavors/images";
 
 export interface GatewayGroupArgs {
     spec: PlatformSpec;
@@ -82,11 +82,13 @@ export class GatewayGroup extends pulumi.ComponentResource {
             ...(password ? { [SECRET_ENV.etcdPassword]: password } : {}),
             ...(reader ? { [SECRET_ENV.s3AccessKey]: reader.accessKey, [SECRET_ENV.s3SecretKey]: reader.secretKey } : {}),
         };
-        // APISIX's image is known: its secrets become files behind a wrapper. The API7 images' start is not public: theirs stay in env.
-        const environment: Pick<ServiceSpec, "env" | "secretEnv" | "user"> =
-            spec.flavor === "apisix"
-                ? { user: APISIX_IMAGE.user, ...(Object.keys(secrets).length ? { secretEnv: { values: secrets, start: APISIX_IMAGE.start } } : {}) }
-                : { env: { ...(spec.flavor === "api7-v3" ? { [API7_GATEWAY_GROUP_ENV]: spec.dataPlane.gatewayGroup } : {}), ...secrets } };
+        // Secrets become files behind a wrapper before the image's start: APISIX's known, API7's read from the image.
+        const image = spec.flavor === "apisix" ? APISIX_IMAGE : API7_IMAGE;
+        const environment: Pick<ServiceSpec, "env" | "secretEnv" | "user"> = {
+            user: image.user,
+            ...(spec.flavor === "api7-v3" ? { env: { [API7_GATEWAY_GROUP_ENV]: spec.dataPlane.gatewayGroup } } : {}),
+            ...(Object.keys(secrets).length ? { secretEnv: { values: secrets, start: image.start } } : {}),
+        };
         this.services = nodes.map((node) =>
             target.deployService(
                 {

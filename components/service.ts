@@ -67,6 +67,15 @@ export interface ImageUser {
     gid: number;
 }
 
+/**
+ * The user a service's program runs as: an image's USER the stack knows from its Dockerfile, or
+ * FROM_IMAGE, which the target reads from the image where it runs (render/imageFacts.ts).
+ */
+export type ServiceUser = ImageUser | typeof FROM_IMAGE;
+
+/** A fact (the image's start, its user) the target reads from the pulled image itself: for images whose Dockerfile is not public. */
+export const FROM_IMAGE = "from-image";
+
 /** Where a service's secret environment variables are, one file each, named after the variable. */
 export const SECRET_ENV_DIR = "/run/gateway-ha/env";
 
@@ -87,27 +96,33 @@ export function renderSecretEnvWrapper(names: string[]): string {
 }
 
 /**
- * A service with its `secretEnv` as secret files and its command wrapped: `sh -c WRAPPER` before
- * the image's start. The image's entrypoint, if any, stays: an entrypoint runs a command it does
- * not know as given (apache/apisix's `exec "$@"`). Every target deploys what this returns.
+ * A service with its `secretEnv` as secret files and its start wrapped: `sh -c WRAPPER` before
+ * the image's start. A known start is the command, the image's entrypoint staying (an entrypoint
+ * runs a command it does not know as given: apache/apisix's `exec "$@"`). A start FROM_IMAGE makes
+ * the wrapper the entrypoint, and the target gives it the image's own Entrypoint and Cmd as the
+ * command. Every target deploys what this returns.
  */
 export function withSecretEnvFiles(svc: ServiceSpec): ServiceSpec {
     const secretEnv = svc.secretEnv;
     if (!secretEnv) return svc;
     if (!svc.user) throw new Error(`${svc.name}: secretEnv needs the image's user, who alone may read the files`);
-    if (svc.command) throw new Error(`${svc.name}: secretEnv runs the image's start (secretEnv.start), not a command of its own`);
+    if (svc.command || svc.entrypoint) throw new Error(`${svc.name}: secretEnv runs the image's start (secretEnv.start), not a command of its own`);
     const names = Object.keys(secretEnv.values).sort();
     const clash = names.find((n) => svc.env && n in svc.env);
     if (clash) throw new Error(`${svc.name}: ${clash} is in both env and secretEnv`);
     const { secretEnv: _, ...rest } = svc;
+    const wrapper = ["/bin/sh", "-c", renderSecretEnvWrapper(names), SECRET_ENV_WRAPPER];
     return {
         ...rest,
         files: [...svc.files, ...names.map((n) => ({ path: `${SECRET_ENV_DIR}/${n}`, content: pulumi.secret(secretEnv.values[n]), secret: true }))],
-        command: ["/bin/sh", "-c", renderSecretEnvWrapper(names), SECRET_ENV_WRAPPER, ...secretEnv.start],
+        ...(secretEnv.start === FROM_IMAGE ? { entrypoint: wrapper } : { command: [...wrapper, ...secretEnv.start] }),
     };
 }
 
-/** A wrapped command's parts (for the lab, which runs the wrapper before its stand-in). */
+/** Whether a target must read the image's start where it runs: an entrypoint of the stack's own before it, no command. */
+export const startsFromImage = (svc: ServiceSpec): boolean => svc.entrypoint !== undefined && svc.command === undefined;
+
+/** A wrapped start's parts, from the container's entrypoint and command (for the lab, which runs the wrapper before its stand-in). */
 export function secretEnvWrapperOf(command: string[]): { script: string; start: string[] } | undefined {
     return command[0] === "/bin/sh" && command[1] === "-c" && command[3] === SECRET_ENV_WRAPPER ? { script: command[2], start: command.slice(4) } : undefined;
 }
@@ -145,13 +160,19 @@ export interface ServiceSpec {
      * each reaches the service as a secret file, and its command becomes a wrapper that exports
      * them and execs `start`, the image's own start (withSecretEnvFiles). Needs `user`.
      */
-    secretEnv?: { values: Record<string, pulumi.Input<string>>; start: string[] };
+    secretEnv?: { values: Record<string, pulumi.Input<string>>; start: string[] | typeof FROM_IMAGE };
     /**
-     * The user the image runs its program as (its Dockerfile's USER), where the stack knows it:
-     * the service's secret files are then mode 0400 and owned by it. Without, they are 0644 in the
-     * container (in a root-only directory on the host): readable by whatever runs in it.
+     * The user the image runs its program as (its Dockerfile's USER, or FROM_IMAGE: read from the
+     * image where it runs): the service's secret files are then mode 0400 and owned by it. Without,
+     * they are 0644 in the container (in a root-only directory on the host): readable by whatever runs in it.
      */
-    user?: ImageUser;
+    user?: ServiceUser;
+    /**
+     * Replaces the image's entrypoint (only withSecretEnvFiles sets it: the secrets wrapper). Without
+     * a `command`, the command is then the image's own start, its Entrypoint and Cmd, which the
+     * target reads from the image where it runs (startsFromImage).
+     */
+    entrypoint?: string[];
     files: FileSpec[];
     /** Persistent named volumes: survive container replacement. */
     volumes?: { name: string; containerPath: string }[];

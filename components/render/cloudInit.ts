@@ -20,6 +20,10 @@ export const NODE_PATHS = {
     apply: "/opt/gateway-ha/apply.sh",
     secretsManifest: "/opt/gateway-ha/secrets.json",
     fetchSecrets: "/opt/gateway-ha/fetch-secrets.py",
+    imageFactsManifest: "/opt/gateway-ha/image-facts.json",
+    imageFacts: "/opt/gateway-ha/image-facts.py",
+    /** Written at boot from the images' own starts (IMAGE_FACTS_PY): merged over compose.yaml. */
+    composeImageStarts: "/run/gateway-ha/compose.image-starts.yaml",
     files: "/opt/gateway-ha/files",
     tasks: "/opt/gateway-ha/tasks",
     /** tmpfs: secrets never touch the disk. */
@@ -37,10 +41,16 @@ export const NODE_PATHS = {
 /** Compose project: container names are the services' names, which are unique across the platform. */
 export const COMPOSE_PROJECT = "gateway-ha";
 
+/** The owner of a secret file that the boot reads from the image (IMAGE_FACTS_PY). */
+export const OWNER_FROM_IMAGE = "image";
+
 /** A value held in a SecureString parameter. */
 export interface SecretRef {
     parameter: string;
-    /** `uid:gid`, the image's user: the file is then 0400 and its own (else 0644, in a root-only directory). */
+    /**
+     * `uid:gid`, the image's user, or OWNER_FROM_IMAGE (read from the image at boot): the file is then
+     * 0400 and its own (else 0644, in a root-only directory).
+     */
     owner?: string;
 }
 
@@ -48,6 +58,8 @@ export interface NodeService {
     /** Unique across the platform; also the container name. */
     name: string;
     image: string;
+    /** Replaces the image's entrypoint; without `command`, the boot gives it the image's own start (IMAGE_FACTS_PY). */
+    entrypoint?: string[];
     command?: string[];
     /** Environment variables, every one from a parameter. */
     env: { name: string; parameter: string }[];
@@ -114,6 +126,8 @@ const taskFile = (task: string) => `${NODE_PATHS.tasks}/${task}.sh`;
 export interface ComposeService {
     name: string;
     image: string;
+    /** Replaces the image's entrypoint (the secrets wrapper, before the image's start as the command). */
+    entrypoint?: string[];
     command?: string[];
     files: { path: string; secret: boolean }[];
     hasEnv: boolean;
@@ -154,6 +168,7 @@ export function composeFile(services: ComposeService[], limits: { cpus: number; 
                 {
                     image: s.image,
                     container_name: s.name,
+                    ...(s.entrypoint ? { entrypoint: s.entrypoint } : {}),
                     ...(s.command ? { command: s.command } : {}),
                     network_mode: "host",
                     restart: "unless-stopped",
@@ -202,7 +217,8 @@ export function renderCompose(boot: NodeBoot): string {
 export function secretsManifest(boot: NodeBoot): ({ parameter: string; file: string; owner?: string } | { parameter: string; envFile: string; name: string })[] {
     return [
         ...boot.services.flatMap((s) => [
-            ...s.files.filter(isSecret).map((f) => ({ parameter: f.parameter, file: secretFilePath(s.name, f.path), ...(f.owner ? { owner: f.owner } : {}) })),
+            // An owner read from the image: root's until the boot reads it (IMAGE_FACTS_PY), before anything starts.
+            ...s.files.filter(isSecret).map((f) => ({ parameter: f.parameter, file: secretFilePath(s.name, f.path), ...(f.owner ? { owner: f.owner === OWNER_FROM_IMAGE ? "0:0" : f.owner } : {}) })),
             ...s.env.map((e) => ({ parameter: e.parameter, envFile: envFile(s.name), name: e.name })),
         ]),
         ...boot.tasks.flatMap((t) => t.env.map((e) => ({ parameter: e.parameter, envFile: envFile(t.name), name: e.name }))),
@@ -251,6 +267,43 @@ for path, lines in envs.items():
         f.writelines(lines)
 `;
 
+/** What the boot reads from images (render/imageFacts.ts, here in the boot's Python): each service's start, its secret files' owner. */
+export function imageFactsManifest(boot: NodeBoot): { service: string; image: string; start: boolean; files: string[] }[] {
+    return boot.services.flatMap((s) => {
+        const start = s.entrypoint !== undefined && s.command === undefined;
+        const files = s.files.filter(isSecret).filter((f) => f.owner === OWNER_FROM_IMAGE).map((f) => secretFilePath(s.name, f.path));
+        return start || files.length ? [{ service: s.name, image: s.image, start, files }] : [];
+    });
+}
+
+/**
+ * The image facts of render/imageFacts.ts, read at boot: each image's Entrypoint then Cmd becomes
+ * its service's command in a Compose file merged over the node's, and its user (\`id\` in a
+ * container of it, without network) the owner of the service's secret files.
+ */
+export const IMAGE_FACTS_PY = `import json, os, subprocess, sys
+manifest, out = json.load(open(sys.argv[1])), sys.argv[2]
+run = lambda *a: subprocess.run(["docker", *a], check=True, capture_output=True, text=True).stdout
+services = {}
+for m in manifest:
+    image = m["image"]
+    if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode:
+        run("pull", "-q", image)
+    config = json.loads(run("image", "inspect", image))[0]["Config"]
+    if m["start"]:
+        start = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
+        if not start:
+            sys.exit("gateway-ha: image " + image + " has neither an entrypoint nor a command")
+        services[m["service"]] = {"command": start}
+    if m["files"]:
+        uid, gid = map(int, run("run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", image, "-c", "id -u; id -g").split())
+        for f in m["files"]:
+            os.chown(f, uid, gid)
+            os.chmod(f, 0o400)
+with open(out, "w") as f:
+    json.dump({"services": services}, f)
+`;
+
 /** The shell function a task's script calls: toolArgv inside the container, forwarding the named variables. */
 export function toolFunction(task: Pick<NodeTask, "container" | "toolArgv" | "toolEnv">): string {
     const forward = task.toolEnv.map((e) => `-e ${e} `).join("");
@@ -266,6 +319,7 @@ export function renderTaskScript(task: NodeTask): string {
 export function renderApplyScript(boot: NodeBoot): string {
     const volumes = boot.services.flatMap((s) => s.volumes);
     const hasSecrets = secretsManifest(boot).length > 0;
+    const fromImages = imageFactsManifest(boot).length > 0;
     return [
         "#!/bin/sh",
         `# gateway-ha node ${boot.node}: mount data volumes, fetch secrets, start services, run tasks.`,
@@ -295,8 +349,9 @@ export function renderApplyScript(boot: NodeBoot): string {
               ]
             : []),
         ...(hasSecrets ? [`python3 ${NODE_PATHS.fetchSecrets} ${q(boot.region)} ${NODE_PATHS.secretsManifest}`] : []),
+        ...(fromImages ? [`python3 ${NODE_PATHS.imageFacts} ${NODE_PATHS.imageFactsManifest} ${NODE_PATHS.composeImageStarts}`] : []),
         // Recreate: Docker restarted the containers at boot with the files of the previous user data.
-        `docker compose -f ${NODE_PATHS.compose} up -d --force-recreate --remove-orphans`,
+        `docker compose -f ${NODE_PATHS.compose}${fromImages ? ` -f ${NODE_PATHS.composeImageStarts}` : ""} up -d --force-recreate --remove-orphans`,
         `: >${NODE_PATHS.servicesUp}`,
         ...boot.tasks.map(
             (t) =>
@@ -367,6 +422,9 @@ export function renderCloudConfig(boot: NodeBoot): string {
                       file(NODE_PATHS.secretsManifest, `[\n${secretsManifest(boot).map((m) => JSON.stringify(m)).join(",\n")}\n]\n`, "0600"),
                       compressed(NODE_PATHS.fetchSecrets, FETCH_SECRETS_PY, "0700"),
                   ]
+                : []),
+            ...(imageFactsManifest(boot).length
+                ? [file(NODE_PATHS.imageFactsManifest, `${JSON.stringify(imageFactsManifest(boot))}\n`, "0600"), compressed(NODE_PATHS.imageFacts, IMAGE_FACTS_PY, "0700")]
                 : []),
             ...boot.tasks.map((t) => compressed(taskFile(t.name), renderTaskScript(t), "0700")),
             file(NODE_PATHS.apply, renderApplyScript(boot), "0700"),

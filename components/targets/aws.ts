@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { GATE_INSTANCE_ENV, renderNodeGateScript } from "../render/awsGate";
 import { nodeParametersPolicy, parameterKeyPolicy, ssmAgentPolicy } from "../render/awsPolicies";
 import { renderAwsStepScript } from "../render/awsStep";
-import { checkUserDataSize, renderCloudConfig, type NodeBoot, type NodeService, type NodeTask } from "../render/cloudInit";
+import { OWNER_FROM_IMAGE, checkUserDataSize, renderCloudConfig, type NodeBoot, type NodeService, type NodeTask } from "../render/cloudInit";
 import {
     dependsOnList,
     deployerStep,
@@ -24,6 +24,7 @@ import {
     type Target,
     type TaskSpec,
     type WorkloadRole,
+    FROM_IMAGE,
     withSecretEnvFiles,
 } from "../service";
 import type { Role } from "../spec/schema";
@@ -534,7 +535,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
             if (f.secret)
                 return pulumi
                     .output(this.parameter(svc.node.name, `${svc.service}/files${f.path}`, f.content, parent))
-                    .apply((parameter) => ({ path: f.path, parameter, ...(svc.user ? { owner: `${svc.user.uid}:${svc.user.gid}` } : {}) }));
+                    .apply((parameter) => ({ path: f.path, parameter, ...(svc.user ? { owner: svc.user === FROM_IMAGE ? OWNER_FROM_IMAGE : `${svc.user.uid}:${svc.user.gid}` } : {}) }));
             s.plainContents.push({ where: `${svc.name} ${f.path}`, content: f.content });
             return pulumi.output(f.content).apply((content) => ({ path: f.path, content, ...(f.systemRoots ? { systemRoots: true } : {}) }));
         });
@@ -568,6 +569,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
             pulumi.all([pulumi.all(files), pulumi.all(env), pulumi.all(volumes), command]).apply(([f, e, vol, cmd]): NodeService => ({
                 name: svc.name,
                 image: svc.image,
+                ...(svc.entrypoint ? { entrypoint: svc.entrypoint } : {}),
                 command: cmd,
                 env: e,
                 files: f,

@@ -7,6 +7,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { createHmac } from "node:crypto";
+import { parseImageFacts, renderImageFactsScript, type ImageFacts } from "../render/imageFacts";
 import { renderRolloutDrainScript, renderRolloutReadyScript } from "../render/rollout";
 import {
     LABELS,
@@ -14,8 +15,11 @@ import {
     deployerStep,
     fileContent,
     serviceLabels,
+    FROM_IMAGE,
+    startsFromImage,
     type DeployedService,
     type EntryPoints,
+    type ImageUser,
     type ReloadSpec,
     type RolloutSpec,
     type ServiceSpec,
@@ -118,6 +122,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     private readonly providers = new Map<string, docker.Provider>();
     private readonly anchors = new Map<string, docker.Container>();
     private readonly images = new Map<string, docker.RemoteImage>();
+    private readonly facts = new Map<string, pulumi.Output<ImageFacts>>();
     /** The last rollout step of each role's service: the next replica waits for it. */
     private readonly lastRollout = new Map<string, command.local.Command>();
     /** Every rollout step, with the balancers in front of its replica. */
@@ -259,9 +264,34 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         return img;
     }
 
+    /**
+     * `<host>-<image>-facts`: the image's start and user, read where it was pulled (render/imageFacts.ts),
+     * once per image and Docker host; read again when the tag points at another image.
+     */
+    private imageFacts(ref: string, node: TopologyNode): pulumi.Output<ImageFacts> {
+        const host = node.ssh ? node.name : "local";
+        const key = `${host}|${ref}`;
+        let facts = this.facts.get(key);
+        if (!facts) {
+            const image = this.image(ref, node);
+            const script = renderImageFactsScript(ref);
+            const dockerHost = sshHost(node);
+            const step = new command.local.Command(
+                `${host}-${ref.replace(/[^a-zA-Z0-9]+/g, "-")}-facts`,
+                { create: script, interpreter: ["/bin/sh", "-c"], ...(dockerHost ? { environment: { DOCKER_HOST: dockerHost } } : {}), triggers: [image.imageId] },
+                { parent: this, dependsOn: [image] },
+            );
+            facts = step.stdout.apply((out) => parseImageFacts(ref, out));
+            this.facts.set(key, facts);
+        }
+        return facts;
+    }
+
     deployService(declared: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
         const svc = withSecretEnvFiles(declared);
         const { node } = svc;
+        const facts = svc.user === FROM_IMAGE || startsFromImage(svc) ? this.imageFacts(svc.image, node) : undefined;
+        const owner: pulumi.Input<ImageUser> | undefined = svc.user === FROM_IMAGE ? facts!.apply((f) => f.user) : svc.user;
         const anchor = this.anchors.get(node.name);
         const hostStep = this.hostSteps.get(node.name);
         const onHost = hostStep ? [hostStep, ...this.hostSysctls(svc, hostStep)] : [];
@@ -297,13 +327,16 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
             {
                 name: this.containerName(svc.name),
                 image: this.image(svc.image, node).imageId,
-                command: svc.command,
+                ...(svc.entrypoint ? { entrypoints: svc.entrypoint } : {}),
+                command: startsFromImage(svc) ? facts!.apply((f) => f.start) : svc.command,
                 envs: svc.env ? Object.entries(svc.env).map(([k, v]) => pulumi.interpolate`${k}=${v}`) : undefined,
                 uploads: svc.files.map((f) => ({
                     file: f.path,
                     content: f.secret ? pulumi.secret(fileContent(f)) : fileContent(f),
                     // The image's own user alone reads a secret, where the stack knows who that is.
-                    ...(f.secret && svc.user ? { permissions: "0400", owner: String(svc.user.uid), group: String(svc.user.gid) } : {}),
+                    ...(f.secret && owner
+                        ? { permissions: "0400", owner: pulumi.output(owner).apply((u) => String(u.uid)), group: pulumi.output(owner).apply((u) => String(u.gid)) }
+                        : {}),
                 })),
                 volumes,
                 networkMode: anchor ? pulumi.interpolate`container:${anchor.id}` : "host",

@@ -46,6 +46,7 @@ import {
     verifyPlans,
     stagedPath,
 } from "../render/ssh";
+import { parseImageFacts, renderImageFactsScript, type ImageFacts } from "../render/imageFacts";
 import { renderBalancerDrainScript, renderBalancerReturnScript } from "../render/rollout";
 import type { ComposeService } from "../render/cloudInit";
 import { knownHostsLine, renderSshToolPrelude, SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "../render/sshStep";
@@ -53,7 +54,9 @@ import {
     dependsOnList,
     deployerStep,
     fileContent,
+    FROM_IMAGE,
     serviceLabels,
+    startsFromImage,
     withSecretEnvFiles,
     type DeployedService,
     type EntryPoints,
@@ -86,7 +89,8 @@ interface HostFile {
     copy: string;
     path: string;
     mode: "0644" | "0600" | "0400";
-    owner?: ImageUser;
+    /** The service's user's alone (ServiceSpec.user). */
+    owned?: boolean;
     secret: boolean;
     content: pulumi.Output<string>;
     /** Its path inside the container, where the service's program reloads it (ServiceSpec.reload). */
@@ -135,6 +139,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
     /** What the next replica of a role waits for: the previous one's run step, or its returns to the balancers. */
     private readonly lastOfRole = new Map<Role, command.remote.Command[]>();
     private completed = false;
+    private readonly facts = new Map<string, pulumi.Output<ImageFacts>>();
 
     constructor(name: string, args: SshTargetArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gateway-ha:targets:SshTarget", name, {}, opts);
@@ -245,14 +250,29 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         return host;
     }
 
+    /** `<node>-<image>-facts`: the image's start and user, read on the host (render/imageFacts.ts), once per image and host. */
+    private imageFacts(ref: string, node: TopologyNode, host: command.remote.Command): pulumi.Output<ImageFacts> {
+        const key = `${node.name}|${ref}`;
+        let facts = this.facts.get(key);
+        if (!facts) {
+            const step = this.command(`${node.name}-${ref.replace(/[^a-zA-Z0-9]+/g, "-")}-facts`, node, renderImageFactsScript(ref), { triggers: [ref] }, { parent: this, dependsOn: [host] });
+            facts = step.stdout.apply((out) => parseImageFacts(ref, out));
+            this.facts.set(key, facts);
+        }
+        return facts;
+    }
+
     deployService(declared: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService {
         const svc = withSecretEnvFiles(declared);
         const host = this.host(svc.node, `deployService(${svc.name})`);
+        const facts = svc.user === FROM_IMAGE || startsFromImage(svc) ? this.imageFacts(svc.image, svc.node, host) : undefined;
+        const owner: pulumi.Output<ImageUser | undefined> = svc.user === FROM_IMAGE ? facts!.apply((f) => f.user) : pulumi.output(svc.user as ImageUser | undefined);
         const env = svc.env ?? {};
         const hasEnv = Object.keys(env).length > 0;
         const composeSpec: Omit<ComposeService, "command"> = {
             name: svc.name,
             image: svc.image,
+            ...(svc.entrypoint ? { entrypoint: svc.entrypoint } : {}),
             files: svc.files.map((f) => ({ path: f.path, secret: f.secret === true })),
             hasEnv,
             volumes: svc.volumes ?? [],
@@ -261,7 +281,8 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
             labels: serviceLabels(this.spec.stack, svc),
         };
         // A command a step decides (etcd's first-start flags) makes the Compose file wait for that step.
-        const compose = pulumi.output(svc.command).apply((cmd) => renderServiceCompose({ ...composeSpec, command: cmd }, svc.node));
+        const command = startsFromImage(svc) ? facts!.apply((f) => f.start) : pulumi.output(svc.command);
+        const compose = command.apply((cmd) => renderServiceCompose({ ...composeSpec, command: cmd }, svc.node));
         // Every env value is treated as secret: components pass credentials there.
         const envValues = hasEnv ? pulumi.secret(pulumi.all(env)) : undefined;
         const hostFiles: HostFile[] = [
@@ -271,7 +292,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
                 const reloaded = svc.reload?.files.includes(f.path) === true;
                 if (reloaded && f.secret) throw new Error(`SshTarget: ${svc.name} reloads ${f.path}, which is secret`);
                 // Bind-mounted as they are: the image's user alone reads a secret, where the stack knows who that is.
-                const own = f.secret && svc.user ? { mode: "0400" as const, owner: svc.user } : { mode: "0644" as const };
+                const own = f.secret && svc.user ? { mode: "0400" as const, owned: true } : { mode: "0644" as const };
                 return {
                     copy: `${svc.name}-copy${f.path.replace(/[^A-Za-z0-9.]+/g, "-")}`,
                     path,
@@ -287,8 +308,8 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const staged = pulumi.all(hostFiles.map((f) => this.stagedName(svc, f)));
         const copies = hostFiles.map((f, i) => this.stage(svc, f, staged.apply((names) => names[i]), { ...parentOpts, dependsOn: [host] }));
         const dirs = (svc.volumes ?? []).map((v) => SSH_LAYOUT.volumeData(v.name));
-        const script = staged.apply((names) =>
-            renderInstallFiles(svc.name, hostFiles.map((f, i) => ({ staged: names[i], path: f.path, mode: f.mode, copy: f.copy, ...(f.owner ? { owner: f.owner } : {}), ...(f.reloadedAt ? { reloaded: true } : {}) })), dirs, svc.image),
+        const script = pulumi.all([staged, owner]).apply(([names, user]) =>
+            renderInstallFiles(svc.name, hostFiles.map((f, i) => ({ staged: names[i], path: f.path, mode: f.mode, copy: f.copy, ...(f.owned && user ? { owner: user } : {}), ...(f.reloadedAt ? { reloaded: true } : {}) })), dirs, svc.image),
         );
         const files = this.command(`${svc.name}-files`, svc.node, script, {}, { ...parentOpts, dependsOn: [host, this.purges[svc.node.name], ...copies] });
         // The service shares the host's namespace: its kernel parameters are the host's.
@@ -305,7 +326,11 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         // What the service reads (Compose file with image, command, health check and limits; files;
         // env), through the staged names, which are keyed digests of each file's path and content.
         // Not the files its program reloads: their reload step delivers them to the running service.
-        const trigger = staged.apply((names) => sha256(JSON.stringify(names.filter((_, i) => !hostFiles[i].reloadedAt))));
+        // And an owner read from the image: a file installed anew for another user is a new file, which a running container does not see.
+        const trigger = pulumi.all([staged, owner]).apply(([names, user]) => {
+            const read = names.filter((_, i) => !hostFiles[i].reloadedAt);
+            return sha256(JSON.stringify(svc.user === FROM_IMAGE ? [read, user] : read));
+        });
         const previous = this.lastOfRole.get(svc.role);
         const run = this.command(
             svc.name,

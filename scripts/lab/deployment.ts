@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parse } from "yaml";
 import { HOST_PATHS, filesInstalled, sysctlsInstalled } from "../../components/render/ssh";
+import { IMAGE_FACTS_MARKER } from "../../components/render/imageFacts";
 import { LABELS } from "../../components/service";
 import { formatIpv4, parseCidr, parseIpv4, cidrContains } from "../../components/spec/net";
 import type { PlatformSpec } from "../../components/spec/types";
@@ -101,7 +102,8 @@ export function deploymentFromResources(spec: PlatformSpec, resources: RecordedR
             role: labels.get(LABELS.role)!,
             service,
             image: r.inputs.image as string,
-            command: (r.inputs.command as string[] | undefined) ?? [],
+            // An entrypoint of the stack's own (the secrets wrapper) runs before the command.
+            command: [...((r.inputs.entrypoints as string[] | undefined) ?? []), ...((r.inputs.command as string[] | undefined) ?? [])],
             env: envMap(r.inputs.envs),
             files: ((r.inputs.uploads as { file: string; content: string }[] | undefined) ?? []).map((u) => ({
                 path: u.file,
@@ -123,15 +125,19 @@ export function deploymentFromResources(spec: PlatformSpec, resources: RecordedR
 
 const envOf = (r: RecordedResource) => (r.inputs.environment as Record<string, string> | undefined) ?? {};
 
+/** An image-facts step (render/imageFacts.ts): the lab has no images, and its stand-ins do not run the image's start. */
+export const isImageFactsStep = (r: RecordedResource) => [r.inputs.create, r.inputs.stdin].some((s) => typeof s === "string" && s.includes(IMAGE_FACTS_MARKER));
+
 /**
  * The steps `pulumi up` runs where it runs (etcd's records, membership steps and bootstrap), in
  * order. Not the balancers' reload steps: at creation they find the file the container already has
  * and do nothing (docker target, renderReloadScript); the lab starts its balancers on those files.
- * Nor the rollout steps: the lab waits for each service itself, and its drills run them.
+ * Nor the rollout steps: the lab waits for each service itself, and its drills run them. Nor the
+ * image-facts steps: the mock engine's answer stands in.
  */
 function deployerSteps(resources: RecordedResource[]): LabTask[] {
     return resources
-        .filter((r) => r.type === LOCAL_COMMAND && !(reloadFileVar(0) in envOf(r)) && !(ROLLOUT_CONTAINER_ENV in envOf(r)))
+        .filter((r) => r.type === LOCAL_COMMAND && !(reloadFileVar(0) in envOf(r)) && !(ROLLOUT_CONTAINER_ENV in envOf(r)) && !isImageFactsStep(r))
         .map((r) => ({ name: r.name, script: r.inputs.create as string, env: envOf(r) }));
 }
 
@@ -150,6 +156,7 @@ interface ComposeDoc {
         {
             image: string;
             container_name: string;
+            entrypoint?: string[];
             command?: string[];
             labels?: Record<string, string>;
             env_file?: string[];
@@ -227,7 +234,7 @@ export function sshDeploymentFromResources(spec: PlatformSpec, resources: Record
                 role: labels[LABELS.role],
                 service: labels[LABELS.service],
                 image: c.image,
-                command: c.command ?? [],
+                command: [...(c.entrypoint ?? []), ...(c.command ?? [])],
                 env: Object.assign({}, ...(c.env_file ?? []).map((f) => parseEnvFile(read(f)))) as Record<string, string>,
                 files: binds.filter((b) => b.read_only).map((b) => ({ path: b.target, content: read(b.source), secret: b.source.startsWith(`${HOST_PATHS.secrets}/`) })),
                 volumes: binds.filter((b) => !b.read_only).map((b) => b.target),

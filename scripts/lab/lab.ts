@@ -17,7 +17,7 @@ import { previewPlatform } from "../preview-offline";
 import { databaseArgv, databaseHealthy, databaseRouteIds, planDatabase, seedDatabase, type LabDatabase } from "./database";
 import { issueOrgCertificate } from "./standins/orgPki";
 import { issueDpIdentity } from "./standins/dpIdentity";
-import { labDeployment, labSubnet, type LabDeployment, type LabService } from "./deployment";
+import { isImageFactsStep, labDeployment, labSubnet, type LabDeployment, type LabService } from "./deployment";
 import { planChange, planDestroy, type ChangePlan, type PlannedChange } from "./change";
 import { statefulRealState } from "./realState";
 import type { RecordedResource } from "../lib/mockEngine";
@@ -633,6 +633,8 @@ export class Lab {
             }
             return note(`${svc.container}: created${r.inputs.wait === true ? ", healthy" : ""} (${Date.now() - started} ms)`);
         }
+        // The mock engine's answer stands in for an image's facts: the lab has no images (deployment.ts).
+        if (isImageFactsStep(r)) return;
         if (r.type === "command:remote:Command") return this.remoteEffect(op, r, d, note, removedForGood);
         if (r.type !== "command:local:Command") return;
         const env = (r.inputs.environment as Record<string, string> | undefined) ?? {};

@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import { ETCD_FOUNDERS_RECORD_ENV, ETCD_MEMBER_ENV, formatJoinRecord, founderRecord } from "../../components/render/etcdMembership";
 import { CA_PHASE_ENV } from "../../components/render/caRotation";
+import { IMAGE_FACTS_MARKER } from "../../components/render/imageFacts";
 
 export const SECRET_SIG_KEY = pulumi.runtime.specialSigKey;
 export const SECRET_SIG = pulumi.runtime.specialSecretSig;
@@ -163,7 +164,18 @@ export function defaultState(type: string, name: string, inputs: Record<string, 
  * prints the planned cluster, a member's join step the founders' first-start record, the CA
  * rotation's guard its phase.
  */
+/**
+ * What an image-facts step prints for any image (render/imageFacts.ts): no image is pulled here.
+ * Unlike any image the stack knows, so that a test tells facts read from the image from its own.
+ */
+export const MOCK_IMAGE_FACTS = { entrypoint: ["/mock-entrypoint.sh"], cmd: ["mock-start"], uid: 1001, gid: 1002 };
+
 function stepStdout(inputs: Record<string, unknown>): string {
+    const script = [inputs.create, inputs.stdin].map((s) => String(unwrapSecrets(s) ?? "")).join("\n");
+    if (script.includes(IMAGE_FACTS_MARKER)) {
+        const f = MOCK_IMAGE_FACTS;
+        return [JSON.stringify(f.entrypoint), JSON.stringify(f.cmd), f.uid, f.gid, ""].join("\n");
+    }
     const env = unwrapSecrets(inputs.environment ?? {}) as Record<string, string>;
     if (ETCD_FOUNDERS_RECORD_ENV in env) return `${env[ETCD_FOUNDERS_RECORD_ENV]}\n`;
     if (CA_PHASE_ENV in env) return `${env[CA_PHASE_ENV]}\n`;

@@ -483,7 +483,14 @@ describe("programs: services on this machine", () => {
             expect(config.users.map((u) => u.username)).toEqual(["admin"]);
             const gw = byRole(d, "data-plane")[0];
             expect(serviceKind(d, gw)).toBe("apisix-standin");
-            expect(prepareService(d, gw, { root: path.join(tempDir(), "gw"), httpsCert: "/c.crt", httpsKey: "/c.key" }).argv.slice(-2)).toEqual(["--flavor", "api7-v2"]);
+            const gwRoot = path.join(tempDir(), "gw");
+            const gwLaunch = prepareService(d, gw, { root: gwRoot, httpsCert: "/c.crt", httpsKey: "/c.key" });
+            expect(gwLaunch.argv.slice(-2)).toEqual(["--flavor", "api7-v2"]);
+            // Its etcd password reaches it as the container gets it: a file the wrapper exports, never the environment.
+            expect(gwLaunch.env).toEqual({});
+            expect(gwLaunch.argv.slice(0, 2)).toEqual(["/bin/sh", "-c"]);
+            expect(gwLaunch.argv[2]).toContain(`GATEWAY_HA_ETCD_PASSWORD=$(cat ${gwRoot}/run/gateway-ha/env/GATEWAY_HA_ETCD_PASSWORD)`);
+            expect(fs.readFileSync(path.join(gwRoot, "run/gateway-ha/env/GATEWAY_HA_ETCD_PASSWORD"), "utf8")).toMatch(ALNUM_32);
         });
     });
 

@@ -444,8 +444,8 @@ describe("flavor api7-v3", () => {
     it("creates no etcd resources at all", () => {
         expect(run.resources.filter((r) => /etcd/i.test(r.type) || /etcd/i.test(r.name))).toEqual([]);
         expect(ofType(run, T.volume)).toEqual([]);
-        // The only commands are the balancers' reload steps and the rollout steps.
-        expect(ofType(run, T.command).filter((c) => !c.name.endsWith("-lb-reload") && !c.name.endsWith("-rollout"))).toEqual([]);
+        // The only commands are the balancers' reload steps, the rollout steps and the API7 images' facts.
+        expect(ofType(run, T.command).filter((c) => !c.name.endsWith("-lb-reload") && !c.name.endsWith("-rollout") && !c.name.endsWith("-facts"))).toEqual([]);
         // The generated passwords are the dashboard's admin login (set through its API by api7:identity) and
         // the key of the balancers' files digest.
         expect(ofType(run, T.password).map((p) => p.name).sort()).toEqual(["gateway-ha-control-plane-dashboard-admin-password", "gateway-ha-docker-files-digest-key"]);

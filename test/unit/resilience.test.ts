@@ -8,7 +8,7 @@ import { FallbackStorage } from "../../components/fallbackStorage";
 import { SECRET_OUTPUT_KEYS } from "../../components/outputs";
 import { MINIO_BOOTSTRAP_ENV, readerPolicy, tlsOnlyBucketPolicy, writerPolicy } from "../../components/render/fallback";
 import { API7_GATEWAY_GROUP_ENV, APISIX_PATHS, SECRET_ENV } from "../../components/render/gateway";
-import type { Target, WorkloadRole } from "../../components/service";
+import { SECRET_ENV_DIR, secretEnvWrapperOf, type Target, type WorkloadRole } from "../../components/service";
 import { loadPlatform } from "../../components/spec";
 import { DEFAULT_IMAGES } from "../../components/spec/schema";
 import { defaultState, isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
@@ -104,7 +104,7 @@ describe("fallback storage kind local (docker, api7-v3)", () => {
 
     it("a bootstrap task runs mc inside the server after it is up, with every credential in its secret environment", () => {
         const task = find(run, T.command, "gateway-ha-fallback-bootstrap");
-        expect(ofType(run, T.command).filter((c) => !c.name.endsWith("-lb-reload") && !c.name.endsWith("-rollout"))).toHaveLength(1);
+        expect(ofType(run, T.command).filter((c) => !c.name.endsWith("-lb-reload") && !c.name.endsWith("-rollout") && !c.name.endsWith("-facts"))).toHaveLength(1);
         const script = task.inputs.create as string;
         expect(script).toContain(`docker exec -i -e MC_HOST_gha unit`);
         expect(script).toMatch(/-s3-1-object-storage 'mc' "\$@"; }/);
@@ -283,17 +283,18 @@ describe.each([
         standalone = await run$({ mode: "standalone", fallbackStorage: storage }, `switch-${kind}`);
     });
 
-    it("changes exactly the gateway containers' files, environment and secret-files label (standalone gateways carry no DP Manager key)", () => {
+    it("changes exactly the gateway containers' files, start (the secrets wrapper before the image's) and secret-files label (standalone gateways carry no DP Manager key)", () => {
         expect(diffInputs(connected, standalone)).toEqual({
-            [`${T.container}::dp-1-gateway`]: ["envs", "labels", "uploads"],
-            [`${T.container}::dp-2-gateway`]: ["envs", "labels", "uploads"],
+            [`${T.container}::dp-1-gateway`]: ["command", "entrypoints", "labels", "uploads"],
+            [`${T.container}::dp-2-gateway`]: ["command", "entrypoints", "labels", "uploads"],
         });
         for (const gw of services(connected, "data-plane")) expect(label(gw, "gateway-ha.secret-files")).toBe(APISIX_PATHS.dpKey);
-        for (const gw of services(standalone, "data-plane")) expect(label(gw, "gateway-ha.secret-files")).toBeUndefined();
+        for (const gw of services(standalone, "data-plane"))
+            expect(label(gw, "gateway-ha.secret-files")).toBe([SECRET_ENV.s3AccessKey, SECRET_ENV.s3SecretKey].map((k) => `${SECRET_ENV_DIR}/${k}`).join(","));
         // Nor does any parent, provider or dependency move, but the gateways' wait for the reader's key they now use.
         const readerKey = /::gateway-ha-fallback-data-plane-(access-key|secret-key|key)$/;
         const shape = (run: PlatformRun) =>
-            run.registrations.map((r) => JSON.stringify({ ...r, dependencies: r.dependencies.filter((u) => !readerKey.test(u)) })).sort();
+            run.registrations.map((r) => JSON.stringify({ ...r, dependencies: r.dependencies.filter((u) => !readerKey.test(u)).sort() })).sort();
         expect(shape(standalone)).toEqual(shape(connected));
         const added = (gw: string) => {
             const deps = (run: PlatformRun) => registration(run, T.container, gw).dependencies;
@@ -303,7 +304,7 @@ describe.each([
         for (const gw of ["dp-1-gateway", "dp-2-gateway"]) expect(added(gw)).toEqual(expected);
     });
 
-    it("standalone gateways read the last dump with the reader's keys, as secret env referenced from the file", () => {
+    it("standalone gateways read the last dump with the reader's keys, as secret files behind the wrapper, referenced from the file", () => {
         for (const gw of services(standalone, "data-plane")) {
             const text = upload(gw, GATEWAY_CONFIG);
             const doc = parse(text);
@@ -315,10 +316,11 @@ describe.each([
                 secret_key: `\${{${SECRET_ENV.s3SecretKey}}}`,
             });
             expect(doc.apisix.status).toEqual({ ip: "0.0.0.0", port: 7085 });
-            const env = envMap(gw);
+            const plainEnv = envMap(gw);
             // The group's short ID names the dump's object; the reader's keys are secrets the file only references.
-            expect(Object.keys(env).sort()).toEqual([API7_GATEWAY_GROUP_ENV, SECRET_ENV.s3AccessKey, SECRET_ENV.s3SecretKey]);
-            expect(env[API7_GATEWAY_GROUP_ENV]).toBe("default");
+            expect(plainEnv).toEqual({ [API7_GATEWAY_GROUP_ENV]: "default" });
+            const env = Object.fromEntries([SECRET_ENV.s3AccessKey, SECRET_ENV.s3SecretKey].map((k) => [k, upload(gw, `${SECRET_ENV_DIR}/${k}`)]));
+            expect(secretEnvWrapperOf(gw.inputs.entrypoints as string[])?.script).toContain(`${SECRET_ENV.s3AccessKey}=$(cat ${SECRET_ENV_DIR}/${SECRET_ENV.s3AccessKey})`);
             for (const k of [SECRET_ENV.s3AccessKey, SECRET_ENV.s3SecretKey]) expect(text).not.toContain(env[k]);
             if (kind === "local") {
                 expect(env[SECRET_ENV.s3AccessKey]).toBe(passwordOf(standalone, "gateway-ha-fallback-data-plane-access-key"));

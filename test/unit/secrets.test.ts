@@ -12,9 +12,11 @@ import { DockerTarget } from "../../components/targets/docker";
 import { SshTarget } from "../../components/targets/ssh";
 import type { ServiceSpec } from "../../components/service";
 import type { TopologyNode } from "../../components/topology/types";
-import { LABELS } from "../../components/service";
-import { SECRET_SIG, SECRET_SIG_KEY, defaultState, resolveAssets, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
-import { T, cfg, findPlainSecrets, imageRef, label, ofType, runPlatform, scanRun, services, uploads, type PlatformRun } from "./helpers";
+import { LABELS, secretEnvWrapperOf } from "../../components/service";
+import { parse } from "yaml";
+import { IMAGE_FACTS_MARKER, renderImageFactsScript } from "../../components/render/imageFacts";
+import { MOCK_IMAGE_FACTS, SECRET_SIG, SECRET_SIG_KEY, defaultState, resolveAssets, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
+import { T, cfg, envs, find, findPlainSecrets, imageRef, label, ofType, runPlatform, scanRun, services, uploads, type PlatformRun } from "./helpers";
 import { dpManagerIdentityConfig, withNewerApi7v3 } from "../config";
 
 const DSN = "postgres://api7:Dsn-Secret-7b1d@db.internal:5432/api7ee?sslmode=verify-full";
@@ -240,31 +242,54 @@ function environments(run: PlatformRun): { where: string; value: unknown }[] {
     ];
 }
 
-describe("flavor apisix: no container's environment holds a secret, on any target", () => {
-    const nodes = ["node-1", "node-2", "node-3", "node-4", "node-5", "lb-1"].map((name, i) => ({ name, address: `192.168.101.${11 + i}`, sshUser: "deploy" }));
+/**
+ * The secrets each flavor's programs read from their environment (APISIX's `${{VAR}}`): each must
+ * reach them as a file. API7 v3 gateways read S3 keys only when standalone and not on aws (whose
+ * instance roles need none); connected, they hold no such secret (the DP Manager's mTLS key is a file).
+ */
+const ENV_SECRETS: Record<string, { values: Record<string, unknown>; secretKeys?: string[]; files: Partial<Record<string, string[]>> }> = {
+    apisix: { values: {}, files: { docker: ["GATEWAY_HA_ADMIN_KEY", "GATEWAY_HA_ETCD_PASSWORD"], ssh: ["GATEWAY_HA_ADMIN_KEY", "GATEWAY_HA_ETCD_PASSWORD"], aws: ["GATEWAY_HA_ADMIN_KEY", "GATEWAY_HA_ETCD_PASSWORD"] } },
+    "api7-v2": { values: { flavor: "api7-v2", dataPlane: { clusterId: "c1" } }, files: { docker: ["GATEWAY_HA_ETCD_PASSWORD"], ssh: ["GATEWAY_HA_ETCD_PASSWORD"], aws: ["GATEWAY_HA_ETCD_PASSWORD"] } },
+    "api7-v3, standalone": {
+        values: { flavor: "api7-v3", controlPlane: { databaseDsn: DSN }, resilience: { mode: "standalone", fallbackStorage: { kind: "s3", region: "eu-west-1", configBucket: "acme-gw-config", resourceBucket: "acme-gw-resources" } } },
+        secretKeys: ["gateway-ha:controlPlane"],
+        files: { docker: ["GATEWAY_HA_S3_ACCESS_KEY", "GATEWAY_HA_S3_SECRET_KEY"], ssh: ["GATEWAY_HA_S3_ACCESS_KEY", "GATEWAY_HA_S3_SECRET_KEY"], aws: [] },
+    },
+};
+
+/** A compact ssh stack of these values: four or five nodes (the compact layout without etcd, api7-v3, has no fifth) and a balancer. */
+function compactSsh(values: Record<string, unknown>, nodeCount: 4 | 5): Record<string, string> {
+    const names = [...["node-1", "node-2", "node-3", "node-4", "node-5"].slice(0, nodeCount), "lb-1"];
+    const nodes = names.map((name, i) => ({ name, address: `192.168.101.${11 + i}`, sshUser: "deploy" }));
+    const knownHosts = nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAImockhostkey`);
+    return cfg({ ...values, target: "ssh", layout: "compact", nodes, ssh: { agent: true, knownHosts, firewall: { operatorCidrs: ["192.168.100.0/24"] } } });
+}
+
+describe.each(Object.entries(ENV_SECRETS))("flavor %s: no container's environment holds a secret, on any target", (_flavor, { values, secretKeys, files }) => {
     const targets = {
-        docker: cfg({}),
-        ssh: cfg({ target: "ssh", layout: "compact", nodes, ssh: { agent: true, knownHosts: nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAImockhostkey`), firewall: { operatorCidrs: ["192.168.100.0/24"] } } }),
-        aws: cfg({ target: "aws", aws: { region: "eu-west-1" } }),
+        docker: cfg(values),
+        ssh: compactSsh(values, values.flavor === "api7-v3" ? 4 : 5),
+        aws: cfg({ ...values, target: "aws", aws: { region: "eu-west-1" } }),
     };
     it.each(Object.entries(targets))("%s", async (target, config) => {
-        const run = await runPlatform(config);
-        const secrets = run.generatedSecrets;
-        expect(secrets.length).toBeGreaterThan(0);
+        const run = await runPlatform(config, secretKeys ? { secretKeys } : {});
+        const secrets = [...run.generatedSecrets, DSN, ...ofType(run, T.accessKey).map((k) => `${k.name}-id`)];
+        expect(run.generatedSecrets.length).toBeGreaterThan(0);
         const envs = environments(run);
-        // Before secrets became files, the control plane's Admin API key was in each of these.
+        // Before secrets became files, the control plane's Admin API key was in each of these (apisix), the
+        // gateways' etcd password (api7-v2) and the S3 reader's keys (api7-v3 standalone).
         const found = envs.flatMap((e) => secrets.filter((s) => JSON.stringify(e.value).includes(s)).map(() => e.where));
         expect(found).toEqual([]);
-        // The secrets APISIX reads from its environment reach it as files.
-        const secretFiles = JSON.stringify(run.resources.map((r) => unwrapSecrets(r.inputs)));
-        expect(secretFiles, target).toContain("/run/gateway-ha/env/GATEWAY_HA_ADMIN_KEY");
+        // The secrets the programs read from their environment reach them as files.
+        const inputs = JSON.stringify(run.resources.map((r) => unwrapSecrets(r.inputs)));
+        for (const name of files[target]!) expect(inputs, target).toContain(`/run/gateway-ha/env/${name}`);
     });
 });
 
 /**
  * Every secret file a container gets is mode 0400 and owned by the user its program runs as, so
- * nothing else in the container reads it. The one exception is named: the API7 images, whose
- * Dockerfiles (and so their users) are not public.
+ * nothing else in the container reads it: the user its image's Dockerfile names, or for the API7
+ * images, whose Dockerfiles are not public, the one read from the image (here the mock engine's answer).
  */
 describe("secret files are their program's alone (docker target)", () => {
     const KEEPALIVED = { kind: "keepalived", keepalived: { vips: [{ name: "gw", address: "172.28.0.100", virtualRouterId: 51, protects: "data-plane" }, { name: "cp", address: "172.28.0.101", virtualRouterId: 52, protects: "control-plane" }] } };
@@ -277,7 +302,7 @@ describe("secret files are their program's alone (docker target)", () => {
             secretKeys: ["gateway-ha:controlPlane", "gateway-ha:dataPlane"],
         },
     };
-    const excepted = (run: PlatformRun, svc: RecordedResource) => /(^|\/)api7[-/]|api7ee/.test(imageRef(run, svc) ?? "");
+    const readFromImage = (run: PlatformRun, svc: RecordedResource) => /(^|\/)api7[-/]|api7ee/.test(imageRef(run, svc) ?? "");
 
     it.each(Object.entries(stacks))("%s", async (_name, { config, secretKeys }) => {
         const run = await runPlatform(config, { secretKeys });
@@ -286,8 +311,8 @@ describe("secret files are their program's alone (docker target)", () => {
             const secretFiles = (label(svc, LABELS.secretFiles) ?? "").split(",").filter(Boolean);
             for (const u of uploads(svc).filter((f) => secretFiles.includes(f.file))) {
                 seen.add(label(svc, "gateway-ha.service")!);
-                if (excepted(run, svc)) expect(u.permissions, `${svc.name} ${u.file}`).toBeUndefined();
-                else expect(u, `${svc.name} ${u.file}`).toMatchObject({ permissions: "0400", owner: expect.stringMatching(/^\d+$/), group: expect.stringMatching(/^\d+$/) });
+                const owner = readFromImage(run, svc) ? { owner: String(MOCK_IMAGE_FACTS.uid), group: String(MOCK_IMAGE_FACTS.gid) } : { owner: expect.stringMatching(/^\d+$/), group: expect.stringMatching(/^\d+$/) };
+                expect(u, `${svc.name} ${u.file}`).toMatchObject({ permissions: "0400", ...owner });
             }
         }
         // The services that hold secret files, so that the check is not vacuous.
@@ -299,5 +324,56 @@ describe("secret files are their program's alone (docker target)", () => {
                 "api7-v3, local fallback storage": ["control-plane-lb", "dashboard", "dp-manager", "gateway", "object-storage"],
             }[_name]!,
         );
+    });
+});
+
+/**
+ * The API7 images' Dockerfiles are not public: each target reads their start and user where the
+ * image is pulled (render/imageFacts.ts), so their secrets become files behind the wrapper as
+ * APISIX's do. Here the facts are the mock engine's answer, which no image the stack knows gives.
+ */
+describe("API7 images: the start and user read from the image, on every target", () => {
+    const config = ENV_SECRETS["api7-v2"].values;
+    const wrapper = (argv: unknown) => secretEnvWrapperOf(argv as string[]);
+    const mockStart = [...MOCK_IMAGE_FACTS.entrypoint, ...MOCK_IMAGE_FACTS.cmd];
+
+    it("docker: one facts step per image and host, read again when the pulled image changes; the wrapper is the entrypoint, the image's start its command", async () => {
+        const run = await runPlatform(cfg(config));
+        const facts = ofType(run, T.command).filter((c) => String(c.inputs.create).includes(IMAGE_FACTS_MARKER));
+        const gatewayImage = "api7ee.azurecr.io/api7-gateway:2.13.2304";
+        expect(facts.map((f) => f.name).sort()).toEqual(["local-api7ee-azurecr-io-api7-dashboard-2-13-2304-facts", "local-api7ee-azurecr-io-api7-gateway-2-13-2304-facts"]);
+        const gatewayFacts = facts.find((f) => f.name.includes("gateway"))!;
+        expect(gatewayFacts.inputs.create).toBe(renderImageFactsScript(gatewayImage));
+        expect(gatewayFacts.inputs.triggers).toEqual([find(run, T.image, `local-${gatewayImage.replace(/[^a-zA-Z0-9]+/g, "-")}`).state.imageId]);
+        for (const gw of services(run, "data-plane")) {
+            expect(wrapper(gw.inputs.entrypoints)).toMatchObject({ start: [] });
+            expect(gw.inputs.command).toEqual(mockStart);
+            expect(envs(gw)).toEqual([]);
+        }
+        // The dashboards have no secret in their environment: only their files' owner is read.
+        for (const d of services(run, "control-plane")) {
+            expect(d.inputs.entrypoints).toBeUndefined();
+            expect(d.inputs.command).toBeUndefined();
+        }
+    });
+
+    it("ssh: the facts step runs on each host; the Compose file has the wrapper and the image's start, the files are installed for the image's user", async () => {
+        const run = await runPlatform(compactSsh(config, 5));
+        const facts = ofType(run, T.remoteCommand).filter((c) => String(c.inputs.stdin).includes(IMAGE_FACTS_MARKER));
+        expect(facts.map((f) => f.name).sort()).toEqual(["node-1-api7ee-azurecr-io-api7-dashboard-2-13-2304-facts", "node-2-api7ee-azurecr-io-api7-dashboard-2-13-2304-facts", "node-4-api7ee-azurecr-io-api7-gateway-2-13-2304-facts", "node-5-api7ee-azurecr-io-api7-gateway-2-13-2304-facts"]);
+        const compose = parse(String(unwrapSecrets((find(run, T.copyToRemote, "node-4-gateway-copy-compose").inputs.source as { text: string }).text))) as { services: Record<string, { entrypoint: string[]; command: string[] }> };
+        const gw = compose.services["node-4-gateway"];
+        expect(wrapper([...gw.entrypoint])).toMatchObject({ start: [] });
+        expect(gw.command).toEqual(mockStart);
+        const install = String(find(run, T.remoteCommand, "node-4-gateway-files").inputs.stdin);
+        expect(install).toMatch(new RegExp(`/run/gateway-ha/env/GATEWAY_HA_ETCD_PASSWORD' 0400 '[^']+' ${MOCK_IMAGE_FACTS.uid} ${MOCK_IMAGE_FACTS.gid}`));
+    });
+
+    it("aws: the boot reads them on the node (no deployer step reaches it before it boots)", async () => {
+        const run = await runPlatform(cfg({ ...config, target: "aws", aws: { region: "eu-west-1" } }));
+        const instance = ofType(run, "aws:ec2/instance:Instance").find((i) => i.name.includes("dp-1"))!;
+        const files = (parse(instance.inputs.userData as string) as { write_files: { path: string; content: string }[] }).write_files;
+        const manifest = JSON.parse(files.find((f) => f.path === "/opt/gateway-ha/image-facts.json")!.content);
+        expect(manifest).toEqual([{ service: "dp-1-gateway", image: "api7ee.azurecr.io/api7-gateway:2.13.2304", start: true, files: expect.arrayContaining([expect.stringContaining("GATEWAY_HA_ETCD_PASSWORD")]) }]);
     });
 });
