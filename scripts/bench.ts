@@ -33,6 +33,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
+import { parseCli, UsageError } from "./lib/cli";
 
 const ROOT = path.resolve(__dirname, "..");
 const CHILD_TIMEOUT_MS = 120_000;
@@ -44,22 +45,14 @@ interface BenchArgs {
     json: boolean;
 }
 
-function parseArgs(argv: string[]): BenchArgs {
-    const args: BenchArgs = { runs: 5, warmup: 1, gateways: 100, json: false };
-    const count = (flag: string, v: string | undefined, min: number) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < min) throw new Error(`${flag} needs an integer >= ${min}`);
+function parseBenchArgs(argv: string[]): BenchArgs {
+    const o = parseCli(argv, { runs: { type: "string" }, warmup: { type: "string" }, gateways: { type: "string" }, json: { type: "boolean" } });
+    const count = (flag: "runs" | "warmup" | "gateways", dflt: number, min: number) => {
+        const n = Number(o[flag] ?? dflt);
+        if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} needs an integer >= ${min}`);
         return n;
     };
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        if (a === "--runs") args.runs = count(a, argv[++i], 1);
-        else if (a === "--warmup") args.warmup = count(a, argv[++i], 0);
-        else if (a === "--gateways") args.gateways = count(a, argv[++i], 1);
-        else if (a === "--json") args.json = true;
-        else throw new Error(`unknown argument ${a}`);
-    }
-    return args;
+    return { runs: count("runs", 5, 1), warmup: count("warmup", 1, 0), gateways: count("gateways", 100, 1), json: o.json ?? false };
 }
 
 interface Case {
@@ -175,7 +168,7 @@ function summary(r: CaseResult) {
 async function main() {
     let args: BenchArgs;
     try {
-        args = parseArgs(process.argv.slice(2));
+        args = parseBenchArgs(process.argv.slice(2));
     } catch (e) {
         process.stderr.write(`bench: ${(e as Error).message}\nusage: npm run --silent bench -- [--runs N] [--warmup N] [--gateways N] [--json]\n`);
         return;

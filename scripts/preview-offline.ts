@@ -11,7 +11,7 @@ import { gunzipSync } from "node:zlib";
 import { TAGS } from "../components/targets/aws";
 import { LABELS } from "../components/service";
 import { HOST_PATHS, filesInstalled, firewallInstalled } from "../components/render/ssh";
-import { parseOptions, UsageError } from "./lib/cli";
+import { parseCli, UsageError } from "./lib/cli";
 import { redactSecrets, runProgram, unwrapSecrets, type ProgramRun, type RecordedResource, type RecordedStringAsset, type StateHook } from "./lib/mockEngine";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -75,10 +75,9 @@ export interface PreviewArgs {
 }
 
 export function parseArgs(argv: string[]): PreviewArgs {
-    const o = parseOptions(argv, { values: ["--stack", "--config-file", "--out"], repeated: ["--set"], flags: ["--json"] });
-    const stack = o.values.get("--stack");
-    if (!stack) throw new UsageError("--stack NAME is required");
-    return { stack, configFile: o.values.get("--config-file"), out: o.values.get("--out"), sets: o.repeated.get("--set") ?? [], json: o.flags.has("--json") };
+    const o = parseCli(argv, { stack: { type: "string" }, "config-file": { type: "string" }, out: { type: "string" }, set: { type: "string", multiple: true }, json: { type: "boolean" } });
+    if (!o.stack) throw new UsageError("--stack NAME is required");
+    return { stack: o.stack, configFile: o["config-file"], out: o.out, sets: o.set ?? [], json: o.json ?? false };
 }
 
 export { UsageError };
@@ -222,14 +221,14 @@ export function renderedFiles(run: ProgramRun): RenderedFile[] {
     return files.sort((a, b) => a.node.localeCompare(b.node) || a.path.localeCompare(b.path));
 }
 
-/** Parent of each resource, from its URN (`<parent type>$<type>::<name>`); same-type parents are told apart by name prefix. */
-function tree(run: ProgramRun): string[] {
-    const parentType = (r: RecordedResource) => (r.urn.split("::")[2] ?? "").split("$").slice(0, -1).pop();
+/** Each resource under its parent, as the engine recorded it at registration. */
+export function resourceTree(run: Pick<ProgramRun, "resources" | "registrations">): string[] {
+    const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
+    const parentUrn = new Map(run.registrations.map((g) => [`${g.type}::${g.name}`, g.parent]));
     const children = new Map<RecordedResource | undefined, RecordedResource[]>();
     for (const r of run.resources) {
-        const pt = parentType(r);
-        const candidates = pt ? run.resources.filter((c) => c.type === pt) : [];
-        const parent = candidates.filter((c) => r.name.startsWith(c.name)).sort((a, b) => b.name.length - a.name.length)[0] ?? candidates[0];
+        // The stack itself is not recorded: its children are the tree's roots.
+        const parent = byUrn.get(parentUrn.get(`${r.type}::${r.name}`) ?? "");
         children.set(parent, [...(children.get(parent) ?? []), r]);
     }
     const lines: string[] = [];
@@ -298,7 +297,7 @@ async function main() {
             const out = [
                 `Offline rendering of stack ${document.stack} (project ${document.project}): mock engine, nothing deployed.`,
                 "",
-                ...tree(run),
+                ...resourceTree(run),
                 "",
                 "Resources by type:",
                 ...[...counts].sort(([a], [b]) => a.localeCompare(b)).map(([t, n]) => `  ${String(n).padStart(4)}  ${t}`),

@@ -19,7 +19,7 @@ import { procStat } from "./processes";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ConfigValidationError } from "../../components/spec";
-import { parseOptions, UsageError } from "../lib/cli";
+import { parseCli, UsageError } from "../lib/cli";
 import { describePlan } from "./change";
 import { DRILLS, runDrill, updateDrill } from "./drills";
 import { Lab } from "./lab";
@@ -49,13 +49,27 @@ export interface LabArgs {
 }
 
 export function parseLabArgs(argv: string[]): LabArgs {
-    const o = parseOptions(argv, { values: ["--stack", "--config-file", "--report", "--drills", "--wipe", "--org-certificate"], repeated: ["--set", "--change", "--replace", "--then"], flags: ["--destroy"] });
-    const destroy = o.flags.has("--destroy");
-    const drills = (o.values.get("--drills") ?? "").split(",").filter(Boolean);
-    const changes = o.repeated.get("--change") ?? [];
-    const replace = o.repeated.get("--replace") ?? [];
-    const wipe = o.values.get("--wipe");
-    const then = o.repeated.get("--then") ?? [];
+    const text = { type: "string" } as const;
+    const repeated = { type: "string", multiple: true } as const;
+    const o = parseCli(argv, {
+        stack: text,
+        "config-file": text,
+        report: text,
+        drills: text,
+        wipe: text,
+        "org-certificate": text,
+        set: repeated,
+        change: repeated,
+        replace: repeated,
+        then: repeated,
+        destroy: { type: "boolean" },
+    });
+    const destroy = o.destroy ?? false;
+    const drills = (o.drills ?? "").split(",").filter(Boolean);
+    const changes = o.change ?? [];
+    const replace = o.replace ?? [];
+    const wipe = o.wipe;
+    const then = o.then ?? [];
     if (destroy && (replace.length || then.length || wipe !== undefined || drills.length))
         throw new UsageError("--destroy is destroy --exclude-protected, then up, after any --change: leave out --replace, --then, --wipe and --drills");
     if (then.length && !changes.length && !replace.length) throw new UsageError("--then is a further `pulumi up` after the change: give --change or --replace too");
@@ -65,16 +79,16 @@ export function parseLabArgs(argv: string[]): LabArgs {
     if (unknown.length) throw new UsageError(`--drills: no drill ${unknown.join(", ")} (drills: ${DRILLS.map((d) => d.id).join(", ")})`);
     return {
         drills,
-        stack: o.values.get("--stack") ?? "dev",
-        ...(o.values.has("--config-file") ? { configFile: o.values.get("--config-file") } : {}),
-        sets: o.repeated.get("--set") ?? [],
+        stack: o.stack ?? "dev",
+        ...(o["config-file"] !== undefined ? { configFile: o["config-file"] } : {}),
+        sets: o.set ?? [],
         changes,
         replace,
         then,
         destroy,
         ...(wipe !== undefined ? { wipe } : {}),
-        ...(o.values.has("--org-certificate") ? { orgCertificate: o.values.get("--org-certificate") } : {}),
-        report: o.values.get("--report") ?? "lab-report.json",
+        ...(o["org-certificate"] !== undefined ? { orgCertificate: o["org-certificate"] } : {}),
+        report: o.report ?? "lab-report.json",
     };
 }
 

@@ -13,7 +13,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { parseOptions, UsageError } from "../lib/cli";
+import { parseCli, UsageError } from "../lib/cli";
 import { LOCK, takeLock } from "./run";
 
 const REPO = resolve(__dirname, "..", "..");
@@ -38,15 +38,15 @@ export interface VmArgs {
 export function parseVmArgs(argv: string[]): VmArgs {
     const split = argv.indexOf("--");
     const own = split >= 0 ? argv.slice(0, split) : argv;
-    const o = parseOptions(own, { values: ["--accel", "--memory-mb", "--timeout-minutes"] });
-    const accel = o.values.get("--accel") ?? "tcg";
+    const o = parseCli(own, { accel: { type: "string" }, "memory-mb": { type: "string" }, "timeout-minutes": { type: "string" } });
+    const accel = o.accel ?? "tcg";
     if (accel !== "tcg" && accel !== "kvm") throw new UsageError(`--accel ${accel}: must be tcg or kvm`);
-    const number = (key: string, dflt: number, min: number) => {
-        const v = Number(o.values.get(key) ?? dflt);
-        if (!Number.isInteger(v) || v < min) throw new UsageError(`${key} ${o.values.get(key)}: must be an integer of at least ${min}`);
+    const number = (key: "memory-mb" | "timeout-minutes", dflt: number, min: number) => {
+        const v = Number(o[key] ?? dflt);
+        if (!Number.isInteger(v) || v < min) throw new UsageError(`--${key} ${o[key]}: must be an integer of at least ${min}`);
         return v;
     };
-    return { accel, memoryMb: number("--memory-mb", 6144, 1024), timeoutMinutes: number("--timeout-minutes", 60, 1), labArgs: split >= 0 ? argv.slice(split + 1) : [] };
+    return { accel, memoryMb: number("memory-mb", 6144, 1024), timeoutMinutes: number("timeout-minutes", 60, 1), labArgs: split >= 0 ? argv.slice(split + 1) : [] };
 }
 
 /** Module names in load order: each after the modules it depends on. */

@@ -1,34 +1,17 @@
-// Command-line options shared by the scripts: `--name VALUE`, repeatable `--name VALUE`, `--flag`.
+// Command-line options of the scripts: node:util parseArgs, strict and without positionals.
+import { parseArgs, type ParseArgsConfig } from "node:util";
 
 /** Bad usage or arguments: the scripts print it with their usage line and exit 2. */
 export class UsageError extends Error {}
 
-export interface OptionSpec {
-    values?: string[];
-    repeated?: string[];
-    flags?: string[];
-}
+type Options = NonNullable<ParseArgsConfig["options"]>;
 
-export interface ParsedOptions {
-    values: Map<string, string>;
-    repeated: Map<string, string[]>;
-    flags: Set<string>;
-}
-
-export function parseOptions(argv: string[], spec: OptionSpec): ParsedOptions {
-    const parsed: ParsedOptions = { values: new Map(), repeated: new Map(), flags: new Set() };
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        if (spec.flags?.includes(a)) {
-            parsed.flags.add(a);
-            continue;
-        }
-        const takesValue = spec.values?.includes(a) || spec.repeated?.includes(a);
-        if (!takesValue) throw new UsageError(`unknown argument ${a}`);
-        const v = argv[++i];
-        if (v === undefined) throw new UsageError(`${a} needs a value`);
-        if (spec.repeated?.includes(a)) parsed.repeated.set(a, [...(parsed.repeated.get(a) ?? []), v]);
-        else parsed.values.set(a, v);
+/** The options' values; parseArgs' own refusals (an unknown option, a missing value) become UsageErrors. */
+export function parseCli<O extends Options>(argv: string[], options: O) {
+    try {
+        return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+    } catch (e) {
+        if (e instanceof TypeError && String((e as { code?: unknown }).code).startsWith("ERR_PARSE_ARGS")) throw new UsageError(e.message);
+        throw e;
     }
-    return parsed;
 }

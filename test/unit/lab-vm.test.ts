@@ -12,7 +12,7 @@ describe("lab VM runner", () => {
         expect(parseVmArgs(["--accel", "kvm", "--memory-mb", "4096", "--timeout-minutes", "30"])).toMatchObject({ accel: "kvm", memoryMb: 4096, timeoutMinutes: 30, labArgs: [] });
         expect(() => parseVmArgs(["--accel", "hvf"])).toThrow(/--accel hvf: must be tcg or kvm/);
         expect(() => parseVmArgs(["--memory-mb", "512"])).toThrow(/--memory-mb 512: must be an integer of at least 1024/);
-        expect(() => parseVmArgs(["--stack", "x"])).toThrow(/unknown argument --stack/);
+        expect(() => parseVmArgs(["--stack", "x"])).toThrow(/Unknown option '--stack'/);
     });
 
     it("loads each module after the ones it depends on, once", () => {

@@ -892,8 +892,8 @@ describe("lab helpers and argument parsing", () => {
         });
         it("throws a usage error on an unknown argument or a missing value", () => {
             expect(() => parseLabArgs(["--bogus"])).toThrow(UsageError);
-            expect(() => parseLabArgs(["--bogus"])).toThrow(/unknown argument --bogus/);
-            expect(() => parseLabArgs(["--stack"])).toThrow(/--stack needs a value/);
+            expect(() => parseLabArgs(["--bogus"])).toThrow(/Unknown option '--bogus'/);
+            expect(() => parseLabArgs(["--stack"])).toThrow(/Option '--stack <value>' argument missing/);
             expect(() => parseLabArgs(["--drills", "kill-gateway,kill-everything"])).toThrow(/--drills: no drill kill-everything \(drills: kill-gateway, /);
         });
     });

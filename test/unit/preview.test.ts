@@ -8,6 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "./helpers";
+import { resourceTree } from "../../scripts/preview-offline";
 
 const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
 const SCRIPT = path.join(ROOT, "scripts", "preview-offline.ts");
@@ -260,5 +261,21 @@ describe("--json (stack prod: api7-v3 on AWS, with no AWS credentials)", () => {
         // The gateways' DP Manager key is a secret file: an SSM parameter, never shown.
         expect(of("dp-1").find((f) => f.path.endsWith("/dp-pki/tls.key"))).toEqual({ node: "dp-1", path: "ssm:/gateway-ha/prod/dp-1/gateway/files/usr/local/apisix/conf/dp-pki/tls.key", content: "[secret]" });
         expect(prod.stdout).not.toContain(testDpIdentity().privateKey.split("\n")[1]);
+    });
+});
+
+describe("the preview's resource tree", () => {
+    it("puts each resource under the parent the engine recorded, not one its name suggests", () => {
+        const urn = (type: string, name: string) => `urn:pulumi:s::p::${type}::${name}`;
+        const resource = (type: string, name: string) => ({ type, name, urn: urn(type, name), inputs: {}, state: {} });
+        const registration = (type: string, name: string, parent: string) => ({ type, name, parent, retainOnDelete: false, protect: false, deleteBeforeReplace: false, ignoreChanges: [], provider: "", dependencies: [] });
+        const C = "gateway-ha:x:Component";
+        const R = "docker:index/container:Container";
+        const run = {
+            resources: [resource(C, "a"), resource(C, "ab"), resource(R, "ab-1"), resource(R, "c")],
+            // "ab-1" is a's child, though its name starts with "ab"; "c" is the stack's.
+            registrations: [registration(C, "a", "urn:pulumi:s::p::pulumi:pulumi:Stack::p-s"), registration(C, "ab", urn(C, "a")), registration(R, "ab-1", urn(C, "a")), registration(R, "c", "urn:pulumi:s::p::pulumi:pulumi:Stack::p-s")],
+        };
+        expect(resourceTree(run)).toEqual([`${C}  a`, `  ${C}  ab`, `  ${R}  ab-1`, `${R}  c`]);
     });
 });
