@@ -1,7 +1,7 @@
 // gateway-ha: read and validate the stack config, build the platform, export the output contract.
 import * as pulumi from "@pulumi/pulumi";
 import { GatewayPlatform } from "./components/platform";
-import { ConfigValidationError, loadPlatform, statePassphrase } from "./components/spec";
+import { ConfigValidationError, loadPlatform, statePassphrase } from "./components/config";
 
 // Which config keys Pulumi holds as secrets: the runtime knows (from the CLI, or the mocks'
 // setAllConfig) but marks the function internal, so it is not in the typings.

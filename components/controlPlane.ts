@@ -15,7 +15,7 @@ import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS, certificateNames, controlPla
 import { servedAsIssued, type IssuedCert, type ManagementPki } from "./pki";
 import { controlPlaneBackend, rolloutPlan } from "./render/rollout";
 import { httpsHealthCheck, type DeployedService, type ServiceSpec, type Target } from "./service";
-import type { PlatformSpec } from "./spec/types";
+import type { PlatformSpec } from "./config/types";
 import { controlPlanePorts } from "./topology/ports";
 import type { Topology, TopologyNode } from "./topology/types";
 import { API7_IMAGE, APISIX_IMAGE } from "./flavors/images";

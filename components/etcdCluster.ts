@@ -34,8 +34,8 @@ import {
 import { CA_PHASE_ENV, caPhaseRecord, renderCaPhaseScript } from "./render/caRotation";
 import { ROTATION_ENV, renderRotationGuardScript, rotationRecord } from "./render/rotationGuard";
 import { PRINT_RECORD, type FileSpec, type ServiceSpec, type Target } from "./service";
-import type { PlatformSpec } from "./spec/types";
-import { trustedCaGenerations } from "./spec/validate";
+import type { PlatformSpec } from "./config/types";
+import { trustedCaGenerations } from "./config/validate";
 import type { Topology } from "./topology/types";
 
 export { ETCD_CONSUMERS, type EtcdConsumer } from "./render/etcd";

@@ -17,7 +17,7 @@ import {
     type S3Auth,
 } from "./render/fallback";
 import type { ServiceSpec, Target, WorkloadRole } from "./service";
-import type { PlatformSpec } from "./spec/types";
+import type { PlatformSpec } from "./config/types";
 import type { Topology } from "./topology/types";
 
 export interface FallbackStorageArgs {

@@ -4,7 +4,7 @@ import type { FallbackStorage } from "./fallbackStorage";
 import { API7_GATEWAY_GROUP_ENV, APISIX_PATHS, SECRET_ENV, renderGatewayConfig } from "./render/gateway";
 import { GATEWAY_BACKENDS, rolloutPlan } from "./render/rollout";
 import { httpHealthCheck, type DeployedService, type FileSpec, type ServiceSpec, type Target } from "./service";
-import type { PlatformSpec } from "./spec/types";
+import type { PlatformSpec } from "./config/types";
 import type { Topology } from "./topology/types";
 import { API7_IMAGE, APISIX_IMAGE } from "./flavors/images";
 

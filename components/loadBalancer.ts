@@ -5,7 +5,7 @@ import { READY_TIMEOUT_SECONDS, balancerServiceName } from "./render/rollout";
 import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS, balancerCertificateHosts, certificateNames, haproxyCertificateFile } from "./render/managementTls";
 import { servedAsIssued, type ManagementPki } from "./pki";
 import type { DeployedService, FileSpec, ReloadSpec, RolloutSpec, ServiceSpec, Target } from "./service";
-import type { PlatformSpec } from "./spec/types";
+import type { PlatformSpec } from "./config/types";
 import { controlPlanePorts } from "./topology/ports";
 import type { Topology } from "./topology/types";
 import { HAPROXY_IMAGE_USER, NGINX_IMAGE_USER } from "./flavors/images";

@@ -1,7 +1,7 @@
 // The stack-output contract read by other stacks through StackReference.
 // Changing a name or a shape here is a breaking change for consumers.
 import type * as pulumi from "@pulumi/pulumi";
-import type { Role } from "./spec/schema";
+import type { Role } from "./config/schema";
 
 export interface NodeOutput {
     address: string;

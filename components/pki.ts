@@ -19,7 +19,7 @@ const EARLY_RENEWAL_HOURS = 24 * 30;
  */
 export const RENEWAL_STAGGER_HOURS = 24 * 7;
 
-/** A CA rotation's state: the generation that signs, and those trusted (spec/validate.ts, checkEtcdCaTrust). */
+/** A CA rotation's state: the generation that signs, and those trusted (config/validate.ts, checkEtcdCaTrust). */
 export interface CaGenerations {
     signing: number;
     /** Oldest first; includes `signing`. */

@@ -3,8 +3,8 @@
 import { rootCertificates } from "node:tls";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { parseIpv4 } from "./spec/net";
-import type { Role } from "./spec/schema";
+import { parseIpv4 } from "./config/net";
+import type { Role } from "./config/schema";
 import type { TopologyNode } from "./topology/types";
 
 /** Labels every target puts on a service's container: `docker ps --filter label=gateway-ha.role=data-plane` works on any host. */

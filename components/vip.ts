@@ -15,8 +15,8 @@ import {
 import { KEEPALIVED_IMAGE_USER } from "./flavors/images";
 import { keepalivedRolloutPlan } from "./render/rollout";
 import type { DeployedService, EntryPoints, FileSpec, ServiceSpec, Target } from "./service";
-import type { Role } from "./spec/schema";
-import type { PlatformSpec } from "./spec/types";
+import type { Role } from "./config/schema";
+import type { PlatformSpec } from "./config/types";
 import { controlPlanePorts, controlPlaneUrl } from "./topology/ports";
 import type { Topology, TopologyNode } from "./topology/types";
 

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { ConfigValidationError, loadPlatform, namespacedConfig, secretPathsIn } from "../components/spec";
+import { ConfigValidationError, loadPlatform, namespacedConfig, secretPathsIn } from "../components/config";
 import { gunzipSync } from "node:zlib";
 import { TAGS } from "../components/targets/aws";
 import { LABELS } from "../components/service";

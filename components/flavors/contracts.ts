@@ -12,7 +12,7 @@
 //   api7/api7-helm-chart, charts/gateway at appVersion 3.2.16.3 (values.yaml, templates/configmap.yaml)
 //   apache/apisix-dashboard api/conf/conf.yaml (the API7 v2 dashboard's conf.yaml layout)
 import { isIP } from "node:net";
-import type { Flavor } from "../spec/schema";
+import type { Flavor } from "../config/schema";
 import { Checker, isObject, type Violation } from "./check";
 
 export type { Violation } from "./check";

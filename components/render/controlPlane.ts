@@ -1,9 +1,9 @@
 // Control-plane configs: APISIX in control_plane role, the API7 v2 dashboard, and API7 v3's
 // dashboard and DP Manager.
 import { stringify } from "yaml";
-import { formatIpv4, parseCidr, parseIpv4 } from "../spec/net";
-import { API7V2_DASHBOARD_PLAIN_PORT, DASHBOARD_PLAIN_PORT, DP_MANAGER_PLAIN_PORT } from "../spec/schema";
-import type { PlatformSpec } from "../spec/types";
+import { formatIpv4, parseCidr, parseIpv4 } from "../config/net";
+import { API7V2_DASHBOARD_PLAIN_PORT, DASHBOARD_PLAIN_PORT, DP_MANAGER_PLAIN_PORT } from "../config/schema";
+import type { PlatformSpec } from "../config/types";
 import type { Topology } from "../topology/types";
 import { etcdClientUrls, etcdConsumerUser, etcdPrefix } from "./etcd";
 import { controlPlaneFallbackBlock, type S3Keys } from "./fallback";

@@ -18,8 +18,8 @@
 //   cut it, and an empty password is accepted by 3.4, so the script refuses both.
 // - etcd checks a peer's source address against the SANs of its certificate. On separate hosts or
 //   containers that is the node address; on one loopback host it is 127.0.0.1.
-import type { PlatformSpec } from "../spec/types";
-import { parseIpv4 } from "../spec/net";
+import type { PlatformSpec } from "../config/types";
+import { parseIpv4 } from "../config/net";
 import type { Topology, TopologyNode } from "../topology/types";
 
 /** Where member files live inside the etcd container. Tests may pass their own. */

@@ -24,7 +24,7 @@
 // - With auth on, membership changes need root.
 // - etcdctl prints member IDs in hex without leading zeros; `member add` pads them with spaces.
 import { createHash } from "node:crypto";
-import type { PlatformSpec } from "../spec/types";
+import type { PlatformSpec } from "../config/types";
 import type { Topology } from "../topology/types";
 import { type EtcdFirstStart, ETCD_BOOTSTRAP_ENV, ETCD_CONTAINER_PATHS, ETCD_STEP_DEFAULTS, etcdClientUrl, etcdMemberName, etcdPeerUrl, etcdUsers } from "./etcd";
 

@@ -1,8 +1,8 @@
 // Data-plane resilience (seed 002): the fallback buckets' access policies, the `fallback_cp`
 // blocks the dashboard and standalone gateways read, and the local S3 server's bootstrap.
 // The same policy documents go to AWS IAM and to MinIO, which speaks the AWS policy language.
-import type { PlatformSpec } from "../spec/types";
-import { readsOneFallbackBucket } from "../spec/images";
+import type { PlatformSpec } from "../config/types";
+import { readsOneFallbackBucket } from "../config/images";
 import type { Topology } from "../topology/types";
 
 type FallbackStorageSpec = NonNullable<PlatformSpec["resilience"]["fallbackStorage"]>;

@@ -1,6 +1,6 @@
 // Gateway (data-plane) config.yaml for APISIX 3.x and the API7 gateways, which read the same file.
 import { stringify } from "yaml";
-import type { PlatformSpec } from "../spec/types";
+import type { PlatformSpec } from "../config/types";
 import type { Topology } from "../topology/types";
 import { ETCD_TLS_SERVER_NAME, etcdClientUrls, etcdConsumerUser, etcdPrefix } from "./etcd";
 import { fallbackS3Block, type S3Auth } from "./fallback";

@@ -1,5 +1,5 @@
 // HAProxy configuration for one balancer process on a load-balancer node (pure: spec + topology -> text).
-import type { PlatformSpec } from "../spec/types";
+import type { PlatformSpec } from "../config/types";
 import { GATEWAY_BACKENDS, HAPROXY_ADMIN_SOCKET, controlPlaneBackend } from "./rollout";
 import { controlPlanePorts, type Topology, type TopologyNode } from "../topology";
 import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS } from "./managementTls";

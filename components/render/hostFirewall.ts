@@ -4,7 +4,7 @@
 // picks whichever the host runs. It opens exactly the matrix's ports to exactly its sources and
 // never touches SSH.
 import { firewallRules, type FirewallGroup, type FirewallRule } from "../topology/firewall";
-import type { HostFirewallSources } from "../spec/types";
+import type { HostFirewallSources } from "../config/types";
 import type { Topology, TopologyNode } from "../topology/types";
 import { IP_PROTOCOL_NUMBERS } from "../topology/types";
 

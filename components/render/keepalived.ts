@@ -1,6 +1,6 @@
 // keepalived.conf, check scripts and LVS real-server setup (pure: spec + topology + node -> text).
 // keepalived's format has no library; it is written by hand here, one directive per line.
-import type { PlatformSpec } from "../spec/types";
+import type { PlatformSpec } from "../config/types";
 import type { Topology, TopologyNode, TopologyVip, VipCheck } from "../topology/types";
 
 /** Where the files live in the keepalived container (and, on hosts, under /etc/keepalived). */

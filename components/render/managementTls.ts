@@ -1,7 +1,7 @@
 // TLS on the management channel (pure): the names the control plane's HTTPS certificates carry, and
 // where the control-plane services and the balancers in front of them read their files.
-import { parseIpv4 } from "../spec/net";
-import type { PlatformSpec } from "../spec/types";
+import { parseIpv4 } from "../config/net";
+import type { PlatformSpec } from "../config/types";
 import type { Topology, TopologyNode } from "../topology/types";
 
 /**

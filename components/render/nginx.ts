@@ -1,7 +1,7 @@
 // nginx configuration for one balancer process on a load-balancer node (pure: spec + topology -> text).
 // Targets the official nginx image (stream module built in); the image's CMD runs `nginx -g 'daemon off;'`,
 // so this file must not set `daemon`.
-import type { PlatformSpec } from "../spec/types";
+import type { PlatformSpec } from "../config/types";
 import { controlPlanePorts, type Topology, type TopologyNode } from "../topology";
 import { generatedHeader, type BalancerScope } from "./haproxy";
 import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS } from "./managementTls";

@@ -5,7 +5,7 @@
 // and back in rotation. The next replica of the role waits for that step, so one replica is out at a
 // time. The scripts run where `pulumi up` runs, with the docker CLI.
 import type { RolloutSpec } from "../service";
-import type { PlatformSpec } from "../spec/types";
+import type { PlatformSpec } from "../config/types";
 import type { Topology, TopologyNode } from "../topology/types";
 import type { BalancerScope } from "./haproxy";
 import { q } from "./ssh";

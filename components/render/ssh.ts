@@ -5,8 +5,8 @@
 import { composeFile, toolFunction, type ComposeService, type HostLayout } from "./cloudInit";
 import { LABELS, type HealthCheckSpec, type ImageUser } from "../service";
 import { FIREWALLD_STATE, FIREWALL_CHAIN } from "./hostFirewall";
-import { cidrContains, parseCidr, parseIpv4 } from "../spec/net";
-import type { PlatformSpec } from "../spec/types";
+import { cidrContains, parseCidr, parseIpv4 } from "../config/net";
+import type { PlatformSpec } from "../config/types";
 import type { Topology, TopologyNode } from "../topology/types";
 
 /** Where things live on a host. Secrets persist (mode 0700 directories): nothing re-fetches them at boot. */

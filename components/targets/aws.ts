@@ -27,8 +27,8 @@ import {
     FROM_IMAGE,
     withSecretEnvFiles,
 } from "../service";
-import type { Role } from "../spec/schema";
-import type { PlatformSpec } from "../spec/types";
+import type { Role } from "../config/schema";
+import type { PlatformSpec } from "../config/types";
 import { egressRules, firewallRules, type FirewallGroup } from "../topology/firewall";
 import { controlPlanePorts, controlPlaneUrl } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";

@@ -31,7 +31,7 @@ import {
 } from "../service";
 import { inlineCommand, q, renderDockerHostRemoval, renderDockerHostStep, renderHostSysctlRemoval, renderHostSysctls, stdinCommand } from "../render/ssh";
 import { hostFirewall, hostFirewallRules, renderFirewallScript } from "../render/hostFirewall";
-import type { PlatformSpec } from "../spec/types";
+import type { PlatformSpec } from "../config/types";
 import { controlPlanePorts, controlPlaneUrl } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
 

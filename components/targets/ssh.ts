@@ -67,9 +67,9 @@ import {
     type Target,
     type TaskSpec,
 } from "../service";
-import type { Role } from "../spec/schema";
-import { pinnedHostKey } from "../spec/knownHosts";
-import type { PlatformSpec } from "../spec/types";
+import type { Role } from "../config/schema";
+import { pinnedHostKey } from "../config/knownHosts";
+import type { PlatformSpec } from "../config/types";
 import { controlPlaneUrl } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
 

@@ -1,7 +1,7 @@
 // Firewall rules from the port matrix, pure: who may open which port on which group of hosts.
 // A group is a node role (its nodes) or one of the two balancers. The AWS target turns each rule
 // into one security-group ingress rule; host firewalls can read the same list.
-import type { Role } from "../spec/schema";
+import type { Role } from "../config/schema";
 import type { Flow, Protocol } from "./types";
 
 export type BalancerGroup = "gateway-balancer" | "control-plane-balancer";

@@ -1,9 +1,9 @@
 // Pure topology: roles placed on nodes, each node's listening ports, the flows between
 // roles, and the quorum / conflict checks on the result.
-import { ROLES, type Role } from "../spec/schema";
-import type { ConfigIssue } from "../spec/issues";
-import type { PlatformSpec } from "../spec/types";
-import { cidrContains, isHostAddress, parseCidr, parseIpv4 } from "../spec/net";
+import { ROLES, type Role } from "../config/schema";
+import type { ConfigIssue } from "../config/issues";
+import type { PlatformSpec } from "../config/types";
+import { cidrContains, isHostAddress, parseCidr, parseIpv4 } from "../config/net";
 import { assignAddresses, assignZones, placeRoles } from "./layouts";
 import { awsNetworkPlan, BALANCER_HOST_OFFSET } from "./network";
 import { flows, roleBindings, usesEtcd, vrrpFlows } from "./ports";

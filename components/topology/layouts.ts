@@ -1,7 +1,7 @@
 // Placement of roles on nodes for each layout, and address assignment.
-import { ROLES, type Role } from "../spec/schema";
-import type { PlatformSpec } from "../spec/types";
-import { formatIpv4, parseCidr } from "../spec/net";
+import { ROLES, type Role } from "../config/schema";
+import type { PlatformSpec } from "../config/types";
+import { formatIpv4, parseCidr } from "../config/net";
 import { awsNetworkPlan, BALANCER_HOST_OFFSET } from "./network";
 import { usesEtcd, usesLocalStorage } from "./ports";
 

@@ -1,8 +1,8 @@
 // The AWS network plan, pure: which subnet each zone gets and which fixed addresses live in them.
 // Node addresses are fixed (etcd's initial cluster and certificates name them), so they are chosen
 // here, before any resource exists, from CIDRs the config gives or this plan carves.
-import type { PlatformSpec } from "../spec/types";
-import { formatIpv4, parseCidr } from "../spec/net";
+import type { PlatformSpec } from "../config/types";
+import { formatIpv4, parseCidr } from "../config/net";
 
 export interface AwsNetworkPlan {
     vpcCidr: string;

@@ -1,6 +1,6 @@
 // Which ports each role binds and which roles must reach which ports, per flavor.
-import type { Role } from "../spec/schema";
-import type { PlatformSpec } from "../spec/types";
+import type { Role } from "../config/schema";
+import type { PlatformSpec } from "../config/types";
 import type { Flow, PortBinding, TopologyVip } from "./types";
 
 export interface ControlPlanePort {

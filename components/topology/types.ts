@@ -1,4 +1,4 @@
-import type { LvsAlgo, LvsChecker, LvsKind, Role, VipProtects, VrrpState } from "../spec/schema";
+import type { LvsAlgo, LvsChecker, LvsKind, Role, VipProtects, VrrpState } from "../config/schema";
 
 /**
  * tcp / udp carry ports. `vrrp` is IP protocol 112 and `ipip` IP protocol 4 (LVS TUN): no port

@@ -1,9 +1,9 @@
 // keepalived VIPs resolved against the placed nodes: which nodes hold each VIP, their priorities,
 // what its check script probes, and (kind lvs) its virtual servers' real servers.
-import type { PlatformSpec } from "../spec/types";
-import type { Role } from "../spec/schema";
-import { defaultPriorities, networkOf, OWNER_PRIORITY } from "../spec/keepalived";
-import { parseCidr } from "../spec/net";
+import type { PlatformSpec } from "../config/types";
+import type { Role } from "../config/schema";
+import { defaultPriorities, networkOf, OWNER_PRIORITY } from "../config/keepalived";
+import { parseCidr } from "../config/net";
 import { controlPlanePorts } from "./ports";
 import type { TopologyNode, TopologyVip, VipCheck } from "./types";
 

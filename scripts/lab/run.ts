@@ -18,7 +18,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { procStat } from "./processes";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { ConfigValidationError } from "../../components/spec";
+import { ConfigValidationError } from "../../components/config";
 import { parseCli, UsageError } from "../lib/cli";
 import { describePlan } from "./change";
 import { DRILLS, runDrill, updateDrill } from "./drills";

@@ -9,8 +9,8 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadPlatform } from "../../components/spec";
-import type { PlatformSpec } from "../../components/spec/types";
+import { loadPlatform } from "../../components/config";
+import type { PlatformSpec } from "../../components/config/types";
 import type { Topology } from "../../components/topology";
 import {
     ETCD_PKI_FILES,

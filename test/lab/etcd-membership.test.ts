@@ -8,8 +8,8 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadPlatform } from "../../components/spec";
-import type { PlatformSpec } from "../../components/spec/types";
+import { loadPlatform } from "../../components/config";
+import type { PlatformSpec } from "../../components/config/types";
 import type { Topology } from "../../components/topology";
 import { ETCD_PKI_FILES, etcdClientUrls, etcdInitialCluster, etcdMemberArgs, etcdMemberName, etcdMemberSans, etcdPeerUrl, renderEtcdBootstrapScript } from "../../components/render/etcd";
 import { ETCD_MEMBER_ENV, etcdMemberStepEnv, founderRecord, parseJoinRecord, renderEtcdGateScript, renderEtcdJoinScript, renderEtcdRemoveScript, renderEtcdRolloutScript, type EtcdJoinRecord } from "../../components/render/etcdMembership";

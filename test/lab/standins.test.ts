@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { loadPlatform } from "../../components/spec";
+import { loadPlatform } from "../../components/config";
 import { renderApisixControlPlaneConfig } from "../../components/render/controlPlane";
 import { ETCD_TLS_SERVER_NAME } from "../../components/render/etcd";
 import { APISIX_PATHS, SECRET_ENV, renderGatewayConfig } from "../../components/render/gateway";

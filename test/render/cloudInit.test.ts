@@ -25,7 +25,7 @@ import {
     type NodeBoot,
 } from "../../components/render/cloudInit";
 import { ETCD_CONTAINER_PATHS, etcdMemberArgs, etcdctlConnectionArgs, renderEtcdBootstrapScript } from "../../components/render/etcd";
-import { loadPlatform } from "../../components/spec";
+import { loadPlatform } from "../../components/config";
 
 const CLOUD_INIT = "/usr/bin/cloud-init";
 /** The system's Python, as on the node (a pyenv shim would put its own `aws` first on PATH). */

@@ -8,7 +8,7 @@ import { parse } from "yaml";
 import { FLAVOR_CONTRACTS, checkFile, formatViolations, type ContractEnv, type ServiceKind, type Violation } from "../../components/flavors/contracts";
 import { ETCD_PKI_FILES, ETCD_CONTAINER_PATHS, ETCD_TLS_SERVER_NAME } from "../../components/render/etcd";
 import { APISIX_PATHS } from "../../components/render/gateway";
-import { DEFAULT_IMAGES, FLAVORS, type Flavor } from "../../components/spec/schema";
+import { DEFAULT_IMAGES, FLAVORS, type Flavor } from "../../components/config/schema";
 import { labDeployment, type LabService } from "../../scripts/lab/deployment";
 import { identitySets, issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
 import { preview, renderedFiles } from "../../scripts/preview-offline";

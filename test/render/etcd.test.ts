@@ -3,9 +3,9 @@
 import { spawnSync } from "node:child_process";
 import { cfg } from "../config";
 import { describe, expect, it } from "vitest";
-import { loadPlatform } from "../../components/spec";
+import { loadPlatform } from "../../components/config";
 import { ETCD_TLS_SERVER_NAME } from "../../components/render/etcd";
-import type { PlatformSpec } from "../../components/spec/types";
+import type { PlatformSpec } from "../../components/config/types";
 import type { Topology } from "../../components/topology";
 import {
     ETCD_CONTAINER_PATHS,

@@ -1,7 +1,7 @@
 // Data-plane resilience, pure parts: the fallback buckets' policies, the fallback_cp blocks, the
 // standalone gateway config and the local server's bootstrap script.
 import { spawnSync } from "node:child_process";
-import { readsOneFallbackBucket } from "../../components/spec/images";
+import { readsOneFallbackBucket } from "../../components/config/images";
 import { cfg, withNewerApi7v3 } from "../config";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -19,7 +19,7 @@ import {
     type PolicyDocument,
 } from "../../components/render/fallback";
 import { APISIX_PATHS, SECRET_ENV, renderGatewayConfig } from "../../components/render/gateway";
-import { loadPlatform } from "../../components/spec";
+import { loadPlatform } from "../../components/config";
 
 const DSN = "postgres://api7:s3cretpw@db.internal:5432/api7ee?sslmode=verify-full";
 const S3 = { kind: "s3", region: "eu-west-1", configBucket: "acme-gw-config", resourceBucket: "acme-gw-resources" };

@@ -14,7 +14,7 @@ import {
 } from "../../components/render/controlPlane";
 import { ETCD_TLS_SERVER_NAME } from "../../components/render/etcd";
 import { APISIX_PATHS, DP_MANAGER_TLS_SERVER_NAME, SECRET_ENV, api7v2StatusServer, renderGatewayConfig } from "../../components/render/gateway";
-import { loadPlatform } from "../../components/spec";
+import { loadPlatform } from "../../components/config";
 
 const NGINX = "/usr/sbin/nginx";
 const DSN = "postgres://api7:s3cretpw@db.internal:5432/api7ee?sslmode=verify-full";

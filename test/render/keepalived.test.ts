@@ -9,9 +9,9 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadPlatform } from "../../components/spec";
+import { loadPlatform } from "../../components/config";
 import type { Topology, TopologyNode } from "../../components/topology";
-import type { PlatformSpec } from "../../components/spec/types";
+import type { PlatformSpec } from "../../components/config/types";
 import { KEEPALIVED_PATHS, checkScriptPath, keepalivedCommand, renderCheckScript, renderKeepalivedConf, renderKeepalivedSupervisor, realServerSysctls, renderRealServerScript, vipsOf } from "../../components/render/keepalived";
 
 const KEEPALIVED = "/usr/sbin/keepalived";

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { loadPlatform } from "../../components/spec";
+import { loadPlatform } from "../../components/config";
 import { cfg } from "../config";
 import { firewallRules, type FirewallRule } from "../../components/topology/firewall";
 import type { Flow, Topology } from "../../components/topology";

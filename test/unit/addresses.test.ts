@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { buildTopology } from "../../components/topology";
 import { addressMoves, assignZones, placeRoles } from "../../components/topology/layouts";
 import { awsNetworkPlan } from "../../components/topology/network";
-import type { PlatformSpec } from "../../components/spec/types";
+import type { PlatformSpec } from "../../components/config/types";
 import { dpManagerIdentityConfig, issuesOf, load, withNewerApi7v3 } from "../config";
 import { pinAddresses } from "../../scripts/pin-addresses";
 

@@ -4,7 +4,7 @@ import { MANAGEMENT_TLS_NAME } from "../../components/render/managementTls";
 import { dpManagerIdentityConfig } from "../config";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { loadPlatform } from "../../components/spec";
+import { loadPlatform } from "../../components/config";
 import type { Flow } from "../../components/topology";
 import { defaultCall, isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { GATE_INSTANCE_ENV, renderNodeGateScript } from "../../components/render/awsGate";

@@ -7,10 +7,10 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
-import { ConfigValidationError, loadPlatform } from "../../components/spec";
-import { imageReferenceProblem } from "../../components/spec/images";
-import { platformConfigSchema } from "../../components/spec/schema";
-import { namespacedConfig } from "../../components/spec/load";
+import { ConfigValidationError, loadPlatform } from "../../components/config";
+import { imageReferenceProblem } from "../../components/config/images";
+import { platformConfigSchema } from "../../components/config/schema";
+import { namespacedConfig } from "../../components/config/load";
 import { fillRequiredSecrets, stackConfig } from "../../scripts/preview-offline";
 import { runPlatform } from "./helpers";
 import { dpManagerIdentityConfig } from "../config";
@@ -172,7 +172,7 @@ describe("the validator under malformed values at every key of the schema", () =
     });
 });
 
-describe("image references by the reference grammar (components/spec/images.ts)", () => {
+describe("image references by the reference grammar (components/config/images.ts)", () => {
     it("accepts what registries accept, pinned", () => {
         for (const ref of [
             "apache/apisix:3.14.1-debian",

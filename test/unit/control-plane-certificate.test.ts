@@ -3,8 +3,8 @@
 // frontends, or the nodes behind VIPs), what its clients are told to trust, and that its key stays
 // a secret. Certificates are made with openssl: a root, an intermediate, leaves.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatIssue } from "../../components/spec";
-import { checkServingCertificate, type ServingCertificate } from "../../components/spec/certificates";
+import { formatIssue } from "../../components/config";
+import { checkServingCertificate, type ServingCertificate } from "../../components/config/certificates";
 import { planChange } from "../../scripts/lab/change";
 import { isSecretWrapper, unwrapSecrets } from "../../scripts/lib/mockEngine";
 import { issuesOf } from "../config";

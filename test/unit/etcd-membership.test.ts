@@ -2,7 +2,7 @@
 // members rolled one at a time; what a deployed stack's kept records do to the member containers
 // when it scales or heals), on aws (the same steps through SSM) and on ssh.
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadPlatform } from "../../components/spec";
+import { loadPlatform } from "../../components/config";
 import { etcdInitialCluster, etcdMemberArgs } from "../../components/render/etcd";
 import { ETCD_MEMBER_ENV, formatJoinRecord, parseJoinRecord } from "../../components/render/etcdMembership";
 import { parse as parseYaml } from "yaml";

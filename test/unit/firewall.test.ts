@@ -1,6 +1,6 @@
 // Firewall rules from the port matrix (pure), and the one validation rule the AWS target adds.
 import { describe, expect, it } from "vitest";
-import { ConfigValidationError, loadPlatform, type ConfigIssue } from "../../components/spec";
+import { ConfigValidationError, loadPlatform, type ConfigIssue } from "../../components/config";
 import { firewallRules, type FirewallSources } from "../../components/topology/firewall";
 import type { Flow } from "../../components/topology";
 

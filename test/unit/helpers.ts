@@ -6,7 +6,7 @@
 // process-wide runtime, which runProgram re-points at fresh mocks. Runs must be sequential.
 import * as path from "node:path";
 import { vi } from "vitest";
-import { namespacedConfig, secretPathsIn } from "../../components/spec";
+import { namespacedConfig, secretPathsIn } from "../../components/config";
 import {
     SECRET_SIG,
     SECRET_SIG_KEY,

@@ -11,7 +11,7 @@ import {
     parseVipAddress,
     platformConfigSchema,
     type ConfigIssue,
-} from "../../components/spec";
+} from "../../components/config";
 import { firewallRules } from "../../components/topology/firewall";
 
 

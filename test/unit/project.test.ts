@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { CONFIG_KEYS, loadPlatform, platformConfigSchema } from "../../components/spec";
+import { CONFIG_KEYS, loadPlatform, platformConfigSchema } from "../../components/config";
 import { fillRequiredSecrets, stackConfig } from "../../scripts/preview-offline";
 
 const root = path.resolve(__dirname, "../..");

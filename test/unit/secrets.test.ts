@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PLAIN_OUTPUT_KEYS, SECRET_OUTPUT_KEYS } from "../../components/outputs";
-import { loadPlatform } from "../../components/spec";
+import { loadPlatform } from "../../components/config";
 import { DockerTarget } from "../../components/targets/docker";
 import { SshTarget } from "../../components/targets/ssh";
 import type { ServiceSpec } from "../../components/service";

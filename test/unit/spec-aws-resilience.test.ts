@@ -1,7 +1,7 @@
 // Config rules for target aws and data-plane resilience, and the AWS network plan they feed.
 import { describe, expect, it } from "vitest";
 import { CTX as ctx, cfg, issuesOf, withNewerApi7v3 } from "../config";
-import { bucketNameRule, cronSpecRule, isAwsRegion, loadPlatform } from "../../components/spec";
+import { bucketNameRule, cronSpecRule, isAwsRegion, loadPlatform } from "../../components/config";
 import { awsNetworkPlan } from "../../components/topology";
 
 const V3_DSN = "postgres://api7:pw@db.internal:5432/api7ee?sslmode=verify-full";

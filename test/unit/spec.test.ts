@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { X509Certificate } from "node:crypto";
 import { CTX as ctx, cfg, dpManagerIdentityConfig, issuesOf } from "../config";
-import { certificateNotAfter } from "../../components/spec/certificates";
+import { certificateNotAfter } from "../../components/config/certificates";
 import {
     checkConsumerPasswordRotation,
     checkDatabase,
@@ -15,8 +15,8 @@ import {
     platformConfigSchema,
     secretPathsIn,
     statePassphrase,
-} from "../../components/spec";
-import { loadBalancerSchema } from "../../components/spec/schema";
+} from "../../components/config";
+import { loadBalancerSchema } from "../../components/config/schema";
 
 
 

@@ -10,8 +10,8 @@ import { renderSshToolPrelude, SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "../../co
 import { etcdctlConnectionArgs, etcdInitialCluster, etcdMemberArgs } from "../../components/render/etcd";
 import { GATEWAY_BACKENDS, STOP_MARGIN_SECONDS, controlPlaneBackend, renderBalancerDrainScript, renderBalancerReturnScript, rolloutPlan } from "../../components/render/rollout";
 import { controlPlanePorts } from "../../components/topology";
-import { ConfigValidationError, loadPlatform, type ConfigIssue } from "../../components/spec";
-import { pinnedHostKey } from "../../components/spec/knownHosts";
+import { ConfigValidationError, loadPlatform, type ConfigIssue } from "../../components/config";
+import { pinnedHostKey } from "../../components/config/knownHosts";
 import { renderedFiles, stagedContents } from "../../scripts/preview-offline";
 import { isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { PROJECT, T, cfg, dependsOn, find, ofType, registration, runPlatform, scanRun, type PlatformRun } from "./helpers";

@@ -2,7 +2,7 @@
 // VIP over a haproxy pair) deploy, with the VRRP secret generated or configured and kept a secret.
 import { beforeAll, describe, expect, it } from "vitest";
 import { MANAGEMENT_TLS_NAME } from "../../components/render/managementTls";
-import { DEFAULT_IMAGES } from "../../components/spec/schema";
+import { DEFAULT_IMAGES } from "../../components/config/schema";
 import { isSecretWrapper, unwrapSecrets, type RecordedResource } from "../../scripts/lib/mockEngine";
 import { T, cfg, dependsOn, find, imageRef, label, nodeContainers, ofType, registration, runPlatform, scanRun, services, upload, uploads, type PlatformRun } from "./helpers";
 

@@ -20,7 +20,7 @@ import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import { parseArgs } from "node:util";
-import { FLAVORS, type Flavor } from "../../../components/spec/schema";
+import { FLAVORS, type Flavor } from "../../../components/config/schema";
 import { ConfigError, loadConfig, type Listen, type StandinConfig } from "./config";
 import { handleRouteApi, sendJson } from "./adminRoutes";
 import { EtcdClient, EtcdError, type KeyValue } from "./etcdClient";
