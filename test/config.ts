@@ -1,7 +1,7 @@
 // Stack config for tests, as Pulumi hands it to the program: `gateway-ha:<key>`, structured values
 // as JSON. Shared by the unit, render and lab tests; no Pulumi runtime in here.
 import { ConfigValidationError, loadPlatform, type ConfigIssue, type LoadedPlatform } from "../components/config";
-import { issueDpIdentity, type DpIdentity } from "../scripts/lab/standins/dpIdentity";
+import { issueDpIdentity, type DpIdentity } from "../lab/standins/dpIdentity";
 
 export const PROJECT = "gateway-ha";
 export const CTX = { project: PROJECT, stack: "test" };

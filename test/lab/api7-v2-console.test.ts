@@ -1,4 +1,4 @@
-// The API7 v2 console stand-in (scripts/lab/standins/api7v2Console.ts) on loopback over an
+// The API7 v2 console stand-in (lab/standins/api7v2Console.ts) on loopback over an
 // in-memory store: it reads the rendered conf.yaml (and refuses what the api7-v2 contract rejects),
 // logs in only the stack's admin, signs and checks its tokens, and writes routes where the
 // cluster's gateways read them.
@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { CONTROL_PLANE_PATHS, renderApi7v2DashboardConfig } from "../../components/render/controlPlane";
 import { MANAGEMENT_TLS_PATHS } from "../../components/render/managementTls";
-import { MemoryKv } from "../../scripts/lab/standins/adminRoutes";
-import { Api7v2Console, loadConsoleConfig, signToken, StartError, verifyToken } from "../../scripts/lab/standins/api7v2Console";
+import { MemoryKv } from "../../lab/standins/adminRoutes";
+import { Api7v2Console, loadConsoleConfig, signToken, StartError, verifyToken } from "../../lab/standins/api7v2Console";
 import { load } from "../config";
 
 const LOGIN = { username: "admin", password: "pw-of-the-stack-0123456789", sessionSecret: "session-secret-of-the-stack-0123" };

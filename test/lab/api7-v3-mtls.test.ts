@@ -15,8 +15,8 @@ import { stringify } from "yaml";
 import { renderHaproxyCfg } from "../../components/render/haproxy";
 import { API7_GATEWAY_GROUP_ENV, APISIX_PATHS, renderGatewayConfig } from "../../components/render/gateway";
 import { systemRootsBundle } from "../../components/service";
-import { DpManagerStandin } from "../../scripts/lab/standins/dpManager";
-import { issueDpIdentity, type DpIdentity } from "../../scripts/lab/standins/dpIdentity";
+import { DpManagerStandin } from "../../lab/standins/dpManager";
+import { issueDpIdentity, type DpIdentity } from "../../lab/standins/dpIdentity";
 import { load } from "../config";
 import { Pki, balancerManagementFiles, withLocalFiles } from "./etcdHarness";
 

@@ -6,8 +6,8 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { NS_PREFIX } from "../../scripts/lab/netns";
-import { HOST_PROGRAMS } from "../../scripts/lab/programs";
+import { NS_PREFIX } from "../../lab/netns";
+import { HOST_PROGRAMS } from "../../lab/programs";
 import { ROOT } from "../unit/helpers";
 
 const canRun = process.platform === "linux" && process.getuid?.() === 0 && ["etcd", "etcdctl", "haproxy", "curl"].every((p) => existsSync(HOST_PROGRAMS[p]));

@@ -6,8 +6,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { namespacePids } from "../../scripts/lab/netns";
-import { crashProcesses, procStat, Supervisor } from "../../scripts/lab/processes";
+import { namespacePids } from "../../lab/netns";
+import { crashProcesses, procStat, Supervisor } from "../../lab/processes";
 
 const NS = "gwtest-processes";
 const canRun = process.platform === "linux" && process.getuid?.() === 0 && spawnSync("ip", ["-V"]).status === 0;

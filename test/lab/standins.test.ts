@@ -1,4 +1,4 @@
-// The APISIX stand-ins (scripts/lab/standins) against one real etcd 3.4 member with TLS,
+// The APISIX stand-ins (lab/standins) against one real etcd 3.4 member with TLS,
 // client-cert-auth and auth on, fed with config.yaml files from the repo's own renderers:
 // the start-time etcd majority rule, sync and readiness, Admin API access rules, proxying, etcd
 // stopped, killed and restarted; and the strictness that hid faults before: member certificates
@@ -21,8 +21,8 @@ import { ETCD_TLS_SERVER_NAME } from "../../components/render/etcd";
 import { APISIX_PATHS, SECRET_ENV, renderGatewayConfig } from "../../components/render/gateway";
 import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS } from "../../components/render/managementTls";
 import { systemRootsBundle } from "../../components/service";
-import { ConfigError, loadConfig, pathUnderRoot, resolveEnvRefs } from "../../scripts/lab/standins/config";
-import { EtcdClient, EtcdError, opensslHostMismatch } from "../../scripts/lab/standins/etcdClient";
+import { ConfigError, loadConfig, pathUnderRoot, resolveEnvRefs } from "../../lab/standins/config";
+import { EtcdClient, EtcdError, opensslHostMismatch } from "../../lab/standins/etcdClient";
 
 const ETCD = "/usr/bin/etcd";
 const ETCDCTL = "/usr/bin/etcdctl";

@@ -19,9 +19,9 @@ import { DP_MANAGER_TLS_SERVER_NAME } from "../../components/render/gateway";
 import { balancerReload } from "../../components/loadBalancer";
 import { reloadFileVar, renderReloadScript } from "../../components/targets/docker";
 import { GATEWAY_BACKENDS, HAPROXY_ADMIN_SOCKET, renderBalancerDrainScript, renderBalancerReturnScript, renderRolloutDrainScript, renderRolloutReadyScript, rolloutPlan } from "../../components/render/rollout";
-import { issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
+import { issueDpIdentity } from "../../lab/standins/dpIdentity";
 import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS, haproxyCertificateFile } from "../../components/render/managementTls";
-import { OrgPki } from "../../scripts/lab/standins/orgPki";
+import { OrgPki } from "../../lab/standins/orgPki";
 import { Pki, balancerManagementFiles, withLocalFiles } from "../lab/etcdHarness";
 
 const NGINX = "/usr/sbin/nginx";

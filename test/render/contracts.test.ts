@@ -9,8 +9,8 @@ import { FLAVOR_CONTRACTS, checkFile, formatViolations, type ContractEnv, type S
 import { ETCD_PKI_FILES, ETCD_CONTAINER_PATHS, ETCD_TLS_SERVER_NAME } from "../../components/render/etcd";
 import { APISIX_PATHS } from "../../components/render/gateway";
 import { DEFAULT_IMAGES, FLAVORS, type Flavor } from "../../components/config/schema";
-import { labDeployment, type LabService } from "../../scripts/lab/deployment";
-import { identitySets, issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
+import { labDeployment, type LabService } from "../../lab/deployment";
+import { identitySets, issueDpIdentity } from "../../lab/standins/dpIdentity";
 import { preview, renderedFiles } from "../../scripts/preview-offline";
 import { issuesOf } from "../config";
 

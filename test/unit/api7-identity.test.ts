@@ -1,4 +1,4 @@
-// `npm run api7:identity` against the API7 v3 dashboard stand-in (scripts/lab/standins/api7Dashboard.ts):
+// `npm run api7:identity` against the API7 v3 dashboard stand-in (lab/standins/api7Dashboard.ts):
 // it replaces the vendor login with the stack's, fetches the gateway group's certificate, and writes
 // it into the stack config so that the gateways' mTLS to the DP Manager verifies.
 import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
@@ -9,9 +9,9 @@ import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DP_MANAGER_TLS_SERVER_NAME } from "../../components/render/gateway";
 import { fetchGatewayIdentity, main, type PulumiCli } from "../../scripts/api7-identity";
-import { MemoryKv } from "../../scripts/lab/standins/adminRoutes";
-import { Api7DashboardStandin, initDatabase } from "../../scripts/lab/standins/api7Dashboard";
-import { issueDpIdentity } from "../../scripts/lab/standins/dpIdentity";
+import { MemoryKv } from "../../lab/standins/adminRoutes";
+import { Api7DashboardStandin, initDatabase } from "../../lab/standins/api7Dashboard";
+import { issueDpIdentity } from "../../lab/standins/dpIdentity";
 import { MANAGEMENT_TLS_NAME } from "../../components/render/managementTls";
 import { load } from "../config";
 import { Pki } from "../lab/etcdHarness";

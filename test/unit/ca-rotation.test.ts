@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { CA_PHASE_ENV, caPhaseRecord, renderCaPhaseScript } from "../../components/render/caRotation";
-import { planChange, type ChangePlan, type RunRecord } from "../../scripts/lab/change";
+import { planChange, type ChangePlan, type RunRecord } from "../../lab/change";
 import { unwrapSecrets } from "../../scripts/lib/mockEngine";
 import { T, cfg, planRecord, runPlatform, upload } from "./helpers";
 

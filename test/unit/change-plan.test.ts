@@ -1,9 +1,9 @@
-// The update drills' planner (scripts/lab/change.ts) on two mock-engine runs of the program: what
+// The update drills' planner (lab/change.ts) on two mock-engine runs of the program: what
 // `pulumi up` would create, update, replace or delete, and in which order.
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { APISIX_PATHS } from "../../components/render/gateway";
-import { planChange, planDestroy, providerOp, type ChangePlan, type RunRecord } from "../../scripts/lab/change";
+import { planChange, planDestroy, providerOp, type ChangePlan, type RunRecord } from "../../lab/change";
 import { unwrapSecrets } from "../../scripts/lib/mockEngine";
 import { T, planRecord } from "./helpers";
 

@@ -5,10 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatIssue } from "../../components/config";
 import { checkServingCertificate, type ServingCertificate } from "../../components/config/certificates";
-import { planChange } from "../../scripts/lab/change";
+import { planChange } from "../../lab/change";
 import { isSecretWrapper, unwrapSecrets } from "../../scripts/lib/mockEngine";
 import { issuesOf } from "../config";
-import { OrgPki } from "../../scripts/lab/standins/orgPki";
+import { OrgPki } from "../../lab/standins/orgPki";
 import { T, cfg, find, planRecord, runPlatform, scanRun, services, upload, type PlatformRun } from "./helpers";
 
 const HOST = "cp.example.test";

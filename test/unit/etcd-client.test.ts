@@ -3,7 +3,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { EtcdClient } from "../../scripts/lab/standins/etcdClient";
+import { EtcdClient } from "../../lab/standins/etcdClient";
 
 interface Seen {
     path: string;

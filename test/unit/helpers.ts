@@ -29,7 +29,7 @@ export const ROOT = path.resolve(__dirname, "..", "..");
 export const PROGRAM = path.join(ROOT, "index.ts");
 export { PROJECT, cfg } from "../config";
 import { PROJECT, cfg } from "../config";
-import type { RunRecord } from "../../scripts/lab/change";
+import type { RunRecord } from "../../lab/change";
 
 export const T = {
     container: "docker:index/container:Container",
@@ -111,7 +111,7 @@ export async function runPlatform(config: Record<string, string>, opts: RunOptio
     return { ...run, generatedSecrets, newResourceCalls };
 }
 
-/** A run of this config (plain values) as the lab's change planner reads it (scripts/lab/change.ts), on the stack "plan". */
+/** A run of this config (plain values) as the lab's change planner reads it (lab/change.ts), on the stack "plan". */
 export async function planRecord(config: Record<string, unknown>, opts: Pick<RunOptions, "stdoutOf"> = {}): Promise<RunRecord> {
     const run = await runPlatform(cfg(config), { stack: "plan", ...opts });
     return { resources: run.resources.map((r) => ({ ...r, inputs: unwrapSecrets(r.inputs) as Record<string, unknown> })), registrations: run.registrations };

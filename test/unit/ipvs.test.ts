@@ -1,8 +1,8 @@
 // The LVS drill's view of a director's IPVS table: /proc/net/ip_vs parsed, the real servers that
 // take new connections, and when one left or came back.
 import { describe, expect, it } from "vitest";
-import { activeReals, firstWith, firstWithout, parseIpvs } from "../../scripts/lab/ipvs";
-import { lvsBounds } from "../../scripts/lab/drills";
+import { activeReals, firstWith, firstWithout, parseIpvs } from "../../lab/ipvs";
+import { lvsBounds } from "../../lab/drills";
 import { load } from "../config";
 
 // As the kernel prints it (net/netfilter/ipvs/ip_vs_ctl.c): two virtual servers, one real server quiesced.

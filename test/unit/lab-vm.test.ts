@@ -2,7 +2,7 @@
 // scripts it boots (both must parse as shell scripts).
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { LAB_MODULES, moduleLoadOrder, parseVmArgs, renderInit, renderInner } from "../../scripts/lab/vm";
+import { LAB_MODULES, moduleLoadOrder, parseVmArgs, renderInit, renderInner } from "../../lab/vm";
 
 const shOk = (script: string) => spawnSync("sh", ["-n"], { input: script, encoding: "utf8" }).status === 0;
 

@@ -1,4 +1,4 @@
-// The HA lab's pure parts (scripts/lab): the real-secrets state hook, the deployment it reads
+// The HA lab's pure parts (lab): the real-secrets state hook, the deployment it reads
 // from a stack's offline run, how services map onto host programs, the drill report's figures,
 // and the small argument/address helpers. Nothing here creates namespaces or starts daemons.
 //
@@ -14,22 +14,22 @@ import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { request, type RequestRecord, type WriteRecord } from "../../scripts/lab/agent";
-import { issueOrgCertificate } from "../../scripts/lab/standins/orgPki";
-import { exportsOf, labDeployment, parseEnvFile, writeServiceFiles, type LabDeployment, type LabService } from "../../scripts/lab/deployment";
-import { holdersAt, longestSplitMs, longestVacantMs, parseAddressLine, soleHolderAt, splitBrainMs, timeline, vacantMs, type VipEvent } from "../../scripts/lab/vips";
-import { clientAddress, waitFor } from "../../scripts/lab/lab";
-import { nodeNamespace } from "../../scripts/lab/netns";
+import { request, type RequestRecord, type WriteRecord } from "../../lab/agent";
+import { issueOrgCertificate } from "../../lab/standins/orgPki";
+import { exportsOf, labDeployment, parseEnvFile, writeServiceFiles, type LabDeployment, type LabService } from "../../lab/deployment";
+import { holdersAt, longestSplitMs, longestVacantMs, parseAddressLine, soleHolderAt, splitBrainMs, timeline, vacantMs, type VipEvent } from "../../lab/vips";
+import { clientAddress, waitFor } from "../../lab/lab";
+import { nodeNamespace } from "../../lab/netns";
 import { renderSshToolPrelude, SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "../../components/render/sshStep";
-import { API7_STANDIN_SCRIPT, API7_V2_CONSOLE_SCRIPT, SUDO_SHIM, dockerShim, sshShim, healthCheckArgv, hostProgram, LAB_PID_FILE, mapArg, mapContent, mapPath, prepareService, serviceKind, STANDIN_SCRIPT } from "../../scripts/lab/programs";
-import { DATABASE_PORT, planDatabase } from "../../scripts/lab/database";
-import { loadApi7Config } from "../../scripts/lab/standins/api7";
-import { loadConsoleConfig } from "../../scripts/lab/standins/api7v2Console";
+import { API7_STANDIN_SCRIPT, API7_V2_CONSOLE_SCRIPT, SUDO_SHIM, dockerShim, sshShim, healthCheckArgv, hostProgram, LAB_PID_FILE, mapArg, mapContent, mapPath, prepareService, serviceKind, STANDIN_SCRIPT } from "../../lab/programs";
+import { DATABASE_PORT, planDatabase } from "../../lab/database";
+import { loadApi7Config } from "../../lab/standins/api7";
+import { loadConsoleConfig } from "../../lab/standins/api7v2Console";
 import { testDpIdentity } from "../config";
-import { statefulRealState, usageExtensions } from "../../scripts/lab/realState";
-import { describeLast, formatTable, lostWrites, resumed, streamFigures, unavailabilityWindowMs, type DrillReport, type LabReport } from "../../scripts/lab/report";
-import { parseLabArgs } from "../../scripts/lab/run";
-import { procStat } from "../../scripts/lab/processes";
+import { statefulRealState, usageExtensions } from "../../lab/realState";
+import { describeLast, formatTable, lostWrites, resumed, streamFigures, unavailabilityWindowMs, type DrillReport, type LabReport } from "../../lab/report";
+import { parseLabArgs } from "../../lab/run";
+import { procStat } from "../../lab/processes";
 import { applySets, UsageError } from "../../scripts/preview-offline";
 
 // ---------------------------------------------------------------------------------------------

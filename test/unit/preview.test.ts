@@ -1,7 +1,7 @@
 // scripts/preview-offline.ts as users run it: a child process per invocation (run in parallel),
 // checked on its JSON document, its tree output, the files it writes and its exit codes.
 import { testDpIdentity } from "../config";
-import { identitySets } from "../../scripts/lab/standins/dpIdentity";
+import { identitySets } from "../../lab/standins/dpIdentity";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";

@@ -6,8 +6,8 @@ import { generateKeyPairSync, randomBytes, randomInt } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PRINT_RECORD } from "../../components/service";
-import { asSecret, defaultState, unwrapSecrets, type StateHook } from "../lib/mockEngine";
+import { PRINT_RECORD } from "../components/service";
+import { asSecret, defaultState, unwrapSecrets, type StateHook } from "../scripts/lib/mockEngine";
 
 const OPENSSL = "openssl";
 

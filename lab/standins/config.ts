@@ -8,8 +8,8 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { rootCertificates } from "node:tls";
 import { parse } from "yaml";
-import { checkFile, formatViolations, type TrustBundle } from "../../../components/flavors/contracts";
-import type { Flavor } from "../../../components/config/schema";
+import { checkFile, formatViolations, type TrustBundle } from "../../components/flavors/contracts";
+import type { Flavor } from "../../components/config/schema";
 
 /** Where APISIX lives in its container; relative paths in config.yaml are relative to it. */
 const APISIX_HOME = "/usr/local/apisix";

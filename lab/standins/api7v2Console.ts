@@ -1,7 +1,7 @@
 // Stand-in for the API7 v2 (2.13.2304) console in the HA lab. Its conf.yaml is apache/apisix-dashboard's
 // (the Manager API that API7 v2's dashboard grew from), and so is what this stand-in serves:
 //
-//   npx tsx scripts/lab/standins/api7v2Console.ts --root DIR --cluster-id ID [--config PATH]
+//   npx tsx lab/standins/api7v2Console.ts --root DIR --cluster-id ID [--config PATH]
 //
 // - the file must satisfy the api7-v2 contract (components/flavors);
 // - it serves plain HTTP on conf.listen and, with conf.ssl's cert and key, HTTPS on conf.ssl.port
@@ -25,7 +25,7 @@ import https from "node:https";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { parse } from "yaml";
-import { FLAVOR_CONTRACTS, checkFile, formatViolations } from "../../../components/flavors/contracts";
+import { FLAVOR_CONTRACTS, checkFile, formatViolations } from "../../components/flavors/contracts";
 import { handleRouteApi, readBody, sendJson, type KvStore } from "./adminRoutes";
 import { EtcdClient } from "./etcdClient";
 import { exitOnSignals, log, runStandin, StartError } from "./process";

@@ -9,28 +9,28 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, wri
 import { join, resolve } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { createInterface } from "node:readline";
-import { etcdPrefix } from "../../components/render/etcd";
-import { formatIpv4, parseCidr, parseIpv4 } from "../../components/config/net";
-import { controlPlaneUrl } from "../../components/topology/ports";
+import { etcdPrefix } from "../components/render/etcd";
+import { formatIpv4, parseCidr, parseIpv4 } from "../components/config/net";
+import { controlPlaneUrl } from "../components/topology/ports";
 import type { AgentCommand, LoadResult, LoadSpec, ServerTrust } from "./agent";
-import { previewPlatform } from "../preview-offline";
+import { previewPlatform } from "../scripts/preview-offline";
 import { databaseArgv, databaseHealthy, databaseRouteIds, planDatabase, seedDatabase, type LabDatabase } from "./database";
 import { issueOrgCertificate } from "./standins/orgPki";
 import { issueDpIdentity } from "./standins/dpIdentity";
 import { isImageFactsStep, labDeployment, labSubnet, type LabDeployment, type LabService } from "./deployment";
 import { planChange, planDestroy, type ChangePlan, type PlannedChange } from "./change";
 import { statefulRealState } from "./realState";
-import type { RecordedResource } from "../lib/mockEngine";
-import { ROLLOUT_CONTAINER_ENV, reloadFileVar } from "../../components/targets/docker";
+import type { RecordedResource } from "../scripts/lib/mockEngine";
+import { ROLLOUT_CONTAINER_ENV, reloadFileVar } from "../components/targets/docker";
 import { attachToLabNetwork, CLIENT_NS, createLabNetwork, destroyLabNetwork, namespacePids, nodeNamespace } from "./netns";
 import { crashProcesses, execIn, Supervisor, type RunResult } from "./processes";
-import { pinnedHostKey } from "../../components/config/knownHosts";
+import { pinnedHostKey } from "../components/config/knownHosts";
 import { dockerShim, healthCheckArgv, SUDO_SHIM, sshShim, HOST_PROGRAMS, LAB_PID_FILE, prepareService, serviceKind, type Launch } from "./programs";
 import { holdsNow, VipWatch } from "./vips";
 import { IpvsWatch } from "./ipvs";
-import type { TopologyVip } from "../../components/topology/types";
+import type { TopologyVip } from "../components/topology/types";
 
-const REPO = resolve(__dirname, "..", "..");
+const REPO = resolve(__dirname, "..");
 const AGENT_SCRIPT = join(REPO, "scripts", "lab", "agent.ts");
 /** Where the routes the drills use send traffic: a server in the client namespace. */
 const UPSTREAM_PORT = 18080;

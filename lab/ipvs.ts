@@ -2,7 +2,7 @@
 // in the director's namespace is that namespace's table. A watch polls it and records each change
 // of a virtual server's real servers; the parsing and the timeline queries are pure.
 import { readFileSync } from "node:fs";
-import { formatIpv4 } from "../../components/config/net";
+import { formatIpv4 } from "../components/config/net";
 
 export interface IpvsRealServer {
     address: string;

@@ -1,7 +1,7 @@
 // Stand-in for the API7 EE 3.2.16.3 control plane in the HA lab: the dashboard or the DP Manager,
 // from its rendered config.yaml, over the control plane's database.
 //
-//   npx tsx scripts/lab/standins/api7.ts --program dashboard|dp-manager --root DIR [--config PATH]
+//   npx tsx lab/standins/api7.ts --program dashboard|dp-manager --root DIR [--config PATH]
 //
 // As strict as the real programs where the lab looks: the file must satisfy the api7-v3 contract
 // (components/flavors), the database named by `database.dsn` must answer at start or the program
@@ -16,7 +16,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { parse } from "yaml";
-import { FLAVOR_CONTRACTS, checkFile, formatViolations } from "../../../components/flavors/contracts";
+import { FLAVOR_CONTRACTS, checkFile, formatViolations } from "../../components/flavors/contracts";
 import { Api7DashboardStandin, readPki } from "./api7Dashboard";
 import { DpManagerStandin } from "./dpManager";
 import { EtcdClient } from "./etcdClient";

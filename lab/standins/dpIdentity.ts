@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DP_MANAGER_TLS_SERVER_NAME } from "../../../components/render/gateway";
+import { DP_MANAGER_TLS_SERVER_NAME } from "../../components/render/gateway";
 
 export interface DpIdentity {
     /** The gateway group's client certificate and key, and the CA (the dashboard's response fields). */

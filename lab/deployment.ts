@@ -6,16 +6,16 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parse } from "yaml";
-import { HOST_PATHS, filesInstalled, sysctlsInstalled } from "../../components/render/ssh";
-import { IMAGE_FACTS_MARKER } from "../../components/render/imageFacts";
-import { LABELS } from "../../components/service";
-import { formatIpv4, parseCidr, parseIpv4, cidrContains } from "../../components/config/net";
-import type { PlatformSpec } from "../../components/config/types";
-import type { Topology, TopologyVip } from "../../components/topology/types";
-import { ROLLOUT_CONTAINER_ENV, reloadFileVar } from "../../components/targets/docker";
-import { unwrapSecrets, type RecordedResource, type StateHook } from "../lib/mockEngine";
+import { HOST_PATHS, filesInstalled, sysctlsInstalled } from "../components/render/ssh";
+import { IMAGE_FACTS_MARKER } from "../components/render/imageFacts";
+import { LABELS } from "../components/service";
+import { formatIpv4, parseCidr, parseIpv4, cidrContains } from "../components/config/net";
+import type { PlatformSpec } from "../components/config/types";
+import type { Topology, TopologyVip } from "../components/topology/types";
+import { ROLLOUT_CONTAINER_ENV, reloadFileVar } from "../components/targets/docker";
+import { unwrapSecrets, type RecordedResource, type StateHook } from "../scripts/lib/mockEngine";
 import type { RunRecord } from "./change";
-import { preview, stagedContents, type PreviewArgs } from "../preview-offline";
+import { preview, stagedContents, type PreviewArgs } from "../scripts/preview-offline";
 import { realState } from "./realState";
 
 export interface LabNode {
@@ -277,8 +277,8 @@ export async function labDeployment(
  * registers its resources again: the stack's own modules leave the require cache first.
  */
 async function freshProgram(program: string): Promise<Record<string, unknown>> {
-    const repo = resolve(__dirname, "..", "..");
-    for (const id of Object.keys(require.cache)) if (id.startsWith(repo) && !id.includes("node_modules") && !id.includes(`${repo}/scripts/`)) delete require.cache[id];
+    const repo = resolve(__dirname, "..");
+    for (const id of Object.keys(require.cache)) if (id.startsWith(repo) && !id.includes("node_modules") && !id.startsWith(`${repo}/scripts/`) && !id.startsWith(`${repo}/lab/`)) delete require.cache[id];
     return require(program);
 }
 

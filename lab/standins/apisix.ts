@@ -4,7 +4,7 @@
 //                  away), /status and /status/ready, a few Prometheus gauges;
 //   control_plane: the Admin API for routes, answering 2xx only for writes etcd acknowledged.
 //
-//   npx tsx scripts/lab/standins/apisix.ts --root DIR [--config /usr/local/apisix/conf/config.yaml]
+//   npx tsx lab/standins/apisix.ts --root DIR [--config /usr/local/apisix/conf/config.yaml]
 //       [--https-cert FILE --https-key FILE] [--etcd-timeout-ms N] [--flavor apisix|api7-v2|api7-v3]
 //
 // --root is the service's filesystem: paths in config.yaml are read under it. --https-* are host
@@ -20,7 +20,7 @@ import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import { parseArgs } from "node:util";
-import { FLAVORS, type Flavor } from "../../../components/config/schema";
+import { FLAVORS, type Flavor } from "../../components/config/schema";
 import { ConfigError, loadConfig, type Listen, type StandinConfig } from "./config";
 import { handleRouteApi, sendJson } from "./adminRoutes";
 import { EtcdClient, EtcdError, type KeyValue } from "./etcdClient";

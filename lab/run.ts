@@ -18,8 +18,8 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { procStat } from "./processes";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { ConfigValidationError } from "../../components/config";
-import { parseCli, UsageError } from "../lib/cli";
+import { ConfigValidationError } from "../components/config";
+import { parseCli, UsageError } from "../scripts/lib/cli";
 import { describePlan } from "./change";
 import { DRILLS, runDrill, updateDrill } from "./drills";
 import { Lab } from "./lab";

@@ -3,9 +3,9 @@
 // A drill injects its fault, holds it, recovers the way Docker's restart policy or an operator
 // would, and is judged on the client's records and on what etcd holds afterwards.
 // Drills of keepalived VIPs follow the VIP's holders from the kernel's address notifications.
-import { etcdUsers } from "../../components/render/etcd";
-import type { PlatformSpec } from "../../components/config/types";
-import type { TopologyVip } from "../../components/topology/types";
+import { etcdUsers } from "../components/render/etcd";
+import type { PlatformSpec } from "../components/config/types";
+import type { TopologyVip } from "../components/topology/types";
 import type { LoadResult } from "./agent";
 import type { LabService } from "./deployment";
 import { SLOWDOWN, sleep, waitFor, type Lab } from "./lab";

@@ -4,7 +4,7 @@
 // resource's new ID; the engine's order (dependencies; a delete-before-replace resource's
 // dependents deleted before it; other replaced and removed resources deleted at the end).
 import { isDeepStrictEqual } from "node:util";
-import type { RecordedResource, Registration } from "../lib/mockEngine";
+import type { RecordedResource, Registration } from "../scripts/lib/mockEngine";
 
 export type ChangeOp = "create" | "update" | "replace" | "delete";
 

@@ -6,8 +6,8 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { APISIX_PATHS } from "../../components/render/gateway";
-import { SECRET_ENV_WRAPPER, secretEnvWrapperOf } from "../../components/service";
+import { APISIX_PATHS } from "../components/render/gateway";
+import { SECRET_ENV_WRAPPER, secretEnvWrapperOf } from "../components/service";
 import { writeServiceFiles, type LabDeployment, type LabService } from "./deployment";
 
 export const HOST_PROGRAMS: Record<string, string> = {
@@ -24,7 +24,7 @@ export const HOST_PROGRAMS: Record<string, string> = {
 /** Where the lab keeps a running service's process-group leader: what the docker shim signals and inspects. */
 export const LAB_PID_FILE = ".lab-pid";
 
-const REPO = resolve(__dirname, "..", "..");
+const REPO = resolve(__dirname, "..");
 export const STANDIN_SCRIPT = join(REPO, "scripts", "lab", "standins", "apisix.ts");
 export const API7_STANDIN_SCRIPT = join(REPO, "scripts", "lab", "standins", "api7.ts");
 export const API7_V2_CONSOLE_SCRIPT = join(REPO, "scripts", "lab", "standins", "api7v2Console.ts");

@@ -13,10 +13,10 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { parseCli, UsageError } from "../lib/cli";
+import { parseCli, UsageError } from "../scripts/lib/cli";
 import { LOCK, takeLock } from "./run";
 
-const REPO = resolve(__dirname, "..", "..");
+const REPO = resolve(__dirname, "..");
 /** Shared with the VM (not under /tmp, which is the VM's own): the initramfs, the inner script, the exit status. */
 const VM_DIR = "/var/tmp/gateway-ha-lab-vm";
 const BUSYBOX = "/bin/busybox";
