@@ -162,7 +162,7 @@ export function planChange(before: RunRecord, after: RunRecord, opts: { replace?
     const refused = [...ordered, ...removed].filter((c) => (c.op === "delete" || c.op === "replace") && regOf(before, c.before!)?.protect);
     if (refused.length)
         throw new Error(
-            `pulumi up would fail at its preview: it would ${refused.map((c) => `${c.op} ${c.name}`).join(", ")}, which ${refused.length > 1 ? "are" : "is"} protected (protectData; see the README, "Destroying a stack")`,
+            `pulumi up would fail at its preview: it would ${refused.map((c) => `${c.op} ${c.name}`).join(", ")}, which ${refused.length > 1 ? "are" : "is"} protected (protectData; see docs/day-2.md, "Destroying a stack")`,
         );
     return { changes: [...ordered, ...removed], dependencies, dependents, replace: forced };
 }

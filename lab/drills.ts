@@ -95,7 +95,7 @@ const noLostWrites = (o: DrillOutcome) =>
 const writesResumed = (o: DrillOutcome) =>
     check("writes resume", resumed(o.load.writes, 3), `last writes: ${describeLast(o.load.writes, 3)}`);
 
-/** keepalived's expected takeover times for a VIP (README, "keepalived VIPs"). */
+/** keepalived's expected takeover times for a VIP (docs/vips.md). */
 export function vipBounds(lab: Lab, vip: TopologyVip, backup: string): { skewMs: number; masterDownMs: number; serviceFailureMs: number; riseMs: number } {
     const k = lab.spec.loadBalancer.keepalived;
     const advertMs = k.advertInt * 1000;
@@ -151,7 +151,7 @@ const noVip = (lvs: boolean) => (lab: Lab) =>
 const lvsVip = (lab: Lab) => lab.d.vips.find((v) => v.lvs && v.protects === "data-plane");
 
 /**
- * keepalived's bounds for an LVS real server (README, "keepalived VIPs"): out after the next check
+ * keepalived's bounds for an LVS real server (docs/vips.md): out after the next check
  * and its retries (delay_loop = interval, connect_timeout = timeout, retry = fall − 1,
  * delay_before_retry = interval); back after the first check that passes once it is healthy.
  */

@@ -1,5 +1,5 @@
 // The HA lab: runs a stack's rendered topology with real daemons in network namespaces and
-// drills its failover under load (see README, "HA lab"). Linux, root.
+// drills its failover under load (see docs/lab.md). Linux, root.
 //
 //   npm run test:lab -- [--stack NAME] [--config-file FILE] [--set KEY=VALUE]... [--org-certificate HOST] [--drills ID,…] [--report PATH]
 //   npm run test:lab -- [--stack NAME] [--set KEY=VALUE]... --change KEY=VALUE [--change …] [--then KEY=VALUE …] [--report PATH]

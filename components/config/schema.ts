@@ -137,7 +137,7 @@ export const etcdSchema = z.strictObject({
     rootPasswordRotation: z.number().int().min(0, "must be 0 or more").default(0),
     /** Raise by one to rotate the control plane's and the gateways' etcd passwords: new users, the consumers rolled onto them, then the previous users revoked. */
     consumerPasswordRotation: z.number().int().min(0, "must be 0 or more").default(0),
-    /** The CA generation that signs every etcd certificate: raised by one in the middle phase of a CA rotation (README, "Rotating the CA"). */
+    /** The CA generation that signs every etcd certificate: raised by one in the middle phase of a CA rotation (docs/day-2.md, "Rotating the CA"). */
     caGeneration: z.number().int().min(0, "must be 0 or more").default(0),
     /** The CA generations every member and client trusts; unset, only `caGeneration`. During a rotation two consecutive ones. */
     caTrust: z.array(z.number().int().min(0, "must be 0 or more")).optional(),

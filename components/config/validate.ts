@@ -332,7 +332,7 @@ export function checkNetworks(c: PlatformConfig): Issues {
 }
 
 /**
- * A CA rotation's phases (README, "Rotating the CA"): trust the next CA too, sign with it, trust it
+ * A CA rotation's phases (docs/day-2.md, "Rotating the CA"): trust the next CA too, sign with it, trust it
  * alone. The signing CA is always trusted, and at most two consecutive generations are.
  */
 export function checkEtcdCaTrust(etcd: Pick<PlatformConfig["etcd"], "tls" | "caGeneration" | "caTrust">): Issues {

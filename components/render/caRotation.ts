@@ -1,6 +1,6 @@
 // The CA rotation's guard: a record step on the deployer that holds the phase deployed last
 // (signing and trusted generations) and fails `pulumi up`, before any CA or certificate changes,
-// when the next phase would strand a member or client (README, "Rotating the CA").
+// when the next phase would strand a member or client (docs/day-2.md, "Rotating the CA").
 import type { CaGenerations } from "../pki";
 
 /** The step's environment variable: the phase this `up` deploys, as `caPhaseRecord` writes it. */
@@ -26,11 +26,11 @@ if [ -n "$prev" ]; then
     ns=$(field "$now" signing); nt=$(field "$now" trusted)
     case ",$pt," in
     *",$ns,"*) ;;
-    *) echo "etcd.caGeneration: the running platform trusts CA generation(s) $pt only; signing with generation $ns would strand every member and client not yet restarted. First trust it too (etcd.caTrust=[$ps,$ns]) and run pulumi up; see the README, \\"Rotating the CA\\"." >&2; exit 1 ;;
+    *) echo "etcd.caGeneration: the running platform trusts CA generation(s) $pt only; signing with generation $ns would strand every member and client not yet restarted. First trust it too (etcd.caTrust=[$ps,$ns]) and run pulumi up; see docs/day-2.md, \\"Rotating the CA\\"." >&2; exit 1 ;;
     esac
     case ",$nt," in
     *",$ps,"*) ;;
-    *) echo "etcd.caTrust: the running platform's certificates are signed by CA generation $ps; trusting $nt only would refuse them until each is replaced. Sign with the new CA first (etcd.caGeneration), keeping both trusted; see the README, \\"Rotating the CA\\"." >&2; exit 1 ;;
+    *) echo "etcd.caTrust: the running platform's certificates are signed by CA generation $ps; trusting $nt only would refuse them until each is replaced. Sign with the new CA first (etcd.caGeneration), keeping both trusted; see docs/day-2.md, \\"Rotating the CA\\"." >&2; exit 1 ;;
     esac
 fi
 printf '%s\\n' "$now"

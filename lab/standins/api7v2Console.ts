@@ -17,7 +17,7 @@
 //   `<conf.etcd.prefix>/<cluster id>/routes/{id}`, answering 2xx once etcd acknowledged.
 //
 // What no public source shows is how the console picks the cluster of a write; the lab passes the
-// stack's `dataPlane.clusterId` as --cluster-id, and the README says so.
+// stack's `dataPlane.clusterId` as --cluster-id, and docs/lab.md says so.
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";

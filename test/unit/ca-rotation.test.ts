@@ -1,4 +1,4 @@
-// etcd's CA rotated in phases (README, "Rotating the CA"): trust the next CA too, sign with it,
+// etcd's CA rotated in phases (docs/day-2.md, "Rotating the CA"): trust the next CA too, sign with it,
 // trust it alone. Each phase is a rolling replacement; the guard refuses a phase that would strand
 // a running member or client.
 import { spawnSync } from "node:child_process";

@@ -49,7 +49,7 @@ describe("IPVS table", () => {
         expect(firstWith(samples, "a", 901)).toBeUndefined();
     });
 
-    it("the drill's bounds follow the checker settings: README's 6 s with the defaults; the VM's 3 s checks give 12 s", () => {
+    it("the drill's bounds follow the checker settings: docs/lab.md's 6 s with the defaults; the VM's 3 s checks give 12 s", () => {
         expect(lvsBounds(load().spec)).toEqual({ removalMs: 6000, readdMs: 3000 });
         expect(lvsBounds(load({ loadBalancer: { keepalived: { check: { interval: 3, timeout: 3 } } } }).spec)).toEqual({ removalMs: 12000, readdMs: 6000 });
     });

@@ -901,7 +901,7 @@ describe("lab helpers and argument parsing", () => {
 
 // ---------------------------------------------------------------------------------------------
 
-/** The on-prem stack as the lab runs it (README, "HA lab"): APISIX stand-ins, the lab's interface and client. */
+/** The on-prem stack as the lab runs it (docs/lab.md): APISIX stand-ins, the lab's interface and client. */
 const ONPREM_LAB = ["flavor=apisix", "loadBalancer.keepalived.interface=eth0", "loadBalancer.keepalived.scriptUser=nobody", "dataPlane.adminAllow=[192.168.101.254/32]"];
 
 describe("deployment: the on-prem stack over SSH, read back from what its steps write to the hosts", () => {
