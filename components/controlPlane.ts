@@ -19,6 +19,7 @@ import type { PlatformSpec } from "./config/types";
 import { controlPlanePorts } from "./topology/ports";
 import type { Topology, TopologyNode } from "./topology/types";
 import { API7_IMAGE, APISIX_IMAGE } from "./flavors/images";
+import { componentType, withPreviousToken } from "./tokens";
 
 export interface ControlPlaneArgs {
     spec: PlatformSpec;
@@ -59,7 +60,7 @@ export class ControlPlane extends pulumi.ComponentResource {
     readonly dashboardAdmin?: { user: string; password: pulumi.Output<string> };
 
     constructor(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("gateway-ha:control-plane:ControlPlane", name, {}, opts);
+        super(componentType("ControlPlane"), name, {}, withPreviousToken("gateway-ha:control-plane:ControlPlane", opts));
         const { spec, topology, target, etcd } = args;
         const nodes = topology.byRole["control-plane"];
         if (nodes.length < 1) throw new Error(`ControlPlane ${name}: needs at least one control-plane node`);

@@ -37,6 +37,7 @@ import { PRINT_RECORD, type FileSpec, type ServiceSpec, type Target } from "./se
 import type { PlatformSpec } from "./config/types";
 import { trustedCaGenerations } from "./config/validate";
 import type { Topology } from "./topology/types";
+import { componentType, withPreviousToken } from "./tokens";
 
 export { ETCD_CONSUMERS, type EtcdConsumer } from "./render/etcd";
 
@@ -95,7 +96,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
     private readonly revoke?: (after: pulumi.Resource[]) => pulumi.Resource;
 
     constructor(name: string, args: EtcdClusterArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("gateway-ha:etcd:EtcdCluster", name, {}, opts);
+        super(componentType("EtcdCluster"), name, {}, withPreviousToken("gateway-ha:etcd:EtcdCluster", opts));
         const { spec, topology, target } = args;
         const members = topology.byRole.etcd;
         if (members.length < 3 || members.length % 2 === 0)

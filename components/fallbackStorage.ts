@@ -19,6 +19,7 @@ import {
 import type { ServiceSpec, Target, WorkloadRole } from "./service";
 import type { PlatformSpec } from "./config/types";
 import type { Topology } from "./topology/types";
+import { componentType, withPreviousToken } from "./tokens";
 
 export interface FallbackStorageArgs {
     spec: PlatformSpec;
@@ -70,7 +71,7 @@ export class FallbackStorage extends pulumi.ComponentResource {
     readonly ready: pulumi.Resource[];
 
     constructor(name: string, args: FallbackStorageArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("gateway-ha:resilience:FallbackStorage", name, {}, opts);
+        super(componentType("FallbackStorage"), name, {}, withPreviousToken("gateway-ha:resilience:FallbackStorage", opts));
         const { spec, topology, target } = args;
         const storage = spec.resilience.fallbackStorage;
         if (!storage) throw new Error(`FallbackStorage ${name}: resilience.fallbackStorage is not configured`);

@@ -7,6 +7,7 @@ import { httpHealthCheck, type DeployedService, type FileSpec, type ServiceSpec,
 import type { PlatformSpec } from "./config/types";
 import type { Topology } from "./topology/types";
 import { API7_IMAGE, APISIX_IMAGE } from "./flavors/images";
+import { componentType, withPreviousToken } from "./tokens";
 
 export interface GatewayGroupArgs {
     spec: PlatformSpec;
@@ -54,7 +55,7 @@ export class GatewayGroup extends pulumi.ComponentResource {
     readonly services: DeployedService[];
 
     constructor(name: string, args: GatewayGroupArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("gateway-ha:data-plane:GatewayGroup", name, {}, opts);
+        super(componentType("GatewayGroup"), name, {}, withPreviousToken("gateway-ha:data-plane:GatewayGroup", opts));
         const { spec, topology, target, etcd } = args;
         const nodes = topology.byRole["data-plane"];
         if (nodes.length < 2) throw new Error(`GatewayGroup ${name}: dataPlane.replicas must be at least 2, got ${nodes.length}`);

@@ -9,6 +9,7 @@ import type { PlatformSpec } from "./config/types";
 import { controlPlanePorts } from "./topology/ports";
 import type { Topology } from "./topology/types";
 import { HAPROXY_IMAGE_USER, NGINX_IMAGE_USER } from "./flavors/images";
+import { componentType, withPreviousToken } from "./tokens";
 
 export interface LoadBalancerArgs {
     spec: PlatformSpec;
@@ -53,7 +54,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
     readonly services: DeployedService[];
 
     constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("gateway-ha:load-balancer:LoadBalancer", name, {}, opts);
+        super(componentType("LoadBalancer"), name, {}, withPreviousToken("gateway-ha:load-balancer:LoadBalancer", opts));
         const { spec, topology, target } = args;
         const nodes = topology.byRole["load-balancer"];
         if (nodes.length < 1) throw new Error(`LoadBalancer ${name}: needs at least one load-balancer node`);

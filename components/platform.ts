@@ -15,6 +15,7 @@ import { DockerTarget } from "./targets/docker";
 import { SshTarget } from "./targets/ssh";
 import { usesEtcd } from "./topology/ports";
 import type { Topology } from "./topology/types";
+import { componentType, withPreviousToken } from "./tokens";
 
 export interface GatewayPlatformArgs {
     spec: PlatformSpec;
@@ -62,7 +63,7 @@ export class GatewayPlatform extends pulumi.ComponentResource {
     readonly vips?: VirtualIps;
 
     constructor(name: string, args: GatewayPlatformArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("gateway-ha:platform:GatewayPlatform", name, {}, opts);
+        super(componentType("GatewayPlatform"), name, {}, withPreviousToken("gateway-ha:platform:GatewayPlatform", opts));
         const { spec, topology } = args;
         if (spec.flavor === "api7-v3" && args.databaseDsn === undefined)
             throw new Error("GatewayPlatform: controlPlane.databaseDsn is required for flavor api7-v3");

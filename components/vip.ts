@@ -19,6 +19,7 @@ import type { Role } from "./config/schema";
 import type { PlatformSpec } from "./config/types";
 import { controlPlanePorts, controlPlaneUrl } from "./topology/ports";
 import type { Topology, TopologyNode } from "./topology/types";
+import { componentType, withPreviousToken } from "./tokens";
 
 export interface VirtualIpsArgs {
     spec: PlatformSpec;
@@ -69,7 +70,7 @@ export class VirtualIps extends pulumi.ComponentResource {
     readonly authPass: Record<string, pulumi.Output<string>>;
 
     constructor(name: string, args: VirtualIpsArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("gateway-ha:load-balancer:VirtualIps", name, {}, opts);
+        super(componentType("VirtualIps"), name, {}, withPreviousToken("gateway-ha:load-balancer:VirtualIps", opts));
         const { spec, topology, target } = args;
         if (topology.vips.length === 0) throw new Error(`VirtualIps ${name}: no VIPs configured (loadBalancer.keepalived.vips)`);
         for (const v of topology.vips) if (v.nodes.length < 2) throw new Error(`VirtualIps ${name}: VIP ${v.name} needs two nodes at least`);

@@ -32,6 +32,7 @@ import type { PlatformSpec } from "../config/types";
 import { egressRules, firewallRules, type FirewallGroup } from "../topology/firewall";
 import { controlPlanePorts, controlPlaneUrl } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
+import { componentType, withPreviousToken } from "../tokens";
 
 export interface AwsTargetArgs {
     spec: PlatformSpec;
@@ -121,7 +122,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
     private completed = false;
 
     constructor(name: string, args: AwsTargetArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("gateway-ha:targets:AwsTarget", name, {}, opts);
+        super(componentType("AwsTarget"), name, {}, withPreviousToken("gateway-ha:targets:AwsTarget", opts));
         const { spec, topology } = args;
         const network = topology.network;
         if (!network) throw new Error(`AwsTarget ${name}: the topology has no AWS network plan (target ${spec.target})`);

@@ -34,6 +34,7 @@ import { hostFirewall, hostFirewallRules, renderFirewallScript } from "../render
 import type { PlatformSpec } from "../config/types";
 import { controlPlanePorts, controlPlaneUrl } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
+import { componentType, withPreviousToken } from "../tokens";
 
 /** Holds a node's network namespace; the same image Kubernetes uses for pods. */
 export const PAUSE_IMAGE = "registry.k8s.io/pause:3.10";
@@ -135,7 +136,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     readonly hostSteps = new Map<string, command.local.Command>();
 
     constructor(name: string, args: DockerTargetArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("gateway-ha:targets:DockerTarget", name, {}, opts);
+        super(componentType("DockerTarget"), name, {}, withPreviousToken("gateway-ha:targets:DockerTarget", opts));
         const { spec, topology } = args;
         this.spec = spec;
         this.topology = topology;

@@ -72,6 +72,7 @@ import { pinnedHostKey } from "../config/knownHosts";
 import type { PlatformSpec } from "../config/types";
 import { controlPlaneUrl } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
+import { componentType, withPreviousToken } from "../tokens";
 
 /** `docker stop`'s grace for a service that sets none (Docker's own default is 10 s; etcd sets 30). */
 const DEFAULT_STOP_GRACE_SECONDS = 10;
@@ -142,7 +143,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
     private readonly facts = new Map<string, pulumi.Output<ImageFacts>>();
 
     constructor(name: string, args: SshTargetArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("gateway-ha:targets:SshTarget", name, {}, opts);
+        super(componentType("SshTarget"), name, {}, withPreviousToken("gateway-ha:targets:SshTarget", opts));
         const { spec, topology } = args;
         this.targetName = name;
         this.spec = spec;

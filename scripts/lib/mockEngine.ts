@@ -49,6 +49,8 @@ export interface Registration {
     parent: string;
     /** URNs of the resources it waits for (dependsOn, and resources its inputs come from). */
     dependencies: string[];
+    /** Its aliases as the SDK sends them (specs; only the fields set): what the engine also matches it by. */
+    aliases: { name?: string; type?: string; parentUrn?: string; noParent?: boolean }[];
 }
 
 let capture: Registration[] | undefined;
@@ -69,6 +71,11 @@ function patchMonitor(): void {
             provider: req.getProvider(),
             parent: req.getParent(),
             dependencies: req.getDependenciesList(),
+            aliases: (req.getAliasesList?.() ?? []).flatMap((a: any) => {
+                const spec = a.getSpec?.();
+                if (!spec) return [];
+                return [{ ...(spec.getName() ? { name: spec.getName() } : {}), ...(spec.getType() ? { type: spec.getType() } : {}), ...(spec.getParenturn() ? { parentUrn: spec.getParenturn() } : {}), ...(spec.getNoparent() ? { noParent: true } : {}) }];
+            }),
         });
         return original.call(this, req, callback);
     };

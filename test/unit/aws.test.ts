@@ -106,7 +106,7 @@ describe("target aws, apisix, standard layout", () => {
         expect(instances.map(nodeOf).sort()).toEqual(topology.nodes.map((n) => n.name).sort());
         expect(ofType(run, A.lb)).toHaveLength(2);
         // The NLBs balance: no haproxy/nginx component, no Docker container anywhere.
-        expect(ofType(run, "gateway-ha:load-balancer:LoadBalancer")).toEqual([]);
+        expect(ofType(run, "gateway-ha:index:LoadBalancer")).toEqual([]);
         expect(run.resources.filter((r) => r.type.startsWith("docker:"))).toEqual([]);
         for (const node of topology.nodes) {
             const i = instanceOf(run, node.name);

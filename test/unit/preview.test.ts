@@ -171,7 +171,7 @@ describe("tree output and --out DIR (stack dev)", () => {
         const doc = parseDoc(json);
         const out = tree.stdout;
         expect(out).toContain("Offline rendering of stack dev (project gateway-ha)");
-        expect(out).toMatch(/^gateway-ha:platform:GatewayPlatform {2}gateway-ha$/m);
+        expect(out).toMatch(/^gateway-ha:index:GatewayPlatform {2}gateway-ha$/m);
         expect(out).toMatch(/^ {4}docker:index\/container:Container {2}etcd-1-etcd$/m);
         const section = out.slice(out.indexOf("Resources by type:"), out.indexOf("Outputs:"));
         const counts = new Map<string, number>();
@@ -268,7 +268,7 @@ describe("the preview's resource tree", () => {
     it("puts each resource under the parent the engine recorded, not one its name suggests", () => {
         const urn = (type: string, name: string) => `urn:pulumi:s::p::${type}::${name}`;
         const resource = (type: string, name: string) => ({ type, name, urn: urn(type, name), inputs: {}, state: {} });
-        const registration = (type: string, name: string, parent: string) => ({ type, name, parent, retainOnDelete: false, protect: false, deleteBeforeReplace: false, ignoreChanges: [], provider: "", dependencies: [] });
+        const registration = (type: string, name: string, parent: string) => ({ type, name, parent, retainOnDelete: false, protect: false, deleteBeforeReplace: false, ignoreChanges: [], provider: "", dependencies: [], aliases: [] });
         const C = "gateway-ha:x:Component";
         const R = "docker:index/container:Container";
         const run = {
