@@ -81,6 +81,9 @@ const SRC = {
 
 const URL = /^https?:\/\//;
 
+/** A plain listener only the node itself reaches. */
+const isLoopbackHost = (host: unknown): boolean => typeof host === "string" && /^127\./.test(host);
+
 function urlHost(url: string): string | undefined {
     try {
         return new globalThis.URL(url).hostname.replace(/^\[|\]$/g, "");
@@ -234,7 +237,7 @@ function checkApi7v2Dashboard(c: Checker): void {
         if (c.get("conf.ssl.port") === c.get("conf.listen.port")) c.fail("v2-dashboard-tls", "conf.ssl.port", "must differ from conf.listen.port: both listeners start");
     }
     const host = c.get("conf.listen.host");
-    if (!(typeof host === "string" && /^127\./.test(host)))
+    if (!isLoopbackHost(host))
         c.fail("v2-dashboard-plain", "conf.listen.host", "must be a loopback address: 2.13 always starts its plain listener (default 0.0.0.0), which serves logins in clear");
 }
 
@@ -315,7 +318,7 @@ function checkApi7v3Dashboard(c: Checker): void {
         if (typeof v !== "string" || v === "") c.fail("v3-dashboard-tls", `server.tls.${k}`, "must name the node's management certificate file: without it clients cannot verify the dashboard");
     }
     const host = c.get("server.listen.host");
-    if (c.get("server.listen.disable") !== true && !(typeof host === "string" && /^127\./.test(host)))
+    if (c.get("server.listen.disable") !== true && !isLoopbackHost(host))
         c.fail("v3-dashboard-plain", "server.listen.disable", "must be true (or the plain listener on loopback): it serves logins in clear");
     c.equals("v3-dashboard-cookie", "session_options_config.secure", true, "the session cookie must never be sent over plain HTTP");
 }
