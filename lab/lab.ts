@@ -31,7 +31,7 @@ import { IpvsWatch } from "./ipvs";
 import type { TopologyVip } from "../components/topology/types";
 
 const REPO = resolve(__dirname, "..");
-const AGENT_SCRIPT = join(REPO, "scripts", "lab", "agent.ts");
+export const AGENT_SCRIPT = join(REPO, "lab", "agent.ts");
 /** Where the routes the drills use send traffic: a server in the client namespace. */
 const UPSTREAM_PORT = 18080;
 

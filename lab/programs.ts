@@ -25,9 +25,9 @@ export const HOST_PROGRAMS: Record<string, string> = {
 export const LAB_PID_FILE = ".lab-pid";
 
 const REPO = resolve(__dirname, "..");
-export const STANDIN_SCRIPT = join(REPO, "scripts", "lab", "standins", "apisix.ts");
-export const API7_STANDIN_SCRIPT = join(REPO, "scripts", "lab", "standins", "api7.ts");
-export const API7_V2_CONSOLE_SCRIPT = join(REPO, "scripts", "lab", "standins", "api7v2Console.ts");
+export const STANDIN_SCRIPT = join(REPO, "lab", "standins", "apisix.ts");
+export const API7_STANDIN_SCRIPT = join(REPO, "lab", "standins", "api7.ts");
+export const API7_V2_CONSOLE_SCRIPT = join(REPO, "lab", "standins", "api7v2Console.ts");
 
 export interface Launch {
     argv: string[];

@@ -36,7 +36,7 @@ function labProcesses(): string[] {
 /** Starts the lab, waits for `marker` on stderr (namespaces and daemons exist), sends SIGINT. */
 function interruptAt(marker: RegExp): Promise<{ code: number | null; stderr: string; namespacesBefore: string[]; processesBefore: number }> {
     return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "lab", "run.ts"), "--stack", "dev", "--report", join(tmpdir(), "lab-interrupted.json")], {
+        const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "lab", "run.ts"), "--stack", "dev", "--report", join(tmpdir(), "lab-interrupted.json")], {
             cwd: ROOT,
             stdio: ["ignore", "ignore", "pipe"],
         });

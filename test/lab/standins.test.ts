@@ -30,7 +30,7 @@ const OPENSSL = "/usr/bin/openssl";
 const haveTools = [ETCD, ETCDCTL, OPENSSL].every((p) => existsSync(p));
 
 const REPO = join(__dirname, "..", "..");
-const STANDIN = join(REPO, "scripts", "lab", "standins", "apisix.ts");
+const STANDIN = join(REPO, "lab", "standins", "apisix.ts");
 /**
  * The rendered host list names three members. One etcd process answers on the second and third
  * addresses (a majority, which init_etcd needs at start); the first refuses, so every fresh

@@ -18,7 +18,7 @@ import { request, type RequestRecord, type WriteRecord } from "../../lab/agent";
 import { issueOrgCertificate } from "../../lab/standins/orgPki";
 import { exportsOf, labDeployment, parseEnvFile, writeServiceFiles, type LabDeployment, type LabService } from "../../lab/deployment";
 import { holdersAt, longestSplitMs, longestVacantMs, parseAddressLine, soleHolderAt, splitBrainMs, timeline, vacantMs, type VipEvent } from "../../lab/vips";
-import { clientAddress, waitFor } from "../../lab/lab";
+import { AGENT_SCRIPT, clientAddress, waitFor } from "../../lab/lab";
 import { nodeNamespace } from "../../lab/netns";
 import { renderSshToolPrelude, SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "../../components/render/sshStep";
 import { API7_STANDIN_SCRIPT, API7_V2_CONSOLE_SCRIPT, SUDO_SHIM, dockerShim, sshShim, healthCheckArgv, hostProgram, LAB_PID_FILE, mapArg, mapContent, mapPath, prepareService, serviceKind, STANDIN_SCRIPT } from "../../lab/programs";
@@ -345,6 +345,10 @@ describe("deployment: what the lab reads from the dev stack", () => {
 // ---------------------------------------------------------------------------------------------
 
 describe("programs: services on this machine", () => {
+    it("the scripts the lab starts (stand-ins, the client agent) are where it looks for them", () => {
+        for (const script of [STANDIN_SCRIPT, API7_STANDIN_SCRIPT, API7_V2_CONSOLE_SCRIPT, AGENT_SCRIPT]) expect(fs.existsSync(script), script).toBe(true);
+    });
+
     describe("path mapping", () => {
         let root: string;
         beforeAll(() => {
