@@ -26,6 +26,8 @@ export interface Drill {
     /** Why the drill does not fit this deployment; undefined when it does. */
     notApplicable?(lab: Lab): string | undefined;
     run(ctx: DrillContext): Promise<void>;
+    /** After the load stops, before the next drill: what the fault set in motion finishes with no request in flight. */
+    settle?(ctx: Omit<DrillContext, "fault">): Promise<void>;
     checks(r: DrillOutcome, lab: Lab): Check[];
 }
 
@@ -182,6 +184,24 @@ async function awaitFailback(lab: Lab, vip: TopologyVip, facts: DrillContext["fa
 
 /** Long enough for a reset client to reconnect; stretched on the VM's emulated CPUs, where a read can take seconds. */
 const SETTLE_MS = 1500 * SLOWDOWN;
+
+/**
+ * After a node's keepalived restarts: each VIP whose master it is comes back to it once its checks
+ * rise (preempt), and that move strands the requests in flight on the backup (it can no longer
+ * answer from the address: the client waits out its timeout). Waited for with no load running, so
+ * that the failback lands neither in this drill's figures nor among the next drill's writes.
+ */
+async function awaitVipsBackOn(lab: Lab, node: string, facts: DrillContext["facts"]): Promise<void> {
+    const k = lab.spec.loadBalancer.keepalived;
+    const vips = lab.d.vips.filter((v) => v.master === node);
+    if (k.nopreempt || !vips.length) return;
+    const started = Date.now();
+    const bound = (k.check.rise * k.check.interval + k.check.timeout + 3 * k.advertInt + (k.preemptDelay ?? 0)) * 1000 + 2 * VIP_SLACK_MS + 5000;
+    const back = async () => vips.every((v) => lab.vipHolders(v).join(",") === node);
+    await waitFor(`VIPs ${vips.map((v) => v.name).join(", ")} back on ${node}`, bound * SLOWDOWN, back, 50).catch(() => undefined);
+    facts.vipsBackOnNodeAfterMs = (await back()) ? Date.now() - started : "not within the failback bound";
+    await sleep(SETTLE_MS);
+}
 
 /**
  * A VIP drill under a watch of its holders: inject the fault on the holder, wait (bounded) for the
@@ -432,6 +452,7 @@ export const DRILLS: Drill[] = [
             await sleep(riseMs(lab));
             facts.newRouteOnEveryGatewayMs = await newRouteOnEveryGatewayMs(lab, "after-cp-kill").catch((e: Error) => `never: ${e.message}`);
         },
+        settle: ({ lab, facts }) => awaitVipsBackOn(lab, String(facts.node), facts),
         checks: (o) => {
             const f = o.report.facts;
             const checks = [
@@ -717,6 +738,7 @@ export async function runDrill(lab: Lab, drill: Drill, index: number): Promise<D
     }
     const load = await lab.stopLoad();
     const endAt = Date.now();
+    if (!error && drill.settle) await drill.settle({ lab, facts }).catch((e: unknown) => (error = e));
     // A drill that failed may leave no store to ask: then its own error is the one to report.
     const present = await lab.routeIds(idPrefix).catch((e: unknown) => {
         throw error ? new Error(`drill ${drill.id} failed: ${error instanceof Error ? error.message : String(error)}\n(and the store could not be read afterwards: ${e instanceof Error ? e.message.split("\n")[0] : String(e)})`) : e;
