@@ -531,7 +531,16 @@ class Balancer {
 
     async stop() {
         const child = this.child;
-        if (!child?.pid || this.exited) return;
+        if (!child?.pid) return;
+        if (this.exited) {
+            // The master is gone, but workers it left (a quit mid-reload) stay in its process group.
+            try {
+                process.kill(-child.pid, "SIGKILL");
+            } catch {
+                /* none left */
+            }
+            return;
+        }
         const exited = new Promise<void>((r) => child.once("exit", () => r()));
         try {
             process.kill(-child.pid, "SIGTERM");
