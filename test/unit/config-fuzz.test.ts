@@ -6,10 +6,9 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { z } from "zod";
 import { ConfigValidationError, loadPlatform } from "../../components/config";
 import { imageReferenceProblem } from "../../components/config/images";
-import { platformConfigSchema } from "../../components/config/schema";
+import { schemaKeys } from "../../components/config/reference";
 import { namespacedConfig } from "../../components/config/load";
 import { fillRequiredSecrets, stackConfig } from "../../scripts/preview-offline";
 import { runPlatform } from "./helpers";
@@ -20,28 +19,6 @@ const STACKS = readdirSync(ROOT).filter((f) => /^Pulumi\.[\w-]+\.yaml$/.test(f))
 
 /** Values no key accepts everywhere: wrong types, empty, out of range, hostile strings. */
 const MALFORMED: unknown[] = [null, "", " ", 0, -1, 3.5, 1e308, true, [], {}, [null], "fe80::1/64", "10.0.0/24", "a b", "x".repeat(300), "$(id)", "deploy@host", "a\nb"];
-
-/** Every path the schema describes, objects entered, arrays' elements as [0]. */
-function schemaPaths(schema: z.ZodType, prefix: (string | number)[] = []): (string | number)[][] {
-    const def = (schema as unknown as { _zod: { def: { type: string; innerType?: z.ZodType; element?: z.ZodType; shape?: Record<string, z.ZodType>; options?: z.ZodType[] } } })._zod.def;
-    switch (def.type) {
-        case "optional":
-        case "default":
-        case "prefault":
-        case "nullable":
-        case "readonly":
-        case "pipe":
-            return def.innerType ? schemaPaths(def.innerType, prefix) : [prefix];
-        case "object":
-            return [prefix, ...Object.entries(def.shape!).flatMap(([k, v]) => schemaPaths(v, [...prefix, k]))];
-        case "array":
-            return [prefix, ...schemaPaths(def.element!, [...prefix, 0])];
-        case "union":
-            return [prefix, ...def.options!.flatMap((o) => schemaPaths(o, prefix).slice(1))];
-        default:
-            return [prefix];
-    }
-}
 
 function setPath(config: Record<string, unknown>, path: (string | number)[], value: unknown): Record<string, unknown> {
     const copy = structuredClone(config);
@@ -70,7 +47,7 @@ function load(config: Record<string, unknown>): { ok: true } | { ok: false; mess
 }
 
 describe("the validator under malformed values at every key of the schema", () => {
-    const paths = schemaPaths(platformConfigSchema).filter((p) => p.length > 0);
+    const paths = schemaKeys().map((k) => k.path);
 
     it("walks the whole schema", () => {
         expect(paths.length).toBeGreaterThan(100);
