@@ -1,39 +1,38 @@
-// gateway-ha: read and validate the stack config, build the platform, export the output contract.
+// gateway-ha's stack program: the stack config, validated, becomes GatewayPlatform's Args; its outputs
+// are the stack's (the contract in components/outputs.ts).
 import * as pulumi from "@pulumi/pulumi";
-import { GatewayPlatform } from "./components/platform";
-import { ConfigValidationError, loadPlatform, statePassphrase } from "./components/config";
+import { GatewayPlatform, type GatewayPlatformArgs } from "./components";
+import { ConfigValidationError, loadPlatform, namespacedConfig, SECRET_CONFIG_PATHS, statePassphrase } from "./components/config";
+import { concreteKeys, setAt, valueAt } from "./components/config/paths";
 
 // Which config keys Pulumi holds as secrets: the runtime knows (from the CLI, or the mocks'
 // setAllConfig) but marks the function internal, so it is not in the typings.
 const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret: (key: string) => boolean }).isConfigSecret;
 
-// Validation throws before any resource exists, naming every bad key, value and rule; as a RunError,
-// Pulumi prints that message alone (no stack trace, no program text).
-function load(): ReturnType<typeof loadPlatform> {
+/**
+ * The stack's rules first (secret values set with --secret, the state's passphrase), then the
+ * component's, which are the config's. Validation throws before any resource exists, naming every
+ * bad key, value and rule; as a RunError, Pulumi prints that message alone (no stack trace).
+ */
+function platform(): GatewayPlatform {
     const config = pulumi.runtime.allConfig();
     try {
-        return loadPlatform(config, {
+        loadPlatform(config, {
             project: pulumi.getProject(),
             stack: pulumi.getStack(),
             secretKeys: Object.keys(config).filter(isConfigSecret),
             statePassphrase: statePassphrase(process.env),
         });
+        const args = namespacedConfig(config);
+        // Secret values go on as Pulumi secrets.
+        for (const key of SECRET_CONFIG_PATHS.flatMap((path) => concreteKeys(args, path))) setAt(args, key, pulumi.secret(valueAt(args, key) as string));
+        return new GatewayPlatform("gateway-ha", args as GatewayPlatformArgs);
     } catch (e) {
         if (e instanceof ConfigValidationError) throw new pulumi.RunError(e.message);
         throw e;
     }
 }
-const { spec, secrets, topology } = load();
-
-const platform = new GatewayPlatform("gateway-ha", {
-    spec,
-    topology,
-    databaseDsn: secrets.databaseDsn === undefined ? undefined : pulumi.secret(secrets.databaseDsn),
-    dpClientKey: secrets.dpClientKey === undefined ? undefined : pulumi.secret(secrets.dpClientKey),
-    controlPlaneKey: secrets.controlPlaneKey === undefined ? undefined : pulumi.secret(secrets.controlPlaneKey),
-    sshPrivateKey: secrets.sshPrivateKey === undefined ? undefined : pulumi.secret(secrets.sshPrivateKey),
-    vipAuthPass: secrets.vipAuthPass && Object.fromEntries(Object.entries(secrets.vipAuthPass).map(([vip, pass]) => [vip, pulumi.secret(pass)])),
-});
+const gateway = platform();
 
 export const {
     flavor,
@@ -47,7 +46,10 @@ export const {
     nodes,
     etcdCaCert,
     balancerDnsNames,
-    fallbackBuckets,
     certificateExpiry,
-} = platform.outputs;
-export const { adminKey, dashboardAdmin, etcdCredentials } = platform.secretOutputs;
+    adminKey,
+    dashboardAdmin,
+    etcdCredentials,
+} = gateway;
+/** null without fallback storage, as the output contract has always said. */
+export const fallbackBuckets = gateway.fallbackBuckets.apply((b) => b ?? null);

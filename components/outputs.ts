@@ -1,11 +1,29 @@
 // The stack-output contract read by other stacks through StackReference.
 // Changing a name or a shape here is a breaking change for consumers.
 import type * as pulumi from "@pulumi/pulumi";
-import type { Role } from "./config/schema";
+import type { ResilienceMode, Role } from "./platformArgs";
 
 export interface NodeOutput {
     address: string;
     roles: Role[];
+}
+
+/** Host names of the two balancers. */
+export interface BalancerDnsNames {
+    gateway: string;
+    controlPlane: string;
+}
+
+export interface Credential {
+    user: string;
+    password: string;
+}
+
+/** etcd's users: root, and the one each consumer logs in as. */
+export interface EtcdCredentials {
+    root: Credential;
+    "control-plane": Credential;
+    gateway: Credential;
 }
 
 /** Plain (non-secret) outputs. */
@@ -33,7 +51,7 @@ export interface PlatformOutputs {
     /** PEM of the CA that signs etcd's certificates; empty when etcd TLS is off or for api7-v3. */
     etcdCaCert: string;
     /** Host names of the balancers: the NLBs' DNS names on aws; the published host or balancer node on docker. */
-    balancerDnsNames: { gateway: string; controlPlane: string };
+    balancerDnsNames: BalancerDnsNames;
     /** The data-plane fallback buckets (resilience); null when no fallback storage is configured. */
     fallbackBuckets: FallbackBucketsOutput | null;
     /**
@@ -55,7 +73,7 @@ export interface FallbackBucketsOutput {
     region: string;
     /** S3 endpoint for an S3-compatible server (kind local); empty for Amazon S3. */
     endpoint: string;
-    mode: "connected" | "standalone";
+    mode: ResilienceMode;
 }
 
 /** Credentials, exported only as Pulumi secrets. */
@@ -63,9 +81,9 @@ export interface PlatformSecretOutputs {
     /** APISIX Admin API key (apisix flavor; empty otherwise). */
     adminKey: string;
     /** The dashboards' admin login the stack generated (api7-v2; empty otherwise). */
-    dashboardAdmin: { user: string; password: string };
+    dashboardAdmin: Credential;
     /** etcd users and passwords (empty when etcd auth is off). */
-    etcdCredentials: Record<"root" | "control-plane" | "gateway", { user: string; password: string }>;
+    etcdCredentials: EtcdCredentials;
 }
 
 export type PlatformStackOutputs = PlatformOutputs & PlatformSecretOutputs;

@@ -5,40 +5,100 @@ import { FallbackStorage } from "./fallbackStorage";
 import { GatewayGroup } from "./gatewayGroup";
 import { LoadBalancer } from "./loadBalancer";
 import { VirtualIps, vipEntryPoints } from "./vip";
-import type { PlatformOutputs, PlatformSecretOutputs } from "./outputs";
+import { PLAIN_OUTPUT_KEYS, SECRET_OUTPUT_KEYS, type BalancerDnsNames, type Credential, type EtcdCredentials, type FallbackBucketsOutput, type NodeOutput } from "./outputs";
 import { CertificateAuthority, type ManagementPki } from "./pki";
 import type { Target } from "./service";
 import { certificateNotAfter } from "./config/certificates";
-import type { PlatformSpec } from "./config/types";
+import { ConfigValidationError, loadPlatformConfig, SECRET_CONFIG_PATHS, type PlatformSecrets, type PlatformSpec } from "./config";
+import { concreteKeys, setAt, valueAt } from "./config/paths";
 import { AwsTarget } from "./targets/aws";
 import { DockerTarget } from "./targets/docker";
 import { SshTarget } from "./targets/ssh";
 import { usesEtcd } from "./topology/ports";
 import type { Topology } from "./topology/types";
 import { componentType, withPreviousToken } from "./tokens";
+import type { GatewayPlatformArgs } from "./platformArgs";
 
-export interface GatewayPlatformArgs {
-    spec: PlatformSpec;
-    topology: Topology;
-    /** PostgreSQL DSN (api7-v3); pass a Pulumi secret. */
-    databaseDsn?: pulumi.Input<string>;
-    /** API7 v3: the private key of the gateways' DP Manager client certificate (dataPlane.dpManagerIdentity.privateKey); pass a Pulumi secret. */
-    dpClientKey?: pulumi.Input<string>;
-    /** Target ssh: the deployer's private key (ssh.privateKey); pass a Pulumi secret. */
-    sshPrivateKey?: pulumi.Input<string>;
-    /** Configured VRRP secrets by VIP name (Pulumi secrets); the others are generated. */
-    vipAuthPass?: Record<string, pulumi.Input<string>>;
-    /** The private key of controlPlane.certificate (required with it); pass a Pulumi secret. */
-    controlPlaneKey?: pulumi.Input<string>;
+export type { GatewayPlatformArgs } from "./platformArgs";
+
+/** The secrets of the Args, as the components take them: Pulumi secrets, by what they are. */
+type SecretInputs = { [K in keyof PlatformSecrets]?: K extends "vipAuthPass" ? Record<string, pulumi.Output<string>> : pulumi.Output<string> };
+
+/**
+ * Stands in, during validation, for a secret input whose value is not known yet: a string every
+ * secret key's shape accepts (the keys are PEM-shaped), so only the rules on the value wait.
+ */
+const WITHHELD = "-----BEGIN PRIVATE KEY-----\n(a secret input, checked once known)\n-----END PRIVATE KEY-----";
+
+/**
+ * The Args validated as the stack config is (components/config), before any resource exists; errors
+ * name `args.<key>`. A secret given as an Output is checked once it resolves: the resources it reaches wait for that check.
+ */
+function loadArgs(name: string, args: GatewayPlatformArgs): { spec: PlatformSpec; topology: Topology; secrets: SecretInputs } {
+    if (args === null || typeof args !== "object") throw new Error(`GatewayPlatform ${name}: args must be an object, got ${args === null ? "null" : typeof args}`);
+    // The secrets' places in the Args, as concrete keys (`loadBalancer.keepalived.vips[0].authPass`).
+    const secretKeys = SECRET_CONFIG_PATHS.flatMap((path) => concreteKeys(args, path));
+    const raw = structuredCloneInputs(args);
+    const withheld = secretKeys.filter((k) => typeof valueAt(args, k) !== "string");
+    for (const key of withheld) setAt(raw, key, WITHHELD);
+    const subject = { title: `GatewayPlatform ${name}: invalid args`, keyPrefix: "args." };
+    const ctx = { project: pulumi.getProject(), stack: pulumi.getStack() };
+    let loaded: ReturnType<typeof loadPlatformConfig>;
+    try {
+        loaded = loadPlatformConfig(raw, { ...ctx, withheldSecrets: withheld });
+    } catch (e) {
+        if (e instanceof ConfigValidationError) throw new ConfigValidationError(e.issues, subject);
+        throw e;
+    }
+    // Withheld secrets: the same rules again with their values, before any resource that receives one.
+    const check = withheld.length
+        ? pulumi.all(withheld.map((k) => pulumi.output(valueAt(args, k) as pulumi.Input<string>))).apply((values) => {
+              const known = structuredCloneInputs(args);
+              withheld.forEach((k, i) => setAt(known, k, values[i]));
+              try {
+                  loadPlatformConfig(known, ctx);
+              } catch (e) {
+                  if (e instanceof ConfigValidationError) throw new ConfigValidationError(e.issues, subject);
+                  throw e;
+              }
+              return true;
+          })
+        : undefined;
+    const secret = (key: string): pulumi.Output<string> | undefined => {
+        const value = valueAt(args, key) as pulumi.Input<string> | undefined;
+        if (value === undefined) return undefined;
+        return pulumi.secret(check ? pulumi.all([value, check]).apply(([v]) => v) : pulumi.output(value));
+    };
+    const vips = (args.loadBalancer?.keepalived?.vips ?? []).flatMap((v, i) => {
+        const pass = secret(`loadBalancer.keepalived.vips[${i}].authPass`);
+        return pass ? [[v.name, pass] as const] : [];
+    });
+    return {
+        spec: loaded.spec,
+        topology: loaded.topology,
+        secrets: {
+            databaseDsn: secret("controlPlane.databaseDsn"),
+            dpClientKey: secret("dataPlane.dpManagerIdentity.privateKey"),
+            controlPlaneKey: secret("controlPlane.certificate.privateKey"),
+            sshPrivateKey: secret("ssh.privateKey"),
+            ...(vips.length ? { vipAuthPass: Object.fromEntries(vips) } : {}),
+        },
+    };
 }
 
-function createTarget(name: string, args: GatewayPlatformArgs, parent: pulumi.Resource): Target {
-    const { spec, topology } = args;
+/** A copy of the Args to validate: plain data copied, anything else (an Output, a Promise) kept as it is, to be withheld. */
+function structuredCloneInputs(value: unknown): Record<string, unknown> {
+    const copy = (v: unknown): unknown =>
+        Array.isArray(v) ? v.map(copy) : v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copy(x)])) : v;
+    return copy(value) as Record<string, unknown>;
+}
+
+function createTarget(name: string, spec: PlatformSpec, topology: Topology, secrets: SecretInputs, parent: pulumi.Resource): Target {
     switch (spec.target) {
         case "docker":
             return new DockerTarget(`${name}-docker`, { spec, topology }, { parent });
         case "ssh":
-            return new SshTarget(`${name}-ssh`, { spec, topology, privateKey: args.sshPrivateKey }, { parent });
+            return new SshTarget(`${name}-ssh`, { spec, topology, privateKey: secrets.sshPrivateKey }, { parent });
         case "aws":
             return new AwsTarget(`${name}-aws`, { spec, topology }, { parent });
         default:
@@ -46,39 +106,75 @@ function createTarget(name: string, args: GatewayPlatformArgs, parent: pulumi.Re
     }
 }
 
+/** The building blocks a platform is made of (TypeScript programs may reach them; other languages see the outputs). */
+export interface PlatformBlocks {
+    etcd?: EtcdCluster;
+    fallbackStorage?: FallbackStorage;
+    controlPlane: ControlPlane;
+    gateways: GatewayGroup;
+    /** Balancer nodes' haproxy/nginx; absent on aws, where the target's NLBs balance. */
+    loadBalancer?: LoadBalancer;
+    /** keepalived VIPs (loadBalancer.keepalived.vips); absent without any. */
+    vips?: VirtualIps;
+}
+
+// Outside the instance: Pulumi's component analyzer takes every property of the class for an output.
+const blocksOf = new WeakMap<GatewayPlatform, PlatformBlocks>();
+
 /**
- * The whole platform from a validated spec: etcd (for the etcd flavors), control plane,
- * gateways and balancers, on the configured target.
+ * A highly available API-gateway platform: etcd (flavors apisix and api7-v2), the control plane,
+ * gateways and their load balancers or keepalived VIPs, on local Docker, existing hosts over SSH,
+ * or AWS. Its Args are the stack configuration's keys (docs/configuration.md); its outputs are the
+ * stack outputs other stacks read (components/outputs.ts).
  */
 export class GatewayPlatform extends pulumi.ComponentResource {
-    readonly outputs: { [K in keyof PlatformOutputs]: pulumi.Output<PlatformOutputs[K]> };
-    readonly secretOutputs: { [K in keyof PlatformSecretOutputs]: pulumi.Output<PlatformSecretOutputs[K]> };
-    readonly etcd?: EtcdCluster;
-    readonly fallbackStorage?: FallbackStorage;
-    readonly controlPlane: ControlPlane;
-    readonly gateways: GatewayGroup;
-    /** Balancer nodes' haproxy/nginx; absent on aws, where the target's NLBs balance. */
-    readonly loadBalancer?: LoadBalancer;
-    /** keepalived VIPs (loadBalancer.keepalived.vips); absent without any. */
-    readonly vips?: VirtualIps;
+    /** apisix, api7-v2 or api7-v3. */
+    readonly flavor: pulumi.Output<string>;
+    /** docker, ssh or aws. */
+    readonly target: pulumi.Output<string>;
+    /** standard, compact or custom. */
+    readonly layout: pulumi.Output<string>;
+    /** Clients' entry point: the gateway balancer (HTTP). */
+    readonly gatewayUrl: pulumi.Output<string>;
+    /** The gateway balancer's HTTPS (TLS pass-through to the gateways). */
+    readonly gatewayHttpsUrl: pulumi.Output<string>;
+    /** Operators' entry point: the control-plane balancer (Admin API or dashboard), over HTTPS verified with managementCaCert. */
+    readonly controlPlaneUrl: pulumi.Output<string>;
+    /** PEM of the CA controlPlaneUrl's clients trust. */
+    readonly managementCaCert: pulumi.Output<string>;
+    /** etcd client URLs on the platform network; empty for api7-v3. */
+    readonly etcdEndpoints: pulumi.Output<string[]>;
+    /** Every node's address and roles, by name. */
+    readonly nodes: pulumi.Output<{ [name: string]: NodeOutput }>;
+    /** PEM of the CA that signs etcd's certificates; empty when etcd TLS is off or for api7-v3. */
+    readonly etcdCaCert: pulumi.Output<string>;
+    /** Host names of the balancers: the NLBs' DNS names on aws; the published host or balancer node elsewhere. */
+    readonly balancerDnsNames: pulumi.Output<BalancerDnsNames>;
+    /** The data-plane fallback buckets; absent without fallback storage. */
+    readonly fallbackBuckets: pulumi.Output<FallbackBucketsOutput | undefined>;
+    /** When each certificate the stack deploys expires (RFC 3339), by name. */
+    readonly certificateExpiry: pulumi.Output<{ [id: string]: string }>;
+    /** APISIX Admin API key (flavor apisix; empty otherwise); a secret. */
+    readonly adminKey: pulumi.Output<string>;
+    /** The dashboards' admin login the stack generated (api7-v2; empty otherwise); a secret. */
+    readonly dashboardAdmin: pulumi.Output<Credential>;
+    /** etcd's users and passwords (empty when etcd auth is off); a secret. */
+    readonly etcdCredentials: pulumi.Output<EtcdCredentials>;
 
     constructor(name: string, args: GatewayPlatformArgs, opts?: pulumi.ComponentResourceOptions) {
+        // Validated before super(): bad Args register nothing, not even this component.
+        const { spec, topology, secrets } = loadArgs(name, args);
         super(componentType("GatewayPlatform"), name, {}, withPreviousToken("gateway-ha:platform:GatewayPlatform", opts));
-        const { spec, topology } = args;
-        if (spec.flavor === "api7-v3" && args.databaseDsn === undefined)
-            throw new Error("GatewayPlatform: controlPlane.databaseDsn is required for flavor api7-v3");
         const supplied = spec.controlPlane.certificate;
-        if (supplied && args.controlPlaneKey === undefined) throw new Error("GatewayPlatform: args.controlPlaneKey is required with controlPlane.certificate (the certificate's private key)");
         const child = { parent: this };
-        const target = createTarget(name, args, this);
+        const target = createTarget(name, spec, topology, secrets, this);
         const common = { spec, topology, target };
 
-        this.etcd = usesEtcd(spec) ? new EtcdCluster(`${name}-etcd`, common, child) : undefined;
+        const etcd = usesEtcd(spec) ? new EtcdCluster(`${name}-etcd`, common, child) : undefined;
         const storage = spec.resilience.fallbackStorage;
         // The AWS target's provider carries its region and default tags; reuse it when the buckets live there.
         const provider = target instanceof AwsTarget && storage?.region === spec.aws.region ? target.provider : undefined;
         const fallback = storage ? new FallbackStorage(`${name}-fallback`, { ...common, provider }, child) : undefined;
-        this.fallbackStorage = fallback;
         // VIPs, where they carry a side, are the entry points; the target's otherwise.
         const viaVip = vipEntryPoints(spec, topology);
         const entry = viaVip.gatewayUrl && viaVip.controlPlaneUrl ? (viaVip as ReturnType<Target["entryPoints"]>) : { ...target.entryPoints(), ...viaVip };
@@ -88,7 +184,7 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         // Renewal windows of their own, after etcd's, fixed: a count derived from etcd's members would
         // move them when etcd scales, and a moved window reissues the certificate (a balancer restart).
         const renewal = { controlPlane: 10, balancers: 20 };
-        const served = supplied && { certPem: supplied.certificate, keyPem: pulumi.secret(args.controlPlaneKey!), caPem: supplied.caCertificate, host: supplied.host };
+        const served = supplied && secrets.controlPlaneKey && { certPem: supplied.certificate, keyPem: secrets.controlPlaneKey, caPem: supplied.caCertificate, host: supplied.host };
         // The operator's certificate goes where the clients' TLS ends: the balancers, or the nodes.
         const management = (entryHosts: pulumi.Input<string>[], firstRenewalOrder: number, endsClientTls: boolean): ManagementPki => ({
             ca: managementCa,
@@ -96,90 +192,84 @@ export class GatewayPlatform extends pulumi.ComponentResource {
             firstRenewalOrder,
             ...(served && endsClientTls ? { served } : {}),
         });
-        this.controlPlane = new ControlPlane(
+        const controlPlane = new ControlPlane(
             `${name}-control-plane`,
-            { ...common, etcd: this.etcd, databaseDsn: args.databaseDsn, fallback, management: management(proxied ? [] : [entry.controlPlaneBalancerHost], renewal.controlPlane, !proxied) },
+            { ...common, etcd, databaseDsn: secrets.databaseDsn, fallback, management: management(proxied ? [] : [entry.controlPlaneBalancerHost], renewal.controlPlane, !proxied) },
             child,
         );
         // api7-v3 gateways register with the DP Manager, so they start after the control plane.
-        const cpReady = spec.flavor === "api7-v3" ? this.controlPlane.services.map((s) => s.resource) : [];
-        this.loadBalancer = proxied
-            ? new LoadBalancer(
-                  `${name}-lb`,
-                  { ...common, dependsOn: cpReady, management: management([entry.controlPlaneBalancerHost], renewal.balancers, true) },
-                  child,
-              )
+        const cpReady = spec.flavor === "api7-v3" ? controlPlane.services.map((s) => s.resource) : [];
+        const loadBalancer = proxied
+            ? new LoadBalancer(`${name}-lb`, { ...common, dependsOn: cpReady, management: management([entry.controlPlaneBalancerHost], renewal.balancers, true) }, child)
             : undefined;
-        this.vips = topology.vips.length > 0 ? new VirtualIps(`${name}-vip`, { ...common, authPass: args.vipAuthPass }, child) : undefined;
-        this.gateways = new GatewayGroup(
+        const vips = topology.vips.length > 0 ? new VirtualIps(`${name}-vip`, { ...common, authPass: secrets.vipAuthPass }, child) : undefined;
+        const gateways = new GatewayGroup(
             `${name}-gateways`,
             {
                 ...common,
-                etcd: this.etcd,
+                etcd,
                 fallback,
-                dpClientKey: args.dpClientKey,
+                dpClientKey: secrets.dpClientKey,
                 dependsOn:
                     spec.flavor === "api7-v3"
-                        ? [...cpReady, ...(this.loadBalancer?.services.map((s) => s.resource) ?? []), ...(this.vips?.services.map((s) => s.resource) ?? [])]
+                        ? [...cpReady, ...(loadBalancer?.services.map((s) => s.resource) ?? []), ...(vips?.services.map((s) => s.resource) ?? [])]
                         : [],
             },
             child,
         );
+        blocksOf.set(this, { etcd, fallbackStorage: fallback, controlPlane, gateways, loadBalancer, vips });
 
         // A consumer password rotation's last step: the previous users go once both consumers have
         // rolled (their services too: on aws they are the target's, the nodes' health gates).
-        this.etcd?.revokePreviousConsumerUsers([this.controlPlane, this.gateways, ...[...this.controlPlane.services, ...this.gateways.services].map((s) => s.resource)]);
+        etcd?.revokePreviousConsumerUsers([controlPlane, gateways, ...[...controlPlane.services, ...gateways.services].map((s) => s.resource)]);
         target.complete();
-        this.outputs = {
-            flavor: pulumi.output(spec.flavor),
-            target: pulumi.output(spec.target),
-            layout: pulumi.output(spec.layout),
-            gatewayUrl: pulumi.output(entry.gatewayUrl),
-            gatewayHttpsUrl: pulumi.output(entry.gatewayHttpsUrl),
-            // Clients reach the operator's certificate by the name it carries, on the entry point's port.
-            controlPlaneUrl: pulumi.output(entry.controlPlaneUrl).apply((url) => (supplied ? withHost(url, supplied.host) : url)),
-            etcdEndpoints: pulumi.output(this.etcd?.clientUrls ?? []),
-            nodes: pulumi.output(Object.fromEntries(topology.nodes.map((n) => [n.name, { address: n.address, roles: n.roles }]))),
-            etcdCaCert: this.etcd ? this.etcd.caCertPem : pulumi.output(""),
-            // What the control plane's clients trust: the operator's CA where its certificate is served.
-            managementCaCert: supplied ? pulumi.output(supplied.caCertificate) : managementCa.certPem,
-            balancerDnsNames: pulumi.all([entry.gatewayBalancerHost, entry.controlPlaneBalancerHost]).apply(([gateway, controlPlane]) => ({ gateway, controlPlane })),
-            certificateExpiry: pulumi
-                .all([this.etcd?.certificateExpiry ?? {}, managementCa.expiry])
-                .apply(([etcd, managed]): Record<string, string> => {
-                    const out = {
-                        ...Object.fromEntries(Object.entries(etcd).map(([id, at]) => [`etcd/${id}`, at])),
-                        ...Object.fromEntries(Object.entries(managed).map(([id, at]) => [`management/${id}`, at])),
-                    };
-                    const operator = supplied && certificateNotAfter(supplied.certificate);
-                    const identity = spec.dataPlane.dpManagerIdentity && certificateNotAfter(spec.dataPlane.dpManagerIdentity.certificate);
-                    return { ...out, ...(operator ? { "management/operator": operator } : {}), ...(identity ? { dpManagerIdentity: identity } : {}) };
-                }),
-            fallbackBuckets: pulumi.output(
-                fallback
-                    ? { config: fallback.configBucket, resource: fallback.resourceBucket, region: fallback.region, endpoint: fallback.endpoint, mode: spec.resilience.mode }
-                    : null,
-            ),
-        };
+        this.flavor = pulumi.output(spec.flavor);
+        this.target = pulumi.output(spec.target);
+        this.layout = pulumi.output(spec.layout);
+        this.gatewayUrl = pulumi.output(entry.gatewayUrl);
+        this.gatewayHttpsUrl = pulumi.output(entry.gatewayHttpsUrl);
+        // Clients reach the operator's certificate by the name it carries, on the entry point's port.
+        this.controlPlaneUrl = pulumi.output(entry.controlPlaneUrl).apply((url) => (supplied ? withHost(url, supplied.host) : url));
+        this.etcdEndpoints = pulumi.output(etcd?.clientUrls ?? []);
+        this.nodes = pulumi.output(Object.fromEntries(topology.nodes.map((n) => [n.name, { address: n.address, roles: n.roles }])));
+        this.etcdCaCert = etcd ? etcd.caCertPem : pulumi.output("");
+        // What the control plane's clients trust: the operator's CA where its certificate is served.
+        this.managementCaCert = supplied ? pulumi.output(supplied.caCertificate) : managementCa.certPem;
+        this.balancerDnsNames = pulumi.all([entry.gatewayBalancerHost, entry.controlPlaneBalancerHost]).apply(([gateway, controlPlane]) => ({ gateway, controlPlane }));
+        this.certificateExpiry = pulumi.all([etcd?.certificateExpiry ?? {}, managementCa.expiry]).apply(([etcdExpiry, managed]): Record<string, string> => {
+            const out = {
+                ...Object.fromEntries(Object.entries(etcdExpiry).map(([id, at]) => [`etcd/${id}`, at])),
+                ...Object.fromEntries(Object.entries(managed).map(([id, at]) => [`management/${id}`, at])),
+            };
+            const operator = supplied && certificateNotAfter(supplied.certificate);
+            const identity = spec.dataPlane.dpManagerIdentity && certificateNotAfter(spec.dataPlane.dpManagerIdentity.certificate);
+            return { ...out, ...(operator ? { "management/operator": operator } : {}), ...(identity ? { dpManagerIdentity: identity } : {}) };
+        });
+        this.fallbackBuckets = pulumi.output(
+            fallback ? { config: fallback.configBucket, resource: fallback.resourceBucket, region: fallback.region, endpoint: fallback.endpoint, mode: spec.resilience.mode } : undefined,
+        );
         const cred = (user: string, pw?: pulumi.Output<string>) => (pw ?? pulumi.output("")).apply((password) => ({ user, password }));
-        this.secretOutputs = {
-            adminKey: pulumi.secret(this.controlPlane.adminKey ?? pulumi.output("")),
-            dashboardAdmin: pulumi.secret(
-                this.controlPlane.dashboardAdmin
-                    ? this.controlPlane.dashboardAdmin.password.apply((password) => ({ user: this.controlPlane.dashboardAdmin!.user, password }))
-                    : pulumi.output({ user: "", password: "" }),
-            ),
-            etcdCredentials: pulumi.secret(
-                pulumi
-                    .all([
-                        cred("root", this.etcd?.rootPassword),
-                        cred(this.etcd?.consumers["control-plane"].user ?? "control-plane", this.etcd?.consumers["control-plane"].password),
-                        cred(this.etcd?.consumers.gateway.user ?? "gateway", this.etcd?.consumers.gateway.password),
-                    ])
-                    .apply(([root, controlPlane, gateway]) => ({ root, "control-plane": controlPlane, gateway })),
-            ),
-        };
-        this.registerOutputs({ ...this.outputs, ...this.secretOutputs });
+        this.adminKey = pulumi.secret(controlPlane.adminKey ?? pulumi.output(""));
+        this.dashboardAdmin = pulumi.secret(
+            controlPlane.dashboardAdmin
+                ? controlPlane.dashboardAdmin.password.apply((password) => ({ user: controlPlane.dashboardAdmin!.user, password }))
+                : pulumi.output({ user: "", password: "" }),
+        );
+        this.etcdCredentials = pulumi.secret(
+            pulumi
+                .all([
+                    cred("root", etcd?.rootPassword),
+                    cred(etcd?.consumers["control-plane"].user ?? "control-plane", etcd?.consumers["control-plane"].password),
+                    cred(etcd?.consumers.gateway.user ?? "gateway", etcd?.consumers.gateway.password),
+                ])
+                .apply(([root, controlPlane, gateway]) => ({ root, "control-plane": controlPlane, gateway })),
+        );
+        this.registerOutputs(Object.fromEntries([...PLAIN_OUTPUT_KEYS, ...SECRET_OUTPUT_KEYS].map((k) => [k, this[k]])));
+    }
+
+    /** The building blocks, for TypeScript programs that depend on one (e.g. `dependsOn: platform.blocks.gateways`). */
+    get blocks(): PlatformBlocks {
+        return blocksOf.get(this)!;
     }
 }
 

@@ -3,4 +3,4 @@ export * from "./issues";
 export * from "./types";
 export * from "./validate";
 export * from "./keepalived";
-export { loadPlatform, namespacedConfig, resolveSpec, type LoadContext, type LoadedPlatform } from "./load";
+export { loadPlatform, loadPlatformConfig, namespacedConfig, resolveSpec, type LoadContext, type LoadedPlatform } from "./load";

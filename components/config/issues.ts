@@ -13,17 +13,29 @@ export const NAMESPACE = "gateway-ha";
 /** Values never echoed back in messages: they are secrets. */
 const SECRET_KEY = /(dsn|password|secret|token|key|authPass)$/i;
 
-export function formatIssue(issue: ConfigIssue): string {
+/** What the keys are: the stack config's (`gateway-ha:etcd.members`), or a component's Args (`args.etcd.members`). */
+export interface IssueSubject {
+    title: string;
+    keyPrefix: string;
+}
+export const STACK_CONFIG: IssueSubject = { title: "invalid stack configuration", keyPrefix: `${NAMESPACE}:` };
+
+export const formatIssue = (issue: ConfigIssue): string => issueLine(issue, STACK_CONFIG);
+
+function issueLine(issue: ConfigIssue, subject: IssueSubject): string {
     const shown = issue.hideValue ? "(not shown)" : SECRET_KEY.test(issue.key) && issue.value !== undefined ? "[secret]" : JSON.stringify(issue.value);
-    return `${NAMESPACE}:${issue.key} = ${shown ?? "(unset)"}: ${issue.rule}`;
+    return `${subject.keyPrefix}${issue.key} = ${shown ?? "(unset)"}: ${issue.rule}`;
 }
 
 /** Thrown before any resource exists; lists every problem, not only the first. */
 export class ConfigValidationError extends Error {
-    constructor(readonly issues: ConfigIssue[]) {
+    constructor(
+        readonly issues: ConfigIssue[],
+        subject: IssueSubject = STACK_CONFIG,
+    ) {
         super(
-            `invalid stack configuration (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n` +
-                issues.map((i) => `  - ${formatIssue(i)}`).join("\n"),
+            `${subject.title} (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n` +
+                issues.map((i) => `  - ${issueLine(i, subject)}`).join("\n"),
         );
         this.name = "ConfigValidationError";
     }

@@ -171,6 +171,11 @@ export interface LoadContext {
     secretKeys?: readonly string[];
     /** Whether `pulumi up`'s environment encrypts the state with an empty passphrase. */
     statePassphrase?: "empty" | "set" | "unknown";
+    /**
+     * Secret keys (`loadBalancer.keepalived.vips[0].authPass`) whose values are not known yet (a
+     * component's Output inputs): they hold a stand-in, and the rules on their values wait for them.
+     */
+    withheldSecrets?: readonly string[];
 }
 
 /**
@@ -178,9 +183,15 @@ export interface LoadContext {
  * listing every problem; nothing is created before this returns.
  */
 export function loadPlatform(all: Record<string, string>, ctx: LoadContext): LoadedPlatform {
-    const raw = namespacedConfig(all);
+    return loadPlatformConfig(namespacedConfig(all), ctx);
+}
+
+/** loadPlatform for a config object (GatewayPlatform's Args): the same parse, defaults and rules. */
+export function loadPlatformConfig(raw: Record<string, unknown>, ctx: LoadContext): LoadedPlatform {
+    const withheld = new Set(ctx.withheldSecrets ?? []);
+    const judged = (issues: ConfigIssue[]) => (withheld.size ? issues.filter((i) => !withheld.has(i.key)) : issues);
     const { config, issues: shapeIssues } = parseLeniently(raw);
-    if (!config) throw new ConfigValidationError(shapeIssues);
+    if (!config) throw new ConfigValidationError(judged(shapeIssues));
     const dsn = config.controlPlane.databaseDsn;
     const configIssues = [
         ...validateConfig(config, raw, dsn),
@@ -194,7 +205,7 @@ export function loadPlatform(all: Record<string, string>, ctx: LoadContext): Loa
         (LAYOUTS as readonly string[]).includes(config.layout) &&
         (BALANCER_KINDS as readonly string[]).includes(config.loadBalancer.kind);
     const earlier = [...shapeIssues, ...configIssues];
-    if (!choicesKnown) throw new ConfigValidationError(earlier);
+    if (!choicesKnown) throw new ConfigValidationError(judged(earlier));
     let spec: PlatformSpec;
     let topology: Topology;
     let found: ConfigIssue[];
@@ -212,10 +223,10 @@ export function loadPlatform(all: Record<string, string>, ctx: LoadContext): Loa
         ];
     } catch (e) {
         // The topology rules assume values the earlier rules check: with those broken, they are what to report.
-        if (earlier.length) throw new ConfigValidationError(dedupe(earlier));
+        if (judged(earlier).length) throw new ConfigValidationError(dedupe(judged(earlier)));
         throw e;
     }
-    if (found.length) throw new ConfigValidationError(dedupe(found));
+    if (judged(found).length) throw new ConfigValidationError(dedupe(judged(found)));
     const vipAuthPass = Object.fromEntries(config.loadBalancer.keepalived.vips.filter((v) => v.authPass !== undefined).map((v) => [v.name, v.authPass!]));
     return { spec, secrets: { databaseDsn: dsn, dpClientKey: config.dataPlane.dpManagerIdentity?.privateKey, controlPlaneKey: config.controlPlane.certificate?.privateKey, sshPrivateKey: config.ssh.privateKey, ...(Object.keys(vipAuthPass).length ? { vipAuthPass } : {}) }, topology };
 }

@@ -6,13 +6,14 @@ import { platformConfigSchema, type KeyDoc } from "./schema";
 /** A key's place: object keys by name, an array's elements as 0. */
 export type SchemaPath = (string | number)[];
 
-interface Def {
+export interface Def {
     type: string;
     innerType?: z.ZodType;
     in?: z.ZodType;
     element?: z.ZodType;
     shape?: Record<string, z.ZodType>;
     options?: z.ZodType[];
+    valueType?: z.ZodType;
 }
 const defOf = (schema: z.ZodType) => (schema as unknown as { _zod: { def: Def } })._zod.def;
 const WRAPPERS = new Set(["optional", "default", "prefault", "nullable", "readonly"]);
@@ -26,20 +27,34 @@ export interface SchemaKey {
     container: boolean;
 }
 
-function docOf(schema: z.ZodType): KeyDoc | undefined {
-    for (let s: z.ZodType | undefined = schema; s; s = WRAPPERS.has(defOf(s).type) ? defOf(s).innerType : defOf(s).type === "pipe" ? defOf(s).in : undefined) {
-        const meta = s.meta() as Partial<KeyDoc> | undefined;
-        if (meta?.description) return { description: meta.description, ...(meta.defaultText === undefined ? {} : { defaultText: meta.defaultText }) };
+/** A schema and what it wraps (optional, default, …), outermost first. */
+function layers(schema: z.ZodType): z.ZodType[] {
+    const def = defOf(schema);
+    const inner = WRAPPERS.has(def.type) ? def.innerType : def.type === "pipe" ? def.in : undefined;
+    return inner ? [schema, ...layers(inner)] : [schema];
+}
+
+/** The first value of a metadata key on a schema or what it wraps. */
+export function metaOf<T>(schema: z.ZodType, key: string): T | undefined {
+    for (const layer of layers(schema)) {
+        const value = (layer.meta() as Record<string, unknown> | undefined)?.[key];
+        if (value !== undefined) return value as T;
     }
     return undefined;
 }
 
-function unwrap(schema: z.ZodType): z.ZodType {
-    const def = defOf(schema);
-    if (WRAPPERS.has(def.type) && def.innerType) return unwrap(def.innerType);
-    if (def.type === "pipe" && def.in) return unwrap(def.in);
-    return schema;
+function docOf(schema: z.ZodType): KeyDoc | undefined {
+    const description = metaOf<string>(schema, "description");
+    if (!description) return undefined;
+    const defaultText = metaOf<string>(schema, "defaultText");
+    return defaultText === undefined ? { description } : { description, defaultText };
 }
+
+/** What a key holds once its wrappers are peeled: its type's definition. */
+export function innerDef(schema: z.ZodType): Def {
+    return defOf(layers(schema).at(-1)!);
+}
+const unwrap = (schema: z.ZodType): z.ZodType => layers(schema).at(-1)!;
 
 /** Every key the schema declares, depth first in declaration order, objects entered and arrays' elements as 0. */
 export function schemaKeys(schema: z.ZodType = platformConfigSchema, path: SchemaPath = []): SchemaKey[] {
@@ -96,7 +111,7 @@ export function renderConfigReference(keys: SchemaKey[] = schemaKeys()): string 
     return ["| key | default | meaning |", "|---|---|---|", ...rows].join("\n") + "\n";
 }
 
-export const REFERENCE_BEGIN = "<!-- BEGIN configuration reference: generated from components/config/schema.ts by `npm run docs:config`; edit the schema's descriptions, not this table -->";
+export const REFERENCE_BEGIN = "<!-- BEGIN configuration reference: generated from components/config/schema.ts by `npm run generate`; edit the schema's descriptions, not this table -->";
 export const REFERENCE_END = "<!-- END configuration reference -->";
 
 /** `page` with the text between the markers replaced by `table`; throws when the markers are missing. */

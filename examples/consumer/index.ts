@@ -1,7 +1,7 @@
 // Example consumer: reads a gateway-ha stack's outputs through a StackReference, typed by the
 // platform's output contract (components/outputs.ts), and re-exports a few of them.
 import * as pulumi from "@pulumi/pulumi";
-import { platformOutput } from "../../components/outputs";
+import { platformOutput } from "gateway-ha/outputs";
 
 const config = new pulumi.Config();
 // e.g. "organization/gateway-ha/dev" (file backends always use the org "organization").

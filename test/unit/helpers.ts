@@ -67,6 +67,8 @@ export interface PlatformRun extends ProgramRun {
 }
 
 export interface RunOptions {
+    /** The program to run; index.ts (the stack program) unless given. */
+    program?: string;
     secretKeys?: string[];
     stack?: string;
     /** false: plain defaultState, exactly what scripts/preview-offline.ts uses. */
@@ -96,7 +98,7 @@ export async function runPlatform(config: Record<string, string>, opts: RunOptio
         return s;
     };
     const run = await runProgram({
-        program: PROGRAM,
+        program: opts.program ?? PROGRAM,
         project: PROJECT,
         stack: opts.stack ?? `unit${++runs}`,
         config,
