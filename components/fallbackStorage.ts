@@ -157,7 +157,7 @@ export class FallbackStorage extends pulumi.ComponentResource {
             return { ready, credentials: undefined };
         }
         const keys = SIDES.map((side) => {
-            const user = new aws.iam.User(`${name}-${side.role}-user`, { name: `${spec.project}-${spec.stack}-fallback-${side.access}`, path: `/${spec.project}/` }, opts);
+            const user = new aws.iam.User(`${name}-${side.role}-user`, { name: `${spec.project}-${spec.instance}-fallback-${side.access}`, path: `/${spec.project}/` }, opts);
             ready.push(new aws.iam.UserPolicy(`${name}-${side.role}-policy`, { user: user.name, policy: json(side.policy(arns)) }, { ...after, parent: user }));
             const key = new aws.iam.AccessKey(`${name}-${side.role}-key`, { user: user.name }, { ...opts, parent: user });
             return [side.role, { accessKey: pulumi.secret(key.id), secretKey: pulumi.secret(key.secret) }] as const;

@@ -42,7 +42,7 @@ function loadArgs(name: string, args: GatewayPlatformArgs): { spec: PlatformSpec
     const withheld = secretKeys.filter((k) => typeof valueAt(args, k) !== "string");
     for (const key of withheld) setAt(raw, key, WITHHELD);
     const subject = { title: `GatewayPlatform ${name}: invalid args`, keyPrefix: "args." };
-    const ctx = { project: pulumi.getProject(), stack: pulumi.getStack() };
+    const ctx = { project: pulumi.getProject(), stack: pulumi.getStack(), platform: name };
     let loaded: ReturnType<typeof loadPlatformConfig>;
     try {
         loaded = loadPlatformConfig(raw, { ...ctx, withheldSecrets: withheld });
@@ -91,6 +91,37 @@ function structuredCloneInputs(value: unknown): Record<string, unknown> {
     const copy = (v: unknown): unknown =>
         Array.isArray(v) ? v.map(copy) : v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copy(x)])) : v;
     return copy(value) as Record<string, unknown>;
+}
+
+/**
+ * What this program's platforms hold that two cannot share, by what it is: a Docker network, subnet or
+ * published address on the local engine, a host (target ssh, remote Docker hosts), a bucket name.
+ * Their names are their own already (platformNames); these come from the Args.
+ */
+const claimed = new Map<string, string>();
+
+function claimPhysical(name: string, spec: PlatformSpec, topology: Topology): void {
+    const claims: { what: string; key: string; value: unknown }[] = [];
+    const local = topology.nodes.some((n) => !n.ssh);
+    if (spec.target === "docker" && local) {
+        claims.push({ what: `docker network ${spec.docker.networkName}`, key: "docker.networkName", value: spec.docker.networkName });
+        claims.push({ what: `docker subnet ${spec.docker.subnet}`, key: "docker.subnet", value: spec.docker.subnet });
+        for (const [port, value] of Object.entries(spec.docker.publishedPorts))
+            claims.push({ what: `published ${spec.docker.publishAddress}:${value}`, key: `docker.publishedPorts.${port}`, value });
+    }
+    for (const node of topology.nodes.filter((n) => spec.target === "ssh" || n.ssh))
+        claims.push({ what: `host ${node.address}`, key: "nodes", value: `${node.name} at ${node.address}` });
+    const storage = spec.resilience.fallbackStorage;
+    if (storage?.kind === "s3")
+        for (const key of ["configBucket", "resourceBucket"] as const)
+            claims.push({ what: `bucket ${storage[key]}`, key: `resilience.fallbackStorage.${key}`, value: storage[key] });
+    const taken = claims.filter((c) => claimed.has(c.what) && claimed.get(c.what) !== name);
+    if (taken.length)
+        throw new ConfigValidationError(
+            taken.map((c) => ({ key: c.key, value: c.value, rule: `already GatewayPlatform ${claimed.get(c.what)}'s in this program: two platforms cannot share it` })),
+            { title: `GatewayPlatform ${name}: invalid args`, keyPrefix: "args." },
+        );
+    for (const c of claims) claimed.set(c.what, name);
 }
 
 function createTarget(name: string, spec: PlatformSpec, topology: Topology, secrets: SecretInputs, parent: pulumi.Resource): Target {
@@ -164,6 +195,7 @@ export class GatewayPlatform extends pulumi.ComponentResource {
     constructor(name: string, args: GatewayPlatformArgs, opts?: pulumi.ComponentResourceOptions) {
         // Validated before super(): bad Args register nothing, not even this component.
         const { spec, topology, secrets } = loadArgs(name, args);
+        claimPhysical(name, spec, topology);
         super(componentType("GatewayPlatform"), name, {}, withPreviousToken("gateway-ha:platform:GatewayPlatform", opts));
         const supplied = spec.controlPlane.certificate;
         const child = { parent: this };

@@ -314,6 +314,7 @@ export interface StepResult {
  * its delete script (its \`tool\` before it, or a run elsewhere); the target adds what it reads to the environment.
  */
 export function deployerStep(
+    name: string,
     step: StepSpec,
     wrap: (script: string) => pulumi.Input<string>,
     env: pulumi.Input<Record<string, pulumi.Input<string>>>,
@@ -321,7 +322,7 @@ export function deployerStep(
 ): command.local.Command {
     const create = wrap(step.script);
     return new command.local.Command(
-        step.name,
+        name,
         {
             create,
             update: step.keepOutput ? PRINT_RECORD : create,

@@ -83,8 +83,14 @@ function parseLeniently(raw: Record<string, unknown>): { config?: PlatformConfig
     return { issues };
 }
 
+/** The project's platform keeps the names stacks have always had; any other is told apart by its name. */
+export function platformNames(ctx: { project: string; stack: string; platform?: string }): Pick<PlatformSpec, "instance" | "namePrefix"> {
+    const own = ctx.platform !== undefined && ctx.platform !== ctx.project;
+    return own ? { instance: `${ctx.stack}-${ctx.platform}`, namePrefix: `${ctx.platform}-` } : { instance: ctx.stack, namePrefix: "" };
+}
+
 /** Flavor- and kind-dependent defaults, applied once the choices are known to be valid. */
-export function resolveSpec(c: PlatformConfig, ctx: { project: string; stack: string }): PlatformSpec {
+export function resolveSpec(c: PlatformConfig, ctx: { project: string; stack: string; platform?: string }): PlatformSpec {
     const flavor = c.flavor as PlatformSpec["flavor"];
     const kind = c.loadBalancer.kind as BalancerKind;
     const images = {
@@ -98,6 +104,7 @@ export function resolveSpec(c: PlatformConfig, ctx: { project: string; stack: st
     return {
         project: ctx.project,
         stack: ctx.stack,
+        ...platformNames(ctx),
         flavor,
         target: c.target as PlatformSpec["target"],
         layout: c.layout as PlatformSpec["layout"],
@@ -167,6 +174,8 @@ function checkOverrides(spec: PlatformSpec): ConfigIssue[] {
 export interface LoadContext {
     project: string;
     stack: string;
+    /** The GatewayPlatform's name (platformNames). */
+    platform?: string;
     /** The config keys Pulumi holds as secrets (`pulumi config set --secret`); given, secret values must be among them. */
     secretKeys?: readonly string[];
     /** Whether `pulumi up`'s environment encrypts the state with an empty passphrase. */

@@ -42,6 +42,15 @@ export type KeepalivedSpec = Omit<PlatformConfig["loadBalancer"]["keepalived"], 
 export interface PlatformSpec {
     project: string;
     stack: string;
+    /**
+     * What the platform's physical names start with (containers `<instance>-<service>`, volumes,
+     * labels, SSM paths, AWS Name tags): the stack's name for the platform named after the project
+     * (the stack program's, and every stack deployed before platforms had names of their own), else
+     * `<stack>-<platform name>`, so two platforms in one program never share one.
+     */
+    instance: string;
+    /** What the Pulumi names a target gives per node and service start with: "" for the project's platform (as before), else `<platform name>-`. */
+    namePrefix: string;
     flavor: Flavor;
     target: Target;
     layout: Layout;

@@ -72,7 +72,7 @@ const STEP_POLL_SECONDS = 2;
 
 /** SSM parameter path prefix of a node: its instance may read exactly this subtree. */
 export function parameterPrefix(spec: PlatformSpec, node: string): string {
-    return `/gateway-ha/${spec.stack}/${node}`;
+    return `/gateway-ha/${spec.instance}/${node}`;
 }
 
 /** Resource-name fragment from a path or CIDR. */
@@ -131,12 +131,12 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         this.spec = spec;
         this.provider = new aws.Provider(
             `${name}-provider`,
-            { region: a.region, defaultTags: { tags: { ...a.tags, [TAGS.stack]: spec.stack } } },
+            { region: a.region, defaultTags: { tags: { ...a.tags, [TAGS.stack]: spec.instance } } },
             { parent: this },
         );
         const res = { parent: this, provider: this.provider };
         const invoke = { parent: this, provider: this.provider };
-        const tags = (what: string, extra: Record<string, string> = {}) => ({ Name: `${spec.stack}-${what}`, [TAGS.stack]: spec.stack, ...a.tags, ...extra });
+        const tags = (what: string, extra: Record<string, string> = {}) => ({ Name: `${spec.instance}-${what}`, [TAGS.stack]: spec.instance, ...a.tags, ...extra });
 
         // Zones: the existing subnets', the configured ones, or the region's first available ones.
         const zoneCount = network.zoneCount;
@@ -190,7 +190,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         const nodeGroups = [...new Set(topology.nodes.flatMap((n) => n.roles))].filter((r): r is Exclude<Role, "load-balancer"> => r !== "load-balancer");
         const groups = new Map<FirewallGroup, aws.ec2.SecurityGroup>();
         for (const group of [...nodeGroups, "gateway-balancer", "control-plane-balancer"] as FirewallGroup[]) {
-            const sg = new aws.ec2.SecurityGroup(`${name}-${group}`, { vpcId: this.vpcId, description: `gateway-ha ${spec.stack} ${group}`, tags: tags(group) }, res);
+            const sg = new aws.ec2.SecurityGroup(`${name}-${group}`, { vpcId: this.vpcId, description: `gateway-ha ${spec.instance} ${group}`, tags: tags(group) }, res);
             groups.set(group, sg);
         }
         // Egress from the flows (topology/firewall.ts): open only where the peers are not known.
@@ -263,7 +263,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         this.parameterKey = new aws.kms.Key(
             `${name}-parameters`,
             {
-                description: `gateway-ha ${spec.stack}: the nodes' SSM parameters`,
+                description: `gateway-ha ${spec.instance}: the nodes' SSM parameters`,
                 enableKeyRotation: true,
                 deletionWindowInDays: 30,
                 policy: pulumi
@@ -356,7 +356,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
             // again whenever the instance or its user data changes (a restart).
             const gateScript = renderNodeGateScript({
                 node: node.name,
-                stack: spec.stack,
+                stack: spec.instance,
                 region: a.region,
                 healthTimeoutSeconds: GATE_HEALTH_TIMEOUT_SECONDS,
                 reachTimeoutSeconds: GATE_REACH_TIMEOUT_SECONDS,
@@ -509,7 +509,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
     private parameterResource(node: string, key: string, value: pulumi.Input<string>, parent: pulumi.Resource | undefined, readAtBoot: boolean): aws.ssm.Parameter {
         const path = this.parameterPath(node, key);
         const parameter = new aws.ssm.Parameter(
-            `${slug(path.slice(`/gateway-ha/${this.spec.stack}/`.length))}`,
+            `${this.spec.namePrefix}${slug(path.slice(`/gateway-ha/${this.spec.instance}/`.length))}`,
             // Intelligent-Tiering: standard (free) up to 4 KB, advanced only for larger files.
             { name: path, type: "SecureString", keyId: this.parameterKey.arn, tier: "Intelligent-Tiering", value: pulumi.secret(value), tags: { [TAGS.node]: node } },
             { parent: parent ?? this, provider: this.provider },
@@ -545,20 +545,20 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         const volumes = (svc.volumes ?? []).map((v, i) => {
             if (i >= DATA_DEVICES.length) throw new Error(`AwsTarget: ${svc.name} has more than ${DATA_DEVICES.length} volumes`);
             const volume = new aws.ebs.Volume(
-                v.name,
+                `${this.spec.namePrefix}${v.name}`,
                 {
                     availabilityZone: this.zoneNames.apply((z) => z[svc.node.zone!]),
                     size: this.spec.aws.dataVolumeGb,
                     type: "gp3",
                     encrypted: true,
-                    tags: { Name: `${this.spec.stack}-${v.name}`, [TAGS.stack]: this.spec.stack, [TAGS.node]: svc.node.name, ...this.spec.aws.tags },
+                    tags: { Name: `${this.spec.instance}-${v.name}`, [TAGS.stack]: this.spec.instance, [TAGS.node]: svc.node.name, ...this.spec.aws.tags },
                 },
                 // Replacing the instance leaves it (only the attachment goes); a destroy fails until
                 // protectData is off, and then deletes it (a kept volume would meet new passwords).
                 { ...res, protect: this.spec.protectData },
             );
             new aws.ec2.VolumeAttachment(
-                v.name,
+                `${this.spec.namePrefix}${v.name}`,
                 { deviceName: DATA_DEVICES[i], volumeId: volume.id, instanceId: s.instance.id, stopInstanceBeforeDetaching: true },
                 // A replaced instance gets the volume after the old one let go of it.
                 { ...res, deleteBeforeReplace: true },
@@ -576,7 +576,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                 files: f,
                 volumes: vol,
                 healthCheck: svc.healthCheck,
-                labels: { ...serviceLabels(this.spec.stack, svc), ...(svc.waitHealthy === false ? { [LABELS.wait]: "running" } : {}) },
+                labels: { ...serviceLabels(this.spec.instance, svc), ...(svc.waitHealthy === false ? { [LABELS.wait]: "running" } : {}) },
             })),
         );
         return { spec: svc, resource: s.gate };
@@ -623,7 +623,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
             renderAwsStepScript({
                 comment: `gateway-ha ${step.name}`,
                 region: spec.aws.region,
-                tags: { stack: [TAGS.stack, spec.stack], node: TAGS.node },
+                tags: { stack: [TAGS.stack, spec.instance], node: TAGS.node },
                 candidates,
                 toolArgv: step.toolArgv,
                 toolEnv: step.toolEnv,
@@ -633,7 +633,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                 reachTimeoutSeconds: STEP_REACH_TIMEOUT_SECONDS,
                 pollSeconds: STEP_POLL_SECONDS,
             });
-        const cmd = deployerStep(step, wrap, env, { ...opts, dependsOn: [...dependsOnList(opts.dependsOn), ...parameters] });
+        const cmd = deployerStep(`${this.spec.namePrefix}${step.name}`, step, wrap, env, { ...opts, dependsOn: [...dependsOnList(opts.dependsOn), ...parameters] });
         return { resource: cmd, stdout: cmd.stdout };
     }
 

@@ -179,7 +179,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                     name: spec.docker.networkName,
                     driver: "bridge",
                     ipamConfigs: [{ subnet: spec.docker.subnet }],
-                    labels: [{ label: LABELS.stack, value: spec.stack }],
+                    labels: [{ label: LABELS.stack, value: spec.instance }],
                 },
                 child,
             );
@@ -197,7 +197,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                         // The namespace is the node's: let non-root images (haproxy, apisix) bind 80 and 443 in it.
                         sysctls: { "net.ipv4.ip_unprivileged_port_start": "0" },
                         labels: [
-                            { label: LABELS.stack, value: spec.stack },
+                            { label: LABELS.stack, value: spec.instance },
                             { label: LABELS.node, value: node.name },
                         ],
                     },
@@ -244,7 +244,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     }
 
     private containerName(service: string): string {
-        return `${this.spec.stack}-${service}`;
+        return `${this.spec.instance}-${service}`;
     }
 
     private providerOpts(node: TopologyNode): pulumi.CustomResourceOptions {
@@ -259,7 +259,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         let img = this.images.get(key);
         if (!img) {
             const safe = ref.replace(/[^a-zA-Z0-9]+/g, "-");
-            img = new docker.RemoteImage(`${host}-${safe}`, { name: ref, keepLocally: true }, { parent: this, ...this.providerOpts(node) });
+            img = new docker.RemoteImage(`${this.spec.namePrefix}${host}-${safe}`, { name: ref, keepLocally: true }, { parent: this, ...this.providerOpts(node) });
             this.images.set(key, img);
         }
         return img;
@@ -278,7 +278,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
             const script = renderImageFactsScript(ref);
             const dockerHost = sshHost(node);
             const step = new command.local.Command(
-                `${host}-${ref.replace(/[^a-zA-Z0-9]+/g, "-")}-facts`,
+                `${this.spec.namePrefix}${host}-${ref.replace(/[^a-zA-Z0-9]+/g, "-")}-facts`,
                 { create: script, interpreter: ["/bin/sh", "-c"], ...(dockerHost ? { environment: { DOCKER_HOST: dockerHost } } : {}), triggers: [image.imageId] },
                 { parent: this, dependsOn: [image] },
             );
@@ -299,8 +299,8 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         const resOpts = { ...opts, ...this.providerOpts(node), dependsOn: [...dependsOnList(opts.dependsOn), ...onHost] };
         const volumes = (svc.volumes ?? []).map((v) => {
             const volume = new docker.Volume(
-                v.name,
-                { name: this.containerName(v.name), labels: [{ label: LABELS.stack, value: this.spec.stack }] },
+                `${this.spec.namePrefix}${v.name}`,
+                { name: this.containerName(v.name), labels: [{ label: LABELS.stack, value: this.spec.instance }] },
                 // Deleting the stack must not silently destroy etcd's data: a destroy fails until
                 // protectData is off, and then deletes it (a kept volume would meet new passwords).
                 { ...resOpts, protect: this.spec.protectData },
@@ -324,7 +324,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
               )
             : undefined;
         const container = new docker.Container(
-            svc.name,
+            `${this.spec.namePrefix}${svc.name}`,
             {
                 name: this.containerName(svc.name),
                 image: this.image(svc.image, node).imageId,
@@ -360,7 +360,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 waitTimeout: 180,
                 ...(svc.stopGraceSeconds ? { destroyGraceSeconds: svc.stopGraceSeconds } : {}),
                 labels: [
-                    ...Object.entries(serviceLabels(this.spec.stack, svc)).map(([label, value]) => ({ label, value })),
+                    ...Object.entries(serviceLabels(this.spec.instance, svc)).map(([label, value]) => ({ label, value })),
                     ...(secretFiles.length ? [{ label: LABELS.secretFiles, value: secretFiles.join(",") }] : []),
                     ...(filesDigest ? [{ label: LABELS.filesDigest, value: filesDigest }] : []),
                 ],
@@ -398,7 +398,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         const create = onDockerHost(svc.node, stdinCommand(svc.node.ssh!.user));
         return [
             new command.local.Command(
-                `${svc.name}-sysctls`,
+                `${this.spec.namePrefix}${svc.name}-sysctls`,
                 { create, update: create, stdin: renderHostSysctls(svc.name, svc.sysctls), delete: onDockerHost(svc.node, inlineCommand(svc.node.ssh!.user, renderHostSysctlRemoval(svc.name))) },
                 { parent: this, dependsOn: [hostStep] },
             ),
@@ -416,7 +416,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         const balancers = rollout.balancers.map(at);
         const ready = renderRolloutReadyScript(rollout, self, svc.node.name, balancers);
         return new command.local.Command(
-            `${svc.name}-rollout`,
+            `${this.spec.namePrefix}${svc.name}-rollout`,
             {
                 create: ready,
                 update: ready,
@@ -439,7 +439,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         const script = renderReloadScript(this.containerName(svc.name), reload);
         const host = sshHost(svc.node);
         return new command.local.Command(
-            `${svc.name}-reload`,
+            `${this.spec.namePrefix}${svc.name}-reload`,
             {
                 create: script,
                 update: script,
@@ -474,7 +474,7 @@ tool() {
     return 3
 }
 `;
-        const cmd = deployerStep(step, (script) => `${prelude}${script}`, step.env, opts);
+        const cmd = deployerStep(`${this.spec.namePrefix}${step.name}`, step, (script) => `${prelude}${script}`, step.env, opts);
         return { resource: cmd, stdout: cmd.stdout };
     }
 
@@ -485,7 +485,7 @@ tool() {
         const script = `set -eu\ntool() { docker exec -i ${forward} ${container} ${quoted} "$@"; }\n${task.script}`;
         const host = sshHost(task.runIn.node);
         return new command.local.Command(
-            task.name,
+            `${this.spec.namePrefix}${task.name}`,
             {
                 create: script,
                 update: script,

@@ -197,7 +197,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
                 `${name}-purge-${node.name}`,
                 node,
                 remoteScript(`echo "gateway-ha: ${node.name}: purge on destroy ${purge ? `on${spec.protectData ? ", data kept" : ", data included"}` : "off"}"`),
-                purge ? { delete: inlineCommand(node.ssh!.user, renderHostPurge({ node: node.name, stack: spec.stack, keepData: spec.protectData })) } : {},
+                purge ? { delete: inlineCommand(node.ssh!.user, renderHostPurge({ node: node.name, stack: spec.instance, keepData: spec.protectData })) } : {},
                 { parent: this, dependsOn: [host] },
             );
         }
@@ -241,7 +241,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
     /** Copies one file to its staged name over SFTP: as the login user, hence staged, for root to install. */
     private stage(svc: ServiceSpec, f: HostFile, remotePath: pulumi.Output<string>, opts: pulumi.CustomResourceOptions): command.remote.CopyToRemote {
         const asset = f.content.apply((c) => new pulumi.asset.StringAsset(c));
-        return new command.remote.CopyToRemote(f.copy, { connection: this.access[svc.node.name].connection, source: f.secret ? pulumi.secret(asset) : asset, remotePath }, opts);
+        return new command.remote.CopyToRemote(`${this.spec.namePrefix}${f.copy}`, { connection: this.access[svc.node.name].connection, source: f.secret ? pulumi.secret(asset) : asset, remotePath }, opts);
     }
 
     private host(node: TopologyNode, what: string): command.remote.Command {
@@ -256,7 +256,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const key = `${node.name}|${ref}`;
         let facts = this.facts.get(key);
         if (!facts) {
-            const step = this.command(`${node.name}-${ref.replace(/[^a-zA-Z0-9]+/g, "-")}-facts`, node, renderImageFactsScript(ref), { triggers: [ref] }, { parent: this, dependsOn: [host] });
+            const step = this.command(`${this.spec.namePrefix}${node.name}-${ref.replace(/[^a-zA-Z0-9]+/g, "-")}-facts`, node, renderImageFactsScript(ref), { triggers: [ref] }, { parent: this, dependsOn: [host] });
             facts = step.stdout.apply((out) => parseImageFacts(ref, out));
             this.facts.set(key, facts);
         }
@@ -279,7 +279,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
             volumes: svc.volumes ?? [],
             healthCheck: svc.healthCheck,
             capabilities: svc.capabilities,
-            labels: serviceLabels(this.spec.stack, svc),
+            labels: serviceLabels(this.spec.instance, svc),
         };
         // A command a step decides (etcd's first-start flags) makes the Compose file wait for that step.
         const command = startsFromImage(svc) ? facts!.apply((f) => f.start) : pulumi.output(svc.command);
@@ -312,12 +312,12 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const script = pulumi.all([staged, owner]).apply(([names, user]) =>
             renderInstallFiles(svc.name, hostFiles.map((f, i) => ({ staged: names[i], path: f.path, mode: f.mode, copy: f.copy, ...(f.owned && user ? { owner: user } : {}), ...(f.reloadedAt ? { reloaded: true } : {}) })), dirs, svc.image),
         );
-        const files = this.command(`${svc.name}-files`, svc.node, script, {}, { ...parentOpts, dependsOn: [host, this.purges[svc.node.name], ...copies] });
+        const files = this.command(`${this.spec.namePrefix}${svc.name}-files`, svc.node, script, {}, { ...parentOpts, dependsOn: [host, this.purges[svc.node.name], ...copies] });
         // The service shares the host's namespace: its kernel parameters are the host's.
         const sysctls =
             svc.sysctls && Object.keys(svc.sysctls).length
                 ? [
-                      this.command(`${svc.name}-sysctls`, svc.node, renderHostSysctls(svc.name, svc.sysctls), { delete: inlineCommand(this.access[svc.node.name].user, renderHostSysctlRemoval(svc.name)) }, {
+                      this.command(`${this.spec.namePrefix}${svc.name}-sysctls`, svc.node, renderHostSysctls(svc.name, svc.sysctls), { delete: inlineCommand(this.access[svc.node.name].user, renderHostSysctlRemoval(svc.name)) }, {
                           ...parentOpts,
                           dependsOn: [host, this.purges[svc.node.name]],
                       }),
@@ -334,7 +334,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         });
         const previous = this.lastOfRole.get(svc.role);
         const run = this.command(
-            svc.name,
+            `${this.spec.namePrefix}${svc.name}`,
             svc.node,
             trigger.apply((t) =>
                 renderRunScript({
@@ -379,7 +379,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
                 );
                 // After the replicas it balances: one the change adds is healthy before it gets requests.
                 const behind = this.services.filter((r) => r.spec.rollout?.balancers.some((b) => b.name === svc.name)).flatMap((r) => [r.run, ...r.returns]);
-                return this.command(`${svc.name}-reload`, svc.node, stdin, { triggers: [run.id] }, { ...parentOpts, dependsOn: [files, run, ...behind] });
+                return this.command(`${this.spec.namePrefix}${svc.name}-reload`, svc.node, stdin, { triggers: [run.id] }, { ...parentOpts, dependsOn: [files, run, ...behind] });
             });
         return { spec: svc, resource: run };
     }
@@ -396,7 +396,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         if (!rollout || rollout.balancerKind !== "haproxy") return [];
         return rollout.balancers.map((b) =>
             this.command(
-                `${svc.name}-in-${b.name}`,
+                `${this.spec.namePrefix}${svc.name}-in-${b.name}`,
                 b.node,
                 remoteScript(renderBalancerReturnScript(rollout, svc.node.name, b.name)),
                 { delete: inlineCommand(this.access[b.node.name].user, remoteScript(renderBalancerDrainScript(rollout, svc.node.name, b.name))), triggers: [run.id] },
@@ -411,7 +411,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const script = pulumi
             .all(task.env)
             .apply((env) => renderTaskOnHost({ container: task.runIn.name, toolArgv: task.toolArgv, toolEnv: task.toolEnv, script: task.script, env }));
-        const cmd = this.command(task.name, task.runIn.node, Object.keys(task.env).length ? pulumi.secret(script) : script, { triggers: task.triggers }, {
+        const cmd = this.command(`${this.spec.namePrefix}${task.name}`, task.runIn.node, Object.keys(task.env).length ? pulumi.secret(script) : script, { triggers: task.triggers }, {
             ...opts,
             dependsOn: [host, this.purges[task.runIn.node.name], ...dependsOnList(opts.dependsOn)],
         });
@@ -429,7 +429,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
         const candidates = step.runInAny.map((s) => ({ node: s.node.name, address: s.node.address, port: s.node.ssh!.port, user: s.node.ssh!.user, container: s.name }));
         const prelude = renderSshToolPrelude({ candidates, toolArgv: step.toolArgv, toolEnv: step.toolEnv, connectTimeoutSeconds: this.spec.ssh.connectTimeoutSeconds });
         const knownHosts = [...new Set(step.runInAny.map((s) => knownHostsLine(s.node.address, s.node.ssh!.port, this.access[s.node.name].hostKey)))].join("\n");
-        const cmd = deployerStep(step, (script) => `${prelude}${script}`, { ...step.env, [SSH_KNOWN_HOSTS_ENV]: knownHosts, ...(this.privateKey ? { [SSH_KEY_ENV]: this.privateKey } : {}) }, opts);
+        const cmd = deployerStep(`${this.spec.namePrefix}${step.name}`, step, (script) => `${prelude}${script}`, { ...step.env, [SSH_KNOWN_HOSTS_ENV]: knownHosts, ...(this.privateKey ? { [SSH_KEY_ENV]: this.privateKey } : {}) }, opts);
         this.tasks.push(cmd);
         return { resource: cmd, stdout: cmd.stdout };
     }
