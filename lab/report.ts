@@ -13,7 +13,17 @@ export interface StreamFigures {
     failed: number;
     /** Longest stretch after the fault with no successful response (ms); see unavailabilityWindowMs. */
     windowMs: number;
+    /** The failed requests by what they got: `HTTP 502`, or the client's error (`ECONNRESET`, `timeout after 10000 ms`). */
+    failures: Record<string, number>;
+    /** When the first failed requests started, ms from the fault (negative: before it), at most FAILURE_TIMES of them. */
+    failedAtMs: number[];
 }
+
+/** How many failure start times a report keeps per stream: enough to tell a burst at the fault from strays later. */
+export const FAILURE_TIMES = 20;
+
+/** What a failed request got, as the report counts it. */
+export const failureKind = (r: RequestRecord): string => (r.status ? `HTTP ${r.status}` : (r.error ?? "no response"));
 
 export interface DrillReport {
     id: string;
@@ -80,7 +90,16 @@ export function describeLast(records: RequestRecord[], n: number): string {
 }
 
 export function streamFigures(records: RequestRecord[], faultAt: number, endAt: number): StreamFigures {
-    return { sent: records.length, failed: records.filter((r) => !r.ok).length, windowMs: unavailabilityWindowMs(records, faultAt, endAt) };
+    const failed = records.filter((r) => !r.ok).sort((a, b) => a.t0 - b.t0);
+    const failures: Record<string, number> = {};
+    for (const r of failed) failures[failureKind(r)] = (failures[failureKind(r)] ?? 0) + 1;
+    return {
+        sent: records.length,
+        failed: failed.length,
+        windowMs: unavailabilityWindowMs(records, faultAt, endAt),
+        failures,
+        failedAtMs: failed.slice(0, FAILURE_TIMES).map((r) => Math.round(r.t0 - faultAt)),
+    };
 }
 
 export const check = (name: string, ok: boolean, detail: string): Check => ({ name, ok, detail });
@@ -112,6 +131,9 @@ export function formatTable(report: LabReport): string {
         out.push(`${d.id}: ${d.title}`);
         const facts = Object.entries(d.facts).map(([k, v]) => `${k}=${v}`);
         if (facts.length) out.push(`  ${facts.join("  ")}`);
+        for (const [stream, f] of [["reads", d.reads], ["writes", d.writes]] as const)
+            if (f.failed)
+                out.push(`  ${stream} failed: ${Object.entries(f.failures).map(([kind, n]) => `${kind} ×${n}`).join(", ")}; started at ${f.failedAtMs.map((ms) => `${ms >= 0 ? "+" : ""}${ms}`).join(", ")} ms from the fault`);
         for (const c of d.checks) out.push(`  [${c.ok ? "ok" : "FAIL"}] ${c.name}: ${c.detail}`);
     }
     for (const s of report.skipped) out.push(`${s.id}: skipped: ${s.reason}`);

@@ -747,17 +747,29 @@ describe("report: figures and checks from request records", () => {
         expect(describeLast([], 3)).toBe("none");
     });
 
-    it("streamFigures sums sent and failed and computes the window", () => {
+    it("streamFigures sums sent and failed, computes the window, and tells the failures by kind and time", () => {
         const records = [...paced(FAULT, FAULT + 1000, 50, false), ...paced(FAULT + 1000, FAULT + 2000)];
-        expect(streamFigures(records, FAULT, FAULT + 2000)).toEqual({ sent: 40, failed: 20, windowMs: 1000 });
+        const figures = streamFigures(records, FAULT, FAULT + 2000);
+        expect(figures).toMatchObject({ sent: 40, failed: 20, windowMs: 1000, failures: { "HTTP 502": 20 } });
+        expect(figures.failedAtMs.slice(0, 3)).toEqual([-5, 45, 95]);
+        const mixed = [
+            { t0: FAULT + 300, t1: FAULT + 10300, ok: false, status: 0, error: "timeout after 10000 ms" },
+            { t0: FAULT + 100, t1: FAULT + 101, ok: false, status: 0, error: "ECONNRESET" },
+            ...Array.from({ length: 30 }, (_, i) => rec(FAULT + 2000 + i, false)),
+        ];
+        const many = streamFigures(mixed, FAULT, FAULT + 3000);
+        expect(many.failures).toEqual({ "timeout after 10000 ms": 1, ECONNRESET: 1, "HTTP 502": 30 });
+        // Oldest first, and no more than FAILURE_TIMES of them.
+        expect(many.failedAtMs).toHaveLength(20);
+        expect(many.failedAtMs.slice(0, 3)).toEqual([100, 300, 1995]);
     });
 
     describe("formatTable", () => {
         const drill = (id: string, ok: boolean): DrillReport => ({
             id,
             title: `title of ${id}`,
-            reads: { sent: 1234, failed: 0, windowMs: 51 },
-            writes: { sent: 100, failed: 3, windowMs: 1200, acknowledged: 97, lost: ok ? 0 : 2, lostIds: ok ? [] : ["a", "b"] },
+            reads: { sent: 1234, failed: 0, windowMs: 51, failures: {}, failedAtMs: [] },
+            writes: { sent: 100, failed: 3, windowMs: 1200, failures: { "HTTP 503": 3 }, failedAtMs: [10, 400, 900], acknowledged: 97, lost: ok ? 0 : 2, lostIds: ok ? [] : ["a", "b"] },
             facts: { leader: "etcd-2" },
             checks: [{ name: "no lost writes", ok, detail: ok ? "none" : "2 missing" }],
         });
@@ -779,6 +791,9 @@ describe("report: figures and checks from request records", () => {
             expect(out).toContain("kill-etcd-leader");
             expect(out).toContain("1234");
             expect(out).toContain("leader=etcd-2");
+            // What the failed requests got and when, so a CI log tells a burst at the fault from strays.
+            expect(out).toContain("  writes failed: HTTP 503 ×3; started at +10, +400, +900 ms from the fault");
+            expect(out).not.toContain("reads failed");
             expect(out).toContain("stack dev");
             expect(out).not.toContain("FAIL");
             expect(out).toContain("All drills passed.");
