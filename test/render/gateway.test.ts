@@ -157,7 +157,8 @@ describe.skipIf(!existsSync(NGINX))("API7 v2 status server snippet in real nginx
         const paths = ["-p", `${dir}/`, "-c", conf, "-e", `${dir}/error.log`];
         const t = spawnSync(NGINX, ["-t", ...paths], { encoding: "utf8", timeout: 10_000 });
         expect(t.status, t.stderr).toBe(0);
-        const nginx = spawn(NGINX, paths, { stdio: "ignore" });
+        // Its own process group: a SIGKILLed master leaves its workers running, so the group is killed.
+        const nginx = spawn(NGINX, paths, { stdio: "ignore", detached: true });
         try {
             const get = async (path: string) => {
                 for (let i = 0; i < 50; i++) {
@@ -173,7 +174,7 @@ describe.skipIf(!existsSync(NGINX))("API7 v2 status server snippet in real nginx
             expect(await get("/status")).toEqual({ status: 200, body: "ok\n" });
             expect((await get("/status/ready")).status).toBe(404);
         } finally {
-            nginx.kill("SIGKILL");
+            process.kill(-nginx.pid!, "SIGKILL");
             rmSync(dir, { recursive: true, force: true });
         }
     });
