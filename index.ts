@@ -2,8 +2,8 @@
 // are the stack's (the contract in components/outputs.ts).
 import * as pulumi from "@pulumi/pulumi";
 import { GatewayPlatform, type GatewayPlatformArgs } from "./components";
-import { ConfigValidationError, loadPlatform, namespacedConfig, SECRET_CONFIG_PATHS, statePassphrase } from "./components/config";
-import { concreteKeys, setAt, valueAt } from "./components/config/paths";
+import { ConfigValidationError, loadPlatform, namespacedConfig, secretKeysIn, statePassphrase } from "./components/config";
+import { setAt, valueAt } from "./components/config/paths";
 
 // Which config keys Pulumi holds as secrets: the runtime knows (from the CLI, or the mocks'
 // setAllConfig) but marks the function internal, so it is not in the typings.
@@ -25,7 +25,7 @@ function platform(): GatewayPlatform {
         });
         const args = namespacedConfig(config);
         // Secret values go on as Pulumi secrets.
-        for (const key of SECRET_CONFIG_PATHS.flatMap((path) => concreteKeys(args, path))) setAt(args, key, pulumi.secret(valueAt(args, key) as string));
+        for (const key of secretKeysIn(args)) setAt(args, key, pulumi.secret(valueAt(args, key) as string));
         return new GatewayPlatform("gateway-ha", args as GatewayPlatformArgs);
     } catch (e) {
         if (e instanceof ConfigValidationError) throw new pulumi.RunError(e.message);

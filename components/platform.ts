@@ -9,8 +9,8 @@ import { PLAIN_OUTPUT_KEYS, SECRET_OUTPUT_KEYS, type BalancerDnsNames, type Cred
 import { CertificateAuthority, type ManagementPki } from "./pki";
 import type { Target } from "./service";
 import { certificateNotAfter } from "./config/certificates";
-import { ConfigValidationError, loadPlatformConfig, SECRET_CONFIG_PATHS, type PlatformSecrets, type PlatformSpec } from "./config";
-import { concreteKeys, setAt, valueAt } from "./config/paths";
+import { ConfigValidationError, loadPlatformConfig, secretKeysIn, type PlatformSecrets, type PlatformSpec } from "./config";
+import { setAt, valueAt } from "./config/paths";
 import { AwsTarget } from "./targets/aws";
 import { DockerTarget } from "./targets/docker";
 import { SshTarget } from "./targets/ssh";
@@ -36,10 +36,12 @@ const WITHHELD = "-----BEGIN PRIVATE KEY-----\n(a secret input, checked once kno
  */
 function loadArgs(name: string, args: GatewayPlatformArgs): { spec: PlatformSpec; topology: Topology; secrets: SecretInputs } {
     if (args === null || typeof args !== "object") throw new Error(`GatewayPlatform ${name}: args must be an object, got ${args === null ? "null" : typeof args}`);
-    // The secrets' places in the Args, as concrete keys (`loadBalancer.keepalived.vips[0].authPass`).
-    const secretKeys = SECRET_CONFIG_PATHS.flatMap((path) => concreteKeys(args, path));
-    const raw = structuredCloneInputs(args);
-    const withheld = secretKeys.filter((k) => typeof valueAt(args, k) !== "string");
+    const raw = copyPlainData(args);
+    // Secrets not known yet (an Output, a Promise); anything else is validated as it is.
+    const withheld = secretKeysIn(raw).filter((k) => {
+        const v = valueAt(args, k);
+        return pulumi.Output.isInstance(v) || v instanceof Promise;
+    });
     for (const key of withheld) setAt(raw, key, WITHHELD);
     const subject = { title: `GatewayPlatform ${name}: invalid args`, keyPrefix: "args." };
     const ctx = { project: pulumi.getProject(), stack: pulumi.getStack(), platform: name };
@@ -53,7 +55,7 @@ function loadArgs(name: string, args: GatewayPlatformArgs): { spec: PlatformSpec
     // Withheld secrets: the same rules again with their values, before any resource that receives one.
     const check = withheld.length
         ? pulumi.all(withheld.map((k) => pulumi.output(valueAt(args, k) as pulumi.Input<string>))).apply((values) => {
-              const known = structuredCloneInputs(args);
+              const known = copyPlainData(args);
               withheld.forEach((k, i) => setAt(known, k, values[i]));
               try {
                   loadPlatformConfig(known, ctx);
@@ -87,7 +89,7 @@ function loadArgs(name: string, args: GatewayPlatformArgs): { spec: PlatformSpec
 }
 
 /** A copy of the Args to validate: plain data copied, anything else (an Output, a Promise) kept as it is, to be withheld. */
-function structuredCloneInputs(value: unknown): Record<string, unknown> {
+function copyPlainData(value: unknown): Record<string, unknown> {
     const copy = (v: unknown): unknown =>
         Array.isArray(v) ? v.map(copy) : v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copy(x)])) : v;
     return copy(value) as Record<string, unknown>;
@@ -96,7 +98,8 @@ function structuredCloneInputs(value: unknown): Record<string, unknown> {
 /**
  * What this program's platforms hold that two cannot share, by what it is: a Docker network, subnet or
  * published address on the local engine, a host (target ssh, remote Docker hosts), a bucket name.
- * Their names are their own already (platformNames); these come from the Args.
+ * Their names are their own already (platformNames); these come from the Args. Keyed by stack too:
+ * one process may run several stacks' programs (the Automation API), each its own program.
  */
 const claimed = new Map<string, string>();
 
@@ -115,13 +118,15 @@ function claimPhysical(name: string, spec: PlatformSpec, topology: Topology): vo
     if (storage?.kind === "s3")
         for (const key of ["configBucket", "resourceBucket"] as const)
             claims.push({ what: `bucket ${storage[key]}`, key: `resilience.fallbackStorage.${key}`, value: storage[key] });
-    const taken = claims.filter((c) => claimed.has(c.what) && claimed.get(c.what) !== name);
+    const program = `${spec.project}/${spec.stack}`;
+    const holder = (c: { what: string }) => claimed.get(`${program} ${c.what}`);
+    const taken = claims.filter((c) => holder(c) !== undefined && holder(c) !== name);
     if (taken.length)
         throw new ConfigValidationError(
-            taken.map((c) => ({ key: c.key, value: c.value, rule: `already GatewayPlatform ${claimed.get(c.what)}'s in this program: two platforms cannot share it` })),
+            taken.map((c) => ({ key: c.key, value: c.value, rule: `already GatewayPlatform ${holder(c)}'s in this program: two platforms cannot share it` })),
             { title: `GatewayPlatform ${name}: invalid args`, keyPrefix: "args." },
         );
-    for (const c of claims) claimed.set(c.what, name);
+    for (const c of claims) claimed.set(`${program} ${c.what}`, name);
 }
 
 function createTarget(name: string, spec: PlatformSpec, topology: Topology, secrets: SecretInputs, parent: pulumi.Resource): Target {

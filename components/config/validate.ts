@@ -1,5 +1,6 @@
 // Cross-field rules on parsed config. Each rule is a pure function returning the
 // issues it finds, so every problem is reported at once.
+import { concreteKeys } from "./paths";
 import {
     AVAILABLE_TARGETS,
     BALANCER_KINDS,
@@ -257,17 +258,12 @@ export const SECRET_CONFIG_PATHS = ["controlPlane.databaseDsn", "controlPlane.ce
 
 /** The secret paths that hold a value in a (namespace-stripped) config object. */
 export function secretPathsIn(config: Record<string, unknown>): (typeof SECRET_CONFIG_PATHS)[number][] {
-    const holds = (value: unknown, path: string[]): boolean => {
-        if (value === undefined || value === null) return false;
-        if (path.length === 0) return true;
-        const [head, ...rest] = path;
-        if (head.endsWith("[]")) {
-            const list = (value as Record<string, unknown>)[head.slice(0, -2)];
-            return Array.isArray(list) && list.some((v) => holds(v, rest));
-        }
-        return typeof value === "object" && holds((value as Record<string, unknown>)[head], rest);
-    };
-    return SECRET_CONFIG_PATHS.filter((p) => holds(config, p.split(".")));
+    return SECRET_CONFIG_PATHS.filter((p) => concreteKeys(config, p).length > 0);
+}
+
+/** Every key of a config object (or a platform's Args) that holds a secret value, indices filled in (`loadBalancer.keepalived.vips[1].authPass`). */
+export function secretKeysIn(config: Record<string, unknown>): string[] {
+    return SECRET_CONFIG_PATHS.flatMap((p) => concreteKeys(config, p));
 }
 
 /**

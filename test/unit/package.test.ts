@@ -149,6 +149,10 @@ describe("GatewayPlatform's Args are validated as the stack config is", () => {
         expect(message).toContain("args.dataPlane.replicas = 1:");
         expect(message).toContain("args.controlPlane.databaseDsn = [secret]: only used by flavor api7-v3");
         expect(message).not.toContain("hunter2");
+        // Only an Output (or a Promise) waits for its value: a secret of the wrong type fails at once.
+        expect(() => new GatewayPlatform("typed", { flavor: "api7-v3", localDevelopment: true, controlPlane: { databaseDsn: 5 as unknown as string } })).toThrow(
+            /GatewayPlatform typed: invalid args[\s\S]*args\.controlPlane\.databaseDsn = \[secret\]: Invalid input: expected string/,
+        );
         await new Promise((r) => setTimeout(r, 10));
         expect(registered).toEqual([]);
     });
