@@ -283,8 +283,13 @@ export class Lab {
             await phase("control plane and gateways", [...this.byRole("control-plane"), ...this.byRole("data-plane")]);
             await phase("balancers", this.byRole("load-balancer"));
         }
+        // With preempt, a lower-priority node whose check passed first holds the VIP until its
+        // master's master-down timer runs out, then the master takes it and resets every
+        // connection the first holder carried: a drill must not start before that move.
+        const preempt = !this.spec.loadBalancer.keepalived.nopreempt;
         for (const vip of d.vips) {
-            const ms = await waitFor(`VIP ${vip.name} (${vip.address}) to be held by one node`, 30_000 * SLOWDOWN, async () => this.vipHolders(vip).length === 1);
+            const settled = () => (preempt ? this.vipHolders(vip).join(",") === vip.master : this.vipHolders(vip).length === 1);
+            const ms = await waitFor(`VIP ${vip.name} (${vip.address}) to be held by ${preempt ? `its master ${vip.master}` : "one node"}`, 30_000 * SLOWDOWN, async () => settled());
             log(`VIP ${vip.name} ${vip.address}: held by ${this.vipHolders(vip).join(",")} after ${ms} ms more`);
         }
 
