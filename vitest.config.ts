@@ -7,6 +7,7 @@ export default defineConfig({
         alias: [
             { find: /^gateway-ha$/, replacement: resolve(__dirname, "components/index.ts") },
             { find: /^gateway-ha\/outputs$/, replacement: resolve(__dirname, "components/outputs.ts") },
+            { find: /^gateway-ha\/blocks$/, replacement: resolve(__dirname, "components/blocks.ts") },
         ],
     },
     test: {

@@ -15,20 +15,17 @@ import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS, certificateNames, controlPla
 import { servedAsIssued, type IssuedCert, type ManagementPki } from "./pki";
 import { controlPlaneBackend, rolloutPlan } from "./render/rollout";
 import { httpsHealthCheck, type DeployedService, type ServiceSpec, type Target } from "./service";
-import type { PlatformSpec } from "./config/types";
 import { controlPlanePorts } from "./topology/ports";
-import type { Topology, TopologyNode } from "./topology/types";
+import type { TopologyNode } from "./topology/types";
 import { API7_IMAGE, APISIX_IMAGE } from "./flavors/images";
 import { componentType, withPreviousToken } from "./tokens";
+import { requireNodes, requireOnTarget, requireTarget } from "./blockArgs";
 
 export interface ControlPlaneArgs {
-    spec: PlatformSpec;
-    topology: Topology;
+    /** Where it runs: one replica per control-plane node of the target's plan. api7-v3 reads its PostgreSQL DSN (controlPlane.databaseDsn) from the plan's secrets. */
     target: Target;
-    /** Required for the etcd-backed flavors (apisix, api7-v2). */
+    /** Required for the etcd-backed flavors (apisix, api7-v2), on the same target. */
     etcd?: EtcdCluster;
-    /** Required for api7-v3: the PostgreSQL DSN, kept secret. */
-    databaseDsn?: pulumi.Input<string>;
     /** Where the api7-v3 dashboard dumps its configuration (resilience.fallbackStorage). */
     fallback?: FallbackStorage;
     /** The management channel's PKI: every flavor's control plane serves HTTPS with its certificates. */
@@ -49,6 +46,7 @@ const pkiPaths = (dir: string) => ({ ca: `${dir}/ca.crt`, cert: `${dir}/client.c
  * on PostgreSQL.
  */
 export class ControlPlane extends pulumi.ComponentResource {
+    readonly target: Target;
     readonly services: DeployedService[];
     /** APISIX Admin API key (apisix flavor), a Pulumi secret. */
     readonly adminKey?: pulumi.Output<string>;
@@ -60,16 +58,20 @@ export class ControlPlane extends pulumi.ComponentResource {
     readonly dashboardAdmin?: { user: string; password: pulumi.Output<string> };
 
     constructor(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(componentType("ControlPlane"), name, {}, withPreviousToken("gateway-ha:control-plane:ControlPlane", opts));
-        const { spec, topology, target, etcd } = args;
-        const nodes = topology.byRole["control-plane"];
-        if (nodes.length < 1) throw new Error(`ControlPlane ${name}: needs at least one control-plane node`);
-        if (spec.flavor === "api7-v3" && args.databaseDsn === undefined)
+        const target = requireTarget("ControlPlane", name, args);
+        const { spec, topology, secrets } = target.plan;
+        const nodes = requireNodes("ControlPlane", name, target.plan, "control-plane", 1, "controlPlane.replicas");
+        const databaseDsn = secrets.databaseDsn;
+        if (spec.flavor === "api7-v3" && databaseDsn === undefined)
             throw new Error(`ControlPlane ${name}: controlPlane.databaseDsn is required for flavor api7-v3`);
-        if (spec.flavor !== "api7-v3" && !etcd) throw new Error(`ControlPlane ${name}: flavor ${spec.flavor} needs an EtcdCluster`);
-        const { fallback, management } = args;
+        const etcd = requireOnTarget("ControlPlane", name, "etcd", args.etcd, target, "an EtcdCluster");
+        if (spec.flavor !== "api7-v3" && !etcd) throw new Error(`ControlPlane ${name}: args.etcd is required: flavor ${spec.flavor} keeps its configuration in etcd`);
+        const fallback = requireOnTarget("ControlPlane", name, "fallback", args.fallback, target, "a FallbackStorage");
+        const { management } = args;
         if (!management) throw new Error(`ControlPlane ${name}: args.management is required: the control plane serves HTTPS with its certificates`);
-        if (spec.resilience.fallbackStorage && !fallback) throw new Error(`ControlPlane ${name}: resilience.fallbackStorage is configured but no FallbackStorage was given`);
+        if (spec.resilience.fallbackStorage && !fallback) throw new Error(`ControlPlane ${name}: args.fallback is required: the plan has resilience.fallbackStorage`);
+        super(componentType("ControlPlane"), name, {}, withPreviousToken("gateway-ha:control-plane:ControlPlane", opts));
+        this.target = target;
         const child = { parent: this, dependsOn: [...(etcd ? [etcd.ready] : []), ...(fallback?.ready ?? [])] };
 
         const generated = (id: string) => pulumi.secret(new random.RandomPassword(`${name}-${id}`, { length: 32, special: false }, { parent: this }).result);
@@ -138,7 +140,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                     ];
                 }
                 case "api7-v3": {
-                    const dsn = pulumi.output(args.databaseDsn!);
+                    const dsn = pulumi.output(databaseDsn!);
                     const writer = fallback?.credentials?.["control-plane"];
                     const dashboardConfig = writer
                         ? pulumi

@@ -38,6 +38,7 @@ import type { PlatformSpec } from "./config/types";
 import { trustedCaGenerations } from "./config/validate";
 import type { Topology } from "./topology/types";
 import { componentType, withPreviousToken } from "./tokens";
+import { requireTarget } from "./blockArgs";
 
 export { ETCD_CONSUMERS, type EtcdConsumer } from "./render/etcd";
 
@@ -50,8 +51,7 @@ export interface EtcdClientIdentity {
 }
 
 export interface EtcdClusterArgs {
-    spec: PlatformSpec;
-    topology: Topology;
+    /** Where it runs: one member per etcd node of the target's plan (etcd.*). */
     target: Target;
 }
 
@@ -84,6 +84,7 @@ const pkiPath = (file: string) => `${ETCD_CONTAINER_PATHS.pkiDir}/${file}`;
  * every member is healthy in one cluster.
  */
 export class EtcdCluster extends pulumi.ComponentResource {
+    readonly target: Target;
     readonly clientUrls: string[];
     readonly caCertPem: pulumi.Output<string>;
     /** Expiry (RFC 3339) of the CA and every certificate it issued, by id; empty without TLS. */
@@ -96,11 +97,13 @@ export class EtcdCluster extends pulumi.ComponentResource {
     private readonly revoke?: (after: pulumi.Resource[]) => pulumi.Resource;
 
     constructor(name: string, args: EtcdClusterArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(componentType("EtcdCluster"), name, {}, withPreviousToken("gateway-ha:etcd:EtcdCluster", opts));
-        const { spec, topology, target } = args;
+        const target = requireTarget("EtcdCluster", name, args);
+        const { spec, topology } = target.plan;
         const members = topology.byRole.etcd;
         if (members.length < 3 || members.length % 2 === 0)
             throw new Error(`EtcdCluster ${name}: etcd.members must be odd and at least 3, got ${members.length}`);
+        super(componentType("EtcdCluster"), name, {}, withPreviousToken("gateway-ha:etcd:EtcdCluster", opts));
+        this.target = target;
         const child = { parent: this };
 
         const ca = spec.etcd.tls ? this.certificateAuthority(name, spec) : undefined;

@@ -20,10 +20,10 @@ import type { ServiceSpec, Target, WorkloadRole } from "./service";
 import type { PlatformSpec } from "./config/types";
 import type { Topology } from "./topology/types";
 import { componentType, withPreviousToken } from "./tokens";
+import { requireTarget } from "./blockArgs";
 
 export interface FallbackStorageArgs {
-    spec: PlatformSpec;
-    topology: Topology;
+    /** Where it runs: the buckets of the target's plan (resilience.fallbackStorage); kind local on its storage node. */
     target: Target;
     /** For the S3 and IAM resources (kind s3); must be in the storage region. Default: a provider for that region. */
     provider?: aws.Provider;
@@ -59,6 +59,7 @@ const json = (doc: PolicyDocument) => JSON.stringify(doc);
  * Kind local: an S3-compatible server (MinIO) on the storage node with one user per side.
  */
 export class FallbackStorage extends pulumi.ComponentResource {
+    readonly target: Target;
     readonly configBucket: string;
     readonly resourceBucket: string;
     readonly region: string;
@@ -71,12 +72,14 @@ export class FallbackStorage extends pulumi.ComponentResource {
     readonly ready: pulumi.Resource[];
 
     constructor(name: string, args: FallbackStorageArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(componentType("FallbackStorage"), name, {}, withPreviousToken("gateway-ha:resilience:FallbackStorage", opts));
-        const { spec, topology, target } = args;
+        const target = requireTarget("FallbackStorage", name, args);
+        const { spec, topology } = target.plan;
         const storage = spec.resilience.fallbackStorage;
-        if (!storage) throw new Error(`FallbackStorage ${name}: resilience.fallbackStorage is not configured`);
+        if (!storage) throw new Error(`FallbackStorage ${name}: the plan has no resilience.fallbackStorage`);
         if (storage.kind === "local" && topology.byRole.storage.length !== 1)
             throw new Error(`FallbackStorage ${name}: kind local needs exactly one node with role storage, got ${topology.byRole.storage.length}`);
+        super(componentType("FallbackStorage"), name, {}, withPreviousToken("gateway-ha:resilience:FallbackStorage", opts));
+        this.target = target;
         const child = { parent: this };
 
         this.configBucket = storage.configBucket;

@@ -5,22 +5,23 @@ import { API7_GATEWAY_GROUP_ENV, APISIX_PATHS, SECRET_ENV, renderGatewayConfig }
 import { GATEWAY_BACKENDS, rolloutPlan } from "./render/rollout";
 import { httpHealthCheck, type DeployedService, type FileSpec, type ServiceSpec, type Target } from "./service";
 import type { PlatformSpec } from "./config/types";
-import type { Topology } from "./topology/types";
 import { API7_IMAGE, APISIX_IMAGE } from "./flavors/images";
 import { componentType, withPreviousToken } from "./tokens";
+import { requireNodes, requireOnTarget, requireTarget } from "./blockArgs";
 
 export interface GatewayGroupArgs {
-    spec: PlatformSpec;
-    topology: Topology;
+    /**
+     * Where they run: one gateway per data-plane node of the target's plan (dataPlane.*). API7 v3,
+     * connected: the private key of the dashboard-issued DP Manager client certificate is the plan's
+     * secret dataPlane.dpManagerIdentity.privateKey.
+     */
     target: Target;
-    /** The etcd cluster gateways watch (apisix, api7-v2); api7-v3 gateways use the DP Manager. */
+    /** The etcd cluster gateways watch (apisix, api7-v2), on the same target; api7-v3 gateways use the DP Manager. */
     etcd?: EtcdCluster;
     /** Started after these (e.g. the control plane, for api7-v3's DP Manager). */
     dependsOn?: pulumi.Resource[];
     /** The buckets standalone gateways read (resilience.fallbackStorage). */
     fallback?: FallbackStorage;
-    /** API7 v3, connected: the private key of the dashboard-issued DP Manager client certificate (a Pulumi secret). */
-    dpClientKey?: pulumi.Input<string>;
 }
 
 /** The command that fetches an API7 v3 gateway group's identity from the dashboard into the stack config. */
@@ -52,20 +53,24 @@ function dpManagerIdentityFiles(spec: PlatformSpec, key: pulumi.Input<string>): 
  * the gateways' config.yaml and environment.
  */
 export class GatewayGroup extends pulumi.ComponentResource {
+    readonly target: Target;
     readonly services: DeployedService[];
 
     constructor(name: string, args: GatewayGroupArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(componentType("GatewayGroup"), name, {}, withPreviousToken("gateway-ha:data-plane:GatewayGroup", opts));
-        const { spec, topology, target, etcd } = args;
-        const nodes = topology.byRole["data-plane"];
-        if (nodes.length < 2) throw new Error(`GatewayGroup ${name}: dataPlane.replicas must be at least 2, got ${nodes.length}`);
-        if (spec.flavor !== "api7-v3" && !etcd) throw new Error(`GatewayGroup ${name}: flavor ${spec.flavor} needs an EtcdCluster`);
-        const { fallback } = args;
+        const target = requireTarget("GatewayGroup", name, args);
+        const { spec, topology } = target.plan;
+        const dpClientKey = target.plan.secrets.dpClientKey;
+        const nodes = requireNodes("GatewayGroup", name, target.plan, "data-plane", 2, "dataPlane.replicas");
+        const etcd = requireOnTarget("GatewayGroup", name, "etcd", args.etcd, target, "an EtcdCluster");
+        if (spec.flavor !== "api7-v3" && !etcd) throw new Error(`GatewayGroup ${name}: args.etcd is required: flavor ${spec.flavor}'s gateways watch etcd`);
+        const fallback = requireOnTarget("GatewayGroup", name, "fallback", args.fallback, target, "a FallbackStorage");
         const standalone = spec.resilience.mode === "standalone";
-        if (standalone && !fallback) throw new Error(`GatewayGroup ${name}: resilience.mode standalone needs a FallbackStorage`);
+        if (standalone && !fallback) throw new Error(`GatewayGroup ${name}: args.fallback is required: resilience.mode standalone reads the fallback buckets`);
+        super(componentType("GatewayGroup"), name, {}, withPreviousToken("gateway-ha:data-plane:GatewayGroup", opts));
+        this.target = target;
         const child = { parent: this, dependsOn: [...(etcd ? [etcd.ready] : []), ...(args.dependsOn ?? []), ...(fallback?.ready ?? [])] };
 
-        if (awaitingDpManagerIdentity(spec, args.dpClientKey)) {
+        if (awaitingDpManagerIdentity(spec, dpClientKey)) {
             pulumi.log.warn(
                 `${name}: no API7 v3 gateways yet: they need the gateway group's DP Manager client certificate (dataPlane.dpManagerIdentity). ` +
                     `Once the control plane runs, run \`${API7_IDENTITY_COMMAND}\`, then \`pulumi up\` again.`,
@@ -75,7 +80,7 @@ export class GatewayGroup extends pulumi.ComponentResource {
             this.registerOutputs({});
             return;
         }
-        const identity = spec.flavor === "api7-v3" && !standalone ? dpManagerIdentityFiles(spec, args.dpClientKey!) : [];
+        const identity = spec.flavor === "api7-v3" && !standalone ? dpManagerIdentityFiles(spec, dpClientKey!) : [];
         const config = renderGatewayConfig(spec, topology, fallback?.auth);
         const password = etcd?.consumers.gateway.password;
         const reader = standalone ? fallback?.credentials?.["data-plane"] : undefined;

@@ -5,19 +5,18 @@ import { READY_TIMEOUT_SECONDS, balancerServiceName } from "./render/rollout";
 import { MANAGEMENT_TLS_NAME, MANAGEMENT_TLS_PATHS, balancerCertificateHosts, certificateNames, haproxyCertificateFile } from "./render/managementTls";
 import { servedAsIssued, type ManagementPki } from "./pki";
 import type { DeployedService, FileSpec, ReloadSpec, RolloutSpec, ServiceSpec, Target } from "./service";
-import type { PlatformSpec } from "./config/types";
 import { controlPlanePorts } from "./topology/ports";
 import type { Topology } from "./topology/types";
 import { HAPROXY_IMAGE_USER, NGINX_IMAGE_USER } from "./flavors/images";
 import { componentType, withPreviousToken } from "./tokens";
+import { requireNodes, requireTarget } from "./blockArgs";
 
 export interface LoadBalancerArgs {
-    spec: PlatformSpec;
-    topology: Topology;
+    /** Where they run: two balancers (gateways, control plane) per load-balancer node of the target's plan (loadBalancer.*). */
     target: Target;
     dependsOn?: pulumi.Resource[];
-    /** The management channel's PKI: the balancers terminate the control plane's HTTPS with their own certificate. */
-    management: ManagementPki;
+    /** The management channel's PKI: the balancers terminate the control plane's HTTPS with their own certificate. Required where the plan runs a control plane. */
+    management?: ManagementPki;
 }
 
 /** A stopping balancer's connections get this long to finish before it is killed. */
@@ -54,19 +53,22 @@ export class LoadBalancer extends pulumi.ComponentResource {
     readonly services: DeployedService[];
 
     constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(componentType("LoadBalancer"), name, {}, withPreviousToken("gateway-ha:load-balancer:LoadBalancer", opts));
-        const { spec, topology, target } = args;
-        const nodes = topology.byRole["load-balancer"];
-        if (nodes.length < 1) throw new Error(`LoadBalancer ${name}: needs at least one load-balancer node`);
+        const target = requireTarget("LoadBalancer", name, args);
+        const { spec, topology } = target.plan;
+        const nodes = requireNodes("LoadBalancer", name, target.plan, "load-balancer", 1, "loadBalancer.kind");
         if (controlPlanePorts(spec).length === 0) throw new Error(`LoadBalancer ${name}: the control plane exposes no ports`);
-        const child = { parent: this, dependsOn: args.dependsOn ?? [] };
         const { kind, image } = spec.loadBalancer;
         if (kind !== "haproxy" && kind !== "nginx") throw new Error(`LoadBalancer ${name}: loadBalancer.kind ${kind} runs no proxy (see VirtualIps)`);
+        // The control plane's balancer where the plan runs a control plane (planPlatform's roles).
+        const scopes: BalancerScope[] = topology.byRole["control-plane"].length ? ["gateway", "control-plane"] : ["gateway"];
         const { management } = args;
-        if (!management) throw new Error(`LoadBalancer ${name}: args.management is required: the control plane serves HTTPS, which the balancers terminate`);
+        if (!management && scopes.includes("control-plane"))
+            throw new Error(`LoadBalancer ${name}: args.management is required: the control plane serves HTTPS, which the balancers terminate`);
+        super(componentType("LoadBalancer"), name, {}, withPreviousToken("gateway-ha:load-balancer:LoadBalancer", opts));
+        const child = { parent: this, dependsOn: args.dependsOn ?? [] };
 
         /** The control-plane balancer's certificate (server only) and the CA it verifies the nodes with. */
-        const tlsFiles = (node: Topology["nodes"][number], order: number): FileSpec[] => {
+        const tlsFiles = (node: Topology["nodes"][number], order: number, management: ManagementPki): FileSpec[] => {
             const { served } = management;
             const issue = () => {
                 const names = pulumi.all(management.entryHosts).apply((entry) => certificateNames(balancerCertificateHosts(topology, node, entry)));
@@ -115,11 +117,11 @@ export class LoadBalancer extends pulumi.ComponentResource {
                     path: balancerConfigPath(kind, scope),
                     content: kind === "nginx" ? renderNginxConf(spec, topology, scope) : renderHaproxyCfg(spec, topology, scope),
                 },
-                ...(scope === "control-plane" ? tlsFiles(node, order) : []),
+                ...(scope === "control-plane" ? tlsFiles(node, order, management!) : []),
             ],
         });
         this.services = nodes
-            .flatMap((node, i) => [balancer(node, "gateway", i), balancer(node, "control-plane", i)])
+            .flatMap((node, i) => scopes.map((scope) => balancer(node, scope, i)))
             .map((svc) => target.deployService(svc, child));
         this.registerOutputs({});
     }

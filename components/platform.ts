@@ -9,8 +9,8 @@ import { PLAIN_OUTPUT_KEYS, SECRET_OUTPUT_KEYS, type BalancerDnsNames, type Cred
 import { CertificateAuthority, type ManagementPki } from "./pki";
 import type { Target } from "./service";
 import { certificateNotAfter } from "./config/certificates";
-import { ConfigValidationError, loadPlatformConfig, secretKeysIn, type PlatformSecrets, type PlatformSpec } from "./config";
-import { setAt, valueAt } from "./config/paths";
+import { ConfigValidationError, type PlatformSpec } from "./config";
+import { planPlatform, type PlatformPlan } from "./plan";
 import { AwsTarget } from "./targets/aws";
 import { DockerTarget } from "./targets/docker";
 import { SshTarget } from "./targets/ssh";
@@ -20,80 +20,6 @@ import { componentType, withPreviousToken } from "./tokens";
 import type { GatewayPlatformArgs } from "./platformArgs";
 
 export type { GatewayPlatformArgs } from "./platformArgs";
-
-/** The secrets of the Args, as the components take them: Pulumi secrets, by what they are. */
-type SecretInputs = { [K in keyof PlatformSecrets]?: K extends "vipAuthPass" ? Record<string, pulumi.Output<string>> : pulumi.Output<string> };
-
-/**
- * Stands in, during validation, for a secret input whose value is not known yet: a string every
- * secret key's shape accepts (the keys are PEM-shaped), so only the rules on the value wait.
- */
-const WITHHELD = "-----BEGIN PRIVATE KEY-----\n(a secret input, checked once known)\n-----END PRIVATE KEY-----";
-
-/**
- * The Args validated as the stack config is (components/config), before any resource exists; errors
- * name `args.<key>`. A secret given as an Output is checked once it resolves: the resources it reaches wait for that check.
- */
-function loadArgs(name: string, args: GatewayPlatformArgs): { spec: PlatformSpec; topology: Topology; secrets: SecretInputs } {
-    if (args === null || typeof args !== "object") throw new Error(`GatewayPlatform ${name}: args must be an object, got ${args === null ? "null" : typeof args}`);
-    const raw = copyPlainData(args);
-    // Secrets not known yet (an Output, a Promise); anything else is validated as it is.
-    const withheld = secretKeysIn(raw).filter((k) => {
-        const v = valueAt(args, k);
-        return pulumi.Output.isInstance(v) || v instanceof Promise;
-    });
-    for (const key of withheld) setAt(raw, key, WITHHELD);
-    const subject = { title: `GatewayPlatform ${name}: invalid args`, keyPrefix: "args." };
-    const ctx = { project: pulumi.getProject(), stack: pulumi.getStack(), platform: name };
-    let loaded: ReturnType<typeof loadPlatformConfig>;
-    try {
-        loaded = loadPlatformConfig(raw, { ...ctx, withheldSecrets: withheld });
-    } catch (e) {
-        if (e instanceof ConfigValidationError) throw new ConfigValidationError(e.issues, subject);
-        throw e;
-    }
-    // Withheld secrets: the same rules again with their values, before any resource that receives one.
-    const check = withheld.length
-        ? pulumi.all(withheld.map((k) => pulumi.output(valueAt(args, k) as pulumi.Input<string>))).apply((values) => {
-              const known = copyPlainData(args);
-              withheld.forEach((k, i) => setAt(known, k, values[i]));
-              try {
-                  loadPlatformConfig(known, ctx);
-              } catch (e) {
-                  if (e instanceof ConfigValidationError) throw new ConfigValidationError(e.issues, subject);
-                  throw e;
-              }
-              return true;
-          })
-        : undefined;
-    const secret = (key: string): pulumi.Output<string> | undefined => {
-        const value = valueAt(args, key) as pulumi.Input<string> | undefined;
-        if (value === undefined) return undefined;
-        return pulumi.secret(check ? pulumi.all([value, check]).apply(([v]) => v) : pulumi.output(value));
-    };
-    const vips = (args.loadBalancer?.keepalived?.vips ?? []).flatMap((v, i) => {
-        const pass = secret(`loadBalancer.keepalived.vips[${i}].authPass`);
-        return pass ? [[v.name, pass] as const] : [];
-    });
-    return {
-        spec: loaded.spec,
-        topology: loaded.topology,
-        secrets: {
-            databaseDsn: secret("controlPlane.databaseDsn"),
-            dpClientKey: secret("dataPlane.dpManagerIdentity.privateKey"),
-            controlPlaneKey: secret("controlPlane.certificate.privateKey"),
-            sshPrivateKey: secret("ssh.privateKey"),
-            ...(vips.length ? { vipAuthPass: Object.fromEntries(vips) } : {}),
-        },
-    };
-}
-
-/** A copy of the Args to validate: plain data copied, anything else (an Output, a Promise) kept as it is, to be withheld. */
-function copyPlainData(value: unknown): Record<string, unknown> {
-    const copy = (v: unknown): unknown =>
-        Array.isArray(v) ? v.map(copy) : v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copy(x)])) : v;
-    return copy(value) as Record<string, unknown>;
-}
 
 /**
  * What this program's platforms hold that two cannot share, by what it is: a Docker network, subnet or
@@ -129,16 +55,16 @@ function claimPhysical(name: string, spec: PlatformSpec, topology: Topology): vo
     for (const c of claims) claimed.set(`${program} ${c.what}`, name);
 }
 
-function createTarget(name: string, spec: PlatformSpec, topology: Topology, secrets: SecretInputs, parent: pulumi.Resource): Target {
-    switch (spec.target) {
+function createTarget(name: string, plan: PlatformPlan, parent: pulumi.Resource): Target {
+    switch (plan.spec.target) {
         case "docker":
-            return new DockerTarget(`${name}-docker`, { spec, topology }, { parent });
+            return new DockerTarget(`${name}-docker`, { plan }, { parent });
         case "ssh":
-            return new SshTarget(`${name}-ssh`, { spec, topology, privateKey: secrets.sshPrivateKey }, { parent });
+            return new SshTarget(`${name}-ssh`, { plan }, { parent });
         case "aws":
-            return new AwsTarget(`${name}-aws`, { spec, topology }, { parent });
+            return new AwsTarget(`${name}-aws`, { plan }, { parent });
         default:
-            throw new Error(`target ${spec.target} is not available yet`);
+            throw new Error(`target ${plan.spec.target} is not available yet`);
     }
 }
 
@@ -199,13 +125,14 @@ export class GatewayPlatform extends pulumi.ComponentResource {
 
     constructor(name: string, args: GatewayPlatformArgs, opts?: pulumi.ComponentResourceOptions) {
         // Validated before super(): bad Args register nothing, not even this component.
-        const { spec, topology, secrets } = loadArgs(name, args);
+        const plan = planPlatform(name, args, { component: "GatewayPlatform" });
+        const { spec, topology, secrets } = plan;
         claimPhysical(name, spec, topology);
         super(componentType("GatewayPlatform"), name, {}, withPreviousToken("gateway-ha:platform:GatewayPlatform", opts));
         const supplied = spec.controlPlane.certificate;
         const child = { parent: this };
-        const target = createTarget(name, spec, topology, secrets, this);
-        const common = { spec, topology, target };
+        const target = createTarget(name, plan, this);
+        const common = { target };
 
         const etcd = usesEtcd(spec) ? new EtcdCluster(`${name}-etcd`, common, child) : undefined;
         const storage = spec.resilience.fallbackStorage;
@@ -231,7 +158,7 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         });
         const controlPlane = new ControlPlane(
             `${name}-control-plane`,
-            { ...common, etcd, databaseDsn: secrets.databaseDsn, fallback, management: management(proxied ? [] : [entry.controlPlaneBalancerHost], renewal.controlPlane, !proxied) },
+            { ...common, etcd, fallback, management: management(proxied ? [] : [entry.controlPlaneBalancerHost], renewal.controlPlane, !proxied) },
             child,
         );
         // api7-v3 gateways register with the DP Manager, so they start after the control plane.
@@ -239,14 +166,13 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         const loadBalancer = proxied
             ? new LoadBalancer(`${name}-lb`, { ...common, dependsOn: cpReady, management: management([entry.controlPlaneBalancerHost], renewal.balancers, true) }, child)
             : undefined;
-        const vips = topology.vips.length > 0 ? new VirtualIps(`${name}-vip`, { ...common, authPass: secrets.vipAuthPass }, child) : undefined;
+        const vips = topology.vips.length > 0 ? new VirtualIps(`${name}-vip`, common, child) : undefined;
         const gateways = new GatewayGroup(
             `${name}-gateways`,
             {
                 ...common,
                 etcd,
                 fallback,
-                dpClientKey: secrets.dpClientKey,
                 dependsOn:
                     spec.flavor === "api7-v3"
                         ? [...cpReady, ...(loadBalancer?.services.map((s) => s.resource) ?? []), ...(vips?.services.map((s) => s.resource) ?? [])]

@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parseIpv4 } from "./config/net";
 import type { Role } from "./config/schema";
 import type { TopologyNode } from "./topology/types";
+import type { PlatformPlan } from "./plan";
 
 /** Labels every target puts on a service's container: `docker ps --filter label=gateway-ha.role=data-plane` works on any host. */
 export const LABELS = {
@@ -350,6 +351,7 @@ export function dependsOnList(d: pulumi.CustomResourceOptions["dependsOn"]): pul
 export interface EntryPoints {
     gatewayUrl: pulumi.Input<string>;
     gatewayHttpsUrl: pulumi.Input<string>;
+    /** Empty where the plan runs no control plane (planPlatform's roles). */
     controlPlaneUrl: pulumi.Input<string>;
     /** Host names of the two balancers: the NLBs' DNS names on aws, the published host or node address on docker. */
     gatewayBalancerHost: pulumi.Input<string>;
@@ -360,6 +362,8 @@ export interface EntryPoints {
 export type WorkloadRole = "control-plane" | "data-plane";
 
 export interface Target {
+    /** The platform the target deploys: every block on it deploys its part of this plan. */
+    readonly plan: PlatformPlan;
     deployService(svc: ServiceSpec, opts: pulumi.CustomResourceOptions): DeployedService;
     runTask(task: TaskSpec, opts: pulumi.CustomResourceOptions): pulumi.CustomResource;
     /** A step run when `pulumi up` reaches it, whose \`tool\` reaches any running member (etcd membership). */

@@ -20,13 +20,11 @@ import type { PlatformSpec } from "./config/types";
 import { controlPlanePorts, controlPlaneUrl } from "./topology/ports";
 import type { Topology, TopologyNode } from "./topology/types";
 import { componentType, withPreviousToken } from "./tokens";
+import { requireTarget } from "./blockArgs";
 
 export interface VirtualIpsArgs {
-    spec: PlatformSpec;
-    topology: Topology;
+    /** Where they run: keepalived on every node of the target's plan that holds a VIP (loadBalancer.keepalived.*); VRRP secrets the plan has are used, the others generated. */
     target: Target;
-    /** Configured VRRP secrets by VIP name (Pulumi secrets); the others are generated. */
-    authPass?: Record<string, pulumi.Input<string>>;
     dependsOn?: pulumi.Resource[];
 }
 
@@ -70,16 +68,17 @@ export class VirtualIps extends pulumi.ComponentResource {
     readonly authPass: Record<string, pulumi.Output<string>>;
 
     constructor(name: string, args: VirtualIpsArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(componentType("VirtualIps"), name, {}, withPreviousToken("gateway-ha:load-balancer:VirtualIps", opts));
-        const { spec, topology, target } = args;
-        if (topology.vips.length === 0) throw new Error(`VirtualIps ${name}: no VIPs configured (loadBalancer.keepalived.vips)`);
+        const target = requireTarget("VirtualIps", name, args);
+        const { spec, topology } = target.plan;
+        if (topology.vips.length === 0) throw new Error(`VirtualIps ${name}: the plan has no VIPs (loadBalancer.keepalived.vips)`);
         for (const v of topology.vips) if (v.nodes.length < 2) throw new Error(`VirtualIps ${name}: VIP ${v.name} needs two nodes at least`);
+        super(componentType("VirtualIps"), name, {}, withPreviousToken("gateway-ha:load-balancer:VirtualIps", opts));
         const child = { parent: this, dependsOn: args.dependsOn ?? [] };
         const k = spec.loadBalancer.keepalived;
 
         this.authPass = Object.fromEntries(
             topology.vips.map((v) => {
-                const given = args.authPass?.[v.name];
+                const given = target.plan.secrets.vipAuthPass?.[v.name];
                 const secret = given !== undefined ? pulumi.output(given) : new random.RandomPassword(`${name}-${v.name}-auth`, { length: 8, special: false }, { parent: this }).result;
                 return [v.name, pulumi.secret(secret)];
             }),

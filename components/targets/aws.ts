@@ -31,12 +31,14 @@ import type { Role } from "../config/schema";
 import type { PlatformSpec } from "../config/types";
 import { egressRules, firewallRules, type FirewallGroup } from "../topology/firewall";
 import { controlPlanePorts, controlPlaneUrl } from "../topology/ports";
-import type { Topology, TopologyNode } from "../topology/types";
+import type { TopologyNode } from "../topology/types";
 import { componentType, withPreviousToken } from "../tokens";
+import { requirePlan } from "../blockArgs";
+import type { PlatformPlan } from "../plan";
 
 export interface AwsTargetArgs {
-    spec: PlatformSpec;
-    topology: Topology;
+    /** The platform it deploys (planPlatform). */
+    plan: PlatformPlan;
 }
 
 /** Tag keys on every node (besides Name and aws.tags). */
@@ -102,6 +104,7 @@ interface NodeState {
 }
 
 export class AwsTarget extends pulumi.ComponentResource implements Target {
+    readonly plan: PlatformPlan;
     readonly provider: aws.Provider;
     readonly vpcId: pulumi.Output<string>;
     readonly gatewayBalancer: aws.lb.LoadBalancer;
@@ -123,7 +126,9 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
 
     constructor(name: string, args: AwsTargetArgs, opts?: pulumi.ComponentResourceOptions) {
         super(componentType("AwsTarget"), name, {}, withPreviousToken("gateway-ha:targets:AwsTarget", opts));
-        const { spec, topology } = args;
+        const plan = requirePlan("AwsTarget", name, args, "aws");
+        const { spec, topology } = plan;
+        this.plan = plan;
         const network = topology.network;
         if (!network) throw new Error(`AwsTarget ${name}: the topology has no AWS network plan (target ${spec.target})`);
         if (!spec.aws.region) throw new Error(`AwsTarget ${name}: aws.region is required`);

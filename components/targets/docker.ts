@@ -35,14 +35,16 @@ import type { PlatformSpec } from "../config/types";
 import { controlPlanePorts, controlPlaneUrl } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
 import { componentType, withPreviousToken } from "../tokens";
+import { requirePlan } from "../blockArgs";
+import type { PlatformPlan } from "../plan";
 
 /** Holds a node's network namespace; the same image Kubernetes uses for pods. */
 export const PAUSE_IMAGE = "registry.k8s.io/pause:3.10";
 
 
 export interface DockerTargetArgs {
-    spec: PlatformSpec;
-    topology: Topology;
+    /** The platform it deploys (planPlatform). */
+    plan: PlatformPlan;
 }
 
 /** Host ports the first balancer node publishes: gateway HTTP/HTTPS and the control plane's first port. */
@@ -57,7 +59,8 @@ export function publishedPorts(spec: PlatformSpec, topology: Topology): Map<stri
             [
                 { internal: spec.dataPlane.httpPort, external: p.http },
                 { internal: spec.dataPlane.httpsPort, external: p.https },
-                { internal: controlPlanePorts(spec)[0].port, external: p.controlPlane },
+                // The control plane's, where the plan runs one (planPlatform's roles).
+                ...(topology.byRole["control-plane"].length ? [{ internal: controlPlanePorts(spec)[0].port, external: p.controlPlane }] : []),
             ],
         ],
     ]);
@@ -118,6 +121,7 @@ export function renderReloadScript(container: string, reload: ReloadSpec): strin
 
 export class DockerTarget extends pulumi.ComponentResource implements Target {
     readonly network?: docker.Network;
+    readonly plan: PlatformPlan;
     private readonly spec: PlatformSpec;
     private readonly topology: Topology;
     private readonly providers = new Map<string, docker.Provider>();
@@ -137,7 +141,9 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
 
     constructor(name: string, args: DockerTargetArgs, opts?: pulumi.ComponentResourceOptions) {
         super(componentType("DockerTarget"), name, {}, withPreviousToken("gateway-ha:targets:DockerTarget", opts));
-        const { spec, topology } = args;
+        const plan = requirePlan("DockerTarget", name, args, "docker");
+        const { spec, topology } = plan;
+        this.plan = plan;
         this.spec = spec;
         this.topology = topology;
         const child = { parent: this };
@@ -214,13 +220,14 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         const { spec, topology } = this;
         const lb = topology.byRole["load-balancer"][0];
         const cpPort = controlPlanePorts(spec)[0].port;
+        const runsControlPlane = topology.byRole["control-plane"].length > 0;
         if (!lb.ssh) {
             const host = spec.docker.publishAddress;
             const ports = new Map((publishedPorts(spec, topology).get(lb.name) ?? []).map((p) => [p.internal, p.external]));
             return {
                 gatewayUrl: `http://${host}:${ports.get(spec.dataPlane.httpPort)}`,
                 gatewayHttpsUrl: `https://${host}:${ports.get(spec.dataPlane.httpsPort)}`,
-                controlPlaneUrl: controlPlaneUrl(spec, host, ports.get(cpPort)),
+                controlPlaneUrl: runsControlPlane ? controlPlaneUrl(spec, host, ports.get(cpPort)) : "",
                 gatewayBalancerHost: host,
                 controlPlaneBalancerHost: host,
             };
@@ -228,7 +235,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         return {
             gatewayUrl: `http://${lb.address}:${spec.dataPlane.httpPort}`,
             gatewayHttpsUrl: `https://${lb.address}:${spec.dataPlane.httpsPort}`,
-            controlPlaneUrl: controlPlaneUrl(spec, lb.address, cpPort),
+            controlPlaneUrl: runsControlPlane ? controlPlaneUrl(spec, lb.address, cpPort) : "",
             gatewayBalancerHost: lb.address,
             controlPlaneBalancerHost: lb.address,
         };

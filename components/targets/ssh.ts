@@ -73,15 +73,15 @@ import type { PlatformSpec } from "../config/types";
 import { controlPlaneUrl } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
 import { componentType, withPreviousToken } from "../tokens";
+import { requirePlan } from "../blockArgs";
+import type { PlatformPlan } from "../plan";
 
 /** `docker stop`'s grace for a service that sets none (Docker's own default is 10 s; etcd sets 30). */
 const DEFAULT_STOP_GRACE_SECONDS = 10;
 
 export interface SshTargetArgs {
-    spec: PlatformSpec;
-    topology: Topology;
-    /** The deployer's key (ssh.privateKey); pass a Pulumi secret. Absent: the SSH agent. */
-    privateKey?: pulumi.Input<string>;
+    /** The platform it deploys (planPlatform); its secret ssh.privateKey is the deployer's key, absent: the SSH agent. */
+    plan: PlatformPlan;
 }
 
 /** One of a service's files on its host; content may be secret (a secret file's always is). */
@@ -120,6 +120,7 @@ interface HostAccess {
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 export class SshTarget extends pulumi.ComponentResource implements Target {
+    readonly plan: PlatformPlan;
     /** Each node's preparation step (Docker, directories, firewall), by node name. */
     readonly hosts: Record<string, command.remote.Command>;
     /** Per node, what the node's files and tasks wait for, so a destroy deletes it (the purge) after them. */
@@ -144,12 +145,14 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
 
     constructor(name: string, args: SshTargetArgs, opts?: pulumi.ComponentResourceOptions) {
         super(componentType("SshTarget"), name, {}, withPreviousToken("gateway-ha:targets:SshTarget", opts));
-        const { spec, topology } = args;
+        const plan = requirePlan("SshTarget", name, args, "ssh");
+        const { spec, topology } = plan;
+        this.plan = plan;
         this.targetName = name;
         this.spec = spec;
         this.topology = topology;
-        if (spec.ssh.hasPrivateKey !== (args.privateKey !== undefined)) throw new Error(`SshTarget ${name}: ssh.privateKey is configured but was not passed (or the other way round)`);
-        const privateKey = args.privateKey !== undefined ? pulumi.secret(args.privateKey) : undefined;
+        if (spec.ssh.hasPrivateKey !== (plan.secrets.sshPrivateKey !== undefined)) throw new Error(`SshTarget ${name}: the plan says ssh.privateKey is configured but holds no key (or the other way round)`);
+        const privateKey = plan.secrets.sshPrivateKey !== undefined ? pulumi.secret(plan.secrets.sshPrivateKey) : undefined;
         this.privateKey = privateKey;
         this.access = Object.fromEntries(
             topology.nodes.map((node): [string, HostAccess] => {

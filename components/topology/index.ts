@@ -7,7 +7,7 @@ import { cidrContains, isHostAddress, parseCidr, parseIpv4 } from "../config/net
 import { assignAddresses, assignZones, placeRoles } from "./layouts";
 import { awsNetworkPlan, BALANCER_HOST_OFFSET } from "./network";
 import { flows, roleBindings, usesEtcd, vrrpFlows } from "./ports";
-import type { PortBinding, Topology, TopologyNode } from "./types";
+import type { Flow, PortBinding, Topology, TopologyNode } from "./types";
 import { resolveVips } from "./vips";
 
 export * from "./types";
@@ -124,4 +124,19 @@ export function checkTopology(spec: PlatformSpec, topo: Topology): ConfigIssue[]
             });
     });
     return issues;
+}
+
+/**
+ * The part of a topology a program deploys when it runs only some roles (planPlatform's `roles`):
+ * nodes without any of them go, the others lose the rest of their roles and those roles' ports, and
+ * flows between roles it does not run go. Every address stays what the whole platform gives it.
+ */
+export function onlyRoles(topo: Topology, roles: readonly Role[]): Topology {
+    const kept = new Set(roles);
+    const nodes = topo.nodes
+        .filter((n) => n.roles.some((r) => kept.has(r)))
+        .map((n) => ({ ...n, roles: n.roles.filter((r) => kept.has(r)), ports: n.ports.filter((p) => kept.has(p.role)) }));
+    const byRole = Object.fromEntries(ROLES.map((r) => [r, kept.has(r) ? nodes.filter((n) => n.roles.includes(r)) : []])) as Record<Role, TopologyNode[]>;
+    const runs = (end: Flow["from"]) => !(ROLES as readonly string[]).includes(end) || kept.has(end as Role);
+    return { ...topo, nodes, byRole, flows: topo.flows.filter((f) => runs(f.from) && runs(f.to)) };
 }

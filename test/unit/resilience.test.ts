@@ -358,6 +358,7 @@ describe("kind s3 on a target with instance roles (aws)", () => {
             throw new Error("kind s3 deploys nothing on the nodes");
         };
         const target: Target = {
+            plan: { name: "gateway-ha", spec, topology, secrets: {} },
             deployService: unused,
             runTask: unused,
             runStep: unused,
@@ -365,7 +366,7 @@ describe("kind s3 on a target with instance roles (aws)", () => {
             complete: unused,
             workloadRoles: (role) => topology.byRole[role].map((n) => ({ node: n.name, role: pulumi.output(`node-role-${n.name}`) })),
         };
-        const storage = new FallbackStorage("fb", { spec, topology, target });
+        const storage = new FallbackStorage("fb", { target });
         expect(storage.auth).toBe("instance-role");
         expect(storage.credentials).toBeUndefined();
         expect(storage.endpoint).toBe("");

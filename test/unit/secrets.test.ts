@@ -156,7 +156,7 @@ describe("the Docker target", () => {
     it("keeps a file declared secret a secret even when its content is plain text, and lists it in the secret-files label", async () => {
         const recorded = await recordingMocks("target");
         const { spec, topology } = loadPlatform({}, { project: "gateway-ha", stack: "target" });
-        const target = new DockerTarget("t", { spec, topology });
+        const target = new DockerTarget("t", { plan: { name: "gateway-ha", spec, topology, secrets: {} } });
         const { resource } = target.deployService(probeService(topology.byRole["data-plane"][0]), {});
         await new Promise((resolve) => resource.urn.apply(resolve));
         const probe = recorded.find((r) => r.type === T.container && r.name === "probe")!;
@@ -172,7 +172,7 @@ describe("the Docker target", () => {
     it("replaces a reloadable service when a file its program does not reload changes (a renewed key or certificate), not when its reloaded config does; the digest is keyed and plain", async () => {
         const recorded = await recordingMocks("target");
         const { spec, topology } = loadPlatform({}, { project: "gateway-ha", stack: "target" });
-        const target = new DockerTarget("t", { spec, topology });
+        const target = new DockerTarget("t", { plan: { name: "gateway-ha", spec, topology, secrets: {} } });
         const node = topology.byRole["data-plane"][0];
         const reloadable = (name: string, config: string, key: string): ServiceSpec => ({
             ...probeService(node),
@@ -210,7 +210,7 @@ describe("the SSH target", () => {
         const nodes = ["node-1", "node-2", "node-3", "node-4", "node-5", "lb-1"].map((name, i) => ({ name, address: `192.168.101.${11 + i}`, sshUser: "deploy" }));
         const knownHosts = nodes.map((n) => `${n.address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAImockhostkey${n.name.replace("-", "")}`);
         const { spec, topology } = loadPlatform(cfg({ target: "ssh", layout: "compact", nodes, ssh: { agent: true, knownHosts, firewall: { operatorCidrs: ["192.168.100.0/24"] } } }), { project: "gateway-ha", stack: "target-ssh" });
-        const target = new SshTarget("t", { spec, topology });
+        const target = new SshTarget("t", { plan: { name: "gateway-ha", spec, topology, secrets: {} } });
         const { resource } = target.deployService(probeService(topology.byRole["data-plane"][0]), {});
         await new Promise((resolve) => resource.urn.apply(resolve));
         for (const r of recorded) r.inputs = (await resolveAssets(r.inputs)) as Record<string, unknown>;
