@@ -9,51 +9,16 @@ import { PLAIN_OUTPUT_KEYS, SECRET_OUTPUT_KEYS, type BalancerDnsNames, type Cred
 import { CertificateAuthority, type ManagementPki } from "./pki";
 import type { Target } from "./service";
 import { certificateNotAfter } from "./config/certificates";
-import { ConfigValidationError, type PlatformSpec } from "./config";
+import { claimPhysical } from "./claims";
 import { planPlatform, type PlatformPlan } from "./plan";
 import { AwsTarget } from "./targets/aws";
 import { DockerTarget } from "./targets/docker";
 import { SshTarget } from "./targets/ssh";
 import { usesEtcd } from "./topology/ports";
-import type { Topology } from "./topology/types";
 import { componentType, withPreviousToken } from "./tokens";
 import type { GatewayPlatformArgs } from "./platformArgs";
 
 export type { GatewayPlatformArgs } from "./platformArgs";
-
-/**
- * What this program's platforms hold that two cannot share, by what it is: a Docker network, subnet or
- * published address on the local engine, a host (target ssh, remote Docker hosts), a bucket name.
- * Their names are their own already (platformNames); these come from the Args. Keyed by stack too:
- * one process may run several stacks' programs (the Automation API), each its own program.
- */
-const claimed = new Map<string, string>();
-
-function claimPhysical(name: string, spec: PlatformSpec, topology: Topology): void {
-    const claims: { what: string; key: string; value: unknown }[] = [];
-    const local = topology.nodes.some((n) => !n.ssh);
-    if (spec.target === "docker" && local) {
-        claims.push({ what: `docker network ${spec.docker.networkName}`, key: "docker.networkName", value: spec.docker.networkName });
-        claims.push({ what: `docker subnet ${spec.docker.subnet}`, key: "docker.subnet", value: spec.docker.subnet });
-        for (const [port, value] of Object.entries(spec.docker.publishedPorts))
-            claims.push({ what: `published ${spec.docker.publishAddress}:${value}`, key: `docker.publishedPorts.${port}`, value });
-    }
-    for (const node of topology.nodes.filter((n) => spec.target === "ssh" || n.ssh))
-        claims.push({ what: `host ${node.address}`, key: "nodes", value: `${node.name} at ${node.address}` });
-    const storage = spec.resilience.fallbackStorage;
-    if (storage?.kind === "s3")
-        for (const key of ["configBucket", "resourceBucket"] as const)
-            claims.push({ what: `bucket ${storage[key]}`, key: `resilience.fallbackStorage.${key}`, value: storage[key] });
-    const program = `${spec.project}/${spec.stack}`;
-    const holder = (c: { what: string }) => claimed.get(`${program} ${c.what}`);
-    const taken = claims.filter((c) => holder(c) !== undefined && holder(c) !== name);
-    if (taken.length)
-        throw new ConfigValidationError(
-            taken.map((c) => ({ key: c.key, value: c.value, rule: `already GatewayPlatform ${holder(c)}'s in this program: two platforms cannot share it` })),
-            { title: `GatewayPlatform ${name}: invalid args`, keyPrefix: "args." },
-        );
-    for (const c of claims) claimed.set(`${program} ${c.what}`, name);
-}
 
 function createTarget(name: string, plan: PlatformPlan, parent: pulumi.Resource): Target {
     switch (plan.spec.target) {
@@ -127,7 +92,7 @@ export class GatewayPlatform extends pulumi.ComponentResource {
         // Validated before super(): bad Args register nothing, not even this component.
         const plan = planPlatform(name, args, { component: "GatewayPlatform" });
         const { spec, topology, secrets } = plan;
-        claimPhysical(name, spec, topology);
+        claimPhysical(`GatewayPlatform ${name}`, plan, "all", "args.");
         super(componentType("GatewayPlatform"), name, {}, withPreviousToken("gateway-ha:platform:GatewayPlatform", opts));
         const supplied = spec.controlPlane.certificate;
         const child = { parent: this };

@@ -36,6 +36,7 @@ import { controlPlanePorts, controlPlaneUrl } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
 import { componentType, withPreviousToken } from "../tokens";
 import { requirePlan } from "../blockArgs";
+import { claimPhysical } from "../claims";
 import type { PlatformPlan } from "../plan";
 
 /** Holds a node's network namespace; the same image Kubernetes uses for pods. */
@@ -142,6 +143,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     constructor(name: string, args: DockerTargetArgs, opts?: pulumi.ComponentResourceOptions) {
         super(componentType("DockerTarget"), name, {}, withPreviousToken("gateway-ha:targets:DockerTarget", opts));
         const plan = requirePlan("DockerTarget", name, args, "docker");
+        claimPhysical(`DockerTarget ${name}`, plan, "target", "args.plan.");
         const { spec, topology } = plan;
         this.plan = plan;
         this.spec = spec;

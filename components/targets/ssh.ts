@@ -74,6 +74,7 @@ import { controlPlaneUrl } from "../topology/ports";
 import type { Topology, TopologyNode } from "../topology/types";
 import { componentType, withPreviousToken } from "../tokens";
 import { requirePlan } from "../blockArgs";
+import { claimPhysical } from "../claims";
 import type { PlatformPlan } from "../plan";
 
 /** `docker stop`'s grace for a service that sets none (Docker's own default is 10 s; etcd sets 30). */
@@ -146,6 +147,7 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
     constructor(name: string, args: SshTargetArgs, opts?: pulumi.ComponentResourceOptions) {
         super(componentType("SshTarget"), name, {}, withPreviousToken("gateway-ha:targets:SshTarget", opts));
         const plan = requirePlan("SshTarget", name, args, "ssh");
+        claimPhysical(`SshTarget ${name}`, plan, "target", "args.plan.");
         const { spec, topology } = plan;
         this.plan = plan;
         this.targetName = name;

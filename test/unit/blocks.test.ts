@@ -79,7 +79,15 @@ describe("each block checks its Args at the top of its constructor, naming the a
 
         const plan = planPlatform("p", { localDevelopment: true });
         const one = new DockerTarget("one", { plan });
-        const two = new DockerTarget("two", { plan: planPlatform("q", { localDevelopment: true }) });
+        // Another platform's target may not take this one's network, subnet or published ports.
+        const sameNetwork = planPlatform("q", { localDevelopment: true, docker: { publishedPorts: { http: 8080 } } });
+        expect(message(() => new DockerTarget("two", { plan: sameNetwork }))).toBe(
+            "DockerTarget two: invalid args (4 problems):\n" +
+                ["docker.networkName = \"gateway-ha\"", "docker.subnet = \"172.28.0.0/24\"", "docker.publishedPorts.https = 9443", "docker.publishedPorts.controlPlane = 19000"]
+                    .map((k) => `  - args.plan.${k}: already DockerTarget one's in this program: two platforms cannot share it`)
+                    .join("\n"),
+        );
+        const two = new DockerTarget("two", { plan: planPlatform("q", { localDevelopment: true, docker: { networkName: "q", subnet: "172.31.0.0/24", publishedPorts: { http: 8081, https: 8444, controlPlane: 19181 } } }) });
         const etcd = new EtcdCluster("etcd", { target: one });
         const before = registered.length;
         expect(message(() => new GatewayGroup("g", { target: two, etcd }))).toBe("GatewayGroup g: args.etcd is deployed on another target; the blocks of one platform share one target");
