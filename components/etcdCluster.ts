@@ -37,6 +37,7 @@ import { PRINT_RECORD, type FileSpec, type ServiceSpec, type Target } from "./se
 import type { PlatformSpec } from "./config/types";
 import { trustedCaGenerations } from "./config/validate";
 import type { Topology } from "./topology/types";
+import { usesEtcd } from "./topology/ports";
 import { componentType, withPreviousToken } from "./tokens";
 import { requireTarget } from "./blockArgs";
 
@@ -100,6 +101,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const target = requireTarget("EtcdCluster", name, args);
         const { spec, topology } = target.plan;
         const members = topology.byRole.etcd;
+        if (members.length === 0) throw new Error(`EtcdCluster ${name}: the plan has no etcd nodes (flavor ${spec.flavor}${usesEtcd(spec) ? ", planPlatform's roles without etcd" : " keeps its state in PostgreSQL"})`);
         if (members.length < 3 || members.length % 2 === 0)
             throw new Error(`EtcdCluster ${name}: etcd.members must be odd and at least 3, got ${members.length}`);
         super(componentType("EtcdCluster"), name, {}, withPreviousToken("gateway-ha:etcd:EtcdCluster", opts));

@@ -6,7 +6,7 @@ import { ConfigValidationError, loadPlatformConfig, secretKeysIn, type PlatformS
 import { setAt, valueAt } from "./config/paths";
 import type { GatewayPlatformArgs } from "./platformArgs";
 import { ROLES, type Role } from "./config/schema";
-import { onlyRoles } from "./topology";
+import { onlyRoles, usesEtcd } from "./topology";
 import type { Topology } from "./topology/types";
 
 export interface PlatformPlan {
@@ -112,6 +112,9 @@ function checkRoles(who: string, roles: readonly Role[]): readonly Role[] {
 /** What runs without the roles left out must not need them from this plan. */
 function checkRolesRun(who: string, spec: PlatformSpec, topology: Topology, roles: readonly Role[]): void {
     const runs = new Set(roles);
+    const etcdUsers = (["control-plane", "data-plane"] as const).filter((r) => runs.has(r));
+    if (usesEtcd(spec) && etcdUsers.length && !runs.has("etcd"))
+        throw new Error(`${who}: opts.roles has ${etcdUsers.join(" and ")} without etcd: flavor ${spec.flavor} keeps its configuration in this plan's etcd`);
     if (spec.flavor === "api7-v3" && runs.has("data-plane") && !runs.has("control-plane"))
         throw new Error(`${who}: opts.roles has data-plane without control-plane: flavor api7-v3's gateways connect to this plan's DP Manager`);
     for (const vip of topology.vips) {

@@ -75,7 +75,9 @@ describe("each block checks its Args at the top of its constructor, naming the a
         expect(message(() => new DockerTarget("t", { plan: ssh }))).toBe("DockerTarget t: args.plan is for target ssh; DockerTarget deploys target docker");
         expect(message(() => new EtcdCluster("e", { target: {} as never }))).toBe("EtcdCluster e: args.target must be a gateway-ha target (DockerTarget, SshTarget or AwsTarget), got an object");
         expect(message(() => new GatewayGroup("g", undefined as never))).toBe("GatewayGroup g: args must be an object, got undefined");
-        expect(registered).toEqual([]);
+        const api7 = planPlatform("v3", { localDevelopment: true, flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://u:p@db/x?sslmode=verify-full" }, docker: { networkName: "v3", subnet: "172.29.0.0/24", publishedPorts: { http: 8090, https: 8453, controlPlane: 19090 } } });
+        expect(message(() => new EtcdCluster("e", { target: new DockerTarget("v3", { plan: api7 }) }))).toBe("EtcdCluster e: the plan has no etcd nodes (flavor api7-v3 keeps its state in PostgreSQL)");
+        expect(registered.filter((n) => n === "e")).toEqual([]);
 
         const plan = planPlatform("p", { localDevelopment: true });
         const one = new DockerTarget("one", { plan });
@@ -104,6 +106,9 @@ describe("each block checks its Args at the top of its constructor, naming the a
         expect(message(() => planPlatform("p", { localDevelopment: true, etcd: { members: 4 } }))).toMatch(/^planPlatform p: invalid args \(1 problem\):[\s\S]*args\.etcd\.members = 4: etcd needs an odd number of members/);
         expect(message(() => planPlatform("p", { localDevelopment: true }, { roles: [] }))).toBe("planPlatform p: opts.roles must list at least one of etcd, control-plane, data-plane, load-balancer, storage");
         expect(message(() => planPlatform("p", { localDevelopment: true }, { roles: ["etcd", "gateway" as never] }))).toBe('planPlatform p: opts.roles = ["gateway"]: not a role; roles are etcd, control-plane, data-plane, load-balancer, storage');
+        expect(message(() => planPlatform("p", { localDevelopment: true }, { roles: ["data-plane", "load-balancer"] }))).toBe(
+            "planPlatform p: opts.roles has data-plane without etcd: flavor apisix keeps its configuration in this plan's etcd",
+        );
         expect(message(() => planPlatform("p", { localDevelopment: true, flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://u:p@db/x?sslmode=verify-full" } }, { roles: ["data-plane", "load-balancer"] }))).toBe(
             "planPlatform p: opts.roles has data-plane without control-plane: flavor api7-v3's gateways connect to this plan's DP Manager",
         );
