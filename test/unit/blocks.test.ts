@@ -5,7 +5,7 @@ import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it, vi } from "vitest";
 import { defaultState } from "../../scripts/lib/mockEngine";
-import { ofType, ROOT, runPlatform, T, upload } from "./helpers";
+import { ofType, ROOT, runPlatform, scanRun, T, upload } from "./helpers";
 
 describe("a program composing the blocks itself (examples/blocks)", () => {
     it("deploys etcd, three gateways and nginx in front of them on its own network, and no control plane", async () => {
@@ -32,6 +32,9 @@ describe("a program composing the blocks itself (examples/blocks)", () => {
         expect(run.outputs.gatewayUrl.value).toBe("http://127.0.0.1:8080");
         expect(run.outputs.etcdEndpoints.value).toEqual(["https://172.30.0.11:2379", "https://172.30.0.12:2379", "https://172.30.0.13:2379"]);
         expect(run.outputs.controlPlaneEtcdUser.secret).toBe(true);
+        // No password or key the blocks generated appears in plain anywhere: inputs, state, outputs.
+        expect(run.generatedSecrets.length).toBeGreaterThan(5);
+        expect(scanRun(run, run.generatedSecrets)).toEqual([]);
     });
 });
 
