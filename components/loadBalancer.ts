@@ -12,7 +12,7 @@ import { componentType, withPreviousToken } from "./tokens";
 import { requireNodes, requireTarget } from "./blockArgs";
 
 export interface LoadBalancerArgs {
-    /** Where they run: two balancers (gateways, control plane) per load-balancer node of the target's plan (loadBalancer.*). */
+    /** Where they run: per load-balancer node of the target's plan (loadBalancer.*), the gateways' balancer, and the control plane's where the plan runs one. */
     target: Target;
     dependsOn?: pulumi.Resource[];
     /** The management channel's PKI: the balancers terminate the control plane's HTTPS with their own certificate. Required where the plan runs a control plane. */
