@@ -79,7 +79,7 @@ export class FallbackStorage extends pulumi.ComponentResource {
         if (!storage) throw new Error(`FallbackStorage ${name}: the plan has no resilience.fallbackStorage`);
         if (storage.kind === "local" && topology.byRole.storage.length !== 1)
             throw new Error(`FallbackStorage ${name}: kind local needs exactly one node with role storage, got ${topology.byRole.storage.length}`);
-        claimPhysical(`FallbackStorage ${name}`, target.plan, "buckets", "args.target's plan: ");
+        claimPhysical(`FallbackStorage ${name}`, target.plan, "buckets", "args.target.plan.");
         super(componentType("FallbackStorage"), name, {}, withPreviousToken("gateway-ha:resilience:FallbackStorage", opts));
         this.target = target;
         const child = { parent: this };

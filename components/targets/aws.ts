@@ -125,13 +125,14 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
     private completed = false;
 
     constructor(name: string, args: AwsTargetArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(componentType("AwsTarget"), name, {}, withPreviousToken("gateway-ha:targets:AwsTarget", opts));
+        // Checked before super(): a refused target registers nothing.
         const plan = requirePlan("AwsTarget", name, args, "aws");
         const { spec, topology } = plan;
-        this.plan = plan;
         const network = topology.network;
         if (!network) throw new Error(`AwsTarget ${name}: the topology has no AWS network plan (target ${spec.target})`);
         if (!spec.aws.region) throw new Error(`AwsTarget ${name}: aws.region is required`);
+        super(componentType("AwsTarget"), name, {}, withPreviousToken("gateway-ha:targets:AwsTarget", opts));
+        this.plan = plan;
         const a = spec.aws;
         this.spec = spec;
         this.provider = new aws.Provider(

@@ -141,9 +141,10 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     readonly hostSteps = new Map<string, command.local.Command>();
 
     constructor(name: string, args: DockerTargetArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(componentType("DockerTarget"), name, {}, withPreviousToken("gateway-ha:targets:DockerTarget", opts));
+        // Checked before super(): a refused target registers nothing.
         const plan = requirePlan("DockerTarget", name, args, "docker");
         claimPhysical(`DockerTarget ${name}`, plan, "target", "args.plan.");
+        super(componentType("DockerTarget"), name, {}, withPreviousToken("gateway-ha:targets:DockerTarget", opts));
         const { spec, topology } = plan;
         this.plan = plan;
         this.spec = spec;

@@ -145,15 +145,16 @@ export class SshTarget extends pulumi.ComponentResource implements Target {
     private readonly facts = new Map<string, pulumi.Output<ImageFacts>>();
 
     constructor(name: string, args: SshTargetArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(componentType("SshTarget"), name, {}, withPreviousToken("gateway-ha:targets:SshTarget", opts));
+        // Checked before super(): a refused target registers nothing.
         const plan = requirePlan("SshTarget", name, args, "ssh");
-        claimPhysical(`SshTarget ${name}`, plan, "target", "args.plan.");
         const { spec, topology } = plan;
+        if (spec.ssh.hasPrivateKey !== (plan.secrets.sshPrivateKey !== undefined)) throw new Error(`SshTarget ${name}: the plan says ssh.privateKey is configured but holds no key (or the other way round)`);
+        claimPhysical(`SshTarget ${name}`, plan, "target", "args.plan.");
+        super(componentType("SshTarget"), name, {}, withPreviousToken("gateway-ha:targets:SshTarget", opts));
         this.plan = plan;
         this.targetName = name;
         this.spec = spec;
         this.topology = topology;
-        if (spec.ssh.hasPrivateKey !== (plan.secrets.sshPrivateKey !== undefined)) throw new Error(`SshTarget ${name}: the plan says ssh.privateKey is configured but holds no key (or the other way round)`);
         const privateKey = plan.secrets.sshPrivateKey !== undefined ? pulumi.secret(plan.secrets.sshPrivateKey) : undefined;
         this.privateKey = privateKey;
         this.access = Object.fromEntries(

@@ -80,27 +80,47 @@ describe("each block checks its Args at the top of its constructor, naming the a
         expect(message(() => new GatewayGroup("g", undefined as never))).toBe("GatewayGroup g: args must be an object, got undefined");
         const api7 = planPlatform("v3", { localDevelopment: true, flavor: "api7-v3", controlPlane: { databaseDsn: "postgres://u:p@db/x?sslmode=verify-full" }, docker: { networkName: "v3", subnet: "172.29.0.0/24", publishedPorts: { http: 8090, https: 8453, controlPlane: 19090 } } });
         expect(message(() => new EtcdCluster("e", { target: new DockerTarget("v3", { plan: api7 }) }))).toBe("EtcdCluster e: the plan has no etcd nodes (flavor api7-v3 keeps its state in PostgreSQL)");
-        expect(registered.filter((n) => n === "e")).toEqual([]);
 
         const plan = planPlatform("p", { localDevelopment: true });
         const one = new DockerTarget("one", { plan });
         // Another platform's target may not take this one's network, subnet or published ports.
         const sameNetwork = planPlatform("q", { localDevelopment: true, docker: { publishedPorts: { http: 8080 } } });
-        expect(message(() => new DockerTarget("two", { plan: sameNetwork }))).toBe(
-            "DockerTarget two: invalid args (4 problems):\n" +
+        expect(message(() => new DockerTarget("two-refused", { plan: sameNetwork }))).toBe(
+            "DockerTarget two-refused: invalid args (4 problems):\n" +
                 ["docker.networkName = \"gateway-ha\"", "docker.subnet = \"172.28.0.0/24\"", "docker.publishedPorts.https = 9443", "docker.publishedPorts.controlPlane = 19000"]
                     .map((k) => `  - args.plan.${k}: already DockerTarget one's in this program: two platforms cannot share it`)
                     .join("\n"),
         );
         const two = new DockerTarget("two", { plan: planPlatform("q", { localDevelopment: true, docker: { networkName: "q", subnet: "172.31.0.0/24", publishedPorts: { http: 8081, https: 8444, controlPlane: 19181 } } }) });
         const etcd = new EtcdCluster("etcd", { target: one });
-        const before = registered.length;
         expect(message(() => new GatewayGroup("g", { target: two, etcd }))).toBe("GatewayGroup g: args.etcd is deployed on another target; the blocks of one platform share one target");
         expect(message(() => new GatewayGroup("g", { target: one }))).toBe("GatewayGroup g: args.etcd is required: flavor apisix's gateways watch etcd");
         expect(message(() => new GatewayGroup("g", { target: one, etcd: "etcd" as never }))).toBe("GatewayGroup g: args.etcd must be an EtcdCluster, got a string");
         expect(message(() => new LoadBalancer("lb", { target: one }))).toBe("LoadBalancer lb: args.management is required: the control plane serves HTTPS, which the balancers terminate");
-        expect(registered.length).toBe(before);
+        // Registration is asynchronous: only once it has run does an absent name prove nothing was registered.
         await settled();
+        expect(registered.filter((n) => ["t", "e", "g", "lb", "two-refused"].includes(n))).toEqual([]);
+        expect(registered).toEqual(expect.arrayContaining(["one", "two", "etcd", "v3"]));
+    });
+
+    it("FallbackStorage refuses a bucket another plan's storage holds in this program, registering nothing", async () => {
+        const { blocks, registered } = await blocksUnderMocks("block-buckets");
+        const { DockerTarget, FallbackStorage, planPlatform } = blocks;
+        const storage = (name: string, subnet: string, port: number) =>
+            planPlatform(name, {
+                localDevelopment: true,
+                flavor: "api7-v3",
+                controlPlane: { databaseDsn: "postgres://u:p@db/x?sslmode=verify-full" },
+                resilience: { fallbackStorage: { kind: "s3", region: "eu-west-1", configBucket: "acme-gw-config", resourceBucket: `${name}-resources` } },
+                docker: { networkName: name, subnet, publishedPorts: { http: port, https: port + 1, controlPlane: port + 2 } },
+            });
+        new FallbackStorage("first", { target: new DockerTarget("a", { plan: storage("a", "172.30.1.0/24", 8100) }) });
+        expect(message(() => new FallbackStorage("second", { target: new DockerTarget("b", { plan: storage("b", "172.30.2.0/24", 8200) }) }))).toBe(
+            "FallbackStorage second: invalid args (1 problem):\n  - args.target.plan.resilience.fallbackStorage.configBucket = \"acme-gw-config\": already FallbackStorage first's in this program: two platforms cannot share it",
+        );
+        await settled();
+        expect(registered).toContain("first");
+        expect(registered).not.toContain("second");
     });
 
     it("planPlatform validates the Args as the stack config is, and its roles", async () => {
